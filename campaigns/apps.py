@@ -1,0 +1,12 @@
+"""Campaigns app: agents, campaigns, contacts, call attempts, do-not-call, imports."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CampaignsConfig(AppConfig):
+    """App config for campaigns."""
+
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "campaigns"

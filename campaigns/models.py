@@ -1,0 +1,356 @@
+"""The ledger: agents, campaigns, contacts, call attempts, do-not-call entries and imports.
+
+PostgreSQL is the source of truth; every rule that must hold under concurrency is a database
+constraint here, not only a check in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+
+from campaigns.choices import (
+    ATTEMPT_TERMINAL,
+    CONTACT_DIALABLE,
+    AgentProvider,
+    AttemptState,
+    CampaignStatus,
+    ContactStatus,
+    Disposition,
+    DncSource,
+    ImportStatus,
+    MachinePolicy,
+)
+from campaigns.outcome_schema import validate_outcome_schema
+
+E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
+WEEKDAYS = [0, 1, 2, 3, 4, 5, 6]  # Monday = 0, as datetime.weekday()
+
+
+def default_window_days() -> list[int]:
+    """Monday to Friday."""
+    return [0, 1, 2, 3, 4]
+
+
+def default_outcome_schema() -> list[dict[str, object]]:
+    """A schema every new agent starts from."""
+    return [
+        {"label": "interested", "description": "The person wants to hear more.", "fields": []},
+        {"label": "not_interested", "description": "The person declined.", "fields": []},
+    ]
+
+
+class AgentProfile(models.Model):
+    """Which AI speaks on a campaign's calls, what it is told, and what it must record."""
+
+    name = models.CharField(max_length=100, unique=True)
+    provider = models.CharField(max_length=20, choices=AgentProvider.choices, default=AgentProvider.LOCAL)
+    model = models.CharField(max_length=100, blank=True, help_text="Provider model name, e.g. gpt-realtime.")
+    voice = models.CharField(max_length=50, blank=True)
+    url = models.CharField(
+        max_length=300, blank=True, help_text="WebSocket URL; blank uses the provider's default."
+    )
+    api_key_env = models.CharField(
+        "API key environment variable", max_length=100, blank=True,
+        help_text="Name of the environment variable holding the key. Keys are never stored here.",
+    )
+    prompt_template = models.TextField(help_text="Instructions; {{variable}} is replaced by the contact's value.")
+    greeting = models.TextField(blank=True, help_text="First words; {{variables}} allowed.")
+    outcome_schema = models.JSONField(
+        default=default_outcome_schema, validators=[validate_outcome_schema],
+        help_text='List of outcomes: [{"label": "...", "description": "...", "fields": '
+        '[{"name": "...", "type": "string|integer|number|boolean|date|datetime", "required": false}]}]',
+    )
+    max_call_s = models.PositiveIntegerField("Max call length (s)", default=600)
+    fallback_message = models.TextField(
+        default="Sorry, we are having technical difficulties. We will call you back later. Goodbye.",
+        help_text="Spoken locally when the AI connection fails.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_call_s__gte=10), name="agent_max_call_gte_10"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(models.Model):
+    """A list of contacts to call with one agent, through one trunk, inside a calling window."""
+
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=12, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
+    # Agent
+    agent = models.ForeignKey(AgentProfile, on_delete=models.PROTECT, related_name="campaigns")
+    # Telephony
+    trunk = models.ForeignKey("telephony.Trunk", on_delete=models.PROTECT, related_name="campaigns")
+    caller_ids = models.ManyToManyField("telephony.CallerID", blank=True, related_name="campaigns")
+    default_region = models.CharField(
+        max_length=2, default="US", help_text="ISO country used to read national-format numbers."
+    )
+    # Schedule: evaluated in each contact's own time zone, and never wider than 08:00-21:00 there.
+    window_days = ArrayField(models.PositiveSmallIntegerField(), default=default_window_days,
+                             help_text="Local weekdays to call on, Monday = 0.")
+    window_start = models.TimeField(default=dt.time(9, 0))
+    window_end = models.TimeField(default=dt.time(20, 0))
+    # Limits
+    max_concurrent = models.PositiveIntegerField("Max concurrent calls", default=5)
+    max_cps = models.DecimalField("Max calls per second", max_digits=6, decimal_places=2, default=Decimal("1"))
+    ring_timeout_s = models.PositiveIntegerField("Ring timeout (s)", default=30)
+    # Retries (per-disposition rules are RetryRule rows)
+    max_attempts = models.PositiveIntegerField("Max attempts per contact", default=3)
+    # Answering machines
+    amd_enabled = models.BooleanField("Detect answering machines", default=True)
+    machine_policy = models.CharField(max_length=16, choices=MachinePolicy.choices, default=MachinePolicy.HANG_UP)
+    voicemail_message = models.TextField(blank=True, help_text="Left after the beep; {{variables}} allowed.")
+    opt_out_digit = models.CharField(max_length=1, blank=True, default="9", help_text="DTMF digit to opt out.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_concurrent__gte=1), name="campaign_max_concurrent_gte_1"),
+            models.CheckConstraint(condition=Q(max_cps__gt=0), name="campaign_max_cps_gt_0"),
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="campaign_max_attempts_gte_1"),
+            models.CheckConstraint(condition=Q(ring_timeout_s__gte=5, ring_timeout_s__lte=300),
+                                   name="campaign_ring_timeout_range"),
+            models.CheckConstraint(condition=Q(window_start__lt=models.F("window_end")),
+                                   name="campaign_window_start_before_end"),
+            models.CheckConstraint(condition=Q(window_days__contained_by=WEEKDAYS) & Q(window_days__len__gte=1),
+                                   name="campaign_window_days_valid"),
+            models.CheckConstraint(condition=Q(status__in=CampaignStatus.values), name="campaign_status_valid"),
+            models.CheckConstraint(condition=Q(opt_out_digit__regex=r"^[0-9*#]?$"), name="campaign_opt_out_digit"),
+        ]
+        indexes = [models.Index(fields=["status"], name="campaign_status_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RetryRule(models.Model):
+    """When to call a contact again after an attempt ended with a given disposition."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="retry_rules")
+    disposition = models.CharField(max_length=20, choices=Disposition.choices)
+    delay_s = models.PositiveIntegerField("Delay (s)", default=3600)
+    max_attempts = models.PositiveIntegerField(
+        default=3, help_text="Most attempts that may end this way before the contact is closed."
+    )
+
+    class Meta:
+        ordering = ["campaign", "disposition"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "disposition"], name="retryrule_unique_per_disposition"),
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="retryrule_max_attempts_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.disposition}: after {self.delay_s}s, up to {self.max_attempts}"
+
+
+class Contact(models.Model):
+    """A person to call in one campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="contacts")
+    phone_e164 = models.CharField("Phone (E.164)", max_length=16)
+    name = models.CharField(max_length=200, blank=True)
+    # Every IANA zone the number may be in. Empty = unknown: the dialer will not call it.
+    # Several = called only when all of them are inside the window (the strictest reading).
+    time_zones = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    variables = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=ContactStatus.choices, default=ContactStatus.PENDING)
+    priority = models.SmallIntegerField(default=0, help_text="Higher is dialed first.")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_disposition = models.CharField(max_length=20, choices=Disposition.choices, blank=True)
+    outcome = models.CharField(max_length=64, blank=True)
+    outcome_fields = models.JSONField(default=dict, blank=True)
+    import_job = models.ForeignKey("ImportJob", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="contacts")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "phone_e164"], name="contact_unique_number_per_campaign"),
+            models.CheckConstraint(condition=Q(phone_e164__regex=E164_REGEX), name="contact_phone_e164"),
+            models.CheckConstraint(condition=Q(status__in=ContactStatus.values), name="contact_status_valid"),
+        ]
+        indexes = [
+            # The dispatcher's queue: due, dialable contacts of one campaign in dial order.
+            models.Index(
+                "campaign", models.F("priority").desc(), "next_attempt_at", "id",
+                name="contact_dispatch_idx",
+                condition=Q(status__in=sorted(CONTACT_DIALABLE)),
+            ),
+            models.Index(fields=["campaign", "status"], name="contact_campaign_status_idx"),
+            models.Index(fields=["phone_e164"], name="contact_phone_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'contact'} {self.phone_e164}"
+
+    @property
+    def time_zone_known(self) -> bool:
+        """Whether the dialer may evaluate this contact's calling window."""
+        return bool(self.time_zones)
+
+
+class CallAttempt(models.Model):
+    """One dial of one contact. Its id is the idempotency key everywhere on the dial path."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="attempts")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="call_attempts")
+    attempt_number = models.PositiveIntegerField(default=1)
+    trunk = models.ForeignKey("telephony.Trunk", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="attempts")
+    caller_id = models.CharField("Presented caller ID", max_length=16, blank=True)
+    state = models.CharField(max_length=10, choices=AttemptState.choices, default=AttemptState.QUEUED)
+    disposition = models.CharField(max_length=20, choices=Disposition.choices, blank=True)
+    reason = models.TextField(blank=True, help_text="Why it ended the way it did.")
+    ua_name = models.CharField("User agent process", max_length=100, blank=True)
+    sip_call_id = models.CharField("SIP Call-ID", max_length=255, blank=True)
+    sip_code = models.PositiveSmallIntegerField("Final SIP code", null=True, blank=True)
+    sip_reason = models.CharField(max_length=255, blank=True)
+    # Timestamps of each state
+    queued_at = models.DateTimeField(auto_now_add=True)
+    dialing_at = models.DateTimeField(null=True, blank=True)
+    ringing_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    bridged_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # What happened on the call
+    amd_result = models.CharField("AMD result", max_length=10, blank=True)
+    outcome = models.CharField(max_length=64, blank=True)
+    outcome_fields = models.JSONField(default=dict, blank=True)
+    outcome_error = models.TextField(blank=True, help_text="Why the recorded outcome failed validation.")
+    transcript = models.JSONField(default=list, blank=True,
+                                  help_text='Segments: [{"speaker", "text", "start_ms", "end_ms"}].')
+    recording = models.CharField(max_length=300, blank=True, help_text="Path under the recordings root.")
+    first_response_ms = ArrayField(models.PositiveIntegerField(), default=list, blank=True,
+                                   help_text="Per turn: end of caller speech to first agent audio played.")
+    usage = models.JSONField(default=dict, blank=True, help_text="Tokens or other usage the provider reported.")
+    cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            # At most one dial in flight per contact: the database refuses a second one.
+            models.UniqueConstraint(fields=["contact"], condition=~Q(state__in=sorted(ATTEMPT_TERMINAL)),
+                                    name="attempt_one_in_flight_per_contact"),
+            models.UniqueConstraint(fields=["contact", "attempt_number"], name="attempt_unique_number"),
+            models.CheckConstraint(condition=Q(state__in=AttemptState.values), name="attempt_state_valid"),
+            models.CheckConstraint(
+                condition=Q(state=AttemptState.ENDED, ended_at__isnull=False) | ~Q(state=AttemptState.ENDED),
+                name="attempt_ended_has_time",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "state"], name="attempt_campaign_state_idx"),
+            models.Index(fields=["campaign", "queued_at"], name="attempt_campaign_queued_idx"),
+            models.Index(fields=["state", "queued_at"], name="attempt_state_queued_idx",
+                         condition=~Q(state=AttemptState.ENDED)),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} ({self.state})"
+
+    @property
+    def talk_seconds(self) -> float | None:
+        """Seconds from answer to end, when both happened."""
+        if self.answered_at and self.ended_at:
+            return (self.ended_at - self.answered_at).total_seconds()
+        return None
+
+
+class DoNotCall(models.Model):
+    """A number that must not be called: everywhere (no campaign) or in one campaign."""
+
+    phone_e164 = models.CharField("Phone (E.164)", max_length=16)
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.CASCADE,
+                                 related_name="do_not_call", help_text="Blank = every campaign.")
+    source = models.CharField(max_length=10, choices=DncSource.choices, default=DncSource.MANUAL)
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "do-not-call entry"
+        verbose_name_plural = "do-not-call list"
+        constraints = [
+            models.UniqueConstraint(fields=["phone_e164"], condition=Q(campaign__isnull=True),
+                                    name="dnc_unique_global"),
+            models.UniqueConstraint(fields=["phone_e164", "campaign"], condition=Q(campaign__isnull=False),
+                                    name="dnc_unique_per_campaign"),
+            models.CheckConstraint(condition=Q(phone_e164__regex=E164_REGEX), name="dnc_phone_e164"),
+        ]
+        indexes = [models.Index(fields=["phone_e164"], name="dnc_phone_idx")]
+
+    def __str__(self) -> str:
+        return self.phone_e164
+
+    @property
+    def scope(self) -> str:
+        """'global' or 'campaign'."""
+        return "campaign" if self.campaign_id else "global"
+
+
+class ImportJob(models.Model):
+    """One upload of a contact CSV into a campaign, with its counts and per-row error report."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports")
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=10, choices=ImportStatus.choices, default=ImportStatus.PREVIEW)
+    default_region = models.CharField(max_length=2, default="US")
+    mapping = models.JSONField(default=dict, blank=True, help_text="Detected columns and variables.")
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    rows_done = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    invalid = models.PositiveIntegerField(default=0)
+    dnc = models.PositiveIntegerField("Do not call", default=0)
+    error_report = models.FileField(upload_to="import-errors/%Y/%m/", blank=True)
+    error = models.TextField(blank=True, help_text="Why the file could not be processed.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ImportStatus.values), name="import_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} into {self.campaign_id}"
+
+    @property
+    def summary(self) -> str:
+        """The one-line result, as the CLI prints it."""
+        return f"imported={self.imported} duplicates={self.duplicates} invalid={self.invalid} dnc={self.dnc}"
+
+
+__all__ = [
+    "AgentProfile",
+    "CallAttempt",
+    "Campaign",
+    "Contact",
+    "DoNotCall",
+    "ImportJob",
+    "RetryRule",
+]

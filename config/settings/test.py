@@ -1,0 +1,14 @@
+"""Settings for the test suite: real PostgreSQL and Redis, fast password hashing."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from config.settings.base import *  # noqa: F403  (settings modules extend the base by star import)
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")  # noqa: F405
+CELERY_BROKER_URL = REDIS_URL
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="campaign-engine-test-files-"))
+RECORDINGS_ROOT = MEDIA_ROOT / "recordings"
