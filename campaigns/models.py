@@ -190,8 +190,10 @@ class Contact(models.Model):
         ]
         indexes = [
             # The dispatcher's queue: due, dialable contacts of one campaign in dial order.
+            # Never-dialed contacts (no next_attempt_at) come first at a priority: they are due since import,
+            # and the index scan reaches them without walking past retries scheduled for later.
             models.Index(
-                "campaign", models.F("priority").desc(), "next_attempt_at", "id",
+                "campaign", models.F("priority").desc(), models.F("next_attempt_at").asc(nulls_first=True), "id",
                 name="contact_dispatch_idx",
                 condition=Q(status__in=sorted(CONTACT_DIALABLE)),
             ),
@@ -243,6 +245,10 @@ class CallAttempt(models.Model):
                                    help_text="Per turn: end of caller speech to first agent audio played.")
     usage = models.JSONField(default=dict, blank=True, help_text="Tokens or other usage the provider reported.")
     cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    # Dialer bookkeeping: when originate handed the attempt to a user agent (the idempotency gate of a
+    # redelivered originate), and until when the attempt is alive without news (the reaper's clock).
+    originated_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -262,6 +268,11 @@ class CallAttempt(models.Model):
             models.Index(fields=["campaign", "queued_at"], name="attempt_campaign_queued_idx"),
             models.Index(fields=["state", "queued_at"], name="attempt_state_queued_idx",
                          condition=~Q(state=AttemptState.ENDED)),
+            # The reaper's scan: in-flight attempts by lease expiry.
+            models.Index(fields=["lease_expires_at"], name="attempt_lease_idx",
+                         condition=~Q(state=AttemptState.ENDED)),
+            # A caller ID's calls today (its daily cap, re-counted when Redis lost the counter).
+            models.Index(fields=["caller_id", "queued_at"], name="attempt_callerid_day_idx"),
         ]
 
     def __str__(self) -> str:
