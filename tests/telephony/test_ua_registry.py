@@ -1,0 +1,93 @@
+"""The user-agent registry in real Redis: liveness, atomic line reservation, command queues."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+from django.conf import settings
+
+from telephony.ua_registry import (
+    advertise_ua,
+    live_uas,
+    pending_commands,
+    pop_command,
+    push_command,
+    release_ua_line,
+    reserve_ua_line,
+    total_free_lines,
+    withdraw_ua,
+)
+
+
+def test_no_live_ua_means_no_line(redis_client: redis.Redis) -> None:
+    assert reserve_ua_line(redis_client) is None
+    assert total_free_lines(redis_client) == 0
+
+
+def test_reserve_takes_from_the_ua_with_most_free_lines(redis_client: redis.Redis) -> None:
+    advertise_ua(redis_client, "ua-1", free_lines=1, host="h", sip_port=5070)
+    advertise_ua(redis_client, "ua-2", free_lines=3, host="h", sip_port=5071)
+    assert reserve_ua_line(redis_client) == "ua-2"
+    assert total_free_lines(redis_client) == 3
+
+
+def test_lines_run_out_and_come_back_on_release(redis_client: redis.Redis) -> None:
+    advertise_ua(redis_client, "ua-1", free_lines=1, host="h", sip_port=5070)
+    assert reserve_ua_line(redis_client) == "ua-1"
+    assert reserve_ua_line(redis_client) is None
+    release_ua_line(redis_client, "ua-1")
+    assert reserve_ua_line(redis_client) == "ua-1"
+
+
+def test_a_ua_that_stops_heartbeating_drops_out(redis_client: redis.Redis) -> None:
+    advertise_ua(redis_client, "ua-1", free_lines=4, host="h", sip_port=5070, ttl_s=1)
+    assert "ua-1" in live_uas(redis_client)
+    time.sleep(1.1)
+    assert reserve_ua_line(redis_client) is None
+    assert live_uas(redis_client) == {}
+
+
+def test_withdrawn_ua_gets_no_calls(redis_client: redis.Redis) -> None:
+    advertise_ua(redis_client, "ua-1", free_lines=4, host="h", sip_port=5070)
+    withdraw_ua(redis_client, "ua-1")
+    assert reserve_ua_line(redis_client) is None
+
+
+def test_queued_commands_count_as_busy_lines_in_a_heartbeat(redis_client: redis.Redis) -> None:
+    push_command(redis_client, "ua-1", {"type": "originate", "attempt_id": 1})
+    advertise_ua(redis_client, "ua-1", free_lines=1, host="h", sip_port=5070)
+    assert reserve_ua_line(redis_client) is None
+
+
+def test_concurrent_reservations_never_oversubscribe(redis_client: redis.Redis) -> None:
+    advertise_ua(redis_client, "ua-1", free_lines=4, host="h", sip_port=5070)
+    advertise_ua(redis_client, "ua-2", free_lines=4, host="h", sip_port=5071)
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def grab() -> None:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for _ in range(5):
+            name = reserve_ua_line(client)
+            if name:
+                with lock:
+                    got.append(name)
+        client.close()
+
+    threads = [threading.Thread(target=grab) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == ["ua-1"] * 4 + ["ua-2"] * 4
+
+
+def test_commands_are_delivered_in_order(redis_client: redis.Redis) -> None:
+    push_command(redis_client, "ua-1", {"type": "originate", "attempt_id": 1})
+    push_command(redis_client, "ua-1", {"type": "hangup", "attempt_id": 1})
+    assert len(pending_commands(redis_client, "ua-1")) == 2
+    assert pop_command(redis_client, "ua-1", 1) == {"type": "originate", "attempt_id": 1}
+    assert pop_command(redis_client, "ua-1", 1) == {"type": "hangup", "attempt_id": 1}
+    assert pop_command(redis_client, "ua-1", 0.1) is None
