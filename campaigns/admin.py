@@ -1,0 +1,408 @@
+"""The operator's interface: agents, campaigns, contacts, call attempts, imports and the do-not-call list.
+
+List pages select their related rows up front (``list_select_related`` and annotations) so the number of
+queries does not grow with the rows on the page; tests/campaigns/test_admin_queries.py holds them to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import partial
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from campaigns import dnc_views, import_views
+from campaigns.choices import CONTACT_DIALABLE, IMPORT_FINISHED, ContactStatus, DncSource, ImportStatus
+from campaigns.dnc import add_to_do_not_call
+from campaigns.forms import CampaignAdminForm, DoNotCallAddForm, RetryRuleForm
+from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall, ImportJob, RetryRule
+from campaigns.phones import InvalidNumber, normalize_number
+
+# Region used to read a national-format number typed into a search box.
+SEARCH_REGION = "US"
+
+
+class PhoneSearchMixin:
+    """Search by phone number through the E.164 column, whatever format the operator types."""
+
+    phone_search_field = "phone_e164"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        digits = "".join(ch for ch in term if ch.isdigit())
+        if len(digits) >= 6 and len(digits) * 2 >= len(term.replace(" ", "")):
+            condition = Q(**{f"{self.phone_search_field}__contains": digits})
+            # A partial number does not normalise: the digits match above is then all we can do.
+            with contextlib.suppress(InvalidNumber):
+                condition |= Q(**{self.phone_search_field: normalize_number(term, SEARCH_REGION).e164})
+            return queryset.filter(condition), False
+        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+
+
+@admin.register(AgentProfile)
+class AgentProfileAdmin(admin.ModelAdmin):
+    list_display = ["name", "provider", "model", "voice", "max_call_s", "campaign_count", "created_at"]
+    list_filter = ["provider"]
+    search_fields = ["name", "model"]
+    fieldsets = [
+        (None, {"fields": ["name", "provider", "model", "voice", "url", "api_key_env"]}),
+        ("Script", {"fields": ["prompt_template", "greeting", "fallback_message", "max_call_s"]}),
+        ("Outcomes", {"fields": ["outcome_schema"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AgentProfile]:
+        return super().get_queryset(request).annotate(campaign_total=Count("campaigns"))
+
+    @admin.display(description="Campaigns", ordering="campaign_total")
+    def campaign_count(self, obj: AgentProfile) -> int:
+        return obj.campaign_total  # type: ignore[attr-defined]
+
+
+class RetryRuleInline(admin.TabularInline):
+    model = RetryRule
+    form = RetryRuleForm
+    extra = 0
+    verbose_name = "retry rule"
+    verbose_name_plural = "Retry rules per disposition (dispositions without a rule are not retried)"
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    """Campaign settings grouped as an operator thinks of them; lifecycle actions extend ``actions``."""
+
+    form = CampaignAdminForm
+    inlines = [RetryRuleInline]
+    # Lifecycle actions (start, pause, resume, cancel) are appended here; each calls a service.
+    actions: list[Any] = []
+    list_display = ["name", "status", "agent", "trunk", "contacts_link", "waiting", "done", "calling_window",
+                    "max_concurrent", "created_at"]
+    list_filter = ["status", "agent", "trunk"]
+    search_fields = ["name"]
+    list_select_related = ["agent", "trunk"]
+    readonly_fields = ["status", "created_at", "started_at", "finished_at"]
+    filter_horizontal = ["caller_ids"]
+    # Retries come last so the retry-rule table directly follows its fieldset.
+    fieldsets = [
+        (None, {"fields": ["name", "status", ("created_at", "started_at", "finished_at")]}),
+        ("Agent", {"fields": ["agent"]}),
+        ("Telephony", {"fields": ["trunk", "caller_ids", "default_region"]}),
+        ("Schedule", {"fields": ["window_days", ("window_start", "window_end")],
+                      "description": "Evaluated in each contact's own time zone."}),
+        ("Limits", {"fields": ["max_concurrent", "max_cps", "ring_timeout_s"]}),
+        ("Answering machines", {"fields": ["amd_enabled", "machine_policy", "voicemail_message",
+                                           "opt_out_digit"]}),
+        ("Retries", {"fields": ["max_attempts"]}),
+    ]
+
+    def get_urls(self) -> list[URLPattern]:
+        """Campaign pages beyond the standard ones; extend this list for more."""
+        wrap = self.admin_site.admin_view
+        urls = [
+            path("<int:campaign_id>/import/", wrap(partial(import_views.upload_contacts, model_admin=self)),
+                 name="campaigns_campaign_import"),
+        ]
+        return urls + super().get_urls()
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        # One grouped query for the counts on the whole page instead of three per row.
+        return super().get_queryset(request).annotate(
+            contacts_total=Count("contacts"),
+            contacts_waiting=Count("contacts", filter=Q(contacts__status__in=sorted(CONTACT_DIALABLE))),
+            contacts_done=Count("contacts", filter=Q(contacts__status=ContactStatus.DONE)),
+        )
+
+    def save_model(self, request: HttpRequest, obj: Campaign, form: ModelForm, change: bool) -> None:
+        if change:
+            # Write only the settings on the form: status and its timestamps belong to the lifecycle
+            # services and the dialer, which may have changed them while the form was open.
+            editable = [f for f in form.cleaned_data if f in {fl.name for fl in obj._meta.concrete_fields}]
+            obj.save(update_fields=editable)
+        else:
+            obj.save()
+
+    @admin.display(description="Contacts", ordering="contacts_total")
+    def contacts_link(self, obj: Campaign) -> SafeString:
+        url = reverse("admin:campaigns_contact_changelist")
+        return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, obj.contacts_total)  # type: ignore[attr-defined]
+
+    @admin.display(description="Waiting", ordering="contacts_waiting")
+    def waiting(self, obj: Campaign) -> int:
+        return obj.contacts_waiting  # type: ignore[attr-defined]
+
+    @admin.display(description="Done", ordering="contacts_done")
+    def done(self, obj: Campaign) -> int:
+        return obj.contacts_done  # type: ignore[attr-defined]
+
+    @admin.display(description="Window")
+    def calling_window(self, obj: Campaign) -> str:
+        days = "".join("MTWTFSS"[d] for d in sorted(obj.window_days))
+        return f"{days} {obj.window_start:%H:%M}-{obj.window_end:%H:%M}"
+
+
+class CallAttemptInline(admin.TabularInline):
+    """A contact's attempts, read-only."""
+
+    model = CallAttempt
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["attempt_number", "state", "disposition", "sip_code", "queued_at", "ended_at", "outcome"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    """Contacts are created by imports and moved by the dialer; the operator may fix name and variables."""
+
+    list_display = ["phone_e164", "name", "campaign", "status", "attempts", "last_disposition",
+                    "next_attempt_at", "outcome", "zones"]
+    list_filter = ["status", "last_disposition", "campaign"]
+    search_fields = ["name"]
+    list_select_related = ["campaign"]
+    # Counting millions of rows for "N total" on every page is the slow part of a big list.
+    show_full_result_count = False
+    editable_fields = ("name", "priority", "variables")
+    readonly_fields = ["campaign", "phone_e164", "time_zones", "status", "attempts", "next_attempt_at",
+                       "last_disposition", "outcome", "outcome_fields", "import_job", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["campaign", "phone_e164", "name", "time_zones", "priority", "variables"]}),
+        ("Progress", {"fields": ["status", "attempts", "next_attempt_at", "last_disposition"]}),
+        ("Result", {"fields": ["outcome", "outcome_fields"]}),
+        ("Origin", {"fields": ["import_job", "created_at", "updated_at"]}),
+    ]
+    inlines = [CallAttemptInline]
+    actions = ["add_to_dnc_global", "add_to_dnc_campaign"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # contacts come from an import, which validates and deduplicates them
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: ModelForm, change: bool) -> None:
+        # Only the operator-editable columns are written: the dialer may have moved the contact's
+        # status while the form was open, and a full save would put the old status back.
+        changed = {f: getattr(obj, f) for f in self.editable_fields if f in form.changed_data}
+        if changed:
+            Contact.objects.filter(pk=obj.pk).update(**changed, updated_at=timezone.now())
+
+    @admin.display(description="Time zones")
+    def zones(self, obj: Contact) -> str:
+        return ", ".join(obj.time_zones) or "unknown"
+
+    @admin.action(description="Add the selected numbers to the do-not-call list (every campaign)",
+                  permissions=["change"])
+    def add_to_dnc_global(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        numbers = sorted(set(queryset.values_list("phone_e164", flat=True)))
+        for number in numbers:
+            add_to_do_not_call(number, source=DncSource.MANUAL, note=f"from the contact list by {request.user}")
+        self.message_user(request, f"{len(numbers)} number(s) added to the do-not-call list.", messages.SUCCESS)
+
+    @admin.action(description="Add the selected numbers to their campaign's do-not-call list",
+                  permissions=["change"])
+    def add_to_dnc_campaign(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
+        pairs = list(queryset.select_related("campaign").only("phone_e164", "campaign"))
+        for contact in pairs:
+            add_to_do_not_call(contact.phone_e164, campaign=contact.campaign, source=DncSource.MANUAL,
+                               note=f"from the contact list by {request.user}")
+        self.message_user(request, f"{len(pairs)} number(s) added to their campaign's do-not-call list.",
+                          messages.SUCCESS)
+
+
+@admin.register(CallAttempt)
+class CallAttemptAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    """Every dial, read-only: the dialer owns these rows."""
+
+    phone_search_field = "contact__phone_e164"
+    list_display = ["id", "queued_at", "campaign", "contact_number", "attempt_number", "state", "disposition",
+                    "sip_code", "talk", "outcome", "cost"]
+    list_filter = ["state", "disposition", "amd_result", "campaign"]
+    search_fields = ["sip_call_id", "contact__name"]
+    list_select_related = ["campaign", "contact"]
+    show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["campaign", "contact", "attempt_number", "trunk", "caller_id", "state", "disposition",
+                           "reason"]}),
+        ("SIP", {"fields": ["ua_name", "sip_call_id", "sip_code", "sip_reason"]}),
+        ("Timeline", {"fields": ["queued_at", "dialing_at", "ringing_at", "answered_at", "bridged_at", "ended_at"]}),
+        ("Conversation", {"fields": ["amd_result", "outcome", "outcome_fields", "outcome_error",
+                                     "transcript_view", "recording", "first_response_ms", "usage", "cost"]}),
+    ]
+    readonly_fields = ["transcript_view"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the ledger of dials is kept
+
+    @admin.display(description="Number", ordering="contact__phone_e164")
+    def contact_number(self, obj: CallAttempt) -> str:
+        return obj.contact.phone_e164
+
+    @admin.display(description="Talk (s)")
+    def talk(self, obj: CallAttempt) -> str:
+        seconds = obj.talk_seconds
+        return "" if seconds is None else f"{seconds:.0f}"
+
+    @admin.display(description="Transcript")
+    def transcript_view(self, obj: CallAttempt) -> SafeString | str:
+        segments = obj.transcript or []
+        if not segments:
+            return "-"
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((_ms(s.get("start_ms")), s.get("speaker", ""), s.get("text", "")) for s in segments),
+        )
+        return format_html("<table><tr><th>At</th><th>Speaker</th><th>Text</th></tr>{}</table>", rows)
+
+
+def _ms(value: object) -> str:
+    return f"{int(value) / 1000:.1f}s" if isinstance(value, int | float) else ""
+
+
+class DncScopeFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("global", "Every campaign"), ("campaign", "One campaign")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[DoNotCall]) -> QuerySet[DoNotCall]:
+        if self.value() == "global":
+            return queryset.filter(campaign__isnull=True)
+        if self.value() == "campaign":
+            return queryset.filter(campaign__isnull=False)
+        return queryset
+
+
+@admin.register(DoNotCall)
+class DoNotCallAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    """The do-not-call list: add one number, upload a file, search. Adding takes effect at once."""
+
+    list_display = ["phone_e164", "scope_label", "campaign", "source", "note", "created_at"]
+    list_filter = [DncScopeFilter, "source", "campaign"]
+    search_fields = ["note"]
+    list_select_related = ["campaign"]
+    show_full_result_count = False
+    add_form = DoNotCallAddForm
+    change_list_template = "admin/campaigns/donotcall/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        urls = [
+            path("upload/", wrap(partial(dnc_views.upload_do_not_call, model_admin=self)),
+                 name="campaigns_donotcall_upload"),
+        ]
+        return urls + super().get_urls()
+
+    def get_form(self, request: HttpRequest, obj: DoNotCall | None = None, change: bool = False,
+                 **kwargs: Any) -> type[ModelForm]:
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: DoNotCall | None = None) -> list[str]:
+        if obj is None:
+            return ["phone_e164", "default_region", "campaign", "note"]
+        return ["phone_e164", "campaign", "source", "note", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: DoNotCall | None = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["phone_e164", "campaign", "source", "created_at"]
+
+    def save_model(self, request: HttpRequest, obj: DoNotCall, form: ModelForm, change: bool) -> None:
+        if change:
+            DoNotCall.objects.filter(pk=obj.pk).update(note=obj.note)
+            return
+        # The service stores the entry and takes the matching contacts out of the queue in one transaction.
+        entry = add_to_do_not_call(
+            form.cleaned_data["phone_e164"], campaign=obj.campaign, source=DncSource.MANUAL,
+            note=obj.note, default_region=form.cleaned_data["default_region"],
+        )
+        obj.pk = entry.pk
+        obj._state.adding = False
+        obj.refresh_from_db()
+
+    @admin.display(description="Scope", ordering="campaign")
+    def scope_label(self, obj: DoNotCall) -> str:
+        return "one campaign" if obj.campaign_id else "every campaign"
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Contact imports: created by "Upload contacts" on a campaign, then read-only with live progress."""
+
+    list_display = ["id", "created_at", "campaign", "original_name", "status", "progress", "imported",
+                    "duplicates", "invalid", "dnc", "created_by"]
+    list_filter = ["status", "campaign"]
+    search_fields = ["original_name", "campaign__name"]
+    list_select_related = ["campaign", "created_by"]
+    change_form_template = "admin/campaigns/importjob/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["campaign", "original_name", "status", "created_by", "created_at"]}),
+        ("Progress", {"fields": ["progress", "started_at", "finished_at"]}),
+        ("Result", {"fields": ["imported", "duplicates", "invalid", "dnc", "error_report_link", "error"]}),
+        ("Columns", {"fields": ["default_region", "mapping_view"]}),
+    ]
+    readonly_fields = ["progress", "error_report_link", "mapping_view"]
+
+    def get_urls(self) -> list[URLPattern]:
+        wrap = self.admin_site.admin_view
+        urls = [
+            path("<int:job_id>/preview/", wrap(partial(import_views.import_preview, model_admin=self)),
+                 name="campaigns_importjob_preview"),
+            path("<int:job_id>/progress/", wrap(partial(import_views.import_progress, model_admin=self)),
+                 name="campaigns_importjob_progress"),
+            path("<int:job_id>/errors/", wrap(partial(import_views.import_error_report, model_admin=self)),
+                 name="campaigns_importjob_errors"),
+        ]
+        return urls + super().get_urls()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # an import starts from its campaign's "Upload contacts"
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the worker owns the counts
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = dict(extra_context or {})
+        job = self.get_object(request, object_id)
+        if job is not None:
+            context.update(import_views.progress_context(job))
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    @admin.display(description="Progress")
+    def progress(self, obj: ImportJob) -> str:
+        if obj.rows_total:
+            return f"{obj.rows_done} / {obj.rows_total} rows"
+        return f"{obj.rows_done} rows" if obj.status != ImportStatus.PREVIEW else "-"
+
+    @admin.display(description="Error report")
+    def error_report_link(self, obj: ImportJob) -> SafeString | str:
+        if obj.error_report:
+            url = reverse("admin:campaigns_importjob_errors", args=[obj.pk])
+            return format_html('<a href="{}" id="error-report-link">Download the error report (CSV)</a>', url)
+        return "no errors" if obj.status in IMPORT_FINISHED else "-"
+
+    @admin.display(description="Column mapping")
+    def mapping_view(self, obj: ImportJob) -> SafeString | str:
+        roles = import_views.mapping_roles(obj.mapping or {})
+        if not roles:
+            return "-"
+        return format_html_join("", "<div><code>{}</code> &rarr; {}</div>", roles)

@@ -1,0 +1,247 @@
+"""The do-not-call list: adding numbers (one by one or from a CSV) and asking whether a number is on it.
+
+An entry is global (no campaign: never call this number from any campaign) or scoped to one campaign.
+Adding an entry takes effect at once: in the same transaction every matching contact that is still
+waiting to be dialed becomes ``dnc``. A contact already claimed by the dispatcher (in progress) is
+not touched here; the dial path re-checks :func:`is_on_do_not_call` before it dials.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.choices import CONTACT_DIALABLE, ContactStatus, DncSource
+from campaigns.models import Campaign, Contact, DoNotCall
+from campaigns.phones import InvalidNumber, normalize_number
+
+logger = logging.getLogger(__name__)
+
+# Rows are inserted and contacts marked in batches of this size, one transaction each, so a large
+# list neither holds one long transaction nor locks millions of contact rows at once.
+DNC_BATCH_SIZE = 1000
+
+# Header names (lower-cased, spaces and dashes as underscores) that hold the number in a DNC file.
+PHONE_HEADERS = ("phone", "phone_number", "number", "telephone", "tel", "mobile", "cell", "msisdn", "e164")
+
+
+class DncFileError(ValueError):
+    """The do-not-call file itself cannot be used; the message is for the operator."""
+
+
+@dataclass
+class DncImportResult:
+    """What a do-not-call upload did."""
+
+    added: int = 0
+    already: int = 0
+    invalid: int = 0
+    # (line number in the file, raw value, reason)
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+    contacts_marked: int = 0
+
+
+def add_to_do_not_call(
+    raw_number: str,
+    *,
+    campaign: Campaign | None = None,
+    source: str = DncSource.MANUAL,
+    note: str = "",
+    default_region: str = "US",
+) -> DoNotCall:
+    """Put a number on the do-not-call list and stop dialing it at once.
+
+    Idempotent: adding a number that is already listed (with the same scope) returns the
+    existing entry unchanged.
+
+    Args:
+        raw_number: The number as typed (national format is read in ``default_region``).
+        campaign: The campaign the entry applies to; ``None`` means every campaign.
+        source: Where the entry comes from (a ``DncSource`` value).
+        note: Free text kept with the entry.
+        default_region: ISO country used to read a national-format number.
+
+    Returns:
+        The entry (new or existing).
+
+    Raises:
+        InvalidNumber: ``raw_number`` is not a phone number.
+    """
+    e164 = normalize_number(raw_number, default_region).e164
+    campaign_id = campaign.pk if campaign is not None else None
+    with transaction.atomic():
+        _insert_entries([e164], campaign_id=campaign_id, source=source, note=note)
+        marked = _mark_contacts([e164], campaign_id=campaign_id)
+        entry = DoNotCall.objects.get(phone_e164=e164, campaign_id=campaign_id)
+    logger.info("do-not-call: %s scope=%s source=%s contacts_marked=%d",
+                e164, campaign_id or "global", source, marked)
+    return entry
+
+
+def import_do_not_call_csv(
+    path: Path, *, campaign: Campaign | None = None, default_region: str = "US"
+) -> DncImportResult:
+    """Add every number of a CSV file to the do-not-call list.
+
+    The file may have a header row naming the phone column (``phone``, ``number``, ...) or be a
+    plain list with one number per line. Invalid numbers are reported, not fatal.
+
+    Args:
+        path: The CSV file.
+        campaign: Scope of the new entries; ``None`` means every campaign.
+        default_region: ISO country used to read national-format numbers.
+
+    Returns:
+        The counts and the per-line errors.
+
+    Raises:
+        DncFileError: the file cannot be read as text or holds no numbers at all.
+    """
+    result = DncImportResult()
+    campaign_id = campaign.pk if campaign is not None else None
+    seen: set[str] = set()
+    batch: list[str] = []
+    for line, raw in read_dnc_numbers(path):
+        try:
+            e164 = normalize_number(raw, default_region).e164
+        except InvalidNumber as exc:
+            result.invalid += 1
+            result.errors.append((line, raw, str(exc)))
+            continue
+        if e164 in seen:
+            result.already += 1
+            continue
+        seen.add(e164)
+        batch.append(e164)
+        if len(batch) >= DNC_BATCH_SIZE:
+            _store_batch(batch, campaign_id, result)
+            batch = []
+    if batch:
+        _store_batch(batch, campaign_id, result)
+    logger.info("do-not-call upload: scope=%s added=%d already=%d invalid=%d contacts_marked=%d",
+                campaign_id or "global", result.added, result.already, result.invalid, result.contacts_marked)
+    return result
+
+
+def is_on_do_not_call(e164: str, campaign_id: int) -> bool:
+    """Whether ``e164`` must not be called from campaign ``campaign_id`` (global or scoped entry)."""
+    return DoNotCall.objects.filter(
+        Q(campaign__isnull=True) | Q(campaign_id=campaign_id), phone_e164=e164
+    ).exists()
+
+
+def do_not_call_numbers(e164s: Iterable[str], campaign_id: int) -> set[str]:
+    """The subset of ``e164s`` that must not be called from campaign ``campaign_id`` (one query)."""
+    numbers = list(set(e164s))
+    if not numbers:
+        return set()
+    return set(
+        DoNotCall.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=campaign_id), phone_e164__in=numbers)
+        .values_list("phone_e164", flat=True)
+    )
+
+
+def read_dnc_numbers(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, raw value)`` for each number in a do-not-call file.
+
+    Raises:
+        DncFileError: not a text file, or a header row without a phone column.
+    """
+    raw = path.read_bytes()
+    text = _decode(raw)
+    if not text.strip():
+        raise DncFileError("The file is empty.")
+    sample = text[:8192]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    column = 0
+    first = True
+    for row in reader:
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if first:
+            first = False
+            headers = [_header_key(cell) for cell in row]
+            phone_columns = [i for i, h in enumerate(headers) if h in PHONE_HEADERS]
+            if phone_columns:
+                column = phone_columns[0]
+                continue
+            if len(row) > 1 and not _looks_like_number(row[0]):
+                raise DncFileError(
+                    "No phone column found: name it one of " + ", ".join(PHONE_HEADERS[:4]) + "."
+                )
+            if not _looks_like_number(row[0]):
+                continue  # a one-column file with an unrecognised header word
+        value = row[column] if column < len(row) else ""
+        yield reader.line_num, value.strip()
+
+
+def _decode(raw: bytes) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" in text:
+            break
+        return text
+    raise DncFileError("This is not a text CSV file.")
+
+
+def _header_key(cell: str) -> str:
+    return cell.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _looks_like_number(cell: str) -> bool:
+    digits = sum(ch.isdigit() for ch in cell)
+    return digits >= 5 and digits * 2 >= len(cell.strip())
+
+
+def _store_batch(batch: list[str], campaign_id: int | None, result: DncImportResult) -> None:
+    with transaction.atomic():
+        added = _insert_entries(batch, campaign_id=campaign_id, source=DncSource.UPLOAD, note="")
+        result.contacts_marked += _mark_contacts(batch, campaign_id=campaign_id)
+    result.added += added
+    result.already += len(batch) - added
+
+
+def _insert_entries(e164s: list[str], *, campaign_id: int | None, source: str, note: str) -> int:
+    """Insert the entries that do not exist yet; returns how many were new.
+
+    ON CONFLICT DO NOTHING makes concurrent adds of the same number safe: the partial unique
+    indexes (one global entry per number, one per number and campaign) decide, not a prior SELECT.
+    """
+    table = DoNotCall._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (phone_e164, campaign_id, source, note, created_at) "  # noqa: S608 (table name from model meta)
+            "SELECT n, %s, %s, %s, %s FROM unnest(%s::text[]) AS n "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            [campaign_id, source, note, timezone.now(), e164s],
+        )
+        return len(cursor.fetchall())
+
+
+def _mark_contacts(e164s: list[str], *, campaign_id: int | None) -> int:
+    """Mark waiting contacts with these numbers do-not-call (all campaigns when global).
+
+    Compliance: a number on the list must not be dialed again, so contacts still waiting
+    (pending or retry scheduled) leave the queue in the same transaction as the entry. The status
+    condition is re-evaluated by PostgreSQL after any row lock the dispatcher holds, so a contact it
+    just claimed (now in progress) is left to the dial path's own DNC re-check.
+    """
+    contacts = Contact.objects.filter(phone_e164__in=e164s, status__in=sorted(CONTACT_DIALABLE))
+    if campaign_id is not None:
+        contacts = contacts.filter(campaign_id=campaign_id)
+    return contacts.update(status=ContactStatus.DNC, next_attempt_at=None, updated_at=timezone.now())

@@ -1,0 +1,149 @@
+"""Admin forms: the campaign settings, contact uploads and the do-not-call list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import FileExtensionValidator
+
+from campaigns.choices import RETRYABLE_DISPOSITIONS, Disposition
+from campaigns.models import Campaign, DoNotCall, RetryRule
+from campaigns.phones import InvalidNumber, normalize_number
+from campaigns.windows import LEGAL_END, LEGAL_START
+
+WEEKDAY_CHOICES = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
+CSV_EXTENSIONS = ["csv", "txt", "tsv"]
+
+
+def validate_region(value: str) -> None:
+    """Refuse a region code phonenumbers does not know (e.g. 'USA' or 'uk')."""
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(f"“{value}” is not a two-letter country code such as US, GB or FR.")
+
+
+class RegionField(forms.CharField):
+    """A two-letter ISO country code, upper-cased."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 2)
+        kwargs.setdefault("min_length", 2)
+        kwargs.setdefault("help_text", "Country used to read numbers written without +country code.")
+        super().__init__(validators=[validate_region], **kwargs)
+        self.widget.attrs.setdefault("size", 3)
+
+    def to_python(self, value: Any) -> str:
+        return super().to_python(value).upper()
+
+
+class CampaignAdminForm(forms.ModelForm):
+    """Campaign settings with the calling window checked against the legal calling hours."""
+
+    window_days = forms.TypedMultipleChoiceField(
+        choices=WEEKDAY_CHOICES, coerce=int, widget=forms.CheckboxSelectMultiple,
+        label="Calling days", help_text="Weekdays in the contact's own time zone.",
+    )
+    default_region = RegionField()
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "agent", "trunk", "caller_ids", "default_region", "window_days", "window_start",
+                  "window_end", "max_concurrent", "max_cps", "ring_timeout_s", "max_attempts", "amd_enabled",
+                  "machine_policy", "voicemail_message", "opt_out_digit"]
+        widgets = {
+            "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "window_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "voicemail_message": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {
+            "window_start": "Local time at the contact; not before 08:00.",
+            "window_end": "Local time at the contact; not after 21:00.",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        start, end = cleaned.get("window_start"), cleaned.get("window_end")
+        # TCPA: calls only between 08:00 and 21:00 at the called party's location; the dialer clips
+        # the window to those hours anyway, but the form says so instead of silently narrowing it.
+        if start and start < LEGAL_START:
+            self.add_error("window_start", "Calls may not start before 08:00 local time.")
+        if end and end > LEGAL_END:
+            self.add_error("window_end", "Calls may not go on after 21:00 local time.")
+        if start and end and start >= end:
+            self.add_error("window_end", "The window must end after it starts.")
+        trunk, caller_ids = cleaned.get("trunk"), cleaned.get("caller_ids")
+        if trunk and caller_ids:
+            foreign = [c.number for c in caller_ids if c.trunk_id != trunk.pk]
+            if foreign:
+                self.add_error("caller_ids", f"Not on trunk {trunk}: {', '.join(foreign)}.")
+        policy, message = cleaned.get("machine_policy"), cleaned.get("voicemail_message")
+        if policy == "leave_message" and not (message or "").strip():
+            self.add_error("voicemail_message", "Leaving a message needs the message text.")
+        return cleaned
+
+
+class RetryRuleForm(forms.ModelForm):
+    """One retry rule; only dispositions that can be retried are offered."""
+
+    disposition = forms.ChoiceField(
+        choices=[(d.value, d.label) for d in Disposition if d in RETRYABLE_DISPOSITIONS]
+    )
+
+    class Meta:
+        model = RetryRule
+        fields = ["disposition", "delay_s", "max_attempts"]
+
+
+class ContactUploadForm(forms.Form):
+    """Step one of an import: the file and how to read national numbers."""
+
+    file = forms.FileField(
+        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS)],
+        help_text="One row per contact with a header row. A phone column is required; name and time zone "
+        "are recognised; every other column becomes a {{variable}}.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}),
+    )
+    default_region = RegionField()
+
+
+class DoNotCallAddForm(forms.ModelForm):
+    """Add one number; it may be typed in national format."""
+
+    phone_e164 = forms.CharField(label="Phone number", max_length=40,
+                                 help_text="E.164 (+14155550100) or national format read in the region below.")
+    default_region = RegionField(initial="US")
+
+    class Meta:
+        model = DoNotCall
+        fields = ["phone_e164", "default_region", "campaign", "note"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        raw, region = cleaned.get("phone_e164"), cleaned.get("default_region")
+        if raw and region:
+            try:
+                e164 = normalize_number(raw, region).e164
+            except InvalidNumber as exc:
+                self.add_error("phone_e164", f"Not a valid number: {exc}.")
+            else:
+                cleaned["phone_e164"] = e164
+                campaign = cleaned.get("campaign")
+                if DoNotCall.objects.filter(phone_e164=e164, campaign=campaign).exists():
+                    scope = f"for campaign {campaign}" if campaign else "for every campaign"
+                    self.add_error("phone_e164", f"{e164} is already on the do-not-call list {scope}.")
+        return cleaned
+
+
+class DoNotCallUploadForm(forms.Form):
+    """Upload a list of numbers that must not be called."""
+
+    file = forms.FileField(
+        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS)],
+        help_text="A column named phone (or number) or one number per line.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}),
+    )
+    campaign = forms.ModelChoiceField(queryset=Campaign.objects.only("id", "name"), required=False,
+                                      empty_label="Every campaign (global)")
+    default_region = RegionField(initial="US")

@@ -1,0 +1,62 @@
+"""Admin for SIP trunks and caller IDs. Trunk passwords are write-only here."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from telephony.forms import TrunkAdminForm
+from telephony.models import CallerID, Trunk
+
+
+class CallerIDInline(admin.TabularInline):
+    model = CallerID
+    extra = 0
+    fields = ["number", "label", "daily_cap", "active"]
+
+
+@admin.register(Trunk)
+class TrunkAdmin(admin.ModelAdmin):
+    """Trunks: the password is never rendered (list, form, history) and never logged."""
+
+    form = TrunkAdminForm
+    list_display = ["name", "host", "port", "transport", "auth_mode", "username", "max_channels", "max_cps",
+                    "cost_per_minute", "failover", "caller_id_count", "enabled"]
+    list_filter = ["enabled", "transport", "auth_mode", "srtp_policy"]
+    search_fields = ["name", "host", "username"]
+    list_select_related = ["failover"]
+    inlines = [CallerIDInline]
+    fieldsets = [
+        (None, {"fields": ["name", "enabled"]}),
+        ("Where calls go", {"fields": ["host", "port", "transport", "failover"]}),
+        ("Authentication", {"fields": ["auth_mode", "username", "password", "clear_password", "realm",
+                                       "register_expiry_s"]}),
+        ("Media", {"fields": ["srtp_policy", "codecs", "send_pai"]}),
+        ("Capacity and cost", {"fields": ["max_channels", "max_cps", "cost_per_minute"]}),
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Trunk | None = None) -> list:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not obj.password:
+            # "Remove the stored password" only makes sense when there is one.
+            fieldsets = [
+                (name, {**opts, "fields": [f for f in opts["fields"] if f != "clear_password"]})
+                for name, opts in fieldsets
+            ]
+        return fieldsets
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Trunk]:
+        return super().get_queryset(request).annotate(caller_id_total=Count("caller_ids"))
+
+    @admin.display(description="Caller IDs", ordering="caller_id_total")
+    def caller_id_count(self, obj: Trunk) -> int:
+        return obj.caller_id_total  # type: ignore[attr-defined]
+
+
+@admin.register(CallerID)
+class CallerIDAdmin(admin.ModelAdmin):
+    list_display = ["number", "label", "trunk", "daily_cap", "active"]
+    list_filter = ["active", "trunk"]
+    search_fields = ["number", "label"]
+    list_select_related = ["trunk"]

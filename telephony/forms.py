@@ -1,0 +1,72 @@
+"""Admin forms for trunks: the digest password is write-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from telephony.choices import TrunkAuth
+from telephony.models import Trunk
+
+HELP_WHEN_STORED = "A password is stored. It is never shown; leave this blank to keep it, or type a new one."
+HELP_WHEN_EMPTY = "Digest password. It is never shown again after saving."
+
+
+class TrunkAdminForm(forms.ModelForm):
+    """Trunk form whose password field never renders the stored value.
+
+    A blank submission keeps the stored password (read when the form is built, restored in
+    :meth:`save`), a non-blank one replaces it, and "clear" removes it.
+    """
+
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=256,
+        # render_value=False: the stored secret never reaches the HTML, not even after a form error.
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=HELP_WHEN_EMPTY,
+    )
+    clear_password = forms.BooleanField(required=False, label="Remove the stored password")
+
+    class Meta:
+        model = Trunk
+        fields = ["name", "enabled", "host", "port", "transport", "failover", "auth_mode", "username", "realm",
+                  "register_expiry_s", "srtp_policy", "codecs", "send_pai", "max_channels", "max_cps",
+                  "cost_per_minute"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The admin builds this form with "password" among its fields, so the ModelForm copies the
+        # (blank) input onto the instance; keep the stored value to put back.
+        self._stored_password = self.instance.password
+        if self.instance.pk and self.instance.password:
+            self.fields["password"].help_text = HELP_WHEN_STORED
+        else:
+            self.fields.pop("clear_password", None)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        new_password = cleaned.get("password") or ""
+        has_password = bool(new_password) or (bool(self._stored_password) and not cleaned.get("clear_password"))
+        if cleaned.get("auth_mode") in (TrunkAuth.DIGEST, TrunkAuth.REGISTER):
+            if not cleaned.get("username"):
+                self.add_error("username", "Digest and REGISTER authentication need a username.")
+            if not has_password:
+                self.add_error("password", "Digest and REGISTER authentication need a password.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> Trunk:
+        trunk: Trunk = super().save(commit=False)
+        new_password = self.cleaned_data.get("password") or ""
+        if new_password:
+            trunk.password = new_password
+        elif self.cleaned_data.get("clear_password"):
+            trunk.password = ""
+        else:
+            trunk.password = self._stored_password
+        if commit:
+            trunk.save()
+            self._save_m2m()
+        return trunk
