@@ -171,6 +171,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
                     "next_attempt_at", "outcome", "zones"]
     list_filter = ["status", "last_disposition", "campaign"]
     search_fields = ["name"]
+    search_help_text = "A phone number in any format, or a name."
     list_select_related = ["campaign"]
     # Counting millions of rows for "N total" on every page is the slow part of a big list.
     show_full_result_count = False
@@ -296,6 +297,7 @@ class DoNotCallAdmin(PhoneSearchMixin, admin.ModelAdmin):
     list_display = ["phone_e164", "scope_label", "campaign", "source", "note", "created_at"]
     list_filter = [DncScopeFilter, "source", "campaign"]
     search_fields = ["note"]
+    search_help_text = "A phone number in any format, or words of the note."
     list_select_related = ["campaign"]
     show_full_result_count = False
     add_form = DoNotCallAddForm

@@ -10,5 +10,6 @@ from config.settings.base import *  # noqa: F403  (settings modules extend the b
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
-MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="campaign-engine-test-files-"))
+# TEST_MEDIA_ROOT lets a process the tests start (a Celery worker) share the test run's files.
+MEDIA_ROOT = Path(env("TEST_MEDIA_ROOT", default="") or tempfile.mkdtemp(prefix="campaign-engine-test-files-"))  # noqa: F405
 RECORDINGS_ROOT = MEDIA_ROOT / "recordings"
