@@ -1,0 +1,317 @@
+"""The dispatcher: each tick, claim due contacts of running campaigns up to their free capacity.
+
+One tick, with a bounded number of SQL statements whatever the number of campaigns:
+
+1. *Plan* (autocommit reads): running campaigns with their trunks; in-flight attempts per campaign and
+   trunk. Free capacity per campaign = min(campaign cap - in flight, its fair share of the trunk's free
+   channels, its fair share of the user-agent pool's free lines, calls-per-second tokens).
+2. *Claim* (one short transaction): lock the campaign rows, then one statement picks each campaign's due
+   contacts (``FOR UPDATE SKIP LOCKED``, ordered by priority, ``next_attempt_at`` with never-dialed first,
+   id), filtered by the zones inside the calling window now and by do-not-call, marks them in progress and
+   inserts ``CallAttempt(queued)`` rows. The statement re-counts each campaign's in-flight attempts after
+   the row lock, so PostgreSQL alone keeps the campaign cap even with Redis flushed or a second claimer.
+3. After commit: give back unused tokens, enqueue ``originate(attempt_id)`` per attempt.
+
+Only one dispatcher runs a tick at a time, across hosts: a PostgreSQL advisory lock (session level,
+``pg_try_advisory_lock``), not a Redis lock with a TTL. The advisory lock lives exactly as long as the tick
+holds it and dies with the connection if the process is killed, so no TTL has to outguess a slow tick, and
+it sits in the same database as the ledger it protects. Correctness does not rest on it anyway (row locks
+and SKIP LOCKED do); it keeps a second beat from doing the work twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import redis
+from django.db import connection, transaction
+from django.utils import timezone
+
+from campaigns.choices import CONTACT_DIALABLE, AttemptState, CampaignStatus, ContactStatus
+from campaigns.leases import TokenRequest, refund_dial_tokens, take_dial_tokens
+from campaigns.lifecycle import complete_finished_campaigns
+from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
+from campaigns.redis_client import get_redis
+from campaigns.windows import CallingWindow, zones_in_window
+from telephony.ua_registry import total_free_lines
+
+logger = logging.getLogger(__name__)
+
+DISPATCHER_LOCK_ID = 0x6469616C  # "dial": the advisory lock key of the single dispatcher
+# A queued attempt must be handed to a user agent within this; after it the reaper resolves it.
+QUEUED_TTL_S = 60
+# Upper bound of claims per campaign per tick (keeps the claim transaction short).
+MAX_CLAIM_PER_CAMPAIGN = 500
+
+Enqueue = Callable[[Sequence[int]], None]
+
+
+@dataclass(slots=True)
+class CampaignPlan:
+    """What the tick will try to claim for one campaign."""
+
+    campaign_id: int
+    trunk_id: int
+    want: int
+    zones: list[str]
+    campaign_rate: float = 0.0
+    trunk_rate: float = 0.0
+    granted: int = 0
+
+
+@dataclass(slots=True)
+class TickResult:
+    """What a tick did."""
+
+    ran: bool
+    attempt_ids: list[int] = field(default_factory=list)
+    claimed_by_campaign: dict[int, int] = field(default_factory=dict)
+    completed_campaigns: list[int] = field(default_factory=list)
+
+    @property
+    def claimed(self) -> int:
+        """Attempts created."""
+        return len(self.attempt_ids)
+
+
+def share_fairly(wants: dict[int, int], capacity: int, order: Sequence[int]) -> dict[int, int]:
+    """Split ``capacity`` between ``wants`` by water-filling, in ``order`` for the remainders.
+
+    No one gets more than they want; while capacity remains, everyone who still wants gets an equal share.
+    """
+    alloc = dict.fromkeys(wants, 0)
+    remaining = max(0, capacity)
+    active = [k for k in order if wants.get(k, 0) > 0]
+    while remaining > 0 and active:
+        share = max(1, remaining // len(active))
+        for key in list(active):
+            if remaining == 0:
+                break
+            give = min(share, wants[key] - alloc[key], remaining)
+            alloc[key] += give
+            remaining -= give
+            if alloc[key] >= wants[key]:
+                active.remove(key)
+    return alloc
+
+
+@contextmanager
+def dispatcher_lock() -> Iterator[bool]:
+    """Hold the single-dispatcher advisory lock for the block; yields False when another tick holds it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [DISPATCHER_LOCK_ID])
+        got = bool(cursor.fetchone()[0])
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [DISPATCHER_LOCK_ID])
+
+
+def plan_tick(now: dt.datetime, r: redis.Redis, *, rotation: int = 0) -> list[CampaignPlan]:
+    """Compute each running campaign's free capacity and the zones inside its window now (2 SQL reads)."""
+    campaigns = list(
+        Campaign.objects.filter(status=CampaignStatus.RUNNING, trunk__enabled=True)
+        .order_by("id")
+        .values_list("id", "trunk_id", "max_concurrent", "max_cps", "window_days", "window_start", "window_end",
+                     "trunk__max_channels", "trunk__max_cps")
+    )
+    if not campaigns:
+        return []
+    by_campaign: dict[int, int] = defaultdict(int)
+    by_trunk: dict[int, int] = defaultdict(int)
+    for campaign_id, trunk_id, n in _in_flight_counts():
+        by_campaign[campaign_id] += n
+        if trunk_id is not None:
+            by_trunk[trunk_id] += n
+
+    plans: dict[int, CampaignPlan] = {}
+    trunk_members: dict[int, list[int]] = defaultdict(list)
+    trunk_free: dict[int, int] = {}
+    for cid, tid, max_concurrent, max_cps, days, start, end, channels, trunk_cps in campaigns:
+        zones = zones_in_window(now, CallingWindow.for_campaign(days, start, end))
+        want = min(MAX_CLAIM_PER_CAMPAIGN, max(0, max_concurrent - by_campaign[cid])) if zones else 0
+        plans[cid] = CampaignPlan(cid, tid, want, zones, float(max_cps), float(trunk_cps))
+        trunk_members[tid].append(cid)
+        trunk_free[tid] = max(0, channels - by_trunk[tid])
+
+    def rotated(ids: list[int]) -> list[int]:
+        # Fairness over time: who gets the remainder of a split changes every tick.
+        k = rotation % len(ids) if ids else 0
+        return ids[k:] + ids[:k]
+
+    # A trunk's free channels, shared between the campaigns on it.
+    for tid, members in trunk_members.items():
+        alloc = share_fairly({c: plans[c].want for c in members}, trunk_free[tid], rotated(members))
+        for c in members:
+            plans[c].want = alloc[c]
+    # The user-agent pool's free lines, shared between every campaign (no line, no dial).
+    order = rotated(sorted(plans))
+    alloc = share_fairly({c: plans[c].want for c in order}, total_free_lines(r), order)
+    for c in order:
+        plans[c].want = alloc[c]
+    # Calls per second: token buckets per campaign and per trunk, handed out round-robin.
+    wanting = [plans[c] for c in order if plans[c].want > 0]
+    granted = take_dial_tokens(r, [TokenRequest(p.campaign_id, p.campaign_rate, p.trunk_id, p.trunk_rate, p.want)
+                                   for p in wanting])
+    for p, g in zip(wanting, granted, strict=True):
+        p.granted = g
+    return [plans[c] for c in order]
+
+
+def _in_flight_counts() -> list[tuple[int, int | None, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT campaign_id, trunk_id, count(*) FROM {CallAttempt._meta.db_table} "  # noqa: S608 (table name)
+            "WHERE state <> %s GROUP BY campaign_id, trunk_id",
+            [AttemptState.ENDED],
+        )
+        return cursor.fetchall()
+
+
+# Columns of CallAttempt the claim statement sets itself; every other column gets its model default, so a
+# field added later with a default needs no change here.
+_CLAIM_SET_COLUMNS = {"id", "campaign_id", "contact_id", "trunk_id", "attempt_number", "state", "queued_at",
+                      "lease_expires_at"}
+
+
+def _attempt_default_columns() -> tuple[list[str], list[str], list[object]]:
+    names: list[str] = []
+    placeholders: list[str] = []
+    values: list[object] = []
+    for f in CallAttempt._meta.concrete_fields:
+        if f.attname in _CLAIM_SET_COLUMNS or f.column in _CLAIM_SET_COLUMNS:
+            continue
+        names.append(connection.ops.quote_name(f.column))
+        placeholders.append(f"CAST(%s AS {f.db_type(connection)})")
+        values.append(f.get_db_prep_save(f.get_default(), connection))
+    return names, placeholders, values
+
+
+def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
+                       enqueue: Enqueue | None = None) -> dict[int, list[int]]:
+    """Claim due, dialable, in-window, not-DNC contacts and create their queued attempts (one transaction).
+
+    Args:
+        plans: Per campaign, how many to claim (``granted``) and the zones inside the window now.
+        now: The tick's time.
+        enqueue: Called after commit with the new attempt ids (default: the ``originate`` task per id).
+
+    Returns:
+        The new attempt ids per campaign.
+    """
+    todo = [p for p in plans if p.granted > 0 and p.zones]
+    if not todo:
+        return {}
+    contact_t, attempt_t = Contact._meta.db_table, CallAttempt._meta.db_table
+    campaign_t, dnc_t = Campaign._meta.db_table, DoNotCall._meta.db_table
+    names, placeholders, defaults = _attempt_default_columns()
+    values_sql = ", ".join("(%s::bigint, %s::integer, %s::varchar[])" for _ in todo)
+    params: list[object] = []
+    for p in todo:
+        params += [p.campaign_id, p.granted, p.zones]
+    dialable = sorted(CONTACT_DIALABLE)  # the same list as the partial dispatch index
+    sql = f"""
+        WITH req(campaign_id, n, zones) AS (VALUES {values_sql}),
+        cap AS (
+            SELECT req.campaign_id, req.zones, c.trunk_id,
+                   LEAST(req.n, c.max_concurrent - (
+                       SELECT count(*) FROM {attempt_t} a WHERE a.campaign_id = c.id AND a.state <> %s)) AS n
+            FROM req JOIN {campaign_t} c ON c.id = req.campaign_id AND c.status = %s
+        ),
+        picked AS (
+            SELECT p.id, cap.campaign_id, cap.trunk_id
+            FROM cap CROSS JOIN LATERAL (
+                SELECT ct.id FROM {contact_t} ct
+                WHERE ct.campaign_id = cap.campaign_id
+                  AND ct.status IN (%s, %s)
+                  AND (ct.next_attempt_at IS NULL OR ct.next_attempt_at <= %s)
+                  -- TCPA: only contacts whose every candidate zone is inside the window now; none = unknown.
+                  AND cardinality(ct.time_zones) > 0 AND ct.time_zones <@ cap.zones
+                  -- Do-not-call: company-wide or this campaign's list.
+                  AND NOT EXISTS (SELECT 1 FROM {dnc_t} d WHERE d.phone_e164 = ct.phone_e164
+                                  AND (d.campaign_id IS NULL OR d.campaign_id = ct.campaign_id))
+                ORDER BY ct.priority DESC, ct.next_attempt_at ASC NULLS FIRST, ct.id
+                LIMIT GREATEST(cap.n, 0)
+                FOR UPDATE OF ct SKIP LOCKED
+            ) p
+        ),
+        upd AS (
+            UPDATE {contact_t} ct SET status = %s, updated_at = %s
+            FROM picked WHERE ct.id = picked.id
+            RETURNING ct.id, ct.campaign_id, picked.trunk_id, ct.priority, ct.next_attempt_at
+        )
+        INSERT INTO {attempt_t} (campaign_id, contact_id, trunk_id, attempt_number, state, queued_at,
+                                 lease_expires_at{"".join(", " + n for n in names)})
+        SELECT upd.campaign_id, upd.id, upd.trunk_id,
+               COALESCE((SELECT max(a.attempt_number) FROM {attempt_t} a WHERE a.contact_id = upd.id), 0) + 1,
+               %s, %s, %s{"".join(", " + p for p in placeholders)}
+        -- Attempt ids follow the dial order, so originates are enqueued in that order too.
+        FROM upd ORDER BY upd.campaign_id, upd.priority DESC, upd.next_attempt_at ASC NULLS FIRST, upd.id
+        RETURNING id, campaign_id
+    """  # noqa: S608 (identifiers come from model metadata; every value is a parameter)
+    params += [AttemptState.ENDED, CampaignStatus.RUNNING, *dialable, now, ContactStatus.IN_PROGRESS, now,
+               AttemptState.QUEUED, now, now + dt.timedelta(seconds=QUEUED_TTL_S), *defaults]
+    result: dict[int, list[int]] = defaultdict(list)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            # Lock the campaigns being claimed for (always in id order, no deadlock between claimers):
+            # the claim statement then counts in-flight attempts that no other claimer can change.
+            cursor.execute(
+                f"SELECT id FROM {campaign_t} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",  # noqa: S608
+                [[p.campaign_id for p in todo]],
+            )
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        for attempt_id, campaign_id in rows:
+            result[campaign_id].append(attempt_id)
+        ids = [a for a, _ in rows]
+        if ids:
+            transaction.on_commit(lambda: (enqueue or enqueue_originates)(ids))
+    return dict(result)
+
+
+def enqueue_originates(attempt_ids: Sequence[int]) -> None:
+    """Send one ``originate(attempt_id)`` task per attempt (after the claim committed)."""
+    from campaigns.tasks import originate  # imported here: the tasks module imports this one
+
+    for attempt_id in attempt_ids:
+        originate.delay(attempt_id)
+
+
+def run_dispatch_tick(*, now: dt.datetime | None = None, r: redis.Redis | None = None,
+                      enqueue: Enqueue | None = None) -> TickResult:
+    """One dispatcher tick: plan, claim, enqueue originates, complete campaigns with nothing left.
+
+    Returns:
+        What was claimed; ``ran`` is False when another dispatcher holds the lock.
+
+    Raises:
+        redis.RedisError: nothing was claimed (fail closed); the next tick tries again.
+    """
+    now = now or timezone.now()
+    r = r or get_redis()
+    with dispatcher_lock() as got:
+        if not got:
+            return TickResult(ran=False)
+        plans = plan_tick(now, r, rotation=int(now.timestamp()))
+        try:
+            claimed = claim_due_contacts(plans, now, enqueue)
+        except BaseException:
+            refund_dial_tokens(r, [(p.campaign_id, p.trunk_id, p.granted) for p in plans])
+            raise
+        refund_dial_tokens(r, [(p.campaign_id, p.trunk_id, p.granted - len(claimed.get(p.campaign_id, [])))
+                               for p in plans])
+        result = TickResult(ran=True, claimed_by_campaign={c: len(ids) for c, ids in claimed.items()})
+        for ids in claimed.values():
+            result.attempt_ids.extend(ids)
+        idle = [p.campaign_id for p in plans if not claimed.get(p.campaign_id)]
+        if idle:
+            result.completed_campaigns = complete_finished_campaigns(idle)
+    return result

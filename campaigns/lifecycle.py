@@ -1,0 +1,115 @@
+"""Campaign lifecycle: start, pause, resume, cancel, and completion when nothing is left.
+
+Every transition is one conditional update (``WHERE status IN allowed``); when it matches no row the
+campaign was in another state, and :class:`CampaignTransitionError` says which, for the admin to show.
+Pausing or cancelling stops new dials at once: the dispatcher claims only for running campaigns (under the
+campaign row lock) and ``originate`` re-checks the status just before dialing. Calls already in progress
+finish normally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from campaigns.choices import ATTEMPT_IN_FLIGHT, CONTACT_DIALABLE, CampaignStatus
+from campaigns.models import CallAttempt, Campaign, Contact
+
+
+class CampaignTransitionError(ValueError):
+    """A lifecycle action that does not apply to the campaign's current state (message is operator-facing)."""
+
+
+def _transition(campaign_id: int, allowed: set[str], to: str, verb: str, **fields: object) -> Campaign:
+    with transaction.atomic():
+        updated = Campaign.objects.filter(pk=campaign_id, status__in=allowed).update(status=to, **fields)
+        campaign = Campaign.objects.get(pk=campaign_id)
+    if not updated:
+        raise CampaignTransitionError(
+            f"Cannot {verb} campaign \u201c{campaign.name}\u201d: it is {campaign.get_status_display().lower()}.")
+    return campaign
+
+
+def start_campaign(campaign_id: int) -> Campaign:
+    """DRAFT -> RUNNING.
+
+    Raises:
+        CampaignTransitionError: not a draft, or it cannot dial (no active caller ID on its trunk, trunk off).
+    """
+    campaign = Campaign.objects.select_related("trunk").get(pk=campaign_id)
+    if campaign.status == CampaignStatus.DRAFT:
+        # Caller ID is mandatory for telemarketing (47 CFR 64.1601(e)); without one nothing could be dialed.
+        if not campaign.caller_ids.filter(active=True, trunk_id=campaign.trunk_id).exists():
+            raise CampaignTransitionError(
+                f"Cannot start campaign \u201c{campaign.name}\u201d: add at least one active caller ID "
+                f"of trunk \u201c{campaign.trunk}\u201d to it first.")
+        if not campaign.trunk.enabled:
+            raise CampaignTransitionError(
+                f"Cannot start campaign \u201c{campaign.name}\u201d: trunk \u201c{campaign.trunk}\u201d is disabled.")
+    return _transition(campaign_id, {CampaignStatus.DRAFT}, CampaignStatus.RUNNING, "start",
+                       started_at=timezone.now())
+
+
+def pause_campaign(campaign_id: int) -> Campaign:
+    """RUNNING -> PAUSED: no new dial from now on; calls in progress finish."""
+    return _transition(campaign_id, {CampaignStatus.RUNNING}, CampaignStatus.PAUSED, "pause")
+
+
+def resume_campaign(campaign_id: int) -> Campaign:
+    """PAUSED -> RUNNING."""
+    return _transition(campaign_id, {CampaignStatus.PAUSED}, CampaignStatus.RUNNING, "resume")
+
+
+def cancel_campaign(campaign_id: int) -> Campaign:
+    """DRAFT, RUNNING or PAUSED -> CANCELLED, for good. Calls in progress finish; nothing new is dialed."""
+    return _transition(campaign_id, {CampaignStatus.DRAFT, CampaignStatus.RUNNING, CampaignStatus.PAUSED},
+                       CampaignStatus.CANCELLED, "cancel", finished_at=timezone.now())
+
+
+def complete_finished_campaigns(campaign_ids: Sequence[int] | None = None) -> list[int]:
+    """RUNNING -> COMPLETED for campaigns with no contact left to dial and no attempt in flight.
+
+    One conditional UPDATE: the emptiness is checked in the same statement that changes the status, so a
+    contact made dialable concurrently is either seen or keeps the campaign running.
+
+    Args:
+        campaign_ids: Limit the check to these campaigns (default: every running campaign).
+
+    Returns:
+        The ids of the campaigns completed.
+    """
+    qs = Campaign.objects.filter(status=CampaignStatus.RUNNING)
+    if campaign_ids is not None:
+        qs = qs.filter(pk__in=list(campaign_ids))
+    dialable = Contact.objects.filter(campaign=OuterRef("pk"), status__in=CONTACT_DIALABLE)
+    in_flight = CallAttempt.objects.filter(campaign=OuterRef("pk"), state__in=ATTEMPT_IN_FLIGHT)
+    ids = list(qs.filter(~Exists(dialable), ~Exists(in_flight)).values_list("pk", flat=True))
+    if not ids:
+        return []
+    now = timezone.now()
+    done = []
+    for campaign_id in ids:
+        # Re-checked in the UPDATE itself (a contact may have become dialable since the read above).
+        if Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.RUNNING).filter(
+                ~Exists(dialable), ~Exists(in_flight)).update(status=CampaignStatus.COMPLETED, finished_at=now):
+            done.append(campaign_id)
+    return done
+
+
+def complete_campaign(campaign_id: int) -> Campaign:
+    """RUNNING -> COMPLETED when nothing is left to dial or in flight.
+
+    Raises:
+        CampaignTransitionError: not running, or contacts remain.
+    """
+    if complete_finished_campaigns([campaign_id]):
+        return Campaign.objects.get(pk=campaign_id)
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if campaign.status != CampaignStatus.RUNNING:
+        raise CampaignTransitionError(
+            f"Cannot complete campaign \u201c{campaign.name}\u201d: it is {campaign.get_status_display().lower()}.")
+    raise CampaignTransitionError(
+        f"Cannot complete campaign \u201c{campaign.name}\u201d: contacts are still to be dialed or in a call.")

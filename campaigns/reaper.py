@@ -1,0 +1,49 @@
+"""The reaper: resolves attempts whose lease ran out without news (their worker or user agent died).
+
+It never re-dials by itself. A stuck attempt ends ``failed_unknown`` with the reason, and the retry rules
+decide whether and when the contact is called again, like any other outcome. An attempt already handed
+to a user agent may have rung, so it counts against the contact; one that never left the queue does not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.utils import timezone
+
+from campaigns.attempts import finish_attempt
+from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, Disposition
+from campaigns.models import CallAttempt
+
+logger = logging.getLogger(__name__)
+
+REAP_BATCH = 500
+
+
+def reap_stuck_attempts(now: dt.datetime | None = None, limit: int = REAP_BATCH) -> list[int]:
+    """End every in-flight attempt whose lease expired before ``now``.
+
+    Returns:
+        The ids of the attempts this call ended.
+    """
+    now = now or timezone.now()
+    stuck = list(
+        CallAttempt.objects.filter(state__in=ATTEMPT_IN_FLIGHT, lease_expires_at__lt=now)
+        .order_by("lease_expires_at")
+        .values_list("pk", "state", "originated_at", "lease_expires_at")[:limit]
+    )
+    reaped = []
+    for attempt_id, state, originated_at, expired_at in stuck:
+        if state == AttemptState.QUEUED and originated_at is None:
+            reason = "never handed to a user agent (originate lost or not run) before its lease expired"
+        elif state == AttemptState.QUEUED:
+            reason = "handed to a user agent that never reported dialing before the lease expired"
+        else:
+            reason = f"lease expired in state {state} without progress (user agent stopped renewing)"
+        # finish_attempt's conditional update makes this safe against a late report from the user agent.
+        if finish_attempt(attempt_id, disposition=Disposition.FAILED_UNKNOWN,
+                          reason=f"{reason}; expired at {expired_at.isoformat()}"):
+            logger.warning("reaped attempt %s: %s", attempt_id, reason)
+            reaped.append(attempt_id)
+    return reaped

@@ -1,0 +1,35 @@
+"""Celery tasks: thin wrappers that take ids, re-read the world and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+# ---------------------------------------------------------------------------------------------------------
+# Dialer. No ETA/countdown anywhere: times live in Postgres (next_attempt_at, lease_expires_at) and the
+# beat ticks pick them up.
+
+
+@shared_task(name="campaigns.dispatch_tick", ignore_result=True, soft_time_limit=10, time_limit=15, expires=1)
+def dispatch_tick() -> None:
+    """Beat, every second: claim due contacts of running campaigns and enqueue their originates."""
+    from campaigns.dispatch import run_dispatch_tick
+
+    run_dispatch_tick()
+
+
+@shared_task(name="campaigns.originate", ignore_result=True, acks_late=True, soft_time_limit=10, time_limit=15)
+def originate(attempt_id: int) -> None:
+    """Hand one queued attempt to a user agent. Idempotent by the attempt row, hence ``acks_late``."""
+    from campaigns.originate import originate_attempt
+
+    originate_attempt(attempt_id)
+
+
+@shared_task(name="campaigns.reap_attempts", ignore_result=True, soft_time_limit=50, time_limit=60, expires=10)
+def reap_attempts() -> None:
+    """Beat, every 10 s: resolve attempts whose lease expired; complete campaigns with nothing left."""
+    from campaigns.lifecycle import complete_finished_campaigns
+    from campaigns.reaper import reap_stuck_attempts
+
+    reap_stuck_attempts()
+    complete_finished_campaigns()
