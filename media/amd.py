@@ -1,0 +1,380 @@
+"""Answering-machine detection (AMD) on the first seconds of received audio after answer.
+
+Streams 20 ms PCM16 8 kHz frames and decides human / machine / unknown from what real calls show:
+
+- a person answers with a short utterance ("Hello?", "Yeah, this is Sam") and then waits in silence
+  for the caller to speak;
+- a machine (voicemail greeting, carrier announcement, call screener) talks long and continuously,
+  with only short pauses between phrases, and often ends in a beep;
+- a beep (a stable pure tone, see `media.tones`) means a machine;
+- greeting words ("leave a message", "after the tone", "screening service", see `media.keywords`)
+  mean a machine, whether they come from a local keyword spotter or from the AI provider's
+  transcript.
+
+Errors are not equal: hanging up on a person is worse than talking to a machine, so every rule
+that says "machine" needs positive evidence, and a line that stays silent ends as UNKNOWN (the
+engine treats it like a person and connects the agent).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from enum import StrEnum
+
+import numpy as np
+
+from media.keywords import KeywordSpotter, match_machine_phrase
+from media.tones import FRAME_SAMPLES, Beep, ToneDetector
+
+FRAME_MS = 20
+_WARMUP_FRAMES = 5  # 100 ms to learn the line's background level
+
+
+class AmdLabel(StrEnum):
+    """What answered the call."""
+
+    HUMAN = "human"  # a person: connect the agent now
+    MACHINE = "machine"  # voicemail, carrier announcement or call screener
+    UNKNOWN = "unknown"  # no evidence either way by the deadline (silent line, late speech)
+
+
+@dataclass(frozen=True, slots=True)
+class AmdConfig:
+    """Per-campaign AMD timings and thresholds.
+
+    Attributes:
+        max_decision_ms: the decision is due this long after answer, whatever was heard.
+        greeting_max_ms: speech in one utterance longer than this is a machine's greeting.
+        after_greeting_silence_ms: silence that ends an utterance; a short utterance followed by
+            this much silence is a person waiting for the caller.
+        word_gap_ms: pauses shorter than this are inside a word or between words of one phrase.
+        min_word_ms: speech bursts shorter than this (clicks, pops) are ignored.
+        speech_margin_db: a frame is speech when this far above the tracked noise floor.
+        min_speech_dbfs: a frame quieter than this is never speech.
+        beep_min_hz: lowest beep frequency.
+        beep_max_hz: highest beep frequency.
+        beep_min_ms: how long a tone must last to count as a beep.
+        beep_min_purity: share of the band's energy the tone must hold (0-1).
+        timeout_human_silence_ms: at the deadline, a short utterance already followed by at least
+            this much silence counts as a person (they stopped and are waiting).
+        timeout_machine_speech_ms: at the deadline, a far end still talking (less silence than
+            `timeout_human_silence_ms`), with at least this much speech in an utterance that began
+            `timeout_machine_span_ms` ago or more, counts as a machine: its greeting started late
+            but it has gone on without pausing for an answer.
+        timeout_machine_span_ms: see `timeout_machine_speech_ms`.
+        greet_immediately: the campaign has the agent greet at once instead of staying silent
+            while AMD listens (read by the call engine; detection itself is unchanged).
+    """
+
+    max_decision_ms: int = 3500
+    greeting_max_ms: int = 1600
+    after_greeting_silence_ms: int = 800
+    word_gap_ms: int = 200
+    min_word_ms: int = 100
+    speech_margin_db: float = 7.5
+    min_speech_dbfs: float = -50.0
+    beep_min_hz: float = 300.0
+    beep_max_hz: float = 2500.0
+    beep_min_ms: int = 120
+    beep_min_purity: float = 0.7
+    timeout_human_silence_ms: int = 400
+    timeout_machine_speech_ms: int = 1000
+    timeout_machine_span_ms: int = 2000
+    greet_immediately: bool = False
+
+    def __post_init__(self) -> None:
+        positive_ms = (
+            "max_decision_ms",
+            "greeting_max_ms",
+            "after_greeting_silence_ms",
+            "word_gap_ms",
+            "min_word_ms",
+            "beep_min_ms",
+            "timeout_human_silence_ms",
+            "timeout_machine_speech_ms",
+            "timeout_machine_span_ms",
+        )
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "greet_immediately":
+                if not isinstance(value, bool):
+                    raise ValueError(f"AmdConfig.{f.name} must be a bool, got {value!r}")
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"AmdConfig.{f.name} must be a finite number, got {value!r}")
+            if f.name in positive_ms and (not isinstance(value, int) or value <= 0):
+                raise ValueError(f"AmdConfig.{f.name} must be a positive whole number of ms, got {value!r}")
+        if self.max_decision_ms > 30_000:
+            raise ValueError(f"AmdConfig.max_decision_ms must be at most 30000, got {self.max_decision_ms}")
+        if self.greeting_max_ms >= self.max_decision_ms:
+            raise ValueError("AmdConfig.greeting_max_ms must be shorter than max_decision_ms")
+        if not 0.0 < self.speech_margin_db <= 40.0:
+            raise ValueError(f"AmdConfig.speech_margin_db must be in (0, 40], got {self.speech_margin_db}")
+        if not -90.0 <= self.min_speech_dbfs <= 0.0:
+            raise ValueError(f"AmdConfig.min_speech_dbfs must be in [-90, 0], got {self.min_speech_dbfs}")
+        if not 100.0 <= self.beep_min_hz < self.beep_max_hz <= 3800.0:
+            raise ValueError("AmdConfig.beep_min_hz must be >= 100 and below beep_max_hz, itself <= 3800")
+        if not 0.0 < self.beep_min_purity <= 1.0:
+            raise ValueError(f"AmdConfig.beep_min_purity must be in (0, 1], got {self.beep_min_purity}")
+
+
+@dataclass(frozen=True, slots=True)
+class AmdDecision:
+    """The detector's verdict.
+
+    Attributes:
+        label: human, machine or unknown.
+        reason: the rule that decided (`short_utterance`, `long_greeting`, `beep`, `keyword`,
+            `transcript`, `silence`, `undecided`).
+        decided_ms: audio time after answer at which the decision was made.
+        first_speech_ms: start of the first speech heard, or None.
+        detail: the phrase or beep frequency behind a keyword or beep decision.
+    """
+
+    label: AmdLabel
+    reason: str
+    decided_ms: int
+    first_speech_ms: int | None
+    detail: str = ""
+
+
+def frame_dbfs(samples: np.ndarray) -> float:
+    """Level of a frame in dB relative to PCM16 full scale (a full-scale square wave is 0 dBFS)."""
+    mean_square = float(np.dot(samples, samples)) / max(len(samples), 1)
+    return 10.0 * math.log10(mean_square / (32768.0 * 32768.0) + 1e-10)
+
+
+class _NoiseFloor:
+    """Tracks the background level: follows quiet frames down at once, rises slowly.
+
+    Why: a stationary noise (street, fan, a bad line) must not read as endless speech, which would
+    make a person in a noisy place look like a long machine greeting. The floor is the minimum level
+    over the last half second, allowed to rise at a capped rate so that a long greeting keeps its
+    dips below the speech margin.
+    """
+
+    _WINDOW_FRAMES = 25  # 500 ms
+    _RISE_DB = 0.5  # per frame, 25 dB/s
+
+    def __init__(self, initial_dbfs: float) -> None:
+        self.level = initial_dbfs
+        self._recent: list[float] = []
+
+    def update(self, dbfs: float) -> float:
+        self._recent.append(dbfs)
+        if len(self._recent) > self._WINDOW_FRAMES:
+            self._recent.pop(0)
+        target = min(self._recent)
+        self.level = target if target <= self.level else min(target, self.level + self._RISE_DB)
+        return self.level
+
+
+class AnsweringMachineDetector:
+    """Streaming AMD for one call: feed every received 20 ms frame until it returns a decision.
+
+    Args:
+        config: timings and thresholds; defaults suit most campaigns.
+        spotter: optional local keyword spotter (e.g. `media.keywords.PocketSphinxSpotter`).
+
+    Example:
+        detector = AnsweringMachineDetector(AmdConfig())
+        for frame in frames:
+            decision = detector.feed(frame)
+            if decision is not None:
+                break
+    """
+
+    def __init__(self, config: AmdConfig | None = None, spotter: KeywordSpotter | None = None) -> None:
+        self.config = config or AmdConfig()
+        self._spotter = spotter
+        self._tones = ToneDetector(
+            min_hz=self.config.beep_min_hz,
+            max_hz=self.config.beep_max_hz,
+            min_ms=self.config.beep_min_ms,
+            min_purity=self.config.beep_min_purity,
+        )
+        self._floor: _NoiseFloor | None = None
+        self._warmup: list[np.ndarray] = []
+        self._pending = np.zeros(0, dtype=np.float64)
+        self._now_ms = 0
+        self._decision: AmdDecision | None = None
+        # Speech bookkeeping: the current word, the current utterance and the first speech heard.
+        self._last_speech_ms = -10_000  # end of the last speech frame
+        self._word_start_ms = -1
+        self._word_speech_ms = 0  # word length, short dips included
+        self._word_voiced_ms = 0  # speech frames only
+        self._utterance_start_ms = -1  # -1: no utterance in progress
+        self._utterance_speech_ms = 0
+        self._first_speech_ms: int | None = None
+        self.beeps: list[Beep] = []
+
+    @property
+    def decision(self) -> AmdDecision | None:
+        """The decision once made, else None."""
+        return self._decision
+
+    @property
+    def elapsed_ms(self) -> int:
+        """Audio time consumed since answer."""
+        return self._now_ms
+
+    def feed(self, frame: bytes | np.ndarray) -> AmdDecision | None:
+        """Consume received audio (normally one 20 ms frame of PCM16 at 8 kHz).
+
+        Args:
+            frame: little-endian PCM16 bytes or an int16/float array of samples. Any length is
+                accepted; audio is analysed in 20 ms frames.
+
+        Returns:
+            The decision once made (and on every later call), else None.
+        """
+        if self._decision is not None:
+            return self._decision
+        if isinstance(frame, bytes | bytearray | memoryview):
+            samples = np.frombuffer(frame, dtype="<i2").astype(np.float64)
+        else:
+            samples = np.asarray(frame, dtype=np.float64)
+        if len(self._pending):
+            samples = np.concatenate((self._pending, samples))
+        whole = len(samples) // FRAME_SAMPLES * FRAME_SAMPLES
+        self._pending = samples[whole:]
+        for start in range(0, whole, FRAME_SAMPLES):
+            decision = self._feed_frame(samples[start : start + FRAME_SAMPLES])
+            if decision is not None:
+                self._decision = decision
+                return decision
+        return None
+
+    def feed_transcript(self, text: str) -> AmdDecision | None:
+        """Consider the AI provider's transcript of the far end heard so far.
+
+        Args:
+            text: transcript text (partial or final).
+
+        Returns:
+            A machine decision if the text holds a machine phrase, the earlier decision if one was
+            already made, else None.
+        """
+        if self._decision is not None:
+            return self._decision
+        phrase = match_machine_phrase(text)
+        if phrase is None:
+            return None
+        self._decision = self._decide(AmdLabel.MACHINE, "transcript", phrase)
+        return self._decision
+
+    def _decide(self, label: AmdLabel, reason: str, detail: str = "") -> AmdDecision:
+        return AmdDecision(label, reason, self._now_ms, self._first_speech_ms, detail)
+
+    def _feed_frame(self, samples: np.ndarray) -> AmdDecision | None:
+        if self._floor is None:
+            # The line's background level is unknown at answer: take the quietest of the first
+            # 100 ms as the starting floor, then analyse those frames. Starting from an assumed
+            # quiet line instead would read a loud background as a first word.
+            self._warmup.append(samples)
+            if len(self._warmup) < _WARMUP_FRAMES:
+                return None
+            self._floor = _NoiseFloor(min(frame_dbfs(f) for f in self._warmup))
+            frames, self._warmup = self._warmup, []
+            for frame in frames:
+                decision = self._analyse_frame(frame, self._floor)
+                if decision is not None:
+                    return decision
+            return None
+        return self._analyse_frame(samples, self._floor)
+
+    def _analyse_frame(self, samples: np.ndarray, noise_floor: _NoiseFloor) -> AmdDecision | None:
+        cfg = self.config
+        frame_start = self._now_ms
+        self._now_ms += FRAME_MS
+        dbfs = frame_dbfs(samples)
+        floor = noise_floor.update(dbfs)
+
+        beep = self._tones.feed(samples, dbfs)
+        if beep is not None:
+            self.beeps.append(beep)
+            return self._decide(AmdLabel.MACHINE, "beep", f"{beep.freq_hz:.0f} Hz")
+
+        if self._spotter is not None:
+            phrase = self._spotter.feed(samples)
+            if phrase:
+                return self._decide(AmdLabel.MACHINE, "keyword", phrase)
+
+        is_speech = dbfs >= cfg.min_speech_dbfs and dbfs >= floor + cfg.speech_margin_db
+        if is_speech:
+            self._on_speech_frame(frame_start)
+
+        decision = self._judge_utterance()
+        if decision is not None:
+            return decision
+        if self._now_ms >= cfg.max_decision_ms:
+            return self._at_deadline()
+        return None
+
+    def _on_speech_frame(self, frame_start: int) -> None:
+        cfg = self.config
+        gap = frame_start - self._last_speech_ms
+        if gap <= cfg.word_gap_ms:
+            # Bridge short dips (stops, syllable boundaries): they are part of the word.
+            self._word_speech_ms += gap + FRAME_MS
+            self._word_voiced_ms += FRAME_MS
+        else:
+            self._word_start_ms = frame_start
+            self._word_speech_ms = FRAME_MS
+            self._word_voiced_ms = FRAME_MS
+        self._last_speech_ms = frame_start + FRAME_MS
+        if self._utterance_start_ms >= 0:
+            # Only frames of speech count toward the greeting's length, not the pauses in it.
+            self._utterance_speech_ms += FRAME_MS
+        elif self._word_speech_ms >= cfg.min_word_ms:
+            # A burst long enough to be a word opens the utterance (clicks never do).
+            self._utterance_start_ms = self._word_start_ms
+            self._utterance_speech_ms = self._word_voiced_ms
+            if self._first_speech_ms is None:
+                self._first_speech_ms = self._word_start_ms
+
+    def _judge_utterance(self) -> AmdDecision | None:
+        cfg = self.config
+        if self._utterance_start_ms < 0:
+            return None
+        if self._utterance_speech_ms >= cfg.greeting_max_ms:
+            return self._decide(AmdLabel.MACHINE, "long_greeting")
+        silence = self._now_ms - self._last_speech_ms
+        if silence >= cfg.after_greeting_silence_ms:
+            # A short utterance, then the far end waits: that is a person expecting an answer.
+            return self._decide(AmdLabel.HUMAN, "short_utterance")
+        return None
+
+    def _at_deadline(self) -> AmdDecision:
+        cfg = self.config
+        if self._first_speech_ms is None:
+            return self._decide(AmdLabel.UNKNOWN, "silence")
+        silence = self._now_ms - self._last_speech_ms
+        if self._utterance_start_ms >= 0 and silence >= cfg.timeout_human_silence_ms:
+            return self._decide(AmdLabel.HUMAN, "short_utterance")
+        if (
+            self._utterance_start_ms >= 0
+            and self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
+            and self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms
+        ):
+            return self._decide(AmdLabel.MACHINE, "long_greeting")
+        return self._decide(AmdLabel.UNKNOWN, "undecided")
+
+
+def detect(samples: np.ndarray, config: AmdConfig | None = None) -> AmdDecision:
+    """Run the streaming detector over a whole recording, 20 ms at a time, as a call would.
+
+    Args:
+        samples: 8 kHz PCM16 samples (int16 or float at PCM16 scale).
+        config: detector configuration.
+
+    Returns:
+        The decision; UNKNOWN ("undecided") if the audio ends before any rule fires.
+    """
+    detector = AnsweringMachineDetector(config)
+    for start in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        decision = detector.feed(samples[start : start + FRAME_SAMPLES])
+        if decision is not None:
+            return decision
+    return AmdDecision(AmdLabel.UNKNOWN, "undecided", detector.elapsed_ms, None)

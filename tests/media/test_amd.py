@@ -1,0 +1,178 @@
+"""Answering-machine detection on generated audio, streamed in 20 ms frames as calls deliver it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector, detect
+from tests.media.synthetic_audio import frames, noise, sentences, silence, speech, tone
+
+
+def stream(signal: np.ndarray, config: AmdConfig | None = None) -> AmdDecision:
+    detector = AnsweringMachineDetector(config)
+    for frame in frames(signal):
+        decision = detector.feed(frame)
+        if decision is not None:
+            return decision
+    raise AssertionError("no decision before the audio ended")
+
+
+def on_line(signal: np.ndarray, seconds: float = 6.0, noise_dbfs: float = -60.0, seed: int = 0) -> np.ndarray:
+    """Pad to a call's length with silence and add faint line noise."""
+    padded = np.concatenate((signal, silence(max(seconds - len(signal) / 8000, 0))))
+    return padded + noise(len(padded) / 8000, noise_dbfs, seed)
+
+
+def test_silent_line_is_unknown_at_the_deadline():
+    decision = stream(on_line(silence(0)))
+    assert (decision.label, decision.reason, decision.decided_ms) == (AmdLabel.UNKNOWN, "silence", 3500)
+    assert decision.first_speech_ms is None
+
+
+def test_short_hello_then_silence_is_a_human_connected_within_two_seconds_of_the_first_word():
+    # given: the callee picks up, waits 400 ms, says a 500 ms "hello?" and waits for the caller
+    signal = on_line(np.concatenate((silence(0.4), speech(0.5))))
+
+    # when
+    decision = stream(signal)
+
+    # then
+    assert decision.label == AmdLabel.HUMAN
+    assert decision.reason == "short_utterance"
+    assert decision.first_speech_ms is not None
+    assert 380 <= decision.first_speech_ms <= 480
+    assert decision.decided_ms - decision.first_speech_ms <= 2000
+
+
+def test_hello_said_at_once_is_a_human():
+    decision = stream(on_line(speech(0.6, seed=4)))
+    assert decision.label == AmdLabel.HUMAN
+    assert decision.first_speech_ms is not None
+    assert decision.first_speech_ms <= 60
+
+
+def test_silence_then_hello_is_a_human():
+    decision = stream(on_line(np.concatenate((silence(1.6), speech(0.5, seed=5)))))
+    assert decision.label == AmdLabel.HUMAN
+    assert decision.decided_ms <= 3500
+
+
+def test_hello_in_loud_steady_noise_is_a_human():
+    # given: a street at -35 dBFS from the first frame, a -15 dBFS "hello?" at 500 ms
+    signal = on_line(np.concatenate((silence(0.5), speech(0.6, dbfs=-15))), noise_dbfs=-35, seed=7)
+
+    # when / then: the noise is learned as background, not read as a long greeting
+    assert stream(signal).label == AmdLabel.HUMAN
+
+
+def test_steady_noise_alone_is_not_a_machine():
+    assert stream(on_line(silence(0), noise_dbfs=-30, seed=8)).label == AmdLabel.UNKNOWN
+
+
+def test_long_greeting_is_a_machine_before_the_deadline():
+    # given: a greeting of sentences with 300 ms pauses, starting 300 ms after answer
+    signal = on_line(np.concatenate((silence(0.3), sentences([1.2, 1.5, 1.8], pause_s=0.3))))
+
+    # when
+    decision = stream(signal)
+
+    # then
+    assert (decision.label, decision.reason) == (AmdLabel.MACHINE, "long_greeting")
+    assert decision.decided_ms <= 3000
+
+
+def test_greeting_that_starts_late_is_a_machine_at_the_deadline():
+    # a greeting starting at 1.2 s has not reached the greeting length by 3.5 s, but never paused
+    signal = on_line(np.concatenate((silence(1.2), sentences([0.9, 1.0, 1.5], pause_s=0.35, seed=2))))
+    decision = stream(signal)
+    assert decision.label == AmdLabel.MACHINE
+    assert decision.decided_ms == 3500
+
+
+@pytest.mark.parametrize("freq_hz", [400, 1000, 1400, 2000])
+def test_beep_is_a_machine(freq_hz):
+    decision = stream(on_line(np.concatenate((silence(0.8), tone(freq_hz, 0.5)))))
+    assert (decision.label, decision.reason) == (AmdLabel.MACHINE, "beep")
+    assert abs(float(decision.detail.split()[0]) - freq_hz) < 15
+    assert decision.decided_ms <= 1100
+
+
+def test_short_greeting_ending_in_a_beep_is_a_machine():
+    signal = on_line(np.concatenate((silence(0.3), speech(0.9, seed=9), silence(0.3), tone(1000, 0.6))))
+    assert stream(signal).reason == "beep"
+
+
+def test_transcript_with_a_screener_phrase_decides_machine_at_once():
+    detector = AnsweringMachineDetector()
+    for frame in frames(on_line(np.concatenate((silence(0.3), speech(0.8))), seconds=1.0)):
+        assert detector.feed(frame) is None
+    decision = detector.feed_transcript("The person you're calling is using a screening service")
+    assert decision is not None
+    assert (decision.label, decision.reason, decision.detail) == (AmdLabel.MACHINE, "transcript", "screening service")
+    assert decision.decided_ms == 1100  # the audio heard so far
+
+
+def test_transcript_without_machine_phrase_decides_nothing():
+    assert AnsweringMachineDetector().feed_transcript("Hello? Who is this?") is None
+
+
+def test_pcm16_bytes_in_odd_sized_chunks_give_the_same_decision_as_frames():
+    # given
+    signal = on_line(np.concatenate((silence(0.4), speech(0.5))))
+    pcm = np.clip(np.round(signal), -32768, 32767).astype("<i2").tobytes()
+    detector = AnsweringMachineDetector()
+
+    # when: 30 ms chunks of bytes, not 20 ms arrays
+    decision = None
+    for start in range(0, len(pcm), 480):
+        decision = detector.feed(pcm[start : start + 480])
+        if decision is not None:
+            break
+
+    # then
+    assert decision == stream(signal)
+
+
+def test_decision_is_returned_again_after_it_is_made():
+    detector = AnsweringMachineDetector()
+    decision = None
+    for frame in frames(on_line(silence(0))):
+        decision = detector.feed(frame) or decision
+    assert decision is not None
+    assert detector.feed(frames(silence(0.02))[0]) is decision
+    assert detector.decision is decision
+
+
+def test_campaign_deadline_is_honoured():
+    decision = stream(on_line(silence(0)), AmdConfig(max_decision_ms=2000, greeting_max_ms=1200))
+    assert decision.decided_ms == 2000
+
+
+def test_detect_runs_a_whole_recording():
+    assert detect(on_line(np.concatenate((silence(0.4), speech(0.5))))).label == AmdLabel.HUMAN
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"max_decision_ms": 0}, "max_decision_ms"),
+        ({"greeting_max_ms": -5}, "greeting_max_ms"),
+        ({"after_greeting_silence_ms": 1.5}, "after_greeting_silence_ms"),
+        ({"speech_margin_db": float("nan")}, "speech_margin_db"),
+        ({"speech_margin_db": 0}, "speech_margin_db"),
+        ({"beep_min_purity": 2}, "beep_min_purity"),
+        ({"beep_min_hz": 2600}, "beep_min_hz"),
+        ({"greet_immediately": "yes"}, "greet_immediately"),
+        ({"greeting_max_ms": 4000}, "greeting_max_ms"),
+    ],
+)
+def test_bad_config_value_fails_naming_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        AmdConfig(**kwargs)
+
+
+def test_default_config_matches_the_issue():
+    config = AmdConfig()
+    assert config.max_decision_ms == 3500
+    assert config.greet_immediately is False
