@@ -62,10 +62,28 @@ def locality(e164: str) -> Locality:
     country = phonenumbers.region_code_for_number(parsed) or ""
     region = country
     if parsed.country_code == 1:
-        # NANP: the geocoder says "San Francisco, CA"; the state is the region.
+        # NANP: the geocoder says "San Francisco, CA" or just "California"; the state is the region.
         place = geocoder.description_for_number(parsed, "en")
-        region = f"{country}-{place.rsplit(', ', 1)[-1]}" if place else country
+        if place:
+            state = place.rsplit(", ", 1)[-1]
+            region = f"{country}-{_NANP_REGIONS.get(state, state)}"
     return Locality(area, region)
+
+
+_NANP_REGIONS = {
+    "Alabama": "AL", "Alaska": "AK", "Arizona": "AZ", "Arkansas": "AR", "California": "CA", "Colorado": "CO",
+    "Connecticut": "CT", "Delaware": "DE", "District of Columbia": "DC", "Washington D.C.": "DC", "Florida": "FL",
+    "Georgia": "GA", "Hawaii": "HI", "Idaho": "ID", "Illinois": "IL", "Indiana": "IN", "Iowa": "IA", "Kansas": "KS",
+    "Kentucky": "KY", "Louisiana": "LA", "Maine": "ME", "Maryland": "MD", "Massachusetts": "MA", "Michigan": "MI",
+    "Minnesota": "MN", "Mississippi": "MS", "Missouri": "MO", "Montana": "MT", "Nebraska": "NE", "Nevada": "NV",
+    "New Hampshire": "NH", "New Jersey": "NJ", "New Mexico": "NM", "New York": "NY", "North Carolina": "NC",
+    "North Dakota": "ND", "Ohio": "OH", "Oklahoma": "OK", "Oregon": "OR", "Pennsylvania": "PA",
+    "Rhode Island": "RI", "South Carolina": "SC", "South Dakota": "SD", "Tennessee": "TN", "Texas": "TX",
+    "Utah": "UT", "Vermont": "VT", "Virginia": "VA", "Washington": "WA", "West Virginia": "WV",
+    "Wisconsin": "WI", "Wyoming": "WY", "Alberta": "AB", "British Columbia": "BC", "Manitoba": "MB",
+    "New Brunswick": "NB", "Newfoundland and Labrador": "NL", "Nova Scotia": "NS", "Ontario": "ON",
+    "Prince Edward Island": "PE", "Quebec": "QC", "Saskatchewan": "SK", "Puerto Rico": "PR",
+}
 
 
 def presence_score(caller: str, destination: str) -> int:
