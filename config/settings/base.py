@@ -97,7 +97,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # The dispatcher: claims due contacts each second (one tick at a time across hosts: advisory lock).
+    "dispatch-tick": {"task": "campaigns.dispatch_tick", "schedule": 1.0, "options": {"expires": 1.0}},
+    # Resolves attempts whose lease expired; completes campaigns with nothing left.
+    "reap-attempts": {"task": "campaigns.reap_attempts", "schedule": 10.0, "options": {"expires": 10.0}},
+}
 
 # Contact import
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=5000)
