@@ -104,6 +104,20 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "reap-attempts": {"task": "campaigns.reap_attempts", "schedule": 10.0, "options": {"expires": 10.0}},
 }
 
+# The SIP user-agent pool (`sip` process): N pjsua2 worker processes, each with up to 4 calls.
+# Worker i listens on UA_SIP_PORT_BASE + 2i (UDP/TCP; TLS on the next port) and takes RTP ports from
+# UA_RTP_PORT_BASE + UA_RTP_PORT_RANGE * i.
+UA_POOL_PROCESSES = env.int("UA_POOL_PROCESSES", default=4)
+UA_BIND_ADDRESS = env("UA_BIND_ADDRESS", default="127.0.0.1")
+UA_ADVERTISE_HOST = env("UA_ADVERTISE_HOST", default="")
+UA_SIP_PORT_BASE = env.int("UA_SIP_PORT_BASE", default=5070)
+UA_RTP_PORT_BASE = env.int("UA_RTP_PORT_BASE", default=20000)
+UA_RTP_PORT_RANGE = env.int("UA_RTP_PORT_RANGE", default=16)
+UA_MAX_CALLS_PER_PROCESS = env.int("UA_MAX_CALLS_PER_PROCESS", default=4)  # the pjsua2 wheel's limit
+UA_MEDIA_TIMEOUT_S = env.float("UA_MEDIA_TIMEOUT_S", default=15.0)  # no RTP this long: the call failed
+UA_STOP_TIMEOUT_S = env.float("UA_STOP_TIMEOUT_S", default=15.0)  # SIGTERM: time to hang up and record
+UA_CALL_HOOKS = env("UA_CALL_HOOKS", default="")  # "module:callable" building per-call media hooks
+
 # Contact import
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=5000)
 IMPORT_MAX_FIELD_LENGTH = env.int("IMPORT_MAX_FIELD_LENGTH", default=1000)

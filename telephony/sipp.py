@@ -1,0 +1,154 @@
+"""Run SIPp (Debian package `sip-tester`) as an independent SIP peer for tests and benchmarks.
+
+SIPp plays scripted scenarios (XML) as a UAS or UAC; with `-rtp_echo` it sends every RTP packet back to
+its sender. `SippRun` starts one instance on loopback, waits for its socket, and reads back what it saw:
+its exit code (0 when every call passed the scenario), its message trace and its final statistics.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SIPP = shutil.which("sipp")
+_MESSAGE_SEPARATOR = re.compile(r"^-{20,} .*$", re.MULTILINE)
+
+
+def port_is_bound_udp(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on this UDP port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+@dataclass
+class SippRun:
+    """One SIPp process and its output files."""
+
+    scenario: Path
+    port: int
+    media_port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+    message_file: Path = field(init=False)
+    stat_file: Path = field(init=False)
+    error_file: Path = field(init=False)
+    log_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        stem = f"sipp-{self.scenario.stem}-{self.port}"
+        self.message_file = self.workdir / f"{stem}-messages.log"
+        self.stat_file = self.workdir / f"{stem}-stats.csv"
+        self.error_file = self.workdir / f"{stem}-errors.log"
+        self.log_file = self.workdir / f"{stem}-stdout.log"
+
+    def start(self, *, calls: int = 1, rtp_echo: bool = True, remote: str | None = None, rate: float | None = None,
+              extra: list[str] | None = None, trace_messages: bool = True, timeout_s: float = 120) -> SippRun:
+        """Start SIPp in the background and wait until its SIP socket is bound.
+
+        Args:
+            calls: stop after this many calls (`-m`).
+            rtp_echo: echo RTP back to its sender.
+            remote: `host:port` to call (UAC mode); None for a UAS.
+            rate: new calls per second (UAC).
+            extra: more SIPp arguments.
+            trace_messages: write every SIP message to `message_file` (costly under load).
+            timeout_s: SIPp's own global timeout, a backstop against a hung test.
+        """
+        if SIPP is None:
+            raise RuntimeError("sipp is not installed (Debian package sip-tester)")
+        command = [SIPP, "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port),
+                   "-mi", "127.0.0.1", "-mp", str(self.media_port), "-m", str(calls), "-nostdin",
+                   "-timeout", f"{int(timeout_s)}s", "-timeout_error",
+                   "-trace_err", "-error_file", str(self.error_file),
+                   "-trace_stat", "-stf", str(self.stat_file), "-fd", "1"]
+        if trace_messages:
+            command += ["-trace_msg", "-message_file", str(self.message_file)]
+        if rtp_echo:
+            command.append("-rtp_echo")
+        if rate is not None:
+            command += ["-r", str(rate), "-rp", "1000"]
+        command += extra or []
+        if remote:
+            command.append(remote)
+        with self.log_file.open("wb") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
+                                            stdin=subprocess.DEVNULL, cwd=self.workdir)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not port_is_bound_udp(self.port):
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sipp exited at start: {self.log_file.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.02)
+        return self
+
+    def wait(self, timeout_s: float = 30) -> int:
+        """Wait for SIPp to finish its calls; returns its exit code (0: every call passed)."""
+        assert self.process is not None  # noqa: S101 - start() first
+        return self.process.wait(timeout=timeout_s)
+
+    def stop(self) -> None:
+        """Stop SIPp if it still runs (SIGUSR1 asks for a soft exit; then SIGKILL)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGUSR1)
+        try:
+            self.process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def messages(self) -> list[str]:
+        """Every SIP message SIPp sent or received, in order, each prefixed by its direction line."""
+        if not self.message_file.exists():
+            return []
+        text = self.message_file.read_text(errors="replace")
+        return [m.strip() for m in _MESSAGE_SEPARATOR.split(text) if m.strip()]
+
+    def _parsed(self) -> list[tuple[str, str]]:
+        out = []
+        for m in self.messages():
+            direction, _, body = m.partition("\n")
+            out.append((direction, body.lstrip("\r\n")))
+        return out
+
+    def received(self, method: str) -> list[str]:
+        """Received requests with this method (message text from the start line)."""
+        return [body for direction, body in self._parsed() if "received" in direction
+                and body.startswith(f"{method} ")]
+
+    def sent_responses(self) -> list[int]:
+        """Status codes of the responses SIPp sent, in order."""
+        return [int(body.split()[1]) for direction, body in self._parsed()
+                if "sent" in direction and body.startswith("SIP/2.0 ")]
+
+    def received_responses(self) -> list[int]:
+        """Status codes of the responses SIPp received, in order."""
+        return [int(body.split()[1]) for direction, body in self._parsed()
+                if "received" in direction and body.startswith("SIP/2.0 ")]
+
+    def sent(self, method: str) -> list[str]:
+        """Requests with this method SIPp sent."""
+        return [body for direction, body in self._parsed() if "sent" in direction and body.startswith(f"{method} ")]
+
+    def final_stats(self) -> dict[str, str]:
+        """The last row of SIPp's statistics file (cumulative counters: SuccessfulCall(C), FailedCall(C)...)."""
+        if not self.stat_file.exists():
+            return {}
+        rows = list(csv.DictReader(self.stat_file.read_text(errors="replace").splitlines(), delimiter=";"))
+        return rows[-1] if rows else {}
+
+
+def header(message: str, name: str) -> str | None:
+    """The value of the first header `name` in a SIP message (case-insensitive), or None."""
+    match = re.search(rf"^{re.escape(name)}:\s*(.*)$", message, re.IGNORECASE | re.MULTILINE)
+    return match.group(1).strip() if match else None

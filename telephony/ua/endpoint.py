@@ -1,0 +1,223 @@
+"""The one thread that owns the process's pjsua2 Endpoint and every pjsua2 object created from it.
+
+pjsua2 is not safe to drive from several Python threads (see the known deadlock of `libHandleEvents` against
+`Call.getInfo()` in another thread, pjproject issue 3125). So one `PjsuaThread` creates the Endpoint, pumps
+`libHandleEvents`, and runs every other pjsua2 call submitted to it through `submit()` / `call_soon()`.
+SIP callbacks (`onCallState`...) therefore arrive on this thread too (`uaConfig.threadCnt = 0`).
+The only other thread that enters Python from pjsua2 is the conference bridge clock (audio frame callbacks),
+which pjsua2 registers itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import pjsua2 as pj
+
+logger = logging.getLogger(__name__)
+
+_PJ_LOG_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """How the Endpoint is built. Validated at construction so a bad value fails at start.
+
+    Attributes:
+        bind_address: IP address the SIP and RTP sockets bind to.
+        sip_port: UDP and TCP SIP port; TLS listens on `sip_port + 1`.
+        rtp_port: first RTP port; the process uses `rtp_port_range` ports from there.
+        rtp_port_range: how many RTP ports the process may use (2 per call: RTP and RTCP).
+        max_calls: concurrent calls (the wheel's compile-time maximum is 4).
+        clock_rate: conference bridge clock. 8000 keeps G.711 audio un-resampled end to end.
+        log_level: pjsip log level forwarded to Python logging (0-5).
+        user_agent: the User-Agent header value.
+        enable_tls: create a TLS client/server transport as well.
+    """
+
+    bind_address: str = "127.0.0.1"
+    sip_port: int = 5070
+    rtp_port: int = 20000
+    rtp_port_range: int = 16
+    max_calls: int = 4
+    clock_rate: int = 8000
+    log_level: int = 2
+    user_agent: str = "campaign-engine"
+    enable_tls: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.sip_port <= 65534:
+            raise ValueError(f"sip_port out of range: {self.sip_port}")
+        if not 1 <= self.rtp_port <= 65535 - self.rtp_port_range:
+            raise ValueError(f"rtp_port out of range: {self.rtp_port}")
+        if self.rtp_port_range < 2 * self.max_calls:
+            raise ValueError(f"rtp_port_range {self.rtp_port_range} is too small for {self.max_calls} calls")
+        if not 1 <= self.max_calls <= 4:
+            raise ValueError(f"max_calls must be 1..4 (pjsua2 wheel limit), got {self.max_calls}")
+        if self.clock_rate not in (8000, 16000, 24000, 32000, 48000):
+            raise ValueError(f"clock_rate not supported: {self.clock_rate}")
+
+
+class _PythonLogWriter(pj.LogWriter):
+    """Routes pjsip's log lines into Python logging (kept referenced: pjsua2 does not own it)."""
+
+    def write(self, entry: pj.LogEntry) -> None:
+        level = _PJ_LOG_LEVELS.get(entry.level, logging.DEBUG)
+        logging.getLogger("pjsip").log(level, entry.msg.rstrip())
+
+
+class PjsuaThread(threading.Thread):
+    """Owns the Endpoint and runs every pjsua2 operation of the process.
+
+    Use `start()` then `ready.wait()`. Submit work with `submit(fn, *args)` (returns a Future) or
+    `call_soon(fn, *args)` (fire and forget). `tick_handlers` run every `tick_s` on this thread (timers for
+    ring timeout, media timeout...). `stop()` asks the loop to finish; `shutdown_hook` runs on this thread
+    before `libDestroy`.
+    """
+
+    def __init__(self, settings: EndpointSettings, *, tick_s: float = 0.1) -> None:
+        super().__init__(name="pjsua", daemon=True)
+        self.settings = settings
+        self.tick_s = tick_s
+        self.ready = threading.Event()
+        self.startup_error: BaseException | None = None
+        self.endpoint: pj.Endpoint | None = None
+        self.transport_ids: dict[str, int] = {}
+        self.tick_handlers: list[Callable[[float], None]] = []
+        self.shutdown_hook: Callable[[], None] | None = None
+        self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any] | None]] = (
+            queue.SimpleQueue()
+        )
+        self._stopping = threading.Event()
+        self._log_writer: _PythonLogWriter | None = None
+
+    # ---- public API (any thread) -------------------------------------------------------------------------
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run `fn(*args)` on the pjsua thread; the Future carries its result or exception."""
+        future: Future[Any] = Future()
+        self._jobs.put((fn, args, future))
+        return future
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn(*args)` on the pjsua thread without waiting; exceptions are logged."""
+        self._jobs.put((fn, args, None))
+
+    def stop(self) -> None:
+        """Ask the loop to exit after the current iteration (then the Endpoint is destroyed)."""
+        self._stopping.set()
+
+    def is_pjsua_thread(self) -> bool:
+        """True when called from the thread that owns the Endpoint."""
+        return threading.current_thread() is self
+
+    # ---- the thread --------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self._create_endpoint()
+        except BaseException as exc:  # noqa: BLE001 - reported to the starter through startup_error
+            self.startup_error = exc
+            self.ready.set()
+            return
+        self.ready.set()
+        endpoint = self.endpoint
+        assert endpoint is not None  # noqa: S101 - set by _create_endpoint
+        next_tick = time.monotonic()
+        try:
+            while not self._stopping.is_set():
+                # Short waits keep submitted jobs responsive; pjsip timers and sockets are served here.
+                endpoint.libHandleEvents(5)
+                self._run_jobs()
+                now = time.monotonic()
+                if now >= next_tick:
+                    next_tick = now + self.tick_s
+                    for handler in list(self.tick_handlers):
+                        self._guard(handler, now)
+        finally:
+            self._destroy_endpoint()
+
+    def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # one failing handler must not take the pjsua thread down
+            logger.exception("pjsua thread handler %r failed", fn)
+
+    def _run_jobs(self) -> None:
+        while True:
+            try:
+                fn, args, future = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if future is None:
+                self._guard(fn, *args)
+                continue
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed back to the submitter
+                future.set_exception(exc)
+
+    def _create_endpoint(self) -> None:
+        s = self.settings
+        endpoint = pj.Endpoint()
+        endpoint.libCreate()
+        config = pj.EpConfig()
+        # One thread drives SIP: ours. pjsua2's own worker threads would call back into Python concurrently.
+        config.uaConfig.threadCnt = 0
+        config.uaConfig.mainThreadOnly = False
+        config.uaConfig.maxCalls = s.max_calls
+        config.uaConfig.userAgent = s.user_agent
+        self._log_writer = _PythonLogWriter()
+        config.logConfig.writer = self._log_writer
+        config.logConfig.level = s.log_level
+        config.logConfig.consoleLevel = 0
+        config.logConfig.msgLogging = 0
+        # G.711 is 8 kHz: a bridge at 8 kHz passes it through without resampling (the default is 16 kHz).
+        config.medConfig.clockRate = s.clock_rate
+        config.medConfig.sndClockRate = s.clock_rate
+        config.medConfig.channelCount = 1
+        config.medConfig.audioFramePtime = 20
+        config.medConfig.ptime = 20
+        # Silence is still sent as audio: VAD would stop RTP, and the far end's media timeout with it.
+        config.medConfig.noVad = True
+        config.medConfig.ecTailLen = 0
+        endpoint.libInit(config)
+
+        transport = pj.TransportConfig()
+        transport.boundAddress = s.bind_address
+        transport.port = s.sip_port
+        self.transport_ids["udp"] = endpoint.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
+        self.transport_ids["tcp"] = endpoint.transportCreate(pj.PJSIP_TRANSPORT_TCP, transport)
+        if s.enable_tls:
+            tls = pj.TransportConfig()
+            tls.boundAddress = s.bind_address
+            tls.port = s.sip_port + 1
+            try:
+                self.transport_ids["tls"] = endpoint.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls)
+            except pj.Error as exc:  # a TLS listener needs no certificate for outbound use, but log if it fails
+                logger.warning("TLS transport unavailable: %s", exc.info())
+        endpoint.libStart()
+        # No sound card on a server: the null device only supplies the conference bridge clock.
+        endpoint.audDevManager().setNullDev()
+        self.endpoint = endpoint
+
+    def _destroy_endpoint(self) -> None:
+        endpoint = self.endpoint
+        if endpoint is None:
+            return
+        if self.shutdown_hook is not None:
+            self._guard(self.shutdown_hook)
+        try:
+            endpoint.libDestroy()
+        except pj.Error as exc:
+            logger.warning("libDestroy failed: %s", exc.info())
+        self.endpoint = None

@@ -1,0 +1,151 @@
+"""Fixtures for real pjsua2 calls on loopback: a UA worker process, SIPp peers, and a way to hand it calls.
+
+Ports (loopback only): our UAs 15000-15999 (SIP and RTP), SIPp 16000-16999, SIPp RTP 30000-39999.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.utils import timezone
+
+from campaigns.choices import ATTEMPT_TERMINAL
+from campaigns.models import CallAttempt, Contact
+from telephony.models import Trunk
+from telephony.sipp import SIPP, SippRun
+from telephony.ua_registry import live_uas, push_command, reserve_ua_line
+
+SCENARIOS = Path(__file__).parent / "sipp"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+WORKER_SIP_PORT = 15000
+WORKER_RTP_PORT = 15400
+TEST_MEDIA_TIMEOUT_S = 2.0
+
+requires_sipp = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
+
+
+def worker_env() -> dict[str, str]:
+    """Environment for a UA process that must write to this test session's database and Redis db."""
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    if db.get("PASSWORD"):
+        url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test", "PYTHONPATH": str(PROJECT_ROOT)}
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
+    """Poll until `predicate()` is truthy; fail the test with `what` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
+
+
+@pytest.fixture
+def registry() -> Iterator[redis.Redis]:
+    """A client on the test Redis db, not flushed: live UA processes keep their registration."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def ua_worker(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory,
+              ) -> Iterator[str]:
+    """One real UA worker process (`python -m telephony.ua.process`) for the module; yields its name."""
+    name = f"test-ua-{os.getpid()}"
+    log = tmp_path_factory.mktemp("ua") / "worker.log"
+    print(f"UA worker log: {log}")
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own module
+            [sys.executable, "-m", "telephony.ua.process", "--name", name, "--sip-port", str(WORKER_SIP_PORT),
+             "--rtp-port", str(WORKER_RTP_PORT), "--media-timeout", str(TEST_MEDIA_TIMEOUT_S),
+             "--lease-renew", "1"],
+            env=worker_env(), cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    try:
+        wait_for(lambda: name in live_uas(client) or process.poll() is not None, 20, "the UA worker to register")
+        if process.poll() is not None:
+            pytest.fail(f"UA worker died at start:\n{log.read_text(errors='replace')[-4000:]}")
+        yield name
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        client.close()
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[Callable[..., SippRun]]:
+    """Start SIPp instances for one test (stopped at teardown). Call with (scenario file name, port offset)."""
+    runs: list[SippRun] = []
+
+    def start(scenario: str, offset: int = 0, **kwargs: Any) -> SippRun:
+        run = SippRun(SCENARIOS / scenario, port=16000 + offset, media_port=30000 + 10 * offset, workdir=tmp_path)
+        runs.append(run.start(**kwargs))
+        return run
+
+    yield start
+    for run in runs:
+        run.stop()
+
+
+def trunk_command(trunk: Trunk) -> dict[str, Any]:
+    """The `trunk` member of an originate command (contract in telephony/ua_registry.py)."""
+    data: dict[str, Any] = {
+        "id": trunk.pk, "host": trunk.host, "port": trunk.port, "transport": trunk.transport,
+        "auth_mode": trunk.auth_mode, "username": trunk.username, "password": trunk.password,
+        "realm": trunk.realm, "register_expiry_s": trunk.register_expiry_s, "srtp_policy": trunk.srtp_policy,
+        "codecs": [c.strip() for c in trunk.codecs.split(",") if c.strip()], "send_pai": trunk.send_pai,
+        "failover": None,
+    }
+    if trunk.failover_id:
+        data["failover"] = trunk_command(Trunk.objects.get(pk=trunk.failover_id))
+    return data
+
+
+def queue_attempt(contact: Contact, *, caller_id: str = "+14155550100") -> CallAttempt:
+    """A queued attempt as the dispatcher leaves it, already handed over (originated)."""
+    return CallAttempt.objects.create(
+        campaign=contact.campaign, contact=contact, trunk=contact.campaign.trunk, caller_id=caller_id,
+        originated_at=timezone.now())
+
+
+def hand_to_pool(client: redis.Redis, attempt: CallAttempt) -> str:
+    """Reserve a UA line and push the originate command, the way the dialer's originate does."""
+    campaign = attempt.campaign
+    command = {
+        "type": "originate", "attempt_id": attempt.pk, "destination": attempt.contact.phone_e164,
+        "caller_id": attempt.caller_id, "trunk": trunk_command(attempt.trunk),
+        "ring_timeout_s": campaign.ring_timeout_s, "max_call_s": campaign.agent.max_call_s,
+        "agent_profile_id": campaign.agent_id, "campaign_id": campaign.pk, "contact_id": attempt.contact_id,
+        "variables": attempt.contact.variables,
+    }
+    name = wait_for(lambda: reserve_ua_line(client), 10, "a free UA line")
+    push_command(client, name, command)
+    return name
+
+
+def wait_ended(attempt: CallAttempt, timeout_s: float = 30) -> CallAttempt:
+    """Wait until the attempt is terminal and return it fresh from the database."""
+    def ended() -> CallAttempt | None:
+        fresh = CallAttempt.objects.get(pk=attempt.pk)
+        return fresh if fresh.state in ATTEMPT_TERMINAL else None
+
+    return wait_for(ended, timeout_s, f"attempt {attempt.pk} to end", interval_s=0.1)

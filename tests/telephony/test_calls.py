@@ -1,0 +1,254 @@
+"""Real pjsua2 calls from a UA worker process to SIPp on loopback, checked in the ledger and in SIPp's trace."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+
+from campaigns.choices import AttemptState, ContactStatus, Disposition
+from campaigns.models import CallAttempt, Contact
+from telephony.choices import TrunkAuth
+from telephony.sipp import SippRun, header
+from telephony.ua_registry import push_command
+from tests.factories import AgentProfileFactory, CampaignFactory, ContactFactory, TrunkFactory
+from tests.telephony.conftest import (
+    TEST_MEDIA_TIMEOUT_S,
+    hand_to_pool,
+    queue_attempt,
+    requires_sipp,
+    wait_ended,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), requires_sipp]
+
+SippStarter = Callable[..., SippRun]
+
+
+def _contact(port: int, **trunk_fields: object) -> Contact:
+    trunk = TrunkFactory(host="127.0.0.1", port=port, **trunk_fields)
+    campaign = CampaignFactory(trunk=trunk, ring_timeout_s=5, agent=AgentProfileFactory(max_call_s=60))
+    return ContactFactory(campaign=campaign)
+
+
+def _state(attempt: CallAttempt) -> str:
+    return CallAttempt.objects.values_list("state", flat=True).get(pk=attempt.pk)
+
+
+def test_answered_call_hung_up_by_us_records_talk_time_and_sipp_sees_our_headers(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given SIPp answering with an RTP echo
+    peer = sipp("uas_answer.xml")
+    contact = _contact(peer.port, send_pai=True)
+    attempt = queue_attempt(contact, caller_id="+14155550123")
+    # when the pool dials, and we hang up 1.5 s after the answer
+    ua = hand_to_pool(registry, attempt)
+    wait_for(lambda: _state(attempt) == AttemptState.ANSWERED, 10, "the answer")
+    time.sleep(1.5)
+    push_command(registry, ua, {"type": "hangup", "attempt_id": attempt.pk})
+    ended = wait_ended(attempt)
+    # then the ledger has the whole story
+    assert ended.state == AttemptState.ENDED
+    assert ended.disposition == Disposition.HUMAN
+    assert ended.sip_code == 200
+    assert ended.ua_name == ua
+    assert ended.dialing_at <= ended.ringing_at <= ended.answered_at <= ended.ended_at
+    assert 1.3 <= ended.talk_seconds <= 4
+    assert ended.reason == "hangup requested"
+    # and SIPp saw one INVITE carrying our caller ID, PAI and attempt id, then our BYE
+    assert peer.wait(10) == 0
+    invites = peer.received("INVITE")
+    assert len(invites) == 1
+    assert header(invites[0], "X-Attempt-Id") == str(attempt.pk)
+    assert "+14155550123" in header(invites[0], "From")
+    assert "+14155550123" in header(invites[0], "P-Asserted-Identity")
+    assert header(invites[0], "Call-ID") == ended.sip_call_id
+    assert invites[0].startswith(f"INVITE sip:{contact.phone_e164}@127.0.0.1:{peer.port} ")
+    sdp = invites[0].split("\n\n", 1)[1] if "\n\n" in invites[0] else invites[0]
+    assert sdp.index("PCMU/8000") < sdp.index("PCMA/8000")
+    assert len(peer.received("BYE")) == 1
+    assert peer.final_stats()["SuccessfulCall(C)"] == "1"
+
+
+def test_remote_bye_mid_call_ends_the_attempt_as_answered(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given SIPp answering, then hanging up itself after 2 s
+    peer = sipp("uas_answer_remote_bye.xml")
+    attempt = queue_attempt(_contact(peer.port))
+    # when
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt)
+    # then
+    assert ended.disposition == Disposition.HUMAN
+    assert ended.sip_code == 200
+    assert ended.reason == "remote hangup"
+    assert 1.5 <= ended.talk_seconds <= 4
+    assert peer.wait(10) == 0
+    assert len(peer.sent("BYE")) == 1
+    assert peer.received_responses()[-1] == 200  # our 200 OK to its BYE
+
+
+def test_busy_maps_to_busy_and_schedules_the_retry_step(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    peer = sipp("uas_busy.xml")
+    attempt = queue_attempt(_contact(peer.port))
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt)
+    assert ended.disposition == Disposition.BUSY
+    assert ended.sip_code == 486
+    assert ended.answered_at is None
+    assert peer.wait(10) == 0
+    assert peer.sent_responses()[-1] == 486
+    contact = Contact.objects.get(pk=attempt.contact_id)
+    assert contact.attempts == 1
+    assert contact.last_disposition == Disposition.BUSY
+    assert contact.status != ContactStatus.IN_PROGRESS
+
+
+def test_ringing_without_answer_is_cancelled_at_the_ring_timeout(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given SIPp that rings forever, and a campaign ring timeout of 5 s
+    peer = sipp("uas_ring_no_answer.xml")
+    attempt = queue_attempt(_contact(peer.port))
+    started = time.monotonic()
+    # when
+    hand_to_pool(registry, attempt)
+    wait_for(lambda: _state(attempt) == AttemptState.RINGING, 5, "ringing")
+    ended = wait_ended(attempt, timeout_s=15)
+    # then it was cancelled after about 5 s and counted as no answer
+    assert 4.5 <= time.monotonic() - started <= 9
+    assert ended.disposition == Disposition.NO_ANSWER
+    assert ended.sip_code == 487
+    assert ended.ringing_at is not None
+    assert ended.answered_at is None
+    assert "ring timeout" in ended.reason
+    assert peer.wait(10) == 0
+    assert len(peer.received("CANCEL")) == 1
+
+
+def test_503_on_the_primary_fails_over_to_the_secondary(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given a primary trunk answering 503 and a secondary that answers then hangs up
+    primary_peer = sipp("uas_503.xml", offset=1)
+    secondary_peer = sipp("uas_answer_remote_bye.xml", offset=2)
+    secondary = TrunkFactory(host="127.0.0.1", port=secondary_peer.port)
+    contact = _contact(primary_peer.port, failover=secondary)
+    attempt = queue_attempt(contact)
+    # when
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt)
+    # then
+    assert ended.disposition == Disposition.HUMAN
+    assert ended.sip_code == 200
+    assert primary_peer.wait(10) == 0
+    assert secondary_peer.wait(10) == 0
+    assert primary_peer.sent_responses()[-1] == 503
+    assert len(secondary_peer.received("INVITE")) == 1
+    assert header(secondary_peer.received("INVITE")[0], "X-Attempt-Id") == str(attempt.pk)
+
+
+def test_busy_on_the_primary_never_fails_over(ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    primary_peer = sipp("uas_busy.xml", offset=1)
+    secondary_peer = sipp("uas_answer.xml", offset=2)
+    secondary = TrunkFactory(host="127.0.0.1", port=secondary_peer.port)
+    attempt = queue_attempt(_contact(primary_peer.port, failover=secondary))
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt)
+    assert ended.disposition == Disposition.BUSY
+    time.sleep(0.5)
+    assert secondary_peer.received("INVITE") == []
+
+
+def _digest_params(value: str) -> dict[str, str]:
+    return dict(re.findall(r'(\w+)="?([^",]*)"?', value.removeprefix("Digest ")))
+
+
+def _digest_is_valid(authorization: str, *, password: str, method: str = "INVITE") -> bool:
+    """RFC 2617 digest check (no qop), the way the trunk would verify it."""
+    p = _digest_params(authorization)
+    ha1 = hashlib.md5(f"{p['username']}:{p['realm']}:{password}".encode()).hexdigest()  # noqa: S324 - RFC 2617
+    ha2 = hashlib.md5(f"{method}:{p['uri']}".encode()).hexdigest()  # noqa: S324 - RFC 2617
+    return p["response"] == hashlib.md5(f"{ha1}:{p['nonce']}:{ha2}".encode()).hexdigest()  # noqa: S324
+
+
+def test_407_challenge_is_answered_with_the_trunk_credentials(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given a trunk that challenges with 407
+    peer = sipp("uas_auth_accept.xml")
+    attempt = queue_attempt(_contact(peer.port, auth_mode=TrunkAuth.DIGEST, username="trunkuser",
+                                     password="s3cret"))
+    # when
+    ua = hand_to_pool(registry, attempt)
+    wait_for(lambda: _state(attempt) == AttemptState.ANSWERED, 10, "the answer")
+    push_command(registry, ua, {"type": "hangup", "attempt_id": attempt.pk})
+    ended = wait_ended(attempt)
+    # then the call went through and the digest we sent verifies against the trunk's password
+    assert ended.disposition == Disposition.HUMAN
+    assert ended.sip_code == 200
+    assert peer.wait(10) == 0
+    invites = peer.received("INVITE")
+    assert len(invites) == 2
+    assert header(invites[0], "Proxy-Authorization") is None
+    credentials = header(invites[1], "Proxy-Authorization")
+    assert _digest_params(credentials)["username"] == "trunkuser"
+    assert _digest_params(credentials)["realm"] == "trunk.test"
+    assert _digest_is_valid(credentials, password="s3cret")
+    assert "s3cret" not in invites[1]
+    assert peer.sent_responses()[0] == 407
+
+
+def test_wrong_credentials_fail_cleanly_without_a_loop(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given a trunk that rejects our answer to its challenge with a second 407
+    peer = sipp("uas_auth_reject.xml")
+    attempt = queue_attempt(_contact(peer.port, auth_mode=TrunkAuth.DIGEST, username="trunkuser",
+                                     password="wrong"))
+    # when
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt)
+    # then one answered challenge, no loop, and the attempt failed (not "rejected" by the person)
+    assert ended.disposition == Disposition.FAILED
+    assert ended.sip_code == 407
+    assert ended.answered_at is None
+    assert peer.wait(10) == 0
+    invites = peer.received("INVITE")
+    assert len(invites) == 2
+    assert not _digest_is_valid(header(invites[1], "Proxy-Authorization"), password="s3cret")
+    assert peer.sent_responses() == [407, 407]
+
+
+def test_rtp_stopping_mid_call_ends_it_as_failed_by_media_timeout(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given SIPp sending 7 s of RTP after the answer, then nothing
+    peer = sipp("uas_media_stops.xml", rtp_echo=False)
+    attempt = queue_attempt(_contact(peer.port))
+    # when
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt, timeout_s=30)
+    # then our media timeout hung up about TEST_MEDIA_TIMEOUT_S after the last packet
+    assert ended.disposition == Disposition.FAILED
+    assert "media timeout" in ended.reason
+    assert 7 + TEST_MEDIA_TIMEOUT_S - 1 <= ended.talk_seconds <= 7 + TEST_MEDIA_TIMEOUT_S + 2.5
+    assert peer.wait(10) == 0
+    assert len(peer.received("BYE")) == 1
+
+
+def test_redelivered_originate_never_dials_twice(ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given a call already dialed and ended
+    peer = sipp("uas_busy.xml")
+    attempt = queue_attempt(_contact(peer.port))
+    hand_to_pool(registry, attempt)
+    wait_ended(attempt)
+    assert peer.wait(10) == 0
+    # when the same originate command arrives again
+    again = sipp("uas_busy.xml", offset=3)
+    attempt.trunk.port = again.port
+    hand_to_pool(registry, attempt)
+    time.sleep(1.5)
+    # then nothing is dialed
+    assert again.received("INVITE") == []
