@@ -5,6 +5,7 @@ Ports (loopback only): our UAs 15000-15999 (SIP and RTP), SIPp 16000-16999, SIPp
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -18,11 +19,15 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from campaigns.choices import ATTEMPT_TERMINAL
+from campaigns.choices import ATTEMPT_TERMINAL, ContactStatus
 from campaigns.models import CallAttempt, Contact
+from campaigns.originate import originate_attempt
+from campaigns.windows import CallingWindow, zones_in_window
 from telephony.models import Trunk
 from telephony.sipp import SIPP, SippRun
-from telephony.ua_registry import live_uas, push_command, reserve_ua_line
+from telephony.ua_registry import live_uas, total_free_lines
+from tests.campaigns.dialer_setup import running_campaign
+from tests.factories import AgentProfileFactory, ContactFactory
 
 SCENARIOS = Path(__file__).parent / "sipp"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -106,40 +111,28 @@ def sipp(tmp_path: Path) -> Iterator[Callable[..., SippRun]]:
         run.stop()
 
 
-def trunk_command(trunk: Trunk) -> dict[str, Any]:
-    """The `trunk` member of an originate command (contract in telephony/ua_registry.py)."""
-    data: dict[str, Any] = {
-        "id": trunk.pk, "host": trunk.host, "port": trunk.port, "transport": trunk.transport,
-        "auth_mode": trunk.auth_mode, "username": trunk.username, "password": trunk.password,
-        "realm": trunk.realm, "register_expiry_s": trunk.register_expiry_s, "srtp_policy": trunk.srtp_policy,
-        "codecs": [c.strip() for c in trunk.codecs.split(",") if c.strip()], "send_pai": trunk.send_pai,
-        "failover": None,
-    }
-    if trunk.failover_id:
-        data["failover"] = trunk_command(Trunk.objects.get(pk=trunk.failover_id))
-    return data
+def dialable_contact(trunk: Trunk, *, ring_timeout_s: int = 5, max_call_s: int = 60, **fields: Any) -> Contact:
+    """A pending contact of a running campaign on `trunk`, inside its calling window right now."""
+    window = CallingWindow.for_campaign(range(7), dt.time(8), dt.time(21))
+    zone = zones_in_window(timezone.now(), window)[0]
+    campaign = running_campaign(trunk=trunk, window_days=list(range(7)), window_start=dt.time(8),
+                                window_end=dt.time(21), ring_timeout_s=ring_timeout_s,
+                                agent=AgentProfileFactory(max_call_s=max_call_s))
+    return ContactFactory(campaign=campaign, time_zones=[zone], **fields)
 
 
-def queue_attempt(contact: Contact, *, caller_id: str = "+14155550100") -> CallAttempt:
-    """A queued attempt as the dispatcher leaves it, already handed over (originated)."""
-    return CallAttempt.objects.create(
-        campaign=contact.campaign, contact=contact, trunk=contact.campaign.trunk, caller_id=caller_id,
-        originated_at=timezone.now())
+def queue_attempt(contact: Contact) -> CallAttempt:
+    """A queued attempt as the dispatcher's claim leaves it (the claim itself is the dialer's, tested there)."""
+    Contact.objects.filter(pk=contact.pk).update(status=ContactStatus.IN_PROGRESS)
+    return CallAttempt.objects.create(campaign=contact.campaign, contact=contact, trunk=contact.campaign.trunk)
 
 
 def hand_to_pool(client: redis.Redis, attempt: CallAttempt) -> str:
-    """Reserve a UA line and push the originate command, the way the dialer's originate does."""
-    campaign = attempt.campaign
-    command = {
-        "type": "originate", "attempt_id": attempt.pk, "destination": attempt.contact.phone_e164,
-        "caller_id": attempt.caller_id, "trunk": trunk_command(attempt.trunk),
-        "ring_timeout_s": campaign.ring_timeout_s, "max_call_s": campaign.agent.max_call_s,
-        "agent_profile_id": campaign.agent_id, "campaign_id": campaign.pk, "contact_id": attempt.contact_id,
-        "variables": attempt.contact.variables,
-    }
-    name = wait_for(lambda: reserve_ua_line(client), 10, "a free UA line")
-    push_command(client, name, command)
-    return name
+    """The dialer's real originate: re-checks, leases, caller ID, a UA line, the command. Returns the UA name."""
+    wait_for(lambda: total_free_lines(client) > 0, 10, "a live UA with a free line")
+    result = originate_attempt(attempt.pk, r=client)
+    assert result.outcome == "sent", result
+    return result.ua_name
 
 
 def wait_ended(attempt: CallAttempt, timeout_s: float = 30) -> CallAttempt:

@@ -12,12 +12,14 @@ import redis
 
 from campaigns.choices import AttemptState, ContactStatus, Disposition
 from campaigns.models import CallAttempt, Contact
+from campaigns.originate import build_originate_command
 from telephony.choices import TrunkAuth
 from telephony.sipp import SippRun, header
 from telephony.ua_registry import push_command
-from tests.factories import AgentProfileFactory, CampaignFactory, ContactFactory, TrunkFactory
+from tests.factories import TrunkFactory
 from tests.telephony.conftest import (
     TEST_MEDIA_TIMEOUT_S,
+    dialable_contact,
     hand_to_pool,
     queue_attempt,
     requires_sipp,
@@ -31,9 +33,7 @@ SippStarter = Callable[..., SippRun]
 
 
 def _contact(port: int, **trunk_fields: object) -> Contact:
-    trunk = TrunkFactory(host="127.0.0.1", port=port, **trunk_fields)
-    campaign = CampaignFactory(trunk=trunk, ring_timeout_s=5, agent=AgentProfileFactory(max_call_s=60))
-    return ContactFactory(campaign=campaign)
+    return dialable_contact(TrunkFactory(host="127.0.0.1", port=port, **trunk_fields))
 
 
 def _state(attempt: CallAttempt) -> str:
@@ -45,7 +45,7 @@ def test_answered_call_hung_up_by_us_records_talk_time_and_sipp_sees_our_headers
     # given SIPp answering with an RTP echo
     peer = sipp("uas_answer.xml")
     contact = _contact(peer.port, send_pai=True)
-    attempt = queue_attempt(contact, caller_id="+14155550123")
+    attempt = queue_attempt(contact)
     # when the pool dials, and we hang up 1.5 s after the answer
     ua = hand_to_pool(registry, attempt)
     wait_for(lambda: _state(attempt) == AttemptState.ANSWERED, 10, "the answer")
@@ -57,6 +57,7 @@ def test_answered_call_hung_up_by_us_records_talk_time_and_sipp_sees_our_headers
     assert ended.disposition == Disposition.HUMAN
     assert ended.sip_code == 200
     assert ended.ua_name == ua
+    assert ended.caller_id
     assert ended.dialing_at <= ended.ringing_at <= ended.answered_at <= ended.ended_at
     assert 1.3 <= ended.talk_seconds <= 4
     assert ended.reason == "hangup requested"
@@ -65,8 +66,8 @@ def test_answered_call_hung_up_by_us_records_talk_time_and_sipp_sees_our_headers
     invites = peer.received("INVITE")
     assert len(invites) == 1
     assert header(invites[0], "X-Attempt-Id") == str(attempt.pk)
-    assert "+14155550123" in header(invites[0], "From")
-    assert "+14155550123" in header(invites[0], "P-Asserted-Identity")
+    assert f"<sip:{ended.caller_id}@127.0.0.1" in header(invites[0], "From")
+    assert f"<sip:{ended.caller_id}@127.0.0.1" in header(invites[0], "P-Asserted-Identity")
     assert header(invites[0], "Call-ID") == ended.sip_call_id
     assert invites[0].startswith(f"INVITE sip:{contact.phone_e164}@127.0.0.1:{peer.port} ")
     sdp = invites[0].split("\n\n", 1)[1] if "\n\n" in invites[0] else invites[0]
@@ -238,17 +239,20 @@ def test_rtp_stopping_mid_call_ends_it_as_failed_by_media_timeout(
     assert len(peer.received("BYE")) == 1
 
 
-def test_redelivered_originate_never_dials_twice(ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+def test_redelivered_originate_command_never_dials_twice(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
     # given a call already dialed and ended
     peer = sipp("uas_busy.xml")
     attempt = queue_attempt(_contact(peer.port))
-    hand_to_pool(registry, attempt)
+    ua = hand_to_pool(registry, attempt)
     wait_ended(attempt)
     assert peer.wait(10) == 0
-    # when the same originate command arrives again
+    # when the same originate command reaches the UA again (a redelivery), pointing at a fresh peer
     again = sipp("uas_busy.xml", offset=3)
+    attempt = CallAttempt.objects.select_related("campaign__agent", "contact", "trunk").get(pk=attempt.pk)
     attempt.trunk.port = again.port
-    hand_to_pool(registry, attempt)
+    push_command(registry, ua, build_originate_command(attempt, attempt.caller_id))
     time.sleep(1.5)
-    # then nothing is dialed
+    # then nothing is dialed: the attempt is not queued any more
     assert again.received("INVITE") == []
+    assert CallAttempt.objects.get(pk=attempt.pk).disposition == Disposition.BUSY
