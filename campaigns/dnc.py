@@ -8,8 +8,6 @@ not touched here; the dial path re-checks :func:`is_on_do_not_call` before it di
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.choices import CONTACT_DIALABLE, ContactStatus, DncSource
+from campaigns.csv_input import PHONE_ALIASES, CsvFormatError, CsvSource, open_csv
 from campaigns.models import Campaign, Contact, DoNotCall
 from campaigns.phones import InvalidNumber, normalize_number
 
@@ -29,12 +28,9 @@ logger = logging.getLogger(__name__)
 # list neither holds one long transaction nor locks millions of contact rows at once.
 DNC_BATCH_SIZE = 1000
 
-# Header names (lower-cased, spaces and dashes as underscores) that hold the number in a DNC file.
-PHONE_HEADERS = ("phone", "phone_number", "number", "telephone", "tel", "mobile", "cell", "msisdn", "e164")
 
-
-class DncFileError(ValueError):
-    """The do-not-call file itself cannot be used; the message is for the operator."""
+class DncFileError(CsvFormatError):
+    """The do-not-call file has columns but none holds phone numbers; the message is for the operator."""
 
 
 @dataclass
@@ -103,7 +99,7 @@ def import_do_not_call_csv(
         The counts and the per-line errors.
 
     Raises:
-        DncFileError: the file cannot be read as text or holds no numbers at all.
+        CsvFormatError: the file cannot be used (not text, no phone column...); the message says why.
     """
     result = DncImportResult()
     campaign_id = campaign.pk if campaign is not None else None
@@ -152,55 +148,32 @@ def do_not_call_numbers(e164s: Iterable[str], campaign_id: int) -> set[str]:
 def read_dnc_numbers(path: Path) -> Iterator[tuple[int, str]]:
     """Yield ``(line number, raw value)`` for each number in a do-not-call file.
 
+    The file has a header naming the phone column (the contact import's aliases: ``phone``,
+    ``number``, ``mobile``...), or is a plain list with one number per line and no header.
+
     Raises:
-        DncFileError: not a text file, or a header row without a phone column.
+        CsvFormatError: not a text CSV file (``DncFileError`` when it has columns but none for phones).
     """
-    raw = path.read_bytes()
-    text = _decode(raw)
-    if not text.strip():
-        raise DncFileError("The file is empty.")
-    sample = text[:8192]
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    column = 0
-    first = True
-    for row in reader:
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        if first:
-            first = False
-            headers = [_header_key(cell) for cell in row]
-            phone_columns = [i for i, h in enumerate(headers) if h in PHONE_HEADERS]
-            if phone_columns:
-                column = phone_columns[0]
-                continue
-            if len(row) > 1 and not _looks_like_number(row[0]):
-                raise DncFileError(
-                    "No phone column found: name it one of " + ", ".join(PHONE_HEADERS[:4]) + "."
-                )
-            if not _looks_like_number(row[0]):
-                continue  # a one-column file with an unrecognised header word
-        value = row[column] if column < len(row) else ""
-        yield reader.line_num, value.strip()
+    source = open_csv(path)
+    column = source.column(PHONE_ALIASES)
+    if column is None:
+        if len(source.headers) > 1:
+            raise DncFileError("No phone column found: name it phone or number, or upload one number per line.")
+        column = 0
+        if _looks_like_number(source.headers[0]):
+            yield _header_line(source), source.headers[0]  # no header: the first line is a number too
+    for row in source.rows():
+        value = row.fields[column] if column < len(row.fields) else ""
+        yield row.line, value.strip()
 
 
-def _decode(raw: bytes) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        if "\x00" in text:
-            break
-        return text
-    raise DncFileError("This is not a text CSV file.")
-
-
-def _header_key(cell: str) -> str:
-    return cell.strip().lower().replace(" ", "_").replace("-", "_")
+def _header_line(source: CsvSource) -> int:
+    """The line the header (first non-blank record) is on."""
+    with source.path.open("r", encoding=source.encoding, newline="") as fh:
+        for number, text in enumerate(fh, start=1):
+            if text.strip():
+                return number
+    return 1
 
 
 def _looks_like_number(cell: str) -> bool:

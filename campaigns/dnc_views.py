@@ -12,7 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
-from campaigns.dnc import DncFileError, DncImportResult, import_do_not_call_csv
+from campaigns.csv_input import CsvFormatError
+from campaigns.dnc import DncImportResult, import_do_not_call_csv
 from campaigns.forms import DoNotCallUploadForm
 from campaigns.models import DoNotCall
 
@@ -36,7 +37,7 @@ def upload_do_not_call(request: HttpRequest, *, model_admin: ModelAdmin) -> Http
             try:
                 result = _import_upload(form.cleaned_data["file"], form.cleaned_data["campaign"],
                                         form.cleaned_data["default_region"])
-            except DncFileError as exc:
+            except CsvFormatError as exc:
                 form.add_error("file", str(exc))
             else:
                 messages.success(request, f"{result.added} number(s) added to the do-not-call list.")

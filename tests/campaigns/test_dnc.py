@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 
 from campaigns.choices import ContactStatus, DncSource
+from campaigns.csv_input import CsvFormatError
 from campaigns.dnc import (
     DncFileError,
     add_to_do_not_call,
@@ -211,7 +212,7 @@ def test_binary_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "list.csv"
     path.write_bytes(b"\x00\x01\x02PK\x03\x04" * 20)
 
-    with pytest.raises(DncFileError, match="not a text CSV"):
+    with pytest.raises(CsvFormatError, match="NUL bytes"):
         import_do_not_call_csv(path)
 
 
@@ -223,3 +224,13 @@ def test_large_csv_is_stored_in_batches(tmp_path: Path) -> None:
 
     assert result.added == 2500
     assert DoNotCall.objects.count() == 2500
+
+
+def test_csv_without_header_reports_the_right_lines(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("\n2125550101\n99999x12345\n2125550102\n", encoding="utf-8")
+
+    result = import_do_not_call_csv(path)
+
+    assert result.added == 2
+    assert [(line, raw) for line, raw, _ in result.errors] == [(3, "99999x12345")]
