@@ -33,3 +33,15 @@ def reap_attempts() -> None:
 
     reap_stuck_attempts()
     complete_finished_campaigns()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Contact import.
+
+
+@shared_task(name="campaigns.run_import", ignore_result=True, soft_time_limit=3500, time_limit=3600)
+def run_import(job_id: int) -> None:
+    """Import a confirmed contact file. Runs once per job: the QUEUED -> RUNNING update is the guard."""
+    from campaigns.contact_import import run_import_job
+
+    run_import_job(job_id)
