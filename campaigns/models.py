@@ -268,6 +268,9 @@ class CallAttempt(models.Model):
             models.Index(fields=["campaign", "queued_at"], name="attempt_campaign_queued_idx"),
             models.Index(fields=["state", "queued_at"], name="attempt_state_queued_idx",
                          condition=~Q(state=AttemptState.ENDED)),
+            # The dispatcher's in-flight counts per campaign and trunk (ended attempts pile up; these do not).
+            models.Index(fields=["campaign", "trunk"], name="attempt_in_flight_idx",
+                         condition=~Q(state=AttemptState.ENDED)),
             # The reaper's scan: in-flight attempts by lease expiry.
             models.Index(fields=["lease_expires_at"], name="attempt_lease_idx",
                          condition=~Q(state=AttemptState.ENDED)),

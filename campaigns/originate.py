@@ -13,20 +13,21 @@ who goes back to the queue (or to do-not-call).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import redis
-from django.db.models import Q
+from django.db import connection
 from django.utils import timezone
 
 from campaigns.attempts import end_attempt_not_dialed
 from campaigns.caller_ids import choose_caller_id
 from campaigns.choices import AttemptState, CampaignStatus
 from campaigns.leases import LEASE_TTL_S, acquire_leases, attempt_scopes, release_leases
-from campaigns.models import CallAttempt, DoNotCall
+from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.redis_client import get_redis
 from campaigns.windows import CallingWindow, contact_in_window
 from telephony.models import Trunk
@@ -44,38 +45,103 @@ class OriginateResult:
     ua_name: str = ""
 
 
-def trunk_command(trunk: Trunk) -> dict[str, Any]:
-    """The trunk as the UA needs it (credentials included: the command queue is internal)."""
-    data: dict[str, Any] = {
-        "id": trunk.pk, "host": trunk.host, "port": trunk.port, "transport": trunk.transport,
-        "auth_mode": trunk.auth_mode, "username": trunk.username, "password": trunk.password,
-        "realm": trunk.realm, "register_expiry_s": trunk.register_expiry_s, "srtp_policy": trunk.srtp_policy,
-        "codecs": [c.strip() for c in trunk.codecs.split(",") if c.strip()], "send_pai": trunk.send_pai,
-    }
+_TRUNK_FIELDS = ("id", "host", "port", "transport", "auth_mode", "username", "password", "realm",
+                 "register_expiry_s", "srtp_policy", "send_pai")
+
+
+def trunk_command(trunk: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The trunk as the UA needs it, from its row (credentials included: the command queue is internal)."""
+    if trunk is None:
+        return None
+    data = {k: trunk[k] for k in _TRUNK_FIELDS}
+    data["codecs"] = [c.strip() for c in str(trunk["codecs"]).split(",") if c.strip()]
     return data
 
 
-def build_originate_command(attempt: CallAttempt, caller_id: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Handoff:
+    """Everything originate needs about one attempt, read by the gate statement itself."""
+
+    attempt_id: int
+    campaign_id: int
+    contact_id: int
+    trunk_id: int
+    destination: str
+    contact_name: str
+    time_zones: list[str]
+    variables: dict[str, Any]
+    campaign_status: str
+    window: CallingWindow
+    max_concurrent: int
+    ring_timeout_s: int
+    agent_id: int
+    amd_enabled: bool
+    machine_policy: str
+    opt_out_digit: str
+    max_call_s: int
+    trunk: dict[str, Any]
+    failover: dict[str, Any] | None
+    on_dnc: bool
+
+
+def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
+    """The idempotency gate, in one statement that also reads what the command needs and checks DNC.
+
+    Marks the attempt handed over (``originated_at``) only if it is still queued and not handed over yet;
+    a redelivered ``originate`` finds no row and stops.
+    """
+    sql = f"""
+        UPDATE {CallAttempt._meta.db_table} a SET originated_at = %s, lease_expires_at = %s
+        FROM {Contact._meta.db_table} ct, {Campaign._meta.db_table} c, {AgentProfile._meta.db_table} ag,
+             {Trunk._meta.db_table} t
+        WHERE a.id = %s AND a.state = %s AND a.originated_at IS NULL
+          AND ct.id = a.contact_id AND c.id = a.campaign_id AND ag.id = c.agent_id AND t.id = a.trunk_id
+        RETURNING a.campaign_id, a.contact_id, a.trunk_id, ct.phone_e164, ct.name, ct.time_zones, ct.variables,
+                  c.status, c.window_days, c.window_start, c.window_end, c.max_concurrent, c.ring_timeout_s,
+                  c.agent_id, c.amd_enabled, c.machine_policy, c.opt_out_digit, ag.max_call_s, t.max_channels,
+                  row_to_json(t.*),
+                  (SELECT row_to_json(f.*) FROM {Trunk._meta.db_table} f WHERE f.id = t.failover_id),
+                  EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
+                          AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id))
+    """  # noqa: S608 (table names from model metadata; values are parameters)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, now + timedelta(seconds=LEASE_TTL_S), attempt_id, AttemptState.QUEUED])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (campaign_id, contact_id, trunk_id, phone, name, zones, variables, status, days, start, end, max_concurrent,
+     ring_timeout_s, agent_id, amd_enabled, machine_policy, opt_out_digit, max_call_s, max_channels, trunk,
+     failover, on_dnc) = row
+    trunk = {**(json.loads(trunk) if isinstance(trunk, str) else trunk), "max_channels": max_channels}
+    if isinstance(failover, str):
+        failover = json.loads(failover)
+    if isinstance(variables, str):
+        variables = json.loads(variables)
+    return _Handoff(attempt_id, campaign_id, contact_id, trunk_id, phone, name, list(zones), variables or {},
+                    status, CallingWindow.for_campaign(days, start, end), max_concurrent, ring_timeout_s, agent_id,
+                    amd_enabled, machine_policy, opt_out_digit, max_call_s, trunk, failover, bool(on_dnc))
+
+
+def build_originate_command(h: _Handoff, caller_id: str) -> dict[str, Any]:
     """The originate command for a UA, with everything it needs to place and run the call."""
-    campaign, contact, trunk = attempt.campaign, attempt.contact, attempt.trunk
-    assert trunk is not None  # noqa: S101 (the claim always sets it)
-    trunk_data = trunk_command(trunk)
-    trunk_data["failover"] = trunk_command(trunk.failover) if trunk.failover_id and trunk.failover else None
+    trunk = trunk_command(h.trunk)
+    assert trunk is not None  # noqa: S101 (the gate joins the trunk)
+    trunk["failover"] = trunk_command(h.failover)
     return {
         "type": "originate",
-        "attempt_id": attempt.pk,
-        "destination": contact.phone_e164,
+        "attempt_id": h.attempt_id,
+        "destination": h.destination,
         "caller_id": caller_id,
-        "trunk": trunk_data,
-        "ring_timeout_s": campaign.ring_timeout_s,
-        "max_call_s": campaign.agent.max_call_s,
-        "agent_profile_id": campaign.agent_id,
-        "campaign_id": campaign.pk,
-        "contact_id": contact.pk,
-        "variables": {"name": contact.name, **(contact.variables or {})},
-        "amd_enabled": campaign.amd_enabled,
-        "machine_policy": campaign.machine_policy,
-        "opt_out_digit": campaign.opt_out_digit,
+        "trunk": trunk,
+        "ring_timeout_s": h.ring_timeout_s,
+        "max_call_s": h.max_call_s,
+        "agent_profile_id": h.agent_id,
+        "campaign_id": h.campaign_id,
+        "contact_id": h.contact_id,
+        "variables": {"name": h.contact_name, **h.variables},
+        "amd_enabled": h.amd_enabled,
+        "machine_policy": h.machine_policy,
+        "opt_out_digit": h.opt_out_digit,
         "lease_ttl_s": LEASE_TTL_S,
         "renew_every_s": max(1, LEASE_TTL_S // 3),
     }
@@ -84,6 +150,9 @@ def build_originate_command(attempt: CallAttempt, caller_id: str) -> dict[str, A
 def originate_attempt(attempt_id: int, *, r: redis.Redis | None = None, now: dt.datetime | None = None,
                       ) -> OriginateResult:
     """Hand one queued attempt to a user agent, after re-checking that it may be dialed now.
+
+    Two SQL statements on the way to a command: the gate (which also loads and checks do-not-call) and the
+    record of the chosen caller ID and UA.
 
     Args:
         attempt_id: The attempt (the idempotency key).
@@ -95,58 +164,56 @@ def originate_attempt(attempt_id: int, *, r: redis.Redis | None = None, now: dt.
     """
     r = r or get_redis()
     now = now or timezone.now()
-    # The idempotency gate: only one delivery of this task gets past it.
-    if not CallAttempt.objects.filter(pk=attempt_id, state=AttemptState.QUEUED, originated_at__isnull=True).update(
-            originated_at=now, lease_expires_at=now + timedelta(seconds=LEASE_TTL_S)):
+    h = _gate_and_load(attempt_id, now)
+    if h is None:
         logger.info("originate %s: not queued or already handed over; nothing to do", attempt_id)
         return OriginateResult("skipped")
-    attempt = (CallAttempt.objects
-               .select_related("campaign", "campaign__agent", "contact", "trunk", "trunk__failover")
-               .get(pk=attempt_id))
-    campaign, contact = attempt.campaign, attempt.contact
 
     def not_dialed(reason: str) -> OriginateResult:
         end_attempt_not_dialed(attempt_id, reason)
         return OriginateResult("not_dialed", reason)
 
-    if campaign.status != CampaignStatus.RUNNING:
-        return not_dialed(f"campaign {campaign.get_status_display().lower()} before dialing")
+    if h.campaign_status != CampaignStatus.RUNNING:
+        return not_dialed(f"campaign {h.campaign_status} before dialing")
     # TCPA: re-checked just before dialing, in the called party's zone(s); the claim may be seconds old.
-    if not contact_in_window(contact.time_zones, now, CallingWindow.of(campaign)):
+    if not contact_in_window(h.time_zones, now, h.window):
         return not_dialed("outside the calling window at dial time")
     # Do-not-call: an entry added after the claim stops this dial.
-    if DoNotCall.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=campaign.pk),
-                                phone_e164=contact.phone_e164).exists():
+    if h.on_dnc:
         return not_dialed("on a do-not-call list at dial time")
-    if attempt.trunk is None:
-        return not_dialed("no trunk")
-    scopes = attempt_scopes(campaign.pk, campaign.max_concurrent, attempt.trunk_id, attempt.trunk.max_channels)
+    scopes = attempt_scopes(h.campaign_id, h.max_concurrent, h.trunk_id, h.trunk["max_channels"])
+    keys = [s.key for s in scopes]
     ua_name: str | None = None
     try:
         if not acquire_leases(r, scopes, attempt_id):
             return not_dialed("campaign or trunk at its concurrent-call limit")
         ua_name = reserve_ua_line(r)
         if ua_name is None:
-            release_leases(r, [s.key for s in scopes], attempt_id)
+            release_leases(r, keys, attempt_id)
             return not_dialed("no live user agent with a free line")
-        caller_id = choose_caller_id(r, campaign.pk, attempt.trunk_id, contact.phone_e164, now)
+        caller_id = choose_caller_id(r, h.campaign_id, h.trunk_id, h.destination, now)
         if caller_id is None:
             release_ua_line(r, ua_name)
-            release_leases(r, [s.key for s in scopes], attempt_id)
+            release_leases(r, keys, attempt_id)
             return not_dialed("no caller ID under its daily cap")
     except redis.RedisError:
         # Fail closed: without Redis the limits cannot be checked, so do not dial.
         logger.warning("originate %s: Redis error; not dialed", attempt_id, exc_info=True)
-        _release_quietly(r, ua_name, [s.key for s in scopes], attempt_id)
+        _release_quietly(r, ua_name, keys, attempt_id)
         return not_dialed("Redis unavailable (fail closed)")
-    if not CallAttempt.objects.filter(pk=attempt_id, state=AttemptState.QUEUED).update(
-            caller_id=caller_id, ua_name=ua_name):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CallAttempt._meta.db_table} SET caller_id = %s, ua_name = %s "  # noqa: S608
+            "WHERE id = %s AND state = %s",
+            [caller_id, ua_name, attempt_id, AttemptState.QUEUED],
+        )
+        recorded = cursor.rowcount
+    if not recorded:
         # Ended meanwhile (reaper, cancel): give everything back.
-        _release_quietly(r, ua_name, [s.key for s in scopes], attempt_id)
+        _release_quietly(r, ua_name, keys, attempt_id)
         return OriginateResult("skipped", "ended before the handoff")
-    attempt.caller_id = caller_id
     try:
-        push_command(r, ua_name, build_originate_command(attempt, caller_id))
+        push_command(r, ua_name, build_originate_command(h, caller_id))
     except redis.RedisError:
         # Unknown whether the command landed: the attempt keeps its lease and the reaper resolves it.
         logger.warning("originate %s: could not push the command to %s", attempt_id, ua_name, exc_info=True)
