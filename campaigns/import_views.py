@@ -19,14 +19,14 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from campaigns import contact_import
 from campaigns.choices import IMPORT_FINISHED, ImportStatus
+from campaigns.csv_input import normalize_header
 from campaigns.forms import ContactUploadForm
 from campaigns.models import Campaign, ImportJob
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
-
-    from campaigns import contact_import
 
 # How often the import job page asks for progress.
 PROGRESS_POLL_MS = 1000
@@ -35,19 +35,20 @@ PROGRESS_POLL_MS = 1000
 def mapping_roles(mapping: dict[str, Any]) -> list[tuple[str, str]]:
     """``(CSV header, what it becomes)`` for each mapped column, in a stable order."""
     roles: list[tuple[str, str]] = []
-    for key, label in (("phone", "phone number"), ("name", "name"), ("time_zone", "time zone"),
-                       ("priority", "priority")):
+    name_parts = bool(mapping.get("name_last"))
+    for key, label in (("phone", "phone number"), ("name", "name (first part)" if name_parts else "name"),
+                       ("name_last", "name (last part)"), ("time_zone", "time zone"), ("priority", "priority")):
         if mapping.get(key):
             roles.append((str(mapping[key]), label))
-    roles.extend((str(header), "{{" + str(header) + "}}") for header in mapping.get("variables") or [])
+    # Variables are named by the normalised header ("Renewal date" -> {{renewal_date}}), as stored.
+    roles.extend((str(header), "{{" + normalize_header(str(header)) + "}}")
+                 for header in mapping.get("variables") or [])
     return roles
 
 
 @require_http_methods(["GET", "POST"])
 def upload_contacts(request: HttpRequest, campaign_id: int, *, model_admin: ModelAdmin) -> HttpResponse:
     """Step one: choose a CSV for a campaign. A file that cannot be used is refused on the page."""
-    from campaigns import contact_import
-
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     if not model_admin.has_change_permission(request, campaign):
         raise PermissionDenied
@@ -79,8 +80,6 @@ def upload_contacts(request: HttpRequest, campaign_id: int, *, model_admin: Mode
 @require_http_methods(["GET", "POST"])
 def import_preview(request: HttpRequest, job_id: int, *, model_admin: ModelAdmin) -> HttpResponse:
     """Step two: the detected mapping and the first rows; confirm queues the import, discard drops it."""
-    from campaigns import contact_import
-
     job = get_object_or_404(ImportJob.objects.select_related("campaign"), pk=job_id)
     if not model_admin.has_view_permission(request, job):
         raise PermissionDenied
