@@ -163,13 +163,30 @@ class CallAttemptInline(admin.TabularInline):
         return False
 
 
+class TimeZoneKnownFilter(admin.SimpleListFilter):
+    """Contacts without a time zone are never dialed (their calling window cannot be evaluated)."""
+
+    title = "time zone"
+    parameter_name = "zone_known"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Known"), ("no", "Unknown (not dialed)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Contact]) -> QuerySet[Contact]:
+        if self.value() == "yes":
+            return queryset.exclude(time_zones=[])
+        if self.value() == "no":
+            return queryset.filter(time_zones=[])
+        return queryset
+
+
 @admin.register(Contact)
 class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
     """Contacts are created by imports and moved by the dialer; the operator may fix name and variables."""
 
     list_display = ["phone_e164", "name", "campaign", "status", "attempts", "last_disposition",
-                    "next_attempt_at", "outcome", "zones"]
-    list_filter = ["status", "last_disposition", "campaign"]
+                    "next_attempt_at", "outcome"]
+    list_filter = ["status", "last_disposition", TimeZoneKnownFilter, "campaign"]
     search_fields = ["name"]
     search_help_text = "A phone number in any format, or a name."
     list_select_related = ["campaign"]
@@ -196,10 +213,6 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
         changed = {f: getattr(obj, f) for f in self.editable_fields if f in form.changed_data}
         if changed:
             Contact.objects.filter(pk=obj.pk).update(**changed, updated_at=timezone.now())
-
-    @admin.display(description="Time zones")
-    def zones(self, obj: Contact) -> str:
-        return ", ".join(obj.time_zones) or "unknown"
 
     @admin.action(description="Add the selected numbers to the do-not-call list (every campaign)",
                   permissions=["change"])

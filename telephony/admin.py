@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
 from telephony.forms import TrunkAdminForm
 from telephony.models import CallerID, Trunk
@@ -35,6 +37,12 @@ class TrunkAdmin(admin.ModelAdmin):
         ("Media", {"fields": ["srtp_policy", "codecs", "send_pai"]}),
         ("Capacity and cost", {"fields": ["max_channels", "max_cps", "cost_per_minute"]}),
     ]
+
+    # An error report for a failed save (500 page, mail to admins) shows "********" for the password.
+    @method_decorator(sensitive_post_parameters("password"))
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None, form_url: str = "",
+                        extra_context: dict | None = None) -> HttpResponse:
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_fieldsets(self, request: HttpRequest, obj: Trunk | None = None) -> list:
         fieldsets = super().get_fieldsets(request, obj)

@@ -7,13 +7,17 @@ import logging
 from typing import Any
 
 import pytest
+from django.contrib import admin
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.views.debug import SafeExceptionReporterFilter
 
 from campaigns.choices import AttemptState, CampaignStatus, ContactStatus, Disposition, DncSource
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, RetryRule
+from telephony.admin import TrunkAdmin
 from telephony.choices import TrunkAuth
 from telephony.models import Trunk
 from tests.factories import CallerIDFactory, CampaignFactory, ContactFactory, TrunkFactory
@@ -418,3 +422,28 @@ def test_dnc_changelist_links_to_the_upload(admin_client: Client) -> None:
     response = admin_client.get(reverse("admin:campaigns_donotcall_changelist"))
 
     assert reverse("admin:campaigns_donotcall_upload") in response.content.decode()
+
+
+def test_trunk_password_is_masked_in_error_reports(admin_user: User, rf: RequestFactory) -> None:
+    # given a trunk save request (with an error, as when something goes wrong)
+    request = rf.post(reverse("admin:telephony_trunk_add"), _trunk_data(port="0"))
+    request.user = admin_user
+    request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
+
+    # when the admin handles it
+    TrunkAdmin(Trunk, admin.site).changeform_view(request)
+
+    # then an error report built from this request masks the password
+    post = SafeExceptionReporterFilter().get_post_parameters(request)
+    assert post["password"] != SECRET
+    assert post["username"] == "acct1"
+
+
+def test_contacts_filter_by_known_time_zone(admin_client: Client) -> None:
+    known = ContactFactory()
+    unknown = ContactFactory(time_zones=[])
+
+    response = admin_client.get(reverse("admin:campaigns_contact_changelist"), {"zone_known": "no"})
+
+    assert list(response.context["cl"].result_list) == [unknown]
+    assert known not in response.context["cl"].result_list
