@@ -233,6 +233,9 @@ class CallAttempt(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
     bridged_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Set by the media bridge when the agent's first audio is played to the callee; the report's
+    # "abandoned" measure (no agent speech within 2 s of answer) reads it.
+    agent_first_audio_at = models.DateTimeField(null=True, blank=True)
     # What happened on the call
     amd_result = models.CharField("AMD result", max_length=10, blank=True)
     outcome = models.CharField(max_length=64, blank=True)
@@ -252,6 +255,7 @@ class CallAttempt(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        permissions = [("listen_recording", "Can listen to call recordings")]
         constraints = [
             # At most one dial in flight per contact: the database refuses a second one.
             models.UniqueConstraint(fields=["contact"], condition=~Q(state__in=sorted(ATTEMPT_TERMINAL)),
