@@ -1,0 +1,200 @@
+"""AI failures: refused, slow, dropped mid-call, bad events. The caller hears the fallback message, the call
+ends as ai_error with the reason, the transcript so far is kept, and other calls on the same loop go on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from websockets.asyncio.server import ServerConnection
+
+from media.bridge import BridgeSession
+from media.config import AgentConfig, BridgeConfig, CallContext
+from media.tts import Voice, synthesize
+from tests.media.bridge_harness import (
+    SILENCE,
+    Clock,
+    RecordingControls,
+    WsServer,
+    free_port,
+    media_loop,
+    run_bridged,
+    sine,
+    ulaw_b64,
+    wait_for,
+)
+
+FALLBACK = "Sorry {{first_name}}, we will call you back."
+CONFIG = BridgeConfig(session_timeout_s=0.5)
+
+
+@pytest.fixture(autouse=True)
+def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+
+
+def _agent(url: str) -> AgentConfig:
+    return AgentConfig(provider="openai_realtime", url=url, fallback_message=FALLBACK)
+
+
+def _expected_fallback() -> bytes:
+    audio = synthesize("Sorry Ada, we will call you back.", 8000, Voice(name="en-us"))
+    return audio + bytes(-len(audio) % 320)
+
+
+def _run_failing(url: str) -> tuple[Any, Clock, RecordingControls]:
+    controls = RecordingControls()
+    with media_loop() as loop:
+        session = BridgeSession(_agent(url), CallContext(30, {"first_name": "Ada"}), CONFIG, controls)
+        result, clock = run_bridged(loop, session, until=lambda _c: controls.hung_up.is_set(), stop=False,
+                                    timeout=15)
+    return result, clock, controls
+
+
+def _assert_fallback_then_hangup(result: Any, clock: Clock, controls: RecordingControls, kind: str) -> None:
+    assert result.disposition == "ai_error"
+    assert result.reason.startswith(f"{kind}: "), result.reason
+    assert result.ended_by == "ai_error"
+    # the caller heard the whole fallback message, then the call was hung up
+    played = b"".join(frame for _, _, frame in clock.pulled if frame != SILENCE)
+    assert played == _expected_fallback()
+    last_played_ns = max(t for _, t, frame in clock.pulled if frame != SILENCE)
+    assert len(controls.hangups) == 1
+    assert controls.hangups[0][0] >= last_played_ns
+    assert controls.hangups[0][1] == f"AI failure: {result.reason.split(': ', 1)[1]}"
+    assert result.finish_fields()["disposition"] == "ai_error"
+
+
+def _ga_server(after_session: Callable[[ServerConnection, WsServer], Awaitable[None]]) -> Any:
+    async def handler(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)
+        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        await after_session(ws, server)
+
+    return handler
+
+
+def test_connection_refused() -> None:
+    url = f"ws://127.0.0.1:{free_port()}/v1/realtime"  # nothing listens there
+    result, clock, controls = _run_failing(url)
+    _assert_fallback_then_hangup(result, clock, controls, "refused")
+
+
+def test_no_session_within_the_configured_time() -> None:
+    async def handler(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)  # session.update, never answered
+        await asyncio.sleep(5)
+
+    with WsServer(handler) as server:
+        started = time.monotonic()
+        result, clock, controls = _run_failing(server.url)
+    _assert_fallback_then_hangup(result, clock, controls, "timeout")
+    assert result.reason == "timeout: no AI session within 0.5 s"
+    assert started + 0.5 <= time.monotonic()
+
+
+def test_dropped_mid_call_keeps_the_transcript_so_far() -> None:
+    async def after_session(ws: ServerConnection, server: WsServer) -> None:
+        for _ in range(10):
+            await server.read(ws)
+        for event in (
+            {"type": "input_audio_buffer.speech_started", "audio_start_ms": 40, "item_id": "u1"},
+            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 160, "item_id": "u1"},
+            {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
+             "transcript": "Yes, speaking."},
+        ):
+            await ws.send(json.dumps(event))
+        await asyncio.sleep(0.1)
+        await ws.close(code=1011, reason="internal error")
+
+    with WsServer(_ga_server(after_session)) as server:
+        result, clock, controls = _run_failing(server.url)
+    _assert_fallback_then_hangup(result, clock, controls, "dropped")
+    assert "code 1011" in result.reason
+    assert result.transcript == [{"speaker": "caller", "text": "Yes, speaking.", "start_ms": 40, "end_ms": 160}]
+    assert result.results()["transcript"] == result.transcript
+
+
+def test_bad_events() -> None:
+    async def after_session(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)
+        for garbage in ("not json", "[1, 2]", json.dumps({"type": "response.output_audio.delta", "delta": "%%%"})):
+            await ws.send(garbage)
+        await asyncio.sleep(5)
+
+    with WsServer(_ga_server(after_session)) as server:
+        result, clock, controls = _run_failing(server.url)
+    _assert_fallback_then_hangup(result, clock, controls, "bad_events")
+
+
+def test_session_rejected_with_an_error_event() -> None:
+    async def handler(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)
+        await ws.send(json.dumps({"type": "error", "error": {"type": "invalid_request_error",
+                                                             "code": "unknown_parameter",
+                                                             "message": "Unknown parameter: 'session.audio'."}}))
+        await asyncio.sleep(5)
+
+    with WsServer(handler) as server:
+        result, clock, controls = _run_failing(server.url)
+    _assert_fallback_then_hangup(result, clock, controls, "rejected")
+    assert "unknown_parameter" in result.reason
+
+
+def test_missing_api_key_is_an_ai_error_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY")
+    result, clock, controls = _run_failing(f"ws://127.0.0.1:{free_port()}/v1/realtime")
+    _assert_fallback_then_hangup(result, clock, controls, "config")
+    assert "OPENAI_API_KEY" in result.reason
+
+
+def test_one_call_failing_leaves_the_other_calls_of_the_loop_alone() -> None:
+    reply = sine(440, 0.4)
+
+    async def dropping(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)
+        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        await server.read(ws)
+        await ws.close(code=1011)
+
+    async def healthy(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)
+        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        for _ in range(25):
+            await server.read(ws)
+        await ws.send(json.dumps({"type": "response.output_audio.delta", "item_id": "a", "delta": ulaw_b64(reply)}))
+        while True:
+            await server.read(ws)
+
+    with WsServer(dropping) as bad_server, WsServer(healthy) as good_server, media_loop() as loop:
+        bad_controls, good_controls = RecordingControls(), RecordingControls()
+        bad = BridgeSession(_agent(bad_server.url), CallContext(31, {"first_name": "Ada"}), CONFIG, bad_controls)
+        good = BridgeSession(_agent(good_server.url), CallContext(32, {}), CONFIG, good_controls)
+        bad_clock, good_clock = Clock(bad).start(), Clock(good).start()
+        bad_future, good_future = loop.submit(bad), loop.submit(good)
+        try:
+            assert wait_for(bad_controls.hung_up.is_set, 15)
+            bad_result = bad_future.result(5)
+            # the healthy call is still running and still playing its agent's audio
+            assert not good_future.done()
+            assert wait_for(lambda: len(good_clock.agent_frames()) >= 20, 5)
+            frames_before = len([m for m in good_server.received.messages
+                                 if m[1].get("type") == "input_audio_buffer.append"])
+            time.sleep(0.2)
+            frames_after = len([m for m in good_server.received.messages
+                                if m[1].get("type") == "input_audio_buffer.append"])
+            good.request_stop("caller hung up")
+            good_result = good_future.result(5)
+        finally:
+            bad_clock.stop()
+            good_clock.stop()
+
+    assert bad_result.disposition == "ai_error"
+    assert frames_after >= frames_before + 5  # caller audio kept flowing to the healthy agent
+    assert good_result.disposition is None
+    assert good_result.played_ms == 400
+    assert good_controls.hangups == []
