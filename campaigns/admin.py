@@ -11,9 +11,11 @@ from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -23,8 +25,16 @@ from campaigns import dnc_views, import_views
 from campaigns.choices import CONTACT_DIALABLE, IMPORT_FINISHED, ContactStatus, DncSource, ImportStatus
 from campaigns.dnc import add_to_do_not_call
 from campaigns.forms import CampaignAdminForm, DoNotCallAddForm, RetryRuleForm
+from campaigns.lifecycle import (
+    CampaignTransitionError,
+    cancel_campaign,
+    pause_campaign,
+    resume_campaign,
+    start_campaign,
+)
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall, ImportJob, RetryRule
 from campaigns.phones import InvalidNumber, normalize_number
+from campaigns.selectors import campaign_live_stats
 
 # Region used to read a national-format number typed into a search box.
 SEARCH_REGION = "US"
@@ -83,7 +93,7 @@ class CampaignAdmin(admin.ModelAdmin):
     form = CampaignAdminForm
     inlines = [RetryRuleInline]
     # Lifecycle actions (start, pause, resume, cancel) are appended here; each calls a service.
-    actions: list[Any] = []
+    actions: list[Any] = ["start_campaigns", "pause_campaigns", "resume_campaigns", "cancel_campaigns"]
     list_display = ["name", "status", "agent", "trunk", "contacts_link", "waiting", "done", "calling_window",
                     "max_concurrent", "created_at"]
     list_filter = ["status", "agent", "trunk"]
@@ -110,6 +120,7 @@ class CampaignAdmin(admin.ModelAdmin):
         urls = [
             path("<int:campaign_id>/import/", wrap(partial(import_views.upload_contacts, model_admin=self)),
                  name="campaigns_campaign_import"),
+            path("<int:campaign_id>/live/", wrap(self.live_view), name="campaigns_campaign_live"),
         ]
         return urls + super().get_urls()
 
@@ -147,6 +158,44 @@ class CampaignAdmin(admin.ModelAdmin):
     def calling_window(self, obj: Campaign) -> str:
         days = "".join("MTWTFSS"[d] for d in sorted(obj.window_days))
         return f"{days} {obj.window_start:%H:%M}-{obj.window_end:%H:%M}"
+
+    # Dialer: lifecycle actions and the live view (campaigns/lifecycle.py, campaigns/selectors.py).
+    class Media:
+        js = ["campaigns/campaign_live.js"]  # polls live_view on the change page
+
+    def live_view(self, request: HttpRequest, campaign_id: int) -> JsonResponse:
+        """Calls in flight / limit, dials in the last minute, contacts by status, next window opening."""
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        return JsonResponse(campaign_live_stats(campaign_id))
+
+    def _lifecycle(self, request: HttpRequest, queryset: QuerySet[Campaign], service: Any, done: str) -> None:
+        ok = 0
+        for campaign_id in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                service(campaign_id)
+                ok += 1
+            except CampaignTransitionError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        if ok:
+            self.message_user(request, f"{ok} campaign{'s' if ok != 1 else ''} {done}.", messages.SUCCESS)
+
+    @admin.action(description="Start selected campaigns", permissions=["change"])
+    def start_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._lifecycle(request, queryset, start_campaign, "started")
+
+    @admin.action(description="Pause selected campaigns (calls in progress finish)", permissions=["change"])
+    def pause_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._lifecycle(request, queryset, pause_campaign, "paused")
+
+    @admin.action(description="Resume selected campaigns", permissions=["change"])
+    def resume_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._lifecycle(request, queryset, resume_campaign, "resumed")
+
+    @admin.action(description="Cancel selected campaigns for good", permissions=["change"])
+    def cancel_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
+        self._lifecycle(request, queryset, cancel_campaign, "cancelled")
 
 
 class CallAttemptInline(admin.TabularInline):
