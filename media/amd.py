@@ -19,6 +19,7 @@ engine treats it like a person and connects the agent).
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, fields
 from enum import StrEnum
 
@@ -29,6 +30,10 @@ from media.tones import FRAME_SAMPLES, Beep, ToneDetector
 
 FRAME_MS = 20
 _WARMUP_FRAMES = 5  # 100 ms to learn the line's background level
+_NO_LEVEL = -120.0
+_ONSET_MS = 200  # a voice reaches its level within this long
+_MIN_BACKGROUND_FRAMES = 10  # 200 ms of earlier sound before it can be called background
+_TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s
 
 
 class AmdLabel(StrEnum):
@@ -45,19 +50,28 @@ class AmdConfig:
 
     Attributes:
         max_decision_ms: the decision is due this long after answer, whatever was heard.
-        greeting_max_ms: speech in one utterance longer than this is a machine's greeting.
+        greeting_max_ms: speech in one utterance (phrases with pauses shorter than
+            `after_greeting_silence_ms`) longer than this is a machine's greeting, provided one of
+            its phrases lasted `phrase_min_ms`.
+        phrase_min_ms: a recorded greeting holds at least one phrase (speech without a pause
+            longer than `word_gap_ms`) this long; a person who says "Hello? ... Who is this?"
+            speaks in shorter bursts, so a long utterance made only of short phrases waits for
+            the deadline rules instead.
         after_greeting_silence_ms: silence that ends an utterance; a short utterance followed by
             this much silence is a person waiting for the caller.
         word_gap_ms: pauses shorter than this are inside a word or between words of one phrase.
         min_word_ms: speech bursts shorter than this (clicks, pops) are ignored.
         speech_margin_db: a frame is speech when this far above the tracked noise floor.
         min_speech_dbfs: a frame quieter than this is never speech.
+        talker_range_db: a frame more than this below the talker's recent peak level is background
+            (a television, people in the room), not the person on the line.
         beep_min_hz: lowest beep frequency.
         beep_max_hz: highest beep frequency.
         beep_min_ms: how long a tone must last to count as a beep.
         beep_min_purity: share of the band's energy the tone must hold (0-1).
-        timeout_human_silence_ms: at the deadline, a short utterance already followed by at least
-            this much silence counts as a person (they stopped and are waiting).
+        timeout_human_silence_ms: at the deadline, a short utterance (less speech than
+            `timeout_machine_speech_ms`) already followed by at least this much silence counts as
+            a person (they stopped and are waiting).
         timeout_machine_speech_ms: at the deadline, a far end still talking (less silence than
             `timeout_human_silence_ms`), with at least this much speech in an utterance that began
             `timeout_machine_span_ms` ago or more, counts as a machine: its greeting started late
@@ -69,11 +83,13 @@ class AmdConfig:
 
     max_decision_ms: int = 3500
     greeting_max_ms: int = 1600
+    phrase_min_ms: int = 1200
     after_greeting_silence_ms: int = 800
     word_gap_ms: int = 200
     min_word_ms: int = 100
-    speech_margin_db: float = 7.5
+    speech_margin_db: float = 6.0
     min_speech_dbfs: float = -50.0
+    talker_range_db: float = 15.0
     beep_min_hz: float = 300.0
     beep_max_hz: float = 2500.0
     beep_min_ms: int = 120
@@ -87,6 +103,7 @@ class AmdConfig:
         positive_ms = (
             "max_decision_ms",
             "greeting_max_ms",
+            "phrase_min_ms",
             "after_greeting_silence_ms",
             "word_gap_ms",
             "min_word_ms",
@@ -111,6 +128,8 @@ class AmdConfig:
             raise ValueError("AmdConfig.greeting_max_ms must be shorter than max_decision_ms")
         if not 0.0 < self.speech_margin_db <= 40.0:
             raise ValueError(f"AmdConfig.speech_margin_db must be in (0, 40], got {self.speech_margin_db}")
+        if not 3.0 <= self.talker_range_db <= 60.0:
+            raise ValueError(f"AmdConfig.talker_range_db must be in [3, 60], got {self.talker_range_db}")
         if not -90.0 <= self.min_speech_dbfs <= 0.0:
             raise ValueError(f"AmdConfig.min_speech_dbfs must be in [-90, 0], got {self.min_speech_dbfs}")
         if not 100.0 <= self.beep_min_hz < self.beep_max_hz <= 3800.0:
@@ -196,6 +215,7 @@ class AnsweringMachineDetector:
         )
         self._floor: _NoiseFloor | None = None
         self._warmup: list[np.ndarray] = []
+        self._talker_dbfs = _NO_LEVEL
         self._pending = np.zeros(0, dtype=np.float64)
         self._now_ms = 0
         self._decision: AmdDecision | None = None
@@ -205,6 +225,10 @@ class AnsweringMachineDetector:
         self._word_speech_ms = 0  # word length, short dips included
         self._word_voiced_ms = 0  # speech frames only
         self._utterance_start_ms = -1  # -1: no utterance in progress
+        self._utterance_peak_dbfs = _NO_LEVEL
+        self._recent_speech: deque[tuple[int, float]] = deque()
+        self._aged_frames = 0
+        self._longest_phrase_ms = 0  # longest finished phrase of the utterance
         self._utterance_speech_ms = 0
         self._first_speech_ms: int | None = None
         self.beeps: list[Beep] = []
@@ -303,7 +327,16 @@ class AnsweringMachineDetector:
 
         is_speech = dbfs >= cfg.min_speech_dbfs and dbfs >= floor + cfg.speech_margin_db
         if is_speech:
-            self._on_speech_frame(frame_start)
+            # Why: background talk is not stationary, so the noise floor does not absorb it. The
+            # person on the line is closer to the microphone than anyone behind them: frames far
+            # below the talker's recent peak are the room, and a short "hello?" followed by room
+            # noise must still read as a short utterance followed by silence.
+            self._talker_dbfs = max(dbfs, self._talker_dbfs - _TALKER_DECAY_DB)
+            is_speech = dbfs >= self._talker_dbfs - cfg.talker_range_db
+        else:
+            self._talker_dbfs -= _TALKER_DECAY_DB
+        if is_speech:
+            self._on_speech_frame(frame_start, dbfs)
 
         decision = self._judge_utterance()
         if decision is not None:
@@ -312,21 +345,42 @@ class AnsweringMachineDetector:
             return self._at_deadline()
         return None
 
-    def _on_speech_frame(self, frame_start: int) -> None:
+    def _on_speech_frame(self, frame_start: int, dbfs: float) -> None:
         cfg = self.config
         gap = frame_start - self._last_speech_ms
+        # The utterance's peak level, leaving out its last 200 ms (a voice's own onset ramp).
+        while self._recent_speech and self._recent_speech[0][0] <= frame_start - _ONSET_MS:
+            self._utterance_peak_dbfs = max(self._utterance_peak_dbfs, self._recent_speech.popleft()[1])
+            self._aged_frames += 1
+        self._recent_speech.append((frame_start, dbfs))
+        if (
+            self._utterance_start_ms >= 0
+            and self._aged_frames >= _MIN_BACKGROUND_FRAMES
+            and dbfs > self._utterance_peak_dbfs + cfg.talker_range_db
+        ):
+            # A voice far louder than anything in the utterance so far: what came before was the
+            # room (a television, people talking), and the person on the line starts only now.
+            self._utterance_start_ms = -1
+            self._first_speech_ms = None
+            self._recent_speech.clear()
+            self._utterance_peak_dbfs = _NO_LEVEL
+            self._aged_frames = 0
+            self._longest_phrase_ms = 0
+            gap = cfg.word_gap_ms + FRAME_MS
         if gap <= cfg.word_gap_ms:
             # Bridge short dips (stops, syllable boundaries): they are part of the word.
             self._word_speech_ms += gap + FRAME_MS
             self._word_voiced_ms += FRAME_MS
         else:
+            if self._utterance_start_ms >= 0:
+                self._longest_phrase_ms = max(self._longest_phrase_ms, self._word_speech_ms)
             self._word_start_ms = frame_start
             self._word_speech_ms = FRAME_MS
             self._word_voiced_ms = FRAME_MS
         self._last_speech_ms = frame_start + FRAME_MS
         if self._utterance_start_ms >= 0:
-            # Only frames of speech count toward the greeting's length, not the pauses in it.
-            self._utterance_speech_ms += FRAME_MS
+            # Dips inside a word count toward the greeting's length; pauses between phrases do not.
+            self._utterance_speech_ms += gap + FRAME_MS if 0 < gap <= cfg.word_gap_ms else FRAME_MS
         elif self._word_speech_ms >= cfg.min_word_ms:
             # A burst long enough to be a word opens the utterance (clicks never do).
             self._utterance_start_ms = self._word_start_ms
@@ -338,7 +392,11 @@ class AnsweringMachineDetector:
         cfg = self.config
         if self._utterance_start_ms < 0:
             return None
-        if self._utterance_speech_ms >= cfg.greeting_max_ms:
+        longest = max(self._longest_phrase_ms, self._word_speech_ms)
+        if (
+            self._utterance_speech_ms >= cfg.greeting_max_ms
+            and longest >= cfg.phrase_min_ms
+        ):
             return self._decide(AmdLabel.MACHINE, "long_greeting")
         silence = self._now_ms - self._last_speech_ms
         if silence >= cfg.after_greeting_silence_ms:
@@ -351,10 +409,12 @@ class AnsweringMachineDetector:
         if self._first_speech_ms is None:
             return self._decide(AmdLabel.UNKNOWN, "silence")
         silence = self._now_ms - self._last_speech_ms
-        if self._utterance_start_ms >= 0 and silence >= cfg.timeout_human_silence_ms:
+        short = self._utterance_speech_ms < cfg.timeout_machine_speech_ms
+        if self._utterance_start_ms >= 0 and short and silence >= cfg.timeout_human_silence_ms:
             return self._decide(AmdLabel.HUMAN, "short_utterance")
         if (
             self._utterance_start_ms >= 0
+            and silence < cfg.timeout_human_silence_ms
             and self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
             and self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms
         ):

@@ -35,15 +35,16 @@ def test_generator_is_deterministic_by_seed(tmp_path):
     assert [p.read_bytes() for p in first] != [p.read_bytes() for p in other]
 
 
-def test_splits_share_no_voice_and_no_phrase():
+@pytest.mark.parametrize(("split_a", "split_b"), [("train", "heldout"), ("train", "test"), ("heldout", "test")])
+def test_splits_share_no_voice_and_no_phrase(split_a, split_b):
     make = load("make_amd_set")
-    languages, variants = make.VOICES["train"]
-    held_languages, held_variants = make.VOICES["heldout"]
-    assert not set(languages) & set(held_languages)
-    assert not set(variants) & set(held_variants)
+    voices_a = {f"{lang}+{variant}" for lang in make.VOICES[split_a][0] for variant in make.VOICES[split_a][1]}
+    voices_b = {f"{lang}+{variant}" for lang in make.VOICES[split_b][0] for variant in make.VOICES[split_b][1]}
+    assert not voices_a & voices_b
+    assert not set(make.VOICES[split_a][1]) & set(make.VOICES[split_b][1])
     pools = (make.HUMAN_PHRASES, make.HUMAN_SECOND, make.LONG_GREETINGS, make.SHORT_GREETINGS, make.CARRIER)
     for pool in (*pools, make.SCREENER):
-        assert not set(pool["train"]) & set(pool["heldout"])
+        assert not set(pool[split_a]) & set(pool[split_b])
 
 
 def test_benchmark_prints_one_line_per_file_and_the_summary_last(tmp_path, capsys):
