@@ -16,7 +16,8 @@ Scenarios follow how calls are answered:
            greeting ending in a beep), beep_only, carrier (network announcement), screener (call
            screening service).
 Every file goes through the same channel: background noise (white, pink, brown, mains hum, street
-swells, or babble of other voices) at a random SNR, random level, a telephone band-pass with random edges and G.711 mu-law coding.
+swells, or babble of other voices) at a random SNR, random level, a telephone band-pass with random
+edges and G.711 mu-law coding.
 """
 
 from __future__ import annotations

@@ -393,10 +393,7 @@ class AnsweringMachineDetector:
         if self._utterance_start_ms < 0:
             return None
         longest = max(self._longest_phrase_ms, self._word_speech_ms)
-        if (
-            self._utterance_speech_ms >= cfg.greeting_max_ms
-            and longest >= cfg.phrase_min_ms
-        ):
+        if self._utterance_speech_ms >= cfg.greeting_max_ms and longest >= cfg.phrase_min_ms:
             return self._decide(AmdLabel.MACHINE, "long_greeting")
         silence = self._now_ms - self._last_speech_ms
         if silence >= cfg.after_greeting_silence_ms:

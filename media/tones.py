@@ -29,6 +29,8 @@ _PEAK_HALF_WIDTH = 4
 # strongest bin 90-280 Hz away from the peak tells a held vowel from a beep.
 _NEIGHBOUR_NEAR = round(90 / _BIN_HZ)
 _NEIGHBOUR_FAR = round(280 / _BIN_HZ)
+_MAX_ENVELOPE_RATIO = 1.25  # a clean tone stays within 1.1 over 5 ms blocks; beating tones exceed 1.3
+_BLOCK = 40  # 5 ms: short enough to see a 40-50 Hz beat whatever its phase
 
 
 def goertzel_power(samples: np.ndarray, freq_hz: float, rate: int = SAMPLE_RATE) -> float:
@@ -103,6 +105,21 @@ def analyse_frame(window: np.ndarray) -> FrameTone:
     return FrameTone((peak + offset) * _BIN_HZ, purity, contrast_db)
 
 
+def steady_envelope(window: np.ndarray, max_ratio: float = _MAX_ENVELOPE_RATIO) -> bool:
+    """Whether the level holds steady across the window's 5 ms blocks, as a beep's does.
+
+    Two tones a few tens of Hz apart (the 440 + 480 Hz North American ringback, the 400 + 450 Hz
+    British one) fall inside one spectral peak at this resolution but beat: their sum swells and
+    fades every 20-25 ms. A beep is a single tone with a flat envelope.
+
+    Args:
+        window: float samples (40 ms: eight 5 ms blocks).
+        max_ratio: largest allowed ratio between the loudest and quietest block's RMS.
+    """
+    blocks = window[: len(window) // _BLOCK * _BLOCK].reshape(-1, _BLOCK)
+    rms = np.sqrt(np.mean(blocks * blocks, axis=1))
+    return float(rms.max()) <= max_ratio * float(rms.min())
+
 
 @dataclass(frozen=True, slots=True)
 class Beep:
@@ -176,6 +193,7 @@ class ToneDetector:
             tone.purity >= self.min_purity
             and tone.contrast_db >= self.min_contrast_db
             and self.min_hz <= tone.freq_hz <= self.max_hz
+            and steady_envelope(window)
         )
         if tonal and self._run_freqs and abs(tone.freq_hz - self._run_freqs[0]) <= self.max_drift_hz:
             self._run_freqs.append(tone.freq_hz)

@@ -65,3 +65,10 @@ def test_speech_is_not_a_beep(f0_hz):
 
 def test_noise_is_not_a_beep():
     assert run_tones(noise(3.0, -25)) == []
+
+
+@pytest.mark.parametrize(("low_hz", "high_hz"), [(440, 480), (400, 450)])
+def test_ringback_dual_tone_is_not_a_beep(low_hz, high_hz):
+    # two close tones fall in one spectral peak but beat, unlike a beep
+    signal = tone(low_hz, 1.5) + tone(high_hz, 1.5)
+    assert run_tones(signal) == []
