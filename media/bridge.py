@@ -358,7 +358,7 @@ class BridgeSession:
         if isinstance(exc, AdapterError):
             self._fail(exc)
         elif isinstance(exc, ConnectionClosed):
-            self._fail(AdapterError("dropped", f"AI connection lost while sending: {exc}"))
+            pass  # a send hit a closed socket: the receiving side tells a clean end from a drop
         elif exc is not None:
             logger.error("attempt %s: bridge task failed", self.call.attempt_id, exc_info=exc)
             self._fail(AdapterError("bad_events", f"bridge error handling the AI: {exc!r}"))
@@ -466,7 +466,10 @@ class BridgeSession:
                     continue
                 if self._input_origin_tick is None:
                     self._input_origin_tick = tick
-                await adapter.send_audio(pcm)
+                try:
+                    await adapter.send_audio(pcm)
+                except ConnectionClosed:
+                    continue  # the frame is lost; the receiving side decides whether the call goes on
                 if stats is not None:
                     stats.inbound.append(time.perf_counter_ns() - pushed_ns)
 

@@ -164,10 +164,10 @@ def test_interrupted_flushes_playout_within_one_frame_and_sends_no_truncate() ->
         session = BridgeSession(_agent(server.url), CallContext(41, {"name": "Ada"}))
         result, clock = run_bridged(loop, session, until=lambda _c: "interrupted_ns" in state and _c.ticks > 80)
 
-    after = [(t, f) for _, t, f in clock.pulled if t > state["interrupted_ns"]]
-    first_silent = next(t for t, f in after if f == SILENCE)
-    assert first_silent - state["interrupted_ns"] <= 40_000_000
-    assert all(f == SILENCE for t, f in after if t >= first_silent)
+    after = [f for _, t, f in clock.pulled if t > state["interrupted_ns"]]
+    cut = after.index(SILENCE)
+    assert cut <= 2  # media ticks after the server sent `interrupted`: within one frame plus delivery
+    assert all(f == SILENCE for f in after[cut:])
     played = len(clock.agent_frames())
     assert 25 <= played <= 35  # about 0.6 s of the 3 s reply
     assert {next(iter(m)) for _, m in server.received.messages[1:]} == {"realtimeInput"}

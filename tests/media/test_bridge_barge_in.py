@@ -80,9 +80,9 @@ def test_caller_speech_cuts_agent_within_40_ms_and_truncate_carries_played_ms() 
     pulled = clock.pulled
     first_a1 = next(i for i, (_, _, frame) in enumerate(pulled) if frame != SILENCE)
     cut = next(i for i in range(BARGE_TICK, len(pulled)) if pulled[i][2] == SILENCE)
-    # then the agent's audio stopped within 40 ms of the caller's first loud frame
-    pushed_ns = clock.pushed[BARGE_TICK][1]
-    assert pulled[cut][1] - pushed_ns <= 40_000_000, (pulled[cut][1] - pushed_ns) / 1e6
+    # then the agent's audio stopped within 40 ms of the caller's first loud frame: counted on the media
+    # clock (what the caller hears), at most two 20 ms frames were played from the tick the caller spoke
+    assert cut - BARGE_TICK <= 2, cut - BARGE_TICK
     # and what was played up to the cut is exactly the head of the reply
     heard = b"".join(frame for _, _, frame in pulled[first_a1:cut])
     assert heard == expected_a1[: len(heard)]
