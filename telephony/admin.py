@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
@@ -10,6 +10,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from telephony.forms import TrunkAdminForm
 from telephony.models import CallerID, Trunk
+from telephony.trunk_check import check_trunk
+
+TRUNK_CHECK_MAX = 5  # each check takes up to a few seconds of the request
 
 
 class CallerIDInline(admin.TabularInline):
@@ -29,6 +32,7 @@ class TrunkAdmin(admin.ModelAdmin):
     search_fields = ["name", "host", "username"]
     list_select_related = ["failover"]
     inlines = [CallerIDInline]
+    actions = ["test_trunk"]
     fieldsets = [
         (None, {"fields": ["name", "enabled"]}),
         ("Where calls go", {"fields": ["host", "port", "transport", "failover"]}),
@@ -60,6 +64,17 @@ class TrunkAdmin(admin.ModelAdmin):
     @admin.display(description="Caller IDs", ordering="caller_id_total")
     def caller_id_count(self, obj: Trunk) -> int:
         return obj.caller_id_total  # type: ignore[attr-defined]
+
+    @admin.action(description="Test trunk (OPTIONS, and REGISTER when configured)")
+    def test_trunk(self, request: HttpRequest, queryset: QuerySet[Trunk]) -> None:
+        """Check each selected trunk from a short pjsua2 child process and show what it found."""
+        trunks = list(queryset[:TRUNK_CHECK_MAX])
+        for trunk in trunks:
+            result = check_trunk(trunk)
+            level = messages.SUCCESS if result.reachable and result.auth_ok is not False else messages.ERROR
+            self.message_user(request, f"{trunk.name}: {result.summary()}", level)
+        if queryset.count() > len(trunks):
+            self.message_user(request, f"Only the first {TRUNK_CHECK_MAX} trunks were tested.", messages.WARNING)
 
 
 @admin.register(CallerID)

@@ -91,6 +91,11 @@ class CallMediaPort(pj.AudioMediaPort):
     heard from the far end; `source()` returns the next frame to send (None or b"": silence).
     """
 
+    # Class-level defaults: while Python tears an instance down, the bridge may still call it once.
+    sink: Callable[[bytes], None] | None = None
+    source: Callable[[], bytes | None] | None = None
+    _silence = bytes(_FRAME_BYTES_20MS_8K)
+
     def __init__(self, sink: Callable[[bytes], None] | None = None,
                  source: Callable[[], bytes | None] | None = None) -> None:
         super().__init__()
@@ -299,8 +304,9 @@ class OutboundCall(pj.Call):
         )
 
     def stop_media(self) -> None:
-        """Unwire the media port (pjsua thread, before the call object is dropped)."""
-        port, self.media_port = self.media_port, None
+        """Silence the media port (pjsua thread). The port itself lives until the call object is dropped, on
+        the pjsua thread: its destructor takes it off the bridge, which must not happen mid-callback."""
+        port = self.media_port
         if port is not None:
             port.sink = None
             port.source = None

@@ -12,7 +12,6 @@ import redis
 
 from campaigns.choices import AttemptState, ContactStatus, Disposition
 from campaigns.models import CallAttempt, Contact
-from campaigns.originate import build_originate_command
 from telephony.choices import TrunkAuth
 from telephony.sipp import SippRun, header
 from telephony.ua_registry import push_command
@@ -249,9 +248,11 @@ def test_redelivered_originate_command_never_dials_twice(
     assert peer.wait(10) == 0
     # when the same originate command reaches the UA again (a redelivery), pointing at a fresh peer
     again = sipp("uas_busy.xml", offset=3)
-    attempt = CallAttempt.objects.select_related("campaign__agent", "contact", "trunk").get(pk=attempt.pk)
-    attempt.trunk.port = again.port
-    push_command(registry, ua, build_originate_command(attempt, attempt.caller_id))
+    push_command(registry, ua, {
+        "type": "originate", "attempt_id": attempt.pk, "destination": attempt.contact.phone_e164,
+        "caller_id": "", "trunk": {"id": attempt.trunk_id, "host": "127.0.0.1", "port": again.port},
+        "ring_timeout_s": 5, "max_call_s": 60,
+    })
     time.sleep(1.5)
     # then nothing is dialed: the attempt is not queued any more
     assert again.received("INVITE") == []
