@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from campaigns import dnc_views, import_views
+from campaigns import dnc_views, import_views, report_views
 from campaigns.choices import CONTACT_DIALABLE, IMPORT_FINISHED, ContactStatus, DncSource, ImportStatus
 from campaigns.dnc import add_to_do_not_call
 from campaigns.forms import CampaignAdminForm, DoNotCallAddForm, RetryRuleForm
@@ -95,7 +95,7 @@ class CampaignAdmin(admin.ModelAdmin):
     # Lifecycle actions (start, pause, resume, cancel) are appended here; each calls a service.
     actions: list[Any] = ["start_campaigns", "pause_campaigns", "resume_campaigns", "cancel_campaigns"]
     list_display = ["name", "status", "agent", "trunk", "contacts_link", "waiting", "done", "calling_window",
-                    "max_concurrent", "created_at"]
+                    "max_concurrent", "created_at", "report_link"]
     list_filter = ["status", "agent", "trunk"]
     search_fields = ["name"]
     list_select_related = ["agent", "trunk"]
@@ -121,6 +121,17 @@ class CampaignAdmin(admin.ModelAdmin):
             path("<int:campaign_id>/import/", wrap(partial(import_views.upload_contacts, model_admin=self)),
                  name="campaigns_campaign_import"),
             path("<int:campaign_id>/live/", wrap(self.live_view), name="campaigns_campaign_live"),
+            # The report (campaigns/report_views.py): page, one attempt, its recording, the contacts CSV.
+            path("<int:campaign_id>/report/", wrap(partial(report_views.campaign_report, model_admin=self)),
+                 name="campaigns_campaign_report"),
+            path("<int:campaign_id>/report/attempts/<int:attempt_id>/",
+                 wrap(partial(report_views.attempt_detail, model_admin=self)),
+                 name="campaigns_campaign_report_attempt"),
+            path("<int:campaign_id>/report/attempts/<int:attempt_id>/recording/",
+                 wrap(partial(report_views.attempt_recording, model_admin=self)),
+                 name="campaigns_campaign_report_recording"),
+            path("<int:campaign_id>/report/contacts.csv", wrap(partial(report_views.contacts_csv, model_admin=self)),
+                 name="campaigns_campaign_report_csv"),
         ]
         return urls + super().get_urls()
 
@@ -158,6 +169,10 @@ class CampaignAdmin(admin.ModelAdmin):
     def calling_window(self, obj: Campaign) -> str:
         days = "".join("MTWTFSS"[d] for d in sorted(obj.window_days))
         return f"{days} {obj.window_start:%H:%M}-{obj.window_end:%H:%M}"
+
+    @admin.display(description="Report")
+    def report_link(self, obj: Campaign) -> SafeString:
+        return format_html('<a href="{}">Report</a>', reverse("admin:campaigns_campaign_report", args=[obj.pk]))
 
     # Dialer: lifecycle actions and the live view (campaigns/lifecycle.py, campaigns/selectors.py).
     class Media:
