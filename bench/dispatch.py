@@ -345,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
 
     get_redis().flushdb()
     if args.skip_load:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE campaigns_callattempt")
             cursor.execute("UPDATE campaigns_contact SET status = 'pending', attempts = 0, last_disposition = '' "

@@ -175,6 +175,8 @@ def originate_attempt(attempt_id: int, *, r: redis.Redis | None = None, now: dt.
 
     if h.campaign_status != CampaignStatus.RUNNING:
         return not_dialed(f"campaign {h.campaign_status} before dialing")
+    if not h.trunk.get("enabled", True):
+        return not_dialed("trunk disabled before dialing")
     # TCPA: re-checked just before dialing, in the called party's zone(s); the claim may be seconds old.
     if not contact_in_window(h.time_zones, now, h.window):
         return not_dialed("outside the calling window at dial time")

@@ -10,6 +10,7 @@ import redis
 import time_machine
 from django.conf import settings
 from django.db import connections
+from django.utils import timezone
 
 from campaigns.attempts import mark_attempt_dialing
 from campaigns.choices import AttemptState, CampaignStatus, ContactStatus, Disposition
@@ -18,6 +19,7 @@ from campaigns.leases import acquire_leases, attempt_scopes, count_leases
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.originate import originate_attempt
 from campaigns.tasks import originate
+from campaigns.windows import CallingWindow, zones_in_window
 from telephony.ua_registry import pending_commands, total_free_lines
 from tests.campaigns.dialer_setup import MIDDAY, NY, contacts, live_ua, running_campaign
 from tests.factories import DoNotCallFactory, TrunkFactory
@@ -207,3 +209,35 @@ def test_the_ua_takes_over_after_the_command(redis_client: redis.Redis, setup: t
     dial(attempt_id, redis_client)
     assert mark_attempt_dialing(attempt_id, ua_name="ua-1", sip_call_id="c1")
     assert dial(attempt_id, redis_client) == "skipped"
+
+
+@pytest.mark.django_db
+def test_a_disabled_trunk_is_not_dialed(redis_client: redis.Redis, setup: tuple[Campaign, Contact, int]) -> None:
+    campaign, _, attempt_id = setup
+    campaign.trunk.enabled = False
+    campaign.trunk.save()
+    assert dial(attempt_id, redis_client) == "not_dialed"
+    assert pending_commands(redis_client, "ua-1") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tick_task_enqueues_one_originate_per_claim(redis_client: redis.Redis) -> None:
+    # given a campaign that can dial now
+    import base64
+    import json
+
+    from campaigns.tasks import dispatch_tick
+
+    live_ua(redis_client, "ua-1")
+    window = CallingWindow.for_campaign(range(7), dt.time(8), dt.time(21))
+    soon = timezone.now() + dt.timedelta(minutes=2)  # still inside when the real clock moves on
+    zone = sorted(set(zones_in_window(timezone.now(), window)) & set(zones_in_window(soon, window)))[0]
+    campaign = running_campaign(window_days=list(range(7)), window_start=dt.time(8), window_end=dt.time(21))
+    contacts(campaign, 3, zones=[zone])
+    # when the beat task runs (its body, as a worker would)
+    dispatch_tick()
+    # then the broker holds one originate message per new attempt, with the attempt id as argument
+    messages = [json.loads(raw) for raw in redis_client.lrange("celery", 0, -1)]
+    assert [m["headers"]["task"] for m in messages] == ["campaigns.originate"] * 3
+    args = sorted(json.loads(base64.b64decode(m["body"]))[0][0] for m in messages)
+    assert args == sorted(CallAttempt.objects.values_list("pk", flat=True))
