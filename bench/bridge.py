@@ -1,0 +1,394 @@
+"""Benchmark the media bridge: N concurrent bridged calls against an in-process echo AI server.
+
+Usage:
+    python bench/bridge.py --calls N [--seconds S] [--warmup S] [--no-record]
+
+One 20 ms clock thread plays pjmedia's conference bridge: every tick, for each call, it pushes one caller
+frame (PCM16 8 kHz) with `push_received_frame` and pulls one frame with `pull_frame_to_play`. The bridge runs
+as in a UA process (one `MediaLoop`), each call a `BridgeSession` speaking OpenAI Realtime GA (mu-law,
+base64, JSON) to an echo server that answers every ``input_audio_buffer.append`` with a
+``response.output_audio.delta`` carrying the same audio. Stereo recording is on unless ``--no-record``.
+
+The same run then measures a bare passthrough with the same threads and the same WebSocket library: frames
+go out as raw binary messages, an echo server sends them back, received bytes go straight into a playout
+deque. No codec, no JSON, no bookkeeping.
+
+Measured per frame (nanosecond clock):
+    in  = frame pushed by the clock thread -> its WebSocket send returned;
+    out = echo server sent the message -> its audio queued as 20 ms frames, ready for the next tick
+          (loopback socket, the loop waking up, parsing and decoding all count);
+    out_played = the same start -> frame taken by the clock (adds the wait for the next tick and any
+          audio queued ahead: the echo returns each frame just after its tick, so about one tick).
+CPU is process CPU time minus the echo server thread's own CPU time (measured in that thread), i.e. the
+clock thread's callbacks plus the bridge loop, divided by calls and wall time.
+
+Last line:
+    calls=N in_p99_ms=A out_p99_ms=B cpu_ratio_vs_passthrough=X
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from media.adapters.base import AgentAdapter
+from media.adapters.openai_realtime import OpenAIRealtimeAdapter
+from media.bridge import BridgeSession, MediaLoop
+from media.config import FRAME_BYTES, AgentConfig, BridgeConfig, CallContext
+
+HOST = "127.0.0.1"
+PORTS = (18890, 18891)  # bridge echo, passthrough echo
+SILENCE = bytes(FRAME_BYTES)
+
+
+class FramePort(Protocol):
+    """The two callbacks pjmedia's AudioMediaPort calls."""
+
+    def push_received_frame(self, pcm: bytes) -> None:
+        """A frame heard from the callee."""
+
+    def pull_frame_to_play(self) -> bytes:
+        """The next frame to send."""
+
+
+# ---- echo servers (own thread, own loop; their CPU is measured and excluded) ----------------------------------
+
+
+async def _realtime_echo(ws: ServerConnection) -> None:
+    await ws.recv()  # session.update
+    await ws.send('{"type":"session.updated","session":{}}')
+    async for raw in ws:
+        message = json.loads(raw)
+        if message.get("type") == "input_audio_buffer.append":
+            # "sent_ns" (an extra field clients ignore) lets the benchmark time the return path from the
+            # moment the message left the server: socket, loop wake-up and decoding all count.
+            await ws.send('{"type":"response.output_audio.delta","item_id":"item_1","sent_ns":'
+                          + str(time.perf_counter_ns()) + ',"delta":"' + message["audio"] + '"}')
+
+
+async def _raw_echo(ws: ServerConnection) -> None:
+    async for raw in ws:
+        await ws.send(time.perf_counter_ns().to_bytes(8, "little") + raw)  # send time, then the frame
+
+
+class EchoServers:
+    """Both echo servers on one thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._run, name="echo-servers", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            async with serve(_realtime_echo, HOST, PORTS[0], compression=None), \
+                    serve(_raw_echo, HOST, PORTS[1], compression=None):
+                self._ready.set()
+                await self._stop.wait()
+
+        self.loop.run_until_complete(main())
+
+    def start(self) -> EchoServers:
+        """Start serving."""
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def thread_cpu(self) -> float:
+        """CPU seconds used by the server thread so far (read inside that thread)."""
+        future = asyncio.run_coroutine_threadsafe(_thread_time(), self.loop)
+        return future.result(5)
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(5)
+
+
+async def _thread_time() -> float:
+    return time.thread_time()
+
+
+class TimedRealtimeAdapter(OpenAIRealtimeAdapter):
+    """The production adapter, timing received audio from the echo server's send time instead of ``recv``."""
+
+    async def handle(self, message: dict[str, Any], received_ns: int) -> None:
+        """Handle as usual, with the server's send time as the reception time."""
+        sent = message.get("sent_ns")
+        await super().handle(message, sent if isinstance(sent, int) else received_ns)
+
+
+def _timed_adapter(*args: Any) -> AgentAdapter:
+    return TimedRealtimeAdapter(*args)
+
+
+# ---- bare passthrough -----------------------------------------------------------------------------------------
+
+
+class Passthrough:
+    """The least a bridge must do: same threads, same deques and wake-ups, raw bytes over the same library."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._in: deque[tuple[bytes, int]] = deque(maxlen=50)
+        self._play: deque[bytes] = deque()
+        self._event = asyncio.Event()
+        self._wake_pending = False
+        self.ws: ClientConnection | None = None
+        self.inbound: list[int] = []
+        self.outbound_ready: list[int] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def push_received_frame(self, pcm: bytes) -> None:
+        """Media thread: queue and wake."""
+        self._in.append((pcm, time.perf_counter_ns()))
+        if not self._wake_pending:
+            self._wake_pending = True
+            self.loop.call_soon_threadsafe(self._event.set)
+
+    def pull_frame_to_play(self) -> bytes:
+        """Media thread: next frame or silence."""
+        return self._play.popleft() if self._play else SILENCE
+
+    async def start(self) -> None:
+        """Connect and run sender and receiver."""
+        self.ws = await connect(f"ws://{HOST}:{PORTS[1]}/", compression=None)
+        self._tasks = [asyncio.create_task(self._send()), asyncio.create_task(self._receive())]
+
+    async def _send(self) -> None:
+        assert self.ws is not None  # noqa: S101
+        while True:
+            await self._event.wait()
+            self._event.clear()
+            self._wake_pending = False
+            while self._in:
+                pcm, pushed = self._in.popleft()
+                await self.ws.send(pcm)
+                self.inbound.append(time.perf_counter_ns() - pushed)
+
+    async def _receive(self) -> None:
+        assert self.ws is not None  # noqa: S101
+        with contextlib.suppress(ConnectionClosed):
+            while True:
+                data = await self.ws.recv()
+                sent = int.from_bytes(data[:8], "little")
+                self._play.append(bytes(data[8:]))
+                self.outbound_ready.append(time.perf_counter_ns() - sent)
+
+    async def stop(self) -> None:
+        """Close."""
+        for task in self._tasks:
+            task.cancel()
+        if self.ws is not None:
+            await self.ws.close()
+
+
+# ---- the clock --------------------------------------------------------------------------------------------------
+
+
+class MediaClock:
+    """One thread ticking every 20 ms over all ports, as the conference bridge does."""
+
+    def __init__(self, ports: list[FramePort]) -> None:
+        self.ports = ports
+        frames = [(np.sin(2 * np.pi * (300 + 7 * i) * np.arange(160) / 8000) * 8000).astype("<i2").tobytes()
+                  for i in range(50)]
+        self.frames = frames
+        self.late_ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="media-clock", daemon=True)
+
+    def _run(self) -> None:
+        tick = 0
+        next_at = time.perf_counter()
+        while not self._stop.is_set():
+            lateness = time.perf_counter() - next_at
+            self.late_ms.append(lateness * 1000)
+            frame = self.frames[tick % 50]
+            for port in self.ports:
+                port.push_received_frame(frame)
+                port.pull_frame_to_play()
+            tick += 1
+            next_at += 0.020
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+
+    def start(self) -> MediaClock:
+        """Start ticking."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop ticking."""
+        self._stop.set()
+        self._thread.join(5)
+
+
+# ---- measurement -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    """One phase's figures."""
+
+    name: str
+    calls: int
+    seconds: float
+    cpu_s: float
+    inbound: list[int]
+    outbound_ready: list[int]
+    outbound_played: list[int]
+    late_ms: list[float]
+
+    def pct(self, values: list[int] | list[float], q: float, scale: float = 1e-6) -> float:
+        """Percentile ``q`` of ``values`` (ns -> ms by default)."""
+        return float(np.percentile(np.asarray(values, dtype=np.float64), q)) * scale if values else float("nan")
+
+    @property
+    def cpu_per_call_pct(self) -> float:
+        """CPU per call as a percentage of one core."""
+        return 100.0 * self.cpu_s / self.seconds / self.calls
+
+    def line(self) -> str:
+        """A human-readable summary."""
+        played = (f" out_played_p50_ms={self.pct(self.outbound_played, 50):.2f}"
+                  f" out_played_p99_ms={self.pct(self.outbound_played, 99):.2f}" if self.outbound_played else "")
+        return (f"{self.name}: calls={self.calls} frames_in={len(self.inbound)} frames_out={len(self.outbound_ready)}"
+                f" in_p50_ms={self.pct(self.inbound, 50):.3f} in_p99_ms={self.pct(self.inbound, 99):.3f}"
+                f" out_p50_ms={self.pct(self.outbound_ready, 50):.3f}"
+                f" out_p99_ms={self.pct(self.outbound_ready, 99):.3f}"
+                f"{played} cpu_per_call_pct={self.cpu_per_call_pct:.3f}"
+                f" clock_late_p99_ms={self.pct(self.late_ms, 99, 1.0):.2f}")
+
+
+def _measure(name: str, calls: int, seconds: float, warmup: float, servers: EchoServers,
+             clock: MediaClock, reset: Callable[[], None],
+             collect: Callable[[], tuple[list[int], list[int], list[int]]]) -> Measure:
+    time.sleep(warmup)
+    reset()
+    clock.late_ms.clear()
+    cpu0, server0, wall0 = time.process_time(), servers.thread_cpu(), time.perf_counter()
+    time.sleep(seconds)
+    cpu1, server1, wall1 = time.process_time(), servers.thread_cpu(), time.perf_counter()
+    inbound, ready, played = collect()
+    return Measure(name, calls, wall1 - wall0, (cpu1 - cpu0) - (server1 - server0), list(inbound), list(ready),
+                   list(played), list(clock.late_ms))
+
+
+def run_passthrough(calls: int, seconds: float, warmup: float, servers: EchoServers) -> Measure:
+    """Measure the bare passthrough."""
+    media = MediaLoop("passthrough-loop").start()
+    ports = [Passthrough(media.loop) for _ in range(calls)]
+    for port in ports:
+        asyncio.run_coroutine_threadsafe(port.start(), media.loop).result(10)
+    clock = MediaClock(list(ports)).start()
+
+    def reset() -> None:
+        for port in ports:
+            port.inbound.clear()
+            port.outbound_ready.clear()
+
+    def collect() -> tuple[list[int], list[int], list[int]]:
+        return ([v for p in ports for v in p.inbound], [v for p in ports for v in p.outbound_ready], [])
+
+    try:
+        return _measure("passthrough", calls, seconds, warmup, servers, clock, reset, collect)
+    finally:
+        clock.stop()
+        for port in ports:
+            asyncio.run_coroutine_threadsafe(port.stop(), media.loop).result(10)
+        media.stop()
+
+
+def run_bridge(calls: int, seconds: float, warmup: float, servers: EchoServers, record: bool) -> Measure:
+    """Measure the bridge."""
+    with tempfile.TemporaryDirectory(prefix="bench-bridge-") as folder:
+        config = BridgeConfig(collect_stats=True, recordings_root=Path(folder) if record else None,
+                              session_timeout_s=10)
+        agent = AgentConfig(provider="local", url=f"ws://{HOST}:{PORTS[0]}/v1/realtime")
+        media = MediaLoop("bridge-loop").start()
+        sessions = [BridgeSession(agent, CallContext(i + 1, {}), config, adapter_factory=_timed_adapter)
+                    for i in range(calls)]
+        futures = [media.submit(s) for s in sessions]
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not all(s._streaming for s in sessions):
+            time.sleep(0.05)
+        clock = MediaClock(list(sessions)).start()
+
+        def reset() -> None:
+            for s in sessions:
+                assert s.stats is not None  # noqa: S101
+                s.stats.inbound.clear()
+                s.stats.outbound_ready.clear()
+                s.stats.outbound_played.clear()
+
+        def collect() -> tuple[list[int], list[int], list[int]]:
+            stats = [s.stats for s in sessions if s.stats is not None]
+            return ([v for st in stats for v in st.inbound], [v for st in stats for v in st.outbound_ready],
+                    [v for st in stats for v in st.outbound_played])
+
+        try:
+            measure = _measure("bridge", calls, seconds, warmup, servers, clock, reset, collect)
+        finally:
+            clock.stop()
+            for s in sessions:
+                s.request_stop("benchmark over")
+            results = [f.result(30) for f in futures]
+            media.stop()
+        failed = [r.reason for r in results if r.disposition]
+        if failed:
+            print(f"bridge: {len(failed)} calls failed, first: {failed[0]}", file=sys.stderr)
+        return measure
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both phases and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--no-record", action="store_true", help="do not write stereo recordings")
+    args = parser.parse_args(argv)
+    if args.calls < 1:
+        parser.error("--calls must be at least 1")
+    servers = EchoServers().start()
+    try:
+        passthrough = run_passthrough(args.calls, args.seconds, args.warmup, servers)
+        print(passthrough.line(), flush=True)
+        bridge = run_bridge(args.calls, args.seconds, args.warmup, servers, record=not args.no_record)
+        print(bridge.line(), flush=True)
+    finally:
+        servers.stop()
+    ratio = bridge.cpu_s / passthrough.cpu_s if passthrough.cpu_s > 0 else float("inf")
+    print(f"calls={args.calls} in_p99_ms={bridge.pct(bridge.inbound, 99):.2f} "
+          f"out_p99_ms={bridge.pct(bridge.outbound_ready, 99):.2f} cpu_ratio_vs_passthrough={ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
