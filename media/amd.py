@@ -53,6 +53,10 @@ class AmdConfig:
         greeting_max_ms: speech in one utterance (phrases with pauses shorter than
             `after_greeting_silence_ms`) longer than this is a machine's greeting, provided one of
             its phrases lasted `phrase_min_ms`.
+        min_level_swing_db: a greeting is one talker, whose level swings between syllables and
+            pauses: the frames since the utterance began must spread at least this far between
+            their 10th and 90th percentile levels. Several people talking at once in the room
+            behind a silent callee fill each other's gaps and swing less (about 10 dB).
         phrase_min_ms: a recorded greeting holds at least one phrase (speech without a pause
             longer than `word_gap_ms`) this long; a person who says "Hello? ... Who is this?"
             speaks in shorter bursts, so a long utterance made only of short phrases waits for
@@ -84,6 +88,7 @@ class AmdConfig:
     max_decision_ms: int = 3500
     greeting_max_ms: int = 1600
     phrase_min_ms: int = 1200
+    min_level_swing_db: float = 15.0
     after_greeting_silence_ms: int = 800
     word_gap_ms: int = 200
     min_word_ms: int = 100
@@ -128,6 +133,8 @@ class AmdConfig:
             raise ValueError("AmdConfig.greeting_max_ms must be shorter than max_decision_ms")
         if not 0.0 < self.speech_margin_db <= 40.0:
             raise ValueError(f"AmdConfig.speech_margin_db must be in (0, 40], got {self.speech_margin_db}")
+        if not 0.0 <= self.min_level_swing_db <= 60.0:
+            raise ValueError(f"AmdConfig.min_level_swing_db must be in [0, 60], got {self.min_level_swing_db}")
         if not 3.0 <= self.talker_range_db <= 60.0:
             raise ValueError(f"AmdConfig.talker_range_db must be in [3, 60], got {self.talker_range_db}")
         if not -90.0 <= self.min_speech_dbfs <= 0.0:
@@ -229,6 +236,7 @@ class AnsweringMachineDetector:
         self._recent_speech: deque[tuple[int, float]] = deque()
         self._aged_frames = 0
         self._longest_phrase_ms = 0  # longest finished phrase of the utterance
+        self._levels: list[float] = []  # level of every analysed frame, from answer on
         self._utterance_speech_ms = 0
         self._first_speech_ms: int | None = None
         self.beeps: list[Beep] = []
@@ -314,6 +322,7 @@ class AnsweringMachineDetector:
         self._now_ms += FRAME_MS
         dbfs = frame_dbfs(samples)
         floor = noise_floor.update(dbfs)
+        self._levels.append(dbfs)
 
         beep = self._tones.feed(samples, dbfs)
         if beep is not None:
@@ -393,13 +402,20 @@ class AnsweringMachineDetector:
         if self._utterance_start_ms < 0:
             return None
         longest = max(self._longest_phrase_ms, self._word_speech_ms)
-        if self._utterance_speech_ms >= cfg.greeting_max_ms and longest >= cfg.phrase_min_ms:
+        if self._utterance_speech_ms >= cfg.greeting_max_ms and longest >= cfg.phrase_min_ms and self._one_talker():
             return self._decide(AmdLabel.MACHINE, "long_greeting")
         silence = self._now_ms - self._last_speech_ms
         if silence >= cfg.after_greeting_silence_ms:
             # A short utterance, then the far end waits: that is a person expecting an answer.
             return self._decide(AmdLabel.HUMAN, "short_utterance")
         return None
+
+    def _one_talker(self) -> bool:
+        levels = self._levels[self._utterance_start_ms // FRAME_MS :]
+        if len(levels) < 2:
+            return False
+        low, high = np.percentile(levels, (10, 90))
+        return float(high - low) >= self.config.min_level_swing_db
 
     def _at_deadline(self) -> AmdDecision:
         cfg = self.config
@@ -414,6 +430,7 @@ class AnsweringMachineDetector:
             and silence < cfg.timeout_human_silence_ms
             and self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
             and self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms
+            and self._one_talker()
         ):
             return self._decide(AmdLabel.MACHINE, "long_greeting")
         return self._decide(AmdLabel.UNKNOWN, "undecided")

@@ -176,3 +176,19 @@ def test_default_config_matches_the_issue():
     config = AmdConfig()
     assert config.max_decision_ms == 3500
     assert config.greet_immediately is False
+
+
+def test_talk_in_the_room_behind_a_silent_callee_is_not_a_greeting():
+    # given: five voices at once, 3.5 s long, well above the line noise; the callee says nothing
+    room = sum(speech(3.5, dbfs=-38, seed=20 + i, f0_hz=f0) for i, f0 in enumerate((100, 130, 170, 210, 250)))
+
+    # when
+    decision = stream(on_line(room))
+
+    # then: their gaps fill each other in, so the level never swings like one talker's
+    assert decision.label != AmdLabel.MACHINE
+
+
+def test_one_voice_at_the_same_level_as_that_room_is_a_greeting():
+    greeting = sentences([1.2, 1.5, 1.8], pause_s=0.3, dbfs=-31)
+    assert stream(on_line(np.concatenate((silence(0.2), greeting)))).label == AmdLabel.MACHINE
