@@ -91,7 +91,7 @@ def column_chart(columns: Sequence[Column], *, title: str, height: int = 220, wi
     plot_w, plot_h = width - left - right, height - top - bottom
     tallest = max((sum(s.value for s in c.segments) for c in columns), default=0.0)
     top_value = y_max if y_max is not None else nice_ceiling(tallest)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" role="img" '
              f'aria-label="{escape(title)}" class="report-chart" style="{FONT};max-width:100%;height:auto">',
              f"<title>{escape(title)}</title>"]
     for x, (color, text) in enumerate(legend):
@@ -141,7 +141,7 @@ def bar_chart(bars: Sequence[Bar], *, title: str, width: int = 640, row_height: 
     plot_w = width - label_width - note_width
     top_value = max_value if max_value is not None else max((b.value for b in bars), default=0.0)
     height = row_height * max(1, len(bars)) + 4
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" role="img" '
              f'aria-label="{escape(title)}" class="report-chart" style="{FONT};max-width:100%;height:auto">',
              f"<title>{escape(title)}</title>"]
     for index, bar in enumerate(bars):
