@@ -152,3 +152,34 @@ def header(message: str, name: str) -> str | None:
     """The value of the first header `name` in a SIP message (case-insensitive), or None."""
     match = re.search(rf"^{re.escape(name)}:\s*(.*)$", message, re.IGNORECASE | re.MULTILINE)
     return match.group(1).strip() if match else None
+
+
+_DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
+
+
+def write_rtp_event_pcap(path: Path, digit: str, *, payload_type: int, start_delay_ms: int = 200) -> Path:
+    """Write a pcap of one RFC 2833 (4733) telephone-event digit for SIPp's `play_pcap_audio`.
+
+    SIPp ships DTMF captures with payload type 101; pjsua receives events on the payload type it offered
+    (120 in this build), so tests generate their own: 8 packets 20 ms apart, the last 3 with the end bit.
+    """
+    import struct
+
+    event = _DTMF_EVENTS[digit]
+    packets = []
+    timestamp, ssrc = 8000, 0x5EED1234
+    for i in range(8):
+        end = i >= 5
+        duration = 160 * (min(i, 5) + 1)
+        payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, duration)
+        marker = 0x80 if i == 0 else 0
+        rtp = struct.pack("!BBHII", 0x80, marker | payload_type, 1000 + i, timestamp, ssrc) + payload
+        udp = struct.pack("!HHHH", 40000, 40002, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\x00" * 12 + b"\x08\x00" + ip
+        at_ms = start_delay_ms + 20 * min(i, 5)
+        packets.append(struct.pack("<IIII", at_ms // 1000, (at_ms % 1000) * 1000, len(frame), len(frame)) + frame)
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    path.write_bytes(header + b"".join(packets))
+    return path

@@ -83,6 +83,31 @@ class CallHooks:
         """The attempt ended; `event` is what goes to the ledger (hooks may still add results)."""
 
 
+class CallControl:
+    """In-call control usable from any thread (the media work's asyncio loop): each action is posted to the
+    pjsua thread. Actions on a call that has ended are ignored."""
+
+    def __init__(self, manager: CallManager, attempt_id: int) -> None:
+        self.manager = manager
+        self.attempt_id = attempt_id
+
+    def send_dtmf(self, digits: str, method: str = "rfc2833") -> None:
+        """Send DTMF digits ("rfc2833" or "sip_info")."""
+        self.manager.pjsua.call_soon(self.manager.send_dtmf, self.attempt_id, digits, method)
+
+    def transfer(self, target: str) -> None:
+        """Cold transfer (REFER) to a number (sent through the call's trunk) or a SIP URI."""
+        self.manager.pjsua.call_soon(self.manager.transfer, self.attempt_id, target)
+
+    def hangup(self, reason: str = "hangup requested") -> None:
+        """Hang up the call."""
+        self.manager.pjsua.call_soon(self.manager.hangup, self.attempt_id, reason)
+
+    def set_disposition(self, disposition: str) -> None:
+        """Replace the disposition the call will end with (e.g. AMD found a machine)."""
+        self.manager.pjsua.call_soon(self.manager.set_disposition, self.attempt_id, disposition)
+
+
 class CallMediaPort(pj.AudioMediaPort):
     """An AudioMediaPort that copies frames with the fast vector read.
 
@@ -186,6 +211,11 @@ class OutboundCall(pj.Call):
     def attempt_id(self) -> int:
         """The attempt this leg belongs to."""
         return self.request.attempt_id
+
+    @property
+    def control(self) -> CallControl:
+        """Thread-safe in-call control of this attempt."""
+        return CallControl(self.manager, self.attempt_id)
 
     # ---- pjsua2 callbacks (pjsua thread) -----------------------------------------------------------------
 
@@ -514,6 +544,14 @@ class CallManager:
         prm.digits = digits
         prm.method = pj.PJSUA_DTMF_METHOD_SIP_INFO if method == "sip_info" else pj.PJSUA_DTMF_METHOD_RFC2833
         call.sendDtmf(prm)
+        return True
+
+    def set_disposition(self, attempt_id: int, disposition: str) -> bool:
+        """Override the disposition the attempt ends with (pjsua thread)."""
+        call = self.calls.get(attempt_id)
+        if call is None:
+            return False
+        call.disposition_override = disposition
         return True
 
     def transfer(self, attempt_id: int, target: str) -> bool:

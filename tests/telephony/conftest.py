@@ -5,6 +5,7 @@ Ports (loopback only): our UAs 15000-15999 (SIP and RTP), SIPp 16000-16999, SIPp
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import subprocess
@@ -67,18 +68,15 @@ def registry() -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(scope="module")
-def ua_worker(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory,
-              ) -> Iterator[str]:
-    """One real UA worker process (`python -m telephony.ua.process`) for the module; yields its name."""
-    name = f"test-ua-{os.getpid()}"
-    log = tmp_path_factory.mktemp("ua") / "worker.log"
+@contextlib.contextmanager
+def running_worker(name: str, sip_port: int, rtp_port: int, log: Path, *extra: str) -> Iterator[str]:
+    """A real UA worker process (`python -m telephony.ua.process`) on this test session's database."""
     print(f"UA worker log: {log}")
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "telephony.ua.process", "--name", name, "--sip-port", str(WORKER_SIP_PORT),
-             "--rtp-port", str(WORKER_RTP_PORT), "--media-timeout", str(TEST_MEDIA_TIMEOUT_S),
-             "--lease-renew", "1"],
+            [sys.executable, "-m", "telephony.ua.process", "--name", name, "--sip-port", str(sip_port),
+             "--rtp-port", str(rtp_port), "--media-timeout", str(TEST_MEDIA_TIMEOUT_S), "--lease-renew", "1",
+             *extra],
             env=worker_env(), cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
@@ -94,6 +92,14 @@ def ua_worker(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: p
             process.kill()
             process.wait()
         client.close()
+
+
+@pytest.fixture(scope="module")
+def ua_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real UA worker process for the module; yields its registry name."""
+    log = tmp_path_factory.mktemp("ua") / "worker.log"
+    with running_worker(f"test-ua-{os.getpid()}", WORKER_SIP_PORT, WORKER_RTP_PORT, log) as name:
+        yield name
 
 
 @pytest.fixture

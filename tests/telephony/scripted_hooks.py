@@ -1,0 +1,66 @@
+"""Call hooks for the in-call control tests, loaded by a UA worker with `--hooks`.
+
+They play the part of the media work: record what the call reports (DTMF, remote hangup, end) in Redis for
+the test to read, and run a small script of actions taken from the contact's variables, through the
+thread-safe `CallControl` the way the media bridge's asyncio loop will.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import redis
+
+from telephony.ua.calls import CallEvent, CallHooks, OutboundCall
+from telephony.ua.commands import OriginateRequest
+
+
+def events_key(attempt_id: int) -> str:
+    """Redis list the hooks append to."""
+    return f"test:hooks:{attempt_id}"
+
+
+class ScriptedHooks(CallHooks):
+    """Records call events; after the answer runs `variables["script"]`: "dtmf:<digits>:<method>;transfer:<to>"."""
+
+    def __init__(self, request: OriginateRequest) -> None:
+        self.script = str(request.variables.get("script") or "")
+        self.redis = redis.Redis.from_url(os.environ["REDIS_URL"])
+        self.key = events_key(request.attempt_id)
+
+    def _record(self, text: str) -> None:
+        self.redis.rpush(self.key, text)
+
+    def on_answered(self, call: OutboundCall) -> None:
+        self._record("answered")
+        control = call.control
+
+        def run() -> None:
+            for step in filter(None, self.script.split(";")):
+                time.sleep(1.0)
+                kind, _, rest = step.partition(":")
+                if kind == "dtmf":
+                    digits, _, method = rest.partition(":")
+                    control.send_dtmf(digits, method or "rfc2833")
+                elif kind == "transfer":
+                    control.transfer(rest)
+                elif kind == "hangup":
+                    control.hangup("script")
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def on_dtmf(self, call: OutboundCall, digit: str, method: str) -> None:
+        self._record(f"dtmf:{digit}:{method}")
+
+    def on_remote_hangup(self, call: OutboundCall) -> None:
+        self._record("remote_hangup")
+
+    def on_ended(self, call: OutboundCall, event: CallEvent) -> None:
+        self._record(f"ended:{event.data['reason']}")
+
+
+def scripted_hooks(request: OriginateRequest) -> ScriptedHooks:
+    """Hooks factory for `--hooks tests.telephony.scripted_hooks:scripted_hooks`."""
+    return ScriptedHooks(request)
