@@ -18,6 +18,7 @@ from telephony.ua_registry import push_command
 from tests.factories import TrunkFactory
 from tests.telephony.conftest import (
     TEST_MEDIA_TIMEOUT_S,
+    WORKER_RTP_PORT,
     dialable_contact,
     hand_to_pool,
     queue_attempt,
@@ -257,3 +258,32 @@ def test_redelivered_originate_command_never_dials_twice(
     # then nothing is dialed: the attempt is not queued any more
     assert again.received("INVITE") == []
     assert CallAttempt.objects.get(pk=attempt.pk).disposition == Disposition.BUSY
+
+
+def test_tcp_trunk_places_the_call_over_tcp(ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    peer = sipp("uas_answer_remote_bye.xml", extra=["-t", "t1"])
+    attempt = queue_attempt(_contact(peer.port, transport="tcp"))
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt)
+    assert ended.disposition == Disposition.HUMAN
+    assert peer.wait(10) == 0
+    invite = peer.received("INVITE")[0]
+    assert "SIP/2.0/TCP" in header(invite, "Via")
+    assert ";transport=tcp" in invite.split("\n", 1)[0]
+
+
+@pytest.mark.parametrize(("policy", "profile", "crypto"), [
+    ("disabled", "RTP/AVP", False), ("optional", "RTP/AVP", True), ("mandatory", "RTP/SAVP", True)])
+def test_srtp_policy_shapes_the_sdp_offer(ua_worker: str, registry: redis.Redis, sipp: SippStarter,
+                                          policy: str, profile: str, crypto: bool) -> None:
+    # given a peer that is busy (only the offer matters here)
+    peer = sipp("uas_busy.xml")
+    attempt = queue_attempt(_contact(peer.port, srtp_policy=policy))
+    hand_to_pool(registry, attempt)
+    wait_ended(attempt)
+    assert peer.wait(10) == 0
+    sdp = peer.received("INVITE")[0]
+    port = int(re.search(r"m=audio (\d+) ", sdp).group(1))
+    assert WORKER_RTP_PORT <= port < WORKER_RTP_PORT + 16  # this process's own RTP range
+    assert f" {profile} " in sdp
+    assert ("a=crypto:" in sdp) is crypto
