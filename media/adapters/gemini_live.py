@@ -80,6 +80,7 @@ class GeminiLiveAdapter(AgentAdapter):
         self.resume_handle: str | None = None
         self.resumptions = 0
         self._resume_task: asyncio.Task[None] | None = None
+        self._closing_old: asyncio.Task[None] | None = None  # the superseded connection, closing
 
     @property
     def turn(self) -> str:
