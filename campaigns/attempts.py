@@ -162,3 +162,24 @@ def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, 
 def end_attempt_not_dialed(attempt_id: int, reason: str) -> bool:
     """End an attempt that never reached the network (``cancelled``); it does not count against the contact."""
     return finish_attempt(attempt_id, disposition=Disposition.CANCELLED, reason=reason)
+
+
+def disposition_for_sip_failure(code: int, *, rang: bool) -> str:
+    """The disposition of a call that failed with final SIP response ``code`` before answer.
+
+    A person pressing "decline" sends 603, or 486 on many phones; a busy line sends 486 without ringing.
+    So 486/600 after ringing (180/183 seen) count as ``rejected``, before ringing as ``busy``.
+
+    Args:
+        code: The final SIP status code (>= 300).
+        rang: Whether the call was ringing (a provisional 180/183 arrived) before the final response.
+    """
+    if code in (603, 403, 607, 608):
+        return Disposition.REJECTED
+    if code in (486, 600):
+        return Disposition.REJECTED if rang else Disposition.BUSY
+    if code in (404, 410, 484, 485, 604):
+        return Disposition.INVALID_NUMBER
+    if code in (408, 480, 487):
+        return Disposition.NO_ANSWER
+    return Disposition.FAILED

@@ -11,6 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.attempts import (
+    disposition_for_sip_failure,
     finish_attempt,
     mark_attempt_answered,
     mark_attempt_bridged,
@@ -197,3 +198,23 @@ def test_finish_releases_the_attempts_leases(redis_client: redis.Redis,
     with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
         finish_attempt(attempt.pk, disposition=Disposition.HUMAN)
     assert [count_leases(redis_client, s) for s in scopes] == [0, 0]
+
+
+@pytest.mark.parametrize(
+    ("code", "rang", "expected"),
+    [
+        (603, True, Disposition.REJECTED),
+        (603, False, Disposition.REJECTED),
+        (486, True, Disposition.REJECTED),  # a person declined while it rang
+        (486, False, Disposition.BUSY),  # the line was busy
+        (600, False, Disposition.BUSY),
+        (404, False, Disposition.INVALID_NUMBER),
+        (484, False, Disposition.INVALID_NUMBER),
+        (480, True, Disposition.NO_ANSWER),
+        (408, True, Disposition.NO_ANSWER),
+        (503, False, Disposition.FAILED),
+        (500, True, Disposition.FAILED),
+    ],
+)
+def test_sip_failures_map_to_dispositions(code: int, rang: bool, expected: str) -> None:
+    assert disposition_for_sip_failure(code, rang=rang) == expected
