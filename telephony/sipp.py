@@ -114,7 +114,8 @@ class SippRun:
         text = self.message_file.read_text(errors="replace")
         return [m.strip() for m in _MESSAGE_SEPARATOR.split(text) if m.strip()]
 
-    def _parsed(self) -> list[tuple[str, str]]:
+    def parsed(self) -> list[tuple[str, str]]:
+        """(direction line, message from its start line) for every traced message."""
         out = []
         for m in self.messages():
             direction, _, body = m.partition("\n")
@@ -123,22 +124,22 @@ class SippRun:
 
     def received(self, method: str) -> list[str]:
         """Received requests with this method (message text from the start line)."""
-        return [body for direction, body in self._parsed() if "received" in direction
+        return [body for direction, body in self.parsed() if "received" in direction
                 and body.startswith(f"{method} ")]
 
     def sent_responses(self) -> list[int]:
         """Status codes of the responses SIPp sent, in order."""
-        return [int(body.split()[1]) for direction, body in self._parsed()
+        return [int(body.split()[1]) for direction, body in self.parsed()
                 if "sent" in direction and body.startswith("SIP/2.0 ")]
 
     def received_responses(self) -> list[int]:
         """Status codes of the responses SIPp received, in order."""
-        return [int(body.split()[1]) for direction, body in self._parsed()
+        return [int(body.split()[1]) for direction, body in self.parsed()
                 if "received" in direction and body.startswith("SIP/2.0 ")]
 
     def sent(self, method: str) -> list[str]:
         """Requests with this method SIPp sent."""
-        return [body for direction, body in self._parsed() if "sent" in direction and body.startswith(f"{method} ")]
+        return [body for direction, body in self.parsed() if "sent" in direction and body.startswith(f"{method} ")]
 
     def final_stats(self) -> dict[str, str]:
         """The last row of SIPp's statistics file (cumulative counters: SuccessfulCall(C), FailedCall(C)...)."""

@@ -34,6 +34,7 @@ MAX_ACCOUNTS = 6
 # crashed pjsua2 (pjproject issue 2815), and deleting from another thread asserts.
 RELEASE_DELAY_S = 0.5
 MEDIA_STATS_INTERVAL_S = 1.0
+REGISTRATION_WAIT_S = 5.0
 
 _SRTP_USE = {
     SrtpPolicy.DISABLED: pj.PJMEDIA_SRTP_DISABLED,
@@ -368,6 +369,8 @@ class CallManager:
         self.calls: dict[int, OutboundCall] = {}
         self._graveyard: list[tuple[float, OutboundCall]] = []
         self._failovers: list[tuple[OutboundCall, TrunkSpec]] = []
+        self._awaiting_registration: list[tuple[float, TrunkAccount, OriginateRequest, TrunkSpec, int, str,
+                                                CallHooks]] = []
         self._lock = threading.Lock()  # guards the live-attempt snapshot read by other threads
         self._live_ids: frozenset[int] = frozenset()
         pjsua.tick_handlers.append(self.tick)
@@ -464,9 +467,15 @@ class CallManager:
         self._dial_leg(request, request.trunk, leg=0, sip_call_id=sip_call_id, hooks=hooks)
 
     def _dial_leg(self, request: OriginateRequest, trunk: TrunkSpec, *, leg: int, sip_call_id: str,
-                  hooks: CallHooks) -> None:
+                  hooks: CallHooks, waited: bool = False) -> None:
         try:
             account = self.account_for(trunk)
+            if trunk.auth_mode == TrunkAuth.REGISTER and not account.reg_event.is_set() and not waited:
+                # A registration trunk may refuse calls from an unregistered contact: hold the dial until the
+                # first REGISTER answer (success or not) or REGISTRATION_WAIT_S, then dial either way.
+                self._awaiting_registration.append(
+                    (time.monotonic() + REGISTRATION_WAIT_S, account, request, trunk, leg, sip_call_id, hooks))
+                return
             call = OutboundCall(self, account, request, trunk, leg=leg, sip_call_id=sip_call_id, hooks=hooks)
             self._set_codec_order(trunk.codecs)
             call.makeCall(self._request_uri(request, trunk), self._call_param(request, trunk, sip_call_id))
@@ -531,9 +540,15 @@ class CallManager:
         return True
 
     def hangup_all(self, reason: str) -> None:
-        """Hang up every call (shutdown)."""
+        """Hang up every call (shutdown); dials still waiting for a registration end without being placed."""
         for call in list(self.calls.values()):
             call.hangup_now(reason)
+        waiting, self._awaiting_registration = self._awaiting_registration, []
+        for _deadline, _account, request, _trunk, _leg, _call_id, _hooks in waiting:
+            self.emit(CallEvent("ended", request.attempt_id, {
+                "disposition": disposition_for(CallOutcome(sip_code=None, network_error=True)),
+                "sip_code": None, "sip_reason": "", "reason": f"{reason} before dialing", "results": {},
+            }))
 
     def send_dtmf(self, attempt_id: int, digits: str, method: str = "rfc2833") -> bool:
         """Send DTMF digits (RFC 2833 or SIP INFO) on an answered call."""
@@ -625,6 +640,15 @@ class CallManager:
             if new is not None:
                 new.results.update(call.results)
         self._failovers.clear()
+        if self._awaiting_registration:
+            waiting = self._awaiting_registration
+            self._awaiting_registration = []
+            for entry in waiting:
+                deadline, account, request, trunk, leg, sip_call_id, hooks = entry
+                if account.reg_event.is_set() or now >= deadline:
+                    self._dial_leg(request, trunk, leg=leg, sip_call_id=sip_call_id, hooks=hooks, waited=True)
+                else:
+                    self._awaiting_registration.append(entry)
         self._refresh_live()
         for call in list(self.calls.values()):
             call.tick(now)
@@ -641,6 +665,7 @@ class CallManager:
         self.hangup_all("shutdown")
         self.calls.clear()
         self._failovers.clear()
+        self._awaiting_registration.clear()
         self._graveyard.clear()
         for account in self.accounts.values():
             account.shutdown()

@@ -287,3 +287,23 @@ def test_srtp_policy_shapes_the_sdp_offer(ua_worker: str, registry: redis.Redis,
     assert WORKER_RTP_PORT <= port < WORKER_RTP_PORT + 16  # this process's own RTP range
     assert f" {profile} " in sdp
     assert ("a=crypto:" in sdp) is crypto
+
+
+def test_register_trunk_registers_before_dialing_and_refreshes(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given a registrar granting 8 s bindings (it answers nothing else, so the INVITE goes unanswered)
+    peer = sipp("uas_register.xml", rtp_echo=False, calls=2, extra=["-aa"])
+    attempt = queue_attempt(_contact(peer.port, auth_mode=TrunkAuth.REGISTER, username="trunkuser",
+                                     password="s3cret", register_expiry_s=120))
+    # when the pool dials through it
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt, timeout_s=20)
+    # then the REGISTER (answered 401, then 200 with our digest) came before the INVITE
+    received = [body.split(" ", 1)[0] for direction, body in peer.parsed() if "received" in direction]
+    assert received[:2] == ["REGISTER", "REGISTER"]
+    assert received.index("INVITE") > 1
+    assert peer.sent_responses()[:2] == [401, 200]
+    # and the binding was refreshed before it expired (8 s, refreshed 5 s ahead)
+    wait_for(lambda: len(peer.received("REGISTER")) >= 3, 8, "the registration refresh")
+    assert ended.answered_at is None
+    peer.stop()
