@@ -1,0 +1,277 @@
+"""What the caller meant: keyword and yes/no intents, a spoken day, and the outcome label they map to.
+
+Rules are ordered: an opt-out wins over everything (TCPA and the campaign's do-not-call list: any wording
+that asks us to stop must be honoured, so the patterns are deliberately generous — a false opt-out costs a
+lead, a missed one is a compliance breach), then a request for a person, a call back, a refusal, interest,
+and finally a bare yes or no.
+
+Labels come from the outcome tool's ``enum`` (the campaign's outcome schema); each intent has an ordered list
+of synonyms, matched first as whole labels, then as ``_``-separated word runs inside a label (so
+``interested`` finds ``very_interested`` but never ``not_interested``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Intent(StrEnum):
+    """The caller's intent in one answer."""
+
+    OPT_OUT = "opt_out"
+    TRANSFER = "transfer"
+    CALL_BACK = "call_back"
+    NOT_INTERESTED = "not_interested"
+    INTERESTED = "interested"
+    NO = "no"
+    YES = "yes"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    """A classified answer.
+
+    Attributes:
+        intent: what the caller meant.
+        day: the date named for a call back ("tomorrow", "on Friday"), when there was one.
+    """
+
+    intent: Intent
+    day: dt.date | None = None
+
+
+_CONTRACTIONS = {
+    "don't": "do not",
+    "dont": "do not",
+    "doesn't": "does not",
+    "can't": "can not",
+    "cannot": "can not",
+    "won't": "will not",
+    "i'm": "i am",
+    "im": "i am",
+    "i'd": "i would",
+    "that's": "that is",
+    "it's": "it is",
+    "not_interested": "not interested",
+}
+
+_RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
+    (
+        Intent.OPT_OUT,
+        (
+            r"\b(stop|quit|cease) (calling|call|phoning|contacting|ringing|texting)",
+            r"\bdo not (call|contact|phone|ring)\b",
+            r"\bnever (call|contact|phone)\b",
+            r"\bremove (me|my number)\b",
+            r"\btake (me|my number) off\b",
+            r"\bunsubscribe\b",
+            r"\bopt (me )?out\b",
+            r"\bno more calls?\b",
+            r"\bleave me alone\b",
+            r"\b(off|from) your (calling )?list\b",
+            r"\byour list\b",
+            r"\bdo not call list\b",
+            # Recognisers often lose the first word of "stop calling me"; calling me *back* is a call back.
+            r"\bcalling me\b(?! back)",
+        ),
+    ),
+    (
+        Intent.TRANSFER,
+        (
+            r"\b(speak|talk) (to|with) (a |an |the |some )?(real )?"
+            r"(person|human|agent|representative|someone|somebody|manager|operator)\b",
+            r"\btransfer me\b",
+            r"\b(representative|operator)\b",
+        ),
+    ),
+    (
+        Intent.CALL_BACK,
+        (
+            r"\b(call|ring|phone|try) (me )?(back|later|another time)\b",
+            r"\bcall me (on|tomorrow|next|this|in|at)\b",
+            r"\b(not a good|bad) time\b",
+            r"\b(another|a better|some other) time\b",
+            r"\bbusy\b",
+        ),
+    ),
+    (
+        Intent.NOT_INTERESTED,
+        (
+            r"\bnot (really )?interested\b",
+            r"\bno interest\b",
+            r"\bdo not (really )?(want|need)\b",
+            r"\bno thank(s| you)?\b",
+            r"^(no|nope|nah)\b.*\binterested\b",
+            r"\bnot (for me|at this time|now)\b",
+        ),
+    ),
+    (
+        Intent.INTERESTED,
+        (
+            r"\binterested\b",
+            r"\bsounds (good|great|interesting)\b",
+            r"\bi would (like|love)\b",
+            r"\btell me more\b",
+            r"\bsign me up\b",
+        ),
+    ),
+    (Intent.NO, (r"\b(no|nope|nah|negative|not really)\b", r"\bi do not\b(?! (know|understand|mind|care))")),
+    (
+        Intent.YES,
+        (
+            r"(?<!not )\b(yes|yeah|yep|yup|sure|okay|ok|certainly|absolutely|definitely|correct|alright|right)\b",
+            r"\bof course\b",
+            r"\bi (do|am|will)\b(?! not)",
+            r"\bplease do\b",
+        ),
+    ),
+)
+_COMPILED = tuple((intent, tuple(re.compile(p) for p in patterns)) for intent, patterns in _RULES)
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "a": 1, "a couple of": 2}
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case, strip punctuation and expand contractions, so rules see plain words."""
+    words = re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("_", " ")).split()
+    return " ".join(_CONTRACTIONS.get(w, w) for w in words)
+
+
+def parse_day(text: str, today: dt.date) -> dt.date | None:
+    """Find the day a caller names: today, tomorrow, a weekday, next week, in N days.
+
+    Args:
+        text: the answer.
+        today: the reference date (the agent uses today's UTC date).
+
+    Returns:
+        The date, or None when no day is named.
+    """
+    norm = normalize_text(text)
+    if re.search(r"\bday after tomorrow\b", norm):
+        return today + dt.timedelta(days=2)
+    if re.search(r"\btomorrow\b", norm):
+        return today + dt.timedelta(days=1)
+    if re.search(r"\b(today|tonight|this (morning|afternoon|evening)|later today)\b", norm):
+        return today
+    for index, name in enumerate(_WEEKDAYS):
+        if re.search(rf"\b{name}\b", norm):
+            ahead = (index - today.weekday()) % 7 or 7
+            return today + dt.timedelta(days=ahead)
+    match = re.search(r"\bin (\d+|one|two|three|four|five|six|seven|a couple of|a) (day|days|week|weeks)\b", norm)
+    if match:
+        count = int(match.group(1)) if match.group(1).isdigit() else _NUMBERS[match.group(1)]
+        return today + dt.timedelta(days=count * (7 if match.group(2).startswith("week") else 1))
+    if re.search(r"\bweek\b", norm):  # "next week", "in a week", or just "week" when the rest was not heard
+        return today + dt.timedelta(days=7 - today.weekday())  # the Monday after
+    return None
+
+
+def classify(text: str, today: dt.date | None = None) -> IntentResult:
+    """Classify one caller answer.
+
+    Args:
+        text: the transcript of the answer.
+        today: reference date for a named day; today's UTC date when omitted.
+
+    Returns:
+        The intent and, for a call back (or any answer naming a day), that day.
+    """
+    today = today or dt.datetime.now(dt.UTC).date()
+    norm = normalize_text(text)
+    day = parse_day(norm, today)
+    for intent, patterns in _COMPILED:
+        if any(p.search(norm) for p in patterns):
+            if intent in (Intent.YES, Intent.UNKNOWN) and day is not None:
+                # "Yes, tomorrow" / "maybe next week" to "can we talk now?" is a call back.
+                return IntentResult(Intent.CALL_BACK, day)
+            return IntentResult(intent, day if intent is Intent.CALL_BACK else None)
+    if day is not None:
+        return IntentResult(Intent.CALL_BACK, day)
+    return IntentResult(Intent.UNKNOWN)
+
+
+# Ordered synonyms per intent: earlier entries are better matches.
+LABEL_SYNONYMS: dict[Intent, tuple[str, ...]] = {
+    Intent.OPT_OUT: (
+        "opted_out", "opt_out", "optout", "do_not_call", "dnc", "unsubscribed", "unsubscribe",
+        "remove", "removed", "stop_calling",
+    ),
+    Intent.TRANSFER: ("transfer", "transferred", "transfer_requested", "escalate", "escalated", "human"),
+    Intent.CALL_BACK: (
+        "callback", "call_back", "callback_requested", "call_later", "call_back_later", "reschedule",
+        "rescheduled", "later", "busy",
+    ),
+    Intent.NOT_INTERESTED: (
+        "not_interested", "uninterested", "declined", "decline", "refused", "rejected", "no",
+        "negative", "not_qualified", "unqualified", "lost",
+    ),
+    Intent.INTERESTED: (
+        "interested", "qualified", "lead", "hot_lead", "accepted", "agreed", "confirmed", "yes",
+        "positive", "success", "converted", "won",
+    ),
+    Intent.UNKNOWN: (
+        "unknown", "undecided", "inconclusive", "unclear", "other", "no_response", "no_answer",
+        "neutral", "maybe",
+    ),
+}  # fmt: skip
+LABEL_SYNONYMS[Intent.YES] = LABEL_SYNONYMS[Intent.INTERESTED]
+LABEL_SYNONYMS[Intent.NO] = LABEL_SYNONYMS[Intent.NOT_INTERESTED]
+
+_NEGATIONS = {"not", "no", "non", "never", "dont"}
+
+
+def label_for_intent(intent: Intent, labels: Sequence[str]) -> str | None:
+    """Pick the outcome label (from the tool's enum) that best fits an intent.
+
+    Args:
+        intent: the caller's intent.
+        labels: the outcome labels the schema allows.
+
+    Returns:
+        The label, or None when no label fits.
+    """
+    synonyms = LABEL_SYNONYMS[intent]
+    by_lower = {label.lower(): label for label in labels}
+    for synonym in synonyms:
+        if synonym in by_lower:
+            return by_lower[synonym]
+    negative = intent in (Intent.NOT_INTERESTED, Intent.NO, Intent.OPT_OUT)
+    for synonym in synonyms:
+        wanted = synonym.split("_")
+        if len(wanted) == 1 and wanted[0] in _NEGATIONS:
+            continue  # a bare "no" inside "no_answer" means something else
+        for label in labels:
+            words = label.lower().split("_")
+            if not negative and _NEGATIONS & set(words):
+                continue  # "interested" must not find "not_interested"
+            if any(words[i : i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1)):
+                return label
+    return None
+
+
+# Answers the recogniser should expect whatever the script asks (its language model is built from these).
+ANSWER_CORPUS: tuple[str, ...] = (
+    "yes", "yes please", "yes i am", "yes i am interested", "yes i would like that", "yeah sure", "sure",
+    "okay", "of course", "absolutely", "that sounds good", "sounds great", "tell me more", "i am interested",
+    "no", "no thanks", "no thank you", "nope", "not really", "not interested", "i am not interested",
+    "no i am not interested", "i do not want it", "i do not need it", "not right now",
+    "please stop calling me", "stop calling me", "stop calling me please", "do not call me again",
+    "please do not call me again", "remove me from your list", "please remove me from your list",
+    "take me off your list", "take me off your calling list", "put me on your do not call list", "unsubscribe",
+    "call me back", "call me back later", "call me later", "please call me back tomorrow",
+    "call me back tomorrow", "call me tomorrow", "can you call me back next week", "call me next week",
+    "call me on monday", "call me on tuesday", "call me on wednesday", "call me on thursday",
+    "call me on friday", "call me on saturday", "call me on sunday", "call me back in two days",
+    "this is not a good time", "i am busy right now", "maybe tomorrow", "maybe next week",
+    "i want to talk to a person", "can i speak to a human", "let me talk to a real person",
+    "transfer me to an agent", "i want to speak to a representative",
+    "hello", "who is this", "what is this about", "sorry", "what", "i do not know", "maybe", "i am not sure",
+    "goodbye", "thank you", "thanks",
+)  # fmt: skip

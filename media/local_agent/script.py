@@ -1,0 +1,415 @@
+"""The local agent's dialogue: a simple script read from the session instructions, plus outcome rules.
+
+Script convention
+-----------------
+The session ``instructions`` (the campaign's rendered prompt) may contain lines of the form ``Key: text``
+(case-insensitive, anywhere in the prompt, optionally after ``-`` or ``*``). Everything else in the prompt
+is ignored by the local agent (a real model reads it).
+
+* ``Greeting: Hello Ada, this is Sam from Sunny Solar.`` — said first (default: "Hello, this is an
+  automated call.").
+* ``Question: Would you like a free quote?`` — asked in order, one per line; the **first** question is the
+  qualifying one: its yes/no decides interested or not interested (default question: "Would you be
+  interested in hearing more?").
+* ``Question (field_name): How many panels do you need?`` — the answer fills the outcome tool's property
+  ``field_name`` (typed by the tool's JSON schema: boolean from yes/no, integer/number from the first number
+  heard, date from a named day, string as heard).
+* Replies, all optional: ``Closing:`` (after the last question), ``Not interested reply:``,
+  ``Callback reply:`` (``{day}`` is replaced by the day named, e.g. "on Friday, November 27"),
+  ``Opt-out reply:``, ``Transfer reply:``, ``Reprompt:`` (when an answer was not understood).
+
+Flow: the first ``response.create`` speaks the greeting and the first question. Each caller turn is
+classified (:mod:`media.local_agent.intents`): an opt-out (at any time, even after the call was wrapped up),
+a call back, a request for a person, or a "no"/"not interested" to the first question ends the script;
+otherwise the next question is asked, and after the last one the call closes as interested. An answer that
+is not understood is asked again once (first question only). Ending means: say the reply and call the
+outcome tool with the label mapped from the intent through the tool's ``enum``; when the client returns the
+tool output and asks for a response, call ``end_call`` (or ``transfer_call`` for a transfer); after that,
+responses are empty.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from media.local_agent.intents import Intent, IntentResult, classify, label_for_intent, normalize_text, parse_day
+
+DEFAULT_GREETING = "Hello, this is an automated call."
+DEFAULT_QUESTION = "Would you be interested in hearing more?"
+DEFAULT_CLOSING = "Thank you for your time. Goodbye."
+DEFAULT_NOT_INTERESTED = "I understand. Thank you for your time. Goodbye."
+DEFAULT_CALLBACK = "No problem, we will call you back {day}. Goodbye."
+DEFAULT_OPT_OUT = "Understood. We will not call you again. Goodbye."
+DEFAULT_TRANSFER = "Please hold while I transfer you."
+DEFAULT_REPROMPT = "Sorry, I did not catch that."
+STILL_THERE = "Are you still there?"
+
+_LINE = re.compile(
+    r"^\s*[-*]?\s*(?P<key>[A-Za-z][A-Za-z -]*?)\s*(?:\((?P<field>[a-z][a-z0-9_]*)\))?\s*:\s*(?P<text>\S.*)$"
+)
+_REPLY_KEYS = {
+    "closing": "closing",
+    "not interested reply": "not_interested",
+    "callback reply": "callback",
+    "call back reply": "callback",
+    "opt-out reply": "opt_out",
+    "opt out reply": "opt_out",
+    "transfer reply": "transfer",
+    "reprompt": "reprompt",
+}
+_OUTCOME_PARAM_NAMES = ("outcome", "label", "disposition", "result", "status")
+_END_CALL_NAMES = ("end_call", "hang_up", "hangup", "end_conversation")
+_NOTE_FIELDS = ("notes", "note", "summary", "comment", "comments", "details", "transcript")
+_DATE_HINTS = ("date", "day", "when", "callback", "call_back")
+_MAX_REPROMPTS = 1
+
+
+@dataclass(frozen=True)
+class Question:
+    """One scripted question and the outcome property its answer fills (if any)."""
+
+    text: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the agent says, parsed from the instructions."""
+
+    greeting: str = DEFAULT_GREETING
+    questions: tuple[Question, ...] = (Question(DEFAULT_QUESTION),)
+    closing: str = DEFAULT_CLOSING
+    not_interested: str = DEFAULT_NOT_INTERESTED
+    callback: str = DEFAULT_CALLBACK
+    opt_out: str = DEFAULT_OPT_OUT
+    transfer: str = DEFAULT_TRANSFER
+    reprompt: str = DEFAULT_REPROMPT
+
+    def phrases(self) -> list[str]:
+        """Words a caller may echo back (fed to the recogniser's language model)."""
+        return [q.text for q in self.questions]
+
+
+def parse_script(instructions: str) -> Script:
+    """Read the script lines out of the session instructions (see the module docstring).
+
+    Args:
+        instructions: the rendered prompt.
+
+    Returns:
+        The script, with defaults for what the instructions leave out.
+    """
+    greeting: str | None = None
+    questions: list[Question] = []
+    replies: dict[str, str] = {}
+    for line in instructions.splitlines():
+        match = _LINE.match(line)
+        if not match:
+            continue
+        key = " ".join(match.group("key").lower().split())
+        text = match.group("text").strip()
+        if key == "greeting":
+            greeting = text
+        elif key == "question":
+            questions.append(Question(text, match.group("field")))
+        elif key in _REPLY_KEYS:
+            replies[_REPLY_KEYS[key]] = text
+    return Script(
+        greeting=greeting or DEFAULT_GREETING,
+        questions=tuple(questions) or (Question(DEFAULT_QUESTION),),
+        **replies,
+    )
+
+
+@dataclass(frozen=True)
+class OutcomeTool:
+    """The function that records the call's outcome, as declared by the client.
+
+    Attributes:
+        name: function name (e.g. ``record_outcome``).
+        label_param: the property holding the label (e.g. ``outcome``).
+        labels: the label enum.
+        properties: the other properties (name -> JSON schema), where field values go.
+        container: when the fields sit in a nested object property, its name.
+    """
+
+    name: str
+    label_param: str
+    labels: tuple[str, ...]
+    properties: dict[str, dict[str, Any]]
+    container: str | None = None
+
+
+@dataclass(frozen=True)
+class ToolSet:
+    """The tools of a session, by role."""
+
+    outcome: OutcomeTool | None = None
+    end_call: str | None = None
+    end_call_has_reason: bool = False
+    transfer_call: str | None = None
+
+    @classmethod
+    def from_tools(cls, tools: Sequence[dict[str, Any]]) -> ToolSet:
+        """Find the outcome, end-call and transfer functions among the session's tools."""
+        outcome: OutcomeTool | None = None
+        end_call: str | None = None
+        end_reason = False
+        transfer: str | None = None
+        for tool in tools:
+            if tool.get("type", "function") != "function" or not isinstance(tool.get("name"), str):
+                continue
+            name = tool["name"]
+            props = (tool.get("parameters") or {}).get("properties") or {}
+            if name.lower() in _END_CALL_NAMES:
+                end_call, end_reason = name, "reason" in props
+            elif name.lower().startswith("transfer"):
+                transfer = name
+            elif outcome is None:
+                outcome = _outcome_tool(name, props)
+        return cls(outcome=outcome, end_call=end_call, end_call_has_reason=end_reason, transfer_call=transfer)
+
+
+def _outcome_tool(name: str, props: dict[str, Any]) -> OutcomeTool | None:
+    enum_props = [k for k, v in props.items() if isinstance(v, dict) and isinstance(v.get("enum"), list)]
+    if not enum_props:
+        return None
+    label_param = next((k for k in _OUTCOME_PARAM_NAMES if k in enum_props), enum_props[0])
+    labels = tuple(str(x) for x in props[label_param]["enum"])
+    rest = {k: v for k, v in props.items() if k != label_param and isinstance(v, dict)}
+    container = None
+    nested = [k for k, v in rest.items() if v.get("type") == "object" and isinstance(v.get("properties"), dict)]
+    if len(rest) == 1 and nested:
+        container = nested[0]
+        rest = dict(rest[container]["properties"])
+    return OutcomeTool(name=name, label_param=label_param, labels=labels, properties=rest, container=container)
+
+
+@dataclass(frozen=True)
+class Say:
+    """Speak this text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """Call this function with these arguments."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+Action = Say | Call
+
+
+class Stage(StrEnum):
+    """Where the conversation is."""
+
+    NOT_STARTED = "not_started"
+    ASKING = "asking"
+    RECORDING = "recording"  # the outcome call is out, waiting for its output
+    ENDING = "ending"  # end_call / transfer_call is out
+    DONE = "done"
+
+
+@dataclass
+class Dialogue:
+    """The state of one conversation; pure logic, no I/O.
+
+    Args:
+        script: what to say.
+        tools: the session's tools.
+        today: reference date for named days.
+    """
+
+    script: Script
+    tools: ToolSet
+    today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    stage: Stage = Stage.NOT_STARTED
+    question_index: int = 0
+    answers: list[str] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    outcome_label: str | None = None
+    final_intent: Intent | None = None
+    _pending: list[str] = field(default_factory=list)
+    _tool_outputs: list[str] = field(default_factory=list)
+    _reprompts: int = 0
+
+    def user_said(self, text: str) -> None:
+        """Record a caller turn (transcript or typed text) for the next response."""
+        if text.strip():
+            self._pending.append(text.strip())
+
+    def tool_output(self, name: str) -> None:
+        """Record that the client returned the output of function ``name``."""
+        self._tool_outputs.append(name)
+
+    def update(self, script: Script, tools: ToolSet) -> None:
+        """Apply a ``session.update`` (new instructions or tools) without losing progress."""
+        self.script = script
+        self.tools = tools
+        self.question_index = min(self.question_index, len(script.questions) - 1)
+
+    def next_response(self) -> list[Action]:
+        """What the agent does in its next response."""
+        heard = " ".join(self._pending)
+        self._pending.clear()
+        outputs, self._tool_outputs = self._tool_outputs, []
+        if heard and self.stage in (Stage.RECORDING, Stage.ENDING, Stage.DONE):
+            # Compliance: an opt-out heard after wrap-up must still be recorded (TCPA do-not-call).
+            result = classify(heard, self.today)
+            if result.intent is Intent.OPT_OUT and self.final_intent is not Intent.OPT_OUT:
+                self.answers.append(heard)
+                return self._finish(result)
+        if self.stage is Stage.NOT_STARTED:
+            self.stage = Stage.ASKING
+            return [Say(f"{self.script.greeting} {self.script.questions[0].text}")]
+        if self.stage is Stage.ASKING:
+            return self._answer(heard) if heard else [Say(f"{STILL_THERE} {self._question().text}")]
+        if self.stage is Stage.RECORDING and self.tools.outcome and self.tools.outcome.name in outputs:
+            return self._hang_up()
+        if self.stage is Stage.ENDING and outputs:
+            self.stage = Stage.DONE
+        return []
+
+    def _question(self) -> Question:
+        return self.script.questions[self.question_index]
+
+    def _answer(self, heard: str) -> list[Action]:
+        result = classify(heard, self.today)
+        intent = result.intent
+        first = self.question_index == 0
+        if intent is Intent.TRANSFER and self.tools.transfer_call is None:
+            intent = Intent.UNKNOWN  # nobody to transfer to: treat it as not understood
+        if intent in (Intent.OPT_OUT, Intent.CALL_BACK, Intent.TRANSFER, Intent.NOT_INTERESTED) or (
+            first and intent is Intent.NO
+        ):
+            self.answers.append(heard)
+            return self._finish(IntentResult(intent, result.day))
+        if first and intent is Intent.UNKNOWN and self._reprompts < _MAX_REPROMPTS:
+            self._reprompts += 1
+            return [Say(f"{self.script.reprompt} {self._question().text}")]
+        self.answers.append(heard)
+        self._fill_question_field(self._question(), heard, result)
+        if first:
+            self.final_intent = Intent.INTERESTED if intent in (Intent.YES, Intent.INTERESTED) else Intent.UNKNOWN
+        if self.question_index + 1 < len(self.script.questions):
+            self.question_index += 1
+            return [Say(self._question().text)]
+        return self._finish(IntentResult(self.final_intent or Intent.UNKNOWN))
+
+    def _finish(self, result: IntentResult) -> list[Action]:
+        intent = result.intent
+        self.final_intent = intent
+        reply = {
+            Intent.OPT_OUT: self.script.opt_out,
+            Intent.CALL_BACK: self.script.callback.replace("{day}", _spoken_day(result.day)),
+            Intent.TRANSFER: self.script.transfer,
+            Intent.NOT_INTERESTED: self.script.not_interested,
+            Intent.NO: self.script.not_interested,
+        }.get(intent, self.script.closing)
+        actions: list[Action] = [Say(reply)]
+        tool = self.tools.outcome
+        if tool is None:
+            actions += self._hang_up()
+            return actions
+        label = _pick_label(intent, tool.labels)
+        self.outcome_label = label
+        values = self._field_values(tool, result)
+        arguments: dict[str, Any] = {tool.label_param: label}
+        if tool.container:
+            arguments[tool.container] = values
+        else:
+            arguments.update(values)
+        self.stage = Stage.RECORDING
+        actions.append(Call(tool.name, arguments))
+        return actions
+
+    def _hang_up(self) -> list[Action]:
+        if self.final_intent is Intent.TRANSFER and self.tools.transfer_call:
+            self.stage = Stage.ENDING
+            return [Call(self.tools.transfer_call, {})]
+        if self.tools.end_call:
+            self.stage = Stage.ENDING
+            args = {"reason": self.outcome_label or str(self.final_intent)} if self.tools.end_call_has_reason else {}
+            return [Call(self.tools.end_call, args)]
+        self.stage = Stage.DONE
+        return []
+
+    def _fill_question_field(self, question: Question, heard: str, result: IntentResult) -> None:
+        tool = self.tools.outcome
+        if not question.field or tool is None or question.field not in tool.properties:
+            return
+        value = _typed_value(tool.properties[question.field], heard, result, self.today)
+        if value is not None:
+            self.fields[question.field] = value
+
+    def _field_values(self, tool: OutcomeTool, result: IntentResult) -> dict[str, Any]:
+        values = dict(self.fields)
+        if result.day is not None:
+            for name, spec in tool.properties.items():
+                fmt = spec.get("format", "")
+                is_date = fmt in ("date", "date-time") or any(h in name for h in _DATE_HINTS)
+                if name not in values and is_date and spec.get("type", "string") == "string":
+                    values[name] = _iso(result.day, fmt)
+                    break
+        for name, spec in tool.properties.items():
+            if name in _NOTE_FIELDS and spec.get("type", "string") == "string" and self.answers:
+                values.setdefault(name, "; ".join(self.answers))
+        return values
+
+
+def _pick_label(intent: Intent, labels: Sequence[str]) -> str:
+    """The label for an intent, else one for "unknown", else the last label (schemas list "other" last)."""
+    return label_for_intent(intent, labels) or label_for_intent(Intent.UNKNOWN, labels) or labels[-1]
+
+
+def _iso(day: dt.date, fmt: str) -> str:
+    if fmt == "date-time":
+        return dt.datetime.combine(day, dt.time(10, 0), tzinfo=dt.UTC).isoformat()
+    return day.isoformat()
+
+
+def _spoken_day(day: dt.date | None) -> str:
+    if day is None:
+        return "later"
+    return f"on {day.strftime('%A, %B')} {day.day}"
+
+
+_NUMBER_WORDS = dict(
+    zip(
+        "zero one two three four five six seven eight nine ten eleven twelve".split(),  # noqa: SIM905 - a word list
+        range(13),
+        strict=True,
+    )
+)
+
+
+def _typed_value(spec: dict[str, Any], heard: str, result: IntentResult, today: dt.date) -> Any:
+    kind = spec.get("type", "string")
+    if kind == "boolean":
+        if result.intent in (Intent.YES, Intent.INTERESTED):
+            return True
+        if result.intent in (Intent.NO, Intent.NOT_INTERESTED):
+            return False
+        return None
+    if kind in ("integer", "number"):
+        for word in normalize_text(heard).split():
+            if word.isdigit():
+                return int(word)
+            if word in _NUMBER_WORDS:
+                return _NUMBER_WORDS[word]
+        return None
+    if spec.get("format") in ("date", "date-time"):
+        day = parse_day(heard, today)
+        return _iso(day, spec["format"]) if day else None
+    if isinstance(spec.get("enum"), list):
+        words = normalize_text(heard)
+        return next((v for v in spec["enum"] if normalize_text(str(v)) in words), None)
+    return heard

@@ -1,0 +1,262 @@
+"""Intents, spoken days, label mapping, and the scripted dialogue of the local agent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from media.local_agent.intents import Intent, classify, label_for_intent, parse_day
+from media.local_agent.script import Call, Dialogue, Say, Stage, ToolSet, parse_script
+
+WEDNESDAY = dt.date(2026, 11, 25)
+LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("yes I am interested", Intent.INTERESTED),
+        ("Yeah, sure.", Intent.YES),
+        ("no", Intent.NO),
+        ("No, I'm not interested.", Intent.NOT_INTERESTED),
+        ("no i am interested", Intent.NOT_INTERESTED),  # a leading "no" wins over a misheard "not"
+        ("no thank you", Intent.NOT_INTERESTED),
+        ("please stop calling me", Intent.OPT_OUT),
+        ("Remove me from your list!", Intent.OPT_OUT),
+        ("don't call me again", Intent.OPT_OUT),
+        ("do not call", Intent.OPT_OUT),
+        ("yes, stop calling me", Intent.OPT_OUT),  # opt-out outranks everything
+        ("call me back tomorrow", Intent.CALL_BACK),
+        ("I'm busy right now", Intent.CALL_BACK),
+        ("maybe next week", Intent.CALL_BACK),
+        ("can I speak to a real person", Intent.TRANSFER),
+        ("I don't know", Intent.UNKNOWN),
+        ("I'm not sure", Intent.UNKNOWN),
+        ("", Intent.UNKNOWN),
+    ],
+)
+def test_classify(text: str, intent: Intent) -> None:
+    assert classify(text, WEDNESDAY).intent is intent
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("call me back tomorrow", dt.date(2026, 11, 26)),
+        ("the day after tomorrow", dt.date(2026, 11, 27)),
+        ("on friday please", dt.date(2026, 11, 27)),
+        ("on wednesday", dt.date(2026, 12, 2)),  # today's weekday means next week
+        ("next week", dt.date(2026, 11, 30)),
+        ("in two days", dt.date(2026, 11, 27)),
+        ("in a couple of weeks", dt.date(2026, 12, 9)),
+        ("later today", WEDNESDAY),
+        ("whenever", None),
+    ],
+)
+def test_parse_day(text: str, day: dt.date | None) -> None:
+    assert parse_day(text, WEDNESDAY) == day
+
+
+def test_call_back_carries_the_day() -> None:
+    result = classify("call me back on Friday", WEDNESDAY)
+    assert result.intent is Intent.CALL_BACK
+    assert result.day == dt.date(2026, 11, 27)
+
+
+@pytest.mark.parametrize(
+    ("intent", "labels", "label"),
+    [
+        (Intent.INTERESTED, LABELS, "interested"),
+        (Intent.YES, LABELS, "interested"),
+        (Intent.NO, LABELS, "not_interested"),
+        (Intent.OPT_OUT, LABELS, "opted_out"),
+        (Intent.CALL_BACK, LABELS, "callback"),
+        (Intent.OPT_OUT, ["qualified", "declined", "do_not_call"], "do_not_call"),
+        (Intent.YES, ["qualified", "declined", "do_not_call"], "qualified"),
+        (Intent.NO, ["qualified", "declined", "do_not_call"], "declined"),
+        (Intent.CALL_BACK, ["sale", "callback_requested", "no_sale"], "callback_requested"),
+        (Intent.INTERESTED, ["not_interested", "very_interested"], "very_interested"),
+        (Intent.INTERESTED, ["not_interested", "no_answer"], None),  # never the negated label
+        (Intent.NO, ["interested", "no_answer"], None),  # a bare "no" does not pick "no_answer"
+        (Intent.UNKNOWN, ["yes", "no", "other"], "other"),
+    ],
+)
+def test_label_for_intent_uses_the_schema_labels(intent: Intent, labels: list[str], label: str | None) -> None:
+    assert label_for_intent(intent, labels) == label
+
+
+TOOLS = [
+    {
+        "type": "function",
+        "name": "record_outcome",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "outcome": {"type": "string", "enum": LABELS},
+                "callback_date": {"type": "string", "format": "date"},
+                "panels": {"type": "integer"},
+                "owns_home": {"type": "boolean"},
+                "notes": {"type": "string"},
+            },
+            "required": ["outcome"],
+        },
+    },
+    {
+        "type": "function",
+        "name": "end_call",
+        "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}},
+    },
+    {"type": "function", "name": "transfer_call", "parameters": {"type": "object", "properties": {}}},
+]
+INSTRUCTIONS = """You are Sam, calling for Sunny Solar. Be brief.
+Greeting: Hello Ada, this is Sam from Sunny Solar.
+Question: Would you like a free quote for solar panels?
+- Question (owns_home): Do you own your home?
+Question (panels): How many panels do you think you need?
+Closing: Great, an adviser will be in touch. Goodbye.
+"""
+
+
+def _dialogue(instructions: str = INSTRUCTIONS) -> Dialogue:
+    return Dialogue(parse_script(instructions), ToolSet.from_tools(TOOLS), today=WEDNESDAY)
+
+
+def test_parse_script_reads_the_convention() -> None:
+    script = parse_script(INSTRUCTIONS)
+    assert script.greeting == "Hello Ada, this is Sam from Sunny Solar."
+    assert [(q.text, q.field) for q in script.questions] == [
+        ("Would you like a free quote for solar panels?", None),
+        ("Do you own your home?", "owns_home"),
+        ("How many panels do you think you need?", "panels"),
+    ]
+    assert script.closing == "Great, an adviser will be in touch. Goodbye."
+
+
+def test_parse_script_defaults_without_script_lines() -> None:
+    script = parse_script("Be polite and brief.")
+    assert script.greeting.startswith("Hello")
+    assert len(script.questions) == 1
+
+
+def test_tool_roles_are_found() -> None:
+    tools = ToolSet.from_tools(TOOLS)
+    assert tools.outcome is not None
+    assert (tools.outcome.name, tools.outcome.label_param, tools.outcome.labels) == (
+        "record_outcome",
+        "outcome",
+        tuple(LABELS),
+    )
+    assert (tools.end_call, tools.end_call_has_reason, tools.transfer_call) == ("end_call", True, "transfer_call")
+
+
+def test_interested_caller_answers_every_question_then_the_outcome_and_hang_up() -> None:
+    d = _dialogue()
+    assert d.next_response() == [
+        Say("Hello Ada, this is Sam from Sunny Solar. Would you like a free quote for solar panels?")
+    ]
+    d.user_said("yes I am interested")
+    assert d.next_response() == [Say("Do you own your home?")]
+    d.user_said("yes I do")
+    assert d.next_response() == [Say("How many panels do you think you need?")]
+    d.user_said("maybe twelve")
+    actions = d.next_response()
+    assert actions[0] == Say("Great, an adviser will be in touch. Goodbye.")
+    assert actions[1] == Call(
+        "record_outcome",
+        {
+            "outcome": "interested",
+            "owns_home": True,
+            "panels": 12,
+            "notes": "yes I am interested; yes I do; maybe twelve",
+        },
+    )
+    d.tool_output("record_outcome")
+    assert d.next_response() == [Call("end_call", {"reason": "interested"})]
+    d.tool_output("end_call")
+    assert d.next_response() == []
+    assert d.stage is Stage.DONE
+
+
+def test_no_to_the_first_question_is_not_interested() -> None:
+    d = _dialogue()
+    d.next_response()
+    d.user_said("no")
+    actions = d.next_response()
+    assert isinstance(actions[1], Call)
+    assert actions[1].arguments["outcome"] == "not_interested"
+
+
+def test_opt_out_at_any_question_records_opted_out_and_ends() -> None:
+    d = _dialogue()
+    d.next_response()
+    d.user_said("yes")
+    d.next_response()
+    d.user_said("please stop calling me")
+    actions = d.next_response()
+    assert actions == [
+        Say("Understood. We will not call you again. Goodbye."),
+        Call("record_outcome", {"outcome": "opted_out", "notes": "yes; please stop calling me"}),
+    ]
+    d.tool_output("record_outcome")
+    assert d.next_response() == [Call("end_call", {"reason": "opted_out"})]
+
+
+def test_opt_out_after_wrap_up_is_still_recorded() -> None:
+    # given a call already closed as interested
+    d = _dialogue("Question: Interested?")
+    d.next_response()
+    d.user_said("yes")
+    d.next_response()
+    # when the caller says "remove me" before the hang-up
+    d.user_said("actually remove me from your list")
+    actions = d.next_response()
+    # then the outcome is recorded again, as an opt-out
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["outcome"] == "opted_out"
+
+
+def test_call_back_fills_the_date_field() -> None:
+    d = _dialogue()
+    d.next_response()
+    d.user_said("call me back tomorrow")
+    actions = d.next_response()
+    assert actions[0] == Say("No problem, we will call you back on Thursday, November 26. Goodbye.")
+    assert actions[1] == Call(
+        "record_outcome", {"outcome": "callback", "callback_date": "2026-11-26", "notes": "call me back tomorrow"}
+    )
+
+
+def test_unclear_answer_is_asked_again_once_then_unknown() -> None:
+    d = _dialogue("Question: Would you like a quote?")
+    d.next_response()
+    d.user_said("the weather")
+    assert d.next_response() == [Say("Sorry, I did not catch that. Would you like a quote?")]
+    d.user_said("hmm")
+    actions = d.next_response()
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["outcome"] == "unknown"
+
+
+def test_request_for_a_person_transfers_after_the_outcome() -> None:
+    d = _dialogue()
+    d.next_response()
+    d.user_said("can I talk to a real person")
+    actions = d.next_response()
+    assert actions[0] == Say("Please hold while I transfer you.")
+    d.tool_output("record_outcome")
+    assert d.next_response() == [Call("transfer_call", {})]
+
+
+def test_silence_prompts_again() -> None:
+    d = _dialogue()
+    d.next_response()
+    assert d.next_response() == [Say("Are you still there? Would you like a free quote for solar panels?")]
+
+
+def test_without_an_outcome_tool_the_agent_just_says_goodbye() -> None:
+    d = Dialogue(parse_script(""), ToolSet.from_tools([]), today=WEDNESDAY)
+    d.next_response()
+    d.user_said("no thanks")
+    assert d.next_response() == [Say("I understand. Thank you for your time. Goodbye.")]
+    assert d.stage is Stage.DONE

@@ -1,0 +1,71 @@
+"""eSpeak NG synthesis: real audio at the asked rate, cached, through the library and the command."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from media import tts
+from media.local_agent.vad import frame_dbfs
+
+
+def test_synthesis_gives_speech_at_the_asked_rate() -> None:
+    # given a short phrase
+    text = "Hello, this is a test call."
+    # when it is rendered at the G.711 and the OpenAI PCM rates
+    at_8k = np.frombuffer(tts.synthesize(text, 8000), dtype="<i2")
+    at_24k = np.frombuffer(tts.synthesize(text, 24000), dtype="<i2")
+    # then both last the same time (about 1-3 s) and carry speech-level energy
+    assert 1.0 < len(at_8k) / 8000 < 3.0
+    assert abs(len(at_24k) / 24000 - len(at_8k) / 8000) < 0.01
+    assert frame_dbfs(at_8k) > -35
+
+
+def test_library_path_is_used_when_the_wheel_is_installed() -> None:
+    assert tts.engine_name() == "library"
+
+
+def test_phrases_are_cached() -> None:
+    first = tts.synthesize("Thank you for your time.", 8000)
+    assert tts.synthesize("Thank you for your time.", 8000) is first
+
+
+def test_voice_settings_change_the_audio() -> None:
+    slow = tts.synthesize("one two three four", 8000, tts.Voice(words_per_minute=120))
+    fast = tts.synthesize("one two three four", 8000, tts.Voice(words_per_minute=240))
+    assert len(fast) < 0.75 * len(slow)
+
+
+def test_blank_text_is_silent() -> None:
+    assert tts.synthesize("   ", 8000) == b""
+
+
+def test_bad_voice_settings_fail_at_construction() -> None:
+    with pytest.raises(ValueError, match="words_per_minute"):
+        tts.Voice(words_per_minute=10)
+    with pytest.raises(ValueError, match="name"):
+        tts.Voice(name="en us")
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="the espeak-ng command is not installed")
+def test_command_fallback_renders_the_same_length() -> None:
+    # given the same phrase from the command and from the library
+    pcm, rate = tts._render_with_command("yes I am interested", tts.Voice())
+    lib = tts.synthesize("yes I am interested", tts.ESPEAK_RATE)
+    # then both are speech of about the same length (the command pads more silence at the end)
+    assert rate == tts.ESPEAK_RATE
+    assert abs(_voiced_seconds(pcm) - _voiced_seconds(lib)) < 0.2
+    assert frame_dbfs(np.frombuffer(pcm, dtype="<i2")) > -35
+
+
+def _voiced_seconds(pcm: bytes) -> float:
+    loud = np.flatnonzero(np.abs(np.frombuffer(pcm, dtype="<i2")) > 300)
+    return (loud[-1] - loud[0]) / tts.ESPEAK_RATE
+
+
+def test_resampling_keeps_duration() -> None:
+    pcm = (np.sin(np.arange(24000) / 10) * 8000).astype("<i2").tobytes()
+    out = tts.resample_pcm16(pcm, 24000, 8000)
+    assert len(out) // 2 == 8000
