@@ -172,7 +172,7 @@ def _in_flight_counts() -> list[tuple[int, int | None, int]]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT campaign_id, trunk_id, count(*) FROM {CallAttempt._meta.db_table} "  # noqa: S608 (table name)
-            "WHERE state <> %s GROUP BY campaign_id, trunk_id",
+            "WHERE NOT (state = %s) GROUP BY campaign_id, trunk_id",  # as attempt_in_flight_idx states it
             [AttemptState.ENDED],
         )
         return cursor.fetchall()
@@ -215,18 +215,28 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
     contact_t, attempt_t = Contact._meta.db_table, CallAttempt._meta.db_table
     campaign_t, dnc_t = Campaign._meta.db_table, DoNotCall._meta.db_table
     names, placeholders, defaults = _attempt_default_columns()
-    values_sql = ", ".join("(%s::bigint, %s::integer, %s::varchar[])" for _ in todo)
-    params: list[object] = []
+    # Campaigns with the same window share one zone array (a few hundred names): each is sent and cast once.
+    arrays: dict[tuple[str, ...], int] = {}
     for p in todo:
-        params += [p.campaign_id, p.granted, p.zones]
+        arrays.setdefault(tuple(p.zones), len(arrays))
+    zones_sql = ", ".join("(%s::integer, %s::varchar[])" for _ in arrays)
+    values_sql = ", ".join("(%s::bigint, %s::integer, %s::integer)" for _ in todo)
+    params: list[object] = []
+    for zones, wid in arrays.items():
+        params += [wid, list(zones)]
+    for p in todo:
+        params += [p.campaign_id, p.granted, arrays[tuple(p.zones)]]
     dialable = sorted(CONTACT_DIALABLE)  # the same list as the partial dispatch index
     sql = f"""
-        WITH req(campaign_id, n, zones) AS (VALUES {values_sql}),
+        WITH win(wid, zones) AS (VALUES {zones_sql}),
+        req(campaign_id, n, wid) AS (VALUES {values_sql}),
         cap AS (
-            SELECT req.campaign_id, req.zones, c.trunk_id,
+            -- The in-flight predicate is written as the partial index attempt_in_flight_idx states it.
+            SELECT req.campaign_id, win.zones, c.trunk_id,
                    LEAST(req.n, c.max_concurrent - (
-                       SELECT count(*) FROM {attempt_t} a WHERE a.campaign_id = c.id AND a.state <> %s)) AS n
-            FROM req JOIN {campaign_t} c ON c.id = req.campaign_id AND c.status = %s
+                       SELECT count(*) FROM {attempt_t} a WHERE a.campaign_id = c.id AND NOT (a.state = %s))) AS n
+            FROM req JOIN win ON win.wid = req.wid
+            JOIN {campaign_t} c ON c.id = req.campaign_id AND c.status = %s
         ),
         picked AS (
             SELECT p.id, cap.campaign_id, cap.trunk_id
