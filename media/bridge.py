@@ -519,8 +519,18 @@ class BridgeSession:
         turn = event.turn
         if turn in self._dropped_turns:
             return  # still in flight when the caller barged in: never play it
+        pcm = event.pcm
         self._last_audio_at = time.monotonic()
-        self._turn_received[turn] = self._turn_received.get(turn, 0) + len(event.pcm)
+        self._turn_received[turn] = self._turn_received.get(turn, 0) + len(pcm)
+        with self._play_lock:
+            partial = self._partial
+            if not partial and len(pcm) == FRAME_BYTES:  # the common case: one whole frame
+                self._play.append((pcm, turn, event.received_ns, ""))
+                pcm = b""
+        if not pcm:
+            if self.stats is not None and event.received_ns:
+                self.stats.outbound_ready.append(time.perf_counter_ns() - event.received_ns)
+            return
         with self._play_lock:
             partial = self._partial
             if partial and self._partial_turn != turn:  # a new turn: finish the previous one's last frame
@@ -528,7 +538,7 @@ class BridgeSession:
                     (bytes(partial) + bytes(FRAME_BYTES - len(partial)), self._partial_turn, self._partial_ns, "")
                 )
                 partial.clear()
-            partial.extend(event.pcm)
+            partial.extend(pcm)
             self._partial_turn, self._partial_ns = turn, event.received_ns
             whole = len(partial) - len(partial) % FRAME_BYTES
             if whole:

@@ -263,7 +263,7 @@ class GeminiLiveAdapter(AgentAdapter):
                     continue
                 match = _RATE.search(mime)
                 try:
-                    pcm = base64.b64decode(str(inline.get("data") or ""), validate=True)
+                    pcm = binascii.a2b_base64(str(inline.get("data") or ""), strict_mode=True)
                 except binascii.Error as exc:
                     raise ProtocolError("inlineData.data is not base64") from exc
                 audio = self._down_sample(pcm, int(match.group(1)) if match else OUTPUT_RATE)

@@ -129,7 +129,7 @@ class OpenAIRealtimeAdapter(AgentAdapter):
         if kind == "response.output_audio.delta":
             delta = require(message, "delta", str)
             try:
-                ulaw = base64.b64decode(delta, validate=True)
+                ulaw = binascii.a2b_base64(delta, strict_mode=True)
             except binascii.Error as exc:
                 raise ProtocolError("response.output_audio.delta: delta is not base64") from exc
             self.emit(AgentAudio(ulaw_to_pcm16(ulaw), str(message.get("item_id") or ""), received_ns))

@@ -110,7 +110,7 @@ class TwilioStreamAdapter(AgentAdapter):
         if event == "media":
             media = require(message, "media", dict)
             try:
-                ulaw = base64.b64decode(require(media, "payload", str), validate=True)
+                ulaw = binascii.a2b_base64(require(media, "payload", str), strict_mode=True)
             except binascii.Error as exc:
                 raise ProtocolError("media: payload is not base64") from exc
             self.emit(AgentAudio(ulaw_to_pcm16(ulaw), f"turn-{self._turn_no}", received_ns))
