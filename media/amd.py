@@ -81,6 +81,10 @@ class AmdConfig:
             `timeout_machine_span_ms` ago or more, counts as a machine: its greeting started late
             but it has gone on without pausing for an answer.
         timeout_machine_span_ms: see `timeout_machine_speech_ms`.
+        timeout_machine_phrase_ms: if above 0, that deadline rule also needs one phrase this
+            long. People who say "Hello? Hello? ... Can I help you?" while the agent stays silent
+            are still talking at the deadline too; 1000 spares most of them, at the cost of more
+            UNKNOWN for greetings that start late (see docs/benchmarks.md). 0 keeps the rule off.
         greet_immediately: the campaign has the agent greet at once instead of staying silent
             while AMD listens (read by the call engine; detection itself is unchanged).
     """
@@ -102,6 +106,7 @@ class AmdConfig:
     timeout_human_silence_ms: int = 400
     timeout_machine_speech_ms: int = 1000
     timeout_machine_span_ms: int = 2000
+    timeout_machine_phrase_ms: int = 0
     greet_immediately: bool = False
 
     def __post_init__(self) -> None:
@@ -127,6 +132,11 @@ class AmdConfig:
                 raise ValueError(f"AmdConfig.{f.name} must be a finite number, got {value!r}")
             if f.name in positive_ms and (not isinstance(value, int) or value <= 0):
                 raise ValueError(f"AmdConfig.{f.name} must be a positive whole number of ms, got {value!r}")
+        if not isinstance(self.timeout_machine_phrase_ms, int) or self.timeout_machine_phrase_ms < 0:
+            raise ValueError(
+                f"AmdConfig.timeout_machine_phrase_ms must be a whole number of ms >= 0, "
+                f"got {self.timeout_machine_phrase_ms!r}"
+            )
         if self.max_decision_ms > 30_000:
             raise ValueError(f"AmdConfig.max_decision_ms must be at most 30000, got {self.max_decision_ms}")
         if self.greeting_max_ms >= self.max_decision_ms:
@@ -430,6 +440,7 @@ class AnsweringMachineDetector:
             and silence < cfg.timeout_human_silence_ms
             and self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
             and self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms
+            and max(self._longest_phrase_ms, self._word_speech_ms) >= cfg.timeout_machine_phrase_ms
             and self._one_talker()
         ):
             return self._decide(AmdLabel.MACHINE, "long_greeting")

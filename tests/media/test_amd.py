@@ -165,6 +165,7 @@ def test_detect_runs_a_whole_recording():
         ({"beep_min_hz": 2600}, "beep_min_hz"),
         ({"greet_immediately": "yes"}, "greet_immediately"),
         ({"greeting_max_ms": 4000}, "greeting_max_ms"),
+        ({"timeout_machine_phrase_ms": -1}, "timeout_machine_phrase_ms"),
     ],
 )
 def test_bad_config_value_fails_naming_the_field(kwargs, field):
@@ -192,3 +193,14 @@ def test_talk_in_the_room_behind_a_silent_callee_is_not_a_greeting():
 def test_one_voice_at_the_same_level_as_that_room_is_a_greeting():
     greeting = sentences([1.2, 1.5, 1.8], pause_s=0.3, dbfs=-31)
     assert stream(on_line(np.concatenate((silence(0.2), greeting)))).label == AmdLabel.MACHINE
+
+
+def test_deadline_rule_can_require_a_long_phrase():
+    # given: "Hello? Hello? ... can I help you?" in short bursts, still going at the deadline
+    bursts = [speech(0.5, seed=30), silence(0.35), speech(0.5, seed=31), silence(0.35)] * 4
+    signal = on_line(np.concatenate((silence(0.6), *bursts)))
+
+    # when / then: by default a far end still talking at the deadline is a machine;
+    # a campaign that asks for one long phrase first leaves it unknown
+    assert stream(signal).label == AmdLabel.MACHINE
+    assert stream(signal, AmdConfig(timeout_machine_phrase_ms=1000)).label == AmdLabel.UNKNOWN
