@@ -192,31 +192,52 @@ def percentile(values: list[float], p: float) -> float:
 
 def claim_phase(seconds: float, warmup: float) -> tuple[float, list[float]]:
     """Ticks back to back, calls ended after each; returns (claims per second, tick durations in ms)."""
+    from django.db import connection
+
     from campaigns.dispatch import run_dispatch_tick
     from campaigns.redis_client import get_redis
     from telephony.ua_registry import advertise_ua
 
     r = get_redis()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     start = time.monotonic()
     durations: list[float] = []
     claimed = 0
     measured_from = None
+    cpu_s = 0.0
     while True:
         elapsed = time.monotonic() - start
         if elapsed >= warmup + seconds:
             break
         advertise_ua(r, BENCH_UA, free_lines=1_000_000, host="127.0.0.1", sip_port=5070, ttl_s=30)
+        cpu0 = time.process_time() + backend_cpu_s(backend)
         t0 = time.perf_counter()
         result = run_dispatch_tick(now=virtual_now(start), r=r, enqueue=lambda ids: None)
         took = (time.perf_counter() - t0) * 1000
+        cpu1 = time.process_time() + backend_cpu_s(backend)
         end_calls(("queued",))
         if elapsed >= warmup:
             if measured_from is None:
                 measured_from = time.monotonic()
             durations.append(took)
             claimed += result.claimed
+            cpu_s += cpu1 - cpu0
     wall = time.monotonic() - (measured_from or start)
+    # CPU spent by the ticks (this process and its PostgreSQL backend), whatever else the machine runs.
+    print(f"claim: cpu_ms_per_tick={cpu_s * 1000 / max(1, len(durations)):.1f} "
+          f"claims_per_cpu_s={claimed / cpu_s if cpu_s else 0:.0f} load={os.getloadavg()[0]:.1f}", flush=True)
     return claimed / wall, durations
+
+
+def backend_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a local PostgreSQL backend process (from /proc; 0 when not readable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def originate_worker(db_url: str, redis_url: str, start: float, stop_at: float) -> None:
