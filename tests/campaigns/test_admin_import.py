@@ -180,3 +180,29 @@ def test_staff_without_campaign_permission_cannot_import(client: Client) -> None
 
     assert response.status_code == 403
     assert not ImportJob.objects.exists()
+
+
+def test_failed_import_page_says_why(admin_client: Client) -> None:
+    campaign = CampaignFactory()
+    _upload(admin_client, campaign)
+    job = ImportJob.objects.get()
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.FAILED, rows_done=1,
+                                               error="Line 3: the file cannot be read as CSV past this point")
+
+    page = admin_client.get(reverse("admin:campaigns_importjob_change", args=[job.pk]))
+
+    body = page.content.decode()
+    assert "Line 3: the file cannot be read as CSV past this point" in body
+    assert "<script>" not in body
+
+
+def test_import_list_links_to_the_error_report(admin_client: Client) -> None:
+    campaign = CampaignFactory()
+    _upload(admin_client, campaign)
+    job = ImportJob.objects.get()
+    admin_client.post(reverse("admin:campaigns_importjob_preview", args=[job.pk]), {"confirm": "1"})
+    run_import_job(job.pk)
+
+    response = admin_client.get(reverse("admin:campaigns_importjob_changelist"))
+
+    assert reverse("admin:campaigns_importjob_errors", args=[job.pk]) in response.content.decode()
