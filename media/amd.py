@@ -211,7 +211,7 @@ class AnsweringMachineDetector:
 
     Args:
         config: timings and thresholds; defaults suit most campaigns.
-        spotter: optional local keyword spotter (e.g. `media.keywords.PocketSphinxSpotter`).
+        spotter: optional local keyword spotter (any `media.keywords.KeywordSpotter`).
 
     Example:
         detector = AnsweringMachineDetector(AmdConfig())

@@ -204,3 +204,27 @@ def test_deadline_rule_can_require_a_long_phrase():
     # a campaign that asks for one long phrase first leaves it unknown
     assert stream(signal).label == AmdLabel.MACHINE
     assert stream(signal, AmdConfig(timeout_machine_phrase_ms=1000)).label == AmdLabel.UNKNOWN
+
+
+class _PhraseAfter:
+    """A keyword spotter that hears a phrase once it has been fed a number of frames."""
+
+    def __init__(self, frames: int, phrase: str) -> None:
+        self.frames = frames
+        self.phrase = phrase
+
+    def feed(self, samples: np.ndarray) -> str | None:
+        self.frames -= 1
+        return self.phrase if self.frames <= 0 else None
+
+
+def test_a_local_keyword_spotter_can_decide_machine():
+    detector = AnsweringMachineDetector(spotter=_PhraseAfter(40, "leave a message"))
+    decision = None
+    for frame in frames(on_line(np.concatenate((silence(0.3), speech(0.4))))):
+        decision = detector.feed(frame)
+        if decision is not None:
+            break
+    assert decision is not None
+    assert (decision.label, decision.reason, decision.detail) == (AmdLabel.MACHINE, "keyword", "leave a message")
+    assert decision.decided_ms == 800
