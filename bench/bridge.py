@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -375,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.calls < 1:
         parser.error("--calls must be at least 1")
+    print(f"machine: cpus={os.cpu_count()} load_avg_1m={os.getloadavg()[0]:.1f} (other processes compete for the CPU: "
+          "latency figures are only meaningful on a quiet machine)", flush=True)
     servers = EchoServers().start()
     try:
         passthrough = run_passthrough(args.calls, args.seconds, args.warmup, servers)

@@ -269,8 +269,9 @@ class BridgeSession:
             if tick - self._last_voiced_tick > _UTTERANCE_GAP_TICKS:
                 self._utterance_start_tick = tick
             self._last_voiced_tick = tick
-        if self.recorder is not None:
-            self.recorder.add_caller(pcm, tick)
+        recorder = self.recorder  # one read: the loop drops it when the call ends
+        if recorder is not None:
+            recorder.add_caller(pcm, tick)
         self._in.append((pcm, time.perf_counter_ns() if self._collect else 0, tick))
         loop = self._loop
         # Wake the sender once per batch: while a wake-up is pending, the sender will find this frame too.
@@ -312,8 +313,9 @@ class BridgeSession:
             with contextlib.suppress(RuntimeError):  # loop closed: the session is over
                 self._loop.call_soon_threadsafe(self._marks_played, marks)
         out = pcm if pcm is not None else SILENCE
-        if self.recorder is not None:
-            self.recorder.add_agent(out)
+        recorder = self.recorder
+        if recorder is not None:
+            recorder.add_agent(out)
         if received_ns and self.stats is not None:
             self.stats.outbound_played.append(time.perf_counter_ns() - received_ns)
         return out
@@ -474,10 +476,11 @@ class BridgeSession:
                     stats.inbound.append(time.perf_counter_ns() - pushed_ns)
 
     async def _flush_recording(self) -> None:
-        assert self.recorder is not None  # noqa: S101
+        recorder = self.recorder
+        assert recorder is not None  # noqa: S101
         while True:
             await asyncio.sleep(self.config.recording_flush_s)
-            await asyncio.to_thread(self.recorder.flush)
+            await asyncio.to_thread(recorder.flush)
 
     # ---- adapter events ----------------------------------------------------------------------------------
 
@@ -722,9 +725,10 @@ class BridgeSession:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         recording = ""
-        if self.recorder is not None:
+        recorder, self.recorder = self.recorder, None  # frames the port still delivers are not recorded
+        if recorder is not None:
             try:
-                await asyncio.to_thread(self.recorder.close)
+                await asyncio.to_thread(recorder.close)
                 recording = self.recording_path
             except OSError:
                 logger.exception("attempt %s: recording could not be written", self.call.attempt_id)
