@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
             cursor.execute("TRUNCATE campaigns_callattempt")
             cursor.execute("UPDATE campaigns_contact SET status = 'pending', attempts = 0, last_disposition = '' "
                            "WHERE status <> 'pending'")
+            cursor.execute("UPDATE campaigns_campaign SET max_concurrent = %s", [args.max_concurrent])
             cursor.execute("VACUUM ANALYZE campaigns_contact")
     else:
         load(args.contacts, args.campaigns, args.max_concurrent, args.dnc_share)
