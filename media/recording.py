@@ -35,6 +35,7 @@ class StereoRecorder:
         self._flushed = 0  # bytes per channel already handed to the file
         self._wav: wave.Wave_write | None = None
         self._write_lock = threading.Lock()
+        self._closed = False
         self.frames_written = 0
 
     # ---- media thread -------------------------------------------------------------------------------------
@@ -70,31 +71,37 @@ class StereoRecorder:
         return left, right
 
     def _write(self, left: bytes, right: bytes) -> None:
-        with self._write_lock:
-            if self._wav is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                wav = wave.open(str(self.path), "wb")  # noqa: SIM115 - kept open across flushes, closed in close()
-                wav.setnchannels(2)
-                wav.setsampwidth(2)
-                wav.setframerate(SAMPLE_RATE)
-                self._wav = wav
-            if left:
-                samples = np.empty(len(left), dtype="<i2")  # len(left) bytes = 2 channels x len/2 samples
-                samples[0::2] = np.frombuffer(left, dtype="<i2")
-                samples[1::2] = np.frombuffer(right, dtype="<i2")
-                self._wav.writeframes(samples.tobytes())
-                self.frames_written += len(left) // 2
+        # The caller holds _write_lock.
+        if self._wav is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            wav = wave.open(str(self.path), "wb")  # noqa: SIM115 - kept open across flushes, closed in close()
+            wav.setnchannels(2)
+            wav.setsampwidth(2)
+            wav.setframerate(SAMPLE_RATE)
+            self._wav = wav
+        if left:
+            samples = np.empty(len(left), dtype="<i2")  # len(left) bytes = 2 channels x len/2 samples
+            samples[0::2] = np.frombuffer(left, dtype="<i2")
+            samples[1::2] = np.frombuffer(right, dtype="<i2")
+            self._wav.writeframes(samples.tobytes())
+            self.frames_written += len(left) // 2
 
     def flush(self) -> None:
         """Write the aligned part recorded so far (blocking file I/O: call through ``asyncio.to_thread``)."""
-        left, right = self._take(final=False)
-        self._write(left, right)
+        # Take and write under one lock: a flush still running when the call ends (its task was cancelled,
+        # its thread was not) must neither reorder audio nor reopen the finished file.
+        with self._write_lock:
+            if self._closed:
+                return
+            self._write(*self._take(final=False))
 
     def close(self) -> None:
         """Write everything (padding the shorter channel with silence) and finish the WAV header."""
-        left, right = self._take(final=True)
-        self._write(left, right)
         with self._write_lock:
+            if self._closed:
+                return
+            self._write(*self._take(final=True))
+            self._closed = True
             if self._wav is not None:
                 self._wav.close()
                 self._wav = None
