@@ -27,7 +27,7 @@ GOOD_AND_BAD = (
 )
 
 
-def _upload(client: Client, campaign: Any, content: bytes = GOOD_AND_BAD, name: str = "list.csv") -> Any:
+def _upload(client: Client, campaign: Any, content: bytes = GOOD_AND_BAD, name: str = "admin-upload.csv") -> Any:
     return client.post(reverse("admin:campaigns_campaign_import", args=[campaign.pk]),
                        {"file": SimpleUploadedFile(name, content, content_type="text/csv"), "default_region": "US"})
 
