@@ -363,7 +363,7 @@ class BridgeSession:
             pass  # a send hit a closed socket: the receiving side tells a clean end from a drop
         elif exc is not None:
             logger.error("attempt %s: bridge task failed", self.call.attempt_id, exc_info=exc)
-            self._fail(AdapterError("bad_events", f"bridge error handling the AI: {exc!r}"))
+            self._fail(AdapterError("internal", f"bridge error handling the AI: {exc!r}"))
 
     def _spawn_dtmf(self, digit: str) -> None:
         if self.adapter is not None and self._streaming:
@@ -406,7 +406,7 @@ class BridgeSession:
             self._failure = self._failure or exc
         except Exception as exc:  # nothing may escape into the UA's loop: other calls share it
             logger.exception("attempt %s: bridge failed", self.call.attempt_id)
-            self._failure = self._failure or AdapterError("bad_events", f"bridge error: {exc!r}")
+            self._failure = self._failure or AdapterError("internal", f"bridge error: {exc!r}")
         try:
             if self._failure is not None:
                 await self._play_fallback()

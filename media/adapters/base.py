@@ -6,7 +6,8 @@ the ``emit`` callback (called on the event loop, in message order). It never pac
 the playout buffer: the bridge does, because only the bridge knows what was actually played.
 
 Failures are `AdapterError` with a ``kind`` (``refused``, ``timeout``, ``rejected``, ``dropped``,
-``bad_events``, ``config``) and a reason in words, which ends up on the attempt.
+``bad_events``, ``config``; the bridge adds ``internal`` for its own errors) and a reason in words, which
+ends up on the attempt.
 """
 
 from __future__ import annotations
