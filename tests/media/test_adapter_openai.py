@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import wave
 from pathlib import Path
@@ -68,7 +69,7 @@ def _appends(server: WsServer) -> list[dict[str, Any]]:
 
 def _caller_sine(tick: int) -> bytes:
     # A different tone each tick, so the order of frames can be checked.
-    return sine(300 + 10 * (tick % 50), 0.02)
+    return sine(300 + 7 * (tick % 100), 0.02)
 
 
 EXPECTED_SESSION = {
@@ -345,3 +346,25 @@ def test_caller_audio_level_is_not_changed_by_the_bridge() -> None:
     assert wait_for(lambda: len(_appends(server)) >= 10)
     level = rms(ulaw_b64_to_pcm(_appends(server)[5]["audio"]))
     assert abs(level - rms(sine(1000, 0.02))) / rms(sine(1000, 0.02)) < 0.05
+
+
+def test_caller_audio_during_setup_is_kept_up_to_the_inbound_buffer_then_streamed_in_order() -> None:
+    # given a server that confirms the session only after 0.4 s, and a 100 ms inbound buffer
+    async def handler(ws: ServerConnection, server: WsServer) -> None:
+        update = await server.read(ws)
+        await asyncio.sleep(0.4)
+        await ws.send(json.dumps({"type": "session.updated", "session": update["session"]}))
+        await _read_forever(ws, server)
+
+    with WsServer(handler) as server, media_loop() as loop:
+        session = BridgeSession(_agent(server.url, greeting=""), CallContext(15, {}),
+                                BridgeConfig(inbound_buffer_ms=100))
+        run_bridged(loop, session, _caller_sine, until=lambda _c: len(_appends(server)) >= 30)
+
+    from media.g711 import pcm16_to_ulaw
+
+    tick_of = {pcm16_to_ulaw(_caller_sine(tick)): tick for tick in range(100)}  # distinct tone per tick
+    ticks = [tick_of[base64.b64decode(m["audio"])] for m in _appends(server)[:30]]
+    # then only the last 5 frames before the session (100 ms) were kept, and nothing after them was lost
+    assert ticks[0] >= 15
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks)))
