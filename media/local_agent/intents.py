@@ -86,6 +86,7 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r"\b(speak|talk) (to|with) (a |an |the |some )?(real )?"
             r"(person|human|agent|representative|someone|somebody|manager|operator)\b",
             r"\btransfer me\b",
+            r"\bwant to (speak|talk) to (a|an|someone|somebody)\b",
             r"\b(representative|operator)\b",
         ),
     ),
@@ -133,6 +134,8 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
 )
 _COMPILED = tuple((intent, tuple(re.compile(p) for p in patterns)) for intent, patterns in _RULES)
 
+_LEADING = dict.fromkeys(("yes", "yeah", "yep", "yup", "sure", "okay", "ok", "absolutely", "certainly"), Intent.YES)
+_LEADING.update(dict.fromkeys(("no", "nope", "nah"), Intent.NO))
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "a": 1, "a couple of": 2}
 
@@ -186,7 +189,12 @@ def classify(text: str, today: dt.date | None = None) -> IntentResult:
     today = today or dt.datetime.now(dt.UTC).date()
     norm = normalize_text(text)
     day = parse_day(norm, today)
+    words = norm.split()
     for intent, patterns in _COMPILED:
+        if intent in (Intent.NO, Intent.YES) and words and words[0] in _LEADING:
+            # "Yes, I don't mind" / "No, I do": the first word of an answer to a yes/no question decides.
+            intent = _LEADING[words[0]]
+            return IntentResult(Intent.CALL_BACK, day) if intent is Intent.YES and day else IntentResult(intent)
         if any(p.search(norm) for p in patterns):
             if intent in (Intent.YES, Intent.UNKNOWN) and day is not None:
                 # "Yes, tomorrow" / "maybe next week" to "can we talk now?" is a call back.

@@ -31,6 +31,8 @@ LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]
         ("I'm busy right now", Intent.CALL_BACK),
         ("maybe next week", Intent.CALL_BACK),
         ("can I speak to a real person", Intent.TRANSFER),
+        ("yes i do not mind", Intent.YES),
+        ("no i do", Intent.NO),
         ("I don't know", Intent.UNKNOWN),
         ("I'm not sure", Intent.UNKNOWN),
         ("", Intent.UNKNOWN),
