@@ -13,9 +13,8 @@ What runs:
 * SIPp as UAS answering every call with an RTP echo (``-rtp_echo``).
 * The real pool (``UaSupervisor``, ``--processes`` workers of 4 lines) with the media probe hooks
   (``telephony.ua.probe``): every call sends numbered 20 ms frames and times their echo.
-* The dialer's real path in this process: ``run_dispatch_tick`` claims the contacts and ``originate_attempt``
-  (re-checks, leases, caller ID, UA line, command) runs for each claimed attempt on 4 threads, as Celery
-  workers would.
+* The dialer's real path: ``run_dispatch_tick`` claims the contacts and ``originate_attempt`` (re-checks,
+  leases, caller ID, UA line, command) runs for each claimed attempt in 4 processes, as Celery workers would.
 * Once every call is up, the pool's CPU and memory are sampled over the hold; then every call is hung up.
 * Baseline in the same run: SIPp as UAC (streaming G.711 both ways through the UAS's echo) against a second
   SIPp UAS, the same N calls held S seconds; its CPU is what ``cpu_ratio_vs_sipp`` divides by.
@@ -24,7 +23,8 @@ Prints details, then last:
 ``calls=N established=E setup_cps=C pool_cores=K rss_mb_per_call=M late_frames_pct=L cpu_ratio_vs_sipp=X``
 
 ``late_frames_pct``: of the frames expected back on all calls (each call's first to last echoed frame), the
-share that never came back or came back more than 20 ms (one frame) later than that call's best round trip.
+share that never came back, came back more than 20 ms (one frame) later than that call's median round trip,
+or left late because the media clock stalled (see ``telephony/ua/probe.py``).
 ``setup_cps``: established calls divided by the time from the first INVITE to the last answer.
 ``pool_cores``: CPU seconds used by the UA worker processes per wall second during the hold.
 ``rss_mb_per_call``: the workers' total resident memory (RSS, shared pages counted in each process) divided by
@@ -37,6 +37,7 @@ import argparse
 import datetime as dt
 import json
 import math
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -44,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,17 +172,30 @@ def ulaw_tone_file(path: Path, seconds: float = 2.0) -> Path:
     return path
 
 
+def _originate_worker_init(db_url: str) -> None:
+    setup_django(db_url)
+
+
+def _noop(_: int) -> None:
+    time.sleep(0.05)
+
+
+def _originate(attempt_id: int) -> str:
+    from campaigns.originate import originate_attempt
+
+    return originate_attempt(attempt_id).outcome
+
+
 def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     """The pool under test. Returns its figures."""
     import redis
     from django.conf import settings
-    from django.db import close_old_connections, connection
+    from django.db import connection
     from django.db.models import Count, Max, Min
 
     from campaigns.choices import AttemptState
     from campaigns.dispatch import run_dispatch_tick
     from campaigns.models import CallAttempt
-    from campaigns.originate import originate_attempt
     from telephony.sipp import SippRun
     from telephony.ua.process import PROBE_STATS_KEY
     from telephony.ua.supervisor import PoolSettings, UaSupervisor
@@ -197,7 +211,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     processes = args.processes or math.ceil(n / 4)
     pool = UaSupervisor(PoolSettings(
         processes=processes, name_prefix="bench-ua", sip_port_base=15000, rtp_port_base=15200,
-        media_timeout_s=10, hooks="telephony.ua.probe:probe_hooks", stop_timeout_s=20),
+        media_timeout_s=10, hooks="telephony.ua.probe:probe_hooks", stop_timeout_s=20, nice=args.nice),
         env={"DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": settings.REDIS_URL,
              "LOG_LEVEL": "WARNING"})
     pool.start()
@@ -212,7 +226,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     supervisor_thread.start()
     figures: dict[str, float] = {}
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # 25 Django + pjsua2 start-ups on 2 cores take a while
         while len([u for u in live_uas(r) if u.startswith("bench-ua-")]) < processes:
             if time.monotonic() > deadline:
                 raise RuntimeError("the UA pool did not come up")
@@ -221,21 +235,18 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         idle_rss, idle_pss = memory_mb(pids)
         print(f"pool: {processes} UA processes up; idle RSS {idle_rss:.0f} MB, PSS {idle_pss:.0f} MB")
 
-        # The dialer: dispatcher ticks claim, originate runs on 4 threads (as 4 Celery worker processes).
-        def originate(attempt_id: int) -> str:
-            try:
-                return originate_attempt(attempt_id, r=r).outcome
-            finally:
-                close_old_connections()
-
+        # The dialer: dispatcher ticks claim; originate runs in 4 processes, as 4 Celery worker processes do.
         outcomes: list[str] = []
-        with ThreadPoolExecutor(max_workers=4) as executor:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=4, mp_context=spawn, initializer=_originate_worker_init,
+                                 initargs=(os.environ["DATABASE_URL"],)) as executor:
+            list(executor.map(_noop, range(8)))  # all four started and set up before the clock starts
             started = time.monotonic()
             claimed = 0
             while claimed < n and time.monotonic() - started < 60:
                 tick = run_dispatch_tick(r=r, enqueue=lambda ids: None)
                 claimed += len(tick.attempt_ids)
-                outcomes += list(executor.map(originate, tick.attempt_ids))
+                outcomes += list(executor.map(_originate, tick.attempt_ids, chunksize=1))
                 time.sleep(0.05)
         print(f"dialer: claimed {claimed}, originate outcomes {Counter(outcomes)}")
 
@@ -290,9 +301,15 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         late = sum(p["late"] for p in probes)
         missing = sum(p["missing"] for p in probes)
         figures["late_frames_pct"] = 100 * (late + missing) / expected if expected else float("nan")
-        worst = max((p.get("p99_extra_ms", 0) for p in probes), default=0)
-        print(f"media: {len(probes)} calls probed, {expected} frames expected back, {late} late, {missing} missing;"
-              f" worst per-call p99 extra delay {worst} ms")
+        def total(key: str) -> int:
+            return sum(p.get(key, 0) for p in probes)
+
+        rtts = sorted(p.get("median_rtt_ms", 0) for p in probes) or [0]
+        print(f"media: {len(probes)} calls probed, {expected} frames expected back: {late} late (>20 ms after the"
+              f" call's median round trip, or sent late by a stalled clock: {total('clock_stalls')}),"
+              f" {missing} missing; late vs the best round trip {total('late_vs_best')}, >60 ms late"
+              f" {total('late_60ms')}; median round trip {rtts[len(rtts) // 2]} ms, worst call p99"
+              f" {max((p.get('p99_rtt_ms', 0) for p in probes), default=0)} ms")
         uas.wait(30)
         stats = uas.final_stats()
         print(f"sipp uas: successful {stats.get('SuccessfulCall(C)')}, failed {stats.get('FailedCall(C)')}")
@@ -349,6 +366,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--hold", type=float, default=20.0)
     parser.add_argument("--processes", type=int, default=0, help="UA processes (default: calls / 4)")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="niceness of the UA workers (the run_ua_pool --nice / UA_NICE setting)")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
     if args.calls < 1 or args.hold < 2:

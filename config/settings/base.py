@@ -122,6 +122,7 @@ UA_MAX_CALLS_PER_PROCESS = env.int("UA_MAX_CALLS_PER_PROCESS", default=4)  # the
 UA_MEDIA_TIMEOUT_S = env.float("UA_MEDIA_TIMEOUT_S", default=15.0)  # no RTP this long: the call failed
 UA_STOP_TIMEOUT_S = env.float("UA_STOP_TIMEOUT_S", default=15.0)  # SIGTERM: time to hang up and record
 UA_CALL_HOOKS = env("UA_CALL_HOOKS", default="")  # "module:callable" building per-call media hooks
+UA_NICE = env.int("UA_NICE", default=0)  # < 0 puts the media clock ahead of other work (CAP_SYS_NICE)
 
 # Contact import
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=5000)

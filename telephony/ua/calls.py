@@ -33,8 +33,12 @@ MAX_ACCOUNTS = 6
 # Call objects are dropped this long after DISCONNECTED, on the pjsua thread: deleting inside the callback has
 # crashed pjsua2 (pjproject issue 2815), and deleting from another thread asserts.
 RELEASE_DELAY_S = 0.5
+# 3xx answers followed per leg (same trunk host only, see `OutboundCall.onCallRedirected`).
+MAX_REDIRECTS = 3
 MEDIA_STATS_INTERVAL_S = 1.0
 REGISTRATION_WAIT_S = 5.0
+# Pooled AudioMediaPorts per process: one per line, plus spares for ports a call gave back this tick.
+MAX_MEDIA_PORTS = 8
 
 _SRTP_USE = {
     SrtpPolicy.DISABLED: pj.PJMEDIA_SRTP_DISABLED,
@@ -63,13 +67,14 @@ class CallEvent:
 class CallHooks:
     """What the media work plugs into a call. Every method runs on the pjsua thread: copy and return.
 
-    The defaults do nothing. A subclass may return a `CallMediaPort` from `create_media_port` to exchange
-    20 ms PCM16 frames with the call (8 kHz mono with the default bridge clock).
+    The defaults do nothing. To exchange 20 ms PCM16 frames with the call (8 kHz mono with the default bridge
+    clock), `attach_media` sets `port.sink` (frames heard) and/or `port.source` (frames to send) and returns
+    True; the port is then wired both ways to the call's audio.
     """
 
-    def create_media_port(self, call: OutboundCall) -> CallMediaPort | None:
-        """Return the port wired both ways to the call's audio once media is active (None: no port)."""
-        return None
+    def attach_media(self, call: OutboundCall, port: CallMediaPort) -> bool:
+        """Claim the call's audio through `port` (a pooled port; do not keep it after the call)."""
+        return False
 
     def on_answered(self, call: OutboundCall) -> None:
         """The far end answered (200 OK, ACK sent)."""
@@ -207,6 +212,7 @@ class OutboundCall(pj.Call):
         self.final_reason = ""
         self.results: dict[str, Any] = {}
         self.disposition_override: str | None = None
+        self.redirects = 0
 
     @property
     def attempt_id(self) -> int:
@@ -251,6 +257,15 @@ class OutboundCall(pj.Call):
         if not self.got_response and _received_a_message(prm.e):
             self.got_response = True
 
+    def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:  # pjsua2 callback name
+        # Follow a 3xx only to another port of the trunk's own host (a front that spreads calls over its
+        # processes, like the simulated network): any other target would take the call, and our credentials if
+        # challenged, to a host nobody configured. A bounded count stops redirect loops.
+        self.redirects += 1
+        if self.redirects <= MAX_REDIRECTS and _uri_host(str(prm.targetUri)) == self.trunk.host.strip("[]").lower():
+            return int(pj.PJSIP_REDIRECT_ACCEPT)
+        return int(pj.PJSIP_REDIRECT_REJECT)
+
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # pjsua2 callback name
         info = self.getInfo()
         for index, media in enumerate(info.media):
@@ -259,11 +274,16 @@ class OutboundCall(pj.Call):
             if self.audio_media is not None:
                 return
             self.audio_media = self.getAudioMedia(index)
-            port = self.manager.guard(self.hooks.create_media_port, self)
-            if port is not None:
+            port = self.manager.acquire_port()
+            if port is None:
+                logger.warning("attempt %s: no free media port", self.attempt_id)
+                return
+            if self.manager.guard(self.hooks.attach_media, self, port):
                 self.media_port = port
                 port.startTransmit(self.audio_media)
                 self.audio_media.startTransmit(port)
+            else:
+                self.manager.release_port(port)
             return
 
     def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:  # pjsua2 callback name
@@ -335,12 +355,16 @@ class OutboundCall(pj.Call):
         )
 
     def stop_media(self) -> None:
-        """Silence the media port (pjsua thread). The port itself lives until the call object is dropped, on
-        the pjsua thread: its destructor takes it off the bridge, which must not happen mid-callback."""
-        port = self.media_port
+        """Give the media port back to the pool, silenced (pjsua thread, at DISCONNECTED).
+
+        The call's conference slot is already gone, so the port has no connections left. Ports are pooled,
+        never destroyed mid-run: pjmedia 2.15 removes a port from the bridge asynchronously, and destroying
+        one right after the call (pjsua2's AudioMediaPort destructor) let the clock thread call a freed port
+        (SIGSEGV measured at 100 calls).
+        """
+        port, self.media_port = self.media_port, None
         if port is not None:
-            port.sink = None
-            port.source = None
+            self.manager.release_port(port)
         self.audio_media = None
 
 
@@ -371,6 +395,8 @@ class CallManager:
         self._failovers: list[tuple[OutboundCall, TrunkSpec]] = []
         self._awaiting_registration: list[tuple[float, TrunkAccount, OriginateRequest, TrunkSpec, int, str,
                                                 CallHooks]] = []
+        self._ports: list[CallMediaPort] = []  # idle pooled media ports
+        self._port_count = 0
         self._lock = threading.Lock()  # guards the live-attempt snapshot read by other threads
         self._live_ids: frozenset[int] = frozenset()
         pjsua.tick_handlers.append(self.tick)
@@ -397,6 +423,26 @@ class CallManager:
     def _refresh_live(self) -> None:
         with self._lock:
             self._live_ids = frozenset(self.calls)
+
+    # ---- pooled media ports ------------------------------------------------------------------------------
+
+    def acquire_port(self) -> CallMediaPort | None:
+        """A media port for a call: an idle pooled one, or a new one while fewer than two per line exist."""
+        if self._ports:
+            return self._ports.pop()
+        if self._port_count >= MAX_MEDIA_PORTS:
+            return None
+        port = CallMediaPort()
+        clock_rate = self.pjsua.settings.clock_rate
+        port.create(f"call-port-{self._port_count}", clock_rate)
+        self._port_count += 1
+        return port
+
+    def release_port(self, port: CallMediaPort) -> None:
+        """Silence a port and put it back in the pool."""
+        port.sink = None
+        port.source = None
+        self._ports.append(port)
 
     # ---- accounts ----------------------------------------------------------------------------------------
 
@@ -670,12 +716,23 @@ class CallManager:
         for account in self.accounts.values():
             account.shutdown()
         self.accounts.clear()
+        self._ports.clear()
         gc.collect()
 
 
 def _received_a_message(event: pj.SipEvent) -> bool:
     """Whether a pjsua2 event was caused by a message received from the network."""
     return bool(event.type == pj.PJSIP_EVENT_TSX_STATE and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG)
+
+
+def _uri_host(uri: str) -> str:
+    """The host of a SIP URI such as `<sip:+1202@127.0.0.1:17001;transport=udp>` (lower case, no brackets)."""
+    text = uri.strip().strip("<>")
+    text = text.split(":", 1)[1] if text.lower().startswith(("sip:", "sips:")) else text
+    text = text.rsplit("@", 1)[-1].split(";", 1)[0].split(">", 1)[0]
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0].lower()
+    return text.rsplit(":", 1)[0].lower() if text.count(":") == 1 else text.lower()
 
 
 def new_sip_call_id() -> str:

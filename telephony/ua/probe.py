@@ -4,7 +4,7 @@ Run the pool with `--hooks telephony.ua.probe:probe_hooks` against a peer that e
 `-rtp_echo`). Each frame we send carries its sequence number in its first samples, coded as G.711 μ-law
 code words, which survive the PCM16 -> μ-law -> echo -> μ-law -> PCM16 round trip bit-exactly. The receive
 side decodes the number and compares the arrival time with the frame's send time (the round trip through
-both jitter buffers and the peer). A frame whose round trip exceeds the call's best by more than `LATE_MS`,
+both jitter buffers and the peer). A frame whose round trip exceeds the call's median by more than `LATE_MS`,
 or that the bridge clock sent more than `LATE_MS` after its slot (a stalled clock), is *late*; a number that
 never comes back (within the received range) is *missing* (lost, or replaced by packet-loss concealment).
 Frame boundaries may shift on the way back (measured: 5 ms), so the header is searched across frames.
@@ -127,36 +127,39 @@ class ProbeHooks(CallHooks):
         elif seq not in self.arrivals:
             self.arrivals[seq] = now
 
-    def create_media_port(self, call: OutboundCall) -> CallMediaPort | None:
-        """A port wired to the call that sends numbered frames and records the echo."""
-        port = CallMediaPort(sink=self._sink, source=self._source)
-        port.create(f"probe-{call.attempt_id}-{call.leg}")
-        return port
+    def attach_media(self, call: OutboundCall, port: CallMediaPort) -> bool:
+        """Send numbered frames on the call and record their echo."""
+        port.sink = self._sink
+        port.source = self._source
+        return True
 
     def stats(self) -> dict[str, Any]:
         """Frames expected, late and missing over the received range (first to last echoed frame).
 
-        A frame is late when its round trip (sent -> echoed back to this port) exceeds the call's best round
-        trip by more than `LATE_MS`, or when the bridge clock itself sent it more than `LATE_MS` after its
-        predecessor's slot (a clock stall delays the frame whatever the network does).
+        A frame is late when its round trip (sent -> echoed back to this port) exceeds the call's median round
+        trip by more than `LATE_MS` (one frame period), or when the bridge clock sent it more than `LATE_MS`
+        after its slot (a stalled clock delays the frame whatever the network does). The median, not the
+        best, is the reference: the adaptive jitter buffer may settle one frame deeper after the first
+        packets, which is latency, not lateness. `late_vs_best` and `late_60ms` are printed alongside.
         """
         if not self.arrivals:
             return {"expected": 0, "late": 0, "missing": 0, "sent": self.next_seq}
         sent_at = self.sent_at
         rtts = {seq: t - sent_at[seq] for seq, t in self.arrivals.items() if seq < len(sent_at)}
-        base = min(rtts.values())
+        ordered = sorted(rtts.values())
+        best, median = ordered[0], ordered[len(ordered) // 2]
         first, last = min(rtts), max(rtts)
         expected = last - first + 1
-        late_rtt = {seq for seq, rtt in rtts.items() if (rtt - base) * 1000 > LATE_MS}
+        late_rtt = {seq for seq, rtt in rtts.items() if (rtt - median) * 1000 > LATE_MS}
         stalled = {seq for seq in range(max(first, 1), last + 1)
                    if (sent_at[seq] - sent_at[seq - 1]) * 1000 > FRAME_MS + LATE_MS}
         late = len((late_rtt | stalled) & set(rtts))
-        missing = expected - len(rtts)
-        ordered = sorted(rtt - base for rtt in rtts.values())
-        return {"expected": expected, "late": late, "missing": missing, "sent": self.next_seq,
-                "late_rtt": len(late_rtt), "clock_stalls": len(stalled), "undecodable": self.undecodable,
-                "base_rtt_ms": round(base * 1000, 1),
-                "p99_extra_ms": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 1)}
+        return {"expected": expected, "late": late, "missing": expected - len(rtts), "sent": self.next_seq,
+                "late_vs_best": sum(1 for rtt in ordered if (rtt - best) * 1000 > LATE_MS),
+                "late_60ms": sum(1 for rtt in ordered if (rtt - median) * 1000 > 60),
+                "clock_stalls": len(stalled), "undecodable": self.undecodable,
+                "best_rtt_ms": round(best * 1000, 1), "median_rtt_ms": round(median * 1000, 1),
+                "p99_rtt_ms": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 1)}
 
     def on_ended(self, call: OutboundCall, event: CallEvent) -> None:
         """Attach the frame statistics to the end event (the worker stores them in Redis)."""

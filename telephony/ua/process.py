@@ -14,6 +14,7 @@ Started by the supervisor as `python -m telephony.ua.process --name ... --sip-po
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
 import json
 import logging
@@ -384,6 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of a worker process."""
     args = build_parser().parse_args(argv)
+    # A crash inside pjsua2 (C++) kills the process; print every thread's Python stack first for the log.
+    faulthandler.enable()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     import django
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 import redis
+from django.utils import timezone
 
 from campaigns.choices import AttemptState, ContactStatus, Disposition
 from campaigns.models import CallAttempt, Contact
@@ -307,3 +308,41 @@ def test_register_trunk_registers_before_dialing_and_refreshes(
     wait_for(lambda: len(peer.received("REGISTER")) >= 3, 8, "the registration refresh")
     assert ended.answered_at is None
     peer.stop()
+
+
+def test_404_marks_the_number_invalid_and_it_is_not_retried(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    peer = sipp("uas_not_found.xml")
+    attempt = queue_attempt(_contact(peer.port))
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt)
+    assert ended.disposition == Disposition.INVALID_NUMBER
+    assert ended.sip_code == 404
+    contact = Contact.objects.get(pk=attempt.contact_id)
+    assert contact.status == ContactStatus.INVALID
+    assert contact.next_attempt_at is None
+    assert peer.wait(10) == 0
+
+
+def test_max_call_length_hangs_up_an_answered_call(ua_worker: str, registry: redis.Redis,
+                                                   sipp: SippStarter) -> None:
+    # given an originate command (as the dialer builds it) with a 2 s call limit
+    peer = sipp("uas_answer.xml")
+    contact = _contact(peer.port)
+    attempt = queue_attempt(contact)
+    CallAttempt.objects.filter(pk=attempt.pk).update(originated_at=timezone.now())
+    push_command(registry, ua_worker, {
+        "type": "originate", "attempt_id": attempt.pk, "destination": contact.phone_e164, "caller_id": "",
+        "trunk": {"id": attempt.trunk_id, "host": "127.0.0.1", "port": peer.port, "codecs": ["PCMA", "PCMU"]},
+        "ring_timeout_s": 5, "max_call_s": 2,
+    })
+    # when / then it is hung up by us after 2 s of talk
+    ended = wait_ended(attempt)
+    assert ended.disposition == Disposition.HUMAN
+    assert ended.reason == "max call length 2s reached"
+    assert 1.8 <= ended.talk_seconds <= 3.5
+    assert peer.wait(10) == 0
+    assert len(peer.received("BYE")) == 1
+    # and the trunk's codec order (PCMA first here) is the order of the SDP offer
+    sdp = peer.received("INVITE")[0]
+    assert sdp.index("PCMA/8000") < sdp.index("PCMU/8000")

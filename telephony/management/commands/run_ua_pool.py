@@ -25,6 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--stop-timeout", type=float, default=settings.UA_STOP_TIMEOUT_S)
         parser.add_argument("--name-prefix", default="")
         parser.add_argument("--hooks", default=settings.UA_CALL_HOOKS)
+        parser.add_argument("--nice", type=int, default=settings.UA_NICE)
 
     def handle(self, *args: Any, **options: Any) -> None:
         pool = PoolSettings(
@@ -32,7 +33,8 @@ class Command(BaseCommand):
             sip_port_base=options["sip_port_base"], rtp_port_base=options["rtp_port_base"],
             rtp_port_range=options["rtp_port_range"], max_calls=options["max_calls"],
             media_timeout_s=options["media_timeout"], stop_timeout_s=options["stop_timeout"],
-            hooks=options["hooks"], **({"name_prefix": options["name_prefix"]} if options["name_prefix"] else {}),
+            hooks=options["hooks"], nice=options["nice"],
+            **({"name_prefix": options["name_prefix"]} if options["name_prefix"] else {}),
         )
         self.stdout.write(f"UA pool: {pool.processes} processes, SIP ports from {pool.sip_port_base}")
         raise SystemExit(UaSupervisor(pool).run())
