@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import redis
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.choices import CONTACT_DIALABLE, AttemptState, CampaignStatus, ContactStatus
@@ -38,7 +39,7 @@ from campaigns.leases import TokenRequest, refund_dial_tokens, take_dial_tokens
 from campaigns.lifecycle import complete_finished_campaigns
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.redis_client import get_redis
-from campaigns.windows import CallingWindow, zones_in_window
+from campaigns.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 from telephony.ua_registry import total_free_lines
 
 logger = logging.getLogger(__name__)
@@ -336,3 +337,56 @@ def run_dispatch_tick(*, now: dt.datetime | None = None, r: redis.Redis | None =
         if idle:
             result.completed_campaigns = complete_finished_campaigns(idle)
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parking: contacts outside their window wait at the head of the dispatch index (never-dialed first) and
+# every claim would walk past them again, each tick, for hours. A beat task moves their next_attempt_at to
+# the moment their window next opens, so the claim scan only meets contacts it may call.
+
+PARK_SCAN_LIMIT = 5000  # contacts examined per campaign per run, from the head of its queue
+UNKNOWN_ZONE_RECHECK = dt.timedelta(days=1)  # no zone, never called: looked at again daily
+
+
+def park_contacts_outside_window(now: dt.datetime | None = None, limit: int = PARK_SCAN_LIMIT) -> int:
+    """Set ``next_attempt_at`` of due contacts outside their calling window to their next window opening.
+
+    Only the head of each running campaign's queue is examined (``limit`` contacts in dial order). The
+    update is conditional (still dialable and due) and skips rows a claim holds, so it never delays a dial
+    and never makes a contact callable earlier: the claim still checks the window itself.
+
+    Returns:
+        How many contacts were parked.
+    """
+    now = now or timezone.now()
+    parked = 0
+    for campaign in Campaign.objects.filter(status=CampaignStatus.RUNNING).only(
+            "id", "window_days", "window_start", "window_end"):
+        window = CallingWindow.of(campaign)
+        head = (Contact.objects.filter(campaign_id=campaign.pk, status__in=CONTACT_DIALABLE)
+                .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                .order_by(F("priority").desc(), F("next_attempt_at").asc(nulls_first=True), "id")
+                .values_list("id", "time_zones")[:limit])
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Walk the ordered dispatch index from the head, as the claim does (see claim_due_contacts).
+            cursor.execute("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)")
+            rows = list(head)
+        until: dict[dt.datetime, list[int]] = defaultdict(list)
+        openings: dict[tuple[str, ...], dt.datetime] = {}
+        for contact_id, zones in rows:
+            key = tuple(zones)
+            if key not in openings:
+                if contact_in_window(zones, now, window):
+                    openings[key] = now
+                else:
+                    opening = next_window_opening(zones, now, window)
+                    openings[key] = opening if opening is not None else now + UNKNOWN_ZONE_RECHECK
+            if openings[key] > now:
+                until[openings[key]].append(contact_id)
+        for when, ids in until.items():
+            locked = (Contact.objects.filter(pk__in=ids, status__in=CONTACT_DIALABLE)
+                      .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+                      .select_for_update(skip_locked=True, no_key=True).values("pk"))
+            with transaction.atomic():
+                parked += Contact.objects.filter(pk__in=locked).update(next_attempt_at=when, updated_at=now)
+    return parked

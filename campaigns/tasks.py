@@ -25,6 +25,14 @@ def originate(attempt_id: int) -> None:
     originate_attempt(attempt_id)
 
 
+@shared_task(name="campaigns.park_contacts", ignore_result=True, soft_time_limit=50, time_limit=60, expires=10)
+def park_contacts() -> None:
+    """Beat, every 10 s: move due contacts outside their calling window to their next window opening."""
+    from campaigns.dispatch import park_contacts_outside_window
+
+    park_contacts_outside_window()
+
+
 @shared_task(name="campaigns.reap_attempts", ignore_result=True, soft_time_limit=50, time_limit=60, expires=10)
 def reap_attempts() -> None:
     """Beat, every 10 s: resolve attempts whose lease expired; complete campaigns with nothing left."""

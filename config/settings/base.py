@@ -105,6 +105,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # The dispatcher: claims due contacts each tick (one tick at a time across hosts: advisory lock).
     "dispatch-tick": {"task": "campaigns.dispatch_tick", "schedule": DIALER_TICK_S,
                       "options": {"expires": DIALER_TICK_S}},
+    # Parks due contacts outside their calling window until it opens (keeps the claim scan short).
+    "park-contacts": {"task": "campaigns.park_contacts", "schedule": 10.0, "options": {"expires": 10.0}},
     # Resolves attempts whose lease expired; completes campaigns with nothing left.
     "reap-attempts": {"task": "campaigns.reap_attempts", "schedule": 10.0, "options": {"expires": 10.0}},
 }

@@ -301,3 +301,27 @@ def test_a_campaign_with_nothing_left_completes(redis_client: redis.Redis, ua: s
     assert result.completed_campaigns == [campaign.pk]
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.COMPLETED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_contacts_outside_their_window_are_parked_until_it_opens(redis_client: redis.Redis, ua: str) -> None:
+    # given, at 12:00 in New York, waiting contacts in New York, Tokyo (01:00) and of unknown zone
+    from campaigns.dispatch import park_contacts_outside_window
+
+    campaign = running_campaign(max_concurrent=50)
+    ny = contacts(campaign, 2)
+    tokyo = contacts(campaign, 3, zones=["Asia/Tokyo"])
+    unknown = contacts(campaign, 1, zones=[])[0]
+    # when the parking task runs
+    with time_machine.travel(MIDDAY, tick=False):
+        assert park_contacts_outside_window(MIDDAY) == 4
+    # then Tokyo waits for 09:00 Tokyo (the default window), the unknown zone for a day, New York not at all
+    tokyo_opening = dt.datetime(2026, 6, 17, 0, 0, tzinfo=dt.UTC)
+    assert set(Contact.objects.filter(pk__in=[c.pk for c in tokyo]).values_list("next_attempt_at", flat=True)) == {
+        tokyo_opening}
+    assert Contact.objects.get(pk=unknown.pk).next_attempt_at == MIDDAY + dt.timedelta(days=1)
+    assert set(Contact.objects.filter(pk__in=[c.pk for c in ny]).values_list("next_attempt_at", flat=True)) == {None}
+    # and the claim reaches them when (and only when) their window opens
+    assert len(tick(redis_client)[0]) == 2
+    assert tick(redis_client, tokyo_opening - dt.timedelta(minutes=1))[0] == []
+    assert len(tick(redis_client, tokyo_opening)[0]) == 3
