@@ -372,13 +372,19 @@ def main(argv: list[str] | None = None) -> int:
         call_command("migrate", verbosity=0)
         with connection.cursor() as cursor:
             cursor.execute("TRUNCATE campaigns_callattempt")
-            cursor.execute("UPDATE campaigns_contact SET status = 'pending', attempts = 0, last_disposition = '' "
-                           "WHERE status <> 'pending'")
+            cursor.execute("UPDATE campaigns_contact SET status = 'pending', attempts = 0, last_disposition = '', "
+                           "next_attempt_at = NULL WHERE status <> 'pending' OR next_attempt_at IS NOT NULL")
             cursor.execute("UPDATE campaigns_campaign SET max_concurrent = %s", [args.max_concurrent])
             cursor.execute("VACUUM ANALYZE campaigns_contact")
     else:
         load(args.contacts, args.campaigns, args.max_concurrent, args.dnc_share)
 
+    # What the park beat (every 10 s) keeps done: due contacts outside their window wait for its opening.
+    from campaigns.dispatch import park_contacts_outside_window
+
+    t0 = time.perf_counter()
+    parked = park_contacts_outside_window(EPOCH)
+    print(f"park: parked={parked} ms={(time.perf_counter() - t0) * 1000:.0f}", flush=True)
     claims_per_s, durations = claim_phase(args.seconds, args.warmup)
     report("claim", durations, claims_per_s)
     if not args.skip_full:
