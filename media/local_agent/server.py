@@ -152,6 +152,7 @@ class RealtimeSession:
         self._pending_transcriptions: set[asyncio.Task[None]] = set()
         self._input_audio_tokens = 0
         self._input_text_tokens = 0
+        self._idle_from_ms: float | None = None  # when the last response's audio finished playing
         self._reset_audio_pipeline()
 
     # ---- plumbing -------------------------------------------------------------------------------
@@ -287,6 +288,35 @@ class RealtimeSession:
                 await self._speech_stopped(vad_event.ms)
         if not self._vad.in_speech:
             self._trim_buffer()
+            await self._check_idle_timeout()
+
+    async def _check_idle_timeout(self) -> None:
+        """``idle_timeout_ms``: prompt the caller when they stay silent after the agent's audio has played.
+
+        Time is the clock of appended audio (a phone bridge streams continuously, silence included), and
+        playback is assumed to start when the response is done, as the real service assumes.
+        """
+        td = self._turn_detection or {}
+        timeout = td.get("idle_timeout_ms")
+        if not timeout or self._idle_from_ms is None or self._response is not None:
+            return
+        now_ms = self._input_ms(self._appended_samples)
+        if now_ms < self._idle_from_ms + timeout:
+            return
+        item_id = ev.new_id("item")
+        await self.send(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "audio_start_ms": int(self._idle_from_ms),
+                "audio_end_ms": int(now_ms),
+                "item_id": item_id,
+            }
+        )
+        self._idle_from_ms = None
+        pcm = bytes(self._buffer)
+        self._buffer.clear()
+        self._buffer_start_ms = now_ms
+        await self._commit(item_id, pcm, auto_response=True)
 
     def _trim_buffer(self) -> None:
         """Outside speech only the prefix padding can still become part of a turn."""
@@ -309,6 +339,7 @@ class RealtimeSession:
         return segment
 
     async def _speech_started(self, start_ms: int) -> None:
+        self._idle_from_ms = None
         self._speech_item = ev.new_id("item")
         self._speech_start_ms = start_ms
         await self.send(
@@ -515,6 +546,7 @@ class RealtimeSession:
     def _start_response(self, *, conversation: bool) -> None:
         response = _Response(ev.new_id("resp"), conversation)
         self._response = response
+        self._idle_from_ms = None
         response.task = self._spawn(self._run_response(response), self._turn_tasks)
 
     def _response_object(self, response: _Response, status: str, usage: dict[str, Any] | None) -> dict[str, Any]:
@@ -539,6 +571,7 @@ class RealtimeSession:
         await self.send({"type": "response.created", "response": self._response_object(response, "in_progress", None)})
         text_tokens = 0
         audio_tokens = 0
+        audio_ms = 0
         try:
             # The plan needs the caller's last words: wait for turns still being recognised.
             await asyncio.gather(*self._pending_transcriptions, return_exceptions=True)
@@ -547,15 +580,18 @@ class RealtimeSession:
                 if response.cancel_reason:
                     break
                 if isinstance(action, Say):
-                    words, audio_ms = await self._say(response, index, action.text)
+                    words, said_ms = await self._say(response, index, action.text)
                     text_tokens += words
-                    audio_tokens += audio_ms // 50  # about 20 audio tokens/s out
+                    audio_ms += said_ms
+                    audio_tokens += said_ms // 50  # about 20 audio tokens/s out
                 elif isinstance(action, Call):
                     text_tokens += await self._call(response, index, action)
         finally:
             status = "cancelled" if response.cancel_reason else "completed"
             usage = ev.usage(self._input_text_tokens, self._input_audio_tokens, text_tokens, audio_tokens)
             self._response = None
+            if audio_ms and self._vad is not None and not self._vad.in_speech:
+                self._idle_from_ms = self._input_ms(self._appended_samples) + audio_ms
             await self.send({"type": "response.done", "response": self._response_object(response, status, usage)})
 
     async def _say(self, response: _Response, index: int, text: str) -> tuple[int, int]:
@@ -716,6 +752,7 @@ class LocalAgentServer:
         self.executor = ThreadPoolExecutor(max_workers=self.config.workers, thread_name_prefix="local-agent")
         self.asr_stats = AsrStats()
         self._stats_lock = threading.Lock()
+        self._warm_up_job: asyncio.Future[None] | None = None
 
     def record_asr(self, audio_seconds: float, cpu_seconds: float) -> None:
         """Add one recognised turn to the statistics."""
@@ -740,8 +777,14 @@ class LocalAgentServer:
         await session.run()
         logger.info("realtime session %s closed", session.session["id"])
 
+    def _warm_up(self) -> None:
+        """Load the recogniser and the synthesiser before the first call needs them."""
+        shared_transcriber(parse_script("").phrases())
+        tts.synthesize(parse_script("").greeting, g711.SAMPLE_RATE)
+
     async def serve(self, host: str, port: int) -> Server:
         """Start listening; returns the websockets server (``close()`` + ``wait_closed()`` to stop)."""
+        self._warm_up_job = asyncio.get_running_loop().run_in_executor(self.executor, self._warm_up)
         return await serve(
             self._handle,
             host,

@@ -349,3 +349,23 @@ def test_invalid_session_update_is_an_error_and_changes_nothing(agent: RunningAg
             await _greet(conv)
 
     asyncio.run(scenario())
+
+
+def test_idle_timeout_prompts_a_silent_caller(agent: RunningAgent) -> None:
+    async def scenario() -> None:
+        async with conversation(agent, _session(PCMU, {**SERVER_VAD, "idle_timeout_ms": 1000})) as conv:
+            await _greet(conv)
+            greeting_ms = len(conv.audio) // 8
+            # the line stays silent for the greeting's playback and 1.5 s more
+            silence = base64.b64encode(g711.silence("pcmu")).decode()
+            for _ in range((greeting_ms + 1500) // 20):
+                await conv.connection.input_audio_buffer.append(audio=silence)
+            timeout = await conv.until("input_audio_buffer.timeout_triggered")
+            assert timeout["audio_end_ms"] - timeout["audio_start_ms"] >= 1000
+            assert timeout["audio_start_ms"] >= greeting_ms
+            done = await conv.until("response.done")
+            assert done["response"]["status"] == "completed"
+            spoken = conv.of("response.output_audio_transcript.done")[-1]["transcript"]
+            assert spoken == "Are you still there? Would you like a free quote for solar panels?"
+
+    asyncio.run(scenario())
