@@ -1,7 +1,7 @@
 """Benchmark the media bridge: N concurrent bridged calls against an in-process echo AI server.
 
 Usage:
-    python bench/bridge.py --calls N [--seconds S] [--warmup S] [--no-record]
+    python bench/bridge.py --calls N [--seconds S] [--rounds R] [--warmup S] [--no-record]
 
 One 20 ms clock thread plays pjmedia's conference bridge: every tick, for each call, it pushes one caller
 frame (PCM16 8 kHz) with `push_received_frame` and pulls one frame with `pull_frame_to_play`. The bridge runs
@@ -74,6 +74,11 @@ class FramePort(Protocol):
 
 
 async def _realtime_echo(ws: ServerConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):  # the benchmark ends by closing the clients
+        await _realtime_echo_loop(ws)
+
+
+async def _realtime_echo_loop(ws: ServerConnection) -> None:
     await ws.recv()  # session.update
     await ws.send('{"type":"session.updated","session":{}}')
     async for raw in ws:
@@ -86,8 +91,9 @@ async def _realtime_echo(ws: ServerConnection) -> None:
 
 
 async def _raw_echo(ws: ServerConnection) -> None:
-    async for raw in ws:
-        await ws.send(time.perf_counter_ns().to_bytes(8, "little") + raw)  # send time, then the frame
+    with contextlib.suppress(ConnectionClosed):
+        async for raw in ws:
+            await ws.send(time.perf_counter_ns().to_bytes(8, "little") + raw)  # send time, then the frame
 
 
 class EchoServers:
@@ -180,6 +186,11 @@ class Passthrough:
         self._tasks = [asyncio.create_task(self._send()), asyncio.create_task(self._receive())]
 
     async def _send(self) -> None:
+        assert self.ws is not None  # noqa: S101
+        with contextlib.suppress(ConnectionClosed):
+            await self._send_loop()
+
+    async def _send_loop(self) -> None:
         assert self.ws is not None  # noqa: S101
         while True:
             await self._event.wait()
@@ -366,26 +377,42 @@ def run_bridge(calls: int, seconds: float, warmup: float, servers: EchoServers, 
         return measure
 
 
+def _combine(measures: list[Measure]) -> Measure:
+    first = measures[0]
+    return Measure(first.name, first.calls, sum(m.seconds for m in measures), sum(m.cpu_s for m in measures),
+                   [v for m in measures for v in m.inbound], [v for m in measures for v in m.outbound_ready],
+                   [v for m in measures for v in m.outbound_played], [v for m in measures for v in m.late_ms])
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run both phases and print the figures."""
+    """Run both phases (alternating, ``--rounds`` times each) and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured time per phase and round")
     parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="passthrough and bridge alternate this many times, so a change in machine load "
+                             "affects both alike")
     parser.add_argument("--no-record", action="store_true", help="do not write stereo recordings")
     args = parser.parse_args(argv)
-    if args.calls < 1:
-        parser.error("--calls must be at least 1")
+    if args.calls < 1 or args.rounds < 1:
+        parser.error("--calls and --rounds must be at least 1")
     print(f"machine: cpus={os.cpu_count()} load_avg_1m={os.getloadavg()[0]:.1f} (other processes compete for the CPU: "
           "latency figures are only meaningful on a quiet machine)", flush=True)
     servers = EchoServers().start()
+    passthroughs: list[Measure] = []
+    bridges: list[Measure] = []
     try:
-        passthrough = run_passthrough(args.calls, args.seconds, args.warmup, servers)
-        print(passthrough.line(), flush=True)
-        bridge = run_bridge(args.calls, args.seconds, args.warmup, servers, record=not args.no_record)
-        print(bridge.line(), flush=True)
+        for _ in range(args.rounds):
+            passthroughs.append(run_passthrough(args.calls, args.seconds, args.warmup, servers))
+            print(passthroughs[-1].line(), flush=True)
+            bridges.append(run_bridge(args.calls, args.seconds, args.warmup, servers, record=not args.no_record))
+            print(bridges[-1].line(), flush=True)
     finally:
         servers.stop()
+    passthrough, bridge = _combine(passthroughs), _combine(bridges)
+    print("all rounds: " + passthrough.line(), flush=True)
+    print("all rounds: " + bridge.line(), flush=True)
     ratio = bridge.cpu_s / passthrough.cpu_s if passthrough.cpu_s > 0 else float("inf")
     print(f"calls={args.calls} in_p99_ms={bridge.pct(bridge.inbound, 99):.2f} "
           f"out_p99_ms={bridge.pct(bridge.outbound_ready, 99):.2f} cpu_ratio_vs_passthrough={ratio:.2f}")
