@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "local-agent"
 CHUNK_MS = 100  # audio per response.output_audio.delta
 MIN_COMMIT_MS = 100  # the real service refuses to commit less ("Expected at least 100ms")
+MAX_BUFFER_MS = 300_000
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024  # input_audio_buffer.append may carry up to 15 MiB
 _OPENAI_VOICES_FEMALE = {"marin", "coral", "shimmer", "sage", "ballad", "alloy"}
 
@@ -279,6 +280,7 @@ class RealtimeSession:
         pcm = _decode_audio(self._input_format, raw)
         self._buffer += pcm
         self._appended_samples += len(pcm) // 2
+        self._cap_buffer()
         if self._vad is None:
             return
         for vad_event in self._vad.feed(pcm):
@@ -325,6 +327,14 @@ class RealtimeSession:
         rate = _rate(self._input_format)
         keep_bytes = keep_ms * rate // 1000 * 2
         excess = len(self._buffer) - keep_bytes
+        if excess > 0:
+            del self._buffer[:excess]
+            self._buffer_start_ms += self._input_ms(excess // 2)
+
+    def _cap_buffer(self) -> None:
+        """Bound memory: a client that never commits (or a turn that never ends) keeps the last 5 minutes."""
+        limit = MAX_BUFFER_MS * _rate(self._input_format) // 1000 * 2
+        excess = len(self._buffer) - limit
         if excess > 0:
             del self._buffer[:excess]
             self._buffer_start_ms += self._input_ms(excess // 2)
@@ -613,7 +623,8 @@ class RealtimeSession:
         await self.send(
             {"type": "response.output_item.added", "response_id": response.id, "output_index": index, "item": item}
         )
-        await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
+        if response.conversation:  # conversation "none": out-of-band, not added
+            await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
         empty_part = {"type": part_type, "transcript": ""} if audio_out else {"type": "text", "text": ""}
         await self.send({"type": "response.content_part.added", **where, "content_index": 0, "part": empty_part})
         words = text.split()
@@ -647,7 +658,8 @@ class RealtimeSession:
         await self.send(
             {"type": "response.output_item.done", "response_id": response.id, "output_index": index, "item": done_item}
         )
-        await self.send({"type": "conversation.item.done", "item": done_item, "previous_item_id": previous})
+        if response.conversation:
+            await self.send({"type": "conversation.item.done", "item": done_item, "previous_item_id": previous})
         return len(sent_words), audio_ms
 
     async def _stream_audio(
@@ -714,7 +726,8 @@ class RealtimeSession:
         await self.send(
             {"type": "response.output_item.added", "response_id": response.id, "output_index": index, "item": item}
         )
-        await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
+        if response.conversation:  # conversation "none": out-of-band, not added
+            await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
         await self.send({"type": "response.function_call_arguments.delta", **where, "delta": arguments})
         await self.send(
             {"type": "response.function_call_arguments.done", **where, "name": action.name, "arguments": arguments}
@@ -724,7 +737,8 @@ class RealtimeSession:
         await self.send(
             {"type": "response.output_item.done", "response_id": response.id, "output_index": index, "item": done_item}
         )
-        await self.send({"type": "conversation.item.done", "item": done_item, "previous_item_id": previous})
+        if response.conversation:
+            await self.send({"type": "conversation.item.done", "item": done_item, "previous_item_id": previous})
         return len(arguments) // 4
 
     _handlers: dict[str, Any] = {

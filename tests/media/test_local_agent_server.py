@@ -369,3 +369,26 @@ def test_idle_timeout_prompts_a_silent_caller(agent: RunningAgent) -> None:
             assert spoken == "Are you still there? Would you like a free quote for solar panels?"
 
     asyncio.run(scenario())
+
+
+def test_text_output_and_out_of_band_response(agent: RunningAgent) -> None:
+    async def scenario() -> None:
+        session = {**_session(PCMU, SERVER_VAD), "output_modalities": ["text"]}
+        async with conversation(agent, session) as conv:
+            # an out-of-band response streams text and adds nothing to the conversation
+            await conv.connection.response.create(response={"conversation": "none"})
+            done = await conv.until("response.done")
+            assert done["response"]["conversation_id"] is None
+            assert conv.of("response.output_text.done")[-1]["text"] == GREETING
+            assert not conv.of("response.output_audio.delta")
+            assert not conv.of("conversation.item.added")
+            # a user item can be added and deleted
+            await conv.connection.conversation.item.create(
+                item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}
+            )
+            added = await conv.until("conversation.item.added")
+            await conv.connection.conversation.item.delete(item_id=added["item"]["id"])
+            deleted = await conv.until("conversation.item.deleted")
+            assert deleted["item_id"] == added["item"]["id"]
+
+    asyncio.run(scenario())
