@@ -38,6 +38,7 @@ import logging
 import threading
 import time
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -212,6 +213,7 @@ class BridgeSession:
         self.stats = BridgeStats() if self.config.collect_stats else None
         self._collect = self.config.collect_stats
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._waker: _Waker | None = None
         # Inbound (media thread -> loop): (pcm, push time ns, tick); bounded, oldest dropped first.
         self._in: deque[tuple[bytes, int, int]] = deque(maxlen=self.config.inbound_buffer_frames)
         self._in_event: asyncio.Event | None = None
@@ -273,12 +275,11 @@ class BridgeSession:
         if recorder is not None:
             recorder.add_caller(pcm, tick)
         self._in.append((pcm, time.perf_counter_ns() if self._collect else 0, tick))
-        loop = self._loop
+        waker = self._waker
         # Wake the sender once per batch: while a wake-up is pending, the sender will find this frame too.
-        if loop is not None and not self._in_wake_pending:
+        if waker is not None and not self._in_wake_pending:
             self._in_wake_pending = True
-            with contextlib.suppress(RuntimeError):  # loop closed: the session is over, nobody reads this
-                loop.call_soon_threadsafe(self._wake_sender)
+            waker.wake(self)
 
     def pull_frame_to_play(self) -> bytes:
         """Return the next 20 ms frame to send to the callee (silence when nothing is queued). Media thread."""
@@ -394,6 +395,7 @@ class BridgeSession:
             The call's `CallResult`.
         """
         self._loop = asyncio.get_running_loop()
+        self._waker = _waker_for(self._loop)
         self._in_event = asyncio.Event()
         self._stop_event = asyncio.Event()
         if self._stop_requested_early:
@@ -751,6 +753,47 @@ class BridgeSession:
             transfer_requested=self.transfer_requested,
             played_ms=played_ms,
         )
+
+
+class _Waker:
+    """Wakes the senders of every session on one loop with at most one cross-thread call per media tick.
+
+    The media thread pushes a frame for each call every 20 ms; one ``call_soon_threadsafe`` per frame would be
+    one self-pipe write per call and tick, made while pjmedia holds its conference lock. Sessions with new
+    frames are queued here instead, and a single loop callback wakes them all.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._pending: deque[BridgeSession] = deque()
+        self._scheduled = False
+
+    def wake(self, session: BridgeSession) -> None:
+        """Media thread: have ``session``'s sender run soon."""
+        self._pending.append(session)
+        if not self._scheduled:
+            self._scheduled = True
+            with contextlib.suppress(RuntimeError):  # loop closed: the sessions are over, nobody reads
+                self.loop.call_soon_threadsafe(self._run)
+
+    def _run(self) -> None:
+        # Reset first: a session queued from now on schedules a new callback (it may also be served now).
+        self._scheduled = False
+        pending = self._pending
+        while pending:
+            pending.popleft()._wake_sender()
+
+
+_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waker] = weakref.WeakKeyDictionary()
+_wakers_lock = threading.Lock()
+
+
+def _waker_for(loop: asyncio.AbstractEventLoop) -> _Waker:
+    with _wakers_lock:
+        waker = _wakers.get(loop)
+        if waker is None:
+            waker = _wakers[loop] = _Waker(loop)
+        return waker
 
 
 class MediaLoop:

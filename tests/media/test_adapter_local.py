@@ -35,10 +35,11 @@ def test_a_call_with_the_local_agent_records_the_outcome_and_hangs_up() -> None:
             clock: Clock
 
             def caller(tick: int) -> bytes:
-                # The callee answers once the agent has finished its question (0.6 s of silence after audio).
+                # The callee answers once the agent's first response is complete (its transcript arrived)
+                # and has been played, then 0.6 s of silence: a slow machine may pause between sentences.
                 if "reply_tick" not in state:
                     played = clock.agent_frames()
-                    if played and tick - played[-1][0] > 30:
+                    if len(session.transcript) and played and tick - played[-1][0] > 30:
                         state["reply_tick"] = tick
                     return SILENCE
                 index = tick - state["reply_tick"]
