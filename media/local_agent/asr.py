@@ -284,7 +284,7 @@ class Transcriber:
 _shared_lock = threading.Lock()
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=8)  # about 10 MB per script (one decoder); more are built on demand
 def _shared(phrases: tuple[str, ...]) -> Transcriber:
     return Transcriber(phrases)
 

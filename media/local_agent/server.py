@@ -11,7 +11,7 @@ Client events handled: ``session.update``, ``input_audio_buffer.append/commit/cl
 Anything else gets an ``error`` event, and the connection stays open, as with the real service.
 
 Audio out is synthesised with eSpeak NG, encoded to the session's output format and streamed in 100 ms
-``response.output_audio.delta`` chunks faster than real time (``AgentConfig.pace``), like the real service:
+``response.output_audio.delta`` chunks faster than real time (``LocalAgentConfig.pace``), like the real service:
 the client paces playout and reports what was heard with ``conversation.item.truncate``. Recognition and
 synthesis run in a thread pool, never on the event loop.
 """
@@ -51,7 +51,7 @@ _OPENAI_VOICES_FEMALE = {"marin", "coral", "shimmer", "sage", "ballad", "alloy"}
 
 
 @dataclass(frozen=True)
-class AgentConfig:
+class LocalAgentConfig:
     """Server settings.
 
     Attributes:
@@ -66,11 +66,11 @@ class AgentConfig:
 
     def __post_init__(self) -> None:
         if self.pace < 0:
-            raise ValueError(f"AgentConfig.pace must be >= 0, got {self.pace}")
+            raise ValueError(f"LocalAgentConfig.pace must be >= 0, got {self.pace}")
         if self.workers < 1:
-            raise ValueError(f"AgentConfig.workers must be >= 1, got {self.workers}")
+            raise ValueError(f"LocalAgentConfig.workers must be >= 1, got {self.workers}")
         if not 80 <= self.words_per_minute <= 450:
-            raise ValueError(f"AgentConfig.words_per_minute must be 80-450, got {self.words_per_minute}")
+            raise ValueError(f"LocalAgentConfig.words_per_minute must be 80-450, got {self.words_per_minute}")
 
 
 @dataclass
@@ -761,8 +761,8 @@ class LocalAgentServer:
         config: server settings.
     """
 
-    def __init__(self, config: AgentConfig | None = None) -> None:
-        self.config = config or AgentConfig()
+    def __init__(self, config: LocalAgentConfig | None = None) -> None:
+        self.config = config or LocalAgentConfig()
         self.executor = ThreadPoolExecutor(max_workers=self.config.workers, thread_name_prefix="local-agent")
         self.asr_stats = AsrStats()
         self._stats_lock = threading.Lock()
@@ -842,7 +842,7 @@ class RunningAgent:
         self.server.shutdown()
 
 
-def start_in_thread(host: str = "127.0.0.1", port: int = 0, config: AgentConfig | None = None) -> RunningAgent:
+def start_in_thread(host: str = "127.0.0.1", port: int = 0, config: LocalAgentConfig | None = None) -> RunningAgent:
     """Run a local agent in a daemon thread and return once it listens.
 
     Args:

@@ -20,7 +20,7 @@ from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
 from media import g711, tts
-from media.local_agent.server import AgentConfig, RunningAgent, start_in_thread
+from media.local_agent.server import LocalAgentConfig, RunningAgent, start_in_thread
 
 SERVER_EVENT = TypeAdapter(RealtimeServerEvent)
 PORTS = range(*(int(p) for p in os.environ.get("LOCAL_AGENT_TEST_PORTS", "18700-18800").split("-")))
@@ -94,7 +94,7 @@ PCM24 = {"type": "audio/pcm", "rate": 24000}
 def _start_agent() -> RunningAgent:
     for port in PORTS:
         try:
-            return start_in_thread("127.0.0.1", port, AgentConfig(pace=4.0))
+            return start_in_thread("127.0.0.1", port, LocalAgentConfig(pace=4.0))
         except OSError:
             continue
     raise RuntimeError(f"no free port in {PORTS}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from media.local_agent.server import AgentConfig, LocalAgentServer
+from media.local_agent.server import LocalAgentConfig, LocalAgentServer
 
 
 class Command(BaseCommand):
@@ -21,17 +21,16 @@ class Command(BaseCommand):
         """Declare --host, --port, --pace and --workers."""
         parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
         parser.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
-        parser.add_argument(
-            "--pace", type=float, default=AgentConfig.pace, help="audio is sent this many times faster than real time"
-        )
-        parser.add_argument("--workers", type=int, default=AgentConfig.workers, help="recognition/synthesis threads")
+        defaults = LocalAgentConfig()
+        parser.add_argument("--pace", type=float, default=defaults.pace, help="send audio N times real time")
+        parser.add_argument("--workers", type=int, default=defaults.workers, help="recognition and synthesis threads")
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Serve until SIGINT or SIGTERM."""
-        config = AgentConfig(pace=options["pace"], workers=options["workers"])
+        config = LocalAgentConfig(pace=options["pace"], workers=options["workers"])
         asyncio.run(self._serve(options["host"], options["port"], config))
 
-    async def _serve(self, host: str, port: int, config: AgentConfig) -> None:
+    async def _serve(self, host: str, port: int, config: LocalAgentConfig) -> None:
         agent = LocalAgentServer(config)
         server = await agent.serve(host, port)
         stop = asyncio.Event()
