@@ -126,7 +126,7 @@ class EchoServers:
     def thread_cpu(self) -> float:
         """CPU seconds used by the server thread so far (read inside that thread)."""
         future = asyncio.run_coroutine_threadsafe(_thread_time(), self.loop)
-        return future.result(5)
+        return future.result(60)
 
     def stop(self) -> None:
         """Stop serving."""
@@ -316,7 +316,7 @@ def run_passthrough(calls: int, seconds: float, warmup: float, servers: EchoServ
     media = MediaLoop("passthrough-loop").start()
     ports = [Passthrough(media.loop) for _ in range(calls)]
     for port in ports:
-        asyncio.run_coroutine_threadsafe(port.start(), media.loop).result(10)
+        asyncio.run_coroutine_threadsafe(port.start(), media.loop).result(60)
     clock = MediaClock(list(ports)).start()
 
     def reset() -> None:
@@ -332,7 +332,7 @@ def run_passthrough(calls: int, seconds: float, warmup: float, servers: EchoServ
     finally:
         clock.stop()
         for port in ports:
-            asyncio.run_coroutine_threadsafe(port.stop(), media.loop).result(10)
+            asyncio.run_coroutine_threadsafe(port.stop(), media.loop).result(60)
         media.stop()
 
 
@@ -346,7 +346,7 @@ def run_bridge(calls: int, seconds: float, warmup: float, servers: EchoServers, 
         sessions = [BridgeSession(agent, CallContext(i + 1, {}), config, adapter_factory=_timed_adapter)
                     for i in range(calls)]
         futures = [media.submit(s) for s in sessions]
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not all(s._streaming for s in sessions):
             time.sleep(0.05)
         clock = MediaClock(list(sessions)).start()
@@ -369,7 +369,7 @@ def run_bridge(calls: int, seconds: float, warmup: float, servers: EchoServers, 
             clock.stop()
             for s in sessions:
                 s.request_stop("benchmark over")
-            results = [f.result(30) for f in futures]
+            results = [f.result(60) for f in futures]
             media.stop()
         failed = [r.reason for r in results if r.disposition]
         if failed:
