@@ -13,8 +13,8 @@ outcome it can decide with the same metadata and the same regular expressions as
   reason is phonenumbers' own.
 
 Inside, the type of a number is computed with per-length lists of the metadata's compiled patterns
-in ``_number_type_helper``'s order, and the time zones are cached by the number's first
-``TIMEZONE_LONGEST_PREFIX`` digits, which is all ``time_zones_for_geographical_number`` reads.
+in ``_number_type_helper``'s order, and the time-zone prefix search starts at the longest key that
+can match (see ``_geographical_zones``) instead of at ``TIMEZONE_LONGEST_PREFIX`` digits.
 ``tests/campaigns/test_phones.py`` compares both paths over a large generated corpus; the fast path
 switches itself off for a phonenumbers version it was not checked against.
 """
@@ -108,12 +108,13 @@ def _type_name(number_type: int) -> str:
 
 # Digits with the punctuation people type; a plus sign only in front. Anything else goes to phonenumbers.
 _SIMPLE_SHAPE = re.compile(r"\+?[0-9 ().\-]+")
-_PUNCTUATION = str.maketrans("", "", " ().-+")
+_NOT_DIGIT = re.compile(r"[^0-9]")
 _MAX_NSN = 17  # phonenumbers' _MAX_LENGTH_FOR_NSN
 _MIN_NSN = 2  # phonenumbers' _MIN_LENGTH_FOR_NSN
 _MAX_INPUT = 250  # phonenumbers' _MAX_INPUT_STRING_LENGTH
 _CC_TO_REGIONS = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
 _GEO_MOBILE = pnu._GEO_MOBILE_COUNTRIES
+_GEOGRAPHICAL = frozenset({PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,21 +260,35 @@ def _classify(country_code: int, nsn: str) -> tuple[int, bool]:
     return PhoneNumberType.UNKNOWN, possible
 
 
-@lru_cache(maxsize=65536)
-def _zones_for_prefix(e164_prefix: str, geographical: bool, country_code: int) -> tuple[str, ...]:
-    """time_zones_for_number for a valid number, which reads only these three things."""
-    if geographical:
-        digits = e164_prefix[1:]
-        zones: tuple[str, ...] = (_UNKNOWN_ZONE,)
-        for prefix_len in range(TIMEZONE_LONGEST_PREFIX, 0, -1):
-            prefix = digits[:prefix_len]
-            if prefix in TIMEZONE_DATA:
-                zones = TIMEZONE_DATA[prefix]
-                break
-    else:
-        zones = tuple(pn_timezone._country_level_time_zones_for_number(
-            phonenumbers.PhoneNumber(country_code=country_code, national_number=0)))
-    return tuple(z for z in zones if z != _UNKNOWN_ZONE)
+# time_zones_for_geographical_number returns the zones of the longest prefix of the number's digits
+# (up to TIMEZONE_LONGEST_PREFIX) found in TIMEZONE_DATA. A key of 4+ digits that is a prefix of the
+# number starts with the number's first 4 digits, so no key longer than the longest such key can
+# match: the search starts there instead of at TIMEZONE_LONGEST_PREFIX.
+_ZONES_BY_PREFIX = {k: tuple(z for z in v if z != _UNKNOWN_ZONE) for k, v in TIMEZONE_DATA.items()}
+_LONGEST_KEY_BY_FIRST4: dict[str, int] = {}
+for _key in TIMEZONE_DATA:
+    if len(_key) >= 4:
+        _LONGEST_KEY_BY_FIRST4[_key[:4]] = max(_LONGEST_KEY_BY_FIRST4.get(_key[:4], 0), len(_key))
+_COUNTRY_ZONES: dict[int, tuple[str, ...]] = {}
+
+
+def _geographical_zones(digits: str) -> tuple[str, ...]:
+    """time_zones_for_geographical_number for the E.164 digits (without "+") of a valid number."""
+    for size in range(min(_LONGEST_KEY_BY_FIRST4.get(digits[:4], 3), TIMEZONE_LONGEST_PREFIX), 0, -1):
+        zones = _ZONES_BY_PREFIX.get(digits[:size])
+        if zones is not None:
+            return zones
+    return ()
+
+
+def _country_zones(country_code: int) -> tuple[str, ...]:
+    """_country_level_time_zones_for_number, which reads only the country code."""
+    zones = _COUNTRY_ZONES.get(country_code)
+    if zones is None:
+        found = pn_timezone._country_level_time_zones_for_number(
+            phonenumbers.PhoneNumber(country_code=country_code, national_number=0))
+        zones = _COUNTRY_ZONES[country_code] = tuple(z for z in found if z != _UNKNOWN_ZONE)
+    return zones
 
 
 def _normalize_fast(raw: str, default_region: str) -> NormalizedNumber | None:
@@ -281,7 +296,7 @@ def _normalize_fast(raw: str, default_region: str) -> NormalizedNumber | None:
     text = raw.strip()
     if not text or len(text) > _MAX_INPUT or _SIMPLE_SHAPE.fullmatch(text) is None or "+" in text[1:]:
         return None
-    digits = text.translate(_PUNCTUATION)
+    digits = _NOT_DIGIT.sub("", text)
     if len(digits) < 3:
         return None
     if text[0] == "+":
@@ -329,9 +344,9 @@ def _normalize_fast(raw: str, default_region: str) -> NormalizedNumber | None:
     number_type, possible = _classify(country_code, national)
     if not possible or number_type == PhoneNumberType.UNKNOWN or number_type in _NOT_DIALABLE:
         return None
-    e164 = f"+{country_code}{national}"
-    geographical = number_type in (PhoneNumberType.FIXED_LINE, PhoneNumberType.FIXED_LINE_OR_MOBILE) or (
-        number_type == PhoneNumberType.MOBILE and country_code in _GEO_MOBILE)
-    zones = _zones_for_prefix(e164[: 1 + TIMEZONE_LONGEST_PREFIX] if geographical else "", geographical,
-                              country_code)
-    return NormalizedNumber(e164=e164, time_zones=zones)
+    digits = f"{country_code}{national}"
+    if number_type in _GEOGRAPHICAL or (number_type == PhoneNumberType.MOBILE and country_code in _GEO_MOBILE):
+        zones = _geographical_zones(digits)
+    else:
+        zones = _country_zones(country_code)
+    return NormalizedNumber(e164="+" + digits, time_zones=zones)
