@@ -200,6 +200,8 @@ class Contact(models.Model):
                 condition=Q(status__in=sorted(CONTACT_DIALABLE)),
             ),
             models.Index(fields=["campaign", "status"], name="contact_campaign_status_idx"),
+            # The campaign report counts outcomes without reading the contacts that have none.
+            models.Index(fields=["campaign", "outcome"], condition=~Q(outcome=""), name="contact_outcome_idx"),
             models.Index(fields=["phone_e164"], name="contact_phone_idx"),
         ]
 
@@ -283,6 +285,8 @@ class CallAttempt(models.Model):
                          condition=~Q(state=AttemptState.ENDED)),
             # A caller ID's calls today (its daily cap, re-counted when Redis lost the counter).
             models.Index(fields=["caller_id", "queued_at"], name="attempt_callerid_day_idx"),
+            # The campaign report reads only the attempts newer than its rollup (campaigns/reports.py).
+            models.Index(fields=["campaign", "id"], name="attempt_report_idx"),
         ]
 
     def __str__(self) -> str:
@@ -366,6 +370,23 @@ class ImportJob(models.Model):
         return f"imported={self.imported} duplicates={self.duplicates} invalid={self.invalid} dnc={self.dnc}"
 
 
+class ReportRollup(models.Model):
+    """The campaign report's aggregates of every attempt up to ``through_attempt_id``, all of them ended.
+
+    Ended attempts do not change, so their aggregates are kept here and the report only aggregates the
+    attempts after the watermark (campaigns/reports.py). ``data`` holds the partial aggregates as JSON.
+    """
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, primary_key=True,
+                                    related_name="report_rollup")
+    through_attempt_id = models.BigIntegerField(default=0)
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"report rollup of campaign {self.campaign_id} through attempt {self.through_attempt_id}"
+
+
 __all__ = [
     "AgentProfile",
     "CallAttempt",
@@ -373,5 +394,6 @@ __all__ = [
     "Contact",
     "DoNotCall",
     "ImportJob",
+    "ReportRollup",
     "RetryRule",
 ]
