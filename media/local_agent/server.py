@@ -7,13 +7,18 @@ conversation items and a :class:`~media.local_agent.script.Dialogue`.
 
 Client events handled: ``session.update``, ``input_audio_buffer.append/commit/clear``,
 ``conversation.item.create`` (``function_call_output``, user ``input_text`` messages, other items stored),
-``conversation.item.truncate``, ``conversation.item.delete``, ``response.create``, ``response.cancel``.
+``conversation.item.truncate``, ``conversation.item.retrieve``, ``conversation.item.delete``,
+``response.create``, ``response.cancel``.
 Anything else gets an ``error`` event, and the connection stays open, as with the real service.
 
 Audio out is synthesised with eSpeak NG, encoded to the session's output format and streamed in 100 ms
 ``response.output_audio.delta`` chunks faster than real time (``LocalAgentConfig.pace``), like the real service:
 the client paces playout and reports what was heard with ``conversation.item.truncate``. Recognition and
 synthesis run in a thread pool, never on the event loop.
+
+Turn detection: ``server_vad`` runs the energy VAD of :mod:`media.local_agent.vad` with the session's
+threshold, padding and silence; ``semantic_vad`` is accepted and runs the same way; ``null`` means the
+client commits turns and asks for responses. ``idle_timeout_ms`` is honoured on the clock of appended audio.
 """
 
 from __future__ import annotations
@@ -146,6 +151,7 @@ class RealtimeSession:
         self._speech_item: str | None = None
         self._speech_start_ms = 0
         self._items: list[str] = []  # conversation item ids, in order
+        self._store: dict[str, dict[str, Any]] = {}  # item id -> the item as last sent (for retrieve)
         self._assistant_audio: dict[str, _AssistantAudio] = {}
         self._calls: dict[str, str] = {}  # call_id -> function name
         self._response: _Response | None = None
@@ -409,6 +415,7 @@ class RealtimeSession:
         }
         await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
         await self.send({"type": "conversation.item.done", "item": item, "previous_item_id": previous})
+        self._store[item_id] = item
         self._input_audio_tokens += int(self._input_ms(len(pcm) // 2) // 100)  # about 10 audio tokens/s in
         task = self._spawn(self._transcribe(item_id, pcm), self._pending_transcriptions)
         if auto_response:
@@ -425,6 +432,9 @@ class RealtimeSession:
             "transcribed %.2f s of audio in %.3f s CPU: %r", result.audio_seconds, result.cpu_seconds, result.text
         )
         self.dialogue.user_said(result.text)
+        if item_id in self._store:
+            heard = [{"type": "input_audio", "transcript": result.text}]
+            self._store[item_id] = {**self._store[item_id], "content": heard}
         if self.session["audio"]["input"].get("transcription"):
             await self.send(
                 {
@@ -490,6 +500,7 @@ class RealtimeSession:
         self._items.append(item["id"])
         await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
         await self.send({"type": "conversation.item.done", "item": item, "previous_item_id": previous})
+        self._store[item["id"]] = item
 
     async def _on_item_truncate(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
@@ -514,9 +525,21 @@ class RealtimeSession:
         words = audio.transcript.split()
         heard = words[: round(len(words) * end_ms / audio.audio_ms)] if audio.audio_ms else []
         self._assistant_audio[item_id] = _AssistantAudio(" ".join(heard), end_ms)
+        if item_id in self._store:
+            content = [{"type": "output_audio", "transcript": " ".join(heard)}]
+            self._store[item_id] = {**self._store[item_id], "content": content}
         await self.send(
             {"type": "conversation.item.truncated", "item_id": item_id, "content_index": 0, "audio_end_ms": end_ms}
         )
+
+    async def _on_item_retrieve(self, event: dict[str, Any]) -> None:
+        item_id = event.get("item_id")
+        item = self._store.get(item_id) if isinstance(item_id, str) else None
+        if item is None:
+            message = f"No item with id {item_id!r}."
+            await self.send_error("invalid_value", message, param="item_id", event_id=event.get("event_id"))
+            return
+        await self.send({"type": "conversation.item.retrieved", "item": item})
 
     async def _on_item_delete(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
@@ -526,6 +549,7 @@ class RealtimeSession:
             )
             return
         self._items.remove(item_id)
+        self._store.pop(item_id, None)
         await self.send({"type": "conversation.item.deleted", "item_id": item_id})
 
     # ---- responses --------------------------------------------------------------------------------
@@ -660,6 +684,7 @@ class RealtimeSession:
         )
         if response.conversation:
             await self.send({"type": "conversation.item.done", "item": done_item, "previous_item_id": previous})
+            self._store[item_id] = done_item
         return len(sent_words), audio_ms
 
     async def _stream_audio(
@@ -739,6 +764,7 @@ class RealtimeSession:
         )
         if response.conversation:
             await self.send({"type": "conversation.item.done", "item": done_item, "previous_item_id": previous})
+            self._store[item_id] = done_item
         return len(arguments) // 4
 
     _handlers: dict[str, Any] = {
@@ -749,6 +775,7 @@ class RealtimeSession:
         "conversation.item.create": _on_item_create,
         "conversation.item.truncate": _on_item_truncate,
         "conversation.item.delete": _on_item_delete,
+        "conversation.item.retrieve": _on_item_retrieve,
         "response.create": _on_response_create,
         "response.cancel": _on_response_cancel,
     }

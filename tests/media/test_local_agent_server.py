@@ -203,6 +203,9 @@ def test_interested_caller_over_pcmu(agent: RunningAgent) -> None:
             heard = await conv.until("conversation.item.input_audio_transcription.completed")
             assert heard["item_id"] == committed["item_id"]
             assert heard["transcript"].startswith("yes")
+            await conv.connection.send({"type": "conversation.item.retrieve", "item_id": committed["item_id"]})
+            retrieved = await conv.until("conversation.item.retrieved")
+            assert retrieved["item"]["content"][0]["transcript"] == heard["transcript"]
             # the agent closes and records the outcome
             done = await conv.until("response.done")
             assert done["response"]["status"] == "completed"
@@ -305,6 +308,9 @@ def test_cancel_and_truncate(agent: RunningAgent) -> None:
             await conv.connection.conversation.item.truncate(item_id=delta["item_id"], content_index=0, audio_end_ms=40)
             truncated = await conv.until("conversation.item.truncated")
             assert (truncated["item_id"], truncated["audio_end_ms"]) == (delta["item_id"], 40)
+            await conv.connection.send({"type": "conversation.item.retrieve", "item_id": delta["item_id"]})
+            retrieved = await conv.until("conversation.item.retrieved")
+            assert len(retrieved["item"]["content"][0]["transcript"]) < len(GREETING)
             await conv.connection.conversation.item.truncate(
                 item_id=delta["item_id"], content_index=0, audio_end_ms=999999
             )
