@@ -178,8 +178,8 @@ def create_import_job(campaign: Campaign, upload: File, *, default_region: str |
     job.file.save(original_name, upload, save=False)
     try:
         preview = preview_csv(Path(job.file.path), region)
-    except CsvFormatError:
-        job.file.delete(save=False)
+    except Exception:
+        job.file.delete(save=False)  # a file that cannot be used is not kept
         raise
     job.mapping = preview.mapping
     job.rows_total = preview.rows_estimate

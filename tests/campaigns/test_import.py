@@ -384,3 +384,34 @@ def _other_connection_count(sql: str) -> int:
             return cursor.fetchone()[0]
     finally:
         other.close()
+
+
+def test_header_only_file_completes_with_nothing_imported(tmp_path: Path) -> None:
+    job = import_contacts_file(CampaignFactory(), _csv(tmp_path, "phone,name\n\n"))
+    assert (job.status, job.summary, job.rows_done) == (ImportStatus.COMPLETED,
+                                                         "imported=0 duplicates=0 invalid=0 dnc=0", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_number_put_on_do_not_call_during_the_import_is_not_published_dialable(tmp_path: Path,
+                                                                                settings: Any) -> None:
+    # given an import in chunks of two rows
+    settings.IMPORT_BATCH_SIZE = 2
+    campaign = CampaignFactory()
+    path = _csv(tmp_path, "phone\n2125550101\n2125550102\n2125550103\n2125550104\n")
+
+    def progress(done: int, total: int | None) -> None:
+        if done == 2:
+            # an operator lists the first number (already scrubbed and inserted) from another session
+            other = connection.get_new_connection(connection.get_connection_params())
+            other.autocommit = True
+            with other.cursor() as cursor:
+                cursor.execute("INSERT INTO campaigns_donotcall (phone_e164, source, note, created_at) "
+                               "VALUES ('+12125550101', 'manual', '', now())")
+            other.close()
+
+    # when
+    job = import_contacts_file(campaign, path, progress=progress)
+    # then
+    assert (job.imported, job.dnc) == (3, 1)
+    assert Contact.objects.get(phone_e164="+12125550101").status == ContactStatus.DNC
