@@ -140,11 +140,18 @@ WHERE (a.campaign_id, a.id) > (%(campaign)s, %(lo)s) AND (a.campaign_id, a.id) <
   AND cardinality(a.first_response_ms) > 0
 GROUP BY v
 """
-# Everything up to the first attempt still in flight has ended and will not change: the rollup may cover it.
+# The rollup may cover every attempt up to the first one still in flight (those have ended and do not
+# change), but not attempts queued in the last SETTLE_S seconds: an attempt's id is drawn when its row is
+# inserted, so a claim transaction still open could commit a lower id than one already visible.
+SETTLE_S = 60
 _WATERMARK_SQL = f"""
-SELECT coalesce((SELECT min(id) - 1 FROM campaigns_callattempt
-                 WHERE campaign_id = %(campaign)s AND state <> '{AttemptState.ENDED.value}'),
-                (SELECT max(id) FROM campaigns_callattempt WHERE campaign_id = %(campaign)s), 0)
+SELECT LEAST(
+    (SELECT min(id) - 1 FROM campaigns_callattempt
+     WHERE campaign_id = %(campaign)s AND state <> '{AttemptState.ENDED.value}'),
+    (SELECT min(id) - 1 FROM campaigns_callattempt WHERE campaign_id = %(campaign)s AND queued_at >= %(settled)s),
+    coalesce((SELECT id FROM campaigns_callattempt
+              WHERE (campaign_id, id) > (%(campaign)s, 0) AND (campaign_id, id) <= (%(campaign)s, %(max_id)s)
+              ORDER BY campaign_id DESC, id DESC LIMIT 1), 0))
 """  # noqa: S608 (fragments are module constants; every value is a parameter)
 MAX_ID = 2**63 - 1
 _CONTACT_STATUS_SQL = "SELECT status, count(*) FROM campaigns_contact WHERE campaign_id = %s GROUP BY status"
@@ -378,7 +385,8 @@ def refresh_report_rollup(campaign_id: int) -> int:
         ReportRollup.objects.get_or_create(campaign_id=campaign_id)
         current = 0
     with connection.cursor() as cursor:
-        cursor.execute(_WATERMARK_SQL, {"campaign": campaign_id})
+        cursor.execute(_WATERMARK_SQL, {"campaign": campaign_id, "max_id": MAX_ID,
+                                        "settled": timezone.now() - dt.timedelta(seconds=SETTLE_S)})
         watermark = int(cursor.fetchone()[0])
     if watermark <= current:
         return current

@@ -7,6 +7,7 @@ import statistics
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from campaigns.choices import AttemptState, Disposition
 from campaigns.models import CallAttempt, ReportRollup
@@ -230,3 +231,19 @@ def test_rollup_plus_newer_attempts_equals_a_full_recount() -> None:
     stages = {s.key: s.contacts for s in full.funnel}
     assert stages == {"contacts": 8, "attempted": 7, "connected": 5, "human": 5, "outcome": 2}
     assert incremental.rollup_through_attempt_id > data.attempts["ringing_1"].pk
+
+
+def test_attempts_queued_in_the_last_minute_stay_out_of_the_rollup_but_count() -> None:
+    # given every call ended, the newest queued just now (its claim could still be committing lower ids)
+    data = build_report_campaign()
+    ringing = data.attempts["ringing_1"]
+    CallAttempt.objects.filter(pk=ringing.pk).update(state=AttemptState.ENDED, disposition=Disposition.NO_ANSWER,
+                                                     ended_at=at(18, 41))
+    fresh = add_attempt(data.campaign, data.contacts["never"], 1, at(19), Disposition.NO_ANSWER)
+    CallAttempt.objects.filter(pk=fresh.pk).update(queued_at=timezone.now())
+
+    report = build_campaign_report(data.campaign)
+
+    assert report.rollup_through_attempt_id == ringing.pk
+    assert report.attempts_total == 10
+    assert {s.key: s.contacts for s in report.funnel}["attempted"] == 7
