@@ -1,0 +1,162 @@
+"""Who answers which number in the simulated phone network, what they say, and the timings of the run.
+
+The persona is chosen by the last digit of the dialed number (the user part of the Request-URI):
+
+| digit | persona | SIP outcome |
+|---|---|---|
+| 0 | interested person | 180, 200; speaks two lines, hangs up after the agent's answer to the second |
+| 1 | not interested | 180, 200; "No thank you, I'm not interested." |
+| 2 | call back tomorrow | 180, 200; asks to be called back tomorrow |
+| 3 | stop calling me | 180, 200; "Stop calling me..." |
+| 4 | voicemail | 180, 200; greeting, 1 kHz beep 0.5 s, silence until the caller hangs up |
+| 5 | busy | 486 Busy Here |
+| 6 | no answer | 180 until the caller cancels (or `max_ring_s`, then 480) |
+| 7 | unreachable | 503 Service Unavailable |
+| 8 | invalid number | 404 Not Found |
+| 9 | interrupter | 180, 200; talks over the agent 1 s into its first sentence |
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+from typing import Any
+
+
+class Persona(StrEnum):
+    """The callee behaviours of the simulated network."""
+
+    INTERESTED = "interested"
+    NOT_INTERESTED = "not_interested"
+    CALL_BACK = "call_back_tomorrow"
+    STOP_CALLING = "stop_calling"
+    VOICEMAIL = "voicemail"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    UNREACHABLE = "unreachable"
+    INVALID = "invalid"
+    INTERRUPTER = "interrupter"
+
+
+PLAN: dict[str, Persona] = {
+    "0": Persona.INTERESTED,
+    "1": Persona.NOT_INTERESTED,
+    "2": Persona.CALL_BACK,
+    "3": Persona.STOP_CALLING,
+    "4": Persona.VOICEMAIL,
+    "5": Persona.BUSY,
+    "6": Persona.NO_ANSWER,
+    "7": Persona.UNREACHABLE,
+    "8": Persona.INVALID,
+    "9": Persona.INTERRUPTER,
+}
+
+# Personas that never answer: the final response they send at once (status code, reason phrase).
+REJECTIONS: dict[Persona, tuple[int, str]] = {
+    Persona.BUSY: (486, "Busy Here"),
+    Persona.UNREACHABLE: (503, "Service Unavailable"),
+    Persona.INVALID: (404, "Not Found"),
+}
+
+# Personas who pick up and talk.
+SPEAKERS = frozenset({Persona.INTERESTED, Persona.NOT_INTERESTED, Persona.CALL_BACK, Persona.STOP_CALLING,
+                      Persona.INTERRUPTER})
+
+GREETING = "Hello?"
+NUDGE = "Hello? Is anyone there?"
+INTERRUPTION = "Sorry, who is this? How did you get my number?"
+
+# What each speaker says, one line per agent turn, after "Hello?".
+REPLIES: dict[Persona, tuple[str, ...]] = {
+    Persona.INTERESTED: ("Yes, I am interested. Tell me more.", "That sounds good. Please sign me up."),
+    Persona.NOT_INTERESTED: ("No thank you, I am not interested.",),
+    Persona.CALL_BACK: ("I am busy right now. Can you call me back tomorrow?",),
+    Persona.STOP_CALLING: ("Stop calling me. Put me on your do not call list.",),
+    Persona.INTERRUPTER: ("Fine, but I am not interested. Goodbye.",),
+}
+
+VOICEMAIL_GREETING = ("Hi, you have reached Sam. I can't take your call right now. "
+                      "Please leave a message after the tone.")
+
+
+def dialed_digits(number: str) -> str:
+    """The digits of a dialed number (`+1 (202) 555-0100` -> `12025550100`)."""
+    return "".join(c for c in number if c.isdigit())
+
+
+def persona_for_number(number: str) -> Persona:
+    """The persona answering `number`: by its last digit; a number without digits is invalid (404)."""
+    digits = dialed_digits(number)
+    return PLAN[digits[-1]] if digits else Persona.INVALID
+
+
+@dataclass(frozen=True)
+class SimulatorOptions:
+    """Timings and paths of a simulator run (passed to every worker as JSON).
+
+    Attributes:
+        ring_s: how long answering personas ring (180) before the 200 OK.
+        max_ring_s: the no-answer persona gives up with 480 after this long (the caller normally cancels first).
+        silence_ms: silence after the agent's speech that ends its turn (VAD hangover).
+        no_speech_timeout_s: after "Hello?", how long a person waits for the agent before asking again, then
+            hanging up.
+        final_wait_s: after a person's last line, how long they wait for the agent's answer before hanging up.
+        hangup_delay_s: the pause between the end of the agent's last turn and the person's BYE.
+        interrupt_after_s: how far into the agent's first sentence the interrupter starts talking.
+        max_call_s: any answered call is hung up by the simulator after this long.
+        voicemail_greeting: what the voicemail says before the beep (about 4 s with the default text).
+        beep_hz, beep_s: the voicemail beep.
+        voicemail_max_s: the voicemail hangs up after this long.
+        voicemail_silence_s: once a message started, the voicemail hangs up after this much silence.
+        words_per_minute: the speaking rate of the people.
+        vad_threshold: energy VAD sensitivity (0-1) on what the simulator hears.
+        log_path: the JSON-lines call log.
+        record_dir: when set, a WAV of what each call received is written there.
+    """
+
+    ring_s: float = 1.0
+    max_ring_s: float = 120.0
+    silence_ms: int = 700
+    no_speech_timeout_s: float = 6.0
+    final_wait_s: float = 6.0
+    hangup_delay_s: float = 0.5
+    interrupt_after_s: float = 1.0
+    max_call_s: float = 120.0
+    voicemail_greeting: str = VOICEMAIL_GREETING
+    beep_hz: float = 1000.0
+    beep_s: float = 0.5
+    voicemail_max_s: float = 60.0
+    voicemail_silence_s: float = 10.0
+    words_per_minute: int = 165
+    vad_threshold: float = 0.5
+    log_path: str = "var/simulator/log.jsonl"
+    record_dir: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("ring_s", "hangup_delay_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        for name in ("max_ring_s", "no_speech_timeout_s", "final_wait_s", "interrupt_after_s", "max_call_s",
+                     "beep_s", "voicemail_max_s", "voicemail_silence_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.silence_ms < 100:
+            raise ValueError("silence_ms must be >= 100")
+        if not 100 <= self.beep_hz <= 3400:
+            raise ValueError("beep_hz must be within the telephone band (100-3400 Hz)")
+        if not 80 <= self.words_per_minute <= 450:
+            raise ValueError("words_per_minute must be 80-450")
+        if not self.log_path:
+            raise ValueError("log_path is empty")
+
+    def to_json(self) -> str:
+        """Serialise for a worker's command line."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> SimulatorOptions:
+        """Parse `to_json` output (unknown keys are ignored)."""
+        data: dict[str, Any] = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
