@@ -251,7 +251,23 @@ class RealtimeSession:
                 event_id=event.get("event_id"),
             )
             return
-        await handler(self, event)
+        try:
+            await handler(self, event)
+        except Exception:
+            # A bug in one handler must not drop the call: report it like the service's server_error and go on.
+            logger.exception("failed to handle %s", event["type"])
+            await self.send(
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "server_error",
+                        "code": "server_error",
+                        "message": f"The local agent failed to handle {event['type']}.",
+                        "param": None,
+                        "event_id": event.get("event_id"),
+                    },
+                }
+            )
 
     # ---- session ----------------------------------------------------------------------------------
 
@@ -426,7 +442,20 @@ class RealtimeSession:
         transcriber = self._transcriber_for_script()
         loop = asyncio.get_running_loop()
         # Recognition is CPU-bound: it runs in the pool, so the loop keeps serving audio and other calls.
-        result = await loop.run_in_executor(self.server.executor, transcriber.transcribe, pcm, rate)
+        try:
+            result = await loop.run_in_executor(self.server.executor, transcriber.transcribe, pcm, rate)
+        except (RuntimeError, ValueError, OSError) as exc:  # PocketSphinx reports its failures as RuntimeError
+            logger.exception("transcription of %s failed", item_id)
+            if self.session["audio"]["input"].get("transcription"):
+                await self.send(
+                    {
+                        "type": "conversation.item.input_audio_transcription.failed",
+                        "item_id": item_id,
+                        "content_index": 0,
+                        "error": {"type": "server_error", "code": "transcription_failed", "message": str(exc)},
+                    }
+                )
+            return
         self.server.record_asr(result.audio_seconds, result.cpu_seconds)
         logger.info(
             "transcribed %.2f s of audio in %.3f s CPU: %r", result.audio_seconds, result.cpu_seconds, result.text
