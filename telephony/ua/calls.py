@@ -522,6 +522,10 @@ class CallManager:
                 self._awaiting_registration.append(
                     (time.monotonic() + REGISTRATION_WAIT_S, account, request, trunk, leg, sip_call_id, hooks))
                 return
+            # Dead Call objects go before pjsua can hand their slot to this call: pjsua2's Call destructor
+            # detaches and hangs up whatever call holds its slot id by then (slots are reused round robin).
+            # Here we are outside any pjsua callback, so dropping them is safe (pjproject issue 2815).
+            self._graveyard.clear()
             call = OutboundCall(self, account, request, trunk, leg=leg, sip_call_id=sip_call_id, hooks=hooks)
             self._set_codec_order(trunk.codecs)
             call.makeCall(self._request_uri(request, trunk), self._call_param(request, trunk, sip_call_id))
