@@ -88,6 +88,7 @@ SERVER_VAD = {
     "interrupt_response": True,
 }
 PCMU = {"type": "audio/pcmu"}
+PCMA = {"type": "audio/pcma"}
 PCM24 = {"type": "audio/pcm", "rate": 24000}
 
 
@@ -137,9 +138,9 @@ class Conversation:
 
     async def speak(self, text: str, fmt: dict[str, Any], silence_ms: int = 1000, lead_ms: int = 300) -> None:
         """Send a pause, eSpeak speech, then silence, in 20 ms frames, as a phone bridge streams them."""
-        if fmt["type"] == "audio/pcmu":
+        if fmt["type"] in ("audio/pcmu", "audio/pcma"):
             pcm = b"\0\0" * (8 * lead_ms) + tts.synthesize(text, 8000) + b"\0\0" * (8 * silence_ms)
-            audio = g711.pcm16_to_ulaw(pcm)
+            audio = g711.pcm16_to_ulaw(pcm) if fmt["type"] == "audio/pcmu" else g711.pcm16_to_alaw(pcm)
             frame = 160
         else:
             audio = b"\0\0" * (24 * lead_ms) + tts.synthesize(text, 24000) + b"\0\0" * (24 * silence_ms)
@@ -221,11 +222,12 @@ def test_interested_caller_over_pcmu(agent: RunningAgent) -> None:
     asyncio.run(scenario())
 
 
-def test_opt_out_over_pcmu_ends_the_call(agent: RunningAgent) -> None:
+@pytest.mark.parametrize("fmt", [PCMU, PCMA], ids=["pcmu", "pcma"])
+def test_opt_out_ends_the_call(agent: RunningAgent, fmt: dict[str, Any]) -> None:
     async def scenario() -> None:
-        async with conversation(agent, _session(PCMU, SERVER_VAD)) as conv:
+        async with conversation(agent, _session(fmt, SERVER_VAD)) as conv:
             await _greet(conv)
-            await conv.speak("please stop calling me", PCMU)
+            await conv.speak("please stop calling me", fmt)
             heard = await conv.until("conversation.item.input_audio_transcription.completed")
             done = await conv.until("response.done")
             assert _arguments(done, "record_outcome")["outcome"] == "opted_out", heard["transcript"]
