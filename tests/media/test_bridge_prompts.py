@@ -115,3 +115,16 @@ def test_agent_config_from_profile_and_provider_defaults() -> None:
 def test_call_context_validates() -> None:
     with pytest.raises(ValueError, match="attempt_id"):
         CallContext(-1)
+
+
+def test_the_factory_picks_the_adapter_by_provider() -> None:
+    from media.adapters.factory import make_adapter
+    from media.adapters.gemini_live import GeminiLiveAdapter
+    from media.adapters.openai_realtime import OpenAIRealtimeAdapter
+    from media.adapters.twilio_stream import TwilioStreamAdapter
+
+    expected = {"openai_realtime": OpenAIRealtimeAdapter, "local": OpenAIRealtimeAdapter,
+                "gemini_live": GeminiLiveAdapter, "twilio_stream": TwilioStreamAdapter}
+    for provider, cls in expected.items():
+        adapter = make_adapter(AgentConfig(provider=provider), BridgeConfig(), CallContext(1), lambda _e: None)
+        assert type(adapter) is cls
