@@ -208,6 +208,9 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     uas = SippRun(SCENARIOS / "uas_answer.xml", port=UAS_PORT, media_port=UAS_MEDIA_PORT, workdir=workdir)
     uas.start(calls=n, rtp_echo=True, trace_messages=False, timeout_s=args.hold + 180,
               extra=["-max_socket", "2000"])
+    if args.nice and uas.process is not None:
+        # SIPp's echo is the far end of every call: on a busy host it must not starve either.
+        os.setpriority(os.PRIO_PROCESS, uas.process.pid, args.nice)
     processes = args.processes or math.ceil(n / 4)
     pool = UaSupervisor(PoolSettings(
         processes=processes, name_prefix="bench-ua", sip_port_base=15000, rtp_port_base=15200,
