@@ -4,8 +4,10 @@ pjsua2 runs at most four calls per process, so the personas live in N worker pro
 port (`front port + 1 + i`). The front is not a pjsua2 process: it answers every INVITE with
 `302 Moved Temporarily` and `Contact: <sip:NUMBER@HOST:WORKER_PORT>`, choosing the least loaded live worker.
 A caller that follows redirects (the UA pool does, to the same host) then sends its INVITE to that worker.
-Workers report their live calls in a `SIMSTAT <index> <calls>` datagram to this same port every 0.5 s; a
-worker silent for `STALE_S` is not chosen, and a worker process that died is started again.
+Workers report `SIMSTAT <index> <live calls> <INVITEs received>` datagrams to this same port whenever a call
+starts or ends and every 0.5 s; a redirect counts against its worker until the worker reports its INVITE (or
+for `REDIRECT_HOLD_S`, when the caller never follows it). A worker silent for `STALE_S` is not chosen, and a
+worker process that died is started again.
 
 Other requests: CANCEL gets 200 (the INVITE transaction is already final), OPTIONS and REGISTER get 200,
 ACK is absorbed, anything else 481. A retransmitted INVITE gets the same answer again. UDP only.
@@ -38,7 +40,7 @@ logger = logging.getLogger(__name__)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 MAX_CALLS_PER_WORKER = 4
 STALE_S = 3.0  # a worker not heard from for this long is not given calls
-# A redirect counts against its worker until the worker's own report can include the call.
+# A redirect the caller never followed stops counting against its worker after this long.
 REDIRECT_HOLD_S = 2.0
 RESPONSE_CACHE_S = 32.0  # how long an INVITE's answer is kept for retransmissions (Timer B)
 RESTART_BACKOFF_S = 1.0
@@ -57,13 +59,24 @@ class WorkerHandle:
     live_calls: int = 0
     last_seen: float = 0.0
     started_at: float = 0.0
-    redirects: deque[float] = field(default_factory=deque)
+    invites_seen: int = 0
+    redirects: deque[float] = field(default_factory=deque)  # sent, INVITE not yet reported by the worker
 
     def load(self, now: float) -> int:
-        """Calls it has plus redirects it was just given."""
+        """Calls it has plus redirects on their way to it."""
         while self.redirects and self.redirects[0] < now - REDIRECT_HOLD_S:
             self.redirects.popleft()
         return self.live_calls + len(self.redirects)
+
+    def report(self, live_calls: int, invites_seen: int, now: float) -> None:
+        """A `SIMSTAT` from the worker: its INVITEs since the last report settle that many redirects."""
+        if invites_seen < self.invites_seen:  # the worker restarted
+            self.invites_seen = 0
+        for _ in range(min(invites_seen - self.invites_seen, len(self.redirects))):
+            self.redirects.popleft()
+        self.invites_seen = invites_seen
+        self.live_calls = live_calls
+        self.last_seen = now
 
 
 @dataclass(frozen=True)
@@ -206,6 +219,8 @@ class SimulatorFront:
         worker.started_at = time.monotonic()
         worker.last_seen = 0.0
         worker.live_calls = 0
+        worker.invites_seen = 0
+        worker.redirects.clear()
 
     def _supervise(self, now: float) -> None:
         for worker in self.workers:
@@ -237,11 +252,10 @@ class SimulatorFront:
         """Handle one datagram; returns the answer to send back (or None)."""
         if data.startswith(b"SIMSTAT "):
             parts = data.split()
-            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            if len(parts) == 4 and all(p.isdigit() for p in parts[1:]):
                 index = int(parts[1])
                 if 0 <= index < len(self.workers):
-                    self.workers[index].live_calls = int(parts[2])
-                    self.workers[index].last_seen = now
+                    self.workers[index].report(int(parts[2]), int(parts[3]), now)
             return None
         try:
             start, headers = parse_message(data)

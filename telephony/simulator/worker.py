@@ -188,6 +188,7 @@ class SimWorker:
         self._lock = threading.Lock()  # guards _talking and live_calls (pjsua thread writes, conversation reads)
         self._talking: list[tuple[PersonaCall, Conversation]] = []
         self.live_calls = 0
+        self.invites = 0  # INVITEs received so far: lets the front match its redirects with arrivals
         self.finished: queue.SimpleQueue[tuple[Conversation, int | None, str]] = queue.SimpleQueue()
         self.stopping = threading.Event()
         self._status = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -231,6 +232,8 @@ class SimWorker:
         conversation.event("invite", source=str(prm.rdata.srcAddress))
         call = PersonaCall(self, account, prm.callId, conversation)
         self.calls[prm.callId] = call
+        with self._lock:
+            self.invites += 1
         self._count_live()
         if persona in REJECTIONS:
             call.send(*REJECTIONS[persona])
@@ -319,6 +322,9 @@ class SimWorker:
     def _count_live(self) -> None:
         with self._lock:
             self.live_calls = sum(1 for c in self.calls.values() if not c.disconnected)
+            live, invites = self.live_calls, self.invites
+        # Reported at once (one loopback datagram), so the front knows before the caller can dial again.
+        self._report(live, invites)
 
     def _shutdown(self) -> None:
         self.calls.clear()
@@ -332,11 +338,10 @@ class SimWorker:
 
     def _converse(self) -> None:
         next_status = 0.0
-        reported = -1
         while not self.stopping.is_set():
             with self._lock:
                 talking = list(self._talking)
-                live = self.live_calls
+                live, invites = self.live_calls, self.invites
             for call, conversation in talking:
                 try:
                     if conversation.step():
@@ -345,10 +350,9 @@ class SimWorker:
                     logger.exception("conversation of call %s failed", conversation.call_id)
             self._write_finished()
             now = time.monotonic()
-            if now >= next_status or live != reported:
+            if now >= next_status:  # the heartbeat; changes are reported as they happen
                 next_status = now + STATUS_INTERVAL_S
-                reported = live
-                self._report(live)
+                self._report(live, invites)
             time.sleep(STEP_S)
         self._write_finished()
 
@@ -363,8 +367,8 @@ class SimWorker:
             except Exception:  # a full disk must not stop the calls
                 logger.exception("could not log call %s", conversation.call_id)
 
-    def _report(self, live: int) -> None:
-        message = f"SIMSTAT {self.config.index} {live}".encode()
+    def _report(self, live: int, invites: int) -> None:
+        message = f"SIMSTAT {self.config.index} {live} {invites}".encode()
         try:
             self._status.sendto(message, (self.config.bind_address, self.config.front_port))
         except OSError:  # the front is restarting; the next report gets through

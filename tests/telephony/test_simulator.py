@@ -8,6 +8,7 @@ its RTP 40000-40047; the caller SIP 17100, RTP 41000-41015.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -118,12 +119,15 @@ def test_front_answers_503_and_logs_an_overflow_when_every_worker_is_full(tmp_pa
         assert answer is not None
         assert answer.startswith(b"SIP/2.0 503 Simulator Full")
         assert read_records(tmp_path / "log.jsonl")[-1]["kind"] == "overflow"
-        # a worker's report frees it again; a redirect then holds one of its lines until it reports
-        front.handle(b"SIMSTAT 0 3", ("127.0.0.1", 17001), time.monotonic())
+        # a worker's report frees a line; a redirect then holds it until the worker reports that INVITE
+        front.handle(b"SIMSTAT 0 3 10", ("127.0.0.1", 17001), time.monotonic())
         other = INVITE.replace("call-1", "call-2").encode()
         assert front.handle(other, ("127.0.0.1", 5099), time.monotonic()).startswith(b"SIP/2.0 302")
         third = INVITE.replace("call-1", "call-3").encode()
         assert front.handle(third, ("127.0.0.1", 5099), time.monotonic()).startswith(b"SIP/2.0 503")
+        front.handle(b"SIMSTAT 0 3 11", ("127.0.0.1", 17001), time.monotonic())  # it arrived and ended at once
+        fourth = INVITE.replace("call-1", "call-4").encode()
+        assert front.handle(fourth, ("127.0.0.1", 5099), time.monotonic()).startswith(b"SIP/2.0 302")
     finally:
         _stop(front)
 
@@ -244,13 +248,12 @@ def _wait_for_text(path: Path, text: str, timeout_s: float, process: subprocess.
     pytest.fail(f"simulator not ready:\n{path.read_text(errors='replace')[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+@contextlib.contextmanager
+def _running_simulator(workdir: Path, *, port: int, workers: int, rtp_port_base: int) -> Iterator[dict[str, Path]]:
     """`manage.py simulate_pstn` with short timings; yields its log path, WAV directory and output."""
-    workdir = tmp_path_factory.mktemp("simulator")
     paths = {"log": workdir / "log.jsonl", "wav": workdir / "wav", "out": workdir / "simulator.out"}
-    command = [sys.executable, "manage.py", "simulate_pstn", "--port", str(FRONT_PORT), "--workers", "3",
-               "--rtp-port-base", "40000", "--log", str(paths["log"]), "--record-dir", str(paths["wav"]),
+    command = [sys.executable, "manage.py", "simulate_pstn", "--port", str(port), "--workers", str(workers),
+               "--rtp-port-base", str(rtp_port_base), "--log", str(paths["log"]), "--record-dir", str(paths["wav"]),
                "--ring", "0.3", "--greeting", "Please leave a message.", "--final-wait", "4",
                "--no-speech-timeout", "4", "--hangup-delay", "0.3", "--max-ring", "30"]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
@@ -269,24 +272,42 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
             process.wait()
 
 
+def _dial(port: int, numbers: list[str], out: Path, *, sip_port: int, rtp_port: int,
+          ring_timeout_s: float = 5) -> list[dict[str, Any]]:
+    """Run the bare dialer against a simulator front; one result per number, in order."""
+    proc = subprocess.run(  # noqa: S603 - our own module
+        [sys.executable, "-m", "tests.telephony.sim_caller", "--port", str(port), "--sip-port", str(sip_port),
+         "--rtp-port", str(rtp_port), "--ring-timeout", str(ring_timeout_s), "--reply-wait", "4",
+         "--timeout", "120", "--out", str(out), *numbers],
+        cwd=PROJECT_ROOT, capture_output=True, timeout=180, check=False)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
+    results: list[dict[str, Any]] = json.loads(out.read_text())
+    return results
+
+
+def _wait_for_far_end(log: Path, results: list[dict[str, Any]]) -> None:
+    # the far end writes its record as the call ends; allow it a moment after the caller's view ended
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(find_call(log, call_id=r.get("call_id")) is None for r in results):
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """The simulator for the module: three workers."""
+    with _running_simulator(tmp_path_factory.mktemp("simulator"), port=FRONT_PORT, workers=3,
+                            rtp_port_base=40000) as paths:
+        yield paths
+
+
 @pytest.fixture(scope="module")
 def dialed(simulator: dict[str, Path]) -> dict[str, dict[str, Any]]:
     """Every persona's number dialed once (four calls at a time); results by last digit."""
-    out = simulator["log"].parent / "caller.json"
     started = time.monotonic()
-    proc = subprocess.run(  # noqa: S603 - our own module
-        [sys.executable, "-m", "tests.telephony.sim_caller", "--port", str(FRONT_PORT), "--sip-port",
-         str(CALLER_SIP_PORT), "--rtp-port", str(CALLER_RTP_PORT), "--ring-timeout", "5", "--reply-wait", "4",
-         "--timeout", "120", "--out", str(out), *NUMBERS.values()],
-        cwd=PROJECT_ROOT, capture_output=True, timeout=180, check=False)
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
+    results = _dial(FRONT_PORT, list(NUMBERS.values()), simulator["log"].parent / "caller.json",
+                    sip_port=CALLER_SIP_PORT, rtp_port=CALLER_RTP_PORT)
     print(f"dialed {len(NUMBERS)} numbers in {time.monotonic() - started:.1f}s")
-    results = json.loads(out.read_text())
-    # the far end writes its record as the call ends; allow it a moment after the caller's view ended
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(find_call(simulator["log"], call_id=r.get("call_id")) is None
-                                              for r in results):
-        time.sleep(0.1)
+    _wait_for_far_end(simulator["log"], results)
     return {number[-1]: result for number, result in zip(NUMBERS.values(), results, strict=True)}
 
 
@@ -379,3 +400,21 @@ def test_interrupter_cuts_in_one_second_into_the_agent_and_the_agent_yields(
     assert result["said"][0].get("cut") is True
     assert len(result["barge_ins"]) == 1
     assert [s["text"] for s in record["said"]] == [GREETING, INTERRUPTION, *REPLIES[Persona.INTERRUPTER]]
+
+
+def test_calls_back_to_back_on_one_worker_reuse_its_four_slots_without_losing_a_call(tmp_path: Path) -> None:
+    # given a network of one worker (four pjsua call slots, handed out round robin)
+    with _running_simulator(tmp_path, port=FRONT_PORT + 10, workers=1, rtp_port_base=40100) as paths:
+        # when four quick rejections are followed at once by four calls that ring (each slot reused within ms)
+        numbers = [NUMBERS["5"], NUMBERS["7"], NUMBERS["8"], NUMBERS["5"]] + [NUMBERS["6"]] * 4
+        results = _dial(FRONT_PORT + 10, numbers, tmp_path / "caller.json", sip_port=CALLER_SIP_PORT + 1,
+                        rtp_port=CALLER_RTP_PORT + 100, ring_timeout_s=3)
+        _wait_for_far_end(paths["log"], results)
+        # then every ringing call lived until the caller's own ring timeout, on both ends
+        assert [r["sip_code"] for r in results] == [486, 503, 404, 486, 487, 487, 487, 487]
+        for result in results[4:]:
+            assert "ring timeout" in result["reason"]
+            record = _far_end(paths, result)
+            assert [e["event"] for e in record["events"]] == ["invite", "180", "cancelled"]
+            assert 2700 <= record["events"][-1]["ms"] <= 4000
+        assert "reused before its old call was released" not in paths["out"].read_text(errors="replace")
