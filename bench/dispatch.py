@@ -35,7 +35,9 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -240,18 +242,35 @@ def backend_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def originate_worker(db_url: str, redis_url: str, start: float, stop_at: float) -> None:
+def originate_worker(db_url: str, redis_url: str, ready: Any, go: Any, times: Any) -> None:
     """A Celery-worker stand-in: takes attempt ids from a Redis list and runs ``originate`` for each."""
     os.environ["REDIS_URL"] = redis_url
     setup_django(db_url)
+    from django.db import connection
+
     from campaigns.originate import originate_attempt
     from campaigns.redis_client import get_redis
 
     r = get_redis()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    ready.release()  # started (Django loaded, connections open): the clock may start
+    go.wait()
+    start, stop_at = times[0], times[1]
+    done, cpu_s = 0, 0.0
+    outcomes: Counter[str] = Counter()
     while time.monotonic() < stop_at:
         item = r.blpop([WORK_QUEUE], timeout=0.2)
         if item is not None:
-            originate_attempt(int(item[1]), r=r, now=virtual_now(start))
+            cpu0 = time.process_time() + backend_cpu_s(backend)
+            outcome = originate_attempt(int(item[1]), r=r, now=virtual_now(start))
+            cpu_s += time.process_time() + backend_cpu_s(backend) - cpu0
+            done += 1
+            outcomes[outcome.outcome + (f" ({outcome.reason})" if outcome.reason else "")] += 1
+    # CPU per originate (this process and its PostgreSQL backend), whatever else the machine runs.
+    print(f"originate worker: done={done} cpu_ms_per_originate={cpu_s * 1000 / max(1, done):.2f} "
+          f"outcomes={dict(outcomes)}", flush=True)
 
 
 def full_phase(db_url: str, redis_url: str, seconds: float, warmup: float, interval: float,
@@ -262,12 +281,18 @@ def full_phase(db_url: str, redis_url: str, seconds: float, warmup: float, inter
     from telephony.ua_registry import advertise_ua
 
     r = get_redis()
-    start = time.monotonic()
-    stop_at = start + warmup + seconds
+    end_calls(("queued", "dialing", "ringing", "answered", "bridged"))  # start with nothing in flight
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=originate_worker, args=(db_url, redis_url, start, stop_at)) for _ in range(workers)]
+    ready, go, times = ctx.Semaphore(0), ctx.Event(), ctx.Array("d", 2)
+    procs = [ctx.Process(target=originate_worker, args=(db_url, redis_url, ready, go, times)) for _ in range(workers)]
     for p in procs:
         p.start()
+    for _ in procs:
+        ready.acquire()
+    start = time.monotonic()
+    stop_at = start + warmup + seconds
+    times[0], times[1] = start, stop_at
+    go.set()
     commands = 0
     stop = threading.Event()
 
@@ -284,7 +309,7 @@ def full_phase(db_url: str, redis_url: str, seconds: float, warmup: float, inter
             taken = pipe.execute()[0]
             if time.monotonic() - start >= warmup:
                 commands += taken
-            _end_sent_calls()
+            _end_sent_calls(r)
             stop.wait(0.1)
         connection.close()
 
@@ -315,9 +340,12 @@ def full_phase(db_url: str, redis_url: str, seconds: float, warmup: float, inter
     return claimed / wall, commands / wall, durations
 
 
-def _end_sent_calls() -> None:
-    """End the calls whose command was taken by the simulated pool (handed over: ``originated_at`` set)."""
+def _end_sent_calls(r: Any) -> None:
+    """End the calls whose command was taken by the simulated pool, and release their leases, as the UA's
+    ``finish_attempt`` would (handed over: ``originated_at`` and ``ua_name`` set)."""
     from django.db import connection
+
+    from campaigns.leases import campaign_scope, trunk_scope
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -325,12 +353,21 @@ def _end_sent_calls() -> None:
             WITH ended AS (
                 UPDATE campaigns_callattempt SET state = 'ended', ended_at = now(), disposition = 'human',
                        lease_expires_at = NULL
-                WHERE state = 'queued' AND originated_at IS NOT NULL AND ua_name <> '' RETURNING contact_id
+                WHERE state = 'queued' AND originated_at IS NOT NULL AND ua_name <> ''
+                RETURNING id, contact_id, campaign_id, trunk_id
+            ), done AS (
+                UPDATE campaigns_contact c SET status = 'done', attempts = c.attempts + 1, last_disposition = 'human'
+                FROM ended WHERE c.id = ended.contact_id
             )
-            UPDATE campaigns_contact c SET status = 'done', attempts = c.attempts + 1, last_disposition = 'human'
-            FROM ended WHERE c.id = ended.contact_id
+            SELECT id, campaign_id, trunk_id FROM ended
             """
         )
+        ended = cursor.fetchall()
+    pipe = r.pipeline(transaction=False)
+    for attempt_id, campaign_id, trunk_id in ended:
+        pipe.zrem(campaign_scope(campaign_id, 0).key, str(attempt_id))
+        pipe.zrem(trunk_scope(trunk_id, 0).key, str(attempt_id))
+    pipe.execute()
 
 
 def report(name: str, durations: list[float], claims_per_s: float, extra: str = "") -> None:

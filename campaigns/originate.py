@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -84,29 +85,48 @@ class _Handoff:
     on_dnc: bool
 
 
+_GATE_STATEMENT = "dialer_originate_gate"
+# Prepared once per database connection: planning this five-table statement costs several times more than
+# running it, and originate runs it for every call.
+_GATE_SQL = f"""
+    PREPARE {_GATE_STATEMENT}(timestamptz, timestamptz, bigint) AS
+    UPDATE {CallAttempt._meta.db_table} a SET originated_at = $1, lease_expires_at = $2
+    FROM {Contact._meta.db_table} ct, {Campaign._meta.db_table} c, {AgentProfile._meta.db_table} ag,
+         {Trunk._meta.db_table} t
+    WHERE a.id = $3 AND a.state = '{AttemptState.QUEUED.value}' AND a.originated_at IS NULL
+      AND ct.id = a.contact_id AND c.id = a.campaign_id AND ag.id = c.agent_id AND t.id = a.trunk_id
+    RETURNING a.campaign_id, a.contact_id, a.trunk_id, ct.phone_e164, ct.name, ct.time_zones, ct.variables,
+              c.status, c.window_days, c.window_start, c.window_end, c.max_concurrent, c.ring_timeout_s,
+              c.agent_id, c.amd_enabled, c.machine_policy, c.opt_out_digit, ag.max_call_s, t.max_channels,
+              row_to_json(t.*),
+              (SELECT row_to_json(f.*) FROM {Trunk._meta.db_table} f WHERE f.id = t.failover_id),
+              EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
+                      AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id))
+"""  # noqa: S608 (table names from model metadata; values are parameters)
+_prepared_on: weakref.WeakSet[object] = weakref.WeakSet()
+
+
+def _execute_gate(cursor: Any, args: list[object]) -> tuple[Any, ...] | None:
+    raw = connection.connection
+    if raw not in _prepared_on:
+        # A prepared statement outlives transactions but not its connection; on a reconnect Django hands
+        # out a new connection object, which is not in the set, so it is prepared again.
+        cursor.execute(f"SELECT 1 FROM pg_prepared_statements WHERE name = '{_GATE_STATEMENT}'")  # noqa: S608
+        if cursor.fetchone() is None:
+            cursor.execute(_GATE_SQL)
+        _prepared_on.add(raw)
+    cursor.execute(f"EXECUTE {_GATE_STATEMENT}(%s, %s, %s)", args)
+    return cursor.fetchone()
+
+
 def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
     """The idempotency gate, in one statement that also reads what the command needs and checks DNC.
 
     Marks the attempt handed over (``originated_at``) only if it is still queued and not handed over yet;
     a redelivered ``originate`` finds no row and stops.
     """
-    sql = f"""
-        UPDATE {CallAttempt._meta.db_table} a SET originated_at = %s, lease_expires_at = %s
-        FROM {Contact._meta.db_table} ct, {Campaign._meta.db_table} c, {AgentProfile._meta.db_table} ag,
-             {Trunk._meta.db_table} t
-        WHERE a.id = %s AND a.state = %s AND a.originated_at IS NULL
-          AND ct.id = a.contact_id AND c.id = a.campaign_id AND ag.id = c.agent_id AND t.id = a.trunk_id
-        RETURNING a.campaign_id, a.contact_id, a.trunk_id, ct.phone_e164, ct.name, ct.time_zones, ct.variables,
-                  c.status, c.window_days, c.window_start, c.window_end, c.max_concurrent, c.ring_timeout_s,
-                  c.agent_id, c.amd_enabled, c.machine_policy, c.opt_out_digit, ag.max_call_s, t.max_channels,
-                  row_to_json(t.*),
-                  (SELECT row_to_json(f.*) FROM {Trunk._meta.db_table} f WHERE f.id = t.failover_id),
-                  EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
-                          AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id))
-    """  # noqa: S608 (table names from model metadata; values are parameters)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [now, now + timedelta(seconds=LEASE_TTL_S), attempt_id, AttemptState.QUEUED])
-        row = cursor.fetchone()
+        row = _execute_gate(cursor, [now, now + timedelta(seconds=LEASE_TTL_S), attempt_id])
     if row is None:
         return None
     (campaign_id, contact_id, trunk_id, phone, name, zones, variables, status, days, start, end, max_concurrent,
