@@ -12,7 +12,8 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, JSONField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import JSONObject
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
@@ -86,6 +87,20 @@ class RetryRuleInline(admin.TabularInline):
     verbose_name_plural = "Retry rules per disposition (dispositions without a rule are not retried)"
 
 
+def _contact_counts() -> Subquery:
+    """Contacts of the outer campaign by progress, as one JSON object from a single pass over them."""
+    counts = (
+        Contact.objects.filter(campaign=OuterRef("pk")).order_by().values("campaign")
+        .annotate(counts=JSONObject(
+            total=Count("pk"),
+            waiting=Count("pk", filter=Q(status__in=sorted(CONTACT_DIALABLE))),
+            done=Count("pk", filter=Q(status=ContactStatus.DONE)),
+        ))
+        .values("counts")
+    )
+    return Subquery(counts, output_field=JSONField())
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     """Campaign settings grouped as an operator thinks of them; lifecycle actions extend ``actions``."""
@@ -136,12 +151,10 @@ class CampaignAdmin(admin.ModelAdmin):
         return urls + super().get_urls()
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
-        # One grouped query for the counts on the whole page instead of three per row.
-        return super().get_queryset(request).annotate(
-            contacts_total=Count("contacts"),
-            contacts_waiting=Count("contacts", filter=Q(contacts__status__in=sorted(CONTACT_DIALABLE))),
-            contacts_done=Count("contacts", filter=Q(contacts__status=ContactStatus.DONE)),
-        )
+        # The counts are a correlated subquery in the page's one query: evaluated only for the rows
+        # shown (after LIMIT), one index pass per campaign, instead of a join that groups every contact
+        # of every campaign before the page is cut.
+        return super().get_queryset(request).annotate(contact_counts=_contact_counts())
 
     def save_model(self, request: HttpRequest, obj: Campaign, form: ModelForm, change: bool) -> None:
         if change:
@@ -152,18 +165,18 @@ class CampaignAdmin(admin.ModelAdmin):
         else:
             obj.save()
 
-    @admin.display(description="Contacts", ordering="contacts_total")
+    @admin.display(description="Contacts")
     def contacts_link(self, obj: Campaign) -> SafeString:
         url = reverse("admin:campaigns_contact_changelist")
-        return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, obj.contacts_total)  # type: ignore[attr-defined]
+        return format_html('<a href="{}?campaign__id__exact={}">{}</a>', url, obj.pk, _count(obj, "total"))
 
-    @admin.display(description="Waiting", ordering="contacts_waiting")
+    @admin.display(description="Waiting")
     def waiting(self, obj: Campaign) -> int:
-        return obj.contacts_waiting  # type: ignore[attr-defined]
+        return _count(obj, "waiting")
 
-    @admin.display(description="Done", ordering="contacts_done")
+    @admin.display(description="Done")
     def done(self, obj: Campaign) -> int:
-        return obj.contacts_done  # type: ignore[attr-defined]
+        return _count(obj, "done")
 
     @admin.display(description="Window")
     def calling_window(self, obj: Campaign) -> str:
@@ -211,6 +224,11 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected campaigns for good", permissions=["change"])
     def cancel_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         self._lifecycle(request, queryset, cancel_campaign, "cancelled")
+
+
+def _count(campaign: Campaign, key: str) -> int:
+    counts = getattr(campaign, "contact_counts", None) or {}  # NULL: no contacts at all
+    return int(counts.get(key, 0))
 
 
 class CallAttemptInline(admin.TabularInline):

@@ -447,3 +447,20 @@ def test_contacts_filter_by_known_time_zone(admin_client: Client) -> None:
 
     assert list(response.context["cl"].result_list) == [unknown]
     assert known not in response.context["cl"].result_list
+
+
+def test_campaign_list_counts_contacts_by_progress(admin_client: Client) -> None:
+    busy, empty = CampaignFactory(), CampaignFactory()
+    ContactFactory.create_batch(2, campaign=busy, status=ContactStatus.PENDING)
+    ContactFactory(campaign=busy, status=ContactStatus.RETRY_SCHEDULED)
+    ContactFactory(campaign=busy, status=ContactStatus.DONE)
+    ContactFactory(campaign=busy, status=ContactStatus.DNC)
+
+    response = admin_client.get(reverse("admin:campaigns_campaign_changelist"))
+
+    changelist = response.context["cl"]
+    admin_ = changelist.model_admin
+    rows = {c.pk: (c.contact_counts, admin_.waiting(c), admin_.done(c)) for c in changelist.result_list}
+    assert rows[busy.pk] == ({"total": 5, "waiting": 3, "done": 1}, 3, 1)
+    assert rows[empty.pk] == (None, 0, 0)
+    assert f'campaign__id__exact={busy.pk}">5</a>' in response.content.decode()
