@@ -403,7 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of a worker process."""
     args = build_parser().parse_args(argv)
     # A crash inside pjsua2 (C++) kills the process; print every thread's Python stack first for the log.
+    # SIGUSR2 prints them on demand (the supervisor sends it before killing a worker that will not stop).
     faulthandler.enable()
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     import django
 

@@ -184,6 +184,8 @@ class UaSupervisor:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 logger.warning("UA worker pid %s did not stop in time; killing it", process.pid)
+                process.send_signal(signal.SIGUSR2)  # its thread stacks go to the log first
+                time.sleep(0.2)
                 process.kill()
                 process.wait()
 
