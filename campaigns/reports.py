@@ -1,8 +1,10 @@
 """The per-campaign report: read queries that aggregate a campaign's attempts and contacts in SQL.
 
-Every figure is computed by PostgreSQL over the whole campaign (no sampling); Python only turns a few
-hundred grouped rows into the report. The queries are fixed in number, whatever the campaign's size,
-so the report page's query count does not grow with its data.
+Every figure is computed by PostgreSQL over the whole campaign (no sampling); Python only adds up grouped
+rows. Ended attempts never change, so their aggregates are kept in ``ReportRollup`` (through the attempt
+before the first one still in flight) and each report aggregates only the attempts after it: the report
+of a million attempts reads a few thousand. The queries are fixed in number, whatever the campaign's
+size, so the report page's query count does not grow with its data.
 
 Definitions (also shown on the page and in docs/architecture.md):
 
