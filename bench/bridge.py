@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -58,6 +57,8 @@ from media.config import FRAME_BYTES, AgentConfig, BridgeConfig, CallContext
 HOST = "127.0.0.1"
 PORTS = (18890, 18891)  # bridge echo, passthrough echo
 SILENCE = bytes(FRAME_BYTES)
+_APPEND_PREFIX = '{"type":"input_audio_buffer.append"'
+_AUDIO_KEY = '"audio":"'
 
 
 class FramePort(Protocol):
@@ -82,12 +83,17 @@ async def _realtime_echo_loop(ws: ServerConnection) -> None:
     await ws.recv()  # session.update
     await ws.send('{"type":"session.updated","session":{}}')
     async for raw in ws:
-        message = json.loads(raw)
-        if message.get("type") == "input_audio_buffer.append":
-            # "sent_ns" (an extra field clients ignore) lets the benchmark time the return path from the
-            # moment the message left the server: socket, loop wake-up and decoding all count.
-            await ws.send('{"type":"response.output_audio.delta","item_id":"item_1","sent_ns":'
-                          + str(time.perf_counter_ns()) + ',"delta":"' + message["audio"] + '"}')
+        # The server shares the process (and its GIL) with the bridge, so it does as little as the raw echo:
+        # the audio is cut out of the append event by position instead of parsing the JSON.
+        text = raw if isinstance(raw, str) else raw.decode()
+        start = text.find(_AUDIO_KEY)
+        if not text.startswith(_APPEND_PREFIX) or start < 0:
+            continue
+        audio = text[start + len(_AUDIO_KEY):text.index('"', start + len(_AUDIO_KEY))]
+        # "sent_ns" (an extra field clients ignore) lets the benchmark time the return path from the
+        # moment the message left the server: socket, loop wake-up and decoding all count.
+        await ws.send('{"type":"response.output_audio.delta","item_id":"item_1","sent_ns":'
+                      + str(time.perf_counter_ns()) + ',"delta":"' + audio + '"}')
 
 
 async def _raw_echo(ws: ServerConnection) -> None:
@@ -394,11 +400,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="passthrough and bridge alternate this many times, so a change in machine load "
                              "affects both alike")
     parser.add_argument("--no-record", action="store_true", help="do not write stereo recordings")
+    parser.add_argument("--switch-interval-ms", type=float, default=0.0,
+                        help="sys.setswitchinterval for the run (Python's default is 5 ms): how long a thread "
+                             "that wants the GIL may wait for another that holds it")
     args = parser.parse_args(argv)
+    if args.switch_interval_ms > 0:
+        sys.setswitchinterval(args.switch_interval_ms / 1000)
     if args.calls < 1 or args.rounds < 1:
         parser.error("--calls and --rounds must be at least 1")
     print(f"machine: cpus={os.cpu_count()} load_avg_1m={os.getloadavg()[0]:.1f} (other processes compete for the CPU: "
-          "latency figures are only meaningful on a quiet machine)", flush=True)
+          "latency figures are only meaningful on a quiet machine); "
+          f"switch_interval_ms={sys.getswitchinterval() * 1000:g}", flush=True)
     servers = EchoServers().start()
     passthroughs: list[Measure] = []
     bridges: list[Measure] = []
