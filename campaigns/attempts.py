@@ -78,9 +78,9 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
 
     Idempotent: a second call for an ended attempt changes nothing and returns False.
 
-    An attempt that was never handed to a user agent (``originated_at`` empty) or that ended ``cancelled``
-    (not dialed: campaign stopped, window closed, do-not-call before dial, no capacity) does not count
-    against the contact.
+    An attempt that never reached DIALING (the UA marks it just before sending the INVITE, so it never
+    rang) or that ended ``cancelled`` (not dialed: campaign stopped, window closed, do-not-call before dial,
+    no capacity) does not count against the contact.
 
     Args:
         attempt_id: The attempt.
@@ -112,7 +112,7 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
             logger.info("attempt %s already ended; finish ignored", attempt_id)
             return False
         attempt = (CallAttempt.objects.select_related("trunk", "campaign")
-                   .only("id", "contact_id", "campaign_id", "trunk_id", "answered_at", "ended_at", "originated_at",
+                   .only("id", "contact_id", "campaign_id", "trunk_id", "answered_at", "ended_at", "dialing_at",
                          "trunk__cost_per_minute", "campaign__max_attempts")
                    .get(pk=attempt_id))
         cost = _cost(attempt.answered_at, attempt.ended_at, attempt.trunk.cost_per_minute if attempt.trunk else None)
@@ -126,13 +126,14 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
 
 def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, Any], now: Any) -> None:
     contact = Contact.objects.select_for_update(no_key=True).get(pk=attempt.contact_id)
-    counted = disposition != Disposition.CANCELLED and attempt.originated_at is not None
+    # Counted only when the INVITE may have gone out (DIALING was reached).
+    counted = disposition != Disposition.CANCELLED and attempt.dialing_at is not None
     attempts = contact.attempts + (1 if counted else 0)
     same = 0
     rule = None
     if counted:
         same = CallAttempt.objects.filter(contact_id=contact.pk, disposition=disposition,
-                                          originated_at__isnull=False).count()
+                                          dialing_at__isnull=False).count()
         found = RetryRule.objects.filter(campaign_id=attempt.campaign_id, disposition=disposition).first()
         rule = Rule(found.delay_s, found.max_attempts) if found else None
     step = plan_next_step(disposition=disposition, counted=counted, attempts=attempts, same_disposition_count=same,

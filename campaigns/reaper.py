@@ -1,8 +1,9 @@
 """The reaper: resolves attempts whose lease ran out without news (their worker or user agent died).
 
 It never re-dials by itself. A stuck attempt ends ``failed_unknown`` with the reason, and the retry rules
-decide whether and when the contact is called again, like any other outcome. An attempt already handed
-to a user agent may have rung, so it counts against the contact; one that never left the queue does not.
+decide whether and when the contact is called again, like any other outcome. An attempt that reached
+DIALING may have rung, so it counts against the contact; one still queued does not (the user
+agent marks DIALING before it sends the INVITE).
 """
 
 from __future__ import annotations

@@ -31,7 +31,8 @@ def _attempt(contact: Contact | None = None, *, state: str = AttemptState.QUEUED
     contact = contact or ContactFactory(status=ContactStatus.IN_PROGRESS)
     return CallAttempt.objects.create(
         campaign=contact.campaign, contact=contact, trunk=contact.campaign.trunk, state=state,
-        attempt_number=number, originated_at=timezone.now() if handed_off else None)
+        attempt_number=number, originated_at=timezone.now() if handed_off else None,
+        dialing_at=timezone.now() if state != AttemptState.QUEUED else None)
 
 
 def test_the_happy_path_moves_through_every_state() -> None:
@@ -218,3 +219,12 @@ def test_finish_releases_the_attempts_leases(redis_client: redis.Redis,
 )
 def test_sip_failures_map_to_dispositions(code: int, rang: bool, expected: str) -> None:
     assert disposition_for_sip_failure(code, rang=rang) == expected
+
+
+def test_a_failure_before_dialing_does_not_count_against_the_contact() -> None:
+    # e.g. the UA found no free SIP line for a command it received: no INVITE was sent
+    attempt = _attempt(state=AttemptState.QUEUED)
+    finish_attempt(attempt.pk, disposition=Disposition.FAILED, reason="no free SIP line")
+    contact = Contact.objects.get(pk=attempt.contact_id)
+    assert contact.attempts == 0
+    assert contact.status == ContactStatus.PENDING

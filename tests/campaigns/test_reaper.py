@@ -31,7 +31,8 @@ def _attempt(state: str, *, lease_expires_at: dt.datetime, originated: bool = Tr
     contact = ContactFactory(status=ContactStatus.IN_PROGRESS)
     return CallAttempt.objects.create(campaign=contact.campaign, contact=contact, trunk=contact.campaign.trunk,
                                       state=state, lease_expires_at=lease_expires_at,
-                                      originated_at=timezone.now() if originated else None)
+                                      originated_at=timezone.now() if originated else None,
+                                      dialing_at=timezone.now() if state != AttemptState.QUEUED else None)
 
 
 @pytest.mark.django_db
@@ -135,3 +136,15 @@ def test_reaper_resolves_an_attempt_whose_worker_was_killed(redis_client: redis.
     assert not mark_attempt_dialing(attempt_id, ua_name="ua-1")  # a late report from the dead call loses
     contact = Contact.objects.get(pk=attempt.contact_id)
     assert contact.status == ContactStatus.RETRY_SCHEDULED
+
+
+@pytest.mark.django_db
+def test_an_attempt_handed_over_but_never_dialing_does_not_count() -> None:
+    # The UA marks DIALING before its INVITE: a queued attempt never rang, even if its command was sent.
+    now = timezone.now()
+    sent = _attempt(AttemptState.QUEUED, lease_expires_at=now - dt.timedelta(seconds=1))
+    reap_stuck_attempts(now)
+    sent.refresh_from_db()
+    assert sent.disposition == Disposition.FAILED_UNKNOWN
+    assert "never reported dialing" in sent.reason
+    assert Contact.objects.get(pk=sent.contact_id).attempts == 0
