@@ -325,3 +325,15 @@ def test_contacts_outside_their_window_are_parked_until_it_opens(redis_client: r
     assert len(tick(redis_client)[0]) == 2
     assert tick(redis_client, tokyo_opening - dt.timedelta(minutes=1))[0] == []
     assert len(tick(redis_client, tokyo_opening)[0]) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_down_means_no_claim(redis_client: redis.Redis, ua: str) -> None:
+    # Fail closed: without Redis neither the UA pool's lines nor the calls-per-second budget can be known.
+    campaign = running_campaign()
+    contacts(campaign, 3)
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    with time_machine.travel(MIDDAY, tick=False), pytest.raises(redis.RedisError):
+        run_dispatch_tick(now=MIDDAY, r=dead, enqueue=Collected())
+    assert not CallAttempt.objects.exists()
+    assert tick(redis_client)[0]  # and the next tick with Redis back claims again (the lock was released)
