@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import socket
+import ssl
+import subprocess
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import redis
@@ -346,3 +351,58 @@ def test_max_call_length_hangs_up_an_answered_call(ua_worker: str, registry: red
     # and the trunk's codec order (PCMA first here) is the order of the SDP offer
     sdp = peer.received("INVITE")[0]
     assert sdp.index("PCMA/8000") < sdp.index("PCMU/8000")
+
+
+class _TlsBusyTrunk(threading.Thread):
+    """A minimal SIP-over-TLS peer (this SIPp build has no TLS): answers the first INVITE 486, takes the ACK."""
+
+    def __init__(self, port: int, certfile: Path, keyfile: Path) -> None:
+        super().__init__(daemon=True)
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(certfile, keyfile)
+        self.listener = socket.create_server(("127.0.0.1", port))
+        self.listener.settimeout(15)
+        self.received: list[str] = []
+
+    def run(self) -> None:
+        with self.listener, self.context.wrap_socket(self.listener.accept()[0], server_side=True) as conn:
+            conn.settimeout(10)
+            buffer = b""
+            while len(self.received) < 2:
+                while b"\r\n\r\n" not in buffer:
+                    buffer += conn.recv(4096)
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+                while len(buffer) < length:
+                    buffer += conn.recv(4096)
+                buffer = buffer[length:]
+                message = head.decode()
+                self.received.append(message)
+                if message.startswith("INVITE "):
+                    copied = [line for line in message.split("\r\n")[1:]
+                              if line.split(":", 1)[0].lower() in ("via", "from", "call-id", "cseq")]
+                    to = next(line for line in message.split("\r\n") if line.lower().startswith("to:"))
+                    reply = "\r\n".join(["SIP/2.0 486 Busy Here", *copied, f"{to};tag=tls-peer",
+                                         "Content-Length: 0", "", ""])
+                    conn.sendall(reply.encode())
+
+
+def test_tls_trunk_places_the_call_over_tls(ua_worker: str, registry: redis.Redis, tmp_path: Path) -> None:
+    # given a TLS peer with a self-signed certificate (trunks are not verified by default)
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",  # noqa: S603, S607
+                    "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    peer = _TlsBusyTrunk(16900, cert, key)
+    peer.start()
+    attempt = queue_attempt(_contact(16900, transport="tls"))
+    # when
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt)
+    peer.join(timeout=10)
+    # then the INVITE came over TLS and the 486 was understood
+    assert ended.disposition == Disposition.BUSY
+    assert ended.sip_code == 486
+    assert peer.received[0].startswith("INVITE sip:")
+    assert ";transport=tls" in peer.received[0].split("\r\n", 1)[0]
+    assert "SIP/2.0/TLS" in header(peer.received[0].replace("\r\n", "\n"), "Via")
+    assert peer.received[1].startswith("ACK ")
