@@ -77,7 +77,6 @@ class Conversation:
         self.started_at = datetime.now(UTC)
         self._rx: deque[bytes] = deque()
         self._tx: deque[bytes] = deque()
-        self._rx_first: float | None = None
         self._lock = threading.Lock()  # events are added from the pjsua thread and the conversation thread
         self.events: list[dict[str, Any]] = []
         self.said: list[dict[str, Any]] = []
@@ -104,8 +103,6 @@ class Conversation:
 
     def on_frame(self, pcm: bytes) -> None:
         """A 20 ms frame heard from the caller."""
-        if self._rx_first is None:
-            self._rx_first = self.clock()
         self._rx.append(pcm)
 
     def next_frame(self) -> bytes | None:
@@ -191,32 +188,35 @@ class Conversation:
             self.state = "leaving"
 
     def _drain(self, now: float) -> None:
+        frames = []
         while True:
             try:
-                frame = self._rx.popleft()
+                frames.append(self._rx.popleft())
             except IndexError:
-                return
+                break
+        now_ms = self.ms(now)
+        for i, frame in enumerate(frames):
             if self.recording is not None:
                 self.recording += frame
+            # Timestamps are wall-clock: the newest frame ends now. (Counting frames from the first one would
+            # drift whenever a loaded machine makes the bridge clock skip frames.)
+            frame_end_ms = now_ms - (len(frames) - 1 - i) * FRAME_MS
             for vad_event in self.vad.feed(frame):
+                event_ms = frame_end_ms - (self.vad.position_ms - vad_event.ms)
                 if vad_event.kind == VadEventKind.SPEECH_STARTED:
-                    self._speech_started(vad_event.ms)
+                    self._speech_started(event_ms, vad_event.ms)
                 else:
-                    self._speech_stopped(vad_event.ms, now)
+                    self._speech_stopped(event_ms, now)
             self._maybe_interrupt()
 
-    def _call_ms(self, vad_ms: int) -> int:
-        first = self._rx_first if self._rx_first is not None else self.started
-        return self.ms(first) - FRAME_MS + vad_ms
-
-    def _speech_started(self, vad_ms: int) -> None:
-        self._segment_start_ms = self._call_ms(vad_ms)
+    def _speech_started(self, call_ms: int, vad_ms: int) -> None:
+        self._segment_start_ms = call_ms
         self._segment_start_vad = vad_ms
         self.turn_started = True
 
-    def _speech_stopped(self, vad_ms: int, now: float) -> None:
-        start = self._segment_start_ms if self._segment_start_ms is not None else self._call_ms(vad_ms)
-        end = self._call_ms(vad_ms) - self.options.silence_ms  # the VAD's stop includes its hangover
+    def _speech_stopped(self, call_ms: int, now: float) -> None:
+        start = self._segment_start_ms if self._segment_start_ms is not None else call_ms
+        end = call_ms - self.options.silence_ms  # the VAD's stop includes its hangover
         self.heard.append({"start_ms": start, "end_ms": max(start, end)})
         self._segment_start_ms = self._segment_start_vad = None
         if self.interruption is not None and self.interruption["agent_stopped_after_ms"] is None:
@@ -245,7 +245,10 @@ class Conversation:
             self.say(INTERRUPTION)
             self.turn_started = True  # the agent is mid-sentence: its turn goes on until it stops
             self.interruption = {"start_ms": self.said[-1]["start_ms"],
-                                 "agent_started_ms": self._segment_start_ms, "agent_stopped_after_ms": None}
+                                 "agent_started_ms": self._segment_start_ms,
+                                 # measured on the received audio itself: immune to scheduling delays
+                                 "agent_talked_ms": self.vad.position_ms - self._segment_start_vad,
+                                 "agent_stopped_after_ms": None}
 
     # ---- the end -----------------------------------------------------------------------------------------
 
@@ -254,7 +257,7 @@ class Conversation:
         now = self.clock()
         self._drain(now)
         if self._segment_start_ms is not None:  # the call ended mid-speech
-            self.heard.append({"start_ms": self._segment_start_ms, "end_ms": self._call_ms(self.vad.position_ms)})
+            self.heard.append({"start_ms": self._segment_start_ms, "end_ms": self.ms(now)})
             self._segment_start_ms = None
         # Lines cut short by the hang-up end when the call did.
         end_ms = self.ms(now)

@@ -185,8 +185,10 @@ class SimWorker:
         self._dying: dict[int, PersonaCall] = {}
         self._ports: list[CallMediaPort] = []
         self._port_count = 0
-        self._lock = threading.Lock()  # guards _talking and live_calls (pjsua thread writes, conversation reads)
-        self._talking: list[tuple[PersonaCall, Conversation]] = []
+        self._lock = threading.Lock()  # guards _talking and the counters (pjsua thread writes, conversation reads)
+        # Answered calls by pjsua slot. The conversation thread never holds a PersonaCall: if it dropped the
+        # last reference, the Call destructor would run on a thread pjlib does not know (an abort).
+        self._talking: list[tuple[int, Conversation]] = []
         self.live_calls = 0
         self.invites = 0  # INVITEs received so far: lets the front match its redirects with arrivals
         self.finished: queue.SimpleQueue[tuple[Conversation, int | None, str]] = queue.SimpleQueue()
@@ -257,7 +259,7 @@ class SimWorker:
                 call.answered = True
                 call.send(200)
                 with self._lock:
-                    self._talking.append((call, call.conversation))
+                    self._talking.append((call.index, call.conversation))
             elif call.give_up_at is not None and now >= call.give_up_at:
                 call.give_up_at = None
                 call.bye("rang out")
@@ -278,7 +280,7 @@ class SimWorker:
             ended_by = "caller"
             conversation.event("bye_received" if call.answered else "cancelled", code=code, reason=reason)
         with self._lock:
-            self._talking = [(c, v) for c, v in self._talking if c is not call]
+            self._talking = [(i, v) for i, v in self._talking if v is not conversation]
         if self.calls.get(call.index) is call:
             del self.calls[call.index]
         # pjsua2's Call destructor detaches and hangs up whatever call holds its slot id, and pjsua reuses slots:
@@ -310,9 +312,11 @@ class SimWorker:
         port.source = None
         self._ports.append(port)
 
-    def hangup(self, call: PersonaCall, reason: str) -> None:
-        """Hang up a call (pjsua thread)."""
-        call.bye(reason)
+    def hangup(self, index: int, conversation: Conversation, reason: str) -> None:
+        """Hang up the call in pjsua slot `index` if it is still that conversation's (pjsua thread)."""
+        call = self.calls.get(index)
+        if call is not None and call.conversation is conversation:
+            call.bye(reason)
 
     def hangup_all(self) -> None:
         """Hang up every call (pjsua thread, at shutdown)."""
@@ -342,10 +346,10 @@ class SimWorker:
             with self._lock:
                 talking = list(self._talking)
                 live, invites = self.live_calls, self.invites
-            for call, conversation in talking:
+            for index, conversation in talking:
                 try:
                     if conversation.step():
-                        self.pjsua.call_soon(self.hangup, call, conversation.leave_reason)
+                        self.pjsua.call_soon(self.hangup, index, conversation, conversation.leave_reason)
                 except Exception:  # one broken conversation must not silence the others
                     logger.exception("conversation of call %s failed", conversation.call_id)
             self._write_finished()

@@ -209,3 +209,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def agent_hooks(request: OriginateRequest) -> ScriptedAgent:
+    """Hooks factory for a UA worker: `--hooks tests.telephony.sim_caller:agent_hooks`."""
+    return ScriptedAgent(request, reply_wait_s=4.0)
