@@ -667,6 +667,10 @@ class CallManager:
             reason = f"no response from trunk ({call.final_code} {call.final_reason})"
         else:
             reason = f"{call.final_code} {call.final_reason}"
+        failover = call.results.get("failover")
+        if failover:
+            reason = (f"{reason} (on failover trunk {call.trunk.id} after {failover['primary_code']} from trunk "
+                      f"{failover['primary_trunk_id']})")
         data = {
             "disposition": disposition,
             "sip_code": call.final_code if not outcome.answered else 200,

@@ -155,6 +155,8 @@ def test_503_on_the_primary_fails_over_to_the_secondary(
     assert primary_peer.wait(10) == 0
     assert secondary_peer.wait(10) == 0
     assert primary_peer.sent_responses()[-1] == 503
+    assert ended.reason == (f"remote hangup (on failover trunk {secondary.pk} after 503 from trunk "
+                            f"{contact.campaign.trunk_id})")
     assert len(secondary_peer.received("INVITE")) == 1
     assert header(secondary_peer.received("INVITE")[0], "X-Attempt-Id") == str(attempt.pk)
 
