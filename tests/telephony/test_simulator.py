@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -250,13 +251,14 @@ def _wait_for_text(path: Path, text: str, timeout_s: float, process: subprocess.
 
 
 @contextlib.contextmanager
-def _running_simulator(workdir: Path, *, port: int, workers: int, rtp_port_base: int) -> Iterator[dict[str, Path]]:
+def _running_simulator(workdir: Path, *, port: int, workers: int, rtp_port_base: int,
+                       max_ring_s: float = 30) -> Iterator[dict[str, Path]]:
     """`manage.py simulate_pstn` with short timings; yields its log path, WAV directory and output."""
     paths = {"log": workdir / "log.jsonl", "wav": workdir / "wav", "out": workdir / "simulator.out"}
     command = [sys.executable, "manage.py", "simulate_pstn", "--port", str(port), "--workers", str(workers),
                "--rtp-port-base", str(rtp_port_base), "--log", str(paths["log"]), "--record-dir", str(paths["wav"]),
                "--ring", "0.3", "--greeting", "Please leave a message.", "--final-wait", "4",
-               "--no-speech-timeout", "4", "--hangup-delay", "0.3", "--max-ring", "30"]
+               "--no-speech-timeout", "4", "--hangup-delay", "0.3", "--max-ring", str(max_ring_s)]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     with paths["out"].open("wb") as out:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603
@@ -422,6 +424,35 @@ def test_calls_back_to_back_on_one_worker_reuse_its_four_slots_without_losing_a_
             assert [e["event"] for e in record["events"]] == ["invite", "180", "cancelled"]
             assert 2700 <= record["events"][-1]["ms"] <= 4000
         assert "reused before its old call was released" not in paths["out"].read_text(errors="replace")
+
+
+def test_no_answer_gives_up_at_max_ring_and_a_killed_worker_is_started_again(tmp_path: Path) -> None:
+    port = FRONT_PORT + 20
+    with _running_simulator(tmp_path, port=port, workers=1, rtp_port_base=40200, max_ring_s=1) as paths:
+        # the no-answer persona rings out with 480 after --max-ring when the caller waits longer
+        first = _dial(port, [NUMBERS["6"]], tmp_path / "first.json", sip_port=CALLER_SIP_PORT + 2,
+                      rtp_port=CALLER_RTP_PORT + 200, ring_timeout_s=5)[0]
+        assert first["sip_code"] == 480
+        _wait_for_far_end(paths["log"], [first])
+        record = _far_end(paths, first)
+        assert [e["event"] for e in record["events"]] == ["invite", "180", "480"]
+        assert (record["ended_by"], record["final_code"]) == ("callee", 480)
+        assert 900 <= record["events"][-1]["ms"] <= 1500
+        # when its worker process dies, the front starts it again and calls go through once it is back
+        pattern = f"telephony.simulator.worker --index 0 .*--sip-port {port + 1} "  # this test's own worker
+        found = subprocess.run([shutil.which("pgrep") or "/usr/bin/pgrep", "-f", pattern],  # noqa: S603
+                               capture_output=True, text=True, check=False)
+        pids = [int(pid) for pid in found.stdout.split()]
+        assert len(pids) == 1
+        os.kill(pids[0], 9)
+        deadline = time.monotonic() + 30
+        while "starting it again" not in paths["out"].read_text(errors="replace"):
+            assert time.monotonic() < deadline, "the front did not restart the worker"
+            time.sleep(0.2)
+        time.sleep(8)  # the new worker loads pjsua2 and renders its lines before it reports in
+        again = _dial(port, [NUMBERS["5"]], tmp_path / "again.json", sip_port=CALLER_SIP_PORT + 2,
+                      rtp_port=CALLER_RTP_PORT + 200)[0]
+        assert again["sip_code"] == 486
 
 
 # ---- through the dialer: campaign, originate, a real UA worker process, the ledger ----------------------------
