@@ -282,6 +282,12 @@ def full_phase(db_url: str, redis_url: str, seconds: float, warmup: float, inter
 
     r = get_redis()
     end_calls(("queued", "dialing", "ringing", "answered", "bridged"))  # start with nothing in flight
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        # Steady-state statistics, as autovacuum keeps them: with the statistics of a table that was just
+        # emptied, the planner scans a partial in-flight index instead of the primary key for `id = ...`.
+        cursor.execute("ANALYZE campaigns_callattempt")
     ctx = mp.get_context("spawn")
     ready, go, times = ctx.Semaphore(0), ctx.Event(), ctx.Array("d", 2)
     procs = [ctx.Process(target=originate_worker, args=(db_url, redis_url, ready, go, times)) for _ in range(workers)]
