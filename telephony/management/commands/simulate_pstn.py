@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -51,7 +52,9 @@ class Command(BaseCommand):
                 max_call_s=options["max_call"], voicemail_greeting=options["greeting"],
                 beep_hz=options["beep_hz"], beep_s=options["beep"], voicemail_max_s=options["voicemail_max"],
                 voicemail_silence_s=options["voicemail_silence"], words_per_minute=options["wpm"],
-                log_path=options["log"], record_dir=options["record_dir"],
+                # Absolute: the workers run from the project root, whatever the command's working directory.
+                log_path=str(Path(options["log"]).resolve()),
+                record_dir=str(Path(options["record_dir"]).resolve()) if options["record_dir"] else "",
             )
             config = FrontConfig(bind_address=options["bind"], port=options["port"], workers=options["workers"],
                                  worker_port_base=options["worker_port_base"],
