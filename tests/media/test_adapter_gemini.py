@@ -209,3 +209,24 @@ def test_go_away_resumes_the_session_on_a_new_connection_with_the_last_handle() 
     assert session.adapter.resumptions == 1  # type: ignore[attr-defined]
     # the resumed connection carries the caller's audio
     assert np.sum([1 for _, m in server.received.messages if "realtimeInput" in m]) > 5
+
+
+def test_unknown_messages_and_bad_audio_fail_the_call_as_bad_events() -> None:
+    from tests.media.bridge_harness import RecordingControls
+
+    async def handler(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)
+        await ws.send(json.dumps({"setupComplete": {}}))
+        for message in ({"surprise": True}, {"serverContent": "nope"},
+                        {"serverContent": {"modelTurn": {"parts": [{"inlineData": {
+                            "mimeType": "audio/pcm;rate=24000", "data": "%%%"}}]}}}):
+            await ws.send(json.dumps(message))
+        await _read_forever(ws, server)
+
+    with WsServer(handler) as server, media_loop() as loop:
+        controls = RecordingControls()
+        session = BridgeSession(_agent(server.url), CallContext(43, {"name": "Ada"}), controls=controls)
+        result, _ = run_bridged(loop, session, until=lambda _c: controls.hung_up.is_set(), stop=False, timeout=15)
+
+    assert result.disposition == "ai_error"
+    assert result.reason == "bad_events: AI sent malformed events (inlineData.data is not base64)"

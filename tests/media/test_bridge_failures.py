@@ -198,3 +198,27 @@ def test_one_call_failing_leaves_the_other_calls_of_the_loop_alone() -> None:
     assert good_result.disposition is None
     assert good_result.played_ms == 400
     assert good_controls.hangups == []
+
+
+def test_error_events_mid_call_are_not_failures() -> None:
+    # The Realtime API keeps the socket open after an `error` event (e.g. a cancel with no active response).
+    reply = sine(440, 0.2)
+
+    async def after_session(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)
+        await ws.send(json.dumps({"type": "error", "error": {"type": "invalid_request_error",
+                                                             "code": "response_cancel_not_active",
+                                                             "message": "no active response"}}))
+        await ws.send(json.dumps({"type": "response.output_audio.delta", "item_id": "a", "delta": ulaw_b64(reply)}))
+        while True:
+            await server.read(ws)
+
+    with WsServer(_ga_server(after_session)) as server, media_loop() as loop:
+        controls = RecordingControls()
+        session = BridgeSession(_agent(server.url), CallContext(33, {}), CONFIG, controls)
+        result, clock = run_bridged(loop, session, until=lambda c: len(c.agent_frames()) >= 10)
+
+    assert result.disposition is None
+    assert result.played_ms == 200
+    assert controls.hangups == []
+    assert len(clock.agent_frames()) == 10
