@@ -721,15 +721,20 @@ class BridgeSession:
         if self._ended_by == "ai_error":
             self.controls.hangup(f"AI failure: {self._failure.reason}")
 
+    @staticmethod
+    async def _close_adapter(adapter: AgentAdapter) -> None:
+        with contextlib.suppress(Exception):  # a Twilio `stop` on a broken socket must not skip the close
+            await adapter.stop()
+        adapter.closing = True
+        await adapter.close()
+
     async def _finish(self) -> CallResult:
         adapter = self.adapter
         self._streaming = False
         if adapter is not None:
+            # Bounded as a whole: the UA waits for this result about close_timeout_s when the call ends.
             with contextlib.suppress(Exception):  # best effort: the socket may already be broken
-                await asyncio.wait_for(adapter.stop(), self.config.close_timeout_s)
-            adapter.closing = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(adapter.close(), self.config.close_timeout_s)
+                await asyncio.wait_for(self._close_adapter(adapter), self.config.close_timeout_s * 0.75)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -241,7 +241,7 @@ class AgentAdapter(ABC):
                 compression=None,
                 max_size=2**24,
                 open_timeout=None,
-                close_timeout=self.bridge.close_timeout_s,
+                close_timeout=self.bridge.close_timeout_s / 2,
             )
         except InvalidStatus as exc:
             raise AdapterError("rejected", f"AI server refused the WebSocket: HTTP {exc.response.status_code}") from exc
