@@ -7,15 +7,18 @@ actor (a redelivered message, the reaper, a second UA) won, and the caller gets 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, ContactStatus, Disposition, DncSource
+from campaigns.dnc import add_to_do_not_call
 from campaigns.leases import LEASE_TTL_S, release_attempt_leases
 from campaigns.models import CallAttempt, Contact, DoNotCall, RetryRule
 from campaigns.retries import Rule, plan_next_step
@@ -24,13 +27,25 @@ logger = logging.getLogger(__name__)
 
 # What the user agent may report at the end of a call (``results`` of finish_attempt).
 RESULT_FIELDS = frozenset({"transcript", "recording", "outcome", "outcome_fields", "outcome_error", "amd_result",
-                           "first_response_ms", "usage"})
+                           "first_response_ms", "usage", "agent_first_audio_at"})
 _CENT = Decimal("0.0001")
+
+
+def attempt_in_states(attempt_id: int, states: Iterable[str]) -> QuerySet[CallAttempt]:
+    """The attempt, if it is in one of ``states``: the target of a conditional update.
+
+    The state is compared as ``upper(state)`` on purpose. A plain ``state IN (...)`` implies the predicate
+    of the partial in-flight indexes, so the planner may scan one of them whole instead of using the primary
+    key, and does whenever statistics were taken while few calls were in flight (then every transition
+    costs a scan of all calls in flight). This way only the primary key applies.
+    """
+    return CallAttempt.objects.alias(state_upper=Upper("state")).filter(
+        pk=attempt_id, state_upper__in=[str(s).upper() for s in states])
 
 
 def _transition(attempt_id: int, from_states: frozenset[str] | set[str], to_state: str, **fields: Any) -> bool:
     now = timezone.now()
-    updated = CallAttempt.objects.filter(pk=attempt_id, state__in=from_states).update(
+    updated = attempt_in_states(attempt_id, from_states).update(
         state=to_state, lease_expires_at=now + timedelta(seconds=LEASE_TTL_S), **fields)
     if not updated:
         logger.info("attempt %s: not moved to %s (state changed elsewhere)", attempt_id, to_state)
@@ -89,7 +104,7 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
         sip_reason: Its reason phrase.
         reason: Why it ended this way, in words.
         results: Optional ``transcript``, ``recording``, ``outcome``, ``outcome_fields``, ``outcome_error``,
-            ``amd_result``, ``first_response_ms``, ``usage``.
+            ``amd_result``, ``first_response_ms``, ``usage``, ``agent_first_audio_at``.
 
     Returns:
         True when this call ended the attempt; False when it had already ended.
@@ -105,7 +120,7 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
         raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
     now = timezone.now()
     with transaction.atomic():
-        updated = CallAttempt.objects.filter(pk=attempt_id, state__in=ATTEMPT_IN_FLIGHT).update(
+        updated = attempt_in_states(attempt_id, ATTEMPT_IN_FLIGHT).update(
             state=AttemptState.ENDED, ended_at=now, disposition=disposition, sip_code=sip_code,
             sip_reason=sip_reason[:255], reason=reason, lease_expires_at=None, **results)
         if not updated:
@@ -141,9 +156,9 @@ def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, 
                           current_next_attempt_at=contact.next_attempt_at)
     status, next_at = step.status, step.next_attempt_at
     if disposition == Disposition.OPTED_OUT:
-        # Compliance: an opt-out during a call is honoured everywhere at once (company-wide list).
-        DoNotCall.objects.get_or_create(phone_e164=contact.phone_e164, campaign=None,
-                                        defaults={"source": DncSource.OPT_OUT, "note": f"attempt {attempt.pk}"})
+        # Compliance: an opt-out during a call is honoured everywhere at once (company-wide list): the entry
+        # and, in the same transaction, every other campaign's dialable contact with this number become DNC.
+        add_to_do_not_call(contact.phone_e164, campaign=None, source=DncSource.OPT_OUT, note=f"attempt {attempt.pk}")
     elif status not in (ContactStatus.DNC, ContactStatus.INVALID) and (
         contact.status == ContactStatus.DNC
         or DoNotCall.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=attempt.campaign_id),

@@ -296,10 +296,11 @@ def renew_attempt_leases(attempt_id: int) -> bool:
         True while the attempt is in flight; False when it has ended (e.g. the reaper resolved it), in
         which case the user agent should hang up.
     """
+    from campaigns.attempts import attempt_in_states  # attempts imports this module
     from campaigns.models import CallAttempt
 
     now = timezone.now()
-    updated = CallAttempt.objects.filter(pk=attempt_id, state__in=ATTEMPT_IN_FLIGHT).update(
+    updated = attempt_in_states(attempt_id, ATTEMPT_IN_FLIGHT).update(
         lease_expires_at=now + timedelta(seconds=LEASE_TTL_S))
     if not updated:
         return False

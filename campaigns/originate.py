@@ -46,6 +46,8 @@ class OriginateResult:
     ua_name: str = ""
 
 
+_AGENT_FIELDS = ("provider", "model", "voice", "url", "api_key_env", "prompt_template", "greeting", "outcome_schema",
+                 "fallback_message")
 _TRUNK_FIELDS = ("id", "host", "port", "transport", "auth_mode", "username", "password", "realm",
                  "register_expiry_s", "srtp_policy", "send_pai")
 
@@ -83,17 +85,22 @@ class _Handoff:
     trunk: dict[str, Any]
     failover: dict[str, Any] | None
     on_dnc: bool
+    agent: dict[str, Any]
+    voicemail_message: str
 
 
 _GATE_STATEMENT = "dialer_originate_gate"
 # Prepared once per database connection: planning this five-table statement costs several times more than
-# running it, and originate runs it for every call.
+# running it, and originate runs it for every call. The state test is written upper(state) on purpose: a
+# plain `state = 'queued'` lets the planner pick a partial in-flight index (its predicate is implied) and
+# scan all of it, which it does whenever statistics were taken while few calls were in flight; this way
+# only the primary key applies.
 _GATE_SQL = f"""
     PREPARE {_GATE_STATEMENT}(timestamptz, timestamptz, bigint) AS
     UPDATE {CallAttempt._meta.db_table} a SET originated_at = $1, lease_expires_at = $2
     FROM {Contact._meta.db_table} ct, {Campaign._meta.db_table} c, {AgentProfile._meta.db_table} ag,
          {Trunk._meta.db_table} t
-    WHERE a.id = $3 AND a.state = '{AttemptState.QUEUED.value}' AND a.originated_at IS NULL
+    WHERE a.id = $3 AND upper(a.state) = '{AttemptState.QUEUED.value.upper()}' AND a.originated_at IS NULL
       AND ct.id = a.contact_id AND c.id = a.campaign_id AND ag.id = c.agent_id AND t.id = a.trunk_id
     RETURNING a.campaign_id, a.contact_id, a.trunk_id, ct.phone_e164, ct.name, ct.time_zones, ct.variables,
               c.status, c.window_days, c.window_start, c.window_end, c.max_concurrent, c.ring_timeout_s,
@@ -101,7 +108,8 @@ _GATE_SQL = f"""
               row_to_json(t.*),
               (SELECT row_to_json(f.*) FROM {Trunk._meta.db_table} f WHERE f.id = t.failover_id),
               EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
-                      AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id))
+                      AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id)),
+              row_to_json(ag.*), c.voicemail_message
 """  # noqa: S608 (table names from model metadata; values are parameters)
 _prepared_on: weakref.WeakSet[object] = weakref.WeakSet()
 
@@ -131,15 +139,18 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
         return None
     (campaign_id, contact_id, trunk_id, phone, name, zones, variables, status, days, start, end, max_concurrent,
      ring_timeout_s, agent_id, amd_enabled, machine_policy, opt_out_digit, max_call_s, max_channels, trunk,
-     failover, on_dnc) = row
+     failover, on_dnc, agent, voicemail_message) = row
     trunk = {**(json.loads(trunk) if isinstance(trunk, str) else trunk), "max_channels": max_channels}
     if isinstance(failover, str):
         failover = json.loads(failover)
     if isinstance(variables, str):
         variables = json.loads(variables)
+    if isinstance(agent, str):
+        agent = json.loads(agent)
     return _Handoff(attempt_id, campaign_id, contact_id, trunk_id, phone, name, list(zones), variables or {},
                     status, CallingWindow.for_campaign(days, start, end), max_concurrent, ring_timeout_s, agent_id,
-                    amd_enabled, machine_policy, opt_out_digit, max_call_s, trunk, failover, bool(on_dnc))
+                    amd_enabled, machine_policy, opt_out_digit, max_call_s, trunk, failover, bool(on_dnc),
+                    agent, voicemail_message or "")
 
 
 def build_originate_command(h: _Handoff, caller_id: str) -> dict[str, Any]:
@@ -162,6 +173,9 @@ def build_originate_command(h: _Handoff, caller_id: str) -> dict[str, Any]:
         "amd_enabled": h.amd_enabled,
         "machine_policy": h.machine_policy,
         "opt_out_digit": h.opt_out_digit,
+        # The conversation's settings travel with the command: the UA never reads the ORM during a call.
+        "agent": {k: h.agent.get(k) for k in _AGENT_FIELDS},
+        "voicemail_message": h.voicemail_message,
         "lease_ttl_s": LEASE_TTL_S,
         "renew_every_s": max(1, LEASE_TTL_S // 3),
     }
@@ -226,8 +240,8 @@ def originate_attempt(attempt_id: int, *, r: redis.Redis | None = None, now: dt.
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {CallAttempt._meta.db_table} SET caller_id = %s, ua_name = %s "  # noqa: S608
-            "WHERE id = %s AND state = %s",
-            [caller_id, ua_name, attempt_id, AttemptState.QUEUED],
+            "WHERE id = %s AND upper(state) = %s",  # upper(): see attempts.attempt_in_states
+            [caller_id, ua_name, attempt_id, AttemptState.QUEUED.value.upper()],
         )
         recorded = cursor.rowcount
     if not recorded:
