@@ -8,6 +8,8 @@ from typing import Any
 from telephony.choices import SrtpPolicy, Transport, TrunkAuth
 
 DEFAULT_CODECS = ("PCMU", "PCMA")
+# Originate keys about the conversation (agent, AMD, voicemail, opt-out) kept for the media hooks.
+MEDIA_KEYS = ("agent", "amd_enabled", "amd", "machine_policy", "voicemail_message", "opt_out_digit")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class OriginateRequest:
     contact_id: int | None = None
     agent_profile_id: int | None = None
     variables: dict[str, Any] = field(default_factory=dict)
+    media: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.destination:
@@ -120,4 +123,5 @@ class OriginateRequest:
             contact_id=command.get("contact_id"),
             agent_profile_id=command.get("agent_profile_id"),
             variables=dict(command.get("variables") or {}),
+            media={key: command[key] for key in MEDIA_KEYS if key in command},
         )

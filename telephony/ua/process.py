@@ -39,7 +39,9 @@ logger = logging.getLogger(__name__)
 
 # Keys `finish_attempt` accepts in `results` (campaigns/attempts.py contract).
 FINISH_RESULT_KEYS = frozenset({"transcript", "recording", "outcome", "outcome_fields", "outcome_error",
-                                "amd_result", "first_response_ms", "usage"})
+                                "amd_result", "first_response_ms", "usage", "agent_first_audio_at"})
+# The per-call hooks installed unless told otherwise (`--hooks`, settings UA_CALL_HOOKS / UA_MEDIA_BRIDGE).
+MEDIA_HOOKS = "telephony.ua.media_hooks:media_hooks"
 PROBE_STATS_KEY = "ua:probe:stats"
 _DB_RETRIES = 5
 
@@ -166,6 +168,16 @@ class LedgerWriter(threading.Thread):
             _with_db_retry(attempts.mark_attempt_ringing, event.attempt_id)
         elif event.kind == "answered":
             _with_db_retry(attempts.mark_attempt_answered, event.attempt_id)
+        elif event.kind == "bridged":
+            _with_db_retry(attempts.mark_attempt_bridged, event.attempt_id)
+        elif event.kind == "opt_out":
+            from campaigns.choices import DncSource
+            from campaigns.dnc import add_to_do_not_call
+
+            # Compliance: recorded the moment the callee asks (before the goodbye and the hangup), company-wide:
+            # the same number in other campaigns becomes do-not-call in the same transaction.
+            _with_db_retry(add_to_do_not_call, str(event.data["number"]), campaign=None, source=DncSource.OPT_OUT,
+                           note=f"attempt {event.attempt_id}: {event.data.get('how', '')}"[:255])
         elif event.kind == "ended":
             data = event.data
             results = {k: v for k, v in (data.get("results") or {}).items() if k in FINISH_RESULT_KEYS}
@@ -395,8 +407,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--media-timeout", type=float, default=15.0)
     parser.add_argument("--lease-renew", type=float, default=0.0, help="seconds; 0: the dialer's RENEW_EVERY_S")
     parser.add_argument("--drain-timeout", type=float, default=10.0)
-    parser.add_argument("--hooks", default="")
+    parser.add_argument("--hooks", default=None,
+                        help='"module:callable"; default: settings.UA_CALL_HOOKS, else the media bridge unless '
+                             'settings.UA_MEDIA_BRIDGE is off; "" installs none')
     return parser
+
+
+def default_hooks(django_settings: Any) -> str:
+    """The hooks a worker installs when `--hooks` is not given: UA_CALL_HOOKS, else the media bridge (if on)."""
+    configured = str(getattr(django_settings, "UA_CALL_HOOKS", "") or "")
+    if configured:
+        return configured
+    return MEDIA_HOOKS if getattr(django_settings, "UA_MEDIA_BRIDGE", True) else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -418,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         name=args.name, redis_url=django_settings.REDIS_URL, bind_address=args.bind,
         advertise_host=args.advertise_host or args.bind, sip_port=args.sip_port, rtp_port=args.rtp_port,
         rtp_port_range=args.rtp_port_range, max_calls=args.max_calls, media_timeout_s=args.media_timeout,
-        lease_renew_s=args.lease_renew or RENEW_EVERY_S, drain_timeout_s=args.drain_timeout, hooks=args.hooks,
+        lease_renew_s=args.lease_renew or RENEW_EVERY_S, drain_timeout_s=args.drain_timeout,
+        hooks=args.hooks if args.hooks is not None else default_hooks(django_settings),
     ))
     signal.signal(signal.SIGTERM, worker.request_stop)
     signal.signal(signal.SIGINT, worker.request_stop)

@@ -1,0 +1,528 @@
+"""The UA pool's default per-call hooks: answering-machine detection, the AI bridge, voicemail drops, opt-out.
+
+One `MediaHooks` per attempt, built from the `OriginateRequest` alone: the agent, AMD policy, voicemail message,
+opt-out digit and contact variables travel in the originate command (`campaigns/originate.py`), so nothing here
+reads the ORM. Three threads touch a call:
+
+* pjsua thread: the `CallHooks` methods (copy and return; `on_ended` waits at most `close_timeout_s + 1` s).
+* media clock thread: `_sink` / `_source`, 20 ms frames, deque appends and pops only.
+* the process's `MediaLoop` (asyncio): the call's controller (AMD, then the bridge or the machine policy), the
+  `BridgeSession`, the voicemail and thank-you playout.
+
+What must reach Postgres during the call (``bridged``, ``opt_out``) leaves as `CallEvent`s on the manager's
+queue and is written by the worker's ledger thread; the results go with the ``ended`` event to
+`campaigns.attempts.finish_attempt`.
+
+Flow after the answer: the agent stays silent while AMD listens (unless the campaign greets at once, in which
+case the bridge starts at answer and AMD listens alongside). Human or unknown: the bridge starts (the caller's
+audio from then on goes to the AI, the AI's to the caller). Machine: hang up (``machine``), or with the
+``leave_message`` policy wait for the beep (or the end of the greeting), speak the voicemail message with local
+TTS and hang up (``voicemail_left`` when it was played to the end, else ``machine``). Opt-out (the campaign's
+DTMF digit, an ``opted_out`` outcome from the agent, or an opt-out phrase in the caller's transcript): the
+number goes on the company-wide do-not-call list at once, then a short thank-you and the hangup (an agent that
+is already saying goodbye gets a few seconds to finish), disposition ``opted_out``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import datetime as dt
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector, frame_dbfs
+from media.bridge import SILENCE, BridgeSession, CallResult, MediaLoop
+from media.config import DEFAULT_FALLBACK, FRAME_BYTES, FRAME_MS, AgentConfig, BridgeConfig, CallContext
+from media.prompts import render_template
+from media.tones import ToneDetector
+from telephony.ua.calls import CallControl, CallEvent, CallHooks, CallMediaPort, OutboundCall
+from telephony.ua.commands import OriginateRequest
+
+logger = logging.getLogger(__name__)
+
+# Dispositions (campaigns.choices.Disposition values; the UA does not import the models).
+HUMAN, MACHINE, VOICEMAIL_LEFT, AI_ERROR, OPTED_OUT = "human", "machine", "voicemail_left", "ai_error", "opted_out"
+LEAVE_MESSAGE = "leave_message"  # campaigns.choices.MachinePolicy.LEAVE_MESSAGE
+OPT_OUT_LABELS = frozenset({"opted_out", "opt_out", "do_not_call", "dnc", "unsubscribe"})
+THANK_YOU = "Thank you. You will not be called again. Goodbye."
+# An agent that heard the opt-out usually says its own goodbye and ends the call; after this long without that,
+# the bridge is stopped and our thank-you played.
+OPT_OUT_AGENT_GRACE_S = 6.0
+WATCH_INTERVAL_S = 0.1
+# Voicemail: the longest wait for the beep after the machine decision; silence that ends a greeting without beep.
+BEEP_WAIT_MAX_S = 20.0
+GREETING_END_SILENCE_MS = 1500
+QUIET_DBFS = -45.0  # below this a frame is silence (end of the beep, end of the greeting)
+PLAYOUT_MARGIN_S = 2.0
+LISTEN_BUFFER_FRAMES = 1500  # 30 s of received audio kept for AMD / beep detection
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What one call does, from its originate command (no database access).
+
+    Attributes:
+        agent: the AgentProfile as the bridge needs it; None when it could not be read (the call then ends
+            ``ai_error`` after the default fallback message).
+        agent_error: why `agent` is None.
+        variables: the contact's variables ({{name}} etc.).
+        amd_enabled: listen for a machine before connecting the agent.
+        amd: detector settings (`AmdConfig`; ``greet_immediately`` starts the agent at answer).
+        machine_policy: ``hang_up`` or ``leave_message``.
+        voicemail_message: template spoken after the beep.
+        opt_out_digit: DTMF key that opts out ("" for none).
+    """
+
+    attempt_id: int
+    destination: str
+    campaign_id: int | None
+    agent: AgentConfig | None
+    agent_error: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+    amd_enabled: bool = True
+    amd: AmdConfig = field(default_factory=AmdConfig)
+    machine_policy: str = "hang_up"
+    voicemail_message: str = ""
+    opt_out_digit: str = ""
+
+    @classmethod
+    def from_request(cls, request: OriginateRequest, local_agent_url: str) -> CallPlan:
+        """Read the plan from an originate request; `local_agent_url` serves provider ``local`` without URL."""
+        media = request.media
+        agent: AgentConfig | None = None
+        error = ""
+        raw = media.get("agent")
+        if isinstance(raw, dict) and raw.get("provider"):
+            try:
+                agent = _agent_config(raw, local_agent_url)
+            except (ValueError, TypeError) as exc:
+                error = f"agent settings unusable: {exc}"
+        else:
+            error = "no agent in the originate command"
+        amd_fields = {f.name for f in fields(AmdConfig)}
+        amd_raw = media.get("amd") if isinstance(media.get("amd"), dict) else {}
+        try:
+            amd = AmdConfig(**{k: v for k, v in amd_raw.items() if k in amd_fields})
+        except (ValueError, TypeError):
+            logger.warning("attempt %s: AMD settings unusable; defaults used", request.attempt_id, exc_info=True)
+            amd = AmdConfig()
+        return cls(
+            attempt_id=request.attempt_id,
+            destination=request.destination,
+            campaign_id=request.campaign_id,
+            agent=agent,
+            agent_error=error,
+            variables=dict(request.variables),
+            amd_enabled=bool(media.get("amd_enabled", True)),
+            amd=amd,
+            machine_policy=str(media.get("machine_policy") or "hang_up"),
+            voicemail_message=str(media.get("voicemail_message") or ""),
+            opt_out_digit=str(media.get("opt_out_digit") or ""),
+        )
+
+
+def _agent_config(raw: dict[str, Any], local_agent_url: str) -> AgentConfig:
+    url = str(raw.get("url") or "")
+    if raw.get("provider") == "local" and not url:
+        url = local_agent_url
+    if raw.get("provider") == "local" and url and not url.rstrip("/").split("?")[0].endswith("/realtime"):
+        # LOCAL_AGENT_URL is the SDK-style base (".../v1"); the server answers on ".../v1/realtime".
+        url = url.rstrip("/") + "/realtime"
+    return AgentConfig(
+        provider=str(raw["provider"]),
+        prompt_template=str(raw.get("prompt_template") or ""),
+        outcome_schema=list(raw.get("outcome_schema") or []),
+        model=str(raw.get("model") or ""),
+        voice=str(raw.get("voice") or ""),
+        url=url,
+        api_key_env=str(raw.get("api_key_env") or ""),
+        greeting=str(raw.get("greeting") or ""),
+        fallback_message=str(raw.get("fallback_message") or ""),
+    )
+
+
+# ---- process-wide resources (one MediaLoop per UA process) ---------------------------------------------------
+
+_process_lock = threading.Lock()
+_process_loop: MediaLoop | None = None
+
+
+def process_media_loop() -> MediaLoop:
+    """The UA process's media event loop, started on first use."""
+    global _process_loop  # one loop per process, created lazily
+    with _process_lock:
+        if _process_loop is None:
+            _process_loop = MediaLoop().start()
+        return _process_loop
+
+
+def bridge_config_from_settings() -> BridgeConfig:
+    """The bridge settings of this process (recordings under RECORDINGS_ROOT)."""
+    from django.conf import settings
+
+    root = getattr(settings, "RECORDINGS_ROOT", None)
+    return BridgeConfig(recordings_root=root)
+
+
+def media_hooks(request: OriginateRequest) -> MediaHooks:
+    """Hooks factory for the UA worker (`telephony.ua.process.MEDIA_HOOKS`)."""
+    from django.conf import settings
+
+    plan = CallPlan.from_request(request, str(getattr(settings, "LOCAL_AGENT_URL", "") or ""))
+    return MediaHooks(plan, process_media_loop(), bridge_config_from_settings())
+
+
+class _BridgeControls:
+    """`media.bridge.CallControls` over the UA's thread-safe `CallControl` (posts to the pjsua thread)."""
+
+    def __init__(self, hooks: MediaHooks) -> None:
+        self.hooks = hooks
+
+    def hangup(self, reason: str) -> None:
+        """Hang the call up (the agent ended it, or the fallback message was played)."""
+        self.hooks.hangup(reason)
+
+    def transfer(self, reason: str) -> bool:
+        """No transfer target is configured for campaign calls."""
+        return False
+
+
+def _frames(pcm: bytes) -> list[bytes]:
+    """Cut PCM16 into 20 ms frames, padding the last with silence."""
+    out = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+    if out and len(out[-1]) < FRAME_BYTES:
+        out[-1] = out[-1] + bytes(FRAME_BYTES - len(out[-1]))
+    return out
+
+
+class MediaHooks(CallHooks):
+    """One attempt's conversation: AMD, then the AI bridge or the machine policy; opt-out at any time.
+
+    Args:
+        plan: what the call does.
+        loop: the process's media loop.
+        config: bridge settings.
+    """
+
+    def __init__(self, plan: CallPlan, loop: MediaLoop, config: BridgeConfig) -> None:
+        self.plan = plan
+        self.loop = loop
+        self.config = config
+        self._control: CallControl | None = None
+        self._emit: Callable[[CallEvent], None] | None = None
+        # Media thread <-> loop.
+        self._answered = False
+        self._listening = False
+        self._rx: deque[bytes] = deque(maxlen=LISTEN_BUFFER_FRAMES)
+        self._tx: deque[bytes] = deque()
+        self._bridged = False
+        self.session: BridgeSession | None = None
+        self.agent_first_audio_at: dt.datetime | None = None
+        # Loop-owned state.
+        self._session_task: asyncio.Task[CallResult] | None = None
+        self._controller: concurrent.futures.Future[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ended = False
+        self.amd: AmdDecision | None = None
+        self.opted_out = ""  # how: "dtmf", "agent", "phrase"
+        self.disposition: str | None = None
+        self.reason = ""
+        self.voicemail: dict[str, Any] = {}
+        self._hung_up = False
+
+    # ==== pjsua thread ========================================================================================
+
+    def attach_media(self, call: OutboundCall, port: CallMediaPort) -> bool:
+        """Take the call's audio both ways."""
+        self._control = call.control
+        self._emit = call.manager.emit
+        port.sink = self._sink
+        port.source = self._source
+        return True
+
+    def on_answered(self, call: OutboundCall) -> None:
+        """Start the call's controller on the media loop."""
+        self._control = self._control or call.control
+        self._emit = self._emit or call.manager.emit
+        self._answered = True
+        self._listening = self.plan.amd_enabled
+        self._controller = asyncio.run_coroutine_threadsafe(self._guarded(self._control_call()), self.loop.loop)
+
+    def on_dtmf(self, call: OutboundCall, digit: str, method: str) -> None:
+        """The campaign's opt-out key opts out; other keys go to the agent."""
+        if not self._answered:
+            return
+        if self.plan.opt_out_digit and digit == self.plan.opt_out_digit:
+            self._call_soon(self._opt_out, "dtmf")
+        elif self.session is not None:
+            self.session.push_dtmf(digit)
+
+    def on_ended(self, call: OutboundCall, event: CallEvent) -> None:
+        """Collect the bridge's result and this call's own findings into the ledger event."""
+        if self._controller is None:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._collect(), self.loop.loop)
+        try:
+            result = future.result(timeout=self.config.close_timeout_s + 1)
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError, RuntimeError):
+            logger.warning("attempt %s: media results not ready at the end of the call", self.plan.attempt_id)
+            result = None
+        self._apply(event, result)
+
+    # ==== media clock thread: copy and return =================================================================
+
+    def _sink(self, pcm: bytes) -> None:
+        if not self._answered:
+            return  # early media: AMD starts at the answer
+        if self._listening:
+            self._rx.append(pcm)
+        session = self.session
+        if session is not None and self._bridged:
+            session.push_received_frame(pcm)
+
+    def _source(self) -> bytes | None:
+        if self._tx:
+            with contextlib.suppress(IndexError):  # emptied by the loop meanwhile
+                return self._tx.popleft()
+        session = self.session
+        if session is not None and self._bridged:
+            frame = session.pull_frame_to_play()
+            if frame is not SILENCE and self.agent_first_audio_at is None:
+                self.agent_first_audio_at = dt.datetime.now(dt.UTC)
+            return frame
+        return None
+
+    # ==== any thread ==========================================================================================
+
+    def hangup(self, reason: str) -> None:
+        """Ask the pjsua thread to hang up."""
+        self._hung_up = True
+        if self._control is not None:
+            self._control.hangup(reason)
+
+    def _call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # loop closed: the process is stopping
+            self.loop.loop.call_soon_threadsafe(fn, *args)
+
+    # ==== media loop ==========================================================================================
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(self._guarded(coro))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _guarded(self, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # one call's bug must not reach the other calls on the loop
+            logger.exception("attempt %s: media controller failed", self.plan.attempt_id)
+            if not self._ended and not self._hung_up:
+                self.hangup("media error")
+
+    async def _control_call(self) -> None:
+        plan = self.plan
+        if plan.agent is None:
+            self.disposition, self.reason = AI_ERROR, f"config: {plan.agent_error}"
+            await self._play(render_template(DEFAULT_FALLBACK, plan.variables))
+            self.hangup(f"AI failure: {plan.agent_error}")
+            return
+        if not plan.amd_enabled or plan.amd.greet_immediately:
+            self._start_bridge()
+        if plan.amd_enabled:
+            detector = AnsweringMachineDetector(plan.amd)
+            decision = await self._detect(detector)
+            self.amd = decision
+            logger.info("attempt %s: AMD %s (%s) at %d ms", plan.attempt_id, decision.label, decision.reason,
+                        decision.decided_ms)
+            if decision.label == AmdLabel.MACHINE:
+                await self._on_machine(decision)
+                return
+            self._listening = False
+            self._rx.clear()
+        self._start_bridge()
+        await self._watch_bridge()
+
+    async def _detect(self, detector: AnsweringMachineDetector) -> AmdDecision:
+        while True:
+            while self._rx:
+                decision = detector.feed(self._rx.popleft())
+                if decision is not None:
+                    return decision
+            await asyncio.sleep(FRAME_MS / 1000)
+
+    def _start_bridge(self) -> None:
+        if self.session is not None or self._ended or self.opted_out:
+            return
+        assert self.plan.agent is not None  # noqa: S101 - checked by the controller
+        context = CallContext(self.plan.attempt_id, self.plan.variables)
+        self.session = BridgeSession(self.plan.agent, context, self.config, _BridgeControls(self))
+        self._session_task = asyncio.get_running_loop().create_task(self.session.run())
+        self._bridged = True
+        if self._emit is not None:
+            self._emit(CallEvent("bridged", self.plan.attempt_id))
+
+    async def _watch_bridge(self) -> None:
+        """Watch the agent's outcome and the caller's words for an opt-out while the bridge runs."""
+        session, task = self.session, self._session_task
+        if session is None or task is None:
+            return
+        checked = 0
+        while not task.done():
+            if session.outcome.lower() in OPT_OUT_LABELS:
+                self._opt_out("agent")
+                return
+            callers = [s for s in session.transcript.segments(lambda turn: None) if s.speaker == "caller"]
+            if len(callers) > checked:
+                checked = len(callers)
+                # Segments are sorted by start time, so a new one may sort before older ones: check them all.
+                if any(_is_opt_out_phrase(segment.text) for segment in callers):
+                    self._opt_out("phrase")
+                    return
+            await asyncio.sleep(WATCH_INTERVAL_S)
+
+    def _opt_out(self, how: str) -> None:
+        if self.opted_out or self._ended:
+            return
+        self.opted_out = how
+        self.disposition, self.reason = OPTED_OUT, f"opted out ({how})"
+        logger.info("attempt %s: opted out by %s", self.plan.attempt_id, how)
+        if self._emit is not None:
+            # Compliance: the do-not-call entry is written by the ledger thread now, not at the end of the call.
+            self._emit(CallEvent("opt_out", self.plan.attempt_id, {"number": self.plan.destination, "how": how}))
+        if self._controller is not None and how == "dtmf":
+            self._controller.cancel()  # AMD or the voicemail drop stop here
+        self._spawn(self._finish_opt_out(how))
+
+    async def _finish_opt_out(self, how: str) -> None:
+        task = self._session_task
+        if how != "dtmf" and task is not None and not task.done():
+            # The agent heard it and is probably saying its own goodbye: let it end the call.
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), OPT_OUT_AGENT_GRACE_S)
+            if self._hung_up or self._ended:
+                return
+        self._listening = False
+        if self.session is not None:
+            self._bridged = False
+            self.session.request_stop("opted out")
+        await self._play(THANK_YOU)
+        self.hangup("opted out")
+
+    async def _on_machine(self, decision: AmdDecision) -> None:
+        plan = self.plan
+        if self.session is not None:  # greeted at once: the agent was talking to a machine
+            self._bridged = False
+            self.session.request_stop("answering machine")
+        if plan.machine_policy != LEAVE_MESSAGE or not plan.voicemail_message.strip():
+            self.disposition, self.reason = MACHINE, f"answering machine ({decision.reason})"
+            self.hangup("answering machine")
+            return
+        after = await self._wait_for_beep(decision)
+        self._listening = False
+        text = render_template(plan.voicemail_message, plan.variables)
+        delivered = await self._play(text)
+        self.voicemail = {"after": after, "delivered": delivered}
+        if delivered:
+            self.disposition, self.reason = VOICEMAIL_LEFT, f"voicemail message left after the {after}"
+            self.hangup("voicemail left")
+        else:
+            self.disposition, self.reason = MACHINE, "voicemail message not delivered: the machine hung up"
+
+    async def _wait_for_beep(self, decision: AmdDecision) -> str:
+        """Wait until the machine is ready to record: the beep ended, or the greeting ended without a beep."""
+        tones = ToneDetector(min_hz=self.plan.amd.beep_min_hz, max_hz=self.plan.amd.beep_max_hz,
+                             min_ms=self.plan.amd.beep_min_ms, min_purity=self.plan.amd.beep_min_purity)
+        in_beep = decision.reason == "beep"
+        quiet_ms = 0
+        deadline = time.monotonic() + BEEP_WAIT_MAX_S
+        while time.monotonic() < deadline:
+            while self._rx:
+                samples = np.frombuffer(self._rx.popleft(), dtype="<i2").astype(np.float64)
+                dbfs = frame_dbfs(samples)
+                quiet_ms = quiet_ms + FRAME_MS if dbfs < QUIET_DBFS else 0
+                if in_beep:
+                    if quiet_ms >= 2 * FRAME_MS:
+                        return "beep"
+                    continue
+                if tones.feed(samples, dbfs) is not None:
+                    in_beep, quiet_ms = True, 0
+                elif quiet_ms >= GREETING_END_SILENCE_MS:
+                    return "greeting"
+            await asyncio.sleep(FRAME_MS / 1000)
+        return "timeout"
+
+    async def _play(self, text: str) -> bool:
+        """Speak `text` to the callee with local TTS; True once it was played to the end."""
+        from media.tts import SpeechSynthesisError, Voice, synthesize
+
+        try:
+            audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice))
+        except (SpeechSynthesisError, ValueError, OSError):
+            logger.exception("attempt %s: could not synthesise %r", self.plan.attempt_id, text[:60])
+            return False
+        frames = _frames(audio)
+        self._tx.extend(frames)
+        deadline = time.monotonic() + len(frames) * FRAME_MS / 1000 + PLAYOUT_MARGIN_S
+        # The media clock drains the deque; a tick-long poll is the simplest cross-thread wait.
+        while self._tx and not self._ended and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(FRAME_MS / 1000)
+        # The last frame left the deque: give it one more tick to be sent.
+        await asyncio.sleep(FRAME_MS / 1000)
+        return not self._tx and not self._ended
+
+    async def _collect(self) -> CallResult | None:
+        """End everything of this call on the loop; return the bridge's result (None when never bridged)."""
+        self._ended = True
+        self._listening = False
+        self._tx.clear()
+        if self._controller is not None:
+            self._controller.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        session, task = self.session, self._session_task
+        if session is None or task is None:
+            return None
+        session.request_stop("call ended")
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self.config.close_timeout_s + 0.5)
+        except (TimeoutError, asyncio.CancelledError):
+            return None
+
+    # ==== pjsua thread, at the end ============================================================================
+
+    def _apply(self, event: CallEvent, result: CallResult | None) -> None:
+        data = event.data
+        results: dict[str, Any] = data.setdefault("results", {})
+        if result is not None:
+            results.update(result.results())
+        if self.amd is not None:
+            results["amd_result"] = self.amd.label.value
+        if self.agent_first_audio_at is not None:
+            results["agent_first_audio_at"] = self.agent_first_audio_at
+        answered_human = data.get("disposition") == HUMAN
+        if self.opted_out:
+            # Compliance: an opt-out decides the disposition whatever else happened on the call.
+            data["disposition"], data["reason"] = OPTED_OUT, self.reason
+        elif result is not None and result.disposition == AI_ERROR and answered_human:
+            data["disposition"], data["reason"] = AI_ERROR, result.reason
+        elif self.disposition is not None and answered_human:
+            data["disposition"], data["reason"] = self.disposition, self.reason
+
+
+def _is_opt_out_phrase(text: str) -> bool:
+    """Whether the caller asked not to be called again (the local agent's generous opt-out rules)."""
+    from media.local_agent.intents import Intent, classify
+
+    return classify(text).intent is Intent.OPT_OUT

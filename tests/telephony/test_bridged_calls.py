@@ -1,0 +1,364 @@
+"""Bridged calls end to end: the dialer's originate, a real UA worker process with its default media hooks (AMD,
+the AI bridge, voicemail, opt-out), the simulated phone network or SIPp as the far end, the local agent as the AI,
+and the ledger.
+
+Ports (loopback only): simulator SIP 17500-17502 and RTP 45000-45031, UA worker SIP 17600 and RTP 46000-46015,
+SIPp 17700 and RTP 47000, local agent 18600 (18699 stays closed: the refused-connection case).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import os
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+from django.conf import settings
+
+from campaigns.choices import ContactStatus, Disposition, DncSource, MachinePolicy
+from campaigns.dispatch import run_dispatch_tick
+from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
+from media.local_agent.server import RunningAgent, start_in_thread
+from media.tts import synthesize
+from telephony.simulator.calllog import find_call
+from telephony.sipp import SippRun
+from telephony.ua.media_hooks import THANK_YOU
+from tests.factories import ContactFactory, TrunkFactory
+from tests.telephony.conftest import (
+    PROJECT_ROOT,
+    SCENARIOS,
+    dialable_contact,
+    hand_to_pool,
+    queue_attempt,
+    requires_sipp,
+    running_worker,
+    wait_ended,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+SIM_PORT = 17500
+SIM_RTP_BASE = 45000
+UA_SIP_PORT = 17600
+UA_RTP_PORT = 46000
+SIPP_PORT = 17700
+SIPP_RTP_PORT = 47000
+AGENT_PORT = 18600
+CLOSED_AGENT_PORT = 18699
+FRAME = 160  # samples per 20 ms at 8 kHz
+VOICED_RMS = 300  # media.config.BridgeConfig.speech_rms_threshold
+
+PROMPT = """You are Sam from Sunny Solar calling {{name}} about a free solar quote.
+Greeting: Hello {{name}}, this is Sam from Sunny Solar.
+Question: Would you like a free solar quote?
+"""
+OUTCOMES = [
+    {"label": "interested", "description": "Wants the quote.", "fields": []},
+    {"label": "not_interested", "description": "Declined.", "fields": []},
+    {"label": "callback", "description": "Call back later.", "fields": []},
+    {"label": "opted_out", "description": "Asked not to be called again.", "fields": []},
+]
+VOICEMAIL = "Hi {{name}}, this is Sam from Sunny Solar. Please call us back. Goodbye."
+FALLBACK = "Sorry {{name}}, our assistant is unavailable. We will call you back later. Goodbye."
+
+
+# ---- processes ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_agent() -> Iterator[RunningAgent]:
+    """The embedded local agent on its own thread (the AI of these calls)."""
+    agent = start_in_thread("127.0.0.1", AGENT_PORT)
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """`manage.py simulate_pstn` (front + 2 workers) with short timings; yields its log and output paths."""
+    workdir = tmp_path_factory.mktemp("bridged-sim")
+    paths = {"log": workdir / "log.jsonl", "out": workdir / "simulator.out"}
+    command = [sys.executable, "manage.py", "simulate_pstn", "--port", str(SIM_PORT), "--workers", "2",
+               "--rtp-port-base", str(SIM_RTP_BASE), "--log", str(paths["log"]), "--ring", "0.3",
+               "--final-wait", "4", "--no-speech-timeout", "4", "--hangup-delay", "0.3", "--max-call", "40"]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    with paths["out"].open("wb") as out:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "simulated network ready" in paths["out"].read_text(errors="replace")
+                 or process.poll() is not None, 60, "the simulator to start", interval_s=0.2)
+        if process.poll() is not None:
+            pytest.fail(f"simulator died:\n{paths['out'].read_text(errors='replace')[-3000:]}")
+        yield paths
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def bridged_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory,
+                   local_agent: RunningAgent) -> Iterator[str]:
+    """A UA worker process with the default hooks switched on (no `--hooks`): the media bridge."""
+    log = tmp_path_factory.mktemp("bridged-ua") / "worker.log"
+    extra_env = {"UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": local_agent.url,
+                 # the worker's RECORDINGS_ROOT is this test run's, so the WAV files can be read here
+                 "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    saved = {k: os.environ.get(k) for k in extra_env}
+    os.environ.update(extra_env)
+    try:
+        with running_worker(f"test-bridged-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log) as name:
+            yield name
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def registry() -> Iterator[redis.Redis]:
+    """A client on the test Redis db."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+# ---- helpers --------------------------------------------------------------------------------------------------
+
+
+def _contact(number: str, *, port: int = SIM_PORT, agent_url: str = "", **campaign_fields: Any) -> Contact:
+    """A dialable contact whose campaign talks through the local agent (a provider without URL: the setting)."""
+    contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=port), phone_e164=number, name="Ada",
+                               ring_timeout_s=10)
+    AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
+        provider="local", url=agent_url, prompt_template=PROMPT, greeting="Hello {{name}}, this is Sam.",
+        outcome_schema=OUTCOMES, fallback_message=FALLBACK)
+    if campaign_fields:
+        Campaign.objects.filter(pk=contact.campaign_id).update(**campaign_fields)
+    return contact
+
+
+def _call(registry: redis.Redis, contact: Contact, timeout_s: float = 40) -> CallAttempt:
+    attempt = queue_attempt(contact)
+    hand_to_pool(registry, attempt)
+    return wait_ended(attempt, timeout_s=timeout_s)
+
+
+def _far_end(log: Path, attempt: CallAttempt) -> dict[str, Any]:
+    """The simulator's record of the call (written as the call ends on its side)."""
+    return wait_for(lambda: find_call(log, call_id=attempt.sip_call_id), 10, "the simulator's call record")
+
+
+def _caller_text(attempt: CallAttempt) -> str:
+    return " ".join(str(s["text"]) for s in attempt.transcript if s["speaker"] == "caller").lower()
+
+
+def _read_wav(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with wave.open(io.BytesIO(path.read_bytes())) as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (2, 8000, 2)
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    return samples[:, 0].astype(np.float64), samples[:, 1].astype(np.float64)
+
+
+def _frame_rms(channel: np.ndarray) -> np.ndarray:
+    n = len(channel) // FRAME
+    return np.sqrt(np.mean(channel[: n * FRAME].reshape(n, FRAME) ** 2, axis=1))
+
+
+def _wav_response_gaps(caller: np.ndarray, agent: np.ndarray) -> list[int]:
+    """Per agent turn that follows caller speech: ms from the caller's last voiced frame to the agent's onset.
+
+    Computed on the recording alone, the way the bridge computes `first_response_ms` on its media clock; if the
+    two channels were shifted against each other, every gap would be off by that shift.
+    """
+    caller_voiced = _frame_rms(caller) >= VOICED_RMS
+    agent_active = _frame_rms(agent) > 0  # the agent channel is exact zeros between turns
+    gaps: list[int] = []
+    last_agent = -2
+    last_voiced = -1_000_000
+    for tick in range(min(len(caller_voiced), len(agent_active))):
+        if agent_active[tick]:
+            if last_agent != tick - 1 and last_voiced > last_agent:
+                gaps.append((tick - last_voiced - 1) * 20)
+            last_agent = tick
+        if caller_voiced[tick]:
+            last_voiced = tick
+    return gaps
+
+
+def _speech_ms(text: str) -> int:
+    return len(synthesize(text, 8000)) // 16
+
+
+# ---- the simulated network --------------------------------------------------------------------------------------
+
+
+def test_interested_person_talks_with_the_local_agent_and_the_outcome_lands_in_the_ledger(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    contact = _contact("+12025550140")  # last digit 0: the interested persona
+    started = time.monotonic()
+    attempt = _call(registry, contact)
+    elapsed = time.monotonic() - started
+    far = _far_end(simulator["log"], attempt)
+    # the person was taken for a person, and the call was bridged to the AI
+    assert attempt.disposition == Disposition.HUMAN, (attempt.reason, attempt.transcript)
+    assert attempt.amd_result in ("human", "unknown")
+    assert attempt.bridged_at is not None
+    # the bridge was connected within 2 s of the person's first word ("Hello?" as the simulator sent it)
+    hello = far["said"][0]
+    first_word_at = dt.datetime.fromisoformat(far["started_at"]) + dt.timedelta(milliseconds=hello["start_ms"])
+    bridged_after_s = (attempt.bridged_at - first_word_at).total_seconds()
+    assert bridged_after_s < 2.0, bridged_after_s
+    assert attempt.agent_first_audio_at is not None
+    first_audio_after_s = (attempt.agent_first_audio_at - first_word_at).total_seconds()
+    # what the person said reached the AI and the transcript
+    assert "interested" in _caller_text(attempt), attempt.transcript
+    assert any(s["speaker"] == "agent" and s["text"] for s in attempt.transcript)
+    # the agent's outcome is on the attempt and the contact
+    assert attempt.outcome == "interested", (attempt.outcome, attempt.outcome_error, attempt.transcript)
+    assert Contact.objects.get(pk=contact.pk).outcome == "interested"
+    assert attempt.first_response_ms
+    # the simulator heard the agent speak, and the agent channel of the recording is not silent
+    assert far["heard"], far
+    assert attempt.recording
+    caller, agent = _read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
+    assert float(np.sqrt(np.mean(agent**2))) > 300
+    assert float(np.max(_frame_rms(caller))) > 1000
+    # the channels are aligned: the response gaps read off the WAV match the bridge's, taken on its media clock
+    gaps = _wav_response_gaps(caller, agent)
+    assert gaps, "no agent turn after caller speech in the recording"
+    pairs = list(zip(gaps, attempt.first_response_ms, strict=False))
+    assert pairs
+    assert all(abs(a - b) <= 40 for a, b in pairs), (gaps, attempt.first_response_ms)
+    print(f"interested: call {elapsed:.1f}s, bridged {bridged_after_s * 1000:.0f} ms and agent audio "
+          f"{first_audio_after_s * 1000:.0f} ms after the first word; first_response_ms "
+          f"{attempt.first_response_ms}; WAV gaps {gaps}")
+
+
+def test_voicemail_gets_the_message_after_the_beep(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    contact = _contact("+12025550144", machine_policy=MachinePolicy.LEAVE_MESSAGE, voicemail_message=VOICEMAIL)
+    attempt = _call(registry, contact)
+    far = _far_end(simulator["log"], attempt)
+    assert attempt.amd_result == "machine"
+    assert attempt.disposition == Disposition.VOICEMAIL_LEFT, attempt.reason
+    assert "after the beep" in attempt.reason
+    assert attempt.bridged_at is None  # the AI never heard the machine
+    # the far end heard the message start after its beep ended, and last about as long as the message
+    voicemail = far["voicemail"]
+    assert voicemail["message_start_after_beep_ms"] is not None, far
+    assert voicemail["message_start_after_beep_ms"] > 0, voicemail
+    message = [h for h in far["heard"] if h["end_ms"] > voicemail["beep_end_ms"]]
+    heard_ms = message[-1]["end_ms"] - message[0]["start_ms"]
+    assert heard_ms >= 0.8 * _speech_ms(VOICEMAIL.replace("{{name}}", "Ada")), (heard_ms, message)
+    assert Contact.objects.get(pk=contact.pk).last_disposition == Disposition.VOICEMAIL_LEFT
+    print(f"voicemail: message started {voicemail['message_start_after_beep_ms']} ms after the beep, "
+          f"heard for {heard_ms} ms")
+
+
+def _assert_opted_out_everywhere(attempt: CallAttempt, contact: Contact, registry: redis.Redis,
+                                 other: Contact, control: Contact) -> None:
+    assert attempt.disposition == Disposition.OPTED_OUT, (attempt.reason, attempt.transcript)
+    entry = DoNotCall.objects.get(phone_e164=contact.phone_e164, campaign=None)
+    assert entry.source == DncSource.OPT_OUT
+    assert f"attempt {attempt.pk}" in entry.note
+    assert Contact.objects.get(pk=contact.pk).status == ContactStatus.DNC
+    # the same number in another campaign is never dialed again; that campaign's other contact is
+    assert Contact.objects.get(pk=other.pk).status == ContactStatus.DNC
+    tick = run_dispatch_tick(r=registry, enqueue=lambda ids: None)
+    claimed = set(CallAttempt.objects.filter(pk__in=tick.attempt_ids).values_list("contact_id", flat=True))
+    assert claimed == {control.pk}
+    assert not CallAttempt.objects.filter(contact_id__in=[contact.pk, other.pk]).exclude(pk=attempt.pk).exists()
+
+
+def _same_number_elsewhere(number: str) -> tuple[Contact, Contact]:
+    other = dialable_contact(TrunkFactory(host="127.0.0.1", port=5999), phone_e164=number)
+    control = ContactFactory(campaign=other.campaign, time_zones=other.time_zones, phone_e164="+12025550177")
+    return other, control
+
+
+def test_stop_calling_me_puts_the_number_on_the_do_not_call_list(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    number = "+12025550143"  # last digit 3: "Stop calling me. Put me on your do not call list."
+    contact = _contact(number)
+    other, control = _same_number_elsewhere(number)
+    attempt = _call(registry, contact)
+    far = _far_end(simulator["log"], attempt)
+    assert "calling" in _caller_text(attempt) or "list" in _caller_text(attempt), attempt.transcript
+    assert attempt.reason.startswith("opted out ("), attempt.reason
+    assert far["heard"], far  # the goodbye was spoken
+    _assert_opted_out_everywhere(attempt, contact, registry, other, control)
+    print(f"stop calling: {attempt.reason}")
+
+
+def test_ai_connection_refused_plays_the_fallback_and_ends_ai_error(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    contact = _contact("+12025550150", agent_url=f"ws://127.0.0.1:{CLOSED_AGENT_PORT}/v1/realtime")
+    attempt = _call(registry, contact)
+    far = _far_end(simulator["log"], attempt)
+    assert attempt.disposition == Disposition.AI_ERROR
+    assert attempt.reason.startswith("refused: cannot connect to the AI"), attempt.reason
+    assert attempt.amd_result in ("human", "unknown")
+    # the callee heard the fallback message to its end before our BYE
+    fallback_ms = _speech_ms(FALLBACK.replace("{{name}}", "Ada"))
+    heard_ms = sum(h["end_ms"] - h["start_ms"] for h in far["heard"])
+    span_ms = far["heard"][-1]["end_ms"] - far["heard"][0]["start_ms"] if far["heard"] else 0
+    assert span_ms >= 0.8 * fallback_ms, (far["heard"], fallback_ms)
+    assert far["ended_by"] == "caller"
+    print(f"ai_error: {attempt.reason}; fallback {fallback_ms} ms, heard {heard_ms} ms over {span_ms} ms")
+
+
+# ---- SIPp: DTMF ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sipp_dtmf(tmp_path: Path) -> Iterator[Callable[[], SippRun]]:
+    runs: list[SippRun] = []
+
+    def start() -> SippRun:
+        run = SippRun(SCENARIOS / "uas_dtmf_opt_out.xml", port=SIPP_PORT, media_port=SIPP_RTP_PORT,
+                      workdir=tmp_path)
+        runs.append(run.start(timeout_s=40))
+        return run
+
+    yield start
+    for run in runs:
+        with contextlib.suppress(Exception):
+            run.stop()
+
+
+@requires_sipp
+def test_opt_out_digit_puts_the_number_on_the_do_not_call_list(
+        bridged_worker: str, registry: redis.Redis, sipp_dtmf: Callable[[], SippRun]) -> None:
+    peer = sipp_dtmf()
+    number = "+12025550161"
+    contact = _contact(number, port=SIPP_PORT, opt_out_digit="9")
+    other, control = _same_number_elsewhere(number)
+    attempt = _call(registry, contact)
+    assert attempt.reason == "opted out (dtmf)", attempt.reason
+    # the thank-you was played before the BYE (the digit came 1.5 s after the answer)
+    assert attempt.answered_at is not None
+    assert attempt.ended_at is not None
+    talk_s = (attempt.ended_at - attempt.answered_at).total_seconds()
+    assert talk_s >= 1.5 + 0.8 * _speech_ms(THANK_YOU) / 1000, talk_s
+    assert peer.wait(10) == 0
+    assert len(peer.received("BYE")) == 1
+    _assert_opted_out_everywhere(attempt, contact, registry, other, control)
+    print(f"dtmf opt-out: talk {talk_s:.1f}s")

@@ -1,0 +1,131 @@
+"""The media hooks' inputs and the ledger side of a bridged call, without processes: what the originate command
+carries for the conversation, how the UA reads it, the opt-out entry the ledger thread writes, and which hooks a
+worker installs."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import pytest
+import redis
+from django.utils import timezone
+
+from campaigns.attempts import finish_attempt, mark_attempt_answered, mark_attempt_bridged, mark_attempt_dialing
+from campaigns.choices import ContactStatus, Disposition, DncSource, MachinePolicy
+from campaigns.models import AgentProfile, CallAttempt, Contact, DoNotCall
+from campaigns.originate import originate_attempt
+from telephony.ua.calls import CallEvent
+from telephony.ua.commands import OriginateRequest
+from telephony.ua.media_hooks import CallPlan
+from telephony.ua.process import MEDIA_HOOKS, LedgerWriter, default_hooks
+from telephony.ua_registry import pending_commands
+from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
+from tests.factories import ContactFactory
+
+OUTCOMES = [{"label": "interested", "description": "", "fields": []},
+            {"label": "opted_out", "description": "", "fields": []}]
+
+
+def _command(**media: Any) -> dict[str, Any]:
+    return {"type": "originate", "attempt_id": 7, "destination": "+12025550100", "campaign_id": 3,
+            "trunk": {"id": 1, "host": "127.0.0.1"}, "variables": {"name": "Ada"}, **media}
+
+
+@pytest.mark.django_db
+def test_the_originate_command_carries_the_conversation(redis_client: redis.Redis) -> None:
+    import time_machine
+
+    from campaigns.dispatch import run_dispatch_tick
+
+    live_ua(redis_client, "ua-1")
+    campaign = running_campaign(machine_policy=MachinePolicy.LEAVE_MESSAGE, voicemail_message="Hi {{name}}.",
+                                opt_out_digit="8")
+    AgentProfile.objects.filter(pk=campaign.agent_id).update(
+        provider="local", greeting="Hello {{name}}", outcome_schema=OUTCOMES, fallback_message="Sorry.",
+        voice="alloy")
+    contacts(campaign, 1, name="Ada")
+    with time_machine.travel(MIDDAY, tick=False):
+        [attempt_id] = run_dispatch_tick(now=MIDDAY, r=redis_client, enqueue=lambda ids: None).attempt_ids
+        assert originate_attempt(attempt_id, r=redis_client, now=MIDDAY).outcome == "sent"
+    [command] = pending_commands(redis_client, "ua-1")
+    assert command["voicemail_message"] == "Hi {{name}}."
+    assert command["machine_policy"] == MachinePolicy.LEAVE_MESSAGE
+    assert command["opt_out_digit"] == "8"
+    agent = command["agent"]
+    assert agent["provider"] == "local"
+    assert agent["greeting"] == "Hello {{name}}"
+    assert agent["outcome_schema"] == OUTCOMES
+    assert (agent["voice"], agent["fallback_message"]) == ("alloy", "Sorry.")
+    assert agent["prompt_template"] == campaign.agent.prompt_template
+    # and the UA reads it without the database
+    plan = CallPlan.from_request(OriginateRequest.from_command(command), "ws://127.0.0.1:8765/v1")
+    assert plan.agent is not None
+    assert plan.agent.resolved_url == "ws://127.0.0.1:8765/v1/realtime"
+    assert (plan.machine_policy, plan.voicemail_message, plan.opt_out_digit) == (
+        MachinePolicy.LEAVE_MESSAGE, "Hi {{name}}.", "8")
+    assert plan.variables["name"] == "Ada"
+
+
+def test_plan_keeps_an_explicit_agent_url_and_reads_amd_settings() -> None:
+    request = OriginateRequest.from_command(_command(
+        agent={"provider": "openai_realtime", "url": "wss://example.test/v1/realtime", "outcome_schema": []},
+        amd_enabled=False, amd={"max_decision_ms": 2000, "greeting_max_ms": 1500, "greet_immediately": True}))
+    plan = CallPlan.from_request(request, "ws://127.0.0.1:8765/v1")
+    assert plan.agent is not None
+    assert plan.agent.resolved_url == "wss://example.test/v1/realtime"
+    assert plan.amd_enabled is False
+    assert (plan.amd.max_decision_ms, plan.amd.greet_immediately) == (2000, True)
+
+
+def test_plan_without_a_usable_agent_says_why() -> None:
+    bad = CallPlan.from_request(OriginateRequest.from_command(_command(
+        agent={"provider": "local", "outcome_schema": [{"label": ""}]})), "ws://127.0.0.1:8765/v1")
+    assert bad.agent is None
+    assert bad.agent_error.startswith("agent settings unusable")
+    missing = CallPlan.from_request(OriginateRequest.from_command(_command()), "")
+    assert missing.agent is None
+    assert missing.agent_error == "no agent in the originate command"
+
+
+def test_default_hooks_follow_the_settings() -> None:
+    assert default_hooks(types.SimpleNamespace(UA_CALL_HOOKS="", UA_MEDIA_BRIDGE=True)) == MEDIA_HOOKS
+    assert default_hooks(types.SimpleNamespace(UA_CALL_HOOKS="", UA_MEDIA_BRIDGE=False)) == ""
+    assert default_hooks(types.SimpleNamespace(UA_CALL_HOOKS="x.y:z", UA_MEDIA_BRIDGE=False)) == "x.y:z"
+
+
+def _bridged_attempt() -> CallAttempt:
+    campaign = running_campaign()
+    contact = ContactFactory(campaign=campaign, phone_e164="+12025550133", status=ContactStatus.IN_PROGRESS)
+    attempt = CallAttempt.objects.create(campaign=campaign, contact=contact, trunk=campaign.trunk)
+    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1")
+    assert mark_attempt_answered(attempt.pk)
+    assert mark_attempt_bridged(attempt.pk)
+    return attempt
+
+
+@pytest.mark.django_db
+def test_ledger_writes_the_opt_out_at_once_for_every_campaign() -> None:
+    attempt = _bridged_attempt()
+    elsewhere = ContactFactory(campaign=running_campaign(), phone_e164="+12025550133")
+    ledger = LedgerWriter(types.SimpleNamespace())  # type: ignore[arg-type]  # the opt-out needs no worker
+    ledger.handle(CallEvent("opt_out", attempt.pk, {"number": "+12025550133", "how": "dtmf"}))
+    entry = DoNotCall.objects.get(phone_e164="+12025550133", campaign=None)
+    assert entry.source == DncSource.OPT_OUT
+    assert entry.note == f"attempt {attempt.pk}: dtmf"
+    assert Contact.objects.get(pk=elsewhere.pk).status == ContactStatus.DNC
+    assert CallAttempt.objects.get(pk=attempt.pk).state == "bridged"  # the call itself goes on
+
+
+@pytest.mark.django_db
+def test_finish_opted_out_marks_the_number_in_other_campaigns() -> None:
+    attempt = _bridged_attempt()
+    elsewhere = ContactFactory(campaign=running_campaign(), phone_e164="+12025550133")
+    assert finish_attempt(attempt.pk, disposition=Disposition.OPTED_OUT, results={
+        "amd_result": "human", "agent_first_audio_at": timezone.now()})
+    assert Contact.objects.get(pk=attempt.contact_id).status == ContactStatus.DNC
+    assert Contact.objects.get(pk=elsewhere.pk).status == ContactStatus.DNC
+    assert DoNotCall.objects.get(phone_e164="+12025550133", campaign=None).source == DncSource.OPT_OUT
+    ended = CallAttempt.objects.get(pk=attempt.pk)
+    assert ended.amd_result == "human"
+    assert ended.agent_first_audio_at is not None
