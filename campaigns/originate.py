@@ -21,7 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns.attempts import end_attempt_not_dialed
@@ -133,7 +133,10 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
     Marks the attempt handed over (``originated_at``) only if it is still queued and not handed over yet;
     a redelivered ``originate`` finds no row and stops.
     """
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # The gate need not wait for its WAL flush: if a database crash lost it, a redelivered originate
+        # could push a second command, and the UA's QUEUED -> DIALING transition still lets only one dial.
+        cursor.execute("SELECT set_config('synchronous_commit', 'off', true)")
         row = _execute_gate(cursor, [now, now + timedelta(seconds=LEASE_TTL_S), attempt_id])
     if row is None:
         return None
