@@ -388,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--campaigns", type=int, default=20)
-    parser.add_argument("--max-concurrent", type=int, default=25, help="per campaign")
+    parser.add_argument("--max-concurrent", type=int, default=15, help="per campaign")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured time per phase")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--interval", type=float, default=1.0, help="tick interval of the full phase (beat: 1 s)")

@@ -50,7 +50,7 @@ QUEUED_TTL_S = 60
 # Upper bounds of claims per tick, per campaign and in all: they keep the claim transaction short (about
 # 0.1 ms per claim on a small machine), so a tick stays well under its interval.
 MAX_CLAIM_PER_CAMPAIGN: int = getattr(settings, "DIALER_MAX_CLAIMS_PER_CAMPAIGN", 500)
-MAX_CLAIMS_PER_TICK: int = getattr(settings, "DIALER_MAX_CLAIMS_PER_TICK", 1000)
+MAX_CLAIMS_PER_TICK: int = getattr(settings, "DIALER_MAX_CLAIMS_PER_TICK", 500)
 
 Enqueue = Callable[[Sequence[int]], None]
 
