@@ -3,7 +3,8 @@ the AI bridge, voicemail, opt-out), the simulated phone network or SIPp as the f
 and the ledger.
 
 Ports (loopback only): simulator SIP 17500-17502 and RTP 45000-45031, UA worker SIP 17600 and RTP 46000-46015,
-SIPp 17700 and RTP 47000, local agent 18600 (18699 stays closed: the refused-connection case).
+SIPp 17700 and RTP 47000, local agent 18600 (18699 stays closed: the refused-connection case; 18601 accepts TCP
+and never answers: the slow case).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import datetime as dt
 import io
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -56,6 +58,7 @@ SIPP_PORT = 17700
 SIPP_RTP_PORT = 47000
 AGENT_PORT = 18600
 CLOSED_AGENT_PORT = 18699
+SILENT_AGENT_PORT = 18601
 FRAME = 160  # samples per 20 ms at 8 kHz
 VOICED_RMS = 300  # media.config.BridgeConfig.speech_rms_threshold
 
@@ -323,6 +326,34 @@ def test_ai_connection_refused_plays_the_fallback_and_ends_ai_error(
     assert span_ms >= 0.8 * fallback_ms, (far["heard"], fallback_ms)
     assert far["ended_by"] == "caller"
     print(f"ai_error: {attempt.reason}; fallback {fallback_ms} ms, heard {heard_ms} ms over {span_ms} ms")
+
+
+def test_machine_with_the_hang_up_policy_ends_machine_without_the_ai(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    contact = _contact("+12025550154", machine_policy=MachinePolicy.HANG_UP, voicemail_message=VOICEMAIL)
+    attempt = _call(registry, contact)
+    far = _far_end(simulator["log"], attempt)
+    assert attempt.amd_result == "machine"
+    assert attempt.disposition == Disposition.MACHINE, attempt.reason
+    assert attempt.bridged_at is None
+    assert far["heard"] == []  # nothing was said to the machine
+    assert far["ended_by"] == "caller"
+
+
+def test_ai_that_never_answers_times_out_into_the_fallback(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    # a TCP listener that never answers the WebSocket upgrade: the AI is "slow"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", SILENT_AGENT_PORT))
+        silent.listen(4)
+        contact = _contact("+12025550160", agent_url=f"ws://127.0.0.1:{SILENT_AGENT_PORT}/v1/realtime")
+        attempt = _call(registry, contact)
+    far = _far_end(simulator["log"], attempt)
+    assert attempt.disposition == Disposition.AI_ERROR
+    assert attempt.reason.startswith("timeout: "), attempt.reason
+    span_ms = far["heard"][-1]["end_ms"] - far["heard"][0]["start_ms"] if far["heard"] else 0
+    assert span_ms >= 0.8 * _speech_ms(FALLBACK.replace("{{name}}", "Ada")), far["heard"]
+    print(f"slow AI: {attempt.reason}")
 
 
 # ---- SIPp: DTMF ------------------------------------------------------------------------------------------------
