@@ -1,18 +1,19 @@
 """Contact import: a CSV file into a campaign's contacts, with a per-row error report.
 
-How a file goes in (stage, then publish in one transaction):
+How a file goes in (stage, then publish, in one transaction):
 
-1. The file is streamed in chunks of ``IMPORT_BATCH_SIZE`` records. Each chunk is checked and its
-   numbers normalised (``campaigns.phones``) in a pool of worker processes, one per core, while
-   the main process writes the previous chunk to PostgreSQL; the number of chunks in flight is
-   bounded, so memory stays flat whatever the file size.
-2. The main process COPYs each checked chunk into a temporary staging table, then one statement
-   classifies the chunk in SQL (repeated in the file, already in the campaign, on a do-not-call
-   list, no time zone) and inserts the new contacts with ``ON CONFLICT DO NOTHING``.
+1. The file is streamed in chunks of ``IMPORT_BATCH_SIZE`` records. A pool of worker processes,
+   one per core, checks each chunk and normalises its numbers (``campaigns.phones``). The main
+   process COPYs each checked chunk into a temporary staging table. Only a few chunks are in flight
+   at a time, so memory stays flat whatever the file size.
+2. Once the whole file is staged, one statement ranks every row in SQL: repeated in the file,
+   already in the campaign, on a do-not-call list. One INSERT ... ON CONFLICT DO NOTHING then
+   publishes the new contacts. The report of duplicates, do-not-call numbers and numbers without a
+   time zone is streamed back in line order and merged with the rows the workers rejected.
 3. All of this runs in a single transaction, so nothing is visible (nor dialable) before the
-   whole file is in: a crash rolls everything back and the job is marked failed with the reason.
-   Progress (rows done / total) is written through a second, autocommit connection so operators
-   see it while the transaction is open.
+   whole file is in. A crash rolls everything back, and the job is marked failed with the reason.
+   Progress (rows done / total) goes through a second, autocommit connection, so operators see it
+   while the transaction is open.
 
 Every data row ends in exactly one of: imported, duplicate, invalid, do-not-call.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import heapq
 import io
 import json
 import logging
@@ -465,6 +467,7 @@ class _ProgressWriter:
 @dataclass
 class _Counts:
     rows: int = 0
+    valid: int = 0
     imported: int = 0
     duplicates: int = 0
     invalid: int = 0
@@ -479,11 +482,11 @@ def _import(job: ImportJob, progress: ProgressCallback | None) -> None:
     ImportJob.objects.filter(pk=job.pk).update(rows_total=total)
     writer = _ProgressWriter(job.pk, total, progress)
     counts = _Counts()
-    report_lines = 0
     started, publish_s, commit_s = time.perf_counter(), 0.0, 0.0
-    stage = f"import_stage_{job.pk}"
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report:
-        write_csv([REPORT_HEADER], report)
+    stage, ranked = f"import_stage_{job.pk}", f"import_ranked_{job.pk}"
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as rejected, \
+            tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report:
+        rejected_writer = csv.writer(rejected)
         try:
             with transaction.atomic(), connection.cursor() as cursor:
                 # One import per campaign at a time: a second one would wait on this one's uncommitted
@@ -494,18 +497,23 @@ def _import(job: ImportJob, progress: ProgressCallback | None) -> None:
                 for result in _checked_chunks(source, rules, settings.IMPORT_BATCH_SIZE):
                     counts.rows += result.rows
                     counts.invalid += len(result.errors)
-                    report_rows = list(result.errors)
+                    rejected_writer.writerows(result.errors)  # in line order: chunks come in file order
                     if result.valid:
-                        publish_started = time.perf_counter()
-                        report_rows += _publish_chunk(cursor, stage, job, result, counts)
-                        publish_s += time.perf_counter() - publish_started
-                    report_rows.sort()
-                    report_lines += write_csv(report_rows, report)
+                        with cursor.copy(f"COPY {stage} (line, raw, e164, name, zones, variables, priority) "
+                                         "FROM STDIN") as copy:
+                            copy.write(result.copy_data)
+                        counts.valid += result.valid
                     writer(counts.rows)
+                publish_started = time.perf_counter()
+                classified = _publish(cursor, stage, ranked, job, counts)
+                rejected.seek(0)
+                rows_rejected = ((int(line), raw, reason) for line, raw, reason in csv.reader(rejected))
+                write_csv([REPORT_HEADER], report)
+                report_lines = write_csv(heapq.merge(rows_rejected, classified), report)
                 moved = _recheck_do_not_call(cursor, job)
                 counts.imported -= moved
                 counts.dnc += moved
-                cursor.execute(f"DROP TABLE {stage}")
+                publish_s = time.perf_counter() - publish_started
                 report_name = ""
                 if report_lines:
                     report.seek(0)
@@ -519,80 +527,76 @@ def _import(job: ImportJob, progress: ProgressCallback | None) -> None:
             commit_s = time.perf_counter() - commit_started
         finally:
             writer.close()
-    logger.info("import %s: rows=%s imported=%s duplicates=%s invalid=%s dnc=%s in %.1fs (writing chunks %.1fs, "
+    logger.info("import %s: rows=%s imported=%s duplicates=%s invalid=%s dnc=%s in %.1fs (publish %.1fs, "
                 "commit %.1fs)", job.pk, counts.rows, counts.imported, counts.duplicates, counts.invalid, counts.dnc,
                 time.perf_counter() - started, publish_s, commit_s)
 
 
 _LOCK_NAMESPACE = 0x1C0_7AC7  # pg_advisory_xact_lock(namespace, campaign id): contact imports
 
-# One statement per chunk. The new contacts are found by the insert itself (ON CONFLICT DO NOTHING on
-# the campaign's unique number index), so the chunk is never joined with the campaign's existing
-# contacts, whose number grows as the import goes; only the few rows that were not inserted look up
-# the contact that holds their number, to tell a repeat within this file from an earlier contact.
-_PUBLISH_SQL = """
-WITH ranked AS (
-    SELECT s.line, s.raw, s.e164, s.name, s.zones, s.variables, s.priority,
-           row_number() OVER (PARTITION BY s.e164 ORDER BY s.line) AS nth,
-           EXISTS (SELECT 1 FROM campaigns_donotcall d
-                   WHERE d.phone_e164 = s.e164 AND (d.campaign_id IS NULL OR d.campaign_id = %(campaign)s)) AS dnc
-    FROM {stage} s
-),
-inserted AS (
+# Publishing, once the whole file is staged. Each staged row is ranked first: its place among the
+# rows with the same number (the first one wins), whether the campaign already has the number, and
+# whether it is on a do-not-call list (global or this campaign's). Then one INSERT publishes the
+# first occurrence of every new number. One statement over the whole file measured several times
+# faster than one per chunk at a million rows.
+_RANK_SQL = """
+CREATE TEMPORARY TABLE {ranked} ON COMMIT DROP AS
+SELECT s.line, s.raw, s.e164, s.name, s.zones, s.variables, s.priority,
+       row_number() OVER (PARTITION BY s.e164 ORDER BY s.line) AS nth,
+       EXISTS (SELECT 1 FROM campaigns_contact c
+               WHERE c.campaign_id = %(campaign)s AND c.phone_e164 = s.e164) AS existing,
+       EXISTS (SELECT 1 FROM campaigns_donotcall d
+               WHERE d.phone_e164 = s.e164 AND (d.campaign_id IS NULL OR d.campaign_id = %(campaign)s)) AS dnc
+FROM {stage} s
+"""
+_INSERT_SQL = """
+WITH inserted AS (
     INSERT INTO campaigns_contact (campaign_id, phone_e164, name, time_zones, variables, status, priority,
                                    attempts, last_disposition, outcome, outcome_fields, import_job_id,
                                    created_at, updated_at)
     SELECT %(campaign)s, e164, name, zones, variables,
            CASE WHEN dnc THEN %(dnc_status)s ELSE %(pending)s END, priority,
            0, '', '', '{{}}'::jsonb, %(job)s, %(now)s, %(now)s
-    FROM ranked WHERE nth = 1
+    FROM {ranked} WHERE nth = 1 AND NOT existing
     ORDER BY line
+    -- a contact added by hand since the ranking is kept, and this row counted as a duplicate
     ON CONFLICT (campaign_id, phone_e164) DO NOTHING
-    RETURNING phone_e164, status
-),
-counts AS (
-    SELECT count(*) FILTER (WHERE status = %(pending)s) AS pending,
-           count(*) FILTER (WHERE status = %(dnc_status)s) AS dnc
-    FROM inserted
+    RETURNING status
 )
-SELECT 0, '', 0, pending, dnc FROM counts
-UNION ALL
-SELECT r.line, r.raw,
-       CASE WHEN i.phone_e164 IS NULL THEN
-                CASE WHEN r.nth > 1 OR EXISTS (
-                         SELECT 1 FROM campaigns_contact c
-                         WHERE c.campaign_id = %(campaign)s AND c.phone_e164 = r.e164 AND c.import_job_id = %(job)s)
-                     THEN 1 ELSE 2 END
-            WHEN r.dnc THEN 3
-            ELSE 4 END,
-       NULL, NULL
-FROM ranked r LEFT JOIN inserted i ON r.nth = 1 AND i.phone_e164 = r.e164
-WHERE i.phone_e164 IS NULL OR r.dnc OR cardinality(r.zones) = 0
+SELECT count(*) FILTER (WHERE status = %(pending)s), count(*) FILTER (WHERE status = %(dnc_status)s) FROM inserted
+"""
+_REPORT_SQL = """
+SELECT line, raw, CASE WHEN nth > 1 THEN 1 WHEN existing THEN 2 WHEN dnc THEN 3 ELSE 4 END
+FROM {ranked}
+WHERE nth > 1 OR existing OR dnc OR cardinality(zones) = 0
+ORDER BY line
 """
 _REASONS = {1: REASON_REPEATED, 2: REASON_IN_CAMPAIGN, 3: REASON_DNC, 4: REASON_NO_ZONE}
 
 
-def _publish_chunk(cursor: Any, stage: str, job: ImportJob, result: _ChunkResult,
-                   counts: _Counts) -> list[tuple[int, str, str]]:
-    """COPY a checked chunk into the staging table and insert its new contacts (uncommitted)."""
-    cursor.execute(f"TRUNCATE {stage}")
-    with cursor.copy(f"COPY {stage} (line, raw, e164, name, zones, variables, priority) FROM STDIN") as copy:
-        copy.write(result.copy_data)
-    cursor.execute(_PUBLISH_SQL.format(stage=stage), {
-        "job": job.pk, "campaign": job.campaign_id, "now": timezone.now(),
-        "pending": ContactStatus.PENDING, "dnc_status": ContactStatus.DNC,
-    })
-    report: list[tuple[int, str, str]] = []
-    inserted = 0
-    for line, raw, code, pending, dnc in cursor.fetchall():
-        if line == 0:
-            counts.imported += pending
-            counts.dnc += dnc
-            inserted = pending + dnc
-        else:
-            report.append((line, raw, _REASONS[code]))
-    counts.duplicates += result.valid - inserted
-    return report
+def _publish(cursor: Any, stage: str, ranked: str, job: ImportJob, counts: _Counts) -> Iterator[tuple[int, str, str]]:
+    """Insert the staged file's new contacts (uncommitted); return its report rows in line order."""
+    params = {"job": job.pk, "campaign": job.campaign_id, "now": timezone.now(),
+              "pending": ContactStatus.PENDING, "dnc_status": ContactStatus.DNC}
+    # The ranking sorts the whole file by number: give it room to do so in memory.
+    cursor.execute("SET LOCAL work_mem = '128MB'")
+    cursor.execute(_RANK_SQL.format(stage=stage, ranked=ranked), params)
+    cursor.execute(f"DROP TABLE {stage}")
+    cursor.execute(_INSERT_SQL.format(ranked=ranked), params)
+    pending, dnc = cursor.fetchone()
+    counts.imported += pending
+    counts.dnc += dnc
+    counts.duplicates += counts.valid - pending - dnc
+    return _report_rows(ranked)
+
+
+def _report_rows(ranked: str) -> Iterator[tuple[int, str, str]]:
+    # A server-side cursor: the report of a big file is streamed, not fetched whole.
+    with connection.connection.cursor(name=f"{ranked}_report") as report:
+        report.itersize = 5000
+        report.execute(_REPORT_SQL.format(ranked=ranked))
+        for line, raw, code in report:
+            yield line, raw, _REASONS[code]
 
 
 def _recheck_do_not_call(cursor: Any, job: ImportJob) -> int:
