@@ -4,7 +4,7 @@ and the ledger.
 
 Ports (loopback only): simulator SIP 17500-17502 and RTP 45000-45031, UA worker SIP 17600 and RTP 46000-46015,
 SIPp 17700 and RTP 47000, local agent 18600 (18699 stays closed: the refused-connection case; 18601 accepts TCP
-and never answers: the slow case).
+and never answers: the slow case; 18602 is a local agent stopped mid-call: the dropped case).
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ SIPP_RTP_PORT = 47000
 AGENT_PORT = 18600
 CLOSED_AGENT_PORT = 18699
 SILENT_AGENT_PORT = 18601
+DROPPING_AGENT_PORT = 18602
 FRAME = 160  # samples per 20 ms at 8 kHz
 VOICED_RMS = 300  # media.config.BridgeConfig.speech_rms_threshold
 
@@ -354,6 +355,34 @@ def test_ai_that_never_answers_times_out_into_the_fallback(
     span_ms = far["heard"][-1]["end_ms"] - far["heard"][0]["start_ms"] if far["heard"] else 0
     assert span_ms >= 0.8 * _speech_ms(FALLBACK.replace("{{name}}", "Ada")), far["heard"]
     print(f"slow AI: {attempt.reason}")
+
+
+def test_ai_dropped_mid_call_keeps_the_transcript_and_plays_the_fallback(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    # a second local agent, stopped while it is talking (its connections close under the call)
+    agent = start_in_thread("127.0.0.1", DROPPING_AGENT_PORT)
+    try:
+        contact = _contact("+12025550170", agent_url=f"{agent.url}/realtime")
+        attempt = queue_attempt(contact)
+        hand_to_pool(registry, attempt)
+        wait_for(lambda: CallAttempt.objects.get(pk=attempt.pk).bridged_at is not None, 15, "the bridge")
+        time.sleep(1.5)  # the greeting is playing
+    finally:
+        agent.stop()
+    ended = wait_ended(attempt, timeout_s=30)
+    far = _far_end(simulator["log"], ended)
+    assert ended.disposition == Disposition.AI_ERROR
+    assert ended.reason.startswith("dropped: "), ended.reason
+    # what was said before the drop is kept, and the recording too
+    assert any(s["speaker"] == "agent" and "sunny solar" in str(s["text"]).lower() for s in ended.transcript), (
+        ended.transcript)
+    assert ended.recording
+    assert (Path(settings.RECORDINGS_ROOT) / ended.recording).exists()
+    # the callee heard the fallback after the cut greeting, then our BYE
+    last = far["heard"][-1]
+    assert last["end_ms"] - last["start_ms"] >= 0.8 * _speech_ms(FALLBACK.replace("{{name}}", "Ada")), far["heard"]
+    assert far["ended_by"] == "caller"
+    print(f"dropped AI: {ended.reason}")
 
 
 # ---- SIPp: DTMF ------------------------------------------------------------------------------------------------
