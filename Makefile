@@ -27,8 +27,10 @@ test: venv services
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# The whole flow against the simulated phone network (Procfile.demo under honcho); KEEP=1 leaves the services
+# running after the summary for browsing the admin (Ctrl-C stops them).
 demo: migrate
-	$(PY) manage.py demo
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) manage.py run_demo $(if $(KEEP),--keep-running) $(DEMO_ARGS)
 
 bench-import: migrate
 	$(PY) bench/import_contacts.py
