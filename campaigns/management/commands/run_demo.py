@@ -123,7 +123,7 @@ class Command(BaseCommand):
                "LOCAL_AGENT_URL": f"ws://127.0.0.1:{options['agent_port']}/v1"}
         log_path = DEMO_DIR / "services.log"
         self.stdout.write(f"Starting the demo processes (honcho -f {PROCFILE.name}); their output: {log_path}")
-        with log_path.open("ab") as log:
+        with log_path.open("wb") as log:  # one run per log: the readiness check reads it
             return subprocess.Popen(  # noqa: S603 (our own venv's honcho and Procfile)
                 [str(Path(bin_dir) / "honcho"), "-f", str(PROCFILE), "-d", str(settings.BASE_DIR), "start"],
                 cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -153,6 +153,9 @@ class Command(BaseCommand):
             (f"{want_uas} UA worker(s) in the registry", lambda: len(live_uas(r)) >= want_uas),
         ]
         if started_services:
+            # The front answers OPTIONS as soon as it listens; its workers announce themselves a little later.
+            checks.append(("the simulator's workers",
+                           lambda: "simulated network ready" in _tail(DEMO_DIR / "services.log", 2000)))
             checks.append((f"the web server on 127.0.0.1:{options['web_port']}",
                            lambda: _tcp_open("127.0.0.1", options["web_port"])))
         deadline = time.monotonic() + options["ready_timeout"]

@@ -1,0 +1,227 @@
+"""The demo's flow at a smaller size, with real processes: `manage.py run_demo --no-services` drives a campaign
+through a Celery worker and beat (the dispatcher, originate, the reaper), a UA worker with the media bridge,
+the local agent and the simulated phone network, all on this test session's database and Redis db.
+
+One contact per persona digit, in a zone inside the calling window now, plus one contact in a zone outside
+it: that one must wait, uncalled, and be reported as waiting. The summary the command prints is compared
+with figures counted here from the ledger.
+
+Ports (loopback): simulator 19100 (workers 19101-19102, RTP 48000-48031), UA worker SIP 19200 (TLS 19201,
+RTP 49000-49015), local agent 19300.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import itertools
+import os
+import re
+import subprocess
+import sys
+import time
+import zoneinfo
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.utils import timezone
+
+from campaigns.choices import ContactStatus, Disposition
+from campaigns.demo_campaign import DEMO_CAMPAIGN_PREFIX
+from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
+from campaigns.windows import CallingWindow, contact_in_window, known_zones
+from telephony.simulator.calllog import find_call
+from tests.telephony.conftest import PROJECT_ROOT, running_worker, wait_for, worker_env
+
+SIM_PORT = 19100
+SIM_RTP_BASE = 48000
+UA_SIP_PORT = 19200
+UA_RTP_PORT = 49000
+AGENT_PORT = 19300
+RETRY_DELAY_S = 3
+RING_TIMEOUT_S = 5
+WINDOW = CallingWindow.for_campaign(range(7), dt.time(8), dt.time(21))
+# Personas by last digit (docs/simulator.md) and what the ledger must show for each.
+SPEAKING = {"0": "interested", "1": "not_interested", "2": "call_back", "3": "opted_out"}
+RETRIED = {"5": (Disposition.BUSY, 3), "6": (Disposition.NO_ANSWER, 2)}  # the demo's retry rules
+
+
+def _zone_with_local_hour(now: dt.datetime, hours: range) -> str:
+    """A known zone whose local hour now is in ``hours`` (the campaign's window cannot close or open mid-test)."""
+    for zone in ("Europe/Paris", "Asia/Tokyo", "America/New_York", "Australia/Sydney", "Asia/Kolkata",
+                 "America/Los_Angeles", "Pacific/Honolulu", "Europe/London", *known_zones()):
+        try:
+            if now.astimezone(zoneinfo.ZoneInfo(zone)).hour in hours:
+                return zone
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            continue
+    raise AssertionError(f"no zone with a local hour in {hours}")
+
+
+def _process(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603 (our own commands)
+                                stderr=subprocess.STDOUT)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def demo_processes(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """The demo's processes minus the web server, on the test database: simulator, agent, UA worker, Celery."""
+    workdir = tmp_path_factory.mktemp("demo")
+    paths = {"sim_log": workdir / "simulator.jsonl", "workdir": workdir}
+    env = {**worker_env(), "UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": f"ws://127.0.0.1:{AGENT_PORT}/v1",
+           "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT), "PYTHONUNBUFFERED": "1"}
+    bin_dir = Path(sys.executable).parent
+    started: list[subprocess.Popen[bytes]] = []
+    saved = {k: os.environ.get(k) for k in ("UA_MEDIA_BRIDGE", "LOCAL_AGENT_URL", "TEST_MEDIA_ROOT")}
+    os.environ.update({k: env[k] for k in saved})  # running_worker passes os.environ on to the UA worker
+    try:
+        sim_out = workdir / "simulator.out"
+        started.append(_process(
+            [sys.executable, "manage.py", "simulate_pstn", "--port", str(SIM_PORT), "--workers", "2",
+             "--rtp-port-base", str(SIM_RTP_BASE), "--log", str(paths["sim_log"]), "--ring", "0.5",
+             "--max-ring", "30", "--max-call", "60", "--greeting", "Please leave a message after the tone.",
+             "--final-wait", "4", "--no-speech-timeout", "6", "--hangup-delay", "0.3"], sim_out, env))
+        started.append(_process([sys.executable, "manage.py", "run_local_agent", "--port", str(AGENT_PORT)],
+                                workdir / "agent.out", env))
+        started.append(_process([str(bin_dir / "celery"), "-A", "config", "worker", "--loglevel=info",
+                                 "--concurrency=2", "--without-gossip", "--without-mingle"],
+                                workdir / "celery-worker.out", env))
+        started.append(_process([str(bin_dir / "celery"), "-A", "config", "beat", "--loglevel=info",
+                                 "--schedule", str(workdir / "beat-schedule")], workdir / "celery-beat.out", env))
+        wait_for(lambda: "simulated network ready" in sim_out.read_text(errors="replace")
+                 or started[0].poll() is not None, 60, "the simulator", interval_s=0.2)
+        assert started[0].poll() is None, sim_out.read_text(errors="replace")[-3000:]
+        with running_worker(f"demo-ua-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, workdir / "ua-worker.log"):
+            yield paths
+    finally:
+        for process in reversed(started):
+            _stop(process)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        print(f"demo test processes' logs: {workdir}")
+
+
+def _summary(output: str) -> dict[str, str]:
+    """The ``label: value`` lines the command printed after "Report summary"."""
+    tail = output.split("Report summary", 1)[1]
+    return dict(m.groups() for m in re.finditer(r"^  ([A-Z][^:\n]*): (.*)$", tail, re.MULTILINE))
+
+
+def _pairs(text: str) -> dict[str, int]:
+    return {} if text == "none" else {k: int(v) for k, v in (item.rsplit(" ", 1) for item in text.split(", "))}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_campaign_reaches_every_persona_retries_and_reports_what_the_ledger_holds(
+        demo_processes: dict[str, Path], tmp_path: Path) -> None:
+    # given one contact per persona digit inside its window, and one outside its window
+    now = timezone.now()
+    inside = _zone_with_local_hour(now, range(9, 19))
+    outside = _zone_with_local_hour(now, range(0, 6))
+    csv = tmp_path / "contacts.csv"
+    rows = [f"+1 212 555 014{d},Person{d},City{d},{inside}" for d in "0123456789"]
+    rows.append(f"+1 212 555 0150,Sleeper,Far away,{outside}")
+    csv.write_text("Phone,First Name,City,Time Zone\n" + "\n".join(rows) + "\n")
+    out = io.StringIO()
+    started = time.monotonic()
+
+    # when the demo runs against the already running processes
+    call_command("run_demo", "--no-services", "--csv", str(csv), "--simulator-port", str(SIM_PORT),
+                 "--agent-port", str(AGENT_PORT), "--max-concurrent", "4", "--ring-timeout", str(RING_TIMEOUT_S),
+                 "--retry-delay", str(RETRY_DELAY_S), "--timeout", "300", "--ready-timeout", "60", stdout=out)
+    output = out.getvalue()
+    print(output)
+    print(f"demo flow took {time.monotonic() - started:.0f} s")
+
+    campaign = Campaign.objects.get(name__startswith=DEMO_CAMPAIGN_PREFIX)
+    contacts = {c.phone_e164[-1] if c.name != "Sleeper" else "waiting": c
+                for c in Contact.objects.filter(campaign=campaign)}
+    attempts = list(CallAttempt.objects.filter(campaign=campaign).order_by("id"))
+    by_digit: dict[str, list[CallAttempt]] = {}
+    for attempt in attempts:
+        by_digit.setdefault(contacts_by_id(contacts)[attempt.contact_id], []).append(attempt)
+
+    # then the contact outside its window was never called and is reported as waiting
+    sleeper = contacts["waiting"]
+    assert sleeper.status == ContactStatus.PENDING
+    assert "waiting" not in by_digit
+    assert "1 contacts are outside the calling window" in output
+    assert sleeper.phone_e164 in output.split("Report summary", 1)[1]
+    # every persona was reached: the simulated network logged a call to each number
+    for digit in "0123456789":
+        number = contacts[digit].phone_e164
+        assert find_call(demo_processes["sim_log"], number=number) is not None, f"persona {digit} not reached"
+        assert contacts[digit].status in {ContactStatus.DONE, ContactStatus.FAILED, ContactStatus.DNC,
+                                          ContactStatus.INVALID}, (digit, contacts[digit].status)
+    # no call was placed outside its contact's window
+    for attempt in attempts:
+        assert attempt.dialing_at is not None
+        assert contact_in_window(contacts_by_pk(contacts)[attempt.contact_id].time_zones, attempt.dialing_at, WINDOW)
+    # busy and no answer were retried after the rule's delay, up to the rule's attempts, then closed
+    for digit, (disposition, most) in RETRIED.items():
+        tries = by_digit[digit]
+        assert [a.disposition for a in tries] == [disposition] * most, (digit, [a.disposition for a in tries])
+        for earlier, later in itertools.pairwise(tries):
+            assert later.dialing_at - earlier.ended_at >= dt.timedelta(seconds=RETRY_DELAY_S)
+        assert contacts[digit].status == ContactStatus.FAILED
+    # the people who spoke have their outcome; the opt-out is on the do-not-call list
+    for digit, label in SPEAKING.items():
+        (attempt,) = by_digit[digit]
+        assert attempt.outcome == label, (digit, attempt.outcome, attempt.transcript)
+        assert contacts[digit].outcome == label
+    assert contacts["2"].outcome_fields.get("callback_at")
+    assert contacts["3"].status == ContactStatus.DNC
+    assert DoNotCall.objects.filter(phone_e164=contacts["3"].phone_e164, campaign__isnull=True).exists()
+    assert by_digit["9"][0].outcome != ""  # the interrupter spoke too (its label depends on what was heard)
+    assert by_digit["4"][0].disposition in {Disposition.VOICEMAIL_LEFT, Disposition.MACHINE}
+    assert by_digit["4"][0].outcome == ""
+    assert [a.disposition for a in by_digit["7"]] == [Disposition.FAILED]
+    assert [a.disposition for a in by_digit["8"]] == [Disposition.INVALID_NUMBER]
+    assert contacts["8"].status == ContactStatus.INVALID
+
+    # and the printed summary is what the ledger holds
+    summary = _summary(output)
+    assert summary["Contacts"] == str(len(contacts))
+    statuses = Counter(c.status for c in contacts.values())
+    assert _pairs(summary["Contacts by status"]) == dict(statuses)
+    dialed = [a for a in attempts if a.disposition != Disposition.CANCELLED]
+    assert summary["Attempts"] == f"{len(attempts)} ({len(dialed)} dialed, 0 not dialed, 0 in flight)"
+    assert _pairs(summary["Dispositions"]) == dict(Counter(a.disposition for a in attempts))
+    assert _pairs(summary["Outcomes"]) == dict(Counter(c.outcome for c in contacts.values() if c.outcome))
+    answered = {a.contact_id for a in attempts if a.answered_at}
+    human = {a.contact_id for a in attempts
+             if a.disposition in (Disposition.HUMAN, Disposition.OPTED_OUT) or a.amd_result == "human"}
+    with_outcome = {a.contact_id for a in attempts if a.outcome}
+    assert summary["Funnel (contacts)"] == (
+        f"attempted {len({a.contact_id for a in dialed})}, connected {len(answered)}, human {len(human)}, "
+        f"outcome recorded {len(with_outcome)}")
+    assert summary["Calls outside their window"] == "0"
+    assert summary["Waiting for their window"] == "1"
+    assert f"Admin: http://127.0.0.1:8000/{settings.ADMIN_URL}" in output
+
+
+def contacts_by_id(contacts: dict[str, Contact]) -> dict[int, str]:
+    """Contact id -> its key (persona digit or "waiting")."""
+    return {c.pk: key for key, c in contacts.items()}
+
+
+def contacts_by_pk(contacts: dict[str, Contact]) -> dict[int, Contact]:
+    """Contact id -> contact."""
+    return {c.pk: c for c in contacts.values()}
