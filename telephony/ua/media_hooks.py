@@ -425,20 +425,21 @@ class MediaHooks(CallHooks):
         if self.session is not None:  # greeted at once: the agent was talking to a machine
             self._bridged = False
             self.session.request_stop("answering machine")
+        # Set now: if the machine hangs up while we wait or speak, this task is cancelled before it ends.
+        self.disposition, self.reason = MACHINE, f"answering machine ({decision.reason})"
         if plan.machine_policy != LEAVE_MESSAGE or not plan.voicemail_message.strip():
-            self.disposition, self.reason = MACHINE, f"answering machine ({decision.reason})"
             self.hangup("answering machine")
             return
+        self.reason = "voicemail message not delivered: the call ended before the beep"
         after = await self._wait_for_beep(decision)
         self._listening = False
         text = render_template(plan.voicemail_message, plan.variables)
+        self.reason = f"voicemail message not delivered: the call ended while it played (after the {after})"
         delivered = await self._play(text)
         self.voicemail = {"after": after, "delivered": delivered}
         if delivered:
             self.disposition, self.reason = VOICEMAIL_LEFT, f"voicemail message left after the {after}"
             self.hangup("voicemail left")
-        else:
-            self.disposition, self.reason = MACHINE, "voicemail message not delivered: the machine hung up"
 
     async def _wait_for_beep(self, decision: AmdDecision) -> str:
         """Wait until the machine is ready to record: the beep ended, or the greeting ended without a beep."""

@@ -4,24 +4,36 @@ worker installs."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 import types
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import redis
 from django.utils import timezone
+from websockets.asyncio.server import ServerConnection
 
 from campaigns.attempts import finish_attempt, mark_attempt_answered, mark_attempt_bridged, mark_attempt_dialing
 from campaigns.choices import ContactStatus, Disposition, DncSource, MachinePolicy
 from campaigns.models import AgentProfile, CallAttempt, Contact, DoNotCall
 from campaigns.originate import originate_attempt
+from media.amd import AmdConfig
+from media.config import AgentConfig, BridgeConfig
+from media.tts import synthesize
+from telephony.simulator.personas import VOICEMAIL_GREETING
+from telephony.ua import media_hooks
 from telephony.ua.calls import CallEvent
 from telephony.ua.commands import OriginateRequest
-from telephony.ua.media_hooks import CallPlan
+from telephony.ua.media_hooks import THANK_YOU, CallPlan, MediaHooks
 from telephony.ua.process import MEDIA_HOOKS, LedgerWriter, default_hooks
 from telephony.ua_registry import pending_commands
 from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
 from tests.factories import ContactFactory
+from tests.media.bridge_harness import WsServer, sine, ulaw_b64
+from tests.media.bridge_harness import media_loop as harness_media_loop
 
 OUTCOMES = [{"label": "interested", "description": "", "fields": []},
             {"label": "opted_out", "description": "", "fields": []}]
@@ -129,3 +141,126 @@ def test_finish_opted_out_marks_the_number_in_other_campaigns() -> None:
     ended = CallAttempt.objects.get(pk=attempt.pk)
     assert ended.amd_result == "human"
     assert ended.agent_first_audio_at is not None
+
+
+# ---- the hooks' own decisions, with a scripted AI and a 20 ms clock standing in for pjmedia ---------------------
+
+
+class _Control:
+    """The thread-safe `CallControl` side the hooks use: records hangups."""
+
+    def __init__(self) -> None:
+        self.hangups: list[str] = []
+        self.hung_up = threading.Event()
+
+    def hangup(self, reason: str = "") -> None:
+        self.hangups.append(reason)
+        self.hung_up.set()
+
+
+class _Call:
+    """What the hooks read from the pjsua call: its control and the manager's ledger queue."""
+
+    def __init__(self) -> None:
+        self.control = _Control()
+        self.events: list[CallEvent] = []
+        self.manager = types.SimpleNamespace(emit=self.events.append)
+
+
+class _MediaClock(threading.Thread):
+    """Every 20 ms: one received frame into the hooks' sink, one frame to play out of their source."""
+
+    def __init__(self, hooks: MediaHooks, caller: bytes) -> None:
+        super().__init__(daemon=True)
+        self.hooks, self.caller = hooks, caller
+        self.played: list[bytes] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        tick, next_at = 0, time.perf_counter()
+        while not self.stop.is_set():
+            frame = self.caller[tick * 320 : (tick + 1) * 320]
+            self.hooks._sink(frame + bytes(320 - len(frame)))
+            self.played.append(self.hooks._source() or bytes(320))
+            tick += 1
+            next_at += 0.02
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+
+
+def _scripted_agent(*events: dict[str, Any]) -> Callable[[ServerConnection, WsServer], Awaitable[None]]:
+    async def handler(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)
+        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        for event in events:
+            await ws.send(json.dumps(event))
+        while True:
+            await server.read(ws)
+
+    return handler
+
+
+def _plan(url: str, **fields: Any) -> CallPlan:
+    agent = AgentConfig(provider="openai_realtime", url=url, outcome_schema=OUTCOMES)
+    return CallPlan(attempt_id=1, destination="+12025550133", campaign_id=1, agent=agent, **fields)
+
+
+def _end(hooks: MediaHooks, call: _Call, clock: _MediaClock) -> CallEvent:
+    clock.stop.set()
+    clock.join(5)
+    event = CallEvent("ended", 1, {"disposition": "human", "reason": "local hangup", "results": {}})
+    hooks.on_ended(call, event)  # type: ignore[arg-type]
+    return event
+
+
+def test_an_opted_out_outcome_from_the_agent_opts_out_then_thanks_and_hangs_up(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setattr(media_hooks, "OPT_OUT_AGENT_GRACE_S", 0.5)  # the agent never says goodbye here
+    server = WsServer(_scripted_agent({
+        "type": "response.function_call_arguments.done", "call_id": "c1", "name": "record_outcome",
+        "arguments": json.dumps({"label": "opted_out"})}))
+    with server, harness_media_loop() as loop:
+        hooks = MediaHooks(_plan(server.url, amd_enabled=False), loop, BridgeConfig())
+        call = _Call()
+        hooks.attach_media(call, types.SimpleNamespace())  # type: ignore[arg-type]
+        hooks.on_answered(call)  # type: ignore[arg-type]
+        clock = _MediaClock(hooks, b"")
+        clock.start()
+        assert call.control.hung_up.wait(15)
+        event = _end(hooks, call, clock)
+    kinds = [e.kind for e in call.events]
+    assert kinds == ["bridged", "opt_out"]
+    assert call.events[1].data == {"number": "+12025550133", "how": "agent"}
+    assert call.control.hangups == ["opted out"]
+    # the thank-you was played before the hangup
+    thank_you_ms = len(synthesize(THANK_YOU, 8000)) // 16
+    voiced = sum(1 for frame in clock.played if frame != bytes(320)) * 20
+    assert voiced >= 0.9 * thank_you_ms
+    assert event.data["disposition"] == "opted_out"
+    assert event.data["reason"] == "opted out (agent)"
+    assert event.data["results"]["outcome"] == "opted_out"
+
+
+def test_a_campaign_that_greets_at_once_stops_the_agent_for_a_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    greeting = synthesize(VOICEMAIL_GREETING, 8000)  # a long machine greeting
+    server = WsServer(_scripted_agent(
+        {"type": "response.output_audio.delta", "item_id": "a1", "delta": ulaw_b64(sine(440, 0.5))},
+        {"type": "response.output_audio.done", "item_id": "a1"}))
+    with server, harness_media_loop() as loop:
+        plan = _plan(server.url, amd=AmdConfig(greet_immediately=True))
+        hooks = MediaHooks(plan, loop, BridgeConfig())
+        call = _Call()
+        hooks.attach_media(call, types.SimpleNamespace())  # type: ignore[arg-type]
+        hooks.on_answered(call)  # type: ignore[arg-type]
+        clock = _MediaClock(hooks, greeting)
+        clock.start()
+        assert call.control.hung_up.wait(15)
+        event = _end(hooks, call, clock)
+    # the agent spoke at once (before AMD decided), then the machine was hung up on
+    assert [e.kind for e in call.events] == ["bridged"]
+    assert any(frame != bytes(320) for frame in clock.played[:50])
+    assert call.control.hangups == ["answering machine"]
+    assert event.data["disposition"] == "machine"
+    assert event.data["results"]["amd_result"] == "machine"
+    assert event.data["results"]["agent_first_audio_at"] is not None
