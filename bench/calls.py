@@ -51,6 +51,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.benchdb import ensure_database, setup_django  # noqa: E402  (importable once ROOT is on the path)
+
 SCENARIOS = ROOT / "tests" / "telephony" / "sipp"
 BENCH_SCENARIOS = Path(__file__).resolve().parent / "sipp"
 UAS_PORT, UAS_MEDIA_PORT = 16000, 30000
@@ -59,27 +61,8 @@ BASE_UAC_PORT, BASE_UAC_MEDIA_PORT = 16004, 30020
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def ensure_database(base_url: str) -> str:
-    """Create ``<name>_calls_bench`` next to the given database if missing; return its URL."""
-    import psycopg
-
-    head, name = base_url.rsplit("/", 1)
-    bench_name = f"{name}_calls_bench"
-    with psycopg.connect(f"{head}/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [bench_name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{bench_name}"')
-    return f"{head}/{bench_name}"
 
 
-def setup_django(db_url: str) -> None:
-    """Point Django at the benchmark database and start it."""
-    os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ["DJANGO_DEBUG"] = "false"
-    import django
-
-    django.setup()
 
 
 def load(n_calls: int) -> int:
@@ -376,7 +359,7 @@ def main() -> None:
     if args.calls < 1 or args.hold < 2:
         parser.error("--calls must be >= 1 and --hold >= 2")
     base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/campaign_engine")
-    setup_django(ensure_database(base_url))
+    setup_django(ensure_database(base_url, "_calls_bench"))
     with tempfile.TemporaryDirectory(prefix="bench-calls-") as tmp:
         workdir = Path(tmp)
         figures = run_pool_phase(args, workdir)

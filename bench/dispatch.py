@@ -41,6 +41,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.benchdb import ensure_database, setup_django
+
 EPOCH = dt.datetime(2026, 6, 16, 16, 0, tzinfo=dt.UTC)
 # (zones, country code + area prefix, share of contacts)
 ZONES: list[tuple[list[str], str, float]] = [
@@ -65,28 +67,6 @@ def virtual_now(start_monotonic: float) -> dt.datetime:
     return EPOCH + dt.timedelta(seconds=time.monotonic() - start_monotonic)
 
 
-def setup_django(db_url: str) -> None:
-    """Point Django at the benchmark database and start it."""
-    os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_DEBUG", "false")  # no query log in memory
-    import django
-
-    django.setup()
-
-
-def ensure_database(base_url: str) -> str:
-    """Create ``<name>_bench`` next to the given database if missing; return its URL."""
-    import psycopg
-
-    head, name = base_url.rsplit("/", 1)
-    bench_name = f"{name}_bench"
-    with psycopg.connect(f"{head}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [bench_name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{bench_name}"')
-    return f"{head}/{bench_name}"
 
 
 def load(n_contacts: int, n_campaigns: int, max_concurrent: int, dnc_share: float) -> list[int]:
@@ -402,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_url = os.environ.get("REDIS_URL")
     if not base_url or not redis_url:
         parser.error("set DATABASE_URL and REDIS_URL (the benchmark uses <db>_bench and flushes that Redis db)")
-    db_url = ensure_database(base_url)
+    db_url = ensure_database(base_url, "_bench")
     setup_django(db_url)
     from django.db import connection
 

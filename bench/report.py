@@ -4,7 +4,7 @@ Usage:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME REDIS_URL=redis://127.0.0.1:6379/N \\
         python bench/report.py [--attempts 1000000] [--runs 5] [--reload]
 
-It works in its own database, ``NAME_bench`` (created and migrated if missing). The data set is kept
+It works in its own database, ``NAME_report_bench`` (created and migrated if missing). The data set is kept
 between runs and reloaded only when its size differs or ``--reload`` is given: one campaign with
 ``--attempts`` attempts over ``attempts / 2.5`` contacts in ten time zones, dialed over 14 days, with the
 usual mix of dispositions (no answer, busy, machine, human...), transcripts, first-response latencies,
@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.benchdb import ensure_database, setup_django
 
 EPOCH = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 DAYS = 14
@@ -65,28 +67,6 @@ SCHEMA = [
 SIP_CODES = {"no_answer": 480, "busy": 486, "rejected": 603, "failed": 503, "invalid_number": 404}
 
 
-def setup_django(db_url: str) -> None:
-    """Point Django at the benchmark database and start it."""
-    os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DJANGO_DEBUG", "false")  # no query log in memory
-    import django
-
-    django.setup()
-
-
-def ensure_database(base_url: str) -> str:
-    """Create ``<name>_bench`` next to the given database if missing; return its URL."""
-    import psycopg
-
-    head, name = base_url.rsplit("/", 1)
-    bench_name = f"{name}_bench"
-    with psycopg.connect(f"{head}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [bench_name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{bench_name}"')
-    return f"{head}/{bench_name}"
 
 
 def _contact_columns() -> list[str]:
@@ -255,7 +235,8 @@ def main() -> None:
     parser.add_argument("--live-tail", type=int, default=5000,
                         help="attempts after the oldest call still in flight (read live by every report)")
     args = parser.parse_args()
-    setup_django(ensure_database(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/campaign_engine")))
+    base_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/campaign_engine")
+    setup_django(ensure_database(base_url, "_report_bench"))
 
     from django.contrib.auth.models import User
     from django.core.management import call_command
