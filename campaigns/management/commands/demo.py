@@ -1,4 +1,5 @@
-"""``manage.py demo`` (``make demo``): demo trunk, agent and campaign, and the sample contacts imported.
+"""``manage.py demo``: demo trunk, agent and campaign, and the sample contacts imported (data only; ``make demo``
+runs ``manage.py run_demo``, the whole flow against the simulated phone network).
 
 Safe to run again: existing demo rows are reused and the re-import adds nothing new.
 """
