@@ -103,9 +103,19 @@ class Command(BaseCommand):
                 self.stdout.write("Services keep running (Ctrl-C stops them).")
                 with contextlib.suppress(KeyboardInterrupt):
                     honcho.wait()
+                self._pause(campaign)
+        except KeyboardInterrupt:
+            self.stdout.write("\nInterrupted.")
+            self._pause(campaign)
         finally:
             if honcho is not None:
                 self._stop_services(honcho)
+
+    def _pause(self, campaign: Campaign) -> None:
+        # Nothing dials the campaign once the demo's processes are gone; paused, it waits for the operator.
+        with contextlib.suppress(CampaignTransitionError):
+            pause_campaign(campaign.pk)
+            self.stdout.write(f"Paused the campaign \u201c{campaign.name}\u201d.")
 
     # ---- services ---------------------------------------------------------------------------------------
 
