@@ -260,13 +260,13 @@ def read_demo_progress(campaign_id: int, *, now: dt.datetime | None = None) -> D
                         due_in_window=dialable - len(waiting), waiting=waiting)
 
 
-def progress_bar(progress: DemoProgress, elapsed_s: float, width: int = 30) -> str:
-    """One terminal line: a bar of contacts done over callable contacts, and the counts."""
+def progress_bar(progress: DemoProgress, elapsed_s: float, width: int = 20) -> str:
+    """One terminal line (under 80 columns): a bar of contacts done over callable contacts, and the counts."""
     total = max(progress.callable, 1)
     filled = min(width, round(width * progress.done / total))
-    waiting = f", {len(progress.waiting)} waiting for their window" if progress.waiting else ""
-    return (f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.callable} contacts done, "
-            f"{progress.dialed} dialed, {progress.in_flight} in flight{waiting} ({elapsed_s:4.0f} s)")
+    waiting = f", {len(progress.waiting)} wait" if progress.waiting else ""
+    return (f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.callable} done, "
+            f"{progress.dialed} dialed, {progress.in_flight} in flight{waiting} ({elapsed_s:.0f} s)")
 
 
 def calls_outside_window(campaign: Campaign) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -226,7 +227,9 @@ class Command(BaseCommand):
             elapsed = time.monotonic() - started
             line = progress_bar(progress, elapsed)
             if self.tty:
-                self.stdout.write(f"\r{line}", ending="")
+                # Redraw in place: clip to the terminal's width (a wrapped line cannot be redrawn), clear the rest.
+                columns = shutil.get_terminal_size().columns
+                self.stdout.write(f"\r{line[:columns - 1]}\033[K", ending="")
                 self.stdout.flush()
             elif line.split(" (")[0] != last_line or time.monotonic() - last_print > 10:
                 self.stdout.write(line)
