@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import socket
 
 import pytest
 from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
 
 from campaigns.choices import CampaignStatus, ContactStatus, Disposition
 from campaigns.demo_campaign import (
@@ -16,7 +19,7 @@ from campaigns.demo_campaign import (
     ensure_demo_superuser,
     read_demo_progress,
 )
-from campaigns.models import Contact
+from campaigns.models import Campaign, Contact
 from campaigns.windows import CallingWindow, contact_in_window
 
 pytestmark = pytest.mark.django_db
@@ -93,3 +96,15 @@ def test_the_demo_login_is_created_once_and_always_works() -> None:
     user = authenticate(username=DEMO_USER, password=DEMO_PASSWORD)
     assert user is not None
     assert user.is_superuser
+
+
+def test_run_demo_refuses_to_start_when_one_of_its_ports_is_taken() -> None:
+    # given something already listening on the port the demo's web server would use
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # when the demo starts, then it names the port and creates nothing
+        with pytest.raises(CommandError, match=f"tcp {port}"):
+            call_command("run_demo", "--web-port", str(port), stdout=io.StringIO())
+    assert not Campaign.objects.exists()

@@ -82,6 +82,10 @@ class Command(BaseCommand):
         demo = DemoOptions(simulator_port=options["simulator_port"], ring_timeout_s=options["ring_timeout"],
                            retry_delay_s=options["retry_delay"], max_concurrent=options["max_concurrent"],
                            contacts_csv=options["csv"])
+        if not options["no_services"] and (busy := _busy_ports(options)):
+            raise CommandError("These loopback ports are already in use, so the demo's processes could not "
+                               f"start: {', '.join(busy)}. Stop what uses them or pick other ports "
+                               "(--web-port, --simulator-port, --agent-port, UA_SIP_PORT_BASE).")
         created = ensure_demo_superuser()
         self.stdout.write(f"{'Created' if created else 'Found'} admin login {DEMO_USER} / {DEMO_PASSWORD}")
         try:
@@ -108,6 +112,9 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nInterrupted.")
             self._pause(campaign)
+        except CommandError:
+            self._pause(campaign)
+            raise
         finally:
             if honcho is not None:
                 self._stop_services(honcho)
@@ -121,11 +128,6 @@ class Command(BaseCommand):
     # ---- services ---------------------------------------------------------------------------------------
 
     def _start_services(self, options: dict[str, Any]) -> subprocess.Popen[bytes]:
-        busy = _busy_ports(options)
-        if busy:
-            raise CommandError("These loopback ports are already in use, so the demo's processes could not "
-                               f"start: {', '.join(busy)}. Stop what uses them or pick other ports "
-                               "(--web-port, --simulator-port, --agent-port, UA_SIP_PORT_BASE).")
         bin_dir = str(Path(sys.executable).parent)
         env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
                "PYTHONUNBUFFERED": "1", "DEMO_WEB_PORT": str(options["web_port"]),
@@ -179,7 +181,8 @@ class Command(BaseCommand):
                         raise CommandError(f"\nThe demo processes stopped; see {DEMO_DIR / 'services.log'}:\n"
                                            + _tail(DEMO_DIR / "services.log"))
                     if time.monotonic() > deadline:
-                        raise CommandError(f"\nTimed out waiting for {what}; see {DEMO_DIR / 'services.log'}.")
+                        hint = f"; see {DEMO_DIR / 'services.log'}" if started_services else " (--no-services)"
+                        raise CommandError(f"\nTimed out waiting for {what}{hint}.")
                     time.sleep(POLL_S)
                 self.stdout.write(" ready")
         finally:
