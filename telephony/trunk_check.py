@@ -54,6 +54,9 @@ class TrunkCheckResult:
         return "; ".join(parts)
 
 
+_KEEP_ALIVE: list[object] = []  # pjsua2 objects of the child, never destroyed (see _run_check)
+
+
 def check_trunk(trunk: Any, *, timeout_s: float = 8.0) -> TrunkCheckResult:
     """Run the check for a `telephony.models.Trunk` in a child process.
 
@@ -149,6 +152,8 @@ def _run_check(spec: dict[str, Any], bind: str, timeout_s: float) -> TrunkCheckR
     except pj.Error as exc:
         error = exc.info()
     options = state.get("options")
+    if options is None and not error:
+        error = f"no answer to OPTIONS within {timeout_s:g} s"
     code, reason, rtt = (options[0], options[1], (options[2] - sent) * 1000) if options else (None, "", None)
     # pjsip answers a timeout or transport failure itself (408/503 with no response received): not reachable.
     reachable = options is not None and not (code in (408, 503) and (rtt or 0) >= timeout_s * 1000 * 0.9)
@@ -173,9 +178,10 @@ def _run_check(spec: dict[str, Any], bind: str, timeout_s: float) -> TrunkCheckR
                 pump_until(time.monotonic() + 2)
     if code is not None and not challenged and trunk.auth_mode == TrunkAuth.DIGEST and 200 <= code < 300:
         auth_ok = None  # accepted without asking: says nothing about the credentials
-    account.shutdown()
-    del account
-    endpoint.libDestroy()
+    # No teardown: pjsua2's Account destructor asserts (aborting the child) once the account is gone, and it would
+    # run when this frame returns. Keep both objects alive; main() writes the result, flushes and leaves with
+    # os._exit, and the OS closes the sockets of this one-shot child.
+    _KEEP_ALIVE.append((endpoint, account))
     return TrunkCheckResult(reachable=reachable, options_code=code, options_reason=reason,
                             rtt_ms=round(rtt, 1) if rtt is not None else None, auth_ok=auth_ok,
                             register_code=register_code, register_reason=register_reason, error=error)
@@ -190,8 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     spec = json.loads(sys.stdin.read())
     result = _run_check(spec, args.bind, args.timeout)
     sys.stdout.write("\n" + json.dumps(asdict(result)) + "\n")
+    sys.stdout.flush()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown: pjsua2 destructors must not run after the result is out

@@ -33,6 +33,8 @@ def test_nothing_listening_is_unreachable() -> None:
     result = check_trunk(TrunkFactory(host="127.0.0.1", port=16999), timeout_s=2)
     assert not result.reachable
     assert "unreachable" in result.summary()
+    # the check itself ran to its end (a crashed child would say "the check failed (exit -6)")
+    assert result.error == "no answer to OPTIONS within 2 s"
 
 
 def test_register_trunk_with_right_credentials_registers_then_unregisters(sipp: Callable[..., SippRun]) -> None:
