@@ -113,6 +113,8 @@ class AgentConfig:
         greeting: first words; ``{{variables}}`` allowed; blank lets the model wait for the callee.
         fallback_message: spoken when the AI fails; blank uses the bridge's.
         language: ISO-639-1 language of the call (transcription hint).
+        open_call: with no greeting, ask the model to speak first at once. Set when the callee's first words were
+            already spent (heard by the answering-machine detector), so the model would otherwise wait in silence.
     """
 
     provider: str
@@ -125,6 +127,7 @@ class AgentConfig:
     greeting: str = ""
     fallback_message: str = ""
     language: str = "en"
+    open_call: bool = False
 
     def __post_init__(self) -> None:
         from django.core.exceptions import ValidationError

@@ -11,6 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+# Sent when the callee already spoke (to the answering-machine detector) and the agent has no greeting.
+OPEN_CALL_INSTRUCTIONS = (
+    "The person has answered the phone and said hello. Start the call now, following your instructions."
+)
+
 RECORD_OUTCOME = "record_outcome"
 END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"

@@ -37,7 +37,7 @@ from media.adapters.base import (
     Usage,
 )
 from media.config import SAMPLE_RATE
-from media.prompts import gemini_function_declarations, render_template, tool_definitions
+from media.prompts import OPEN_CALL_INSTRUCTIONS, gemini_function_declarations, render_template, tool_definitions
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,15 @@ class GeminiLiveAdapter(AgentAdapter):
                         "turns": [
                             {"role": "user", "parts": [{"text": f"The call is connected. Start by saying: {greeting}"}]}
                         ],
+                        "turnComplete": True,
+                    }
+                }
+            )
+        elif self.agent.open_call:
+            await self.send_json(
+                {
+                    "clientContent": {
+                        "turns": [{"role": "user", "parts": [{"text": OPEN_CALL_INSTRUCTIONS}]}],
                         "turnComplete": True,
                     }
                 }

@@ -32,7 +32,7 @@ from media.adapters.base import (
     require,
 )
 from media.g711 import pcm16_to_ulaw, ulaw_to_pcm16
-from media.prompts import render_template, tool_definitions
+from media.prompts import OPEN_CALL_INSTRUCTIONS, render_template, tool_definitions
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ class OpenAIRealtimeAdapter(AgentAdapter):
             await self.send_json(
                 {"type": "response.create", "response": {"instructions": f"Start the call now by saying: {greeting}"}}
             )
+        elif self.agent.open_call:
+            await self.send_json({"type": "response.create", "response": {"instructions": OPEN_CALL_INSTRUCTIONS}})
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send one caller frame as ``input_audio_buffer.append`` (mu-law, base64)."""

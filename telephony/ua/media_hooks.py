@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -351,6 +351,9 @@ class MediaHooks(CallHooks):
                 return
             self._listening = False
             self._rx.clear()
+            # The detector heard the callee's "hello?": without a greeting the model would wait for words that
+            # already went by, and the person would hear silence (an abandoned call). Let the model open.
+            self._start_bridge(open_call=True)
         self._start_bridge()
         await self._watch_bridge()
 
@@ -362,12 +365,15 @@ class MediaHooks(CallHooks):
                     return decision
             await asyncio.sleep(FRAME_MS / 1000)
 
-    def _start_bridge(self) -> None:
+    def _start_bridge(self, *, open_call: bool = False) -> None:
         if self.session is not None or self._ended or self.opted_out:
             return
         assert self.plan.agent is not None  # noqa: S101 - checked by the controller
+        agent = self.plan.agent
+        if open_call and not agent.greeting.strip():
+            agent = replace(agent, open_call=True)
         context = CallContext(self.plan.attempt_id, self.plan.variables)
-        self.session = BridgeSession(self.plan.agent, context, self.config, _BridgeControls(self))
+        self.session = BridgeSession(agent, context, self.config, _BridgeControls(self))
         self._session_task = asyncio.get_running_loop().create_task(self.session.run())
         self._bridged = True
         if self._emit is not None:

@@ -15,6 +15,7 @@ from websockets.asyncio.server import ServerConnection
 
 from media.bridge import BridgeSession
 from media.config import AgentConfig, BridgeConfig, CallContext
+from media.prompts import OPEN_CALL_INSTRUCTIONS
 from tests.media.bridge_harness import (
     FRAME,
     SILENCE,
@@ -145,6 +146,28 @@ def test_session_update_is_ga_shaped_and_caller_audio_goes_as_pcmu_frames() -> N
 
     expected = [ulaw_to_pcm16(pcm16_to_ulaw(_caller_sine(tick))) for tick, _ in clock.pushed[: len(sent)]]
     assert sent == expected
+
+
+@pytest.mark.parametrize(("greeting", "open_call", "expected"), [
+    ("", True, {"type": "response.create", "response": {"instructions": OPEN_CALL_INSTRUCTIONS}}),
+    ("", False, None),
+    ("Hi!", True, {"type": "response.create", "response": {"instructions": "Start the call now by saying: Hi!"}}),
+])
+def test_agent_opens_the_call_when_the_callee_already_spoke(greeting: str, open_call: bool,
+                                                             expected: dict[str, Any] | None) -> None:
+    # given an agent with or without a greeting, after AMD heard the callee (open_call) or not
+    async def handler(ws: ServerConnection, server: WsServer) -> None:
+        await _open_session(ws, server)
+        await _read_forever(ws, server)
+
+    with WsServer(handler) as server, media_loop() as loop:
+        session = BridgeSession(_agent(server.url, greeting=greeting, open_call=open_call), CallContext(7, {}))
+        # when the call runs for 10 frames
+        run_bridged(loop, session, lambda _tick: SILENCE, until=lambda _c: len(_appends(server)) >= 10)
+
+    # then the model is asked to speak first exactly when it has a greeting or the callee's words are spent
+    creates = [m for _, m in server.received.messages if m.get("type") == "response.create"]
+    assert creates == ([expected] if expected else [])
 
 
 def test_agent_audio_sent_in_a_burst_is_paced_one_frame_per_tick_and_recorded(tmp_path: Path) -> None:
