@@ -74,10 +74,10 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r"\bno more calls?\b",
             r"\bleave me alone\b",
             r"\b(off|from) your (calling )?list\b",
-            r"\byour list\b",
             r"\bdo not call list\b",
-            # Recognisers often lose the first word of "stop calling me"; calling me *back* is a call back.
-            r"\bcalling me\b(?! back)",
+            # Recognisers often lose the first word of "stop calling me"; calling me *back* is a call back, and
+            # "why are you / who is calling me" is a question, not an opt-out (it would cost a contact for good).
+            r"(?<!you )(?<!is )(?<!'s )\bcalling me\b(?! back)",
         ),
     ),
     (

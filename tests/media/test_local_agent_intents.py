@@ -27,6 +27,10 @@ LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]
         ("don't call me again", Intent.OPT_OUT),
         ("do not call", Intent.OPT_OUT),
         ("yes, stop calling me", Intent.OPT_OUT),  # opt-out outranks everything
+        ("calling me again", Intent.OPT_OUT),  # "stop" lost by the recogniser
+        # questions and misheard words are not opt-outs: a false one takes the number off every campaign
+        ("why are you calling me", Intent.UNKNOWN),
+        ("who is calling me", Intent.UNKNOWN),
         ("call me back tomorrow", Intent.CALL_BACK),
         ("I'm busy right now", Intent.CALL_BACK),
         ("maybe next week", Intent.CALL_BACK),
@@ -40,6 +44,11 @@ LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]
 )
 def test_classify(text: str, intent: Intent) -> None:
     assert classify(text, WEDNESDAY).intent is intent
+
+
+def test_a_misheard_mention_of_a_list_is_not_an_opt_out() -> None:
+    # "Sorry, who is this? How did you get my number?" as the recogniser once heard it
+    assert classify("please do this about your list list", WEDNESDAY).intent is not Intent.OPT_OUT
 
 
 @pytest.mark.parametrize(
