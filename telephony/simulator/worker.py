@@ -37,7 +37,7 @@ from telephony.simulator.personas import (
     SimulatorOptions,
     persona_for_number,
 )
-from telephony.ua.calls import CallMediaPort
+from telephony.ua.calls import CallMediaPort, MediaPortPool
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class PersonaCall(pj.Call):
         for index, media in enumerate(info.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 self.audio_media = self.getAudioMedia(index)
-                port = self.worker.acquire_port()
+                port = self.worker.ports.acquire()
                 if port is None:
                     logger.warning("no free media port for call %s", self.conversation.call_id)
                     return
@@ -183,8 +183,7 @@ class SimWorker:
         self.calls: dict[int, PersonaCall] = {}  # pjsua thread only
         # Disconnected calls by pjsua slot, dropped by the next job on the pjsua thread (see `on_disconnected`).
         self._dying: dict[int, PersonaCall] = {}
-        self._ports: list[CallMediaPort] = []
-        self._port_count = 0
+        self.ports = MediaPortPool("sim-port", self.pjsua.settings.clock_rate, MAX_MEDIA_PORTS)
         self._lock = threading.Lock()  # guards _talking and the counters (pjsua thread writes, conversation reads)
         # Answered calls by pjsua slot. The conversation thread never holds a PersonaCall: if it dropped the
         # last reference, the Call destructor would run on a thread pjlib does not know (an abort).
@@ -269,7 +268,7 @@ class SimWorker:
         call.disconnected = True
         port, call.media_port = call.media_port, None
         if port is not None:
-            self.release_port(port)
+            self.ports.release(port)
         call.audio_media = None
         conversation = call.conversation
         if call.rejected:
@@ -295,22 +294,6 @@ class SimWorker:
         if self._dying.get(call.index) is call:
             del self._dying[call.index]  # the last reference: the Call is destroyed here, on the pjsua thread
 
-    def acquire_port(self) -> CallMediaPort | None:
-        """A pooled media port (created on first need, up to `MAX_MEDIA_PORTS`)."""
-        if self._ports:
-            return self._ports.pop()
-        if self._port_count >= MAX_MEDIA_PORTS:
-            return None
-        port = CallMediaPort()
-        port.create(f"sim-port-{self._port_count}", self.pjsua.settings.clock_rate)
-        self._port_count += 1
-        return port
-
-    def release_port(self, port: CallMediaPort) -> None:
-        """Silence a port and put it back in the pool (its call's conference slot is already gone)."""
-        port.sink = None
-        port.source = None
-        self._ports.append(port)
 
     def hangup(self, index: int, conversation: Conversation, reason: str) -> None:
         """Hang up the call in pjsua slot `index` if it is still that conversation's (pjsua thread)."""
@@ -333,7 +316,7 @@ class SimWorker:
     def _shutdown(self) -> None:
         self.calls.clear()
         self._dying.clear()
-        self._ports.clear()
+        self.ports.clear()
         if self.account is not None:
             self.account.shutdown()
             self.account = None

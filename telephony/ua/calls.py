@@ -274,7 +274,7 @@ class OutboundCall(pj.Call):
             if self.audio_media is not None:
                 return
             self.audio_media = self.getAudioMedia(index)
-            port = self.manager.acquire_port()
+            port = self.manager.ports.acquire()
             if port is None:
                 logger.warning("attempt %s: no free media port", self.attempt_id)
                 return
@@ -283,7 +283,7 @@ class OutboundCall(pj.Call):
                 port.startTransmit(self.audio_media)
                 self.audio_media.startTransmit(port)
             else:
-                self.manager.release_port(port)
+                self.manager.ports.release(port)
             return
 
     def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:  # pjsua2 callback name
@@ -364,8 +364,44 @@ class OutboundCall(pj.Call):
         """
         port, self.media_port = self.media_port, None
         if port is not None:
-            self.manager.release_port(port)
+            self.manager.ports.release(port)
         self.audio_media = None
+
+
+class MediaPortPool:
+    """Media ports reused by the calls of one process (use it on the pjsua thread only).
+
+    pjmedia 2.15 removes a port from the conference bridge asynchronously, so destroying a port when its call
+    ends can crash the clock thread: ports are created on first need, up to ``limit``, and reused.
+    """
+
+    def __init__(self, name_prefix: str, clock_rate: int, limit: int) -> None:
+        self.name_prefix = name_prefix
+        self.clock_rate = clock_rate
+        self.limit = limit
+        self._idle: list[CallMediaPort] = []
+        self._created = 0
+
+    def acquire(self) -> CallMediaPort | None:
+        """An idle port, or a new one while fewer than ``limit`` exist; None past the limit."""
+        if self._idle:
+            return self._idle.pop()
+        if self._created >= self.limit:
+            return None
+        port = CallMediaPort()
+        port.create(f"{self.name_prefix}-{self._created}", self.clock_rate)
+        self._created += 1
+        return port
+
+    def release(self, port: CallMediaPort) -> None:
+        """Silence a port and put it back (its call's conference slot is already gone)."""
+        port.sink = None
+        port.source = None
+        self._idle.append(port)
+
+    def clear(self) -> None:
+        """Drop the idle ports (at shutdown, before the Endpoint goes)."""
+        self._idle.clear()
 
 
 class CallManager:
@@ -395,8 +431,7 @@ class CallManager:
         self._failovers: list[tuple[OutboundCall, TrunkSpec]] = []
         self._awaiting_registration: list[tuple[float, TrunkAccount, OriginateRequest, TrunkSpec, int, str,
                                                 CallHooks]] = []
-        self._ports: list[CallMediaPort] = []  # idle pooled media ports
-        self._port_count = 0
+        self.ports = MediaPortPool("call-port", pjsua.settings.clock_rate, MAX_MEDIA_PORTS)
         self._lock = threading.Lock()  # guards the live-attempt snapshot read by other threads
         self._live_ids: frozenset[int] = frozenset()
         pjsua.tick_handlers.append(self.tick)
@@ -423,26 +458,6 @@ class CallManager:
     def _refresh_live(self) -> None:
         with self._lock:
             self._live_ids = frozenset(self.calls)
-
-    # ---- pooled media ports ------------------------------------------------------------------------------
-
-    def acquire_port(self) -> CallMediaPort | None:
-        """A media port for a call: an idle pooled one, or a new one while fewer than two per line exist."""
-        if self._ports:
-            return self._ports.pop()
-        if self._port_count >= MAX_MEDIA_PORTS:
-            return None
-        port = CallMediaPort()
-        clock_rate = self.pjsua.settings.clock_rate
-        port.create(f"call-port-{self._port_count}", clock_rate)
-        self._port_count += 1
-        return port
-
-    def release_port(self, port: CallMediaPort) -> None:
-        """Silence a port and put it back in the pool."""
-        port.sink = None
-        port.source = None
-        self._ports.append(port)
 
     # ---- accounts ----------------------------------------------------------------------------------------
 
@@ -724,7 +739,7 @@ class CallManager:
         for account in self.accounts.values():
             account.shutdown()
         self.accounts.clear()
-        self._ports.clear()
+        self.ports.clear()
         gc.collect()
 
 

@@ -60,6 +60,16 @@ def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, interval
     pytest.fail(f"timed out after {timeout_s}s waiting for {what}")
 
 
+
+def stop_process(process: subprocess.Popen[Any], timeout_s: float = 20) -> None:
+    """SIGTERM a process we started and wait for it; SIGKILL it if it is still there after ``timeout_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
 @pytest.fixture
 def registry() -> Iterator[redis.Redis]:
     """A client on the test Redis db, not flushed: live UA processes keep their registration."""
@@ -85,12 +95,7 @@ def running_worker(name: str, sip_port: int, rtp_port: int, log: Path, *extra: s
             pytest.fail(f"UA worker died at start:\n{log.read_text(errors='replace')[-4000:]}")
         yield name
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         client.close()
 
 

@@ -44,6 +44,7 @@ from tests.telephony.conftest import (
     queue_attempt,
     requires_sipp,
     running_worker,
+    stop_process,
     wait_ended,
     wait_for,
 )
@@ -107,12 +108,7 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
             pytest.fail(f"simulator died:\n{paths['out'].read_text(errors='replace')[-3000:]}")
         yield paths
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture(scope="module")

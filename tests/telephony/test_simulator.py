@@ -34,6 +34,7 @@ from telephony.simulator.personas import (
     SimulatorOptions,
     persona_for_number,
 )
+from tests.telephony.conftest import stop_process
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 FRONT_PORT = 17000
@@ -267,12 +268,7 @@ def _running_simulator(workdir: Path, *, port: int, workers: int, rtp_port_base:
         _wait_for_text(paths["out"], "simulated network ready", 60, process)
         yield paths
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _dial(port: int, numbers: list[str], out: Path, *, sip_port: int, rtp_port: int,
