@@ -24,6 +24,7 @@ import zoneinfo
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -35,7 +36,7 @@ from campaigns.demo_campaign import DEMO_CAMPAIGN_PREFIX
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.windows import CallingWindow, contact_in_window, known_zones
 from telephony.simulator.calllog import find_call
-from tests.telephony.conftest import PROJECT_ROOT, running_worker, wait_for, worker_env
+from tests.telephony.conftest import PROJECT_ROOT, running_worker, stop_process, wait_for, worker_env
 
 SIM_PORT = 19100
 SIM_RTP_BASE = 48000
@@ -66,15 +67,6 @@ def _process(command: list[str], log: Path, env: dict[str, str]) -> subprocess.P
     with log.open("wb") as out:
         return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603 (our own commands)
                                 stderr=subprocess.STDOUT)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +101,7 @@ def demo_processes(django_db_setup: None, tmp_path_factory: pytest.TempPathFacto
             yield paths
     finally:
         for process in reversed(started):
-            _stop(process)
+            stop_process(process, timeout_s=30)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -130,7 +122,7 @@ def _pairs(text: str) -> dict[str, int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_demo_campaign_reaches_every_persona_retries_and_reports_what_the_ledger_holds(
-        demo_processes: dict[str, Path], tmp_path: Path) -> None:
+        demo_processes: dict[str, Path], tmp_path: Path, live_server: Any) -> None:
     # given one contact per persona digit inside its window, and one outside its window
     now = timezone.now()
     inside = _zone_with_local_hour(now, range(9, 19))
@@ -215,6 +207,54 @@ def test_demo_campaign_reaches_every_persona_retries_and_reports_what_the_ledger
     assert summary["Calls outside their window"] == "0"
     assert summary["Waiting for their window"] == "1"
     assert f"Admin: http://127.0.0.1:8000/{settings.ADMIN_URL}" in output
+
+    # and the operator reads the finished campaign's report in a real browser
+    _check_report_in_browser(live_server.url, campaign, by_digit["0"][0], contacts["0"].phone_e164,
+                             funnel={"contacts": len(contacts), "connected": len(answered),
+                                     "outcome": len(with_outcome)})
+
+
+def _check_report_in_browser(base_url: str, campaign: Campaign, attempt: CallAttempt, phone: str,
+                             funnel: dict[str, int]) -> None:
+    """Log in, open the report from the campaign page, read the funnel, one attempt, its recording, the CSV."""
+    from django.contrib.auth.models import User
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+
+    # Database work first: Playwright's sync API runs an event loop in this thread while the browser is open.
+    User.objects.create_superuser("reviewer", "reviewer@example.com", "reviewer-pass-1")
+    first_words = attempt.transcript[0]["text"]
+    assert (Path(settings.RECORDINGS_ROOT) / attempt.recording).read_bytes()[:4] == b"RIFF"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(20_000)
+        page.goto(f"{base_url}/{settings.ADMIN_URL}login/")
+        page.fill("#id_username", "reviewer")
+        page.fill("#id_password", "reviewer-pass-1")
+        page.click("input[type=submit]")
+        page.goto(f"{base_url}/{settings.ADMIN_URL}campaigns/campaign/{campaign.pk}/change/")
+        page.click("#campaign-report")
+        for stage, figure in funnel.items():
+            expect(page.locator(f"#funnel-{stage} td.num").first).to_have_text(str(figure))
+        csv_href = page.locator("#report-csv").get_attribute("href")
+        page.goto(f"{base_url}/{settings.ADMIN_URL}campaigns/campaign/{campaign.pk}/report/attempts/{attempt.pk}/")
+        expect(page.locator("#transcript")).to_contain_text(first_words)
+        bubbles = page.locator("#transcript .bubble").count()
+        audio_src = page.locator("#recording audio").get_attribute("src")
+        assert csv_href is not None
+        assert audio_src is not None
+        recording = page.request.get(base_url + audio_src)
+        csv = page.request.get(base_url + csv_href)
+        recording_status, recording_head = recording.status, recording.body()[:4]
+        csv_status, csv_text = csv.status, csv.text()
+        browser.close()
+    # then the transcript reads as a conversation, the recording plays (a WAV), and the CSV has the contact
+    assert bubbles >= 2
+    assert (recording_status, recording_head) == (200, b"RIFF")
+    assert csv_status == 200
+    assert any(phone in line and "interested" in line for line in csv_text.splitlines())
 
 
 def contacts_by_id(contacts: dict[str, Contact]) -> dict[int, str]:
