@@ -144,8 +144,11 @@ class ProbeHooks(CallHooks):
         """
         if not self.arrivals:
             return {"expected": 0, "late": 0, "missing": 0, "sent": self.next_seq}
-        sent_at = self.sent_at
-        rtts = {seq: t - sent_at[seq] for seq, t in self.arrivals.items() if seq < len(sent_at)}
+        # Snapshots: the media clock may still be adding frames while the stats are read (copying a dict of
+        # ints and floats runs no Python code, so it is atomic under the GIL; iterating the live one is not).
+        sent_at = list(self.sent_at)
+        arrivals = dict(self.arrivals)
+        rtts = {seq: t - sent_at[seq] for seq, t in arrivals.items() if seq < len(sent_at)}
         ordered = sorted(rtts.values())
         best, median = ordered[0], ordered[len(ordered) // 2]
         first, last = min(rtts), max(rtts)
