@@ -11,7 +11,8 @@ scored once at the end, so its figures say how the detector copes with audio it 
 Scenarios follow how calls are answered:
   human:   hello_wait (short utterance, then silence, maybe a second "hello?"), at_once (talks from
            the first frame), silence_then_speech (picks up, waits, then speaks), two_phrases
-           ("Hello? ... Yes?").
+           ("Hello? ... Yes?"), keeps_asking (three or four short questions with short pauses,
+           "Hello? ... Hello? ... Anyone there?", often still going at the decision deadline).
   machine: long_greeting (personal voicemail, sentences with pauses), short_greeting_beep (a short
            greeting ending in a beep), beep_only, carrier (network announcement), screener (call
            screening service).
@@ -98,8 +99,18 @@ HUMAN_PHRASES = {
 }
 
 HUMAN_SECOND = {
-    "train": ["Yes?", "Hello?", "Anyone there?", "Hi?", "Who's calling, please?", "Can you hear me?"],
-    "heldout": ["Are you there?", "Who is this?", "Yeah?", "Is someone there?"],
+    "train": [
+        "Yes?",
+        "Hello?",
+        "Anyone there?",
+        "Hi?",
+        "Who's calling, please?",
+        "Can you hear me?",
+        "Hi? Hi?",
+        "Yes? Yes?",
+        "Hello? Anyone?",
+    ],
+    "heldout": ["Are you there?", "Who is this?", "Yeah?", "Is someone there?", "Hey? Hey?", "Hello, hello?"],
     "test": ["Hello? Hello?", "Can I help you?", "Yes, hello?", "Who's there?", "Anybody?"],
 }
 
@@ -185,7 +196,13 @@ BABBLE_TEXT = [
 ]
 
 SCENARIOS = {
-    "human": [("hello_wait", 0.40), ("at_once", 0.25), ("silence_then_speech", 0.20), ("two_phrases", 0.15)],
+    "human": [
+        ("hello_wait", 0.35),
+        ("at_once", 0.22),
+        ("silence_then_speech", 0.18),
+        ("two_phrases", 0.15),
+        ("keeps_asking", 0.10),
+    ],
     "machine": [
         ("long_greeting", 0.40),
         ("short_greeting_beep", 0.15),
@@ -344,9 +361,13 @@ def compose(rng: np.random.Generator, label: str, scenario: str, split: str, lev
             parts += [silence(rng.uniform(0.0, 0.12)), say(HUMAN_PHRASES)]
         elif scenario == "silence_then_speech":
             parts += [silence(rng.uniform(1.0, 2.0)), say(HUMAN_PHRASES)]
-        else:  # two_phrases
+        elif scenario == "two_phrases":
             parts += [silence(rng.uniform(0.15, 0.8)), say(HUMAN_SECOND)]
             parts += [silence(rng.uniform(0.25, 0.5)), say(HUMAN_SECOND)]
+        else:  # keeps_asking: nobody answers, so the person asks again and again into the deadline
+            parts += [silence(rng.uniform(0.15, 0.8)), say(HUMAN_SECOND)]
+            for _ in range(int(rng.integers(2, 4))):
+                parts += [silence(rng.uniform(0.3, 0.8)), say(HUMAN_SECOND)]
     else:
         if scenario == "long_greeting":
             parts.append(silence(rng.uniform(0.1, 1.2)))
