@@ -517,6 +517,11 @@ def _import(job: ImportJob, progress: ProgressCallback | None, timings: ImportTi
                 # One import per campaign at a time: a second one would wait on this one's uncommitted
                 # numbers anyway; the lock makes the wait explicit and the duplicate counts exact.
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, job.campaign_id])
+                # Contact.import_job has no foreign key (see the model): this lock, held to commit, is
+                # what keeps the job row from being deleted under the contacts that will point at it.
+                cursor.execute("SELECT 1 FROM campaigns_importjob WHERE id = %s FOR KEY SHARE", [job.pk])
+                if cursor.fetchone() is None:
+                    raise CsvFormatError("The import job was deleted before it ran.")
                 cursor.execute(f"CREATE TEMPORARY TABLE {stage} (line integer, raw text, e164 text, name text, "
                                "zones text[], variables jsonb, priority smallint) ON COMMIT DROP")
                 chunks = _checked_chunks(source, rules, settings.IMPORT_BATCH_SIZE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -415,3 +416,58 @@ def test_number_put_on_do_not_call_during_the_import_is_not_published_dialable(t
     # then
     assert (job.imported, job.dnc) == (3, 1)
     assert Contact.objects.get(phone_e164="+12125550101").status == ContactStatus.DNC
+
+
+# --- the contacts' link to their import job (kept by a lock, not a foreign key) -------------------
+
+
+def test_deleting_a_finished_job_unlinks_its_contacts(tmp_path: Path) -> None:
+    campaign = CampaignFactory()
+    job = import_contacts_file(campaign, _csv(tmp_path, "phone\n2125550101\n2125550102\n"))
+    assert Contact.objects.filter(import_job=job).count() == 2
+    job.delete()
+    assert list(Contact.objects.filter(campaign=campaign).values_list("import_job_id", flat=True)) == [None, None]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_job_deleted_while_its_import_runs_leaves_no_contact_pointing_at_it(tmp_path: Path,
+                                                                            monkeypatch: Any) -> None:
+    # given an import whose job an operator deletes from another session half-way through
+    monkeypatch.setattr(contact_import, "_PROGRESS_EVERY_S", 0)
+    campaign = CampaignFactory()
+    path = _csv(tmp_path, "phone\n2125550101\n2125550102\n")
+    job = create_import_job(campaign, ContentFile(path.read_bytes(), name="contacts.csv"))
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING)
+    deleter: list[threading.Thread] = []
+
+    def delete_job() -> None:
+        try:
+            ImportJob.objects.filter(pk=job.pk).delete()  # waits for the import's lock on the job row
+        finally:
+            connection.close()
+
+    def progress(done: int, total: int | None) -> None:
+        if not deleter:
+            deleter.append(threading.Thread(target=delete_job))
+            deleter[0].start()
+            deleter[0].join(0.5)
+            assert deleter[0].is_alive(), "the delete should wait for the import to commit"
+
+    # when the import commits
+    contact_import._import(ImportJob.objects.select_related("campaign").get(pk=job.pk), progress,
+                           contact_import.ImportTimings())
+    deleter[0].join(10)
+    # then the job is gone and its contacts were unlinked, not left with a dangling id
+    assert not ImportJob.objects.filter(pk=job.pk).exists()
+    assert list(Contact.objects.filter(campaign=campaign).values_list("import_job_id", flat=True)) == [None, None]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_import_of_a_job_deleted_before_it_ran_fails_and_imports_nothing(tmp_path: Path) -> None:
+    campaign = CampaignFactory()
+    job = create_import_job(campaign, ContentFile(b"phone\n2125550101\n", name="contacts.csv"))
+    loaded = ImportJob.objects.select_related("campaign").get(pk=job.pk)
+    ImportJob.objects.filter(pk=job.pk).delete()
+    with pytest.raises(CsvFormatError, match="deleted before it ran"):
+        contact_import._import(loaded, None, contact_import.ImportTimings())
+    assert not Contact.objects.exists()
