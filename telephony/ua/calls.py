@@ -23,7 +23,7 @@ import pjsua2 as pj
 from telephony.choices import SrtpPolicy, TrunkAuth
 from telephony.ua.commands import OriginateRequest, TrunkSpec
 from telephony.ua.endpoint import PjsuaThread
-from telephony.ua.frames import read_vector, write_vector
+from telephony.ua.frames import pin_thread_state, read_vector, write_vector
 from telephony.ua.sip_codes import CallOutcome, disposition_for, should_fail_over
 
 logger = logging.getLogger(__name__)
@@ -142,11 +142,13 @@ class CallMediaPort(pj.AudioMediaPort):
         self.createPort(name, fmt)
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # pjsua2 callback name
+        pin_thread_state()  # the clock thread keeps one Python thread state (see telephony/ua/frames.py)
         sink = self.sink
         if sink is not None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
             sink(read_vector(frame.buf))
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # pjsua2 callback name
+        pin_thread_state()  # the clock thread keeps one Python thread state (see telephony/ua/frames.py)
         source = self.source
         data = source() if source is not None else None
         write_vector(frame.buf, data or self._silence)
