@@ -53,6 +53,7 @@ from campaigns.csv_input import (
     TIME_ZONE_ALIASES,
     CsvFormatError,
     CsvSource,
+    RecordChunk,
     open_csv,
 )
 from campaigns.models import Campaign, Contact, ImportJob
@@ -318,7 +319,7 @@ def _init_worker(rules: _RowRules) -> None:
     _known_zones()
 
 
-def _check_chunk(rows: list[tuple[int, list[str]]], rules: _RowRules | None = None) -> _ChunkResult:
+def _check_chunk(chunk: RecordChunk, rules: _RowRules | None = None) -> _ChunkResult:
     """Check and normalise a chunk; return its COPY text for the staging table and its errors."""
     rules = rules or _worker_rules
     assert rules is not None  # noqa: S101 (set by the pool initializer)
@@ -326,24 +327,18 @@ def _check_chunk(rows: list[tuple[int, list[str]]], rules: _RowRules | None = No
     out: list[str] = []
     errors: list[tuple[int, str, str]] = []
     width, max_field, region = rules.width, rules.max_field, rules.region
-    for line, fields in rows:
+    rows = 0
+    for line, fields in chunk.numbered():
+        rows += 1
         count = len(fields)
         raw = fields[rules.phone].strip() if rules.phone < count else ""
-        reason = None
-        if count > width and any(v.strip() for v in fields[width:]):
-            reason = f"{count} fields but the header has {width}"
-        else:
-            for i, value in enumerate(fields):
-                if len(value) > max_field:
-                    column = rules.headers[i] if i < width else f"column {i + 1}"
-                    reason = f"field {column!r} is longer than {max_field} characters"
-                    break
-                if "\x00" in value:
-                    reason = "contains a NUL character"
-                    break
-        if reason is not None:
-            errors.append((line, raw[:200], reason))
-            continue
+        # One C-level pass over the fields for the usual, clean row; the reason is looked for only when
+        # something is wrong.
+        if count > width or max(map(len, fields)) > max_field or "\x00" in "".join(fields):
+            reason = _field_problem(fields, rules)
+            if reason is not None:
+                errors.append((line, raw[:200], reason))
+                continue
         try:
             number = normalize_number(raw, region)
         except InvalidNumber as exc:
@@ -377,7 +372,21 @@ def _check_chunk(rows: list[tuple[int, list[str]]], rules: _RowRules | None = No
                               for i, key in rules.variables])
         out.append(f"{line}\t{_copy_text(raw)}\t{number.e164}\t{_copy_text(name)}\t{{{','.join(zones)}}}\t"
                    f"{{{_copy_text(variables)}}}\t{priority}\n")
-    return _ChunkResult(rows=len(rows), valid=len(out), copy_data="".join(out).encode(), errors=errors)
+    return _ChunkResult(rows=rows, valid=len(out), copy_data="".join(out).encode(), errors=errors)
+
+
+def _field_problem(fields: list[str], rules: _RowRules) -> str | None:
+    """Why a row's fields cannot be imported (too many, too long, NUL), or None (surplus blank fields)."""
+    count, width, max_field = len(fields), rules.width, rules.max_field
+    if count > width and any(v.strip() for v in fields[width:]):
+        return f"{count} fields but the header has {width}"
+    for i, value in enumerate(fields):
+        if len(value) > max_field:
+            column = rules.headers[i] if i < width else f"column {i + 1}"
+            return f"field {column!r} is longer than {max_field} characters"
+        if "\x00" in value:
+            return "contains a NUL character"
+    return None
 
 
 # --- the import itself -----------------------------------------------------------------------
@@ -406,17 +415,6 @@ def _row_rules(source: CsvSource, mapping: dict[str, Any], region: str) -> _RowR
     )
 
 
-def _chunks(source: CsvSource, size: int) -> Iterator[list[tuple[int, list[str]]]]:
-    chunk: list[tuple[int, list[str]]] = []
-    for row in source.rows():
-        chunk.append((row.line, row.fields))
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _checked_chunks(source: CsvSource, rules: _RowRules, size: int) -> Iterator[_ChunkResult]:
     """Checked chunks in file order; in a worker pool when the file is big and this process may fork."""
     workers = os.cpu_count() or 1
@@ -425,14 +423,16 @@ def _checked_chunks(source: CsvSource, rules: _RowRules, size: int) -> Iterator[
                 and not multiprocessing.current_process().daemon)
     if not use_pool:
         _known_zones()
-        for chunk in _chunks(source, size):
+        for chunk in source.record_chunks(size):
             yield _check_chunk(chunk, rules)
         return
     # fork: the workers only check rows; they never touch the inherited database connection.
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=_init_worker, initargs=(rules,)) as pool:
         pending: deque[Any] = deque()
-        for chunk in _chunks(source, size):
+        # This process only reads records (in C) and pickles them; the workers number, check and
+        # normalise them. Reading and checking row by row here made this process the bottleneck.
+        for chunk in source.record_chunks(size):
             pending.append(pool.apply_async(_check_chunk, (chunk,)))
             if len(pending) >= workers * _IN_FLIGHT_PER_WORKER:
                 yield pending.popleft().get()

@@ -117,3 +117,29 @@ def test_unclosed_quote_stops_with_the_line_it_starts_on(tmp_path: Path) -> None
     assert next(rows).line == 2
     with pytest.raises(CsvFormatError, match=r"^Line 3: the file cannot be read as CSV past this point"):
         next(rows)
+
+
+# --- record chunks (the import's bulk path) must number and skip exactly as rows() does ----------
+
+_CHUNK_CASES = [
+    b'phone,note\n+12125550101,"two\nlines"\n+12125550102,x\r\n+12125550103,"a\r\nb\r\nc"\n2125550104,y\n',
+    b"\n\nphone,name\n\n+12125550101,Ann\n , \n\n2125550102,Bob\n",
+    b'phone,note\r1,"old\rmac"\r2,b\r\r3,c\r',
+    b'phone,a,b\n1,"x\r",\n2,,"\ny"\n3,"",""\n,,\n4,"q""uote\n",z',
+]
+
+
+@pytest.mark.parametrize("data", _CHUNK_CASES)
+@pytest.mark.parametrize("size", [1, 2, 3, 1000])
+def test_record_chunks_number_and_skip_records_as_rows_does(tmp_path: Path, data: bytes, size: int) -> None:
+    path = _write(tmp_path, data)
+    source = open_csv(path)
+    chunked = [row for chunk in source.record_chunks(size) for row in chunk.numbered()]
+    assert chunked == _rows(path)
+    assert chunked  # every case has data rows
+
+
+def test_record_chunks_stop_on_an_unclosed_quote_with_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, b'phone,note\n+12125550101,ok\n+12125550102,"never closed\n' + b"x" * (1 << 20) + b"\n")
+    with pytest.raises(CsvFormatError, match=r"^Line 3: the file cannot be read as CSV past this point"):
+        list(open_csv(path).record_chunks(1000))
