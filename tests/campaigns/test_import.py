@@ -471,3 +471,20 @@ def test_import_of_a_job_deleted_before_it_ran_fails_and_imports_nothing(tmp_pat
     with pytest.raises(CsvFormatError, match="deleted before it ran"):
         contact_import._import(loaded, None, contact_import.ImportTimings())
     assert not Contact.objects.exists()
+
+
+def test_number_added_to_the_campaign_after_the_ranking_is_kept_and_counted_duplicate(
+        tmp_path: Path, monkeypatch: Any) -> None:
+    # given a contact the ranking does not see (as if committed by another session after it ran)
+    campaign = CampaignFactory()
+    ContactFactory(campaign=campaign, phone_e164="+12125550101", name="Existing")
+    blind = contact_import._RANK_SQL.replace("EXISTS (SELECT 1 FROM campaigns_contact c", "false AND EXISTS (SELECT 1 "
+                                             "FROM campaigns_contact c")
+    assert blind != contact_import._RANK_SQL
+    monkeypatch.setattr(contact_import, "_RANK_SQL", blind)
+    # when the insert meets it
+    job = import_contacts_file(campaign, _csv(tmp_path, "phone,name\n2125550101,New\n2125550102,Other\n"))
+    # then the insert is retried with ON CONFLICT: the contact is kept and the row counted a duplicate
+    assert (job.status, job.imported, job.duplicates) == (ImportStatus.COMPLETED, 1, 1)
+    assert _contacts(campaign)["+12125550101"].name == "Existing"
+    assert _contacts(campaign)["+12125550102"].import_job_id == job.pk
