@@ -3,7 +3,11 @@
 Streams 20 ms PCM16 8 kHz frames and decides human / machine / unknown from what real calls show:
 
 - a person answers with a short utterance ("Hello?", "Yeah, this is Sam") and then waits in silence
-  for the caller to speak;
+  for the caller to speak; a question ("Hello?" ending with a rising pitch) then silence is a person
+  sooner;
+- a person who hears nothing asks again ("Hello? ... Hello? ... Can I help you?"): short bursts,
+  each followed by a pause for the answer and often ending rising. At the deadline a small model
+  of this cadence (`media.amd_cadence`) tells them from a greeting that is still going;
 - a machine (voicemail greeting, carrier announcement, call screener) talks long and continuously,
   with only short pauses between phrases, and often ends in a beep;
 - a beep (a stable pure tone, see `media.tones`) means a machine;
@@ -25,6 +29,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from media.amd_cadence import DEADLINE_MODEL, Cadence, frame_pitch, measure
 from media.keywords import KeywordSpotter, match_machine_phrase
 from media.tones import FRAME_SAMPLES, Beep, ToneDetector
 
@@ -34,6 +39,7 @@ _NO_LEVEL = -120.0
 _ONSET_MS = 200  # a voice reaches its level within this long
 _MIN_BACKGROUND_FRAMES = 10  # 200 ms of earlier sound before it can be called background
 _TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s
+_CADENCE_RECHECK_MS = 200
 
 
 class AmdLabel(StrEnum):
@@ -82,9 +88,25 @@ class AmdConfig:
             but it has gone on without pausing for an answer.
         timeout_machine_span_ms: see `timeout_machine_speech_ms`.
         timeout_machine_phrase_ms: if above 0, that deadline rule also needs one phrase this
-            long. People who say "Hello? Hello? ... Can I help you?" while the agent stays silent
-            are still talking at the deadline too; 1000 spares most of them, at the cost of more
-            UNKNOWN for greetings that start late (see docs/benchmarks.md). 0 keeps the rule off.
+            long. 0 keeps this condition off: the cadence model below already spares most people
+            who are still talking at the deadline, and a phrase condition turns many greetings
+            that start late into UNKNOWN (see docs/benchmarks.md).
+        timeout_machine_probability: that deadline rule also needs the cadence model
+            (`media.amd_cadence.DEADLINE_MODEL`: turn pauses, trailing silence, rising phrase
+            endings) to give a machine at least this probability. People who keep asking
+            "Hello? ... Hello?" into the deadline pause after each question and end them rising.
+        timeout_human_probability: at the deadline, an utterance the cadence model gives at most
+            this machine probability is a person (short bursts with pauses, questions).
+        question_rise_st_per_s: a phrase ending whose pitch rises this steeply (semitones per
+            second) is a question. While its longest phrase is shorter than
+            `question_phrase_max_ms`, an utterance holding a question is left to the deadline
+            instead of being called a greeting early: "Hello? ... Hello, who is this?" can reach
+            the greeting length.
+        question_phrase_max_ms: see `question_rise_st_per_s`.
+        question_silence_ms: a short utterance (less speech than `greeting_max_ms`) whose last
+            phrase ended as a question and has been followed by this much silence is a person
+            waiting for an answer; other utterances wait `after_greeting_silence_ms`. 0 turns
+            this off.
         greet_immediately: the campaign has the agent greet at once instead of staying silent
             while AMD listens (read by the call engine; detection itself is unchanged).
     """
@@ -107,6 +129,11 @@ class AmdConfig:
     timeout_machine_speech_ms: int = 1000
     timeout_machine_span_ms: int = 2000
     timeout_machine_phrase_ms: int = 0
+    timeout_machine_probability: float = 0.8
+    timeout_human_probability: float = 0.5
+    question_rise_st_per_s: float = 8.0
+    question_phrase_max_ms: int = 1600
+    question_silence_ms: int = 600
     greet_immediately: bool = False
 
     def __post_init__(self) -> None:
@@ -121,6 +148,7 @@ class AmdConfig:
             "timeout_human_silence_ms",
             "timeout_machine_speech_ms",
             "timeout_machine_span_ms",
+            "question_phrase_max_ms",
         )
         for f in fields(self):
             value = getattr(self, f.name)
@@ -132,10 +160,19 @@ class AmdConfig:
                 raise ValueError(f"AmdConfig.{f.name} must be a finite number, got {value!r}")
             if f.name in positive_ms and (not isinstance(value, int) or value <= 0):
                 raise ValueError(f"AmdConfig.{f.name} must be a positive whole number of ms, got {value!r}")
+        if not isinstance(self.question_silence_ms, int) or self.question_silence_ms < 0:
+            raise ValueError(
+                f"AmdConfig.question_silence_ms must be a whole number of ms >= 0, got {self.question_silence_ms!r}"
+            )
         if not isinstance(self.timeout_machine_phrase_ms, int) or self.timeout_machine_phrase_ms < 0:
             raise ValueError(
                 f"AmdConfig.timeout_machine_phrase_ms must be a whole number of ms >= 0, "
                 f"got {self.timeout_machine_phrase_ms!r}"
+            )
+        if not 0.0 <= self.timeout_human_probability <= self.timeout_machine_probability <= 1.0:
+            raise ValueError(
+                "AmdConfig.timeout_human_probability and timeout_machine_probability must satisfy "
+                "0 <= human <= machine <= 1"
             )
         if self.max_decision_ms > 30_000:
             raise ValueError(f"AmdConfig.max_decision_ms must be at most 30000, got {self.max_decision_ms}")
@@ -162,7 +199,7 @@ class AmdDecision:
     Attributes:
         label: human, machine or unknown.
         reason: the rule that decided (`short_utterance`, `long_greeting`, `beep`, `keyword`,
-            `transcript`, `silence`, `undecided`).
+            `transcript`, `question`, `cadence`, `silence`, `undecided`).
         decided_ms: audio time after answer at which the decision was made.
         first_speech_ms: start of the first speech heard, or None.
         detail: the phrase or beep frequency behind a keyword or beep decision.
@@ -247,6 +284,12 @@ class AnsweringMachineDetector:
         self._aged_frames = 0
         self._longest_phrase_ms = 0  # longest finished phrase of the utterance
         self._levels: list[float] = []  # level of every analysed frame, from answer on
+        self._speech: list[bool] = []  # whether each analysed frame was the talker's speech
+        self._pitch: list[float] = []  # pitch of each speech frame (NaN otherwise), for phrase endings
+        self._previous = np.zeros(FRAME_SAMPLES)  # the frame before, for 40 ms pitch windows
+        self._cadence_ms = -10_000  # when `_cadence` was measured
+        self._cadence: Cadence | None = None
+        self._question_pause_ms = -1  # the pause (by its start) already checked for a question
         self._utterance_speech_ms = 0
         self._first_speech_ms: int | None = None
         self.beeps: list[Beep] = []
@@ -354,6 +397,9 @@ class AnsweringMachineDetector:
             is_speech = dbfs >= self._talker_dbfs - cfg.talker_range_db
         else:
             self._talker_dbfs -= _TALKER_DECAY_DB
+        self._speech.append(is_speech)
+        self._pitch.append(frame_pitch(np.concatenate((self._previous, samples))) if is_speech else math.nan)
+        self._previous = samples
         if is_speech:
             self._on_speech_frame(frame_start, dbfs)
 
@@ -385,6 +431,7 @@ class AnsweringMachineDetector:
             self._utterance_peak_dbfs = _NO_LEVEL
             self._aged_frames = 0
             self._longest_phrase_ms = 0
+            self._cadence_ms = -10_000  # the cached cadence described the room
             gap = cfg.word_gap_ms + FRAME_MS
         if gap <= cfg.word_gap_ms:
             # Bridge short dips (stops, syllable boundaries): they are part of the word.
@@ -412,13 +459,46 @@ class AnsweringMachineDetector:
         if self._utterance_start_ms < 0:
             return None
         longest = max(self._longest_phrase_ms, self._word_speech_ms)
-        if self._utterance_speech_ms >= cfg.greeting_max_ms and longest >= cfg.phrase_min_ms and self._one_talker():
+        if (
+            self._utterance_speech_ms >= cfg.greeting_max_ms
+            and longest >= cfg.phrase_min_ms
+            and self._one_talker()
+            and not self._asks_questions(longest)
+        ):
             return self._decide(AmdLabel.MACHINE, "long_greeting")
         silence = self._now_ms - self._last_speech_ms
         if silence >= cfg.after_greeting_silence_ms:
             # A short utterance, then the far end waits: that is a person expecting an answer.
             return self._decide(AmdLabel.HUMAN, "short_utterance")
+        if (
+            cfg.question_silence_ms
+            and silence >= cfg.question_silence_ms
+            and self._question_pause_ms != self._last_speech_ms
+            and self._utterance_speech_ms < cfg.greeting_max_ms
+        ):
+            # A question, then silence: the person is already waiting for the caller, and each
+            # 100 ms sooner matters. Looked at once per pause, when the silence reaches the mark.
+            self._question_pause_ms = self._last_speech_ms
+            cadence = self.cadence()
+            rise = cadence.last_rise if cadence is not None else None
+            if rise is not None and rise >= cfg.question_rise_st_per_s:
+                return self._decide(AmdLabel.HUMAN, "question")
         return None
+
+    def _asks_questions(self, longest_ms: int) -> bool:
+        """Whether a phrase of the utterance ended as a question and none was too long for a person.
+
+        Why: "Hello? ... Hello, who is this?" can reach the greeting length with one 1.2 s phrase;
+        a person who asks is left to the deadline, where the cadence model weighs the whole answer.
+        """
+        if longest_ms >= self.config.question_phrase_max_ms:
+            return False
+        # Measuring costs about 0.2 ms, so an utterance held back here is measured again every
+        # 200 ms rather than on every 20 ms frame until the deadline.
+        if self._now_ms - self._cadence_ms >= _CADENCE_RECHECK_MS:
+            self._cadence_ms = self._now_ms
+            self._cadence = self.cadence()
+        return self._cadence is not None and self._cadence.end_rise >= self.config.question_rise_st_per_s
 
     def _one_talker(self) -> bool:
         levels = self._levels[self._utterance_start_ms // FRAME_MS :]
@@ -426,6 +506,13 @@ class AnsweringMachineDetector:
             return False
         low, high = np.percentile(levels, (10, 90))
         return float(high - low) >= self.config.min_level_swing_db
+
+    def cadence(self) -> Cadence | None:
+        """Rhythm of the current utterance so far (see `media.amd_cadence`), None before any word."""
+        if self._utterance_start_ms < 0:
+            return None
+        start = self._utterance_start_ms // FRAME_MS
+        return measure(self._speech[start:], self._levels[start:], self._pitch[start:])
 
     def _at_deadline(self) -> AmdDecision:
         cfg = self.config
@@ -435,15 +522,24 @@ class AnsweringMachineDetector:
         short = self._utterance_speech_ms < cfg.timeout_machine_speech_ms
         if self._utterance_start_ms >= 0 and short and silence >= cfg.timeout_human_silence_ms:
             return self._decide(AmdLabel.HUMAN, "short_utterance")
+        cadence = self.cadence()
+        if cadence is None:
+            return self._decide(AmdLabel.UNKNOWN, "undecided")
+        # Why a model here: "still talking at the deadline" is true of a late greeting and of a
+        # person asking "Hello? ... Hello?" into silence alike; the rhythm and the phrase endings
+        # tell them apart (see media.amd_cadence).
+        machine = DEADLINE_MODEL.machine_probability(cadence)
         if (
-            self._utterance_start_ms >= 0
-            and silence < cfg.timeout_human_silence_ms
+            silence < cfg.timeout_human_silence_ms
             and self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
             and self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms
             and max(self._longest_phrase_ms, self._word_speech_ms) >= cfg.timeout_machine_phrase_ms
+            and machine >= cfg.timeout_machine_probability
             and self._one_talker()
         ):
             return self._decide(AmdLabel.MACHINE, "long_greeting")
+        if machine <= cfg.timeout_human_probability:
+            return self._decide(AmdLabel.HUMAN, "cadence")
         return self._decide(AmdLabel.UNKNOWN, "undecided")
 
 

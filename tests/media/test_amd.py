@@ -166,6 +166,9 @@ def test_detect_runs_a_whole_recording():
         ({"greet_immediately": "yes"}, "greet_immediately"),
         ({"greeting_max_ms": 4000}, "greeting_max_ms"),
         ({"timeout_machine_phrase_ms": -1}, "timeout_machine_phrase_ms"),
+        ({"timeout_human_probability": 0.9}, "timeout_human_probability"),
+        ({"question_silence_ms": -20}, "question_silence_ms"),
+        ({"question_phrase_max_ms": 0}, "question_phrase_max_ms"),
     ],
 )
 def test_bad_config_value_fails_naming_the_field(kwargs, field):
@@ -195,15 +198,28 @@ def test_one_voice_at_the_same_level_as_that_room_is_a_greeting():
     assert stream(on_line(np.concatenate((silence(0.2), greeting)))).label == AmdLabel.MACHINE
 
 
-def test_deadline_rule_can_require_a_long_phrase():
-    # given: "Hello? Hello? ... can I help you?" in short bursts, still going at the deadline
+def test_person_asking_in_short_bursts_into_the_deadline_is_not_hung_up_on():
+    # given: "Hello? Hello? ... can I help you?" in short bursts with 350 ms pauses, still going at
+    # the deadline (the agent stays silent while AMD listens)
     bursts = [speech(0.5, seed=30), silence(0.35), speech(0.5, seed=31), silence(0.35)] * 4
     signal = on_line(np.concatenate((silence(0.6), *bursts)))
 
-    # when / then: by default a far end still talking at the deadline is a machine;
-    # a campaign that asks for one long phrase first leaves it unknown
+    # when
+    decision = stream(signal)
+
+    # then: the pauses left for an answer outweigh "still talking"
+    assert decision.decided_ms == 3500
+    assert decision.label != AmdLabel.MACHINE
+
+
+def test_deadline_rule_can_require_a_long_phrase():
+    # given: a greeting that starts late and is still going at the deadline
+    signal = on_line(np.concatenate((silence(1.2), sentences([0.9, 1.0, 1.5], pause_s=0.35, seed=2))))
+
+    # when / then: by default it is a machine; a campaign that asks for one 3 s phrase first leaves
+    # it unknown
     assert stream(signal).label == AmdLabel.MACHINE
-    assert stream(signal, AmdConfig(timeout_machine_phrase_ms=1000)).label == AmdLabel.UNKNOWN
+    assert stream(signal, AmdConfig(timeout_machine_phrase_ms=3000)).label == AmdLabel.UNKNOWN
 
 
 class _PhraseAfter:

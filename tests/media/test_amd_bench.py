@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -61,3 +62,26 @@ def test_benchmark_prints_one_line_per_file_and_the_summary_last(tmp_path, capsy
     assert summary["files"] == "4"
     assert 0.0 <= float(summary["accuracy"]) <= 1.0
     assert 0 < int(summary["median_decision_ms"]) <= 3500
+
+
+def test_deadline_model_fit_finds_the_direction_of_each_feature():
+    # given: machines that pause rarely, end flat and have no trailing silence; people the opposite
+    bench = load("amd")
+    rng = np.random.default_rng(5)
+    n = 200
+    machines = np.column_stack(
+        (rng.random(n) < 0.2, rng.random(n) < 0.05, rng.random(n) * 0.2, rng.normal(0.0, 1.0, n))
+    )
+    people = np.column_stack((rng.random(n) < 0.8, rng.random(n) < 0.5, rng.random(n) * 0.6, rng.normal(1.5, 1.0, n)))
+    features = np.vstack((machines, people)).astype(float)
+    labels = np.r_[np.ones(n), np.zeros(n)]
+
+    # when
+    model = bench.fit_deadline_model(features, labels)
+
+    # then
+    assert model.two_pauses < 0
+    assert model.three_pauses < 0
+    assert model.tail_s < 0
+    assert model.end_rise < 0
+    assert model.bias > 0

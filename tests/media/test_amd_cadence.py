@@ -1,0 +1,94 @@
+"""Cadence features for AMD: phrase rhythm, phrase-final pitch, and the deadline model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector
+from media.amd_cadence import DEADLINE_MODEL, Cadence, frame_pitch, measure
+from tests.media.synthetic_audio import RATE, frames, noise, silence
+
+
+def glide(seconds: float, f0_start: float, f0_end: float, dbfs: float = -20.0) -> np.ndarray:
+    """One voiced stretch whose pitch moves linearly from f0_start to f0_end (a question or a statement end)."""
+    n = int(seconds * RATE)
+    f0 = np.linspace(f0_start, f0_end, n)
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    voice = sum(np.sin(k * phase) / k**0.7 for k in range(1, 12))
+    envelope = np.minimum(1.0, np.minimum(np.arange(n), n - 1 - np.arange(n)) / (0.03 * RATE))
+    signal = voice * envelope
+    return signal / np.sqrt(np.mean(signal**2)) * 32768 * 10 ** (dbfs / 20)
+
+
+def stream(signal: np.ndarray, config: AmdConfig | None = None) -> AmdDecision:
+    detector = AnsweringMachineDetector(config)
+    for frame in frames(signal):
+        decision = detector.feed(frame)
+        if decision is not None:
+            return decision
+    raise AssertionError("no decision before the audio ended")
+
+
+def on_line(signal: np.ndarray, seconds: float = 6.0) -> np.ndarray:
+    padded = np.concatenate((signal, silence(max(seconds - len(signal) / RATE, 0))))
+    return padded + noise(len(padded) / RATE, -60.0, seed=3)
+
+
+def test_frame_pitch_reads_a_voiced_window_and_rejects_silence_and_noise():
+    t = np.arange(320) / RATE
+    assert frame_pitch(np.sin(2 * np.pi * 200 * t) * 3000) == pytest.approx(12.0, abs=0.3)
+    assert math.isnan(frame_pitch(np.zeros(320)))
+    assert math.isnan(frame_pitch(np.random.default_rng(1).standard_normal(320) * 3000))
+
+
+def test_measure_counts_turn_pauses_and_phrase_lengths():
+    # given: a 400 ms phrase, a 400 ms pause, a 500 ms phrase with a 100 ms dip inside, 60 ms of silence
+    flags = [False] * 5 + [True] * 20 + [False] * 20 + [True] * 10 + [False] * 5 + [True] * 10 + [False] * 3
+    levels = [-30.0 if f else -60.0 for f in flags]
+
+    # when
+    cadence = measure(flags, levels, [math.nan] * len(flags))
+
+    # then
+    assert cadence is not None
+    assert cadence.turn_pauses == 1
+    assert cadence.longest_phrase_ms == 500
+    assert cadence.tail_silence_ms == 60
+    assert cadence.span_ms == (len(flags) - 5) * 20
+    assert cadence.end_rise == 0.0  # no pitch: no ending measured
+    assert measure([False] * 10, [-60.0] * 10, [math.nan] * 10) is None
+
+
+def test_measure_reads_the_pitch_slope_at_a_phrase_end():
+    flags = [True] * 20 + [False] * 16 + [True] * 10
+    rising = [float(i) / 10 for i in range(20)]  # 0.1 semitone per 20 ms frame: 5 semitones per second
+    cadence = measure(flags, [-30.0] * len(flags), rising + [math.nan] * 16 + [0.0] * 10)
+    assert cadence is not None
+    assert cadence.end_rise == pytest.approx(5.0, abs=0.01)
+    assert cadence.last_rise is None  # the last phrase is still going
+
+
+def test_deadline_model_separates_reading_from_asking():
+    reading = Cadence(2600, 0.7, 0, 300.0, 1100, 0, 25.0, -6.0, None)
+    asking = Cadence(2600, 0.5, 3, 400.0, 600, 100, 25.0, 20.0, 20.0)
+    assert DEADLINE_MODEL.machine_probability(reading) >= AmdConfig().timeout_machine_probability
+    assert DEADLINE_MODEL.machine_probability(asking) <= AmdConfig().timeout_human_probability
+
+
+def test_question_then_silence_is_a_person_sooner_than_a_statement():
+    # given: the same "hello?" once ending rising, once ending falling, then silence
+    question = on_line(np.concatenate((silence(0.4), glide(0.25, 140, 140), silence(0.05), glide(0.35, 130, 200))))
+    statement = on_line(np.concatenate((silence(0.4), glide(0.25, 140, 140), silence(0.05), glide(0.35, 170, 110))))
+
+    # when
+    asked = stream(question)
+    stated = stream(statement)
+
+    # then: both are people; the question is connected 200 ms sooner
+    assert (asked.label, asked.reason) == (AmdLabel.HUMAN, "question")
+    assert (stated.label, stated.reason) == (AmdLabel.HUMAN, "short_utterance")
+    assert stated.decided_ms - asked.decided_ms == 200
+    assert stream(question, AmdConfig(question_silence_ms=0)).reason == "short_utterance"
