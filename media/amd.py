@@ -169,6 +169,10 @@ class AmdConfig:
                 f"AmdConfig.timeout_machine_phrase_ms must be a whole number of ms >= 0, "
                 f"got {self.timeout_machine_phrase_ms!r}"
             )
+        if not 0.0 < self.question_rise_st_per_s <= 100.0:
+            raise ValueError(
+                f"AmdConfig.question_rise_st_per_s must be in (0, 100], got {self.question_rise_st_per_s}"
+            )
         if not 0.0 <= self.timeout_human_probability <= self.timeout_machine_probability <= 1.0:
             raise ValueError(
                 "AmdConfig.timeout_human_probability and timeout_machine_probability must satisfy "

@@ -168,6 +168,7 @@ def test_detect_runs_a_whole_recording():
         ({"timeout_machine_phrase_ms": -1}, "timeout_machine_phrase_ms"),
         ({"timeout_human_probability": 0.9}, "timeout_human_probability"),
         ({"question_silence_ms": -20}, "question_silence_ms"),
+        ({"question_rise_st_per_s": 0}, "question_rise_st_per_s"),
         ({"question_phrase_max_ms": 0}, "question_phrase_max_ms"),
     ],
 )
