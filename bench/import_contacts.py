@@ -12,7 +12,15 @@ repeated numbers, with name, e-mail, city and account columns. Then, in the same
    columns with no index (the floor any import of these bytes must pay).
 
 The last line is ``rows=N seconds=S rows_per_s=R peak_rss_mb=M ratio_vs_copy=X``; ``peak_rss_mb``
-is the largest resident set of any process of the import (the main one or a worker).
+is the largest resident set of any process of the import (the main one or a worker). Before it:
+
+- ``breakdown_seconds``: the import's phases (``ImportTimings``: waiting for checked rows, COPY to
+  staging, publishing, finishing, commit);
+- ``cpu_seconds``: CPU of the main process, of the worker processes and of the database backend
+  (read from /proc, so only when PostgreSQL runs on this machine);
+- ``python_floor_seconds``: the CPU time to read, check and normalise every row in Python, measured
+  in one process over the first 100,000 rows and scaled to the file, with the same divided by the
+  cores: what the import's Python part costs even with no database at all.
 """
 
 from __future__ import annotations
@@ -37,7 +45,9 @@ django.setup()
 
 from django.db import connection, transaction  # noqa: E402
 
+from campaigns import contact_import  # noqa: E402
 from campaigns.contact_import import ImportTimings, import_contacts_file  # noqa: E402
+from campaigns.csv_input import open_csv  # noqa: E402
 from campaigns.models import AgentProfile, Campaign  # noqa: E402
 from telephony.models import Trunk  # noqa: E402
 
@@ -162,6 +172,36 @@ def time_contacts_insert(campaign: Campaign, job_id: int) -> float:
     return elapsed
 
 
+def python_floor_seconds(path: Path, rows: int, sample: int = 100_000) -> float:
+    """CPU seconds to read, check and normalise all ``rows`` in one process, from the first ``sample``."""
+    source = open_csv(path)
+    rules = contact_import._row_rules(source, contact_import.detect_mapping(source), "US")
+    contact_import._known_zones()
+    started, done = time.process_time(), 0
+    for chunk in source.record_chunks(5000):
+        done += contact_import._check_chunk(chunk, rules).rows
+        if done >= sample:
+            break
+    return (time.process_time() - started) * rows / max(done, 1)
+
+
+def backend_cpu_seconds() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend, when it runs on this machine."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu() -> tuple[float, float]:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -189,12 +229,21 @@ def main() -> None:
             print(f"  {done} rows", flush=True)
 
     timings = ImportTimings()
+    db_cpu_before, (main_before, workers_before) = backend_cpu_seconds(), _process_cpu()
     started = time.perf_counter()
     job = import_contacts_file(campaign, path, progress=progress, timings=timings)
     seconds = time.perf_counter() - started
+    db_cpu_after, (main_after, workers_after) = backend_cpu_seconds(), _process_cpu()
     print(f"import job {job.pk}: {job.status} {job.summary} rows={job.rows_done}")
-    # parse = waiting for checked rows not hidden behind the database; the rest are database phases.
+    # parse = waiting for checked rows that the database work did not hide; the rest are database phases.
     print(f"breakdown_seconds: {timings.summary()}")
+    db_cpu = (f"{db_cpu_after - db_cpu_before:.2f}" if db_cpu_before is not None and db_cpu_after is not None
+              else "n/a")
+    print(f"cpu_seconds: main={main_after - main_before:.2f} workers={workers_after - workers_before:.2f} "
+          f"db={db_cpu}")
+    floor_cpu = python_floor_seconds(path, job.rows_done)
+    print(f"python_floor_seconds={floor_cpu:.2f} (one process) {floor_cpu / (os.cpu_count() or 1):.2f} "
+          f"(divided over {os.cpu_count()} cores)")
 
     copy_seconds = time_raw_copy(path)
     if args.floor:
