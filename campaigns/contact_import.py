@@ -85,8 +85,10 @@ ProgressCallback = Callable[[int, int | None], None]
 
 NAME_MAX_LENGTH = Contact._meta.get_field("name").max_length or 200
 PRIORITY_MIN, PRIORITY_MAX = -32768, 32767  # SmallIntegerField
-# How many checked chunks may wait for the database per worker: enough to keep both busy.
-_IN_FLIGHT_PER_WORKER = 2
+# How many chunks may be out with or waiting from each worker. The workers can only check ahead
+# while the main process publishes a batch (``_PUBLISH_ROWS``) if this covers a couple of batches;
+# 6 measured faster than 2 (5.98 s against 6.69 s at 200,000 rows), for about 3 MB per chunk.
+_IN_FLIGHT_PER_WORKER = 6
 # Below this many rows a worker pool costs more to start than it saves.
 _POOL_MIN_ROWS = 20_000
 _PROGRESS_EVERY_S = 0.5
