@@ -1,17 +1,21 @@
-"""Benchmark the media bridge: N concurrent bridged calls against an in-process echo AI server.
+"""Benchmark the media bridge: N concurrent bridged calls against an echo AI server.
 
 Usage:
     python bench/bridge.py --calls N [--seconds S] [--rounds R] [--warmup S] [--no-record]
+                           [--calls-per-process K]
 
-One 20 ms clock thread plays pjmedia's conference bridge: every tick, for each call, it pushes one caller
-frame (PCM16 8 kHz) with `push_received_frame` and pulls one frame with `pull_frame_to_play`. The bridge runs
-as in a UA process (one `MediaLoop`), each call a `BridgeSession` speaking OpenAI Realtime GA (mu-law,
-base64, JSON) to an echo server that answers every ``input_audio_buffer.append`` with a
-``response.output_audio.delta`` carrying the same audio. Stereo recording is on unless ``--no-record``.
+The calls run as the UA pool runs them: spread over worker processes of at most K calls (default 4, the
+pjsua2 wheel's limit per process). In each worker, one 20 ms clock thread plays pjmedia's conference bridge:
+every tick, for each of its calls, it pushes one caller frame (PCM16 8 kHz) with `push_received_frame` and
+pulls one frame with `pull_frame_to_play`. The bridge runs as in a UA process (one `MediaLoop` per worker),
+each call a `BridgeSession` speaking OpenAI Realtime GA (mu-law, base64, JSON) to an echo server that answers
+every ``input_audio_buffer.append`` with a ``response.output_audio.delta`` carrying the same audio. The echo
+server is another process (this one), as the AI service is. Stereo recording is on unless ``--no-record``.
+The workers measure together (a barrier), and their figures are pooled.
 
-The same run then measures a bare passthrough with the same threads and the same WebSocket library: frames
-go out as raw binary messages, an echo server sends them back, received bytes go straight into a playout
-deque. No codec, no JSON, no bookkeeping.
+The same run then measures a bare passthrough with the same processes, threads and WebSocket library:
+frames go out as raw binary messages, an echo server sends them back, received bytes go straight into a
+playout deque. No codec, no JSON, no bookkeeping.
 
 Measured per frame (nanosecond clock):
     in  = frame pushed by the clock thread -> its WebSocket send returned;
@@ -19,8 +23,8 @@ Measured per frame (nanosecond clock):
           (loopback socket, the loop waking up, parsing and decoding all count);
     out_played = the same start -> frame taken by the clock (adds the wait for the next tick and any
           audio queued ahead: the echo returns each frame just after its tick, so about one tick).
-CPU is process CPU time minus the echo server thread's own CPU time (measured in that thread), i.e. the
-clock thread's callbacks plus the bridge loop, divided by calls and wall time.
+CPU is the workers' process CPU time (the clock thread's callbacks plus the bridge loop), divided by calls
+and wall time; the echo server's is not counted.
 
 Last line:
     calls=N in_p99_ms=A out_p99_ms=B cpu_ratio_vs_passthrough=X
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -39,6 +44,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,7 +78,7 @@ class FramePort(Protocol):
         """The next frame to send."""
 
 
-# ---- echo servers (own thread, own loop; their CPU is measured and excluded) ----------------------------------
+# ---- echo servers (a thread of the parent process, which does nothing else; their CPU is not counted) ---------
 
 
 async def _realtime_echo(ws: ServerConnection) -> None:
@@ -129,20 +136,11 @@ class EchoServers:
         self._ready.wait(5)
         return self
 
-    def thread_cpu(self) -> float:
-        """CPU seconds used by the server thread so far (read inside that thread)."""
-        future = asyncio.run_coroutine_threadsafe(_thread_time(), self.loop)
-        return future.result(60)
-
     def stop(self) -> None:
         """Stop serving."""
         if self._stop is not None:
             self.loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(5)
-
-
-async def _thread_time() -> float:
-    return time.thread_time()
 
 
 class TimedRealtimeAdapter(OpenAIRealtimeAdapter):
@@ -303,21 +301,22 @@ class Measure:
                 f" clock_late_p99_ms={self.pct(self.late_ms, 99, 1.0):.2f}")
 
 
-def _measure(name: str, calls: int, seconds: float, warmup: float, servers: EchoServers,
+def _measure(name: str, calls: int, seconds: float, warmup: float, sync: Callable[[], None],
              clock: MediaClock, reset: Callable[[], None],
              collect: Callable[[], tuple[list[int], list[int], list[int]]]) -> Measure:
     time.sleep(warmup)
+    sync()  # every worker process starts measuring together
     reset()
     clock.late_ms.clear()
-    cpu0, server0, wall0 = time.process_time(), servers.thread_cpu(), time.perf_counter()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
     time.sleep(seconds)
-    cpu1, server1, wall1 = time.process_time(), servers.thread_cpu(), time.perf_counter()
+    cpu1, wall1 = time.process_time(), time.perf_counter()
     inbound, ready, played = collect()
-    return Measure(name, calls, wall1 - wall0, (cpu1 - cpu0) - (server1 - server0), list(inbound), list(ready),
-                   list(played), list(clock.late_ms))
+    return Measure(name, calls, wall1 - wall0, cpu1 - cpu0, list(inbound), list(ready), list(played),
+                   list(clock.late_ms))
 
 
-def run_passthrough(calls: int, seconds: float, warmup: float, servers: EchoServers) -> Measure:
+def run_passthrough(calls: int, seconds: float, warmup: float, sync: Callable[[], None]) -> Measure:
     """Measure the bare passthrough."""
     media = MediaLoop("passthrough-loop").start()
     ports = [Passthrough(media.loop) for _ in range(calls)]
@@ -334,7 +333,7 @@ def run_passthrough(calls: int, seconds: float, warmup: float, servers: EchoServ
         return ([v for p in ports for v in p.inbound], [v for p in ports for v in p.outbound_ready], [])
 
     try:
-        return _measure("passthrough", calls, seconds, warmup, servers, clock, reset, collect)
+        return _measure("passthrough", calls, seconds, warmup, sync, clock, reset, collect)
     finally:
         clock.stop()
         for port in ports:
@@ -342,7 +341,7 @@ def run_passthrough(calls: int, seconds: float, warmup: float, servers: EchoServ
         media.stop()
 
 
-def run_bridge(calls: int, seconds: float, warmup: float, servers: EchoServers, record: bool) -> Measure:
+def run_bridge(calls: int, seconds: float, warmup: float, sync: Callable[[], None], record: bool) -> Measure:
     """Measure the bridge."""
     with tempfile.TemporaryDirectory(prefix="bench-bridge-") as folder:
         config = BridgeConfig(collect_stats=True, recordings_root=Path(folder) if record else None,
@@ -370,7 +369,7 @@ def run_bridge(calls: int, seconds: float, warmup: float, servers: EchoServers, 
                     [v for st in stats for v in st.outbound_played])
 
         try:
-            measure = _measure("bridge", calls, seconds, warmup, servers, clock, reset, collect)
+            measure = _measure("bridge", calls, seconds, warmup, sync, clock, reset, collect)
         finally:
             clock.stop()
             for s in sessions:
@@ -384,10 +383,41 @@ def run_bridge(calls: int, seconds: float, warmup: float, servers: EchoServers, 
 
 
 def _combine(measures: list[Measure]) -> Measure:
+    """One phase over several rounds: times and CPU add up, the calls stay."""
     first = measures[0]
     return Measure(first.name, first.calls, sum(m.seconds for m in measures), sum(m.cpu_s for m in measures),
                    [v for m in measures for v in m.inbound], [v for m in measures for v in m.outbound_ready],
                    [v for m in measures for v in m.outbound_played], [v for m in measures for v in m.late_ms])
+
+
+def _gather(measures: list[Measure]) -> Measure:
+    """One phase of one round over the worker processes: calls and CPU add up over the same wall time."""
+    first = measures[0]
+    return Measure(first.name, sum(m.calls for m in measures), max(m.seconds for m in measures),
+                   sum(m.cpu_s for m in measures), [v for m in measures for v in m.inbound],
+                   [v for m in measures for v in m.outbound_ready], [v for m in measures for v in m.outbound_played],
+                   [v for m in measures for v in m.late_ms])
+
+
+def _worker(calls: int, rounds: int, seconds: float, warmup: float, record: bool, switch_interval_s: float,
+            barrier: Any, conn: Connection) -> None:
+    """One UA-like process: its own media clock and bridge loop with `calls` calls, phase after phase."""
+    if switch_interval_s > 0:
+        sys.setswitchinterval(switch_interval_s)
+    try:
+        for _ in range(rounds):
+            conn.send(run_passthrough(calls, seconds, warmup, barrier.wait))
+            conn.send(run_bridge(calls, seconds, warmup, barrier.wait, record))
+    finally:
+        conn.close()
+
+
+def _split(calls: int, per_process: int) -> list[int]:
+    """Calls per worker process: full processes first, as the dialer fills the pool's lines."""
+    sizes = [per_process] * (calls // per_process)
+    if calls % per_process:
+        sizes.append(calls % per_process)
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -403,24 +433,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--switch-interval-ms", type=float, default=0.0,
                         help="sys.setswitchinterval for the run (Python's default is 5 ms): how long a thread "
                              "that wants the GIL may wait for another that holds it")
+    parser.add_argument("--calls-per-process", type=int, default=4,
+                        help="calls per worker process, each with its own media clock and bridge loop, as in the "
+                             "UA pool (whose pjsua2 processes hold at most 4 calls)")
     args = parser.parse_args(argv)
-    if args.switch_interval_ms > 0:
-        sys.setswitchinterval(args.switch_interval_ms / 1000)
-    if args.calls < 1 or args.rounds < 1:
-        parser.error("--calls and --rounds must be at least 1")
+    if args.calls < 1 or args.rounds < 1 or args.calls_per_process < 1:
+        parser.error("--calls, --rounds and --calls-per-process must be at least 1")
+    sizes = _split(args.calls, args.calls_per_process)
     print(f"machine: cpus={os.cpu_count()} load_avg_1m={os.getloadavg()[0]:.1f} (other processes compete for the CPU: "
           "latency figures are only meaningful on a quiet machine); "
-          f"switch_interval_ms={sys.getswitchinterval() * 1000:g}", flush=True)
-    servers = EchoServers().start()
+          f"switch_interval_ms={args.switch_interval_ms or sys.getswitchinterval() * 1000:g}; "
+          f"{len(sizes)} worker processes of up to {args.calls_per_process} calls", flush=True)
+    servers = EchoServers().start()  # in this process, which only waits for the workers' figures
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(sizes))
+    links: list[tuple[BaseProcess, Connection]] = []
+    for size in sizes:
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_worker, args=(size, args.rounds, args.seconds, args.warmup,
+                                                        not args.no_record, args.switch_interval_ms / 1000,
+                                                        barrier, sender), daemon=True)
+        process.start()
+        sender.close()
+        links.append((process, receiver))
     passthroughs: list[Measure] = []
     bridges: list[Measure] = []
     try:
         for _ in range(args.rounds):
-            passthroughs.append(run_passthrough(args.calls, args.seconds, args.warmup, servers))
-            print(passthroughs[-1].line(), flush=True)
-            bridges.append(run_bridge(args.calls, args.seconds, args.warmup, servers, record=not args.no_record))
-            print(bridges[-1].line(), flush=True)
+            for phase in (passthroughs, bridges):
+                phase.append(_gather([receiver.recv() for _, receiver in links]))
+                print(phase[-1].line(), flush=True)
     finally:
+        for process, _ in links:
+            process.join(60)
         servers.stop()
     passthrough, bridge = _combine(passthroughs), _combine(bridges)
     print("all rounds: " + passthrough.line(), flush=True)
