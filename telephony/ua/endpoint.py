@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -82,13 +83,17 @@ class PjsuaThread(threading.Thread):
     before `libDestroy`.
     """
 
-    def __init__(self, settings: EndpointSettings, *, tick_s: float = 0.1, poll_ms: int = 20) -> None:
+    def __init__(self, settings: EndpointSettings, *, tick_s: float = 0.1, poll_ms: int = 100) -> None:
         super().__init__(name="pjsua", daemon=True)
         self.settings = settings
         self.tick_s = tick_s
-        # How long one libHandleEvents may wait for SIP traffic: the latency of submitted jobs when idle.
-        # Shorter costs wake-ups in every idle worker of the pool (measured: 5 ms polls cost ~2% CPU each).
-        self.poll_ms = poll_ms
+        # How long one libHandleEvents may wait for SIP traffic. Submitted jobs do not wait for it: `_wake`
+        # interrupts the wait. Every poll costs a wake-up of the Python thread in every worker of the pool
+        # (measured: 20 ms polls were half of an idle worker's CPU), so the poll is as long as the timers allow.
+        self.poll_ms = min(poll_ms, int(tick_s * 1000))
+        self._wake_socket: socket.socket | None = None
+        self._wake_address: tuple[str, int] | None = None
+        self._wake_pending = threading.Event()
         self.ready = threading.Event()
         self.startup_error: BaseException | None = None
         self.endpoint: pj.Endpoint | None = None
@@ -107,19 +112,39 @@ class PjsuaThread(threading.Thread):
         """Run `fn(*args)` on the pjsua thread; the Future carries its result or exception."""
         future: Future[Any] = Future()
         self._jobs.put((fn, args, future))
+        self._wake()
         return future
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` on the pjsua thread without waiting; exceptions are logged."""
         self._jobs.put((fn, args, None))
+        self._wake()
 
     def stop(self) -> None:
         """Ask the loop to exit after the current iteration (then the Endpoint is destroyed)."""
         self._stopping.set()
+        self._wake()
 
     def is_pjsua_thread(self) -> bool:
         """True when called from the thread that owns the Endpoint."""
         return threading.current_thread() is self
+
+    def _wake(self) -> None:
+        """End the current `libHandleEvents` wait so a submitted job runs now, not at the end of the poll.
+
+        Why a datagram: the wait is pjsip's own socket poll, which only network traffic ends. A SIP keep-alive
+        (a bare CRLF pair, RFC 5626 section 4.4.1) sent to our own UDP transport wakes it, and pjsip drops
+        keep-alives without logging or answering them. One is outstanding at a time: the flag is cleared by
+        the loop after the wait returns and before it runs the jobs, so a job put after that sends a new one.
+        """
+        if self._wake_address is None or self.is_pjsua_thread() or self._wake_pending.is_set():
+            return
+        self._wake_pending.set()
+        try:
+            assert self._wake_socket is not None  # noqa: S101 - created with the address
+            self._wake_socket.sendto(b"\r\n\r\n", self._wake_address)
+        except OSError:  # the job still runs at the end of the poll
+            logger.debug("pjsua wake-up datagram failed", exc_info=True)
 
     # ---- the thread --------------------------------------------------------------------------------------
 
@@ -136,8 +161,9 @@ class PjsuaThread(threading.Thread):
         next_tick = time.monotonic()
         try:
             while not self._stopping.is_set():
-                # pjsip timers and sockets are served here; submitted jobs wait at most poll_ms.
+                # pjsip timers and sockets are served here; `_wake` ends the wait when a job is submitted.
                 endpoint.libHandleEvents(self.poll_ms)
+                self._wake_pending.clear()
                 self._run_jobs()
                 now = time.monotonic()
                 if now >= next_tick:
@@ -199,6 +225,7 @@ class PjsuaThread(threading.Thread):
         transport.boundAddress = s.bind_address
         transport.port = s.sip_port
         self.transport_ids["udp"] = endpoint.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport)
+        self._open_wake_socket()
         self.transport_ids["tcp"] = endpoint.transportCreate(pj.PJSIP_TRANSPORT_TCP, transport)
         if s.enable_tls:
             tls = pj.TransportConfig()
@@ -213,12 +240,26 @@ class PjsuaThread(threading.Thread):
         endpoint.audDevManager().setNullDev()
         self.endpoint = endpoint
 
+    def _open_wake_socket(self) -> None:
+        """The socket `_wake` sends from, aimed at our UDP transport (loopback when bound to every address)."""
+        host = self.settings.bind_address
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        if host in ("", "0.0.0.0"):  # noqa: S104 - the transport's wildcard bind, not ours
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        self._wake_socket = socket.socket(family, socket.SOCK_DGRAM)
+        self._wake_address = (host, self.settings.sip_port)
+
     def _destroy_endpoint(self) -> None:
         endpoint = self.endpoint
         if endpoint is None:
             return
         if self.shutdown_hook is not None:
             self._guard(self.shutdown_hook)
+        self._wake_address = None
+        if self._wake_socket is not None:
+            self._wake_socket.close()
         try:
             endpoint.libDestroy()
         except pj.Error as exc:

@@ -69,3 +69,22 @@ def test_frames_cross_the_bridge_and_the_clock_thread_keeps_one_state(endpoint_t
     assert clock_threads <= frames._pinned_threads  # ...whose Python thread state was pinned once
     assert threading.get_ident() not in clock_threads
     assert all(frame == payload for _, frame in heard[5:])  # the bridge passes PCM through untouched at 8 kHz
+
+
+def test_a_submitted_job_interrupts_a_long_poll() -> None:
+    # A one-second poll: without the wake-up datagram each job would wait for up to a second.
+    thread = PjsuaThread(EndpointSettings(sip_port=17992, rtp_port=31990, enable_tls=False, log_level=0),
+                         tick_s=1.0, poll_ms=1000)
+    thread.start()
+    thread.ready.wait(10)
+    try:
+        latencies = []
+        for _ in range(10):
+            time.sleep(0.05)  # let the loop go back into its wait
+            started = time.monotonic()
+            thread.submit(lambda: None).result(5)
+            latencies.append(time.monotonic() - started)
+        assert max(latencies) < 0.25, latencies
+    finally:
+        thread.stop()
+        thread.join(10)
