@@ -128,6 +128,8 @@ UA_CALL_HOOKS = env("UA_CALL_HOOKS", default="")  # "module:callable" building p
 UA_MEDIA_BRIDGE = env.bool("UA_MEDIA_BRIDGE", default=True)
 # Where calls of agents with provider "local" and no URL go (the Procfile's `agent` process).
 LOCAL_AGENT_URL = env("LOCAL_AGENT_URL", default="ws://127.0.0.1:8765/v1")
+# How long a UA worker's busy thread may keep the GIL while the media clock thread waits for it.
+UA_GIL_SWITCH_INTERVAL_MS = env.float("UA_GIL_SWITCH_INTERVAL_MS", default=0.5)
 UA_NICE = env.int("UA_NICE", default=0)  # < 0 puts the media clock ahead of other work (CAP_SYS_NICE)
 
 # Contact import

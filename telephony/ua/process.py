@@ -436,6 +436,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from campaigns.leases import RENEW_EVERY_S
 
+    # Why: every frame callback runs on the conference clock thread and must take the GIL. While another
+    # thread of this process holds it (a ledger write, SIP handling), the clock thread waits for Python's
+    # switch interval, 5 ms by default, once per callback: with 8 callbacks per 20 ms tick that stalls the
+    # media of all four calls. A short interval bounds each wait; the cost is more frequent GIL hand-overs
+    # between the process's few busy threads.
+    sys.setswitchinterval(django_settings.UA_GIL_SWITCH_INTERVAL_MS / 1000)
+
     worker = UaWorker(WorkerSettings(
         name=args.name, redis_url=django_settings.REDIS_URL, bind_address=args.bind,
         advertise_host=args.advertise_host or args.bind, sip_port=args.sip_port, rtp_port=args.rtp_port,
