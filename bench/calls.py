@@ -2,7 +2,7 @@
 
 Usage:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME REDIS_URL=redis://127.0.0.1:6379/N \\
-        python bench/calls.py --calls 100 --hold 20 [--processes 25]
+        python bench/calls.py --calls 100 --hold 20 [--processes 25] [--cps 25]
 
 It works in its own database, ``NAME_calls_bench`` (created and migrated if missing; its ledger tables are
 emptied on every run), and flushes the Redis database it is given. Everything runs on loopback: our UAs on
@@ -24,7 +24,8 @@ Prints details, then last:
 
 ``late_frames_pct``: of the frames expected back on all calls (each call's first to last echoed frame), the
 share that never came back, came back more than 20 ms (one frame) later than that call's median round trip,
-or left late because the media clock stalled (see ``telephony/ua/probe.py``).
+or left late because the media clock stalled (see ``telephony/ua/probe.py``). The run also prints the same
+share for the steady hold alone (all N calls up, none being set up or torn down).
 ``setup_cps``: established calls divided by the time from the first INVITE to the last answer.
 ``pool_cores``: CPU seconds used by the UA worker processes per wall second during the hold.
 ``rss_mb_per_call``: the workers' total resident memory (RSS, shared pages counted in each process) divided by
@@ -65,8 +66,11 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 
-def load(n_calls: int) -> int:
-    """Empty the ledger and create one running campaign with `n_calls` contacts inside their window."""
+def load(n_calls: int, cps: float) -> int:
+    """Empty the ledger and create one running campaign with `n_calls` contacts inside their window.
+
+    `cps` is the trunk's and the campaign's calls-per-second limit, which the dialer enforces.
+    """
     from decimal import Decimal
 
     from django.core.management import call_command
@@ -88,11 +92,11 @@ def load(n_calls: int) -> int:
     zone = zones_in_window(timezone.now(), window)[0]
     agent = AgentProfile.objects.create(name="bench", prompt_template="Hello {{name}}", max_call_s=3600)
     trunk = Trunk.objects.create(name="bench-sipp", host="127.0.0.1", port=UAS_PORT, max_channels=n_calls + 10,
-                                 max_cps=Decimal("9999"))
+                                 max_cps=Decimal(str(cps)))
     campaign = Campaign.objects.create(
         name="bench-calls", agent=agent, trunk=trunk, status=CampaignStatus.RUNNING, window_days=list(range(7)),
         window_start=dt.time(0), window_end=dt.time(23, 59), max_concurrent=n_calls + 10,
-        max_cps=Decimal("9999"), ring_timeout_s=30, amd_enabled=False)
+        max_cps=Decimal(str(cps)), ring_timeout_s=30, amd_enabled=False)
     caller = CallerID.objects.create(trunk=trunk, number="+12125550100", daily_cap=10_000_000)
     campaign.caller_ids.add(caller)
     Contact.objects.bulk_create(
@@ -187,7 +191,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     n = args.calls
     r = redis.Redis.from_url(settings.REDIS_URL)
     r.flushdb()
-    load(n)
+    load(n, args.cps)
     uas = SippRun(SCENARIOS / "uas_answer.xml", port=UAS_PORT, media_port=UAS_MEDIA_PORT, workdir=workdir)
     uas.start(calls=n, rtp_echo=True, trace_messages=False, timeout_s=args.hold + 180,
               extra=["-max_socket", "2000"])
@@ -247,6 +251,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                 break
             time.sleep(0.1)
         established = CallAttempt.objects.filter(answered_at__isnull=False).count()
+        hold_start = time.time()  # every call is up: the steady hold begins
         span = CallAttempt.objects.aggregate(first=Min("dialing_at"), last=Max("answered_at"))
         setup_s = (span["last"] - span["first"]).total_seconds() if span["last"] else float("nan")
         figures["established"] = established
@@ -274,6 +279,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         time.sleep(warmup)
 
         # Hang up every call from our side (BYE), and wait for the ledger.
+        hold_end = time.time()
         for attempt_id, ua in CallAttempt.objects.filter(answered_at__isnull=False).values_list("pk", "ua_name"):
             push_command(r, ua, {"type": "hangup", "attempt_id": attempt_id})
         deadline = time.monotonic() + 30
@@ -287,6 +293,11 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         late = sum(p["late"] for p in probes)
         missing = sum(p["missing"] for p in probes)
         figures["late_frames_pct"] = 100 * (late + missing) / expected if expected else float("nan")
+        # The same count restricted to frames sent while all N calls were up (no set-up or tear-down of other
+        # calls competing for the CPU): every call sends a frame every 20 ms through that window.
+        hold_bad = sum(1 for p in probes for at in p.get("bad_at", []) if hold_start <= at < hold_end)
+        hold_expected = len(probes) * (hold_end - hold_start) / 0.020
+        figures["late_frames_pct_hold"] = 100 * hold_bad / hold_expected if hold_expected else float("nan")
         def total(key: str) -> int:
             return sum(p.get(key, 0) for p in probes)
 
@@ -296,6 +307,9 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
               f" {missing} missing; late vs the best round trip {total('late_vs_best')}, >60 ms late"
               f" {total('late_60ms')}; median round trip {rtts[len(rtts) // 2]} ms, worst call p99"
               f" {max((p.get('p99_rtt_ms', 0) for p in probes), default=0)} ms")
+        print(f"media during the steady hold ({hold_end - hold_start:.1f} s with all calls up): {hold_bad} of"
+              f" about {hold_expected:.0f} frames late or missing ({figures['late_frames_pct_hold']:.3f}%); the"
+              f" rest of the {late + missing} fell while other calls were being set up or torn down")
         uas.wait(30)
         stats = uas.final_stats()
         print(f"sipp uas: successful {stats.get('SuccessfulCall(C)')}, failed {stats.get('FailedCall(C)')}")
@@ -351,6 +365,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--hold", type=float, default=20.0)
+    parser.add_argument("--cps", type=float, default=9999.0,
+                        help="the trunk's and campaign's calls-per-second limit (default: as fast as the pool "
+                             "sets calls up)")
     parser.add_argument("--processes", type=int, default=0, help="UA processes (default: calls / 4)")
     parser.add_argument("--nice", type=int, default=0,
                         help="niceness of the UA workers (the run_ua_pool --nice / UA_NICE setting)")

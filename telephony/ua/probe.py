@@ -156,11 +156,17 @@ class ProbeHooks(CallHooks):
         late_rtt = {seq for seq, rtt in rtts.items() if (rtt - median) * 1000 > LATE_MS}
         stalled = {seq for seq in range(max(first, 1), last + 1)
                    if (sent_at[seq] - sent_at[seq - 1]) * 1000 > FRAME_MS + LATE_MS}
-        late = len((late_rtt | stalled) & set(rtts))
+        late_set = (late_rtt | stalled) & set(rtts)
+        late = len(late_set)
+        # When each late or missing frame was sent (wall clock), so a benchmark can tell the steady hold
+        # from the set-up and tear-down of other calls.
+        wall_offset = time.time() - time.monotonic()
+        bad = sorted(late_set | {seq for seq in range(first, last + 1) if seq not in rtts})
+        bad_at = [round(wall_offset + sent_at[seq], 2) for seq in bad]
         return {"expected": expected, "late": late, "missing": expected - len(rtts), "sent": self.next_seq,
                 "late_vs_best": sum(1 for rtt in ordered if (rtt - best) * 1000 > LATE_MS),
                 "late_60ms": sum(1 for rtt in ordered if (rtt - median) * 1000 > 60),
-                "clock_stalls": len(stalled), "undecodable": self.undecodable,
+                "clock_stalls": len(stalled), "undecodable": self.undecodable, "bad_at": bad_at,
                 "best_rtt_ms": round(best * 1000, 1), "median_rtt_ms": round(median * 1000, 1),
                 "p99_rtt_ms": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 1)}
 
