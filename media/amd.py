@@ -29,7 +29,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from media.amd_cadence import DEADLINE_MODEL, Cadence, frame_pitch, measure
+from media.amd_cadence import DEADLINE_MODEL, Cadence, frame_pitch, measure, talker_phrases
 from media.keywords import KeywordSpotter, match_machine_phrase
 from media.tones import FRAME_SAMPLES, Beep, ToneDetector
 
@@ -97,6 +97,12 @@ class AmdConfig:
             "Hello? ... Hello?" into the deadline pause after each question and end them rising.
         timeout_human_probability: at the deadline, an utterance the cadence model gives at most
             this machine probability is a person (short bursts with pauses, questions).
+        greeting_talker_range_db: before the long-greeting rule calls a machine, the utterance is
+            measured again from where its talker's voice starts: 200 ms (a voice's onset) before
+            the first speech frame within this many dB of the utterance's loudest frame. It must
+            still hold `greeting_max_ms` of speech and a `phrase_min_ms` phrase. Sound before the
+            person's first word (people talking behind them, a street) is then no longer merged
+            into their first phrase. 60 turns this off.
         question_rise_st_per_s: a phrase ending whose pitch rises this steeply (semitones per
             second) is a question. While its longest phrase is shorter than
             `question_phrase_max_ms`, an utterance holding a question is left to the deadline
@@ -131,6 +137,7 @@ class AmdConfig:
     timeout_machine_phrase_ms: int = 0
     timeout_machine_probability: float = 0.8
     timeout_human_probability: float = 0.5
+    greeting_talker_range_db: float = 12.0
     question_rise_st_per_s: float = 8.0
     question_phrase_max_ms: int = 1600
     question_silence_ms: int = 600
@@ -186,6 +193,10 @@ class AmdConfig:
             raise ValueError(f"AmdConfig.speech_margin_db must be in (0, 40], got {self.speech_margin_db}")
         if not 0.0 <= self.min_level_swing_db <= 60.0:
             raise ValueError(f"AmdConfig.min_level_swing_db must be in [0, 60], got {self.min_level_swing_db}")
+        if not 3.0 <= self.greeting_talker_range_db <= 60.0:
+            raise ValueError(
+                f"AmdConfig.greeting_talker_range_db must be in [3, 60], got {self.greeting_talker_range_db}"
+            )
         if not 3.0 <= self.talker_range_db <= 60.0:
             raise ValueError(f"AmdConfig.talker_range_db must be in [3, 60], got {self.talker_range_db}")
         if not -90.0 <= self.min_speech_dbfs <= 0.0:
@@ -468,6 +479,7 @@ class AnsweringMachineDetector:
             and longest >= cfg.phrase_min_ms
             and self._one_talker()
             and not self._asks_questions(longest)
+            and self._talker_holds_greeting()
         ):
             return self._decide(AmdLabel.MACHINE, "long_greeting")
         silence = self._now_ms - self._last_speech_ms
@@ -503,6 +515,26 @@ class AnsweringMachineDetector:
             self._cadence_ms = self._now_ms
             self._cadence = self.cadence()
         return self._cadence is not None and self._cadence.end_rise >= self.config.question_rise_st_per_s
+
+    def _talker_holds_greeting(self) -> bool:
+        """Whether the utterance is still a greeting when measured from its talker's first word.
+
+        Why: the speech gate learns the talker's level as it goes, so before the person's first
+        word, sound from the room or a noisy line can pass it and be bridged into their first
+        phrase, making "Hello? Who is this?" look like a 1.2 s read sentence. Measured again
+        against the level the talker reached, that lead-in drops out (see
+        `AmdConfig.greeting_talker_range_db`). Asked only once the cheaper conditions hold.
+        """
+        cfg = self.config
+        start = self._utterance_start_ms // FRAME_MS
+        speech_ms, longest_ms = talker_phrases(
+            self._speech[start:],
+            self._levels[start:],
+            cfg.greeting_talker_range_db,
+            cfg.word_gap_ms // FRAME_MS,
+            _ONSET_MS // FRAME_MS,
+        )
+        return speech_ms >= cfg.greeting_max_ms and longest_ms >= cfg.phrase_min_ms
 
     def _one_talker(self) -> bool:
         levels = self._levels[self._utterance_start_ms // FRAME_MS :]

@@ -88,6 +88,36 @@ def _runs(speech: np.ndarray, bridge: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
+def talker_phrases(
+    speech: list[bool], levels: list[float], range_db: float, bridge: int, onset: int = 0
+) -> tuple[int, int]:
+    """Speech and longest phrase (ms) of an utterance, counted from where its talker's voice starts.
+
+    The talker starts `onset` frames before the first speech frame within `range_db` of the
+    utterance's loudest frame (a voice's first syllable ramps up to its level); speech frames before
+    that are the background the speech gate let in before it had heard the talker. After that point
+    every speech frame counts, so a greeting's quiet syllables still do.
+
+    Args:
+        speech: per-frame speech flags from the utterance's first frame to now.
+        levels: per-frame levels (dBFS) over the same frames.
+        range_db: how far below the loudest speech frame the talker's first frame may be.
+        bridge: dips of up to this many frames are inside a phrase and count as its speech.
+        onset: frames allowed for the talker's voice to reach its level.
+
+    Returns:
+        (speech_ms, longest_phrase_ms): the total and the longest length of the phrases.
+    """
+    flags = np.asarray(speech, dtype=bool)
+    if not flags.any():
+        return 0, 0
+    level = np.asarray(levels, dtype=np.float64)
+    first = max(int(np.argmax(flags & (level >= level[flags].max() - range_db))) - onset, 0)
+    phrases = _runs(flags[first:], bridge)
+    lengths = [e - s + 1 for s, e in phrases]
+    return sum(lengths) * FRAME_MS, max(lengths) * FRAME_MS
+
+
 def _end_slope(pitch: np.ndarray, speech: np.ndarray, start: int, end: int) -> float | None:
     """Pitch slope (semitones per second) over a phrase's last voiced frames, None if too few."""
     frames = [i for i in range(start, end + 1) if speech[i] and not math.isnan(pitch[i])][-_END_FRAMES:]

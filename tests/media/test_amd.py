@@ -170,6 +170,7 @@ def test_detect_runs_a_whole_recording():
         ({"question_silence_ms": -20}, "question_silence_ms"),
         ({"question_rise_st_per_s": 0}, "question_rise_st_per_s"),
         ({"question_phrase_max_ms": 0}, "question_phrase_max_ms"),
+        ({"greeting_talker_range_db": 2}, "greeting_talker_range_db"),
     ],
 )
 def test_bad_config_value_fails_naming_the_field(kwargs, field):
@@ -197,6 +198,21 @@ def test_talk_in_the_room_behind_a_silent_callee_is_not_a_greeting():
 def test_one_voice_at_the_same_level_as_that_room_is_a_greeting():
     greeting = sentences([1.2, 1.5, 1.8], pause_s=0.3, dbfs=-31)
     assert stream(on_line(np.concatenate((silence(0.2), greeting)))).label == AmdLabel.MACHINE
+
+
+def test_room_noise_just_before_a_short_answer_is_not_counted_as_a_greeting():
+    # given: 600 ms of sound from the room right after answer, 12 dB under the person, then their
+    # 1.1 s answer; the speech gate has not heard the person yet, so it lets the room in and the
+    # two run together into one 1.7 s phrase
+    lead_in = noise(0.6, -36, seed=5)
+    signal = on_line(np.concatenate((silence(0.1), lead_in, speech(1.1, dbfs=-24, seed=40))))
+    assert stream(signal, AmdConfig(greeting_talker_range_db=60)).reason == "long_greeting"
+
+    # when
+    decision = stream(signal)
+
+    # then: measured from where the person's voice starts, the answer is short
+    assert (decision.label, decision.reason) == (AmdLabel.HUMAN, "short_utterance")
 
 
 def test_person_asking_in_short_bursts_into_the_deadline_is_not_hung_up_on():

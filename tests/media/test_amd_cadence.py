@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector
-from media.amd_cadence import DEADLINE_MODEL, Cadence, frame_pitch, measure
+from media.amd_cadence import DEADLINE_MODEL, Cadence, frame_pitch, measure, talker_phrases
 from tests.media.synthetic_audio import RATE, frames, noise, silence
 
 
@@ -92,3 +92,19 @@ def test_question_then_silence_is_a_person_sooner_than_a_statement():
     assert (stated.label, stated.reason) == (AmdLabel.HUMAN, "short_utterance")
     assert stated.decided_ms - asked.decided_ms == 200
     assert stream(question, AmdConfig(question_silence_ms=0)).reason == "short_utterance"
+
+
+def test_talker_phrases_start_at_the_talkers_first_loud_frame():
+    # given: 300 ms of quiet background let in as speech, then the talker (with a quieter
+    # syllable inside) for 600 ms, a 300 ms pause and 400 ms more
+    flags = [True] * 15 + [True] * 30 + [False] * 15 + [True] * 20
+    levels = [-40.0] * 15 + [-22.0] * 10 + [-31.0] * 5 + [-22.0] * 15 + [-60.0] * 15 + [-24.0] * 20
+
+    # when
+    speech_ms, longest_ms = talker_phrases(flags, levels, range_db=12.0, bridge=10)
+
+    # then: the background is left out; the talker's own quieter syllable is not
+    assert (speech_ms, longest_ms) == (1000, 600)
+    assert talker_phrases(flags, levels, range_db=60.0, bridge=10) == (1300, 900)
+    assert talker_phrases(flags, levels, range_db=12.0, bridge=10, onset=5) == (1100, 700)
+    assert talker_phrases([False] * 3, [-60.0] * 3, range_db=12.0, bridge=10) == (0, 0)
