@@ -38,7 +38,7 @@ from telephony.simulator.personas import (
     persona_for_number,
 )
 from telephony.ua.calls import CallMediaPort, MediaPortPool
-from telephony.ua.endpoint import EndpointSettings, PjsuaThread
+from telephony.ua.endpoint import EndpointSettings, PjsuaThread, freeze_startup_heap
 
 logger = logging.getLogger(__name__)
 
@@ -375,6 +375,7 @@ class SimWorker:
             logger.error("pjsua2 endpoint failed to start: %s", self.pjsua.startup_error)
             return 1
         self.pjsua.submit(self._setup).result(timeout=10)
+        freeze_startup_heap()
         conversation_thread = threading.Thread(target=self._converse, name="conversation", daemon=True)
         conversation_thread.start()
         logger.info("%s listening on %s:%s", self.config.name, self.config.bind_address, self.config.sip_port)

@@ -33,7 +33,7 @@ import redis
 
 from telephony.ua.calls import CallEvent, CallHooks, CallManager, new_sip_call_id
 from telephony.ua.commands import OriginateRequest
-from telephony.ua.endpoint import EndpointSettings, PjsuaThread
+from telephony.ua.endpoint import EndpointSettings, PjsuaThread, freeze_startup_heap
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +267,7 @@ class UaWorker:
         self.pjsua.shutdown_hook = self.manager.shutdown
         self.ledger.start()
         threading.Thread(target=self._forward_events, name="events", daemon=True).start()
+        freeze_startup_heap()
 
     def _forward_events(self) -> None:
         # CallManager emits from the pjsua thread; the ledger consumes in order. A separate queue keeps the

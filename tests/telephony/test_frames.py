@@ -88,3 +88,17 @@ def test_a_submitted_job_interrupts_a_long_poll() -> None:
     finally:
         thread.stop()
         thread.join(10)
+
+
+def test_the_startup_heap_is_frozen_out_of_the_collector() -> None:
+    import gc
+
+    from telephony.ua.endpoint import freeze_startup_heap
+
+    alive = len(gc.get_objects())
+    try:
+        freeze_startup_heap()
+        assert gc.get_freeze_count() >= alive * 0.9  # what start-up made is no longer scanned
+        assert len(gc.get_objects()) < alive * 0.1
+    finally:
+        gc.unfreeze()  # the test process goes on creating and dropping objects
