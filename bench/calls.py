@@ -29,7 +29,7 @@ share for the steady hold alone (all N calls up, none being set up or torn down)
 ``setup_cps``: established calls divided by the time from the first INVITE to the last answer.
 ``pool_cores``: CPU seconds used by the UA worker processes per wall second during the hold.
 ``rss_mb_per_call``: the workers' total resident memory (RSS, shared pages counted in each process) divided by
-the established calls; PSS (shared pages split) is printed too.
+the established calls; PSS (shared pages split) is printed too, read once the calls have ended (see `pss_mb`).
 """
 
 from __future__ import annotations
@@ -117,19 +117,35 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
-def memory_mb(pids: list[int]) -> tuple[float, float]:
-    """Total RSS and PSS (MB) of these processes."""
-    rss = pss = 0
+def rss_mb(pids: list[int]) -> float:
+    """Total RSS (MB) of these processes, from the kernel's counters (cheap: no page-table walk)."""
+    rss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return rss / 1024
+
+
+def pss_mb(pids: list[int]) -> float:
+    """Total PSS (MB) of these processes.
+
+    Reading ``smaps_rollup`` walks each process's page tables under its memory-map lock, which stalls the
+    process's threads meanwhile (measured: a read of the 25 workers in the middle of the hold made hundreds
+    of frames late on every call). So it is read only while no call is up.
+    """
+    pss = 0
     for pid in pids:
         try:
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1])
-                elif line.startswith("Pss:"):
+                if line.startswith("Pss:"):
                     pss += int(line.split()[1])
         except FileNotFoundError:
             continue
-    return rss / 1024, pss / 1024
+    return pss / 1024
 
 
 def ulaw_tone_file(path: Path, seconds: float = 2.0) -> Path:
@@ -222,7 +238,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                 raise RuntimeError("the UA pool did not come up")
             time.sleep(0.2)
         pids = list(pool.worker_pids().values())
-        idle_rss, idle_pss = memory_mb(pids)
+        idle_rss, idle_pss = rss_mb(pids), pss_mb(pids)
         print(f"pool: {processes} UA processes up; idle RSS {idle_rss:.0f} MB, PSS {idle_pss:.0f} MB")
 
         # The dialer: dispatcher ticks claim; originate runs in 4 processes, as 4 Celery worker processes do.
@@ -269,25 +285,31 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
             peak = max(peak, up)
             time.sleep(0.5)
         cpu1, t1 = cpu_seconds(pids), time.monotonic()
-        rss, pss = memory_mb(pids)
+        rss = rss_mb(pids)
         figures["pool_cores"] = (cpu1 - cpu0) / (t1 - t0)
         figures["rss_mb_per_call"] = rss / max(1, established)
         figures["peak"] = peak
         print(f"hold: peak concurrent {peak}; pool CPU {figures['pool_cores']:.2f} cores over {t1 - t0:.1f}s; "
-              f"RSS {rss:.0f} MB ({figures['rss_mb_per_call']:.1f}/call), PSS {pss:.0f} MB "
-              f"({pss / max(1, established):.1f}/call)")
+              f"RSS {rss:.0f} MB ({figures['rss_mb_per_call']:.1f}/call)")
         time.sleep(warmup)
 
         # Hang up every call from our side (BYE), and wait for the ledger.
         hold_end = time.time()
+        # With a --cps limit the calls also end at that pace, as a trunk's calls come and go; without one, all
+        # at once.
+        pause = 1.0 / args.cps if args.cps < 1000 else 0.0
         for attempt_id, ua in CallAttempt.objects.filter(answered_at__isnull=False).values_list("pk", "ua_name"):
             push_command(r, ua, {"type": "hangup", "attempt_id": attempt_id})
+            time.sleep(pause)
         deadline = time.monotonic() + 30
         while CallAttempt.objects.exclude(state=AttemptState.ENDED).exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         dispositions = dict(CallAttempt.objects.values_list("disposition").annotate(n=Count("pk")))
         print(f"ledger: ended {CallAttempt.objects.filter(state=AttemptState.ENDED).count()}/{claimed}; "
               f"dispositions {dispositions}")
+        pss = pss_mb(pids)  # now that no call is up (see pss_mb)
+        print(f"memory: PSS after the calls ended {pss:.0f} MB ({pss / max(1, established):.1f}/call), idle"
+              f" before them {idle_pss:.0f} MB")
         probes = [json.loads(x) for x in r.lrange(PROBE_STATS_KEY, 0, -1)]
         expected = sum(p["expected"] for p in probes)
         late = sum(p["late"] for p in probes)
@@ -366,8 +388,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--hold", type=float, default=20.0)
     parser.add_argument("--cps", type=float, default=9999.0,
-                        help="the trunk's and campaign's calls-per-second limit (default: as fast as the pool "
-                             "sets calls up)")
+                        help="the trunk's and campaign's calls-per-second limit, also the pace at which the "
+                             "calls are hung up (default: as fast as the pool sets calls up, and all at once)")
     parser.add_argument("--processes", type=int, default=0, help="UA processes (default: calls / 4)")
     parser.add_argument("--nice", type=int, default=0,
                         help="niceness of the UA workers (the run_ua_pool --nice / UA_NICE setting)")
