@@ -7,9 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector
+from media.amd import AmdConfig, AmdLabel
 from media.amd_cadence import DEADLINE_MODEL, Cadence, frame_pitch, measure, talker_phrases
-from tests.media.synthetic_audio import RATE, frames, noise, silence
+from tests.media.synthetic_audio import RATE, noise, silence
+from tests.media.test_amd import stream
 
 
 def glide(seconds: float, f0_start: float, f0_end: float, dbfs: float = -20.0) -> np.ndarray:
@@ -21,15 +22,6 @@ def glide(seconds: float, f0_start: float, f0_end: float, dbfs: float = -20.0) -
     envelope = np.minimum(1.0, np.minimum(np.arange(n), n - 1 - np.arange(n)) / (0.03 * RATE))
     signal = voice * envelope
     return signal / np.sqrt(np.mean(signal**2)) * 32768 * 10 ** (dbfs / 20)
-
-
-def stream(signal: np.ndarray, config: AmdConfig | None = None) -> AmdDecision:
-    detector = AnsweringMachineDetector(config)
-    for frame in frames(signal):
-        decision = detector.feed(frame)
-        if decision is not None:
-            return decision
-    raise AssertionError("no decision before the audio ended")
 
 
 def on_line(signal: np.ndarray, seconds: float = 6.0) -> np.ndarray:
