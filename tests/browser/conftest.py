@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -34,6 +35,14 @@ def chromium_path() -> str:
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package (apt-get install -y chromium); "
                     "the browser tests do not download browsers.")
     return str(CHROMIUM)
+
+
+def log_in(page: Any, base_url: str, username: str, password: str, next_path: str = "") -> None:
+    """Sign in through the admin's login form (then follow `next_path`, an absolute path, if given)."""
+    page.goto(f"{base_url}/{settings.ADMIN_URL}login/" + (f"?next={next_path}" if next_path else ""))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from campaigns.choices import ContactStatus
 from campaigns.models import Contact, DoNotCall
-from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+from tests.browser.conftest import CHROMIUM_ARGS, chromium_path, log_in
 from tests.factories import ContactFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -29,10 +29,7 @@ def test_operator_adds_uploads_and_searches_numbers(live_server: object, tmp_pat
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(20_000)
-        page.goto(f"{base_url}/admin/login/?next=/admin/campaigns/donotcall/")
-        page.fill("#id_username", "operator")
-        page.fill("#id_password", "op-pass-123")
-        page.click("input[type=submit]")
+        log_in(page, base_url, "operator", "op-pass-123", "/admin/campaigns/donotcall/")
 
         # when the operator adds the waiting contact's number as typed on a note
         page.click(".object-tools a.addlink")

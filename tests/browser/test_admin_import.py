@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from campaigns.choices import ContactStatus, ImportStatus
 from campaigns.models import Campaign, Contact, ImportJob
-from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+from tests.browser.conftest import CHROMIUM_ARGS, chromium_path, log_in
 from tests.factories import CampaignFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -42,13 +42,6 @@ def _launch(playwright: object) -> Browser:
     return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)  # type: ignore[attr-defined]
 
 
-def _log_in(page: Page, base_url: str, next_path: str) -> None:
-    page.goto(f"{base_url}/admin/login/?next={next_path}")
-    page.fill("#id_username", USERNAME)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-
-
 def test_operator_imports_contacts_and_downloads_the_error_report(
     live_server: object, celery_worker: subprocess.Popen[str], tmp_path: Path, screenshot_dir: Path
 ) -> None:
@@ -65,7 +58,7 @@ def test_operator_imports_contacts_and_downloads_the_error_report(
         page.set_default_timeout(20_000)
 
         # when the operator opens the campaign and uploads the file
-        _log_in(page, base_url, f"/admin/campaigns/campaign/{campaign.pk}/change/")
+        log_in(page, base_url, USERNAME, PASSWORD, f"/admin/campaigns/campaign/{campaign.pk}/change/")
         page.click("#upload-contacts")
         page.set_input_files("#id_file", str(upload))
         page.screenshot(path=screenshot_dir / "import-1-upload.png", full_page=True)
@@ -127,7 +120,7 @@ def test_an_unusable_file_is_refused_with_a_clear_message(
         browser = _launch(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(20_000)
-        _log_in(page, base_url, f"/admin/campaigns/campaign/{campaign.pk}/import/")
+        log_in(page, base_url, USERNAME, PASSWORD, f"/admin/campaigns/campaign/{campaign.pk}/import/")
 
         # when the operator uploads it
         page.set_input_files("#id_file", str(upload))
@@ -171,7 +164,7 @@ def test_job_page_follows_the_worker_without_a_reload_by_the_operator(
         browser = _launch(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.set_default_timeout(20_000)
-        _log_in(page, base_url, f"/admin/campaigns/importjob/{job.pk}/change/")
+        log_in(page, base_url, USERNAME, PASSWORD, f"/admin/campaigns/importjob/{job.pk}/change/")
         expect(page.locator("#rows-done")).to_have_text("2")
         page.evaluate("window.sameDocument = true")  # a reload would clear it
 

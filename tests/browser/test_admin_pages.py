@@ -11,7 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 from campaigns.choices import ContactStatus
 from campaigns.models import DoNotCall, RetryRule
 from telephony.choices import TrunkAuth
-from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+from tests.browser.conftest import CHROMIUM_ARGS, chromium_path, log_in
 from tests.factories import CallerIDFactory, CampaignFactory, ContactFactory, TrunkFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -49,10 +49,7 @@ def test_admin_pages_render_without_script_errors(live_server: object, screensho
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(f"{msg.text} {msg.location.get('url')}")
                 if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico") else None)
-        page.goto(f"{base_url}/admin/login/")
-        page.fill("#id_username", "operator")
-        page.fill("#id_password", "op-pass-123")
-        page.click("input[type=submit]")
+        log_in(page, base_url, "operator", "op-pass-123")
         expect(page.locator("#site-name")).to_be_visible()
 
         # when the operator visits each page

@@ -11,7 +11,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from campaigns.choices import AttemptState, ContactStatus
 from campaigns.models import CallAttempt
-from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+from tests.browser.conftest import CHROMIUM_ARGS, chromium_path, log_in
 from tests.campaigns.dialer_setup import contacts, running_campaign
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,10 +32,7 @@ def test_live_panel_updates_while_calls_start(live_server: object) -> None:
         page.set_default_timeout(20_000)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(f"{base_url}/admin/login/")
-        page.fill("#id_username", "operator")
-        page.fill("#id_password", "op-pass-123")
-        page.click("input[type=submit]")
+        log_in(page, base_url, "operator", "op-pass-123")
         # when the operator opens the campaign
         page.goto(f"{base_url}/admin/campaigns/campaign/{campaign.pk}/change/")
         # then the panel shows calls in flight / limit and the contacts by status

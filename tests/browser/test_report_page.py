@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from playwright.sync_api import expect, sync_playwright
 
 from campaigns.choices import Disposition
-from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+from tests.browser.conftest import CHROMIUM_ARGS, chromium_path, log_in
 from tests.campaigns.report_data import add_attempt, at, build_report_campaign
 from tests.factories import ContactFactory
 
@@ -50,10 +50,7 @@ def test_report_and_attempt_pages_render_with_charts(live_server: object, screen
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on("console", lambda msg: errors.append(msg.text)
                 if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico") else None)
-        page.goto(f"{base_url}/admin/login/")
-        page.fill("#id_username", "operator")
-        page.fill("#id_password", "op-pass-123")
-        page.click("input[type=submit]")
+        log_in(page, base_url, "operator", "op-pass-123")
 
         # when the operator opens the campaign, follows "Report", then one attempt
         page.goto(f"{base_url}/admin/campaigns/campaign/{data.campaign.pk}/change/")

@@ -220,7 +220,7 @@ def _check_report_in_browser(base_url: str, campaign: Campaign, attempt: CallAtt
     from django.contrib.auth.models import User
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.browser.conftest import CHROMIUM_ARGS, chromium_path
+    from tests.browser.conftest import CHROMIUM_ARGS, chromium_path, log_in
 
     # Database work first: Playwright's sync API runs an event loop in this thread while the browser is open.
     User.objects.create_superuser("reviewer", "reviewer@example.com", "reviewer-pass-1")
@@ -230,10 +230,7 @@ def _check_report_in_browser(base_url: str, campaign: Campaign, attempt: CallAtt
         browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(20_000)
-        page.goto(f"{base_url}/{settings.ADMIN_URL}login/")
-        page.fill("#id_username", "reviewer")
-        page.fill("#id_password", "reviewer-pass-1")
-        page.click("input[type=submit]")
+        log_in(page, base_url, "reviewer", "reviewer-pass-1")
         page.goto(f"{base_url}/{settings.ADMIN_URL}campaigns/campaign/{campaign.pk}/change/")
         page.click("#campaign-report")
         for stage, figure in funnel.items():
