@@ -159,18 +159,20 @@ class TokenRequest:
     want: int
 
 
-# KEYS = bucket hashes; ARGV[1] = number of buckets, then the rate of each bucket, then triples
-# (campaign bucket index, trunk bucket index, want) per request. Tokens are handed out one at a time in
-# round-robin over the requests, so campaigns sharing a trunk share its calls per second fairly.
+# KEYS = bucket hashes; ARGV[1] = number of buckets, ARGV[2] = the burst in seconds of refill, then the rate
+# of each bucket, then triples (campaign bucket index, trunk bucket index, want) per request. Tokens are
+# handed out one at a time in round-robin over the requests, so campaigns sharing a trunk share its calls
+# per second fairly.
 _TAKE_TOKENS = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local nb = tonumber(ARGV[1])
+local burst_s = tonumber(ARGV[2])
 local tokens = {}
 local burst = {}
 for i = 1, nb do
-  local rate = tonumber(ARGV[1 + i])
-  burst[i] = math.max(1, rate)
+  local rate = tonumber(ARGV[2 + i])
+  burst[i] = rate * burst_s + 1
   local h = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
   if h[1] then
     local elapsed = math.max(0, now - tonumber(h[2]))
@@ -180,7 +182,7 @@ for i = 1, nb do
   end
 end
 local reqs = {}
-local base = 1 + nb
+local base = 2 + nb
 local nreq = (#ARGV - base) / 3
 for j = 1, nreq do
   reqs[j] = {tonumber(ARGV[base + 3 * j - 2]), tonumber(ARGV[base + 3 * j - 1]), tonumber(ARGV[base + 3 * j]), 0}
@@ -221,16 +223,24 @@ def _bucket_key(kind: str, ident: int) -> str:
     return f"{KEY_PREFIX}cps:{kind}:{ident}"
 
 
-def take_dial_tokens(r: redis.Redis, requests: Sequence[TokenRequest]) -> list[int]:
+def take_dial_tokens(r: redis.Redis, requests: Sequence[TokenRequest], burst_s: float | None = None) -> list[int]:
     """Take calls-per-second tokens for each request, fairly (round-robin), from both of its buckets.
 
-    A bucket holds at most ``max(1, rate)`` tokens and refills at ``rate`` per second of Redis time.
+    A bucket refills at ``rate`` per second of Redis time and holds at most ``rate * burst_s + 1`` tokens:
+    one dispatcher tick's worth (``burst_s`` defaults to ``DIALER_TICK_S``), plus one so that a rate that
+    is not a whole number per tick is not rounded down tick after tick.
 
     Returns:
         The tokens granted per request, in the same order.
     """
     if not requests:
         return []
+    # Why the burst is one tick's worth and not one second's: every dial a tick claims goes out at once.
+    # A bucket of a whole second let a tick after an idle spell send `rate` INVITEs in the same instant and
+    # then `rate` more within the second (twice what the trunk accepts; providers answer 503), and the
+    # burst of answers starved the media of the calls already up (see docs/benchmarks.md, UA pool).
+    if burst_s is None:
+        burst_s = settings.DIALER_TICK_S
     keys: list[str] = []
     rates: list[float] = []
     index: dict[str, int] = {}
@@ -247,7 +257,7 @@ def take_dial_tokens(r: redis.Redis, requests: Sequence[TokenRequest]) -> list[i
         ci = slot(_bucket_key("campaign", q.campaign_id), q.campaign_rate)
         ti = slot(_bucket_key("trunk", q.trunk_id), q.trunk_rate)
         triples += [ci, ti, max(0, q.want)]
-    args: list[object] = [len(keys), *(repr(float(x)) for x in rates), *triples]
+    args: list[object] = [len(keys), repr(float(burst_s)), *(repr(float(x)) for x in rates), *triples]
     granted = r.register_script(_TAKE_TOKENS)(keys=keys, args=args)
     return [int(g) for g in granted]
 

@@ -99,7 +99,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # The dispatcher tick: how often it claims, and how many claims one tick may make (its duration grows with
 # them, about 0.15-0.2 ms of CPU each), so the claim rate is at most DIALER_MAX_CLAIMS_PER_TICK / DIALER_TICK_S.
-DIALER_TICK_S = env.float("DIALER_TICK_S", default=1.0)
+# A tick's dials go out together, and the calls-per-second buckets hold one tick's worth: a short tick
+# spreads a trunk's calls over the second instead of sending them in one burst.
+DIALER_TICK_S = env.float("DIALER_TICK_S", default=0.25)
 DIALER_MAX_CLAIMS_PER_TICK = env.int("DIALER_MAX_CLAIMS_PER_TICK", default=500)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # The dispatcher: claims due contacts each tick (one tick at a time across hosts: advisory lock).

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from pytest_django.fixtures import Settings
 
 from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, CampaignStatus, ContactStatus
 from campaigns.dispatch import (
@@ -146,11 +147,22 @@ def test_campaigns_sharing_a_trunk_share_its_channels_fairly(redis_client: redis
 
 
 @pytest.mark.django_db(transaction=True)
-def test_trunk_calls_per_second_limit_the_claims(redis_client: redis.Redis, ua: str) -> None:
+def test_trunk_calls_per_second_limit_the_claims(redis_client: redis.Redis, ua: str, settings: Settings) -> None:
+    settings.DIALER_TICK_S = 1.0
     campaign = running_campaign(max_concurrent=50, trunk_cps="3")
     contacts(campaign, 20)
-    assert len(tick(redis_client)[0]) == 3
+    assert len(tick(redis_client)[0]) == 4  # one tick's worth (3 per second x 1 s) plus one
     assert len(tick(redis_client)[0]) <= 1  # the bucket refills at 3/s of real Redis time
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_short_tick_spreads_a_trunks_calls_over_the_second(redis_client: redis.Redis, ua: str,
+                                                             settings: Settings) -> None:
+    # given a 20 calls/s trunk and the default 0.25 s tick: no tick sends the whole second's calls at once
+    settings.DIALER_TICK_S = 0.25
+    campaign = running_campaign(max_concurrent=50, trunk_cps="20")
+    contacts(campaign, 40)
+    assert len(tick(redis_client)[0]) == 6  # 20 x 0.25 + 1
 
 
 def test_share_fairly_gives_no_one_more_than_they_want() -> None:

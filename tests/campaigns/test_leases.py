@@ -12,6 +12,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.utils import timezone
+from pytest_django.fixtures import Settings
 
 from campaigns.choices import AttemptState
 from campaigns.leases import (
@@ -144,9 +145,33 @@ def test_renew_readmits_a_member_lost_in_a_flush_only_under_the_limit(redis_clie
 
 
 def test_token_bucket_grants_at_most_the_burst(redis_client: redis.Redis) -> None:
-    granted = take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 5.0, want=10)])
-    assert granted == [5]
-    assert take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 5.0, want=10)]) in ([0], [1])
+    # a bucket holds one tick's worth of its rate, plus one: 5/s with a 1 s tick -> 6
+    granted = take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 5.0, want=10)], burst_s=1.0)
+    assert granted == [6]
+    assert take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 5.0, want=10)], burst_s=1.0) in ([0], [1])
+
+
+def test_token_bucket_burst_is_one_tick_of_the_dispatcher(redis_client: redis.Redis, settings: Settings) -> None:
+    # given the default tick of 0.25 s: 25 calls per second -> 25 * 0.25 + 1 = 7.25 tokens at most
+    settings.DIALER_TICK_S = 0.25
+    assert take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 25.0, want=100)]) == [7]
+
+
+def test_token_bucket_keeps_a_fractional_rate_per_tick(redis_client: redis.Redis) -> None:
+    # given 6 calls per second taken every 0.25 s (1.5 per tick): whole tokens only, and none lost to the cap
+    def redis_now() -> float:
+        seconds, micros = redis_client.time()
+        return seconds + micros / 1e6
+
+    take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 6.0, want=100)], burst_s=0.25)  # empties it
+    started = redis_now()
+    granted = 0
+    for _ in range(8):
+        time.sleep(0.25)
+        granted += take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 6.0, want=100)], burst_s=0.25)[0]
+    elapsed = redis_now() - started
+    # the refill over the elapsed time, give or take the one token a take may leave in the bucket
+    assert int(elapsed * 6) - 1 <= granted <= elapsed * 6 + 1
 
 
 def test_token_bucket_refills_at_its_rate(redis_client: redis.Redis) -> None:
@@ -155,33 +180,34 @@ def test_token_bucket_refills_at_its_rate(redis_client: redis.Redis) -> None:
         return seconds + micros / 1e6
 
     before = redis_now()
-    take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 10.0, want=10)])  # empties the bucket
+    take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 10.0, want=20)], burst_s=1.0)  # empties the bucket
     after_first = redis_now()
     time.sleep(0.35)
     before_second = redis_now()
-    granted = take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 10.0, want=10)])[0]
+    granted = take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 10.0, want=20)], burst_s=1.0)[0]
     after = redis_now()
-    # 10 tokens per second of Redis time between the two takes (bounds from the clock reads around them)
-    assert int((before_second - after_first) * 10) <= granted <= min(10, int((after - before) * 10))
+    # 10 tokens per second of Redis time between the two takes (bounds from the clock reads around them;
+    # the first take may leave a fraction of a token behind)
+    assert int((before_second - after_first) * 10) <= granted <= min(11, int((after - before) * 10) + 1)
     assert granted >= 3
 
 
 def test_token_bucket_shares_a_trunk_fairly_between_campaigns(redis_client: redis.Redis) -> None:
-    granted = take_dial_tokens(redis_client, [TokenRequest(1, 50.0, 9, 4.0, want=10),
-                                              TokenRequest(2, 50.0, 9, 4.0, want=10)])
+    granted = take_dial_tokens(redis_client, [TokenRequest(1, 50.0, 9, 3.0, want=10),
+                                              TokenRequest(2, 50.0, 9, 3.0, want=10)], burst_s=1.0)
     assert granted == [2, 2]
 
 
 def test_campaign_bucket_limits_below_the_trunk(redis_client: redis.Redis) -> None:
     granted = take_dial_tokens(redis_client, [TokenRequest(1, 1.0, 9, 50.0, want=10),
-                                              TokenRequest(2, 50.0, 9, 50.0, want=10)])
-    assert granted == [1, 10]
+                                              TokenRequest(2, 50.0, 9, 50.0, want=10)], burst_s=1.0)
+    assert granted == [2, 10]
 
 
 def test_refund_returns_unused_tokens(redis_client: redis.Redis) -> None:
-    take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 3.0, want=3)])
+    take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 3.0, want=4)], burst_s=1.0)
     refund_dial_tokens(redis_client, [(1, 9, 2)])
-    assert take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 3.0, want=3)]) == [2]
+    assert take_dial_tokens(redis_client, [TokenRequest(1, 100.0, 9, 3.0, want=4)], burst_s=1.0) == [2]
 
 
 @pytest.mark.django_db
