@@ -332,6 +332,19 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         print(f"media during the steady hold ({hold_end - hold_start:.1f} s with all calls up): {hold_bad} of"
               f" about {hold_expected:.0f} frames late or missing ({figures['late_frames_pct_hold']:.3f}%); the"
               f" rest of the {late + missing} fell while other calls were being set up or torn down")
+        # Where the other late frames fell: per second before the hold (set-up) and after it (tear-down).
+        setup_bins: Counter[int] = Counter()
+        teardown_bins: Counter[int] = Counter()
+        for p in probes:
+            for at in p.get("bad_at", []):
+                if at < hold_start:
+                    setup_bins[int(hold_start - at)] += 1
+                elif at >= hold_end:
+                    teardown_bins[int(at - hold_end)] += 1
+        print("late or missing per second, set-up (seconds before the hold): "
+              + (" ".join(f"-{s}s:{n}" for s, n in sorted(setup_bins.items())) or "none")
+              + "; tear-down (seconds after the first hangup): "
+              + (" ".join(f"+{s}s:{n}" for s, n in sorted(teardown_bins.items())) or "none"))
         uas.wait(30)
         stats = uas.final_stats()
         print(f"sipp uas: successful {stats.get('SuccessfulCall(C)')}, failed {stats.get('FailedCall(C)')}")
