@@ -11,7 +11,7 @@ from celery import shared_task
 
 @shared_task(name="campaigns.dispatch_tick", ignore_result=True, soft_time_limit=10, time_limit=15, expires=1)
 def dispatch_tick() -> None:
-    """Beat, every second: claim due contacts of running campaigns and enqueue their originates."""
+    """Beat, every DIALER_TICK_S (0.25 s): claim due contacts of running campaigns and enqueue their originates."""
     from campaigns.dispatch import run_dispatch_tick
 
     run_dispatch_tick()
