@@ -124,8 +124,8 @@ class CampaignAdmin(admin.ModelAdmin):
         ("Schedule", {"fields": ["window_days", ("window_start", "window_end")],
                       "description": "Evaluated in each contact's own time zone."}),
         ("Limits", {"fields": ["max_concurrent", "max_cps", "ring_timeout_s"]}),
-        ("Answering machines", {"fields": ["amd_enabled", "machine_policy", "voicemail_message",
-                                           "opt_out_digit"]}),
+        ("Answering machines", {"fields": ["amd_enabled", ("amd_max_decision_ms", "amd_greet_immediately"),
+                                           "machine_policy", "voicemail_message", "opt_out_digit"]}),
         ("Retries", {"fields": ["max_attempts"]}),
     ]
 

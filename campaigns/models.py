@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.signals import pre_delete
@@ -112,6 +113,13 @@ class Campaign(models.Model):
     max_attempts = models.PositiveIntegerField("Max attempts per contact", default=3)
     # Answering machines
     amd_enabled = models.BooleanField("Detect answering machines", default=True)
+    amd_max_decision_ms = models.PositiveIntegerField(
+        "AMD decision deadline (ms)", default=3500, validators=[MinValueValidator(1000), MaxValueValidator(10000)],
+        help_text="After answer, the detector decides human, machine or unknown within this time (1000-10000).")
+    amd_greet_immediately = models.BooleanField(
+        "Agent greets at once", default=False,
+        help_text="The agent speaks at answer while detection goes on; otherwise it stays silent until a "
+                  "person is detected. A machine found later still gets the machine policy.")
     machine_policy = models.CharField(max_length=16, choices=MachinePolicy.choices, default=MachinePolicy.HANG_UP)
     voicemail_message = models.TextField(blank=True, help_text="Left after the beep; {{variables}} allowed.")
     opt_out_digit = models.CharField(max_length=1, blank=True, default="9", help_text="DTMF digit to opt out.")
@@ -126,6 +134,9 @@ class Campaign(models.Model):
             models.CheckConstraint(condition=Q(max_concurrent__gte=1), name="campaign_max_concurrent_gte_1"),
             models.CheckConstraint(condition=Q(max_cps__gt=0), name="campaign_max_cps_gt_0"),
             models.CheckConstraint(condition=Q(max_attempts__gte=1), name="campaign_max_attempts_gte_1"),
+            # Why a ceiling: a person who said "hello?" and heard nothing for 10 s has hung up.
+            models.CheckConstraint(condition=Q(amd_max_decision_ms__gte=1000, amd_max_decision_ms__lte=10000),
+                                   name="campaign_amd_max_decision_ms_range"),
             models.CheckConstraint(condition=Q(ring_timeout_s__gte=5, ring_timeout_s__lte=300),
                                    name="campaign_ring_timeout_range"),
             models.CheckConstraint(condition=Q(window_start__lt=models.F("window_end")),

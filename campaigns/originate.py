@@ -87,6 +87,8 @@ class _Handoff:
     on_dnc: bool
     agent: dict[str, Any]
     voicemail_message: str
+    amd_max_decision_ms: int = 3500
+    amd_greet_immediately: bool = False
 
 
 _GATE_STATEMENT = "dialer_originate_gate"
@@ -109,7 +111,7 @@ _GATE_SQL = f"""
               (SELECT row_to_json(f.*) FROM {Trunk._meta.db_table} f WHERE f.id = t.failover_id),
               EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
                       AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id)),
-              row_to_json(ag.*), c.voicemail_message
+              row_to_json(ag.*), c.voicemail_message, c.amd_max_decision_ms, c.amd_greet_immediately
 """  # noqa: S608 (table names from model metadata; values are parameters)
 _prepared_on: weakref.WeakSet[object] = weakref.WeakSet()
 
@@ -142,7 +144,7 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
         return None
     (campaign_id, contact_id, trunk_id, phone, name, zones, variables, status, days, start, end, max_concurrent,
      ring_timeout_s, agent_id, amd_enabled, machine_policy, opt_out_digit, max_call_s, max_channels, trunk,
-     failover, on_dnc, agent, voicemail_message) = row
+     failover, on_dnc, agent, voicemail_message, amd_max_decision_ms, amd_greet_immediately) = row
     trunk = {**(json.loads(trunk) if isinstance(trunk, str) else trunk), "max_channels": max_channels}
     if isinstance(failover, str):
         failover = json.loads(failover)
@@ -153,7 +155,7 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
     return _Handoff(attempt_id, campaign_id, contact_id, trunk_id, phone, name, list(zones), variables or {},
                     status, CallingWindow.for_campaign(days, start, end), max_concurrent, ring_timeout_s, agent_id,
                     amd_enabled, machine_policy, opt_out_digit, max_call_s, trunk, failover, bool(on_dnc),
-                    agent, voicemail_message or "")
+                    agent, voicemail_message or "", amd_max_decision_ms, amd_greet_immediately)
 
 
 def build_originate_command(h: _Handoff, caller_id: str) -> dict[str, Any]:
@@ -174,6 +176,8 @@ def build_originate_command(h: _Handoff, caller_id: str) -> dict[str, Any]:
         "contact_id": h.contact_id,
         "variables": {"name": h.contact_name, **h.variables},
         "amd_enabled": h.amd_enabled,
+        # The campaign's AMD timings (`media.amd.AmdConfig` fields); the rest keep the detector's defaults.
+        "amd": {"max_decision_ms": h.amd_max_decision_ms, "greet_immediately": h.amd_greet_immediately},
         "machine_policy": h.machine_policy,
         "opt_out_digit": h.opt_out_digit,
         # The conversation's settings travel with the command: the UA never reads the ORM during a call.

@@ -159,6 +159,24 @@ def test_saving_the_form_keeps_a_status_changed_meanwhile(admin_client: Client) 
     assert campaign.status == CampaignStatus.RUNNING
 
 
+def test_operator_sets_the_amd_deadline_and_greet_at_once(admin_client: Client) -> None:
+    # given a campaign's change form as rendered, with the AMD defaults
+    campaign = CampaignFactory()
+    url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    data = admin_form_data(admin_client.get(url))
+    assert (data["amd_max_decision_ms"], data.get("amd_greet_immediately")) == ("3500", None)
+
+    # when the operator asks for a deadline outside 1-10 s, the form says so and saves nothing
+    response = admin_client.post(url, {**data, "amd_max_decision_ms": "12000"})
+    assert response.status_code == 200
+    assert "Ensure this value is less than or equal to 10000." in response.content.decode()
+    # and a 2.5 s deadline with the agent greeting at once is saved
+    response = admin_client.post(url, {**data, "amd_max_decision_ms": "2500", "amd_greet_immediately": "on"})
+    assert response.status_code == 302
+    campaign.refresh_from_db()
+    assert (campaign.amd_max_decision_ms, campaign.amd_greet_immediately) == (2500, True)
+
+
 def test_campaign_status_is_not_editable_in_the_form(admin_client: Client) -> None:
     campaign = CampaignFactory()
 

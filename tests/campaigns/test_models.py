@@ -49,6 +49,8 @@ def test_ended_attempts_do_not_block_a_new_one() -> None:
         ("window_start", dt.time(21, 0)),
         ("window_days", [7]),
         ("window_days", []),
+        ("amd_max_decision_ms", 999),
+        ("amd_max_decision_ms", 10_001),
     ],
 )
 def test_campaign_limits_are_checked_by_the_database(field: str, value: object) -> None:

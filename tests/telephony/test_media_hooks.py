@@ -52,7 +52,7 @@ def test_the_originate_command_carries_the_conversation(redis_client: redis.Redi
 
     live_ua(redis_client, "ua-1")
     campaign = running_campaign(machine_policy=MachinePolicy.LEAVE_MESSAGE, voicemail_message="Hi {{name}}.",
-                                opt_out_digit="8")
+                                opt_out_digit="8", amd_max_decision_ms=2800, amd_greet_immediately=True)
     AgentProfile.objects.filter(pk=campaign.agent_id).update(
         provider="local", greeting="Hello {{name}}", outcome_schema=OUTCOMES, fallback_message="Sorry.",
         voice="alloy")
@@ -77,6 +77,10 @@ def test_the_originate_command_carries_the_conversation(redis_client: redis.Redi
     assert (plan.machine_policy, plan.voicemail_message, plan.opt_out_digit) == (
         MachinePolicy.LEAVE_MESSAGE, "Hi {{name}}.", "8")
     assert plan.variables["name"] == "Ada"
+    # the campaign's AMD deadline and "greet at once" reach the detector; its other settings stay default
+    assert command["amd"] == {"max_decision_ms": 2800, "greet_immediately": True}
+    assert (plan.amd.max_decision_ms, plan.amd.greet_immediately) == (2800, True)
+    assert plan.amd.greeting_max_ms == AmdConfig().greeting_max_ms
 
 
 def test_plan_keeps_an_explicit_agent_url_and_reads_amd_settings() -> None:
