@@ -69,6 +69,7 @@ __all__ = [
     "create_import_job",
     "import_contacts_file",
     "preview_csv",
+    "refresh_contacts_after_import",
     "run_import_job",
 ]
 
@@ -227,14 +228,50 @@ def run_import_job(job_id: int, progress: ProgressCallback | None = None,
     if not claimed:
         logger.info("import %s: not queued (%s), run ignored", job_id, job.status)
         return job
+    timings = timings or ImportTimings()
     try:
-        _import(job, progress, timings or ImportTimings())
+        _import(job, progress, timings)
     except CsvFormatError as exc:
         _fail(job_id, str(exc))
     except Exception as exc:
         _fail(job_id, f"{type(exc).__name__}: {exc}")
         raise
-    return ImportJob.objects.get(pk=job_id)
+    job = ImportJob.objects.get(pk=job_id)
+    started_vacuum = time.perf_counter()
+    refresh_contacts_after_import(job)
+    timings.vacuum = time.perf_counter() - started_vacuum
+    return job
+
+
+# Below this many new rows autovacuum catches up soon enough on its own.
+VACUUM_AFTER_IMPORT_ROWS = 10_000
+
+
+def refresh_contacts_after_import(job: ImportJob, min_rows: int | None = None) -> bool:
+    """VACUUM (ANALYZE) the contact table after a completed import that added at least ``min_rows``.
+
+    ``min_rows`` defaults to ``VACUUM_AFTER_IMPORT_ROWS``.
+
+    Why: until a vacuum marks the new pages all-visible, every count of a campaign's contacts (the
+    campaign list, the report, the live view) reads each contact's row instead of the index alone:
+    2.8-4.9 s for a campaign list over 1,000,000 contacts, 0.16 s once vacuumed. The statistics also
+    change (a campaign went from no contacts to many), and the dispatcher's claim is planned on them.
+    Autovacuum would get there too, but only a minute or more later. Measured: 0.42 s for 1,000,000
+    new rows. ``SKIP_LOCKED``: if autovacuum is already at it, there is nothing to wait for.
+
+    Returns:
+        Whether the vacuum ran (not inside a transaction, where PostgreSQL refuses it).
+    """
+    if min_rows is None:
+        min_rows = VACUUM_AFTER_IMPORT_ROWS
+    if job.status != ImportStatus.COMPLETED or job.imported + job.dnc < min_rows:
+        return False
+    if connection.in_atomic_block:
+        logger.info("import %s: inside a transaction, contact table not vacuumed", job.pk)
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE, SKIP_LOCKED) {Contact._meta.db_table}")
+    return True
 
 
 def import_contacts_file(campaign: Campaign, path: Path, *, default_region: str | None = None,
@@ -473,7 +510,8 @@ class ImportTimings:
     """Seconds spent in each phase of one import, for the benchmark and the log line.
 
     ``parse`` is the time the main process waited for checked chunks (reading and checking not
-    hidden behind the database work); ``copy`` is the COPY into the staging table.
+    hidden behind the database work); ``copy`` is the COPY into the staging table. ``vacuum`` comes
+    after the job completed (``refresh_contacts_after_import``) and is not in ``total``.
     """
 
     parse: float = 0.0
@@ -483,6 +521,7 @@ class ImportTimings:
     report: float = 0.0
     commit: float = 0.0
     total: float = 0.0
+    vacuum: float = 0.0
 
     def summary(self) -> str:
         """``parse=.. copy=.. rank=.. insert=.. report=.. commit=.. total=..`` in seconds."""

@@ -377,6 +377,36 @@ def test_progress_is_visible_to_others_while_the_import_runs(tmp_path: Path, set
     assert _other_connection_count("SELECT count(*) FROM campaigns_contact") == 6
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_big_import_vacuums_the_contact_table_so_counts_read_the_index_alone(tmp_path: Path,
+                                                                              monkeypatch: Any) -> None:
+    # given imports count as big from 5 new contacts
+    monkeypatch.setattr(contact_import, "VACUUM_AFTER_IMPORT_ROWS", 5)
+    vacuums = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'campaigns_contact'"
+    before = _other_connection_count(vacuums)
+    # when a file of 4 new numbers, then one of 6, is imported
+    small = import_contacts_file(CampaignFactory(), _csv(tmp_path, "phone\n" + "".join(
+        f"21255502{i:02d}\n" for i in range(4)), name="small.csv"))
+    after_small = _other_connection_count(vacuums)
+    timings = contact_import.ImportTimings()
+    big = import_contacts_file(CampaignFactory(), _csv(tmp_path, "phone\n" + "".join(
+        f"21255501{i:02d}\n" for i in range(6))), timings=timings)
+    # then only the big one vacuumed the table, after it completed
+    assert (small.imported, big.imported, big.status) == (4, 6, ImportStatus.COMPLETED)
+    assert after_small == before
+    assert _other_connection_count(vacuums) == before + 1
+    assert timings.vacuum > 0
+
+
+def test_no_vacuum_inside_a_transaction(tmp_path: Path, monkeypatch: Any) -> None:
+    # given a big import run inside the test's transaction, where PostgreSQL refuses VACUUM
+    monkeypatch.setattr(contact_import, "VACUUM_AFTER_IMPORT_ROWS", 1)
+    job = import_contacts_file(CampaignFactory(), _csv(tmp_path, "phone\n2125550100\n2125550101\n"))
+    # then the import completes and the vacuum is skipped, not failed
+    assert (job.status, job.imported) == (ImportStatus.COMPLETED, 2)
+    assert contact_import.refresh_contacts_after_import(job) is False
+
+
 def _other_connection_count(sql: str) -> int:
     other = connection.get_new_connection(connection.get_connection_params())
     try:
