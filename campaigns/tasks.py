@@ -43,6 +43,15 @@ def reap_attempts() -> None:
     complete_finished_campaigns()
 
 
+@shared_task(name="campaigns.refresh_report_rollups", ignore_result=True, soft_time_limit=240, time_limit=300,
+             expires=60)
+def refresh_report_rollups() -> None:
+    """Beat, every 60 s: move the report rollups of active and recently finished campaigns forward."""
+    from campaigns.reports import refresh_report_rollups as refresh
+
+    refresh()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Contact import.
 

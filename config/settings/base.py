@@ -111,6 +111,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "park-contacts": {"task": "campaigns.park_contacts", "schedule": 10.0, "options": {"expires": 10.0}},
     # Resolves attempts whose lease expired; completes campaigns with nothing left.
     "reap-attempts": {"task": "campaigns.reap_attempts", "schedule": 10.0, "options": {"expires": 10.0}},
+    # Keeps the campaign reports' rollups current, so no report aggregates a big campaign in the request.
+    "refresh-report-rollups": {"task": "campaigns.refresh_report_rollups", "schedule": 60.0,
+                               "options": {"expires": 60.0}},
 }
 
 # The SIP user-agent pool (`sip` process): N pjsua2 worker processes, each with up to 4 calls.

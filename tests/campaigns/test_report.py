@@ -9,16 +9,17 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from campaigns.choices import AttemptState, Disposition
-from campaigns.models import CallAttempt, ReportRollup
+from campaigns.choices import AttemptState, CampaignStatus, Disposition
+from campaigns.models import CallAttempt, Campaign, ReportRollup
 from campaigns.reports import (
     build_campaign_report,
     distribution_from_counts,
     percentile_from_counts,
+    refresh_report_rollups,
     reset_report_rollup,
 )
 from tests.campaigns.report_data import RATE_PER_MINUTE, add_attempt, at, build_report_campaign
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -247,3 +248,25 @@ def test_attempts_queued_in_the_last_minute_stay_out_of_the_rollup_but_count() -
     assert report.rollup_through_attempt_id == ringing.pk
     assert report.attempts_total == 10
     assert {s.key: s.contacts for s in report.funnel}["attempted"] == 7
+
+
+def test_the_beat_moves_the_rollups_of_active_and_recently_finished_campaigns_only() -> None:
+    # given the report campaign running, and three more: finished 30 minutes ago, finished yesterday, a draft
+    data = build_report_campaign()
+    Campaign.objects.filter(pk=data.campaign.pk).update(status=CampaignStatus.RUNNING)
+    now = timezone.now()
+    recent = CampaignFactory(status=CampaignStatus.COMPLETED, finished_at=now - dt.timedelta(minutes=30))
+    old = CampaignFactory(status=CampaignStatus.CANCELLED, finished_at=now - dt.timedelta(days=1))
+    draft = CampaignFactory()
+    for campaign in (recent, old, draft):
+        add_attempt(campaign, ContactFactory(campaign=campaign), 1, at(9), Disposition.NO_ANSWER)
+
+    # when the beat's refresh runs
+    moved = refresh_report_rollups(now)
+
+    # then the running and the recently finished campaign are rolled up; the report finds its rollup current
+    assert set(moved) == {data.campaign.pk, recent.pk}
+    assert moved[data.campaign.pk] == data.attempts["ringing_1"].pk - 1
+    assert ReportRollup.objects.get(campaign=recent).through_attempt_id > 0
+    assert not ReportRollup.objects.filter(campaign__in=[old, draft]).exists()
+    assert build_campaign_report(data.campaign).rollup_through_attempt_id == moved[data.campaign.pk]
