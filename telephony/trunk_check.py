@@ -201,6 +201,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stderr.flush()
-    os._exit(code)  # skip interpreter teardown: pjsua2 destructors must not run after the result is out
+    from telephony.ua.endpoint import exit_without_teardown
+
+    exit_without_teardown(main())  # pjsua2 destructors must not run after the result is out

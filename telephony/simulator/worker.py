@@ -17,7 +17,6 @@ import logging
 import queue
 import signal
 import socket
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from telephony.simulator.personas import (
     persona_for_number,
 )
 from telephony.ua.calls import CallMediaPort, MediaPortPool
-from telephony.ua.endpoint import EndpointSettings, PjsuaThread, freeze_startup_heap
+from telephony.ua.endpoint import EndpointSettings, PjsuaThread, exit_without_teardown, freeze_startup_heap
 
 logger = logging.getLogger(__name__)
 
@@ -421,4 +420,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_teardown(main())

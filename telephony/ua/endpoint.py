@@ -10,16 +10,19 @@ which pjsua2 registers itself.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import os
 import queue
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import pjsua2 as pj
 
@@ -78,6 +81,22 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def exit_without_teardown(code: int) -> NoReturn:
+    """End a pjsua2 process with ``code`` once its work is done, skipping the interpreter's teardown.
+
+    Why: after ``libDestroy`` the teardown still collects the pjsua2 objects (SWIG proxies, media ports) and
+    runs their C++ destructors. Seen: a UA worker that had hung up its calls, written them to the ledger
+    and destroyed its Endpoint stayed "Garbage-collecting" until the supervisor killed it, and a trunk
+    check child aborted in an Account destructor. Everything that matters is written by then (ledger,
+    Redis, the process's output); only the log and output streams are flushed here.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed or gone: nothing more can be written anyway
+            stream.flush()
+    os._exit(code)
 
 
 class _PythonLogWriter(pj.LogWriter):
