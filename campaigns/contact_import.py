@@ -247,10 +247,8 @@ def run_import_job(job_id: int, progress: ProgressCallback | None = None,
 VACUUM_AFTER_IMPORT_ROWS = 10_000
 
 
-def refresh_contacts_after_import(job: ImportJob, min_rows: int | None = None) -> bool:
-    """VACUUM (ANALYZE) the contact table after a completed import that added at least ``min_rows``.
-
-    ``min_rows`` defaults to ``VACUUM_AFTER_IMPORT_ROWS``.
+def refresh_contacts_after_import(job: ImportJob) -> bool:
+    """VACUUM (ANALYZE) the contact table after a completed import that added ``VACUUM_AFTER_IMPORT_ROWS`` or more.
 
     Why: until a vacuum marks the new pages all-visible, every count of a campaign's contacts (the
     campaign list, the report, the live view) reads each contact's row instead of the index alone:
@@ -262,9 +260,7 @@ def refresh_contacts_after_import(job: ImportJob, min_rows: int | None = None) -
     Returns:
         Whether the vacuum ran (not inside a transaction, where PostgreSQL refuses it).
     """
-    if min_rows is None:
-        min_rows = VACUUM_AFTER_IMPORT_ROWS
-    if job.status != ImportStatus.COMPLETED or job.imported + job.dnc < min_rows:
+    if job.status != ImportStatus.COMPLETED or job.imported + job.dnc < VACUUM_AFTER_IMPORT_ROWS:
         return False
     if connection.in_atomic_block:
         logger.info("import %s: inside a transaction, contact table not vacuumed", job.pk)

@@ -87,6 +87,9 @@ class AgentProfile(models.Model):
         return self.name
 
 
+# The campaign's AMD decision deadline, in ms: the form's validators and the database check share it.
+AMD_DECISION_MS_MIN, AMD_DECISION_MS_MAX = 1000, 10000
+
 class Campaign(models.Model):
     """A list of contacts to call with one agent, through one trunk, inside a calling window."""
 
@@ -114,8 +117,10 @@ class Campaign(models.Model):
     # Answering machines
     amd_enabled = models.BooleanField("Detect answering machines", default=True)
     amd_max_decision_ms = models.PositiveIntegerField(
-        "AMD decision deadline (ms)", default=3500, validators=[MinValueValidator(1000), MaxValueValidator(10000)],
-        help_text="After answer, the detector decides human, machine or unknown within this time (1000-10000).")
+        "AMD decision deadline (ms)", default=3500,
+        validators=[MinValueValidator(AMD_DECISION_MS_MIN), MaxValueValidator(AMD_DECISION_MS_MAX)],
+        help_text=f"After answer, the detector decides human, machine or unknown within this time "
+                  f"({AMD_DECISION_MS_MIN}-{AMD_DECISION_MS_MAX}).")
     amd_greet_immediately = models.BooleanField(
         "Agent greets at once", default=False,
         help_text="The agent speaks at answer while detection goes on; otherwise it stays silent until a "
@@ -135,7 +140,8 @@ class Campaign(models.Model):
             models.CheckConstraint(condition=Q(max_cps__gt=0), name="campaign_max_cps_gt_0"),
             models.CheckConstraint(condition=Q(max_attempts__gte=1), name="campaign_max_attempts_gte_1"),
             # Why a ceiling: a person who said "hello?" and heard nothing for 10 s has hung up.
-            models.CheckConstraint(condition=Q(amd_max_decision_ms__gte=1000, amd_max_decision_ms__lte=10000),
+            models.CheckConstraint(condition=Q(amd_max_decision_ms__gte=AMD_DECISION_MS_MIN,
+                                               amd_max_decision_ms__lte=AMD_DECISION_MS_MAX),
                                    name="campaign_amd_max_decision_ms_range"),
             models.CheckConstraint(condition=Q(ring_timeout_s__gte=5, ring_timeout_s__lte=300),
                                    name="campaign_ring_timeout_range"),

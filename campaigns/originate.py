@@ -87,8 +87,8 @@ class _Handoff:
     on_dnc: bool
     agent: dict[str, Any]
     voicemail_message: str
-    amd_max_decision_ms: int = 3500
-    amd_greet_immediately: bool = False
+    amd_max_decision_ms: int
+    amd_greet_immediately: bool
 
 
 _GATE_STATEMENT = "dialer_originate_gate"
