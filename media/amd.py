@@ -29,7 +29,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from media.amd_cadence import DEADLINE_MODEL, Cadence, frame_pitch, measure, talker_phrases
+from media.amd_cadence import Cadence, frame_pitch, frame_spectrum, measure, talker_phrases
+from media.amd_deadline import DeadlineModel, shipped_model
 from media.keywords import KeywordSpotter, match_machine_phrase
 from media.tones import FRAME_SAMPLES, Beep, ToneDetector
 
@@ -40,6 +41,7 @@ _ONSET_MS = 200  # a voice reaches its level within this long
 _MIN_BACKGROUND_FRAMES = 10  # 200 ms of earlier sound before it can be called background
 _TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s
 _CADENCE_RECHECK_MS = 200
+_NO_SPECTRUM = np.zeros(16, dtype=np.float32)  # the flat band spectrum of a dip inside a phrase
 
 
 class AmdLabel(StrEnum):
@@ -74,7 +76,13 @@ class AmdConfig:
         speech_margin_db: a frame is speech when this far above the tracked noise floor.
         min_speech_dbfs: a frame quieter than this is never speech.
         talker_range_db: a frame more than this below the talker's recent peak level is background
-            (a television, people in the room), not the person on the line.
+            (a television, people in the room), not the person on the line, unless it is
+            `clear_speech_db` above the noise floor.
+        clear_speech_db: a frame this far above the noise floor is the talker's speech however
+            far it is below their peak. On a quiet line a greeting's soft syllables fall 15-40 dB
+            under its loudest vowels yet far above the line's noise; dropping them broke read
+            sentences into short "phrases" with pauses, which look like a person's. Talk in the
+            room is never this far above the floor it sets itself.
         beep_min_hz: lowest beep frequency.
         beep_max_hz: highest beep frequency.
         beep_min_ms: how long a tone must last to count as a beep.
@@ -92,8 +100,8 @@ class AmdConfig:
             who are still talking at the deadline, and a phrase condition turns many greetings
             that start late into UNKNOWN (see docs/benchmarks.md).
         timeout_machine_probability: that deadline rule also needs the cadence model
-            (`media.amd_cadence.DEADLINE_MODEL`: turn pauses, trailing silence, rising phrase
-            endings) to give a machine at least this probability. People who keep asking
+            (`media.amd_deadline`: phrase lengths, pauses, phrase endings, trailing silence) to
+            give a machine at least this probability. People who keep asking
             "Hello? ... Hello?" into the deadline pause after each question and end them rising.
         timeout_human_probability: at the deadline, an utterance the cadence model gives at most
             this machine probability is a person (short bursts with pauses, questions).
@@ -119,7 +127,7 @@ class AmdConfig:
 
     max_decision_ms: int = 3500
     greeting_max_ms: int = 1600
-    phrase_min_ms: int = 1200
+    phrase_min_ms: int = 1300
     min_level_swing_db: float = 15.0
     after_greeting_silence_ms: int = 800
     word_gap_ms: int = 200
@@ -127,6 +135,7 @@ class AmdConfig:
     speech_margin_db: float = 6.0
     min_speech_dbfs: float = -50.0
     talker_range_db: float = 15.0
+    clear_speech_db: float = 30.0
     beep_min_hz: float = 300.0
     beep_max_hz: float = 2500.0
     beep_min_ms: int = 120
@@ -177,9 +186,7 @@ class AmdConfig:
                 f"got {self.timeout_machine_phrase_ms!r}"
             )
         if not 0.0 < self.question_rise_st_per_s <= 100.0:
-            raise ValueError(
-                f"AmdConfig.question_rise_st_per_s must be in (0, 100], got {self.question_rise_st_per_s}"
-            )
+            raise ValueError(f"AmdConfig.question_rise_st_per_s must be in (0, 100], got {self.question_rise_st_per_s}")
         if not 0.0 <= self.timeout_human_probability <= self.timeout_machine_probability <= 1.0:
             raise ValueError(
                 "AmdConfig.timeout_human_probability and timeout_machine_probability must satisfy "
@@ -197,6 +204,8 @@ class AmdConfig:
             raise ValueError(
                 f"AmdConfig.greeting_talker_range_db must be in [3, 60], got {self.greeting_talker_range_db}"
             )
+        if not 10.0 <= self.clear_speech_db <= 200.0:
+            raise ValueError(f"AmdConfig.clear_speech_db must be in [10, 200], got {self.clear_speech_db}")
         if not 3.0 <= self.talker_range_db <= 60.0:
             raise ValueError(f"AmdConfig.talker_range_db must be in [3, 60], got {self.talker_range_db}")
         if not -90.0 <= self.min_speech_dbfs <= 0.0:
@@ -264,6 +273,7 @@ class AnsweringMachineDetector:
     Args:
         config: timings and thresholds; defaults suit most campaigns.
         spotter: optional local keyword spotter (any `media.keywords.KeywordSpotter`).
+        deadline_model: the cadence model used at the deadline; the shipped one if None.
 
     Example:
         detector = AnsweringMachineDetector(AmdConfig())
@@ -273,9 +283,15 @@ class AnsweringMachineDetector:
                 break
     """
 
-    def __init__(self, config: AmdConfig | None = None, spotter: KeywordSpotter | None = None) -> None:
+    def __init__(
+        self,
+        config: AmdConfig | None = None,
+        spotter: KeywordSpotter | None = None,
+        deadline_model: DeadlineModel | None = None,
+    ) -> None:
         self.config = config or AmdConfig()
         self._spotter = spotter
+        self._deadline_model = deadline_model
         self._tones = ToneDetector(
             min_hz=self.config.beep_min_hz,
             max_hz=self.config.beep_max_hz,
@@ -301,6 +317,7 @@ class AnsweringMachineDetector:
         self._levels: list[float] = []  # level of every analysed frame, from answer on
         self._speech: list[bool] = []  # whether each analysed frame was the talker's speech
         self._pitch: list[float] = []  # pitch of each speech frame (NaN otherwise), for phrase endings
+        self._spectra: list[np.ndarray] = []  # band spectrum of each analysed frame, for repetition
         self._previous = np.zeros(FRAME_SAMPLES)  # the frame before, for 40 ms pitch windows
         self._cadence_ms = -10_000  # when `_cadence` was measured
         self._cadence: Cadence | None = None
@@ -407,13 +424,16 @@ class AnsweringMachineDetector:
             # Why: background talk is not stationary, so the noise floor does not absorb it. The
             # person on the line is closer to the microphone than anyone behind them: frames far
             # below the talker's recent peak are the room, and a short "hello?" followed by room
-            # noise must still read as a short utterance followed by silence.
+            # noise must still read as a short utterance followed by silence. But a frame far above
+            # the noise floor is speech all the same: room talk keeps the floor close under itself,
+            # and on a quiet line a greeting's soft syllables must not split its sentences.
             self._talker_dbfs = max(dbfs, self._talker_dbfs - _TALKER_DECAY_DB)
-            is_speech = dbfs >= self._talker_dbfs - cfg.talker_range_db
+            is_speech = dbfs >= self._talker_dbfs - cfg.talker_range_db or dbfs >= floor + cfg.clear_speech_db
         else:
             self._talker_dbfs -= _TALKER_DECAY_DB
         self._speech.append(is_speech)
         self._pitch.append(frame_pitch(np.concatenate((self._previous, samples))) if is_speech else math.nan)
+        self._spectra.append(frame_spectrum(samples) if is_speech else _NO_SPECTRUM)
         self._previous = samples
         if is_speech:
             self._on_speech_frame(frame_start, dbfs)
@@ -549,7 +569,7 @@ class AnsweringMachineDetector:
         if self._utterance_start_ms < 0:
             return None
         start = self._utterance_start_ms // FRAME_MS
-        return measure(self._speech[start:], self._levels[start:], self._pitch[start:])
+        return measure(self._speech[start:], self._levels[start:], self._pitch[start:], self._spectra[start:])
 
     def _at_deadline(self) -> AmdDecision:
         cfg = self.config
@@ -565,7 +585,7 @@ class AnsweringMachineDetector:
         # Why a model here: "still talking at the deadline" is true of a late greeting and of a
         # person asking "Hello? ... Hello?" into silence alike; the rhythm and the phrase endings
         # tell them apart (see media.amd_cadence).
-        machine = DEADLINE_MODEL.machine_probability(cadence)
+        machine = (self._deadline_model or shipped_model()).machine_probability(cadence)
         if (
             silence < cfg.timeout_human_silence_ms
             and self._utterance_speech_ms >= cfg.timeout_machine_speech_ms

@@ -7,7 +7,7 @@ only short dips between words and rarely stops long. By the deadline both may st
 features describe the rhythm of the current utterance from its per-frame speech flags and levels.
 
 The features are computed once, at the deadline, over at most `max_decision_ms / 20` frames, so
-the per-frame cost stays a list append.
+the per-frame cost stays a list append. `media.amd_deadline` turns them into P(machine).
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ FRAME_MS = 20
 BURST_BRIDGE_FRAMES = 5  # dips up to 100 ms are inside a syllable or between words of one burst
 PHRASE_BRIDGE_FRAMES = 10  # dips up to 200 ms are inside a phrase (same as AmdConfig.word_gap_ms)
 TURN_PAUSE_FRAMES = 15  # a pause of 300 ms or more leaves room for the caller to answer
+RISING_END_ST_PER_S = 8.0  # a phrase ending rising this steeply is a question (AmdConfig.question_rise_st_per_s)
 _END_FRAMES = 8  # a phrase's ending: its last 160 ms of voiced frames
+NO_REPETITION = 9.0  # no two phrases to compare
+_MIN_REPEAT_FRAMES = 10  # phrases of 200 ms or more are compared for repetition
+_REPEAT_LENGTH_RATIO = 1.67
+_SPECTRUM_FFT = 256
+_BAND_EDGES = np.geomspace(4, 110, 17).astype(int)  # 256-point FFT bins at 8 kHz: 125 Hz to 3.4 kHz
+_HANN = np.hanning(160)
 _MIN_LAG, _MAX_LAG = 20, 100  # pitch periods at 8 kHz: 400 Hz down to 80 Hz
 _VOICED = 0.5  # normalised autocorrelation peak of a clearly voiced window
 _LAG_BIAS = 320.0 / (320.0 - np.arange(_MIN_LAG, _MAX_LAG + 1))  # undo the short-window taper
@@ -64,6 +71,22 @@ class Cadence:
             sentence ends falling.
         last_rise: the pitch slope at the end of the last phrase if it has ended (100 ms of
             silence after it) and was voiced enough to measure, else None.
+        phrases: number of phrases (dips up to 200 ms bridged), the current one included.
+        speech_ms: total length of the phrases.
+        mean_phrase_ms: mean phrase length.
+        shortest_phrase_ms: the shortest phrase.
+        first_phrase_ms: the first phrase.
+        last_phrase_ms: the last (current) phrase.
+        mean_pause_ms: mean pause between phrases (0 with one phrase).
+        longest_pause_ms: the longest pause between phrases (0 with one phrase).
+        shortest_pause_ms: the shortest pause between phrases (0 with one phrase).
+        end_fall: the steepest phrase-final pitch slope (most negative), 0 if no ending.
+        mean_end_slope: mean phrase-final pitch slope, 0 if no ending.
+        rising_ends: phrase endings rising by `RISING_END_ST_PER_S` or more.
+        voiced_ratio: share of speech frames with a clear pitch (0-1).
+        repetition: how alike the two most alike phrases of similar length sound (`repetition`);
+            `NO_REPETITION` with fewer than two such phrases. A person who hears nothing says
+            "Hello? ... Hello?" again; a greeting never repeats a sentence.
     """
 
     span_ms: int
@@ -75,6 +98,20 @@ class Cadence:
     level_swing_db: float
     end_rise: float
     last_rise: float | None
+    phrases: int
+    speech_ms: int
+    mean_phrase_ms: float
+    shortest_phrase_ms: int
+    first_phrase_ms: int
+    last_phrase_ms: int
+    mean_pause_ms: float
+    longest_pause_ms: int
+    shortest_pause_ms: int
+    end_fall: float
+    mean_end_slope: float
+    rising_ends: int
+    voiced_ratio: float
+    repetition: float
 
 
 def _runs(speech: np.ndarray, bridge: int) -> list[tuple[int, int]]:
@@ -132,13 +169,17 @@ def _end_slope(pitch: np.ndarray, speech: np.ndarray, start: int, end: int) -> f
     return float(np.polyfit(at[keep] * (FRAME_MS / 1000.0), semitones[keep], 1)[0])
 
 
-def measure(speech: list[bool], levels: list[float], pitch: list[float]) -> Cadence | None:
+def measure(
+    speech: list[bool], levels: list[float], pitch: list[float], spectra: list[np.ndarray] | None = None
+) -> Cadence | None:
     """Describe the cadence of an utterance.
 
     Args:
         speech: per-frame speech flags from the utterance's first frame to now.
         levels: per-frame levels (dBFS) over the same frames.
         pitch: per-frame pitch (`frame_pitch`, NaN when unvoiced or not speech), same frames.
+        spectra: per-frame band spectra (`frame_spectrum`), same frames; without them the
+            repetition is `NO_REPETITION`.
 
     Returns:
         The cadence, or None if no frame was speech.
@@ -163,67 +204,74 @@ def measure(speech: list[bool], levels: list[float], pitch: list[float]) -> Cade
             if slope is not None:
                 slopes.append(slope)
     first = bursts[0][0]
+    lengths = [(e - s + 1) * FRAME_MS for s, e in phrases]
+    pause_ms = [p * FRAME_MS for p in pauses]
+    voiced = int(np.count_nonzero(flags & ~np.isnan(pitches)))
     return Cadence(
         span_ms=(len(flags) - first) * FRAME_MS,
         speech_ratio=float(flags[first:].mean()),
         turn_pauses=sum(p >= TURN_PAUSE_FRAMES for p in pauses),
         mean_burst_ms=float(np.mean([e - s + 1 for s, e in bursts])) * FRAME_MS,
-        longest_phrase_ms=max(e - s + 1 for s, e in phrases) * FRAME_MS,
+        longest_phrase_ms=max(lengths),
         tail_silence_ms=(len(flags) - 1 - bursts[-1][1]) * FRAME_MS,
         level_swing_db=float(high - low),
         end_rise=max(slopes, default=0.0),
         last_rise=slope,
+        phrases=len(phrases),
+        speech_ms=sum(lengths),
+        mean_phrase_ms=float(np.mean(lengths)),
+        shortest_phrase_ms=min(lengths),
+        first_phrase_ms=lengths[0],
+        last_phrase_ms=lengths[-1],
+        mean_pause_ms=float(np.mean(pause_ms)) if pause_ms else 0.0,
+        longest_pause_ms=max(pause_ms, default=0),
+        shortest_pause_ms=min(pause_ms, default=0),
+        end_fall=min(slopes, default=0.0),
+        mean_end_slope=float(np.mean(slopes)) if slopes else 0.0,
+        rising_ends=sum(x >= RISING_END_ST_PER_S for x in slopes),
+        voiced_ratio=voiced / max(int(np.count_nonzero(flags)), 1),
+        repetition=NO_REPETITION if spectra is None else repetition(spectra, phrases),
     )
 
 
-@dataclass(frozen=True, slots=True)
-class DeadlineModel:
-    """Logistic model of P(machine) from a cadence at the decision deadline.
+def frame_spectrum(samples: np.ndarray) -> np.ndarray:
+    """Log energies of one 20 ms frame in 16 bands from 125 Hz to 3.4 kHz, their mean removed.
 
-    Four features, each with a reason to point one way:
-    - two or more turn pauses, and three or more: a person leaves room for an answer after each
-      question, a greeting pauses only between sentences;
-    - silence since the last word (seconds, capped at 1): a person who stopped is waiting;
-    - the steepest phrase-final pitch rise (semitones per second / 10, clipped to [-2, 4]):
-      questions rise at their end, read sentences fall.
-
-    Attributes:
-        bias: intercept (log-odds of a machine with all features at zero).
-        two_pauses: weight of `turn_pauses >= 2`.
-        three_pauses: weight of `turn_pauses >= 3`.
-        tail_s: weight of the trailing silence in seconds.
-        end_rise: weight of the end rise in tens of semitones per second.
+    Removing the mean makes the shape independent of the level, so "Hello?" said louder the
+    second time still matches the first. About 10 µs.
     """
-
-    bias: float
-    two_pauses: float
-    three_pauses: float
-    tail_s: float
-    end_rise: float
-
-    def machine_probability(self, cadence: Cadence) -> float:
-        """P(machine) for an utterance with this cadence (0-1)."""
-        score = (
-            self.bias
-            + self.two_pauses * (cadence.turn_pauses >= 2)
-            + self.three_pauses * (cadence.turn_pauses >= 3)
-            + self.tail_s * min(cadence.tail_silence_ms, 1000) / 1000.0
-            + self.end_rise * min(max(cadence.end_rise, -20.0), 40.0) / 10.0
-        )
-        return 1.0 / (1.0 + math.exp(-score))
-
-    @staticmethod
-    def features(cadence: Cadence) -> list[float]:
-        """The model's inputs in weight order (bias excluded), for fitting."""
-        return [
-            float(cadence.turn_pauses >= 2),
-            float(cadence.turn_pauses >= 3),
-            min(cadence.tail_silence_ms, 1000) / 1000.0,
-            min(max(cadence.end_rise, -20.0), 40.0) / 10.0,
-        ]
+    power = np.abs(np.fft.rfft(samples * _HANN, _SPECTRUM_FFT)) ** 2
+    bands = np.log(np.add.reduceat(power[: _BAND_EDGES[-1] + 1], _BAND_EDGES[:-1]) + 1e-3)
+    return (bands - bands.mean()).astype(np.float32)
 
 
-# Fitted with `python bench/amd.py --fit-deadline` on six generated train and heldout sets (train
-# seeds 7, 1001, 1002; heldout seeds 11, 1011, 1012; 381 files reach the deadline mid-utterance), never
-# on test draws. See docs/benchmarks.md.
-DEADLINE_MODEL = DeadlineModel(bias=3.694, two_pauses=-0.896, three_pauses=-2.419, tail_s=-9.892, end_rise=-0.546)
+def _dtw_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean frame distance along the best time alignment of two phrases (dynamic time warping)."""
+    cost = np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1)).tolist()
+    m = len(cost[0])
+    previous = [0.0] + [math.inf] * m
+    for row in cost:
+        current = [math.inf] * (m + 1)
+        for j in range(m):
+            current[j + 1] = row[j] + min(previous[j + 1], previous[j], current[j])
+        previous = current
+    return previous[m] / (len(cost) + m)
+
+
+def repetition(spectra: list[np.ndarray], phrases: list[tuple[int, int]]) -> float:
+    """The smallest time-aligned spectral distance between two phrases of similar length.
+
+    Only phrases of 200 ms or more whose lengths differ by less than 1.67 times are compared: a
+    repeated "Hello?" keeps its length roughly. Phrases are measured at the deadline, at most a
+    few pairs of at most 3.5 s, so the pure-Python alignment costs a few milliseconds per call.
+
+    Returns:
+        The distance (lower is more alike: on the generated sets a phrase said again by the same
+        voice measures 1-2, different words 3.5-6), or `NO_REPETITION`.
+    """
+    shapes = [np.stack(spectra[start : end + 1]) for start, end in phrases if end - start + 1 >= _MIN_REPEAT_FRAMES]
+    best = NO_REPETITION
+    for a, b in itertools.combinations(shapes, 2):
+        if max(len(a), len(b)) < _REPEAT_LENGTH_RATIO * min(len(a), len(b)):
+            best = min(best, _dtw_distance(a, b))
+    return best

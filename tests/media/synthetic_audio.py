@@ -29,13 +29,22 @@ def tone(freq_hz: float, seconds: float, dbfs: float = -15.0) -> np.ndarray:
 
 
 def syllable(seconds: float, f0_hz: float, rng: np.random.Generator) -> np.ndarray:
-    """A voiced syllable: harmonics of a gliding pitch under a smooth envelope."""
+    """A voiced syllable: harmonics of a gliding pitch shaped by a random vowel, under a smooth envelope.
+
+    The vowel's two formants (F1 300-800 Hz, F2 900-2500 Hz) change from syllable to syllable, as
+    words do, so different stretches of speech do not sound alike.
+    """
     n = int(seconds * RATE)
     t = np.arange(n) / RATE
     glide = rng.uniform(-0.15, 0.15)
     f0 = f0_hz * (1 + glide * t / seconds + 0.03 * np.sin(2 * np.pi * 5 * t))
     phase = 2 * np.pi * np.cumsum(f0) / RATE
-    voice = sum(np.sin(k * phase) / k**0.7 for k in range(1, int(3400 / f0_hz)))
+    formants = (rng.uniform(300, 800), rng.uniform(900, 2500))
+
+    def gain(freq: float) -> float:
+        return 0.1 + sum(1.0 / (1.0 + ((freq - f) / 120.0) ** 2) for f in formants)
+
+    voice = sum(np.sin(k * phase) * gain(k * f0_hz) / k**0.7 for k in range(1, int(3400 / f0_hz)))
     return voice * np.hanning(n) ** 0.5
 
 

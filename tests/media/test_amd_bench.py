@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+
+from media.amd_deadline import FEATURE_NAMES, load_model
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -64,24 +67,27 @@ def test_benchmark_prints_one_line_per_file_and_the_summary_last(tmp_path, capsy
     assert 0 < int(summary["median_decision_ms"]) <= 3500
 
 
-def test_deadline_model_fit_finds_the_direction_of_each_feature():
-    # given: machines that pause rarely, end flat and have no trailing silence; people the opposite
+def test_deadline_ensemble_converted_from_scikit_learn_gives_its_probabilities(tmp_path):
+    # given: a fitted ensemble on a feature table where machines pause less and end lower
     bench = load("amd")
     rng = np.random.default_rng(5)
-    n = 200
-    machines = np.column_stack(
-        (rng.random(n) < 0.2, rng.random(n) < 0.05, rng.random(n) * 0.2, rng.normal(0.0, 1.0, n))
-    )
-    people = np.column_stack((rng.random(n) < 0.8, rng.random(n) < 0.5, rng.random(n) * 0.6, rng.normal(1.5, 1.0, n)))
-    features = np.vstack((machines, people)).astype(float)
+    n = 300
+    features = rng.normal(0.0, 1.0, (2 * n, len(FEATURE_NAMES))) * 300
+    features[:n, 0] -= 200  # machines: fewer turn pauses
+    features[:n, 2] -= 300  # machines: no rising end
     labels = np.r_[np.ones(n), np.zeros(n)]
+    fitted = bench.fit_deadline_ensemble(features, labels)
 
     # when
-    model = bench.fit_deadline_model(features, labels)
+    model = bench.to_deadline_model(fitted, features)
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(model.to_json()))
+    loaded = load_model(path)
 
-    # then
-    assert model.two_pauses < 0
-    assert model.three_pauses < 0
-    assert model.tail_s < 0
-    assert model.end_rise < 0
-    assert model.bias > 0
+    # then: the detector's evaluation matches scikit-learn's on rows it was not fitted on
+    rows = rng.normal(0.0, 1.0, (50, len(FEATURE_NAMES))) * 300
+    expected = fitted.predict_proba(rows.astype(np.float32))[:, 1]
+    ours = [loaded.probability([float(np.float32(x)) for x in row]) for row in rows]
+    assert np.allclose(ours, expected, atol=1e-9)
+    assert loaded == model
+    assert len(model.trees) == 150

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from media.amd import AmdConfig, AmdLabel
-from media.amd_cadence import DEADLINE_MODEL, Cadence, frame_pitch, measure, talker_phrases
+from media.amd_cadence import NO_REPETITION, frame_pitch, frame_spectrum, measure, repetition, talker_phrases
 from tests.media.synthetic_audio import RATE, noise, silence
 from tests.media.test_amd import stream
 
@@ -63,11 +63,40 @@ def test_measure_reads_the_pitch_slope_at_a_phrase_end():
     assert cadence.last_rise is None  # the last phrase is still going
 
 
-def test_deadline_model_separates_reading_from_asking():
-    reading = Cadence(2600, 0.7, 0, 300.0, 1100, 0, 25.0, -6.0, None)
-    asking = Cadence(2600, 0.5, 3, 400.0, 600, 100, 25.0, 20.0, 20.0)
-    assert DEADLINE_MODEL.machine_probability(reading) >= AmdConfig().timeout_machine_probability
-    assert DEADLINE_MODEL.machine_probability(asking) <= AmdConfig().timeout_human_probability
+def test_measure_reports_phrase_and_pause_lengths():
+    # given: phrases of 400, 200 and 600 ms with pauses of 400 and 300 ms, then 100 ms of silence
+    flags = [True] * 20 + [False] * 20 + [True] * 10 + [False] * 15 + [True] * 30 + [False] * 5
+    cadence = measure(flags, [-30.0 if f else -60.0 for f in flags], [math.nan] * len(flags))
+    assert cadence is not None
+    assert (cadence.phrases, cadence.speech_ms) == (3, 1200)
+    assert (cadence.first_phrase_ms, cadence.last_phrase_ms, cadence.shortest_phrase_ms) == (400, 600, 200)
+    assert (cadence.mean_pause_ms, cadence.longest_pause_ms, cadence.shortest_pause_ms) == (350.0, 400, 300)
+    assert cadence.voiced_ratio == 0.0  # no pitch was found
+    assert cadence.repetition == NO_REPETITION  # no spectra given
+
+
+def spectra_of(signal: np.ndarray) -> list[np.ndarray]:
+    return [frame_spectrum(signal[i : i + 160]) for i in range(0, len(signal) - 159, 160)]
+
+
+def test_a_phrase_said_again_is_a_repetition_and_other_words_are_not():
+    # given: "hello?" (a rising glide), a pause, the same "hello?" 6 dB louder, and a different
+    # phrase (a falling glide with a brighter timbre) said with the same rhythm
+    hello = glide(0.5, 130, 210)
+    other = glide(0.5, 220, 120) + noise(0.5, -30.0, seed=5)
+    gap = silence(0.4)
+    said_again = on_line(np.concatenate((hello, gap, hello * 2.0)), seconds=1.4)
+    said_otherwise = on_line(np.concatenate((hello, gap, other)), seconds=1.4)
+    phrases = [(0, 24), (45, 69)]
+
+    # when
+    again = repetition(spectra_of(said_again), phrases)
+    otherwise = repetition(spectra_of(said_otherwise), phrases)
+
+    # then
+    assert again < 2.0 < 3.5 < otherwise < NO_REPETITION
+    assert repetition(spectra_of(said_again), [(0, 24)]) == NO_REPETITION  # one phrase: nothing to compare
+    assert repetition(spectra_of(said_again), [(0, 24), (45, 50)]) == NO_REPETITION  # too short to compare
 
 
 def test_question_then_silence_is_a_person_sooner_than_a_statement():
