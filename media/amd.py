@@ -90,10 +90,10 @@ class AmdConfig:
         timeout_human_silence_ms: at the deadline, a short utterance (less speech than
             `timeout_machine_speech_ms`) already followed by at least this much silence counts as
             a person (they stopped and are waiting).
-        timeout_machine_speech_ms: at the deadline, a far end still talking (less silence than
-            `timeout_human_silence_ms`), with at least this much speech in an utterance that began
-            `timeout_machine_span_ms` ago or more, counts as a machine: its greeting started late
-            but it has gone on without pausing for an answer.
+        timeout_machine_speech_ms: at the deadline, an utterance with at least this much speech
+            that began `timeout_machine_span_ms` ago or more can be called a machine (a greeting
+            that started late) if the cadence model agrees. Whether the far end has stopped is
+            the model's to weigh: a greeting between two sentences is silent for a moment too.
         timeout_machine_span_ms: see `timeout_machine_speech_ms`.
         timeout_machine_phrase_ms: if above 0, that deadline rule also needs one phrase this
             long. 0 keeps this condition off: the cadence model below already spares most people
@@ -583,12 +583,11 @@ class AnsweringMachineDetector:
         if cadence is None:
             return self._decide(AmdLabel.UNKNOWN, "undecided")
         # Why a model here: "still talking at the deadline" is true of a late greeting and of a
-        # person asking "Hello? ... Hello?" into silence alike; the rhythm and the phrase endings
-        # tell them apart (see media.amd_cadence).
+        # person asking "Hello? ... Hello?" into silence alike; the phrase lengths, pauses, endings
+        # and repetitions tell them apart (see media.amd_deadline).
         machine = (self._deadline_model or shipped_model()).machine_probability(cadence)
         if (
-            silence < cfg.timeout_human_silence_ms
-            and self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
+            self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
             and self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms
             and max(self._longest_phrase_ms, self._word_speech_ms) >= cfg.timeout_machine_phrase_ms
             and machine >= cfg.timeout_machine_probability
