@@ -85,7 +85,7 @@ def deadline_rows(directories: list[Path], config: AmdConfig) -> tuple[np.ndarra
                 decision = detector.feed(pcm[start : start + step])
                 if decision is not None:
                     break
-            cadence = detector.cadence()
+            cadence = detector.cadence(repetition=True)
             if decision is None or decision.decided_ms < config.max_decision_ms or cadence is None:
                 continue
             features.append(deadline_features(cadence))

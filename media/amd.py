@@ -29,7 +29,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from media.amd_cadence import Cadence, frame_pitch, frame_spectrum, measure, talker_phrases
+from media.amd_cadence import Cadence, frame_pitch, measure, talker_phrases
 from media.amd_deadline import DeadlineModel, shipped_model
 from media.keywords import KeywordSpotter, match_machine_phrase
 from media.tones import FRAME_SAMPLES, Beep, ToneDetector
@@ -41,7 +41,6 @@ _ONSET_MS = 200  # a voice reaches its level within this long
 _MIN_BACKGROUND_FRAMES = 10  # 200 ms of earlier sound before it can be called background
 _TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s
 _CADENCE_RECHECK_MS = 200
-_NO_SPECTRUM = np.zeros(16, dtype=np.float32)  # the flat band spectrum of a dip inside a phrase
 
 
 class AmdLabel(StrEnum):
@@ -317,7 +316,7 @@ class AnsweringMachineDetector:
         self._levels: list[float] = []  # level of every analysed frame, from answer on
         self._speech: list[bool] = []  # whether each analysed frame was the talker's speech
         self._pitch: list[float] = []  # pitch of each speech frame (NaN otherwise), for phrase endings
-        self._spectra: list[np.ndarray] = []  # band spectrum of each analysed frame, for repetition
+        self._frames: list[np.ndarray | None] = []  # samples of each speech frame, for repetition
         self._previous = np.zeros(FRAME_SAMPLES)  # the frame before, for 40 ms pitch windows
         self._cadence_ms = -10_000  # when `_cadence` was measured
         self._cadence: Cadence | None = None
@@ -433,7 +432,7 @@ class AnsweringMachineDetector:
             self._talker_dbfs -= _TALKER_DECAY_DB
         self._speech.append(is_speech)
         self._pitch.append(frame_pitch(np.concatenate((self._previous, samples))) if is_speech else math.nan)
-        self._spectra.append(frame_spectrum(samples) if is_speech else _NO_SPECTRUM)
+        self._frames.append(samples if is_speech else None)
         self._previous = samples
         if is_speech:
             self._on_speech_frame(frame_start, dbfs)
@@ -564,12 +563,18 @@ class AnsweringMachineDetector:
         low, high = np.percentile(levels, (10, 90))
         return float(high - low) >= self.config.min_level_swing_db
 
-    def cadence(self) -> Cadence | None:
-        """Rhythm of the current utterance so far (see `media.amd_cadence`), None before any word."""
+    def cadence(self, repetition: bool = False) -> Cadence | None:
+        """Rhythm of the current utterance so far (see `media.amd_cadence`), None before any word.
+
+        Args:
+            repetition: also measure how alike its phrases sound (a few milliseconds; the deadline
+                model needs it, the rules before the deadline do not).
+        """
         if self._utterance_start_ms < 0:
             return None
         start = self._utterance_start_ms // FRAME_MS
-        return measure(self._speech[start:], self._levels[start:], self._pitch[start:], self._spectra[start:])
+        frames = self._frames[start:] if repetition else None
+        return measure(self._speech[start:], self._levels[start:], self._pitch[start:], frames)
 
     def _at_deadline(self) -> AmdDecision:
         cfg = self.config
@@ -579,7 +584,7 @@ class AnsweringMachineDetector:
         short = self._utterance_speech_ms < cfg.timeout_machine_speech_ms
         if self._utterance_start_ms >= 0 and short and silence >= cfg.timeout_human_silence_ms:
             return self._decide(AmdLabel.HUMAN, "short_utterance")
-        cadence = self.cadence()
+        cadence = self.cadence(repetition=True)
         if cadence is None:
             return self._decide(AmdLabel.UNKNOWN, "undecided")
         # Why a model here: "still talking at the deadline" is true of a late greeting and of a

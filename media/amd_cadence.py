@@ -30,6 +30,7 @@ _REPEAT_LENGTH_RATIO = 1.67
 _SPECTRUM_FFT = 256
 _BAND_EDGES = np.geomspace(4, 110, 17).astype(int)  # 256-point FFT bins at 8 kHz: 125 Hz to 3.4 kHz
 _HANN = np.hanning(160)
+_FLAT = np.zeros(16, dtype=np.float32)  # the band spectrum given to a dip inside a phrase
 _MIN_LAG, _MAX_LAG = 20, 100  # pitch periods at 8 kHz: 400 Hz down to 80 Hz
 _VOICED = 0.5  # normalised autocorrelation peak of a clearly voiced window
 _LAG_BIAS = 320.0 / (320.0 - np.arange(_MIN_LAG, _MAX_LAG + 1))  # undo the short-window taper
@@ -170,7 +171,10 @@ def _end_slope(pitch: np.ndarray, speech: np.ndarray, start: int, end: int) -> f
 
 
 def measure(
-    speech: list[bool], levels: list[float], pitch: list[float], spectra: list[np.ndarray] | None = None
+    speech: list[bool],
+    levels: list[float],
+    pitch: list[float],
+    frames: list[np.ndarray | None] | None = None,
 ) -> Cadence | None:
     """Describe the cadence of an utterance.
 
@@ -178,8 +182,9 @@ def measure(
         speech: per-frame speech flags from the utterance's first frame to now.
         levels: per-frame levels (dBFS) over the same frames.
         pitch: per-frame pitch (`frame_pitch`, NaN when unvoiced or not speech), same frames.
-        spectra: per-frame band spectra (`frame_spectrum`), same frames; without them the
-            repetition is `NO_REPETITION`.
+        frames: the samples of each speech frame (None for other frames), same frames, for
+            `repetition`; without them the repetition is `NO_REPETITION` (the cheaper measure the
+            rules before the deadline use).
 
     Returns:
         The cadence, or None if no frame was speech.
@@ -230,7 +235,7 @@ def measure(
         mean_end_slope=float(np.mean(slopes)) if slopes else 0.0,
         rising_ends=sum(x >= RISING_END_ST_PER_S for x in slopes),
         voiced_ratio=voiced / max(int(np.count_nonzero(flags)), 1),
-        repetition=NO_REPETITION if spectra is None else repetition(spectra, phrases),
+        repetition=NO_REPETITION if frames is None else repetition(frames, phrases),
     )
 
 
@@ -258,18 +263,28 @@ def _dtw_distance(a: np.ndarray, b: np.ndarray) -> float:
     return previous[m] / (len(cost) + m)
 
 
-def repetition(spectra: list[np.ndarray], phrases: list[tuple[int, int]]) -> float:
+def repetition(frames: list[np.ndarray | None], phrases: list[tuple[int, int]]) -> float:
     """The smallest time-aligned spectral distance between two phrases of similar length.
 
     Only phrases of 200 ms or more whose lengths differ by less than 1.67 times are compared: a
-    repeated "Hello?" keeps its length roughly. Phrases are measured at the deadline, at most a
-    few pairs of at most 3.5 s, so the pure-Python alignment costs a few milliseconds per call.
+    repeated "Hello?" keeps its length roughly. Each frame is described by its band spectrum
+    (`frame_spectrum`; a dip inside a phrase, None, by a flat one). This runs once per call, at
+    the deadline: the spectra of the compared phrases and a few pairs aligned in pure Python
+    cost a few milliseconds.
+
+    Args:
+        frames: the samples of each speech frame of the utterance, None for other frames.
+        phrases: (first, last) frame index of each phrase.
 
     Returns:
         The distance (lower is more alike: on the generated sets a phrase said again by the same
         voice measures 1-2, different words 3.5-6), or `NO_REPETITION`.
     """
-    shapes = [np.stack(spectra[start : end + 1]) for start, end in phrases if end - start + 1 >= _MIN_REPEAT_FRAMES]
+    shapes = [
+        np.stack([_FLAT if f is None else frame_spectrum(f) for f in frames[start : end + 1]])
+        for start, end in phrases
+        if end - start + 1 >= _MIN_REPEAT_FRAMES
+    ]
     best = NO_REPETITION
     for a, b in itertools.combinations(shapes, 2):
         if max(len(a), len(b)) < _REPEAT_LENGTH_RATIO * min(len(a), len(b)):

@@ -72,11 +72,11 @@ def test_measure_reports_phrase_and_pause_lengths():
     assert (cadence.first_phrase_ms, cadence.last_phrase_ms, cadence.shortest_phrase_ms) == (400, 600, 200)
     assert (cadence.mean_pause_ms, cadence.longest_pause_ms, cadence.shortest_pause_ms) == (350.0, 400, 300)
     assert cadence.voiced_ratio == 0.0  # no pitch was found
-    assert cadence.repetition == NO_REPETITION  # no spectra given
+    assert cadence.repetition == NO_REPETITION  # no frames given
 
 
-def spectra_of(signal: np.ndarray) -> list[np.ndarray]:
-    return [frame_spectrum(signal[i : i + 160]) for i in range(0, len(signal) - 159, 160)]
+def frames_of(signal: np.ndarray) -> list[np.ndarray | None]:
+    return [signal[i : i + 160] for i in range(0, len(signal) - 159, 160)]
 
 
 def test_a_phrase_said_again_is_a_repetition_and_other_words_are_not():
@@ -90,13 +90,13 @@ def test_a_phrase_said_again_is_a_repetition_and_other_words_are_not():
     phrases = [(0, 24), (45, 69)]
 
     # when
-    again = repetition(spectra_of(said_again), phrases)
-    otherwise = repetition(spectra_of(said_otherwise), phrases)
+    again = repetition(frames_of(said_again), phrases)
+    otherwise = repetition(frames_of(said_otherwise), phrases)
 
     # then
     assert again < 2.0 < 3.5 < otherwise < NO_REPETITION
-    assert repetition(spectra_of(said_again), [(0, 24)]) == NO_REPETITION  # one phrase: nothing to compare
-    assert repetition(spectra_of(said_again), [(0, 24), (45, 50)]) == NO_REPETITION  # too short to compare
+    assert repetition(frames_of(said_again), [(0, 24)]) == NO_REPETITION  # one phrase: nothing to compare
+    assert repetition(frames_of(said_again), [(0, 24), (45, 50)]) == NO_REPETITION  # too short to compare
 
 
 def test_question_then_silence_is_a_person_sooner_than_a_statement():
@@ -129,3 +129,9 @@ def test_talker_phrases_start_at_the_talkers_first_loud_frame():
     assert talker_phrases(flags, levels, range_db=60.0, bridge=10) == (1300, 900)
     assert talker_phrases(flags, levels, range_db=12.0, bridge=10, onset=5) == (1100, 700)
     assert talker_phrases([False] * 3, [-60.0] * 3, range_db=12.0, bridge=10) == (0, 0)
+
+
+def test_frame_spectrum_has_the_same_shape_at_any_level():
+    frame = glide(0.02, 150, 150)
+    assert frame_spectrum(frame).shape == (16,)
+    assert np.allclose(frame_spectrum(frame), frame_spectrum(frame * 4.0), atol=1e-3)
