@@ -6,8 +6,9 @@ Streams 20 ms PCM16 8 kHz frames and decides human / machine / unknown from what
   for the caller to speak; a question ("Hello?" ending with a rising pitch) then silence is a person
   sooner;
 - a person who hears nothing asks again ("Hello? ... Hello? ... Can I help you?"): short bursts,
-  each followed by a pause for the answer and often ending rising. At the deadline a small model
-  of this cadence (`media.amd_cadence`) tells them from a greeting that is still going;
+  each followed by a pause for the answer, often ending rising, often the same words again. At
+  the deadline a tree model of this cadence (`media.amd_cadence` measures it, `media.amd_deadline`
+  weighs it) tells them from a greeting that is still going;
 - a machine (voicemail greeting, carrier announcement, call screener) talks long and continuously,
   with only short pauses between phrases, and often ends in a beep;
 - a beep (a stable pure tone, see `media.tones`) means a machine;
@@ -523,7 +524,7 @@ class AnsweringMachineDetector:
     def _asks_questions(self, longest_ms: int) -> bool:
         """Whether a phrase of the utterance ended as a question and none was too long for a person.
 
-        Why: "Hello? ... Hello, who is this?" can reach the greeting length with one 1.2 s phrase;
+        Why: "Hello? ... Hello, who is this?" can reach the greeting length with one 1.3 s phrase;
         a person who asks is left to the deadline, where the cadence model weighs the whole answer.
         """
         if longest_ms >= self.config.question_phrase_max_ms:
