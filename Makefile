@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: venv services test lint demo migrate bench-import clean
+.PHONY: venv tools services test lint demo migrate bench-import clean
 
 $(STAMP): requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,13 +15,17 @@ $(STAMP): requirements.txt
 
 venv: $(STAMP)
 
-services:
+# Debian packages the tests and the demo need (SIPp, eSpeak NG, Chromium, PostgreSQL, Redis), installed when missing.
+tools:
+	@scripts/ensure-tools.sh
+
+services: tools
 	@scripts/ensure-services.sh
 
 migrate: venv services
 	$(PY) manage.py migrate --noinput
 
-test: venv services
+test: venv tools services
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -29,8 +33,9 @@ lint: venv
 
 # The whole flow against the simulated phone network (Procfile.demo under honcho); KEEP=1 leaves the services
 # running after the summary for browsing the admin (Ctrl-C stops them).
+# A stopped demo (Ctrl-C, SIGTERM, or make itself killed) stops every process it started and pauses its campaign.
 demo: migrate
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) manage.py run_demo $(if $(KEEP),--keep-running) $(DEMO_ARGS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(PY) manage.py run_demo $(if $(KEEP),--keep-running) $(DEMO_ARGS)
 
 bench-import: migrate
 	$(PY) bench/import_contacts.py

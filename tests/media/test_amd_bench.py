@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -15,8 +14,6 @@ import pytest
 from media.amd_deadline import FEATURE_NAMES, load_model
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (.ci/run installs it)")
 
 
 def load(name: str) -> ModuleType:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -49,7 +47,6 @@ def test_bad_voice_settings_fail_at_construction() -> None:
         tts.Voice(name="en us")
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="the espeak-ng command is not installed")
 def test_command_fallback_renders_the_same_length() -> None:
     # given the same phrase from the command and from the library
     pcm, rate = tts._render_with_command("yes I am interested", tts.Voice())

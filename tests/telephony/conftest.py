@@ -25,7 +25,7 @@ from campaigns.models import CallAttempt, Contact
 from campaigns.originate import originate_attempt
 from campaigns.windows import CallingWindow, zones_in_window
 from telephony.models import Trunk
-from telephony.sipp import SIPP, SippRun
+from telephony.sipp import SippRun
 from telephony.ua_registry import live_uas, total_free_lines
 from tests.campaigns.dialer_setup import running_campaign
 from tests.factories import AgentProfileFactory, ContactFactory
@@ -35,8 +35,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 WORKER_SIP_PORT = 15000
 WORKER_RTP_PORT = 15400
 TEST_MEDIA_TIMEOUT_S = 2.0
-
-requires_sipp = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
 
 
 def worker_env() -> dict[str, str]:

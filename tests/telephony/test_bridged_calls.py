@@ -42,7 +42,6 @@ from tests.telephony.conftest import (
     dialable_contact,
     hand_to_pool,
     queue_attempt,
-    requires_sipp,
     running_worker,
     stop_process,
     wait_ended,
@@ -400,7 +399,6 @@ def sipp_dtmf(tmp_path: Path) -> Iterator[Callable[[], SippRun]]:
             run.stop()
 
 
-@requires_sipp
 def test_opt_out_digit_puts_the_number_on_the_do_not_call_list(
         bridged_worker: str, registry: redis.Redis, sipp_dtmf: Callable[[], SippRun]) -> None:
     peer = sipp_dtmf()

@@ -28,12 +28,11 @@ from tests.telephony.conftest import (
     dialable_contact,
     hand_to_pool,
     queue_attempt,
-    requires_sipp,
     wait_ended,
     wait_for,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), requires_sipp]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 SippStarter = Callable[..., SippRun]
 

@@ -18,13 +18,12 @@ from tests.telephony.conftest import (
     dialable_contact,
     hand_to_pool,
     queue_attempt,
-    requires_sipp,
     running_worker,
     wait_ended,
 )
 from tests.telephony.scripted_hooks import events_key
 
-pytestmark = [pytest.mark.django_db(transaction=True), requires_sipp]
+pytestmark = pytest.mark.django_db(transaction=True)
 TELEPHONE_EVENT_PT = 120  # what this pjsua build offers for telephone-event
 
 

@@ -25,9 +25,9 @@ from telephony.sipp import SippRun
 from telephony.ua.supervisor import PoolSettings, UaSupervisor
 from telephony.ua_registry import live_uas, push_command
 from tests.factories import ContactFactory, TrunkFactory
-from tests.telephony.conftest import dialable_contact, requires_sipp, wait_ended, wait_for, worker_env
+from tests.telephony.conftest import dialable_contact, wait_ended, wait_for, worker_env
 
-pytestmark = [pytest.mark.django_db(transaction=True), requires_sipp]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture

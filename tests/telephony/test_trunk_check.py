@@ -12,9 +12,8 @@ from telephony.choices import TrunkAuth
 from telephony.sipp import SippRun, header
 from telephony.trunk_check import check_trunk
 from tests.factories import TrunkFactory
-from tests.telephony.conftest import requires_sipp
 
-pytestmark = [pytest.mark.django_db, requires_sipp]
+pytestmark = pytest.mark.django_db
 
 
 def test_reachable_trunk_answers_options_with_a_round_trip_time(sipp: Callable[..., SippRun]) -> None:

@@ -9,6 +9,8 @@ report summary and the admin login. The services are stopped at the end unless `
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import shutil
 import signal
@@ -53,6 +55,24 @@ POLL_S = 0.5
 # No dial this long after the start with contacts due: a process is missing (the log says which).
 NOTHING_DIALED_WARNING_S = 60
 COMPLETION_GRACE_S = 15  # the dispatcher marks a campaign with nothing left completed within a tick or two
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send `sig` to this process when its parent dies (a no-op elsewhere).
+
+    Why: ``make demo &`` then ``kill <make's pid>`` kills only make; without this the demo and every process it
+    started would keep running, dialing, on their ports.
+    """
+    name = ctypes.util.find_library("c")
+    if not sys.platform.startswith("linux") or name is None:
+        return
+    libc = ctypes.CDLL(name, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 class Command(BaseCommand):
@@ -76,6 +96,14 @@ class Command(BaseCommand):
         parser.add_argument("--csv", type=Path, default=SAMPLE_CONTACTS, help="contacts to import")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # SIGTERM, SIGHUP and the death of the parent stop the demo the way Ctrl-C does: every process it started
+        # is stopped and its campaign paused (the finally below).
+        parent = os.getppid()
+        die_with_parent()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _raise_interrupt)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            raise CommandError("The process that started the demo is gone.")
         # Carriage-return redraws only on a terminal (a log or a test gets one line per change).
         self.tty = sys.stdout.isatty() and self.stdout._out is sys.stdout
         DEMO_DIR.mkdir(parents=True, exist_ok=True)
@@ -139,19 +167,24 @@ class Command(BaseCommand):
         with log_path.open("wb") as log:  # one run per log: the readiness check reads it
             return subprocess.Popen(  # noqa: S603 (our own venv's honcho and Procfile)
                 [str(Path(bin_dir) / "honcho"), "-f", str(PROCFILE), "-d", str(settings.BASE_DIR), "start"],
-                cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=die_with_parent)  # prctl only: a SIGKILLed demo still stops honcho
 
     def _stop_services(self, honcho: subprocess.Popen[bytes]) -> None:
         if honcho.poll() is not None:
             return
         self.stdout.write("Stopping the demo processes...")
+        # A second SIGTERM or Ctrl-C while stopping must not leave the processes behind: ignore them until done.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
         honcho.send_signal(signal.SIGTERM)  # honcho passes it on; the UA pool hangs up and records its calls
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             honcho.wait(timeout=settings.UA_STOP_TIMEOUT_S + 20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(honcho.pid, signal.SIGKILL)
-            honcho.wait()
+        # honcho's own session: whatever survived it (a stuck child) goes now.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(honcho.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            honcho.wait(timeout=5)
         self.stdout.write("Stopped.")
 
     def _wait_ready(self, options: dict[str, Any], *, started_services: bool,
