@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import signal
 import socket
 
 import pytest
@@ -105,6 +106,9 @@ def test_run_demo_refuses_to_start_when_one_of_its_ports_is_taken() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         # when the demo starts, then it names the port and creates nothing
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
         with pytest.raises(CommandError, match=f"tcp {port}"):
             call_command("run_demo", "--web-port", str(port), stdout=io.StringIO())
     assert not Campaign.objects.exists()
+    # and the caller's signal handling is as it was (a process forked later must still die on SIGTERM)
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers

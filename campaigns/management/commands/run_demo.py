@@ -59,7 +59,7 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """Ask Linux to send `sig` to this process when its parent dies (a no-op elsewhere).
+    """Ask Linux to send `sig` to this process when its parent dies (0: no more; a no-op elsewhere).
 
     Why: ``make demo &`` then ``kill <make's pid>`` kills only make; without this the demo and every process it
     started would keep running, dialing, on their ports.
@@ -96,14 +96,6 @@ class Command(BaseCommand):
         parser.add_argument("--csv", type=Path, default=SAMPLE_CONTACTS, help="contacts to import")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        # SIGTERM, SIGHUP and the death of the parent stop the demo the way Ctrl-C does: every process it started
-        # is stopped and its campaign paused (the finally below).
-        parent = os.getppid()
-        die_with_parent()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, _raise_interrupt)
-        if os.getppid() != parent:  # the parent died before the request took effect
-            raise CommandError("The process that started the demo is gone.")
         # Carriage-return redraws only on a terminal (a log or a test gets one line per change).
         self.tty = sys.stdout.isatty() and self.stdout._out is sys.stdout
         DEMO_DIR.mkdir(parents=True, exist_ok=True)
@@ -128,7 +120,26 @@ class Command(BaseCommand):
         if setup.import_job.dnc:
             self.stdout.write(f"{setup.import_job.dnc} contacts are on the do-not-call list (people who opted out in "
                               "an earlier demo run: the list is company-wide and kept) and will not be called.")
-        honcho = None if options["no_services"] else self._start_services(options)
+        if options["no_services"]:
+            self._drive(campaign, options, None)
+            return
+        # SIGTERM, SIGHUP and the death of the parent stop the demo the way Ctrl-C does: every process it started
+        # is stopped and its campaign paused. Only while the demo owns processes, and undone afterwards, so a
+        # caller in the same process (a test) keeps its own signal handling.
+        parent = os.getppid()
+        previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        die_with_parent()
+        try:
+            if os.getppid() != parent:  # the parent died before the request took effect
+                raise CommandError("The process that started the demo is gone.")
+            self._drive(campaign, options, self._start_services(options))
+        finally:
+            die_with_parent(0)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _drive(self, campaign: Campaign, options: dict[str, Any], honcho: subprocess.Popen[bytes] | None) -> None:
+        """Run the campaign to its end (or until interrupted), then stop what was started."""
         try:
             self._wait_ready(options, started_services=honcho is not None, honcho=honcho)
             self._run_campaign(campaign, options, honcho)
@@ -175,16 +186,19 @@ class Command(BaseCommand):
             return
         self.stdout.write("Stopping the demo processes...")
         # A second SIGTERM or Ctrl-C while stopping must not leave the processes behind: ignore them until done.
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        honcho.send_signal(signal.SIGTERM)  # honcho passes it on; the UA pool hangs up and records its calls
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            honcho.wait(timeout=settings.UA_STOP_TIMEOUT_S + 20)
-        # honcho's own session: whatever survived it (a stuck child) goes now.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(honcho.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            honcho.wait(timeout=5)
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            honcho.send_signal(signal.SIGTERM)  # honcho passes it on; the UA pool hangs up and records its calls
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                honcho.wait(timeout=settings.UA_STOP_TIMEOUT_S + 20)
+            # honcho's own session: whatever survived it (a stuck child) goes now.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(honcho.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                honcho.wait(timeout=5)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         self.stdout.write("Stopped.")
 
     def _wait_ready(self, options: dict[str, Any], *, started_services: bool,
