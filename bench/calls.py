@@ -199,8 +199,9 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     from campaigns.choices import AttemptState
     from campaigns.dispatch import run_dispatch_tick
     from campaigns.models import CallAttempt
+    from telephony.contract import HangupCommand, seal_command
     from telephony.sipp import SippRun
-    from telephony.ua.process import PROBE_STATS_KEY
+    from telephony.ua.probe import PROBE_STATS_KEY
     from telephony.ua.supervisor import PoolSettings, UaSupervisor
     from telephony.ua_registry import live_uas, push_command
 
@@ -299,7 +300,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         # at once.
         pause = 1.0 / args.cps if args.cps < 1000 else 0.0
         for attempt_id, ua in CallAttempt.objects.filter(answered_at__isnull=False).values_list("pk", "ua_name"):
-            push_command(r, ua, {"type": "hangup", "attempt_id": attempt_id})
+            push_command(r, ua, seal_command(HangupCommand(attempt_id), settings.UA_COMMAND_KEY, now=time.time()))
             time.sleep(pause)
         deadline = time.monotonic() + 30
         while CallAttempt.objects.exclude(state=AttemptState.ENDED).exists() and time.monotonic() < deadline:

@@ -6,28 +6,39 @@ actor (a redelivered message, the reaper, a second UA) won, and the caller gets 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, ContactStatus, Disposition, DncSource
+from campaigns.choices import (
+    ATTEMPT_IN_FLIGHT,
+    AttemptState,
+    CampaignStatus,
+    ContactStatus,
+    Disposition,
+    DncSource,
+)
 from campaigns.dnc import add_to_do_not_call
 from campaigns.leases import LEASE_TTL_S, release_attempt_leases
-from campaigns.models import CallAttempt, Contact, DoNotCall, RetryRule
+from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, RetryRule
 from campaigns.retries import Rule, plan_next_step
+from campaigns.windows import CallingWindow, contact_in_window, zones_in_window
+from telephony.contract import RESULT_KEYS
+from telephony.models import Trunk
+from telephony.ua.ledger import DialDecision
 
 logger = logging.getLogger(__name__)
 
-# What the user agent may report at the end of a call (``results`` of finish_attempt).
-RESULT_FIELDS = frozenset({"transcript", "recording", "outcome", "outcome_fields", "outcome_error", "amd_result",
-                           "first_response_ms", "usage", "agent_first_audio_at"})
+# What the user agent may report at the end of a call (``results`` of finish_attempt): the contract's set.
+RESULT_FIELDS = frozenset(RESULT_KEYS)
 _CENT = Decimal("0.0001")
 
 
@@ -52,16 +63,75 @@ def _transition(attempt_id: int, from_states: frozenset[str] | set[str], to_stat
     return bool(updated)
 
 
-def mark_attempt_dialing(attempt_id: int, *, ua_name: str, sip_call_id: str = "") -> bool:
-    """QUEUED -> DIALING, just before the user agent sends the INVITE.
+_GATE_SQL = f"""
+    UPDATE {CallAttempt._meta.db_table} a
+       SET state = %(dialing)s, ua_name = %(ua)s, sip_call_id = %(call_id)s, dialing_at = %(now)s,
+           lease_expires_at = %(lease)s
+      FROM {Contact._meta.db_table} ct, {Campaign._meta.db_table} c
+     WHERE a.id = %(id)s AND upper(a.state) = %(queued)s AND a.lease_expires_at > %(now)s
+       AND ct.id = a.contact_id AND c.id = a.campaign_id AND c.status = %(running)s
+       AND cardinality(ct.time_zones) > 0 AND ct.time_zones <@ %(zones)s::varchar[]
+       AND NOT EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
+                       AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id))
+"""  # noqa: S608 (table names from model metadata; values are parameters)
+
+
+def mark_attempt_dialing(attempt_id: int, *, ua_name: str, sip_call_id: str = "",
+                         now: dt.datetime | None = None) -> DialDecision:
+    """The last gate before the INVITE: QUEUED -> DIALING only if the call may still be placed *now*.
+
+    One conditional update checks, at the instant of the dial, everything the claim checked seconds or minutes
+    earlier: the attempt is still queued and its lease valid (a stale command after a pause or a UA restart is
+    not dialed), the campaign is running, the number is on no do-not-call list, and every zone the contact may
+    be in is inside the campaign's calling window (TCPA 47 CFR 64.1200(c)(1): 8 am-9 pm at the called party's
+    location; the zones inside the window are computed here in Python, as the claim does). When the update
+    refuses, the attempt ends ``cancelled`` (not dialed) with the reason, so it does not count against the
+    contact.
 
     The UA must call this *before* sending the INVITE: a queued attempt is then known never to have rung.
 
     Returns:
-        False when the attempt was not queued any more (do not dial).
+        Allowed (truthy) when the UA may dial; refused with the reason when it must not.
     """
-    return _transition(attempt_id, {AttemptState.QUEUED}, AttemptState.DIALING, ua_name=ua_name,
-                       sip_call_id=sip_call_id, dialing_at=timezone.now())
+    now = now or timezone.now()
+    row = (CallAttempt.objects.filter(pk=attempt_id)
+           .values_list("campaign__window_days", "campaign__window_start", "campaign__window_end").first())
+    if row is None:
+        return DialDecision(False, "no such attempt")
+    window = CallingWindow.for_campaign(*row)
+    with connection.cursor() as cursor:
+        cursor.execute(_GATE_SQL, {
+            "dialing": AttemptState.DIALING.value, "ua": ua_name[:100], "call_id": sip_call_id[:255], "now": now,
+            "lease": now + timedelta(seconds=LEASE_TTL_S), "id": attempt_id,
+            "queued": AttemptState.QUEUED.value.upper(), "running": CampaignStatus.RUNNING.value,
+            "zones": zones_in_window(now, window)})
+        if cursor.rowcount:
+            return DialDecision(True)
+    reason = _why_not_dialable(attempt_id, now, window)
+    if reason is None:
+        return DialDecision(False, "not queued any more")
+    end_attempt_not_dialed(attempt_id, f"{reason} at dial time")
+    logger.info("attempt %s not dialed: %s", attempt_id, reason)
+    return DialDecision(False, reason)
+
+
+def _why_not_dialable(attempt_id: int, now: dt.datetime, window: CallingWindow) -> str | None:
+    """Why the gate refused a queued attempt (None when it is not queued: someone else moved it)."""
+    attempt = (CallAttempt.objects.select_related("campaign", "contact")
+               .only("state", "lease_expires_at", "campaign__status", "contact__phone_e164", "contact__time_zones",
+                     "campaign_id").get(pk=attempt_id))
+    if attempt.state != AttemptState.QUEUED:
+        return None
+    if attempt.lease_expires_at is None or attempt.lease_expires_at <= now:
+        return "lease expired (stale command)"
+    if attempt.campaign.status != CampaignStatus.RUNNING:
+        return f"campaign {attempt.campaign.status}"
+    if DoNotCall.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=attempt.campaign_id),
+                                phone_e164=attempt.contact.phone_e164).exists():
+        return "on a do-not-call list"
+    if not contact_in_window(attempt.contact.time_zones, now, window):
+        return "outside the calling window"
+    return "refused by the dial gate"
 
 
 def mark_attempt_ringing(attempt_id: int) -> bool:
@@ -88,10 +158,13 @@ def _cost(answered_at: Any, ended_at: Any, cost_per_minute: Decimal | None) -> D
 
 
 def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = None, sip_reason: str = "",
-                   reason: str = "", results: dict[str, Any] | None = None) -> bool:
+                   reason: str = "", results: dict[str, Any] | None = None, trunk_id: int | None = None,
+                   failed_over: bool = False, primary_trunk_id: int | None = None) -> bool:
     """End an in-flight attempt and move its contact on (retry rules), then release its leases.
 
-    Idempotent: a second call for an ended attempt changes nothing and returns False.
+    Idempotent: a second call for an ended attempt changes nothing and returns False, with one exception: the
+    real result of a call the reaper gave up on (``failed_unknown``, because its user agent could not report
+    in time) replaces the reaper's guess, so what the call produced is never lost (see `_accept_late_result`).
 
     An attempt that never reached DIALING (the UA marks it just before sending the INVITE, so it never
     rang) or that ended ``cancelled`` (not dialed: campaign stopped, window closed, do-not-call before dial,
@@ -105,9 +178,12 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
         reason: Why it ended this way, in words.
         results: Optional ``transcript``, ``recording``, ``outcome``, ``outcome_fields``, ``outcome_error``,
             ``amd_result``, ``first_response_ms``, ``usage``, ``agent_first_audio_at``.
+        trunk_id: The trunk that carried the call (the failover trunk after a failover); costed at its rate.
+        failed_over: Whether the primary trunk failed before ringing and the call went out on its failover.
+        primary_trunk_id: The trunk tried first, when it failed over.
 
     Returns:
-        True when this call ended the attempt; False when it had already ended.
+        True when this call ended the attempt (or replaced the reaper's guess); False when it had already ended.
 
     Raises:
         ValueError: unknown disposition or result field.
@@ -119,31 +195,77 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
     if unknown:
         raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
     now = timezone.now()
+    carried: dict[str, Any] = {}
+    if trunk_id is not None and Trunk.objects.filter(pk=trunk_id).exists():
+        carried = {"trunk_id": trunk_id, "failed_over": failed_over,
+                   "primary_trunk_id": primary_trunk_id if failed_over else None}
     with transaction.atomic():
         updated = attempt_in_states(attempt_id, ATTEMPT_IN_FLIGHT).update(
             state=AttemptState.ENDED, ended_at=now, disposition=disposition, sip_code=sip_code,
-            sip_reason=sip_reason[:255], reason=reason, lease_expires_at=None, **results)
+            sip_reason=sip_reason[:255], reason=reason, lease_expires_at=None, **carried, **results)
         if not updated:
-            logger.info("attempt %s already ended; finish ignored", attempt_id)
-            return False
-        attempt = (CallAttempt.objects.select_related("trunk", "campaign")
-                   .only("id", "contact_id", "campaign_id", "trunk_id", "answered_at", "ended_at", "dialing_at",
-                         "trunk__cost_per_minute", "campaign__max_attempts")
-                   .get(pk=attempt_id))
-        cost = _cost(attempt.answered_at, attempt.ended_at, attempt.trunk.cost_per_minute if attempt.trunk else None)
-        CallAttempt.objects.filter(pk=attempt_id).update(cost=cost)
+            return _accept_late_result(attempt_id, disposition=disposition, sip_code=sip_code,
+                                       sip_reason=sip_reason, reason=reason, results=results, carried=carried,
+                                       now=now)
+        attempt = _ended_attempt(attempt_id)
+        _charge(attempt)
         _move_contact_on(attempt, disposition, results, now)
-        campaign_id, trunk_id = attempt.campaign_id, attempt.trunk_id
-        # Redis after commit: the ledger is updated first, so a failed release only delays a slot.
-        transaction.on_commit(lambda: release_attempt_leases(attempt_id, campaign_id, trunk_id))
+        campaign_id, trunk, primary = attempt.campaign_id, attempt.trunk_id, attempt.primary_trunk_id
+        # Redis after commit: the ledger is updated first, so a failed release only delays a slot. The primary
+        # trunk's channel lease is released too: a failover held both.
+        transaction.on_commit(lambda: _release(attempt_id, campaign_id, trunk, primary))
     return True
 
 
-def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, Any], now: Any) -> None:
+def _release(attempt_id: int, campaign_id: int, trunk_id: int | None, primary_trunk_id: int | None) -> None:
+    release_attempt_leases(attempt_id, campaign_id, trunk_id)
+    if primary_trunk_id and primary_trunk_id != trunk_id:
+        release_attempt_leases(attempt_id, campaign_id, primary_trunk_id)
+
+
+def _ended_attempt(attempt_id: int) -> CallAttempt:
+    return (CallAttempt.objects.select_related("trunk", "campaign")
+            .only("id", "contact_id", "campaign_id", "trunk_id", "primary_trunk_id", "answered_at", "ended_at",
+                  "dialing_at", "trunk__cost_per_minute", "campaign__max_attempts")
+            .get(pk=attempt_id))
+
+
+def _charge(attempt: CallAttempt) -> None:
+    """Cost at the rate of the trunk that carried the call."""
+    cost = _cost(attempt.answered_at, attempt.ended_at, attempt.trunk.cost_per_minute if attempt.trunk else None)
+    CallAttempt.objects.filter(pk=attempt.pk).update(cost=cost)
+
+
+def _accept_late_result(attempt_id: int, *, disposition: str, sip_code: int | None, sip_reason: str, reason: str,
+                        results: dict[str, Any], carried: dict[str, Any], now: dt.datetime) -> bool:
+    """Replace the reaper's ``failed_unknown`` with the call's real end, reported late by its user agent.
+
+    Why: a database outage longer than a lease makes the reaper end a live call's attempt ``failed_unknown``;
+    the user agent kept the call's events in its spool and delivers them when the database is back. Dropping
+    them would lose an opt-out, a transcript or an outcome, and could call a person again who asked not to be.
+    The contact was moved on by the reaper's guess; it is moved on again from the real disposition (the
+    attempt was counted then, so it is not counted twice).
+    """
+    updated = CallAttempt.objects.filter(
+        pk=attempt_id, state=AttemptState.ENDED, disposition=Disposition.FAILED_UNKNOWN,
+    ).update(disposition=disposition, sip_code=sip_code, sip_reason=sip_reason[:255],
+             reason=f"{reason} (reported late; the reaper had ended it)"[:2000], **carried, **results)
+    if not updated:
+        logger.info("attempt %s already ended; finish ignored", attempt_id)
+        return False
+    attempt = _ended_attempt(attempt_id)
+    _charge(attempt)
+    _move_contact_on(attempt, disposition, results, now, already_counted=True)
+    logger.warning("attempt %s: late result %s replaced failed_unknown", attempt_id, disposition)
+    return True
+
+
+def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, Any], now: Any, *,
+                     already_counted: bool = False) -> None:
     contact = Contact.objects.select_for_update(no_key=True).get(pk=attempt.contact_id)
     # Counted only when the INVITE may have gone out (DIALING was reached).
     counted = disposition != Disposition.CANCELLED and attempt.dialing_at is not None
-    attempts = contact.attempts + (1 if counted else 0)
+    attempts = contact.attempts + (1 if counted and not already_counted else 0)
     same = 0
     rule = None
     if counted:
@@ -155,6 +277,10 @@ def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, 
                           campaign_max_attempts=attempt.campaign.max_attempts, rule=rule, now=now,
                           current_next_attempt_at=contact.next_attempt_at)
     status, next_at = step.status, step.next_attempt_at
+    if disposition == Disposition.FAILED_UNKNOWN and attempt.answered_at is not None:
+        # Someone answered, and what they said is unknown: a retry could call a person who opted out or was
+        # already served. Never retried automatically; a person looks at it.
+        status, next_at = ContactStatus.REVIEW, None
     if disposition == Disposition.OPTED_OUT:
         # Compliance: an opt-out during a call is honoured everywhere at once (company-wide list): the entry
         # and, in the same transaction, every other campaign's dialable contact with this number become DNC.

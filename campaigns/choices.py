@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.db import models
 
+# The UA pool produces dispositions, so it owns the set; the ledger stores and counts them.
+from telephony.choices import Disposition
+
 
 class CampaignStatus(models.TextChoices):
     """Lifecycle of a campaign."""
@@ -29,6 +32,7 @@ class ContactStatus(models.TextChoices):
     FAILED = "failed", "Failed"  # attempts exhausted without a final result
     DNC = "dnc", "Do not call"  # on a do-not-call list
     INVALID = "invalid", "Invalid number"  # not a dialable number
+    REVIEW = "review", "Needs review"  # a call was answered but its result was lost: a person decides, no auto-retry
 
 
 CONTACT_DIALABLE = frozenset({ContactStatus.PENDING, ContactStatus.RETRY_SCHEDULED})
@@ -50,23 +54,6 @@ ATTEMPT_IN_FLIGHT = frozenset(
     {AttemptState.QUEUED, AttemptState.DIALING, AttemptState.RINGING, AttemptState.ANSWERED, AttemptState.BRIDGED}
 )
 ATTEMPT_TERMINAL = frozenset({AttemptState.ENDED})
-
-
-class Disposition(models.TextChoices):
-    """How an attempt ended."""
-
-    HUMAN = "human", "Human"  # a person answered and the agent talked
-    MACHINE = "machine", "Answering machine"  # machine detected; hung up
-    VOICEMAIL_LEFT = "voicemail_left", "Voicemail left"  # machine; message delivered after the beep
-    BUSY = "busy", "Busy"  # 486/600
-    NO_ANSWER = "no_answer", "No answer"  # 480/408 or ring timeout
-    REJECTED = "rejected", "Rejected"  # 603/403: the person declined
-    INVALID_NUMBER = "invalid_number", "Invalid number"  # 404/484/410
-    FAILED = "failed", "Failed"  # 5xx, network, media timeout
-    FAILED_UNKNOWN = "failed_unknown", "Failed (unknown)"  # the reaper found it stuck; may have rung
-    AI_ERROR = "ai_error", "AI error"  # the AI connection failed; fallback message played
-    OPTED_OUT = "opted_out", "Opted out"  # asked not to be called again
-    CANCELLED = "cancelled", "Cancelled"  # not dialed: campaign stopped, window closed or DNC before dial
 
 
 RETRYABLE_DISPOSITIONS = frozenset(

@@ -249,6 +249,11 @@ class CallAttempt(models.Model):
     trunk = models.ForeignKey("telephony.Trunk", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="attempts")
     caller_id = models.CharField("Presented caller ID", max_length=16, blank=True)
+    failed_over = models.BooleanField(default=False, help_text="The primary trunk failed before ringing; "
+                                      "the call went out on its failover trunk (the trunk above).")
+    primary_trunk = models.ForeignKey("telephony.Trunk", null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+", db_index=False,
+                                      help_text="The trunk tried first, when the call failed over.")
     state = models.CharField(max_length=10, choices=AttemptState.choices, default=AttemptState.QUEUED)
     disposition = models.CharField(max_length=20, choices=Disposition.choices, blank=True)
     reason = models.TextField(blank=True, help_text="Why it ended the way it did.")

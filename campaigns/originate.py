@@ -15,12 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -31,6 +33,7 @@ from campaigns.leases import LEASE_TTL_S, acquire_leases, attempt_scopes, releas
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.redis_client import get_redis
 from campaigns.windows import CallingWindow, contact_in_window
+from telephony.contract import AgentSpec, ConversationSpec, OriginateCommand, TrunkSpec, seal_command
 from telephony.models import Trunk
 from telephony.ua_registry import push_command, release_ua_line, reserve_ua_line
 
@@ -48,17 +51,19 @@ class OriginateResult:
 
 _AGENT_FIELDS = ("provider", "model", "voice", "url", "api_key_env", "prompt_template", "greeting", "outcome_schema",
                  "fallback_message")
-_TRUNK_FIELDS = ("id", "host", "port", "transport", "auth_mode", "username", "password", "realm",
-                 "register_expiry_s", "srtp_policy", "send_pai")
 
 
-def trunk_command(trunk: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The trunk as the UA needs it, from its row (credentials included: the command queue is internal)."""
+def trunk_spec(trunk: dict[str, Any] | None) -> TrunkSpec | None:
+    """The trunk as the UA needs it, from its row: everything but the password (the UA resolves it by id)."""
     if trunk is None:
         return None
-    data = {k: trunk[k] for k in _TRUNK_FIELDS}
-    data["codecs"] = [c.strip() for c in str(trunk["codecs"]).split(",") if c.strip()]
-    return data
+    return TrunkSpec(
+        id=int(trunk["id"]), host=str(trunk["host"]), port=int(trunk["port"]), transport=str(trunk["transport"]),
+        auth_mode=str(trunk["auth_mode"]), username=str(trunk["username"] or ""), realm=str(trunk["realm"] or ""),
+        register_expiry_s=int(trunk["register_expiry_s"]), srtp_policy=str(trunk["srtp_policy"]),
+        codecs=tuple(c.strip().upper() for c in str(trunk["codecs"]).split(",") if c.strip()) or ("PCMU", "PCMA"),
+        send_pai=bool(trunk["send_pai"]), max_channels=int(trunk.get("max_channels") or 1),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,34 +163,27 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
                     agent, voicemail_message or "", amd_max_decision_ms, amd_greet_immediately)
 
 
-def build_originate_command(h: _Handoff, caller_id: str) -> dict[str, Any]:
-    """The originate command for a UA, with everything it needs to place and run the call."""
-    trunk = trunk_command(h.trunk)
-    assert trunk is not None  # noqa: S101 (the gate joins the trunk)
-    trunk["failover"] = trunk_command(h.failover)
-    return {
-        "type": "originate",
-        "attempt_id": h.attempt_id,
-        "destination": h.destination,
-        "caller_id": caller_id,
-        "trunk": trunk,
-        "ring_timeout_s": h.ring_timeout_s,
-        "max_call_s": h.max_call_s,
-        "agent_profile_id": h.agent_id,
-        "campaign_id": h.campaign_id,
-        "contact_id": h.contact_id,
-        "variables": {"name": h.contact_name, **h.variables},
-        "amd_enabled": h.amd_enabled,
-        # The campaign's AMD timings (`media.amd.AmdConfig` fields); the rest keep the detector's defaults.
-        "amd": {"max_decision_ms": h.amd_max_decision_ms, "greet_immediately": h.amd_greet_immediately},
-        "machine_policy": h.machine_policy,
-        "opt_out_digit": h.opt_out_digit,
+def build_originate_command(h: _Handoff, caller_id: str) -> OriginateCommand:
+    """The originate command for a UA, with everything it needs to place and run the call (no secrets)."""
+    primary = trunk_spec(h.trunk)
+    assert primary is not None  # noqa: S101 (the gate joins the trunk)
+    variables = h.variables if isinstance(h.variables, dict) else {}
+    return OriginateCommand(
+        attempt_id=h.attempt_id, destination=h.destination, caller_id=caller_id,
+        trunk=TrunkSpec(**{**_spec_fields(primary), "failover": trunk_spec(h.failover)}),
+        ring_timeout_s=h.ring_timeout_s, max_call_s=h.max_call_s, campaign_id=h.campaign_id, contact_id=h.contact_id,
         # The conversation's settings travel with the command: the UA never reads the ORM during a call.
-        "agent": {k: h.agent.get(k) for k in _AGENT_FIELDS},
-        "voicemail_message": h.voicemail_message,
-        "lease_ttl_s": LEASE_TTL_S,
-        "renew_every_s": max(1, LEASE_TTL_S // 3),
-    }
+        conversation=ConversationSpec(
+            agent=AgentSpec.from_wire({k: h.agent.get(k) for k in _AGENT_FIELDS}),
+            variables={"name": h.contact_name, **variables}, amd_enabled=h.amd_enabled,
+            amd_max_decision_ms=h.amd_max_decision_ms, amd_greet_immediately=h.amd_greet_immediately,
+            machine_policy=h.machine_policy, voicemail_message=h.voicemail_message, opt_out_digit=h.opt_out_digit,
+        ),
+    )
+
+
+def _spec_fields(spec: TrunkSpec) -> dict[str, Any]:
+    return {f: getattr(spec, f) for f in spec.__dataclass_fields__ if f != "password"}
 
 
 def originate_attempt(attempt_id: int, *, r: redis.Redis | None = None, now: dt.datetime | None = None,
@@ -256,7 +254,13 @@ def originate_attempt(attempt_id: int, *, r: redis.Redis | None = None, now: dt.
         _release_quietly(r, ua_name, keys, attempt_id)
         return OriginateResult("skipped", "ended before the handoff")
     try:
-        push_command(r, ua_name, build_originate_command(h, caller_id))
+        command = build_originate_command(h, caller_id)
+    except (ValueError, TypeError) as exc:
+        # A row the command cannot be built from (a bad trunk or agent setting): end it, never re-queue it forever.
+        _release_quietly(r, ua_name, keys, attempt_id)
+        return not_dialed(f"cannot build the call: {exc}")
+    try:
+        push_command(r, ua_name, seal_command(command, settings.UA_COMMAND_KEY, now=time.time()))
     except redis.RedisError:
         # Unknown whether the command landed: the attempt keeps its lease and the reaper resolves it.
         logger.warning("originate %s: could not push the command to %s", attempt_id, ua_name, exc_info=True)

@@ -659,7 +659,7 @@ class BridgeSession:
             )
 
     def _record_outcome(self, call: ToolCall) -> dict[str, Any]:
-        from campaigns.outcome_schema import validate_outcome
+        from media.outcomes import validate_outcome
 
         args = call.arguments
         if args is None:

@@ -130,9 +130,7 @@ class AgentConfig:
     open_call: bool = False
 
     def __post_init__(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from campaigns.outcome_schema import validate_outcome_schema
+        from media.outcomes import OutcomeSchemaError, validate_outcome_schema
 
         if self.provider not in PROVIDERS:
             raise ValueError(f"provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
@@ -141,8 +139,8 @@ class AgentConfig:
         if self.outcome_schema:
             try:
                 validate_outcome_schema(self.outcome_schema)
-            except ValidationError as exc:
-                raise ValueError(f"outcome_schema: {'; '.join(exc.messages)}") from exc
+            except OutcomeSchemaError as exc:
+                raise ValueError(f"outcome_schema: {exc}") from exc
 
     @classmethod
     def from_profile(cls, profile: Any) -> AgentConfig:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -48,7 +50,7 @@ class TrunkAdmin(admin.ModelAdmin):
                         extra_context: dict | None = None) -> HttpResponse:
         return super().changeform_view(request, object_id, form_url, extra_context)
 
-    def get_fieldsets(self, request: HttpRequest, obj: Trunk | None = None) -> list:
+    def get_fieldsets(self, request: HttpRequest, obj: Trunk | None = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or not obj.password:
             # "Remove the stored password" only makes sense when there is one.

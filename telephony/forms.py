@@ -47,7 +47,7 @@ class TrunkAdminForm(forms.ModelForm):
             self.fields.pop("clear_password", None)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         new_password = cleaned.get("password") or ""
         has_password = bool(new_password) or (bool(self._stored_password) and not cleaned.get("clear_password"))
         if cleaned.get("auth_mode") in (TrunkAuth.DIGEST, TrunkAuth.REGISTER):
@@ -68,5 +68,5 @@ class TrunkAdminForm(forms.ModelForm):
             trunk.password = self._stored_password
         if commit:
             trunk.save()
-            self._save_m2m()
+            self.save_m2m()
         return trunk

@@ -93,9 +93,11 @@ def _run_check(spec: dict[str, Any], bind: str, timeout_s: float) -> TrunkCheckR
     import pjsua2 as pj
 
     from telephony.choices import TrunkAuth
-    from telephony.ua.commands import TrunkSpec
+    from telephony.contract import TrunkSpec
 
-    trunk = TrunkSpec.from_dict(spec)
+    # The password came on stdin (never a command line); the wire form refuses one, so it is set apart.
+    password = str(spec.pop("password", "") or "")
+    trunk = TrunkSpec.from_wire(spec).with_password(password)
     endpoint = pj.Endpoint()
     endpoint.libCreate()
     config = pj.EpConfig()

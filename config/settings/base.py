@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import environ
@@ -26,8 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "telephony",
     "campaigns",
-    "media",
-]
+]  # `media` is a plain library (no models, no Django), used by the UA pool and the local agent
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -136,6 +136,16 @@ LOCAL_AGENT_URL = env("LOCAL_AGENT_URL", default="ws://127.0.0.1:8765/v1")
 # How long a UA worker's busy thread may keep the GIL while the media clock thread waits for it.
 UA_GIL_SWITCH_INTERVAL_MS = env.float("UA_GIL_SWITCH_INTERVAL_MS", default=0.5)
 UA_NICE = env.int("UA_NICE", default=0)  # < 0 puts the media clock ahead of other work (CAP_SYS_NICE)
+# The key of the HMAC that seals every command to the UA pool (telephony.contract). Only the control plane
+# (web, worker, beat) and the UA pool hold it. Unset: derived from SECRET_KEY, which the same processes hold.
+UA_COMMAND_KEY = hashlib.sha256(
+    ("ua-command-key:" + (env("UA_COMMAND_KEY", default="") or SECRET_KEY)).encode()).digest()
+# Where the UA pool reports calls: the control plane's implementation of telephony.ua.ledger.Ledger.
+UA_LEDGER = env("UA_LEDGER", default="campaigns.ua_ledger:CampaignLedger")
+# Each UA worker spools call events here before the ledger has them (survives a database outage and a restart).
+UA_SPOOL_DIR = Path(env("UA_SPOOL_DIR", default=str(BASE_DIR / "var" / "ua-spool")))
+# Timeouts of the UA workers' Redis client: a black-holed Redis must not block a heartbeat or a command read.
+UA_REDIS_SOCKET_TIMEOUT_S = env.float("UA_REDIS_SOCKET_TIMEOUT_S", default=5.0)
 
 # Contact import
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=5000)

@@ -13,6 +13,9 @@ CELERY_BROKER_URL = REDIS_URL
 # TEST_MEDIA_ROOT lets a process the tests start (a Celery worker) share the test run's files.
 MEDIA_ROOT = Path(env("TEST_MEDIA_ROOT", default="") or tempfile.mkdtemp(prefix="campaign-engine-test-files-"))  # noqa: F405
 RECORDINGS_ROOT = MEDIA_ROOT / "recordings"
+# UA workers' event spools: one folder per test run (passed on to the workers), so a spool left by a killed
+# worker of another run never replays into this run's database.
+UA_SPOOL_DIR = Path(env("UA_SPOOL_DIR", default="") or tempfile.mkdtemp(prefix="campaign-engine-ua-spool-"))  # noqa: F405
 # UA workers started by the telephony tests dial SIPp peers without an agent; the bridged-call tests set
 # UA_MEDIA_BRIDGE=1 (or pass --hooks) in the worker's environment.
 UA_MEDIA_BRIDGE = env.bool("UA_MEDIA_BRIDGE", default=False)  # noqa: F405

@@ -169,7 +169,8 @@ class OpenAIRealtimeAdapter(AgentAdapter):
                 self.emit(Usage(response["usage"]))
         elif kind == "error":
             # Error events are usually non-fatal (the socket stays open): log and go on.
-            error = message.get("error") if isinstance(message.get("error"), dict) else {}
+            raw_error = message.get("error")
+            error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
             logger.warning(
                 "attempt %s: AI error event: %s %s", self.call.attempt_id, error.get("code"), error.get("message")
             )

@@ -2,5 +2,5 @@
 
 It listens (energy VAD), transcribes (PocketSphinx), follows the campaign's script and outcome schema with
 simple rules (see :mod:`media.local_agent.script` for the script convention) and speaks (eSpeak NG).
-Start it with ``python manage.py run_local_agent --port 8765`` or :func:`media.local_agent.server.start_in_thread`.
+Start it with ``python -m media.local_agent --port 8765`` or :func:`media.local_agent.server.start_in_thread`.
 """

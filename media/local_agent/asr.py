@@ -271,7 +271,7 @@ class Transcriber:
                 hyp = self._decode(decoder, raw)
         finally:
             self._release((decoder, initial_cmn))
-        text = hyp.hypstr.strip() if hyp is not None else ""
+        text = str(getattr(hyp, "hypstr", "") or "").strip() if hyp is not None else ""
         return Transcription(text=text, audio_seconds=audio_seconds, cpu_seconds=time.thread_time() - started)
 
     def close(self) -> None:

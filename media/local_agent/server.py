@@ -553,7 +553,7 @@ class RealtimeSession:
             return
         words = audio.transcript.split()
         heard = words[: round(len(words) * end_ms / audio.audio_ms)] if audio.audio_ms else []
-        self._assistant_audio[item_id] = _AssistantAudio(" ".join(heard), end_ms)
+        self._assistant_audio[str(item_id)] = _AssistantAudio(" ".join(heard), end_ms)
         if item_id in self._store:
             content = [{"type": "output_audio", "transcript": " ".join(heard)}]
             self._store[item_id] = {**self._store[item_id], "content": content}

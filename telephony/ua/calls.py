@@ -1,12 +1,13 @@
 """Outbound calls on the pjsua thread: accounts per trunk, call legs, timers, failover, in-call control.
 
 Everything here except `CallMediaPort`'s frame callbacks runs on the `PjsuaThread`. What the ledger must know
-(ringing, answered, ended) leaves as `CallEvent`s on a queue; a separate thread writes them to Postgres, so a
-slow database never stalls SIP or media.
+(ringing, answered, ended) leaves as typed `telephony.contract` events on a queue; another thread spools them to
+disk and the ledger thread reports them, so a slow or absent database never stalls SIP or media.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import queue
@@ -15,13 +16,14 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pjsua2 as pj
 
 from telephony.choices import SrtpPolicy, TrunkAuth
-from telephony.ua.commands import OriginateRequest, TrunkSpec
+from telephony.contract import Answered, CallEvent, CallResults, Ended, OriginateCommand, Ringing, TrunkSpec
 from telephony.ua.endpoint import PjsuaThread
 from telephony.ua.frames import pin_thread_state, read_vector, write_vector
 from telephony.ua.sip_codes import CallOutcome, disposition_for, should_fail_over
@@ -51,17 +53,33 @@ _DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_S
 _FRAME_BYTES_20MS_8K = 320
 
 
-@dataclass(frozen=True)
-class CallEvent:
-    """Something the ledger must record about an attempt.
+# Asks the control plane for a channel on the failover trunk before its INVITE: (attempt id, trunk) -> granted.
+ChannelGate = Callable[[int, TrunkSpec], bool]
 
-    `kind` is one of "ringing", "answered", "ended". For "ended", `data` holds disposition, sip_code,
-    sip_reason, reason and results (the arguments of `finish_attempt`).
+
+@dataclass
+class EndReport:
+    """The end of an attempt while it is being assembled: `CallHooks.on_ended` may still change `data`.
+
+    `data` holds disposition, sip_code, sip_reason, reason, results (a dict of `CallResults` fields), trunk_id,
+    failover ({"primary_trunk_id", "primary_code"} after a failover) and talk_s. `to_event` makes the typed
+    `telephony.contract.Ended` that goes to the ledger.
     """
 
-    kind: str
     attempt_id: int
     data: dict[str, Any] = field(default_factory=dict)
+
+    def to_event(self) -> Ended:
+        """The typed event for the ledger."""
+        data = self.data
+        failover = data.get("failover") or {}
+        return Ended(
+            attempt_id=self.attempt_id, disposition=str(data["disposition"]), sip_code=data.get("sip_code"),
+            sip_reason=str(data.get("sip_reason") or "")[:255], reason=str(data.get("reason") or "")[:500],
+            results=CallResults.from_mapping(data.get("results") or {}), trunk_id=data.get("trunk_id"),
+            failed_over=bool(failover), primary_trunk_id=failover.get("primary_trunk_id"),
+            talk_s=data.get("talk_s"),
+        )
 
 
 class CallHooks:
@@ -85,8 +103,8 @@ class CallHooks:
     def on_remote_hangup(self, call: OutboundCall) -> None:
         """The far end hung up an established call (BYE received)."""
 
-    def on_ended(self, call: OutboundCall, event: CallEvent) -> None:
-        """The attempt ended; `event` is what goes to the ledger (hooks may still add results)."""
+    def on_ended(self, call: OutboundCall, report: EndReport) -> None:
+        """The attempt ended; `report` is what goes to the ledger (hooks may still add results)."""
 
 
 class CallControl:
@@ -184,7 +202,7 @@ class TrunkAccount(pj.Account):
 class OutboundCall(pj.Call):
     """One leg of an attempt (a failover creates a second leg for the same attempt)."""
 
-    def __init__(self, manager: CallManager, account: TrunkAccount, request: OriginateRequest, trunk: TrunkSpec,
+    def __init__(self, manager: CallManager, account: TrunkAccount, request: OriginateCommand, trunk: TrunkSpec,
                  *, leg: int, sip_call_id: str, hooks: CallHooks) -> None:
         super().__init__(account)
         self.manager = manager
@@ -237,7 +255,7 @@ class OutboundCall(pj.Call):
             self.got_response = True
             if not self.ringing_reported and info.lastStatusCode in (180, 183):
                 self.ringing_reported = True
-                self.manager.emit(CallEvent("ringing", self.attempt_id))
+                self.manager.emit(Ringing(self.attempt_id))
         elif state == pj.PJSIP_INV_STATE_CONNECTING:
             self.got_response = True
         elif state == pj.PJSIP_INV_STATE_CONFIRMED:
@@ -246,7 +264,7 @@ class OutboundCall(pj.Call):
                 self.answered_at = time.monotonic()
                 self.max_deadline = self.answered_at + self.request.max_call_s
                 self.last_rx_change = self.answered_at
-                self.manager.emit(CallEvent("answered", self.attempt_id))
+                self.manager.emit(Answered(self.attempt_id))
                 self.manager.guard(self.hooks.on_answered, self)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.final_code = int(info.lastStatusCode)
@@ -354,6 +372,7 @@ class OutboundCall(pj.Call):
             ring_timeout=self.ring_timeout,
             network_error=not self.got_response and not self.ring_timeout and not self.local_hangup,
             media_timeout=self.media_timeout,
+            rang=self.ringing_reported,
         )
 
     def stop_media(self) -> None:
@@ -415,11 +434,13 @@ class CallManager:
         rtp_port: first RTP port of this process; rtp_port_range: how many it may use.
         media_timeout_s: end an answered call as failed after this long without RTP (0 disables).
         hooks_factory: builds the per-call hooks for the media work.
+        channel_gate: asks for a channel on a failover trunk (None: failover needs no permission, as in tests).
     """
 
     def __init__(self, pjsua: PjsuaThread, events: queue.SimpleQueue[CallEvent], *, bind_address: str,
                  rtp_port: int, rtp_port_range: int, media_timeout_s: float,
-                 hooks_factory: Callable[[OriginateRequest], CallHooks] | None = None) -> None:
+                 hooks_factory: Callable[[OriginateCommand], CallHooks] | None = None,
+                 channel_gate: ChannelGate | None = None) -> None:
         self.pjsua = pjsua
         self.events = events
         self.bind_address = bind_address
@@ -431,7 +452,10 @@ class CallManager:
         self.calls: dict[int, OutboundCall] = {}
         self._graveyard: list[tuple[float, OutboundCall]] = []
         self._failovers: list[tuple[OutboundCall, TrunkSpec]] = []
-        self._awaiting_registration: list[tuple[float, TrunkAccount, OriginateRequest, TrunkSpec, int, str,
+        self.channel_gate = channel_gate
+        # The channel request may wait on Redis: it runs here, never on the pjsua thread.
+        self._gate_executor = ThreadPoolExecutor(1, thread_name_prefix="failover-gate") if channel_gate else None
+        self._awaiting_registration: list[tuple[float, TrunkAccount, OriginateCommand, TrunkSpec, int, str,
                                                 CallHooks]] = []
         self.ports = MediaPortPool("call-port", pjsua.settings.clock_rate, MAX_MEDIA_PORTS)
         self._lock = threading.Lock()  # guards the live-attempt snapshot read by other threads
@@ -510,7 +534,7 @@ class CallManager:
         media.transportConfig.boundAddress = self.bind_address
         media.transportConfig.port = self.rtp_port
         media.transportConfig.portRange = self.rtp_port_range
-        media.srtpUse = _SRTP_USE[spec.srtp_policy]
+        media.srtpUse = _SRTP_USE[SrtpPolicy(spec.srtp_policy)]
         # SDES keys travel in the SDP; requiring TLS signalling for them is the trunk operator's choice.
         media.srtpSecureSignaling = 0
         # A multi-codec answer would otherwise trigger a re-INVITE to lock one codec: needless signalling
@@ -521,7 +545,7 @@ class CallManager:
 
     # ---- dialing -----------------------------------------------------------------------------------------
 
-    def originate(self, request: OriginateRequest, sip_call_id: str) -> None:
+    def originate(self, request: OriginateCommand, sip_call_id: str) -> None:
         """Dial an attempt on its primary trunk. Failures end the attempt at once (event "ended")."""
         if request.attempt_id in self.calls:
             logger.warning("attempt %s is already dialing here; duplicate command ignored", request.attempt_id)
@@ -529,7 +553,7 @@ class CallManager:
         hooks = self.guard(self.hooks_factory, request) or CallHooks()
         self._dial_leg(request, request.trunk, leg=0, sip_call_id=sip_call_id, hooks=hooks)
 
-    def _dial_leg(self, request: OriginateRequest, trunk: TrunkSpec, *, leg: int, sip_call_id: str,
+    def _dial_leg(self, request: OriginateCommand, trunk: TrunkSpec, *, leg: int, sip_call_id: str,
                   hooks: CallHooks, waited: bool = False) -> None:
         try:
             account = self.account_for(trunk)
@@ -549,18 +573,16 @@ class CallManager:
         except (pj.Error, RuntimeError, ValueError) as exc:
             text = exc.info() if isinstance(exc, pj.Error) else str(exc)
             logger.warning("attempt %s: dial failed: %s", request.attempt_id, text)
-            self.emit(CallEvent("ended", request.attempt_id, {
-                "disposition": disposition_for(CallOutcome(sip_code=None, network_error=True)),
-                "sip_code": None, "sip_reason": "", "reason": f"dial failed: {text}"[:500], "results": {},
-            }))
+            self.emit(Ended(request.attempt_id, disposition_for(CallOutcome(sip_code=None, network_error=True)),
+                            reason=f"dial failed: {text}"[:500], trunk_id=trunk.id))
             return
         self.calls[request.attempt_id] = call
         self._refresh_live()
 
-    def _request_uri(self, request: OriginateRequest, trunk: TrunkSpec) -> str:
+    def _request_uri(self, request: OriginateCommand, trunk: TrunkSpec) -> str:
         return f"sip:{request.destination}@{trunk.host_port()}{trunk.uri_params()}"
 
-    def _call_param(self, request: OriginateRequest, trunk: TrunkSpec, sip_call_id: str) -> pj.CallOpParam:
+    def _call_param(self, request: OriginateCommand, trunk: TrunkSpec, sip_call_id: str) -> pj.CallOpParam:
         prm = pj.CallOpParam(True)
         prm.opt.audioCount = 1
         prm.opt.videoCount = 0
@@ -611,11 +633,9 @@ class CallManager:
         for call in list(self.calls.values()):
             call.hangup_now(reason)
         waiting, self._awaiting_registration = self._awaiting_registration, []
-        for _deadline, _account, request, _trunk, _leg, _call_id, _hooks in waiting:
-            self.emit(CallEvent("ended", request.attempt_id, {
-                "disposition": disposition_for(CallOutcome(sip_code=None, network_error=True)),
-                "sip_code": None, "sip_reason": "", "reason": f"{reason} before dialing", "results": {},
-            }))
+        for _deadline, _account, request, trunk, _leg, _call_id, _hooks in waiting:
+            self.emit(Ended(request.attempt_id, disposition_for(CallOutcome(sip_code=None, network_error=True)),
+                            reason=f"{reason} before dialing", trunk_id=trunk.id))
 
     def send_dtmf(self, attempt_id: int, digits: str, method: str = "rfc2833") -> bool:
         """Send DTMF digits (RFC 2833 or SIP INFO) on an answered call."""
@@ -659,8 +679,9 @@ class CallManager:
         outcome = call.outcome()
         failover = call.trunk.failover if call.leg == 0 else None
         if failover is not None and not call.local_hangup and should_fail_over(outcome):
-            # Before answer and on a trunk failure only (5xx, no response): never after 486/603, which are
-            # the called party's own answer.
+            # Before ringing and on a trunk failure only (5xx, no response): never after 486/603, which are
+            # the called party's own answer, and never after a 180/183 (the phone may have rung: a second
+            # call seconds later would ring the person twice).
             logger.info("attempt %s: trunk %s failed (%s), trying secondary %s", call.attempt_id, call.trunk.id,
                         call.final_code, failover.id)
             call.results["failover"] = {"primary_trunk_id": call.trunk.id, "primary_code": call.final_code}
@@ -673,8 +694,8 @@ class CallManager:
             self.guard(call.hooks.on_remote_hangup, call)
         self.emit_ended(call, outcome)
 
-    def emit_ended(self, call: OutboundCall, outcome: CallOutcome) -> None:
-        """Report the end of the attempt to the ledger."""
+    def emit_ended(self, call: OutboundCall, outcome: CallOutcome, note: str = "") -> None:
+        """Report the end of the attempt to the ledger (`note` is appended to the reason)."""
         disposition = call.disposition_override or disposition_for(outcome)
         if outcome.media_timeout or outcome.ring_timeout or call.local_hangup:
             reason = call.hangup_reason
@@ -688,29 +709,31 @@ class CallManager:
         if failover:
             reason = (f"{reason} (on failover trunk {call.trunk.id} after {failover['primary_code']} from trunk "
                       f"{failover['primary_trunk_id']})")
+        if note:
+            reason = f"{reason} ({note})"
         data = {
             "disposition": disposition,
             "sip_code": call.final_code if not outcome.answered else 200,
             "sip_reason": call.final_reason[:255] if not outcome.answered else "OK",
             "reason": reason[:500],
             "results": dict(call.results),
+            "failover": failover,
             "trunk_id": call.trunk.id,
             "talk_s": (time.monotonic() - call.answered_at) if call.answered_at else None,
         }
-        event = CallEvent("ended", call.attempt_id, data)
-        self.guard(call.hooks.on_ended, call, event)
-        self.emit(event)
+        report = EndReport(call.attempt_id, data)
+        self.guard(call.hooks.on_ended, call, report)
+        self.emit(report.to_event())
 
     def tick(self, now: float) -> None:
         """Timers of every call, pending failovers, and deferred release of dead Call objects."""
-        for call, trunk in self._failovers:
-            if self.calls.get(call.attempt_id) is call:
-                del self.calls[call.attempt_id]
-            self._dial_leg(call.request, trunk, leg=1, sip_call_id=f"{uuid.uuid4().hex}-f", hooks=call.hooks)
-            new = self.calls.get(call.attempt_id)
-            if new is not None:
-                new.results.update(call.results)
-        self._failovers.clear()
+        pending, self._failovers = self._failovers, []
+        for call, trunk in pending:
+            if self.channel_gate is None or self._gate_executor is None:
+                self._fail_over(call, trunk, granted=True)
+                continue
+            future = self._gate_executor.submit(self.channel_gate, call.attempt_id, trunk)
+            future.add_done_callback(functools.partial(self._post_failover_decision, call, trunk))
         if self._awaiting_registration:
             waiting = self._awaiting_registration
             self._awaiting_registration = []
@@ -727,6 +750,35 @@ class CallManager:
             keep = [(t, c) for t, c in self._graveyard if t > now]
             self._graveyard = keep  # the dropped references are released here, on the pjsua thread
 
+    def _post_failover_decision(self, call: OutboundCall, trunk: TrunkSpec, done: Future[bool]) -> None:
+        # The gate's thread: hand the answer to the pjsua thread, which owns the call.
+        self.pjsua.call_soon(self._failover_decided, call, trunk, done)
+
+    def _failover_decided(self, call: OutboundCall, trunk: TrunkSpec, done: Future[bool]) -> None:
+        try:
+            granted = bool(done.result())
+        except Exception:  # the control plane could not be asked: fail closed, no second leg
+            logger.warning("attempt %s: no answer about a channel on trunk %s", call.attempt_id, trunk.id,
+                           exc_info=True)
+            granted = False
+        self._fail_over(call, trunk, granted=granted)
+
+    def _fail_over(self, call: OutboundCall, trunk: TrunkSpec, *, granted: bool) -> None:
+        """Dial the second leg on `trunk` (its channel granted), or end the attempt with the primary's failure."""
+        if self.calls.get(call.attempt_id) is call:
+            del self.calls[call.attempt_id]
+        if not granted:
+            call.results.pop("failover", None)
+            call.hangup_reason = ""
+            self._refresh_live()
+            report_outcome = call.outcome()
+            self.emit_ended(call, report_outcome, note=f"failover trunk {trunk.id} has no free channel")
+            return
+        self._dial_leg(call.request, trunk, leg=1, sip_call_id=f"{uuid.uuid4().hex}-f", hooks=call.hooks)
+        new = self.calls.get(call.attempt_id)
+        if new is not None:
+            new.results.update(call.results)
+
     def shutdown(self) -> None:
         """Drop every pjsua2 object (pjsua thread, before libDestroy).
 
@@ -736,6 +788,8 @@ class CallManager:
         self.hangup_all("shutdown")
         self.calls.clear()
         self._failovers.clear()
+        if self._gate_executor is not None:
+            self._gate_executor.shutdown(wait=False, cancel_futures=True)
         self._awaiting_registration.clear()
         self._graveyard.clear()
         for account in self.accounts.values():

@@ -1,6 +1,6 @@
 """The UA pool's default per-call hooks: answering-machine detection, the AI bridge, voicemail drops, opt-out.
 
-One `MediaHooks` per attempt, built from the `OriginateRequest` alone: the agent, AMD policy, voicemail message,
+One `MediaHooks` per attempt, built from the `OriginateCommand` alone: the agent, AMD policy, voicemail message,
 opt-out digit and contact variables travel in the originate command (`campaigns/originate.py`), so nothing here
 reads the ORM. Three threads touch a call:
 
@@ -9,9 +9,9 @@ reads the ORM. Three threads touch a call:
 * the process's `MediaLoop` (asyncio): the call's controller (AMD, then the bridge or the machine policy), the
   `BridgeSession`, the voicemail and thank-you playout.
 
-What must reach Postgres during the call (``bridged``, ``opt_out``) leaves as `CallEvent`s on the manager's
-queue and is written by the worker's ledger thread; the results go with the ``ended`` event to
-`campaigns.attempts.finish_attempt`.
+What must reach the ledger during the call (`Bridged`, `OptedOut`) leaves as `telephony.contract` events on the
+manager's queue, is spooled to disk and reported by the worker's ledger thread; the results go with the `Ended`
+event.
 
 Flow after the answer: the agent stays silent while AMD listens (unless the campaign greets at once, in which
 case the bridge starts at answer and AMD listens alongside). Human or unknown: the bridge starts (the caller's
@@ -34,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,8 +44,8 @@ from media.bridge import SILENCE, BridgeSession, CallResult, MediaLoop
 from media.config import DEFAULT_FALLBACK, FRAME_BYTES, FRAME_MS, AgentConfig, BridgeConfig, CallContext
 from media.prompts import render_template
 from media.tones import ToneDetector
-from telephony.ua.calls import CallControl, CallEvent, CallHooks, CallMediaPort, OutboundCall
-from telephony.ua.commands import OriginateRequest
+from telephony.contract import AgentSpec, Bridged, CallEvent, OptedOut, OriginateCommand
+from telephony.ua.calls import CallControl, CallHooks, CallMediaPort, EndReport, OutboundCall
 
 logger = logging.getLogger(__name__)
 
@@ -95,58 +95,58 @@ class CallPlan:
     opt_out_digit: str = ""
 
     @classmethod
-    def from_request(cls, request: OriginateRequest, local_agent_url: str) -> CallPlan:
-        """Read the plan from an originate request; `local_agent_url` serves provider ``local`` without URL."""
-        media = request.media
+    def from_command(cls, command: OriginateCommand, local_agent_url: str) -> CallPlan:
+        """Read the plan from an originate command; `local_agent_url` serves provider ``local`` without URL."""
+        talk = command.conversation
         agent: AgentConfig | None = None
         error = ""
-        raw = media.get("agent")
-        if isinstance(raw, dict) and raw.get("provider"):
+        if talk.agent is not None and talk.agent.provider:
             try:
-                agent = _agent_config(raw, local_agent_url)
+                agent = _agent_config(talk.agent, local_agent_url)
             except (ValueError, TypeError) as exc:
                 error = f"agent settings unusable: {exc}"
         else:
             error = "no agent in the originate command"
-        amd_fields = {f.name for f in fields(AmdConfig)}
-        amd_raw = media.get("amd") if isinstance(media.get("amd"), dict) else {}
+        amd_fields: dict[str, Any] = {"greet_immediately": talk.amd_greet_immediately}
+        if talk.amd_max_decision_ms is not None:
+            amd_fields["max_decision_ms"] = talk.amd_max_decision_ms
         try:
-            amd = AmdConfig(**{k: v for k, v in amd_raw.items() if k in amd_fields})
+            amd = AmdConfig(**amd_fields)
         except (ValueError, TypeError):
-            logger.warning("attempt %s: AMD settings unusable; defaults used", request.attempt_id, exc_info=True)
+            logger.warning("attempt %s: AMD settings unusable; defaults used", command.attempt_id, exc_info=True)
             amd = AmdConfig()
         return cls(
-            attempt_id=request.attempt_id,
-            destination=request.destination,
-            campaign_id=request.campaign_id,
+            attempt_id=command.attempt_id,
+            destination=command.destination,
+            campaign_id=command.campaign_id,
             agent=agent,
             agent_error=error,
-            variables=dict(request.variables),
-            amd_enabled=bool(media.get("amd_enabled", True)),
+            variables=dict(talk.variables),
+            amd_enabled=talk.amd_enabled,
             amd=amd,
-            machine_policy=str(media.get("machine_policy") or "hang_up"),
-            voicemail_message=str(media.get("voicemail_message") or ""),
-            opt_out_digit=str(media.get("opt_out_digit") or ""),
+            machine_policy=talk.machine_policy or "hang_up",
+            voicemail_message=talk.voicemail_message,
+            opt_out_digit=talk.opt_out_digit,
         )
 
 
-def _agent_config(raw: dict[str, Any], local_agent_url: str) -> AgentConfig:
-    url = str(raw.get("url") or "")
-    if raw.get("provider") == "local" and not url:
+def _agent_config(raw: AgentSpec, local_agent_url: str) -> AgentConfig:
+    url = raw.url
+    if raw.provider == "local" and not url:
         url = local_agent_url
-    if raw.get("provider") == "local" and url and not url.rstrip("/").split("?")[0].endswith("/realtime"):
+    if raw.provider == "local" and url and not url.rstrip("/").split("?")[0].endswith("/realtime"):
         # LOCAL_AGENT_URL is the SDK-style base (".../v1"); the server answers on ".../v1/realtime".
         url = url.rstrip("/") + "/realtime"
     return AgentConfig(
-        provider=str(raw["provider"]),
-        prompt_template=str(raw.get("prompt_template") or ""),
-        outcome_schema=list(raw.get("outcome_schema") or []),
-        model=str(raw.get("model") or ""),
-        voice=str(raw.get("voice") or ""),
+        provider=raw.provider,
+        prompt_template=raw.prompt_template,
+        outcome_schema=list(raw.outcome_schema or []),
+        model=raw.model,
+        voice=raw.voice,
         url=url,
-        api_key_env=str(raw.get("api_key_env") or ""),
-        greeting=str(raw.get("greeting") or ""),
-        fallback_message=str(raw.get("fallback_message") or ""),
+        api_key_env=raw.api_key_env,
+        greeting=raw.greeting,
+        fallback_message=raw.fallback_message,
     )
 
 
@@ -173,11 +173,11 @@ def bridge_config_from_settings() -> BridgeConfig:
     return BridgeConfig(recordings_root=root)
 
 
-def media_hooks(request: OriginateRequest) -> MediaHooks:
+def media_hooks(command: OriginateCommand) -> MediaHooks:
     """Hooks factory for the UA worker (`telephony.ua.process.MEDIA_HOOKS`)."""
     from django.conf import settings
 
-    plan = CallPlan.from_request(request, str(getattr(settings, "LOCAL_AGENT_URL", "") or ""))
+    plan = CallPlan.from_command(command, str(getattr(settings, "LOCAL_AGENT_URL", "") or ""))
     return MediaHooks(plan, process_media_loop(), bridge_config_from_settings())
 
 
@@ -266,7 +266,7 @@ class MediaHooks(CallHooks):
         elif self.session is not None:
             self.session.push_dtmf(digit)
 
-    def on_ended(self, call: OutboundCall, event: CallEvent) -> None:
+    def on_ended(self, call: OutboundCall, event: EndReport) -> None:
         """Collect the bridge's result and this call's own findings into the ledger event."""
         if self._controller is None:
             return
@@ -377,7 +377,7 @@ class MediaHooks(CallHooks):
         self._session_task = asyncio.get_running_loop().create_task(self.session.run())
         self._bridged = True
         if self._emit is not None:
-            self._emit(CallEvent("bridged", self.plan.attempt_id))
+            self._emit(Bridged(self.plan.attempt_id))
 
     async def _watch_bridge(self) -> None:
         """Watch the agent's outcome and the caller's words for an opt-out while the bridge runs."""
@@ -406,7 +406,7 @@ class MediaHooks(CallHooks):
         logger.info("attempt %s: opted out by %s", self.plan.attempt_id, how)
         if self._emit is not None:
             # Compliance: the do-not-call entry is written by the ledger thread now, not at the end of the call.
-            self._emit(CallEvent("opt_out", self.plan.attempt_id, {"number": self.plan.destination, "how": how}))
+            self._emit(OptedOut(self.plan.attempt_id, number=self.plan.destination, how=how))
         if self._controller is not None and how == "dtmf":
             self._controller.cancel()  # AMD or the voicemail drop stop here
         self._spawn(self._finish_opt_out(how))
@@ -496,8 +496,8 @@ class MediaHooks(CallHooks):
         self._tx.clear()
         if self._controller is not None:
             self._controller.cancel()
-        for task in list(self._tasks):
-            task.cancel()
+        for pending in list(self._tasks):
+            pending.cancel()
         session, task = self.session, self._session_task
         if session is None or task is None:
             return None
@@ -509,7 +509,7 @@ class MediaHooks(CallHooks):
 
     # ==== pjsua thread, at the end ============================================================================
 
-    def _apply(self, event: CallEvent, result: CallResult | None) -> None:
+    def _apply(self, event: EndReport, result: CallResult | None) -> None:
         data = event.data
         results: dict[str, Any] = data.setdefault("results", {})
         if result is not None:

@@ -15,11 +15,17 @@ read side looks at the first 40 bytes only.
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from typing import Any
 
-from telephony.ua.calls import CallEvent, CallHooks, CallMediaPort, OutboundCall
-from telephony.ua.commands import OriginateRequest
+import redis
+
+from telephony.contract import OriginateCommand
+from telephony.ua.calls import CallHooks, CallMediaPort, EndReport, OutboundCall
+
+PROBE_STATS_KEY = "ua:probe:stats"  # the benchmark reads each call's frame statistics here
 
 LATE_MS = 20.0  # one frame period behind the best case
 FRAME_MS = 20
@@ -170,11 +176,18 @@ class ProbeHooks(CallHooks):
                 "best_rtt_ms": round(best * 1000, 1), "median_rtt_ms": round(median * 1000, 1),
                 "p99_rtt_ms": round(ordered[int(0.99 * (len(ordered) - 1))] * 1000, 1)}
 
-    def on_ended(self, call: OutboundCall, event: CallEvent) -> None:
-        """Attach the frame statistics to the end event (the worker stores them in Redis)."""
-        event.data["probe"] = self.stats()
+    def on_ended(self, call: OutboundCall, event: EndReport) -> None:
+        """Store the frame statistics of the call in Redis, for the benchmark."""
+        _redis().rpush(PROBE_STATS_KEY, json.dumps({"attempt_id": event.attempt_id, **self.stats()}))
 
 
-def probe_hooks(request: OriginateRequest) -> ProbeHooks:
+@functools.cache
+def _redis() -> redis.Redis:
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
+
+
+def probe_hooks(request: OriginateCommand) -> ProbeHooks:
     """Hooks factory for `--hooks telephony.ua.probe:probe_hooks`."""
     return ProbeHooks()

@@ -2,11 +2,14 @@
 
 Threads:
 - `pjsua` (`PjsuaThread`): owns every pjsua2 object; SIP callbacks and call timers run there.
-- main: heartbeat (`advertise_ua`) and commands from this process's Redis queue (`pop_command`). Before a dial
-  it moves the attempt QUEUED -> DIALING in Postgres; a redelivered or stale command loses that conditional
-  update and is dropped, so an attempt is never dialed twice.
-- `ledger` (`LedgerWriter`): writes call progress to Postgres (ringing, answered, finish) and renews the leases
-  of live calls, so a slow database never stalls SIP or media.
+- main: sealed commands from this process's Redis queue (`pop_command`, verified by `open_command`). Before a
+  dial it asks the ledger's last gate (`Ledger.begin_dial`: QUEUED -> DIALING only if the call may still be
+  placed now); a redelivered, stale or refused command loses that gate and is not dialed.
+- `heartbeat`: advertises free lines and the attempts this UA holds, on its own thread, so a slow ledger never
+  makes the UA look dead.
+- `events`: moves call events from the pjsua side into the durable spool (`EventSpool`).
+- `ledger` (`LedgerWriter`): replays the spool into the control plane's `Ledger`, opt-outs first, and renews
+  the leases of live calls; a database outage only delays it.
 
 Started by the supervisor as `python -m telephony.ua.process --name ... --sip-port ...`.
 """
@@ -26,24 +29,33 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import redis
 
-from telephony.ua.calls import CallEvent, CallHooks, CallManager, new_sip_call_id
-from telephony.ua.commands import OriginateRequest
+from telephony.contract import (
+    CallEvent,
+    CommandRejected,
+    Ended,
+    HangupCommand,
+    OriginateCommand,
+    TrunkSpec,
+    open_command,
+)
+from telephony.ua.calls import CallHooks, CallManager, new_sip_call_id
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread, freeze_startup_heap
+from telephony.ua.ledger import Ledger, LedgerUnavailable, LedgerWriter
+from telephony.ua.spool import EventSpool
 
 logger = logging.getLogger(__name__)
 
-# Keys `finish_attempt` accepts in `results` (campaigns/attempts.py contract).
-FINISH_RESULT_KEYS = frozenset({"transcript", "recording", "outcome", "outcome_fields", "outcome_error",
-                                "amd_result", "first_response_ms", "usage", "agent_first_audio_at"})
 # The per-call hooks installed unless told otherwise (`--hooks`, settings UA_CALL_HOOKS / UA_MEDIA_BRIDGE).
 MEDIA_HOOKS = "telephony.ua.media_hooks:media_hooks"
-PROBE_STATS_KEY = "ua:probe:stats"
-_DB_RETRIES = 5
+# Commands a UA refused (expired, unsigned, tampered), newest first, for operators: ids and reasons only.
+REJECTED_KEY = "ce:ua:rejected"
+REJECTED_KEEP = 1000
 
 
 @dataclass(frozen=True)
@@ -59,10 +71,15 @@ class WorkerSettings:
         lease_renew_s: how often leases of live calls are renewed.
         drain_timeout_s: on SIGTERM, how long to wait for calls to end after hanging them up.
         hooks: optional "module:callable" building the per-call `CallHooks` (the media work's entry point).
+        command_key: the HMAC key that seals commands (`UA_COMMAND_KEY`).
+        spool_dir: where this worker's event spool lives (one file per worker name).
+        redis_timeout_s: socket timeout of the Redis client (a black-holed Redis must not block a thread).
     """
 
     name: str
     redis_url: str
+    command_key: bytes = b""
+    spool_dir: str = "var/ua-spool"
     bind_address: str = "127.0.0.1"
     advertise_host: str = "127.0.0.1"
     sip_port: int = 5070
@@ -75,139 +92,70 @@ class WorkerSettings:
     lease_renew_s: float = 3.0
     drain_timeout_s: float = 10.0
     hooks: str = ""
+    redis_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("name is empty")
+        if not self.command_key:
+            raise ValueError("command_key is empty: the UA cannot verify its commands")
         if self.heartbeat_ttl_s <= self.heartbeat_s:
             raise ValueError("heartbeat_ttl_s must exceed heartbeat_s, or the UA flickers out of the registry")
         if self.lease_renew_s <= 0:
             raise ValueError("lease_renew_s must be positive")
         if self.media_timeout_s < 0:
             raise ValueError("media_timeout_s must be >= 0")
+        if self.redis_timeout_s <= 1.0:
+            raise ValueError("redis_timeout_s must exceed the 1 s blocking read of the command queue")
 
     def endpoint_settings(self) -> EndpointSettings:
         """The Endpoint part of the settings."""
         return EndpointSettings(bind_address=self.bind_address, sip_port=self.sip_port, rtp_port=self.rtp_port,
                                 rtp_port_range=self.rtp_port_range, max_calls=self.max_calls)
 
+    def redis_client(self) -> redis.Redis:
+        """A Redis client with timeouts and TCP keepalive."""
+        return redis.Redis.from_url(self.redis_url, socket_timeout=self.redis_timeout_s,
+                                    socket_connect_timeout=min(2.0, self.redis_timeout_s), socket_keepalive=True,
+                                    health_check_interval=30)
 
-def load_hooks_factory(path: str) -> Callable[[OriginateRequest], CallHooks] | None:
+
+def load_hooks_factory(path: str) -> Callable[[OriginateCommand], CallHooks] | None:
     """Import a hooks factory given as "package.module:callable" (empty: no hooks)."""
     if not path:
         return None
     module_name, _, attribute = path.partition(":")
     factory = getattr(importlib.import_module(module_name), attribute)
-    return factory  # type: ignore[no-any-return]
-
-
-def _with_db_retry(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a ledger service, reconnecting on a dropped database connection."""
-    from django.db import InterfaceError, OperationalError, close_old_connections
-
-    for attempt in range(_DB_RETRIES):
-        try:
-            return fn(*args, **kwargs)
-        except (OperationalError, InterfaceError):
-            if attempt == _DB_RETRIES - 1:
-                raise
-            logger.warning("database error in %s; reconnecting", getattr(fn, "__name__", fn), exc_info=True)
-            close_old_connections()
-            time.sleep(0.2 * (2**attempt))
-    return None
-
-
-class LedgerWriter(threading.Thread):
-    """Writes call events to the ledger and keeps the leases of live calls alive."""
-
-    def __init__(self, worker: UaWorker) -> None:
-        super().__init__(name="ledger", daemon=True)
-        self.worker = worker
-        self.events: queue.SimpleQueue[CallEvent | None] = queue.SimpleQueue()
-        self.idle = threading.Event()
-        self.finished = 0
-
-    def run(self) -> None:
-        from campaigns.leases import renew_attempt_leases
-
-        next_renew = time.monotonic() + self.worker.settings.lease_renew_s
-        while True:
-            timeout = max(0.0, next_renew - time.monotonic())
-            try:
-                event = self.events.get(timeout=timeout)
-            except queue.Empty:
-                event = None
-                self.idle.set()
-            else:
-                if event is None:
-                    return
-                self.idle.clear()
-                try:
-                    self.handle(event)
-                except Exception:  # one bad event must not stop the ledger of the others
-                    logger.exception("ledger: could not record %s", event)
-            if time.monotonic() >= next_renew:
-                next_renew = time.monotonic() + self.worker.settings.lease_renew_s
-                for attempt_id in self.worker.busy_attempts():
-                    try:
-                        renewed = _with_db_retry(renew_attempt_leases, attempt_id)
-                    except Exception:  # retried at the next renewal
-                        logger.exception("lease renewal of attempt %s failed", attempt_id)
-                        continue
-                    if not renewed:
-                        # The dialer no longer holds this attempt (the reaper resolved it): the call has no
-                        # ledger row to report to, so stop it rather than talk off the books.
-                        logger.warning("attempt %s lost its leases; hanging up", attempt_id)
-                        self.worker.hangup(attempt_id, "leases lost")
-
-    def handle(self, event: CallEvent) -> None:
-        """Record one event (called on this thread)."""
-        from campaigns import attempts
-
-        if event.kind == "ringing":
-            _with_db_retry(attempts.mark_attempt_ringing, event.attempt_id)
-        elif event.kind == "answered":
-            _with_db_retry(attempts.mark_attempt_answered, event.attempt_id)
-        elif event.kind == "bridged":
-            _with_db_retry(attempts.mark_attempt_bridged, event.attempt_id)
-        elif event.kind == "opt_out":
-            from campaigns.choices import DncSource
-            from campaigns.dnc import add_to_do_not_call
-
-            # Compliance: recorded the moment the callee asks (before the goodbye and the hangup), company-wide:
-            # the same number in other campaigns becomes do-not-call in the same transaction.
-            _with_db_retry(add_to_do_not_call, str(event.data["number"]), campaign=None, source=DncSource.OPT_OUT,
-                           note=f"attempt {event.attempt_id}: {event.data.get('how', '')}"[:255])
-        elif event.kind == "ended":
-            data = event.data
-            results = {k: v for k, v in (data.get("results") or {}).items() if k in FINISH_RESULT_KEYS}
-            try:
-                _with_db_retry(
-                    attempts.finish_attempt, event.attempt_id, disposition=str(data["disposition"]),
-                    sip_code=data.get("sip_code"), sip_reason=str(data.get("sip_reason") or ""),
-                    reason=str(data.get("reason") or ""), results=results or None,
-                )
-            finally:
-                self.worker.line_released(event.attempt_id)
-                self.finished += 1
-            probe = data.get("probe")
-            if probe is not None:
-                self.worker.redis.rpush(PROBE_STATS_KEY, json.dumps({"attempt_id": event.attempt_id, **probe}))
+    return factory
 
 
 class UaWorker:
-    """One UA process. `run()` blocks until SIGTERM/SIGINT, then drains and returns an exit code."""
+    """One UA process. `run()` blocks until SIGTERM/SIGINT, then drains and returns an exit code.
 
-    def __init__(self, settings: WorkerSettings, redis_client: redis.Redis | None = None) -> None:
+    Args:
+        settings: the worker's settings.
+        ledger: the control plane's ledger (`UA_LEDGER`).
+        credentials: fills in a trunk's passwords by trunk id (commands never carry them).
+        redis_client: optional client (default: `settings.redis_client()`).
+    """
+
+    def __init__(self, settings: WorkerSettings, ledger: Ledger, credentials: Callable[[TrunkSpec], TrunkSpec],
+                 redis_client: redis.Redis | None = None) -> None:
         self.settings = settings
-        self.redis = redis_client or redis.Redis.from_url(settings.redis_url)
+        self.ledger_port = ledger
+        self.credentials = credentials
+        self.redis = redis_client or settings.redis_client()
         self.pjsua = PjsuaThread(settings.endpoint_settings())
         self.events: queue.SimpleQueue[CallEvent] = queue.SimpleQueue()
-        self.ledger = LedgerWriter(self)
+        self.spool = EventSpool(Path(settings.spool_dir) / f"{settings.name}.sqlite3")
+        self.ledger = LedgerWriter(ledger, self.spool, busy_attempts=self.busy_attempts,
+                                   on_lost=lambda attempt_id: self.hangup(attempt_id, "ended in the ledger"),
+                                   lease_renew_s=settings.lease_renew_s)
         self.manager: CallManager | None = None
         self.stopping = threading.Event()
+        self._wake_heartbeat = threading.Event()
         self._lock = threading.Lock()  # guards _busy, read by the heartbeat and the ledger thread
-        self._busy: set[int] = set()  # attempts holding one of our lines, from dial until their end is recorded
+        self._busy: set[int] = set()  # attempts holding one of our lines, from dial until their end is spooled
 
     # ---- thread-safe helpers -----------------------------------------------------------------------------
 
@@ -222,25 +170,26 @@ class UaWorker:
             return max(0, self.settings.max_calls - len(self._busy))
 
     def line_released(self, attempt_id: int) -> None:
-        """The attempt's end is recorded: its line is free again, and the registry hears it at once.
+        """The attempt's end is spooled: its line is free again, and the heartbeat says so at once.
 
         The registry's count is not incremented: the heartbeat writes the absolute number (minus the commands
         still queued), and an increment racing a heartbeat would advertise a line twice.
         """
         with self._lock:
             self._busy.discard(attempt_id)
-        self.advertise()
+        self._wake_heartbeat.set()
 
     def advertise(self) -> None:
-        """Heartbeat: this process is alive with its free lines (any thread; the Redis client is thread-safe)."""
+        """Heartbeat: alive, with free lines and the attempts held (calls up or results still spooled)."""
         from telephony.ua_registry import advertise_ua
 
         if self.stopping.is_set():
             return  # withdrawn: do not come back to life in the registry while draining
         s = self.settings
         try:
+            holding = set(self.busy_attempts()) | self.ledger.holding()
             advertise_ua(self.redis, s.name, free_lines=self.free_lines(), host=s.advertise_host,
-                         sip_port=s.sip_port, ttl_s=s.heartbeat_ttl_s)
+                         sip_port=s.sip_port, ttl_s=s.heartbeat_ttl_s, holding=holding)
         except redis.RedisError:
             logger.warning("UA %s: heartbeat failed", s.name, exc_info=True)
 
@@ -252,28 +201,51 @@ class UaWorker:
     # ---- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the pjsua and ledger threads (raises when the Endpoint cannot be created)."""
+        """Start the pjsua, events, ledger and heartbeat threads (raises when the Endpoint cannot be created)."""
         self.pjsua.start()
         self.pjsua.ready.wait()
         if self.pjsua.startup_error is not None:
             raise RuntimeError(f"pjsua2 endpoint failed to start: {self.pjsua.startup_error}")
         s = self.settings
         hooks_factory = load_hooks_factory(s.hooks)
+        gate = getattr(self.ledger_port, "take_trunk_channel", None)
+        channel_gate = None
+        if gate is not None:
+            def channel_gate(attempt_id: int, trunk: TrunkSpec) -> bool:
+                return bool(gate(attempt_id, trunk.id, trunk.max_channels))
         self.manager = self.pjsua.submit(
             lambda: CallManager(self.pjsua, self.events, bind_address=s.bind_address, rtp_port=s.rtp_port,
                                 rtp_port_range=s.rtp_port_range, media_timeout_s=s.media_timeout_s,
-                                hooks_factory=hooks_factory)
+                                hooks_factory=hooks_factory, channel_gate=channel_gate)
         ).result(timeout=10)
         self.pjsua.shutdown_hook = self.manager.shutdown
+        if len(self.spool):
+            # Results of calls from before a restart: delivered first, opt-outs before anything else.
+            logger.warning("UA %s: %d call events from before the restart are in the spool; replaying", s.name,
+                           len(self.spool))
         self.ledger.start()
         threading.Thread(target=self._forward_events, name="events", daemon=True).start()
+        threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         freeze_startup_heap()
 
     def _forward_events(self) -> None:
-        # CallManager emits from the pjsua thread; the ledger consumes in order. A separate queue keeps the
-        # pjsua side free of the ledger's sentinel handling.
+        # CallManager emits from the pjsua thread; the spool write (an fsync for opt-outs and ends) happens here,
+        # off the pjsua thread, before anything else learns of the event.
         while True:
-            self.ledger.events.put(self.events.get())
+            event = self.events.get()
+            try:
+                self.ledger.submit(event)
+            except Exception:  # the disk is full or gone: nothing else can keep the event; say so loudly
+                logger.critical("UA %s: could not spool attempt %s %s", self.settings.name, event.attempt_id,
+                                event.kind, exc_info=True)
+            if isinstance(event, Ended):
+                self.line_released(event.attempt_id)
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.is_set():
+            self.advertise()
+            self._wake_heartbeat.wait(self.settings.heartbeat_s)
+            self._wake_heartbeat.clear()
 
     def run(self) -> int:
         """Serve commands until asked to stop, then drain. Returns the process exit code."""
@@ -289,78 +261,101 @@ class UaWorker:
     def request_stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
         """Signal handler: stop taking commands and drain."""
         self.stopping.set()
+        self._wake_heartbeat.set()
 
     def _serve(self) -> None:
         from telephony.ua_registry import pop_command
 
         s = self.settings
-        next_heartbeat = 0.0
         while not self.stopping.is_set():
-            now = time.monotonic()
-            if now >= next_heartbeat:
-                next_heartbeat = now + s.heartbeat_s
-                self.advertise()
-            # Blocking up to one heartbeat: an idle worker wakes once a second (25 workers idle cost ~0.1 core
-            # with 0.2 s polls). Freed lines are advertised by the ledger thread as they happen.
             try:
-                command = pop_command(self.redis, s.name, timeout_s=max(0.1, next_heartbeat - time.monotonic()))
+                raw = pop_command(self.redis, s.name, timeout_s=1.0)
             except redis.RedisError:
                 logger.warning("UA %s: cannot read commands; retrying", s.name, exc_info=True)
                 time.sleep(1)
                 continue
-            if command is not None:
-                try:
-                    self.handle_command(command)
-                except Exception:  # a malformed command must not kill the process
-                    logger.exception("UA %s: command failed: %r", s.name, _redacted(command))
+            if raw is not None:
+                self.handle_raw(raw)
 
-    def handle_command(self, command: dict[str, Any]) -> None:
-        """Execute one command from the queue (main thread)."""
-        kind = command.get("type")
-        if kind == "hangup":
-            self.hangup(int(command["attempt_id"]), str(command.get("reason") or "hangup requested"))
-        elif kind == "originate":
-            self._originate(OriginateRequest.from_command(command), command)
-        else:
-            logger.warning("UA %s: unknown command type %r", self.settings.name, kind)
+    def handle_raw(self, raw: bytes | str) -> None:
+        """Verify and execute one sealed command (main thread); a refused one is reported, never executed."""
+        try:
+            command = open_command(raw, self.settings.command_key, now=time.time())
+        except CommandRejected as exc:
+            self._rejected(exc)
+            return
+        try:
+            if isinstance(command, HangupCommand):
+                self.hangup(command.attempt_id, command.reason)
+            else:
+                self._originate(command, raw)
+        except Exception:  # one bad command must not kill the process
+            logger.exception("UA %s: command for attempt %s failed", self.settings.name, command.attempt_id)
 
-    def _originate(self, request: OriginateRequest, command: dict[str, Any]) -> None:
-        from campaigns.attempts import finish_attempt, mark_attempt_dialing
+    def _rejected(self, exc: CommandRejected) -> None:
+        logger.warning("UA %s: command refused (%s), attempt %s", self.settings.name, exc.reason, exc.attempt_id)
+        with _suppress_redis():
+            pipe = self.redis.pipeline()
+            pipe.lpush(REJECTED_KEY, json.dumps({"ua": self.settings.name, "attempt_id": exc.attempt_id,
+                                                 "reason": exc.reason, "at": time.time()}))
+            pipe.ltrim(REJECTED_KEY, 0, REJECTED_KEEP - 1)
+            pipe.execute()
+        if exc.attempt_id is not None:
+            # A genuine but expired or malformed command: its attempt is still queued; the last gate ends it not
+            # dialed when its lease is gone, else the reaper does (it was never dialed, so it does not count).
+            self._advertise_soon()
+
+    def _advertise_soon(self) -> None:
+        self._wake_heartbeat.set()
+
+    def _originate(self, command: OriginateCommand, raw: bytes | str) -> None:
         from telephony.ua_registry import push_command, release_ua_line, reserve_ua_line
 
         name = self.settings.name
         with self._lock:
             full = len(self._busy) >= self.settings.max_calls
-            duplicate = request.attempt_id in self._busy
+            duplicate = command.attempt_id in self._busy
         if duplicate:
-            logger.info("attempt %s already on a line here; duplicate command dropped", request.attempt_id)
+            logger.info("attempt %s already on a line here; duplicate command dropped", command.attempt_id)
             return
         if full:
             # The registry said a line was free but our own count disagrees (a reservation raced a
             # heartbeat): never exceed pjsua's call limit. Hand the attempt to another UA if one has a line.
             other = reserve_ua_line(self.redis)
             if other is not None and other != name:
-                logger.warning("UA %s full; attempt %s handed to %s", name, request.attempt_id, other)
-                push_command(self.redis, other, command)
+                logger.warning("UA %s full; attempt %s handed to %s", name, command.attempt_id, other)
+                push_command(self.redis, other, raw if isinstance(raw, str) else raw.decode())
                 return
             if other == name:
                 release_ua_line(self.redis, name)
-            logger.warning("UA %s has no free line for attempt %s", name, request.attempt_id)
-            _with_db_retry(finish_attempt, request.attempt_id, disposition="failed", reason="no free SIP line")
+            logger.warning("UA %s has no free line for attempt %s; left to its lease", name, command.attempt_id)
+            return
+        try:
+            trunk = self.credentials(command.trunk)
+        except (LookupError, LedgerUnavailable) as exc:
+            logger.warning("attempt %s not dialed: %s", command.attempt_id, exc)
+            self._advertise_soon()
             return
         sip_call_id = new_sip_call_id()
-        # The idempotency gate: only the actor that moves QUEUED -> DIALING dials.
-        if not _with_db_retry(mark_attempt_dialing, request.attempt_id, ua_name=name, sip_call_id=sip_call_id):
-            logger.info("attempt %s is no longer queued; not dialing", request.attempt_id)
-            self.advertise()
+        # The last gate: only the actor that moves QUEUED -> DIALING dials, and only if the campaign still runs,
+        # the number is not on do-not-call, every zone of the contact is inside the window and the lease holds.
+        try:
+            decision = self.ledger_port.begin_dial(command.attempt_id, ua_name=name, sip_call_id=sip_call_id)
+        except LedgerUnavailable as exc:
+            logger.warning("attempt %s not dialed: ledger unavailable (%s)", command.attempt_id, exc)
+            self._advertise_soon()
+            return
+        if not decision:
+            logger.info("attempt %s not dialed: %s", command.attempt_id, decision.reason)
+            self._advertise_soon()
             return
         with self._lock:
-            self._busy.add(request.attempt_id)
+            self._busy.add(command.attempt_id)
         assert self.manager is not None  # noqa: S101 - set in start()
-        self.pjsua.call_soon(self.manager.originate, request, sip_call_id)
+        self.pjsua.call_soon(self.manager.originate, _with_trunk(command, trunk), sip_call_id)
 
     def drain(self) -> None:
-        """Withdraw from the registry, hang up every call, wait for the ends to be recorded, stop."""
+        """Withdraw from the registry, hang up every call, wait for the ends to be spooled and sent, stop."""
         from telephony.ua_registry import withdraw_ua
 
         s = self.settings
@@ -371,7 +366,7 @@ class UaWorker:
         if self.manager is not None and self.pjsua.is_alive():
             self.pjsua.call_soon(self.manager.hangup_all, "UA shutting down")
             deadline = time.monotonic() + s.drain_timeout_s
-            # Wait for BYE/CANCEL to complete and for the ledger to record every end.
+            # Wait for BYE/CANCEL to complete and for every end to reach the spool.
             while time.monotonic() < deadline and self.busy_attempts():
                 time.sleep(0.05)
             if self.busy_attempts():
@@ -379,20 +374,26 @@ class UaWorker:
                                self.busy_attempts())
         self.pjsua.stop()
         self.pjsua.join(timeout=10)
-        self.ledger.events.put(None)
-        self.ledger.join(timeout=5)
+        # What the ledger cannot take now stays in the spool for the next start.
+        self.ledger.stop(timeout_s=5)
+        self.spool.close()
 
 
-def _redacted(command: dict[str, Any]) -> dict[str, Any]:
-    """A command without trunk passwords, for log lines."""
-    out = dict(command)
-    trunk = out.get("trunk")
-    if isinstance(trunk, dict):
-        trunk = {k: ("***" if k == "password" else v) for k, v in trunk.items()}
-        if isinstance(trunk.get("failover"), dict):
-            trunk["failover"] = {k: ("***" if k == "password" else v) for k, v in trunk["failover"].items()}
-        out["trunk"] = trunk
-    return out
+class _suppress_redis:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is not None and isinstance(exc, redis.RedisError):
+            logger.warning("Redis error: %s", exc)
+            return True
+        return False
+
+
+def _with_trunk(command: OriginateCommand, trunk: TrunkSpec) -> OriginateCommand:
+    from dataclasses import replace
+
+    return replace(command, trunk=trunk)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -435,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.conf import settings as django_settings
 
-    from campaigns.leases import RENEW_EVERY_S
+    from telephony.credentials import with_credentials
+    from telephony.ua.ledger import load_ledger
 
     # Why: every frame callback runs on the conference clock thread and must take the GIL. While another
     # thread of this process holds it (a ledger write, SIP handling), the clock thread waits for Python's
@@ -444,13 +446,16 @@ def main(argv: list[str] | None = None) -> int:
     # between the process's few busy threads.
     sys.setswitchinterval(django_settings.UA_GIL_SWITCH_INTERVAL_MS / 1000)
 
+    lease_ttl_s = float(getattr(django_settings, "DIALER_LEASE_TTL_S", 30))
     worker = UaWorker(WorkerSettings(
-        name=args.name, redis_url=django_settings.REDIS_URL, bind_address=args.bind,
+        name=args.name, redis_url=django_settings.REDIS_URL, command_key=django_settings.UA_COMMAND_KEY,
+        spool_dir=str(django_settings.UA_SPOOL_DIR), bind_address=args.bind,
         advertise_host=args.advertise_host or args.bind, sip_port=args.sip_port, rtp_port=args.rtp_port,
         rtp_port_range=args.rtp_port_range, max_calls=args.max_calls, media_timeout_s=args.media_timeout,
-        lease_renew_s=args.lease_renew or RENEW_EVERY_S, drain_timeout_s=args.drain_timeout,
+        lease_renew_s=args.lease_renew or max(1.0, lease_ttl_s // 3), drain_timeout_s=args.drain_timeout,
         hooks=args.hooks if args.hooks is not None else default_hooks(django_settings),
-    ))
+        redis_timeout_s=django_settings.UA_REDIS_SOCKET_TIMEOUT_S,
+    ), load_ledger(django_settings.UA_LEDGER), with_credentials)
     signal.signal(signal.SIGTERM, worker.request_stop)
     signal.signal(signal.SIGINT, worker.request_stop)
     return worker.run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from campaigns.choices import Disposition
+from telephony.choices import Disposition
 
 # Final responses that say something about the called party: never retried on another trunk, because the
 # person (or their network) already answered the question. Retrying a 486 or a 603 elsewhere would ring
@@ -25,6 +25,7 @@ class CallOutcome:
         ring_timeout: we cancelled it because nobody answered in time.
         network_error: no response at all (transport error or timer B/F), pjsip reports it as 408/503.
         media_timeout: no RTP for the configured time during the call.
+        rang: a provisional 180/183 arrived: the called party's phone may have rung.
     """
 
     sip_code: int | None
@@ -32,6 +33,7 @@ class CallOutcome:
     ring_timeout: bool = False
     network_error: bool = False
     media_timeout: bool = False
+    rang: bool = False
 
 
 def disposition_for(outcome: CallOutcome) -> str:
@@ -71,8 +73,9 @@ def disposition_for(outcome: CallOutcome) -> str:
 def should_fail_over(outcome: CallOutcome) -> bool:
     """Whether the attempt may be re-tried at once on the trunk's secondary.
 
-    Only failures of the trunk itself qualify (5xx, no response), and only before answer. A ring timeout is
-    the called party not answering, so it does not qualify either.
+    Only failures of the trunk itself qualify (5xx, no response), and only before the phone may have rung:
+    after a 180/183 the person may already have heard it ring, and a second call on another trunk seconds later
+    would ring them twice. A ring timeout is the called party not answering, so it does not qualify either.
 
     Args:
         outcome: the facts gathered about the leg on the primary trunk.
@@ -80,7 +83,7 @@ def should_fail_over(outcome: CallOutcome) -> bool:
     Returns:
         True when the secondary trunk should be tried.
     """
-    if outcome.answered or outcome.ring_timeout or outcome.media_timeout:
+    if outcome.answered or outcome.ring_timeout or outcome.media_timeout or outcome.rang:
         return False
     if outcome.network_error:
         return True

@@ -18,9 +18,10 @@ from campaigns.attempts import (
     mark_attempt_dialing,
     mark_attempt_ringing,
 )
-from campaigns.choices import AttemptState, ContactStatus, Disposition
+from campaigns.choices import AttemptState, CampaignStatus, ContactStatus, Disposition
 from campaigns.leases import acquire_leases, attempt_scopes, count_leases
 from campaigns.models import CallAttempt, Contact, DoNotCall, RetryRule
+from tests.campaigns.dialer_setup import MIDDAY
 from tests.factories import ContactFactory, DoNotCallFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,16 +29,18 @@ pytestmark = pytest.mark.django_db
 
 def _attempt(contact: Contact | None = None, *, state: str = AttemptState.QUEUED, handed_off: bool = True,
              number: int = 1) -> CallAttempt:
-    contact = contact or ContactFactory(status=ContactStatus.IN_PROGRESS)
+    contact = contact or ContactFactory(status=ContactStatus.IN_PROGRESS,
+                                        campaign__status=CampaignStatus.RUNNING)
     return CallAttempt.objects.create(
         campaign=contact.campaign, contact=contact, trunk=contact.campaign.trunk, state=state,
         attempt_number=number, originated_at=timezone.now() if handed_off else None,
-        dialing_at=timezone.now() if state != AttemptState.QUEUED else None)
+        dialing_at=timezone.now() if state != AttemptState.QUEUED else None,
+        lease_expires_at=timezone.now() + timedelta(seconds=30))
 
 
 def test_the_happy_path_moves_through_every_state() -> None:
     attempt = _attempt()
-    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1", sip_call_id="abc")
+    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1", sip_call_id="abc", now=MIDDAY)
     assert mark_attempt_ringing(attempt.pk)
     assert mark_attempt_answered(attempt.pk)
     assert mark_attempt_bridged(attempt.pk)
@@ -50,8 +53,8 @@ def test_the_happy_path_moves_through_every_state() -> None:
 
 def test_a_second_dialing_report_loses() -> None:
     attempt = _attempt()
-    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1")
-    assert not mark_attempt_dialing(attempt.pk, ua_name="ua-2")
+    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=MIDDAY)
+    assert not mark_attempt_dialing(attempt.pk, ua_name="ua-2", now=MIDDAY)
     attempt.refresh_from_db()
     assert attempt.ua_name == "ua-1"
 
@@ -60,7 +63,7 @@ def test_transitions_out_of_order_are_refused() -> None:
     attempt = _attempt()
     assert not mark_attempt_ringing(attempt.pk)
     assert not mark_attempt_bridged(attempt.pk)
-    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1")
+    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=MIDDAY)
     assert mark_attempt_answered(attempt.pk)  # 200 OK without 180 is fine
     assert not mark_attempt_ringing(attempt.pk)
 

@@ -20,7 +20,8 @@ from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.originate import originate_attempt
 from campaigns.tasks import originate
 from campaigns.windows import CallingWindow, zones_in_window
-from telephony.ua_registry import pending_commands, total_free_lines
+from telephony.contract import COMMAND_TTL_S, OriginateCommand, open_command
+from telephony.ua_registry import pending_commands, pending_raw_commands, total_free_lines
 from tests.campaigns.dialer_setup import MIDDAY, NY, contacts, live_ua, running_campaign
 from tests.factories import DoNotCallFactory, TrunkFactory
 
@@ -54,21 +55,27 @@ def test_originate_pushes_one_complete_command(redis_client: redis.Redis,
     campaign.trunk.password = "s3cret"
     campaign.trunk.save()
     assert dial(attempt_id, redis_client) == "sent"
-    [command] = pending_commands(redis_client, "ua-1")
+    [raw] = pending_raw_commands(redis_client, "ua-1")
+    # no secret travels in the queue: not the password, not anything that looks like it
+    assert b"s3cret" not in raw
+    assert b"password" not in raw
+    # the command is sealed: the UA opens it with the shared key, and it expires (dial() ran at MIDDAY)
+    command = open_command(raw, settings.UA_COMMAND_KEY, now=MIDDAY.timestamp())
+    assert isinstance(command, OriginateCommand)
+    assert command.expires_at - MIDDAY.timestamp() == COMMAND_TTL_S
     caller = campaign.caller_ids.get().number
-    assert command["type"] == "originate"
-    assert command["attempt_id"] == attempt_id
-    assert command["destination"] == contact.phone_e164
-    assert command["caller_id"] == caller
-    assert command["trunk"]["id"] == campaign.trunk_id
-    assert command["trunk"]["password"] == "s3cret"
-    assert command["trunk"]["codecs"] == ["PCMU", "PCMA"]
-    assert command["trunk"]["failover"]["host"] == "10.0.0.2"
-    assert command["ring_timeout_s"] == campaign.ring_timeout_s
-    assert command["max_call_s"] == campaign.agent.max_call_s
-    assert command["agent_profile_id"] == campaign.agent_id
-    assert (command["campaign_id"], command["contact_id"]) == (campaign.pk, contact.pk)
-    assert command["variables"] == {"name": "Ada", "plan": "gold"}
+    assert command.attempt_id == attempt_id
+    assert command.destination == contact.phone_e164
+    assert command.caller_id == caller
+    assert command.trunk.id == campaign.trunk_id
+    assert command.trunk.password == ""
+    assert command.trunk.codecs == ("PCMU", "PCMA")
+    assert command.trunk.failover is not None
+    assert command.trunk.failover.host == "10.0.0.2"
+    assert command.ring_timeout_s == campaign.ring_timeout_s
+    assert command.max_call_s == campaign.agent.max_call_s
+    assert (command.campaign_id, command.contact_id) == (campaign.pk, contact.pk)
+    assert command.conversation.variables == {"name": "Ada", "plan": "gold"}
     attempt = CallAttempt.objects.get(pk=attempt_id)
     assert attempt.caller_id == caller
     assert attempt.ua_name == "ua-1"
@@ -207,7 +214,7 @@ def test_redis_down_fails_closed(redis_client: redis.Redis, setup: tuple[Campaig
 def test_the_ua_takes_over_after_the_command(redis_client: redis.Redis, setup: tuple[Campaign, Contact, int]) -> None:
     _, _, attempt_id = setup
     dial(attempt_id, redis_client)
-    assert mark_attempt_dialing(attempt_id, ua_name="ua-1", sip_call_id="c1")
+    assert mark_attempt_dialing(attempt_id, ua_name="ua-1", sip_call_id="c1", now=MIDDAY)
     assert dial(attempt_id, redis_client) == "skipped"
 
 

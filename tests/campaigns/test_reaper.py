@@ -23,7 +23,7 @@ from campaigns.models import CallAttempt, Contact
 from campaigns.reaper import reap_stuck_attempts
 from campaigns.windows import CallingWindow, zones_in_window
 from telephony.ua_registry import pending_commands
-from tests.campaigns.dialer_setup import contacts, live_ua, running_campaign
+from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
 from tests.factories import ContactFactory
 
 
@@ -133,7 +133,7 @@ def test_reaper_resolves_an_attempt_whose_worker_was_killed(redis_client: redis.
     assert attempt.state == AttemptState.ENDED
     assert attempt.disposition == Disposition.FAILED_UNKNOWN
     assert len(pending_commands(redis_client, "ua-1")) == 1
-    assert not mark_attempt_dialing(attempt_id, ua_name="ua-1")  # a late report from the dead call loses
+    assert not mark_attempt_dialing(attempt_id, ua_name="ua-1", now=MIDDAY)  # a late report from the dead call loses
     contact = Contact.objects.get(pk=attempt.contact_id)
     assert contact.status == ContactStatus.RETRY_SCHEDULED
 

@@ -1,4 +1,4 @@
-"""``manage.py run_local_agent`` serves the Realtime protocol until SIGTERM (the Procfile's ``agent``)."""
+"""``python -m media.local_agent`` serves the Realtime protocol until SIGTERM (the Procfile's ``agent``)."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ def _wait_listening(port: int, proc: subprocess.Popen[str], seconds: float = 60)
 def test_command_serves_a_session_and_stops_on_sigterm() -> None:
     # given the command running as its own process
     port = _free_port()
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and manage.py
-        [sys.executable, "manage.py", "run_local_agent", "--port", str(port)],
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "media.local_agent", "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,

@@ -21,9 +21,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.choices import ATTEMPT_TERMINAL, ContactStatus
+from campaigns.leases import LEASE_TTL_S
 from campaigns.models import CallAttempt, Contact
 from campaigns.originate import originate_attempt
 from campaigns.windows import CallingWindow, zones_in_window
+from telephony.contract import COMMAND_TTL_S, Command, seal_command
 from telephony.models import Trunk
 from telephony.sipp import SippRun
 from telephony.ua_registry import live_uas, total_free_lines
@@ -44,7 +46,8 @@ def worker_env() -> dict[str, str]:
     if db.get("PASSWORD"):
         url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
     return {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL,
-            "DJANGO_SETTINGS_MODULE": "config.settings.test", "PYTHONPATH": str(PROJECT_ROOT)}
+            "DJANGO_SETTINGS_MODULE": "config.settings.test", "PYTHONPATH": str(PROJECT_ROOT),
+            "UA_SPOOL_DIR": str(settings.UA_SPOOL_DIR)}
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.05) -> Any:
@@ -133,7 +136,13 @@ def dialable_contact(trunk: Trunk, *, ring_timeout_s: int = 5, max_call_s: int =
 def queue_attempt(contact: Contact) -> CallAttempt:
     """A queued attempt as the dispatcher's claim leaves it (the claim itself is the dialer's, tested there)."""
     Contact.objects.filter(pk=contact.pk).update(status=ContactStatus.IN_PROGRESS)
-    return CallAttempt.objects.create(campaign=contact.campaign, contact=contact, trunk=contact.campaign.trunk)
+    return CallAttempt.objects.create(campaign=contact.campaign, contact=contact, trunk=contact.campaign.trunk,
+                                      lease_expires_at=timezone.now() + dt.timedelta(seconds=LEASE_TTL_S))
+
+
+def sealed(command: Command, *, now: float | None = None, ttl_s: float = COMMAND_TTL_S) -> str:
+    """`command` sealed with this run's command key, as the dialer sends it."""
+    return seal_command(command, settings.UA_COMMAND_KEY, now=time.time() if now is None else now, ttl_s=ttl_s)
 
 
 def hand_to_pool(client: redis.Redis, attempt: CallAttempt) -> str:

@@ -13,8 +13,8 @@ import time
 
 import redis
 
-from telephony.ua.calls import CallEvent, CallHooks, OutboundCall
-from telephony.ua.commands import OriginateRequest
+from telephony.contract import OriginateCommand
+from telephony.ua.calls import CallHooks, EndReport, OutboundCall
 
 
 def events_key(attempt_id: int) -> str:
@@ -25,8 +25,8 @@ def events_key(attempt_id: int) -> str:
 class ScriptedHooks(CallHooks):
     """Records call events; after the answer runs `variables["script"]`: "dtmf:<digits>:<method>;transfer:<to>"."""
 
-    def __init__(self, request: OriginateRequest) -> None:
-        self.script = str(request.variables.get("script") or "")
+    def __init__(self, request: OriginateCommand) -> None:
+        self.script = str(request.conversation.variables.get("script") or "")
         self.redis = redis.Redis.from_url(os.environ["REDIS_URL"])
         self.key = events_key(request.attempt_id)
 
@@ -57,10 +57,10 @@ class ScriptedHooks(CallHooks):
     def on_remote_hangup(self, call: OutboundCall) -> None:
         self._record("remote_hangup")
 
-    def on_ended(self, call: OutboundCall, event: CallEvent) -> None:
+    def on_ended(self, call: OutboundCall, event: EndReport) -> None:
         self._record(f"ended:{event.data['reason']}")
 
 
-def scripted_hooks(request: OriginateRequest) -> ScriptedHooks:
+def scripted_hooks(request: OriginateCommand) -> ScriptedHooks:
     """Hooks factory for `--hooks tests.telephony.scripted_hooks:scripted_hooks`."""
     return ScriptedHooks(request)

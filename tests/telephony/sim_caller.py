@@ -24,8 +24,8 @@ from typing import Any
 
 from media.local_agent.vad import EnergyVad, VadConfig, VadEventKind
 from media.tts import synthesize
-from telephony.ua.calls import CallEvent, CallHooks, CallManager, CallMediaPort, OutboundCall, new_sip_call_id
-from telephony.ua.commands import OriginateRequest, TrunkSpec
+from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
+from telephony.ua.calls import CallHooks, CallManager, CallMediaPort, OutboundCall, new_sip_call_id
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread
 
 FRAME_BYTES = 320
@@ -39,7 +39,7 @@ LINES = (
 class ScriptedAgent(CallHooks):
     """The caller's voice and ears on one call (see the module docstring)."""
 
-    def __init__(self, request: OriginateRequest, reply_wait_s: float) -> None:
+    def __init__(self, request: OriginateCommand, reply_wait_s: float) -> None:
         self.request = request
         self.reply_wait_s = reply_wait_s
         self.rx: deque[bytes] = deque()
@@ -144,7 +144,7 @@ def run(port: int, numbers: list[str], *, sip_port: int, rtp_port: int, ring_tim
     events: queue.SimpleQueue[CallEvent] = queue.SimpleQueue()
     agents: dict[int, ScriptedAgent] = {}
 
-    def hooks_for(request: OriginateRequest) -> ScriptedAgent:
+    def hooks_for(request: OriginateCommand) -> ScriptedAgent:
         agents[request.attempt_id] = ScriptedAgent(request, reply_wait_s)
         return agents[request.attempt_id]
 
@@ -161,7 +161,7 @@ def run(port: int, numbers: list[str], *, sip_port: int, rtp_port: int, ring_tim
     while (pending or live) and time.monotonic() < deadline:
         while pending and len(live) < 4:
             attempt_id, number = pending.pop(0)
-            request = OriginateRequest(attempt_id=attempt_id, destination=number, trunk=trunk,
+            request = OriginateCommand(attempt_id=attempt_id, destination=number, trunk=trunk,
                                        ring_timeout_s=ring_timeout_s, max_call_s=60)
             sip_call_ids[attempt_id] = new_sip_call_id()
             live[attempt_id] = number
@@ -170,13 +170,13 @@ def run(port: int, numbers: list[str], *, sip_port: int, rtp_port: int, ring_tim
             event = events.get(timeout=0.2)
         except queue.Empty:
             continue
-        if event.kind != "ended":
+        if not isinstance(event, Ended):
             continue
         number = live.pop(event.attempt_id)
         agent = agents.get(event.attempt_id)
         results[event.attempt_id] = {
-            "number": number, "call_id": sip_call_ids[event.attempt_id], "disposition": event.data["disposition"],
-            "sip_code": event.data["sip_code"], "reason": event.data["reason"], "talk_s": event.data.get("talk_s"),
+            "number": number, "call_id": sip_call_ids[event.attempt_id], "disposition": event.disposition,
+            "sip_code": event.sip_code, "reason": event.reason, "talk_s": event.talk_s,
             **(agent.summary() if agent is not None else {}),
         }
     pjsua.call_soon(manager.hangup_all, "caller stopping")
@@ -211,6 +211,6 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def agent_hooks(request: OriginateRequest) -> ScriptedAgent:
+def agent_hooks(request: OriginateCommand) -> ScriptedAgent:
     """Hooks factory for a UA worker: `--hooks tests.telephony.sim_caller:agent_hooks`."""
     return ScriptedAgent(request, reply_wait_s=4.0)

@@ -277,7 +277,12 @@ def _assert_opted_out_everywhere(attempt: CallAttempt, contact: Contact, registr
     assert attempt.disposition == Disposition.OPTED_OUT, (attempt.reason, attempt.transcript)
     entry = DoNotCall.objects.get(phone_e164=contact.phone_e164, campaign=None)
     assert entry.source == DncSource.OPT_OUT
-    assert f"attempt {attempt.pk}" in entry.note
+    # written during the call by the in-call opt-out event (note "attempt N: how"), before the call ended; the
+    # end-of-call write (note "attempt N") must not be what made this pass
+    how = attempt.reason.removeprefix("opted out (").removesuffix(")")
+    assert entry.note == f"attempt {attempt.pk}: {how}"
+    assert attempt.ended_at is not None
+    assert entry.created_at < attempt.ended_at
     assert Contact.objects.get(pk=contact.pk).status == ContactStatus.DNC
     # the same number in another campaign is never dialed again; that campaign's other contact is
     assert Contact.objects.get(pk=other.pk).status == ContactStatus.DNC

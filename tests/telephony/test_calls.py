@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,10 @@ import redis
 from django.utils import timezone
 
 from campaigns.choices import AttemptState, ContactStatus, Disposition
+from campaigns.leases import count_leases, trunk_scope
 from campaigns.models import CallAttempt, Contact
 from telephony.choices import TrunkAuth
+from telephony.contract import HangupCommand, OriginateCommand, TrunkSpec
 from telephony.sipp import SippRun, header
 from telephony.ua_registry import push_command
 from tests.factories import TrunkFactory
@@ -28,6 +31,7 @@ from tests.telephony.conftest import (
     dialable_contact,
     hand_to_pool,
     queue_attempt,
+    sealed,
     wait_ended,
     wait_for,
 )
@@ -55,7 +59,7 @@ def test_answered_call_hung_up_by_us_records_talk_time_and_sipp_sees_our_headers
     ua = hand_to_pool(registry, attempt)
     wait_for(lambda: _state(attempt) == AttemptState.ANSWERED, 10, "the answer")
     time.sleep(1.5)
-    push_command(registry, ua, {"type": "hangup", "attempt_id": attempt.pk})
+    push_command(registry, ua, sealed(HangupCommand(attempt.pk)))
     ended = wait_ended(attempt)
     # then the ledger has the whole story
     assert ended.state == AttemptState.ENDED
@@ -139,11 +143,11 @@ def test_ringing_without_answer_is_cancelled_at_the_ring_timeout(
 
 def test_503_on_the_primary_fails_over_to_the_secondary(
         ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
-    # given a primary trunk answering 503 and a secondary that answers then hangs up
+    # given a free primary trunk answering 503 and a secondary at 6.00 a minute that answers then hangs up
     primary_peer = sipp("uas_503.xml", offset=1)
     secondary_peer = sipp("uas_answer_remote_bye.xml", offset=2)
-    secondary = TrunkFactory(host="127.0.0.1", port=secondary_peer.port)
-    contact = _contact(primary_peer.port, failover=secondary)
+    secondary = TrunkFactory(host="127.0.0.1", port=secondary_peer.port, cost_per_minute=Decimal("6.00"))
+    contact = _contact(primary_peer.port, failover=secondary, cost_per_minute=Decimal("0"))
     attempt = queue_attempt(contact)
     # when
     hand_to_pool(registry, attempt)
@@ -158,6 +162,35 @@ def test_503_on_the_primary_fails_over_to_the_secondary(
                             f"{contact.campaign.trunk_id})")
     assert len(secondary_peer.received("INVITE")) == 1
     assert header(secondary_peer.received("INVITE")[0], "X-Attempt-Id") == str(attempt.pk)
+    # and the call is on the books of the trunk that carried it, at that trunk's rate
+    assert (ended.trunk_id, ended.failed_over, ended.primary_trunk_id) == (
+        secondary.pk, True, contact.campaign.trunk_id)
+    assert ended.talk_seconds is not None
+    assert ended.talk_seconds > 0
+    expected = (Decimal(str(ended.talk_seconds)) * Decimal("6.00") / 60).quantize(Decimal("0.0001"))
+    assert abs(ended.cost - expected) <= Decimal("0.0002")
+    assert ended.cost > 0
+    # and both trunks' channel leases were given back
+    assert count_leases(registry, trunk_scope(secondary.pk, 0)) == 0
+    assert count_leases(registry, trunk_scope(contact.campaign.trunk_id, 0)) == 0
+
+
+def test_no_failover_once_the_phone_rang(ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given a primary that sends 180 Ringing, then fails with 503
+    primary_peer = sipp("uas_ring_then_503.xml", offset=1)
+    secondary_peer = sipp("uas_answer.xml", offset=2)
+    secondary = TrunkFactory(host="127.0.0.1", port=secondary_peer.port)
+    attempt = queue_attempt(_contact(primary_peer.port, failover=secondary))
+    # when
+    hand_to_pool(registry, attempt)
+    ended = wait_ended(attempt)
+    # then the person is not rung a second time through the secondary
+    assert ended.disposition == Disposition.FAILED
+    assert ended.sip_code == 503
+    assert ended.ringing_at is not None
+    assert (ended.trunk_id, ended.failed_over) == (attempt.trunk_id, False)
+    time.sleep(0.5)
+    assert secondary_peer.received("INVITE") == []
 
 
 def test_busy_on_the_primary_never_fails_over(ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
@@ -193,7 +226,7 @@ def test_407_challenge_is_answered_with_the_trunk_credentials(
     # when
     ua = hand_to_pool(registry, attempt)
     wait_for(lambda: _state(attempt) == AttemptState.ANSWERED, 10, "the answer")
-    push_command(registry, ua, {"type": "hangup", "attempt_id": attempt.pk})
+    push_command(registry, ua, sealed(HangupCommand(attempt.pk)))
     ended = wait_ended(attempt)
     # then the call went through and the digest we sent verifies against the trunk's password
     assert ended.disposition == Disposition.HUMAN
@@ -256,11 +289,9 @@ def test_redelivered_originate_command_never_dials_twice(
     assert peer.wait(10) == 0
     # when the same originate command reaches the UA again (a redelivery), pointing at a fresh peer
     again = sipp("uas_busy.xml", offset=3)
-    push_command(registry, ua, {
-        "type": "originate", "attempt_id": attempt.pk, "destination": attempt.contact.phone_e164,
-        "caller_id": "", "trunk": {"id": attempt.trunk_id, "host": "127.0.0.1", "port": again.port},
-        "ring_timeout_s": 5, "max_call_s": 60,
-    })
+    push_command(registry, ua, sealed(OriginateCommand(
+        attempt_id=attempt.pk, destination=attempt.contact.phone_e164,
+        trunk=TrunkSpec(id=attempt.trunk_id, host="127.0.0.1", port=again.port), ring_timeout_s=5, max_call_s=60)))
     time.sleep(1.5)
     # then nothing is dialed: the attempt is not queued any more
     assert again.received("INVITE") == []
@@ -337,11 +368,10 @@ def test_max_call_length_hangs_up_an_answered_call(ua_worker: str, registry: red
     contact = _contact(peer.port)
     attempt = queue_attempt(contact)
     CallAttempt.objects.filter(pk=attempt.pk).update(originated_at=timezone.now())
-    push_command(registry, ua_worker, {
-        "type": "originate", "attempt_id": attempt.pk, "destination": contact.phone_e164, "caller_id": "",
-        "trunk": {"id": attempt.trunk_id, "host": "127.0.0.1", "port": peer.port, "codecs": ["PCMA", "PCMU"]},
-        "ring_timeout_s": 5, "max_call_s": 2,
-    })
+    push_command(registry, ua_worker, sealed(OriginateCommand(
+        attempt_id=attempt.pk, destination=contact.phone_e164,
+        trunk=TrunkSpec(id=attempt.trunk_id, host="127.0.0.1", port=peer.port, codecs=("PCMA", "PCMU")),
+        ring_timeout_s=5, max_call_s=2)))
     # when / then it is hung up by us after 2 s of talk
     ended = wait_ended(attempt)
     assert ended.disposition == Disposition.HUMAN

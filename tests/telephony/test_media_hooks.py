@@ -4,6 +4,7 @@ worker installs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
@@ -20,15 +21,16 @@ from campaigns.attempts import finish_attempt, mark_attempt_answered, mark_attem
 from campaigns.choices import ContactStatus, Disposition, DncSource, MachinePolicy
 from campaigns.models import AgentProfile, CallAttempt, Contact, DoNotCall
 from campaigns.originate import originate_attempt
+from campaigns.ua_ledger import CampaignLedger
 from media.amd import AmdConfig
 from media.config import AgentConfig, BridgeConfig
 from media.tts import synthesize
+from telephony.contract import CallEvent, OptedOut, OriginateCommand
 from telephony.simulator.personas import VOICEMAIL_GREETING
 from telephony.ua import media_hooks
-from telephony.ua.calls import CallEvent
-from telephony.ua.commands import OriginateRequest
+from telephony.ua.calls import EndReport
 from telephony.ua.media_hooks import THANK_YOU, CallPlan, MediaHooks
-from telephony.ua.process import MEDIA_HOOKS, LedgerWriter, default_hooks
+from telephony.ua.process import MEDIA_HOOKS, default_hooks
 from telephony.ua_registry import pending_commands
 from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
 from tests.factories import ContactFactory
@@ -39,9 +41,10 @@ OUTCOMES = [{"label": "interested", "description": "", "fields": []},
             {"label": "opted_out", "description": "", "fields": []}]
 
 
-def _command(**media: Any) -> dict[str, Any]:
-    return {"type": "originate", "attempt_id": 7, "destination": "+12025550100", "campaign_id": 3,
-            "trunk": {"id": 1, "host": "127.0.0.1"}, "variables": {"name": "Ada"}, **media}
+def _command(**conversation: Any) -> OriginateCommand:
+    return OriginateCommand.from_wire({
+        "type": "originate", "attempt_id": 7, "destination": "+12025550100", "campaign_id": 3,
+        "trunk": {"id": 1, "host": "127.0.0.1"}, "conversation": {"variables": {"name": "Ada"}, **conversation}})
 
 
 @pytest.mark.django_db
@@ -61,33 +64,34 @@ def test_the_originate_command_carries_the_conversation(redis_client: redis.Redi
         [attempt_id] = run_dispatch_tick(now=MIDDAY, r=redis_client, enqueue=lambda ids: None).attempt_ids
         assert originate_attempt(attempt_id, r=redis_client, now=MIDDAY).outcome == "sent"
     [command] = pending_commands(redis_client, "ua-1")
-    assert command["voicemail_message"] == "Hi {{name}}."
-    assert command["machine_policy"] == MachinePolicy.LEAVE_MESSAGE
-    assert command["opt_out_digit"] == "8"
-    agent = command["agent"]
+    talk = command["conversation"]
+    assert talk["voicemail_message"] == "Hi {{name}}."
+    assert talk["machine_policy"] == MachinePolicy.LEAVE_MESSAGE
+    assert talk["opt_out_digit"] == "8"
+    agent = talk["agent"]
     assert agent["provider"] == "local"
     assert agent["greeting"] == "Hello {{name}}"
     assert agent["outcome_schema"] == OUTCOMES
     assert (agent["voice"], agent["fallback_message"]) == ("alloy", "Sorry.")
     assert agent["prompt_template"] == campaign.agent.prompt_template
     # and the UA reads it without the database
-    plan = CallPlan.from_request(OriginateRequest.from_command(command), "ws://127.0.0.1:8765/v1")
+    plan = CallPlan.from_command(OriginateCommand.from_wire(command), "ws://127.0.0.1:8765/v1")
     assert plan.agent is not None
     assert plan.agent.resolved_url == "ws://127.0.0.1:8765/v1/realtime"
     assert (plan.machine_policy, plan.voicemail_message, plan.opt_out_digit) == (
         MachinePolicy.LEAVE_MESSAGE, "Hi {{name}}.", "8")
     assert plan.variables["name"] == "Ada"
     # the campaign's AMD deadline and "greet at once" reach the detector; its other settings stay default
-    assert command["amd"] == {"max_decision_ms": 2800, "greet_immediately": True}
+    assert (talk["amd_max_decision_ms"], talk["amd_greet_immediately"]) == (2800, True)
     assert (plan.amd.max_decision_ms, plan.amd.greet_immediately) == (2800, True)
     assert plan.amd.greeting_max_ms == AmdConfig().greeting_max_ms
 
 
 def test_plan_keeps_an_explicit_agent_url_and_reads_amd_settings() -> None:
-    request = OriginateRequest.from_command(_command(
+    request = _command(
         agent={"provider": "openai_realtime", "url": "wss://example.test/v1/realtime", "outcome_schema": []},
-        amd_enabled=False, amd={"max_decision_ms": 2000, "greeting_max_ms": 1500, "greet_immediately": True}))
-    plan = CallPlan.from_request(request, "ws://127.0.0.1:8765/v1")
+        amd_enabled=False, amd_max_decision_ms=2000, amd_greet_immediately=True)
+    plan = CallPlan.from_command(request, "ws://127.0.0.1:8765/v1")
     assert plan.agent is not None
     assert plan.agent.resolved_url == "wss://example.test/v1/realtime"
     assert plan.amd_enabled is False
@@ -95,11 +99,11 @@ def test_plan_keeps_an_explicit_agent_url_and_reads_amd_settings() -> None:
 
 
 def test_plan_without_a_usable_agent_says_why() -> None:
-    bad = CallPlan.from_request(OriginateRequest.from_command(_command(
-        agent={"provider": "local", "outcome_schema": [{"label": ""}]})), "ws://127.0.0.1:8765/v1")
+    bad = CallPlan.from_command(_command(
+        agent={"provider": "local", "outcome_schema": [{"label": ""}]}), "ws://127.0.0.1:8765/v1")
     assert bad.agent is None
     assert bad.agent_error.startswith("agent settings unusable")
-    missing = CallPlan.from_request(OriginateRequest.from_command(_command()), "")
+    missing = CallPlan.from_command(_command(), "")
     assert missing.agent is None
     assert missing.agent_error == "no agent in the originate command"
 
@@ -113,8 +117,9 @@ def test_default_hooks_follow_the_settings() -> None:
 def _bridged_attempt() -> CallAttempt:
     campaign = running_campaign()
     contact = ContactFactory(campaign=campaign, phone_e164="+12025550133", status=ContactStatus.IN_PROGRESS)
-    attempt = CallAttempt.objects.create(campaign=campaign, contact=contact, trunk=campaign.trunk)
-    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1")
+    attempt = CallAttempt.objects.create(campaign=campaign, contact=contact, trunk=campaign.trunk,
+                                         lease_expires_at=timezone.now() + dt.timedelta(seconds=30))
+    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=MIDDAY)
     assert mark_attempt_answered(attempt.pk)
     assert mark_attempt_bridged(attempt.pk)
     return attempt
@@ -124,8 +129,7 @@ def _bridged_attempt() -> CallAttempt:
 def test_ledger_writes_the_opt_out_at_once_for_every_campaign() -> None:
     attempt = _bridged_attempt()
     elsewhere = ContactFactory(campaign=running_campaign(), phone_e164="+12025550133")
-    ledger = LedgerWriter(types.SimpleNamespace())  # type: ignore[arg-type]  # the opt-out needs no worker
-    ledger.handle(CallEvent("opt_out", attempt.pk, {"number": "+12025550133", "how": "dtmf"}))
+    CampaignLedger().record(OptedOut(attempt.pk, number="+12025550133", how="dtmf"))
     entry = DoNotCall.objects.get(phone_e164="+12025550133", campaign=None)
     assert entry.source == DncSource.OPT_OUT
     assert entry.note == f"attempt {attempt.pk}: dtmf"
@@ -208,10 +212,10 @@ def _plan(url: str, **fields: Any) -> CallPlan:
     return CallPlan(attempt_id=1, destination="+12025550133", campaign_id=1, agent=agent, **fields)
 
 
-def _end(hooks: MediaHooks, call: _Call, clock: _MediaClock) -> CallEvent:
+def _end(hooks: MediaHooks, call: _Call, clock: _MediaClock) -> EndReport:
     clock.stop.set()
     clock.join(5)
-    event = CallEvent("ended", 1, {"disposition": "human", "reason": "local hangup", "results": {}})
+    event = EndReport(1, {"disposition": "human", "reason": "local hangup", "results": {}})
     hooks.on_ended(call, event)  # type: ignore[arg-type]
     return event
 
@@ -233,8 +237,8 @@ def test_an_opted_out_outcome_from_the_agent_opts_out_then_thanks_and_hangs_up(
         assert call.control.hung_up.wait(15)
         event = _end(hooks, call, clock)
     kinds = [e.kind for e in call.events]
-    assert kinds == ["bridged", "opt_out"]
-    assert call.events[1].data == {"number": "+12025550133", "how": "agent"}
+    assert kinds == ["bridged", "opted_out"]
+    assert call.events[1] == OptedOut(1, number="+12025550133", how="agent")
     assert call.control.hangups == ["opted out"]
     # the thank-you was played before the hangup
     thank_you_ms = len(synthesize(THANK_YOU, 8000)) // 16

@@ -21,11 +21,12 @@ from campaigns.leases import LEASE_TTL_S
 from campaigns.models import CallAttempt
 from campaigns.originate import originate_attempt
 from campaigns.reaper import reap_stuck_attempts
+from telephony.contract import HangupCommand
 from telephony.sipp import SippRun
 from telephony.ua.supervisor import PoolSettings, UaSupervisor
 from telephony.ua_registry import live_uas, push_command
 from tests.factories import ContactFactory, TrunkFactory
-from tests.telephony.conftest import dialable_contact, wait_ended, wait_for, worker_env
+from tests.telephony.conftest import dialable_contact, sealed, wait_ended, wait_for, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,7 +86,7 @@ def test_killed_ua_loses_only_its_call_is_restarted_and_its_attempt_is_reaped(
     # then the other call carries on and ends normally
     time.sleep(1)
     assert _state(survivor_id) == AttemptState.ANSWERED
-    push_command(registry, survivor_ua, {"type": "hangup", "attempt_id": survivor_id})
+    push_command(registry, survivor_ua, sealed(HangupCommand(survivor_id)))
     survivor = wait_ended(CallAttempt.objects.get(pk=survivor_id))
     assert survivor.disposition == Disposition.HUMAN
     # and the supervisor restarts the killed process under the same name
@@ -98,7 +99,7 @@ def test_killed_ua_loses_only_its_call_is_restarted_and_its_attempt_is_reaped(
     result = originate_attempt(tick.attempt_ids[0], r=registry)
     assert result.outcome == "sent"
     wait_for(lambda: _state(tick.attempt_ids[0]) == AttemptState.ANSWERED, 10, "the new call answered")
-    push_command(registry, result.ua_name, {"type": "hangup", "attempt_id": tick.attempt_ids[0]})
+    push_command(registry, result.ua_name, sealed(HangupCommand(tick.attempt_ids[0])))
     assert wait_ended(CallAttempt.objects.get(pk=tick.attempt_ids[0])).disposition == Disposition.HUMAN
     assert CallAttempt.objects.get(pk=tick.attempt_ids[0]).contact_id == third.pk
     # and the killed call's attempt is left to its lease: not reaped early, reaped once it expired

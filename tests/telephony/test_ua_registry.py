@@ -8,8 +8,10 @@ import time
 import redis
 from django.conf import settings
 
+from telephony.contract import HangupCommand, seal_command
 from telephony.ua_registry import (
     advertise_ua,
+    held_attempts,
     live_uas,
     pending_commands,
     pop_command,
@@ -19,6 +21,10 @@ from telephony.ua_registry import (
     total_free_lines,
     withdraw_ua,
 )
+
+
+def sealed(command: HangupCommand) -> str:
+    return seal_command(command, settings.UA_COMMAND_KEY, now=time.time())
 
 
 def test_no_live_ua_means_no_line(redis_client: redis.Redis) -> None:
@@ -56,7 +62,7 @@ def test_withdrawn_ua_gets_no_calls(redis_client: redis.Redis) -> None:
 
 
 def test_queued_commands_count_as_busy_lines_in_a_heartbeat(redis_client: redis.Redis) -> None:
-    push_command(redis_client, "ua-1", {"type": "originate", "attempt_id": 1})
+    push_command(redis_client, "ua-1", sealed(HangupCommand(1)))
     advertise_ua(redis_client, "ua-1", free_lines=1, host="h", sip_port=5070)
     assert reserve_ua_line(redis_client) is None
 
@@ -85,9 +91,27 @@ def test_concurrent_reservations_never_oversubscribe(redis_client: redis.Redis) 
 
 
 def test_commands_are_delivered_in_order(redis_client: redis.Redis) -> None:
-    push_command(redis_client, "ua-1", {"type": "originate", "attempt_id": 1})
-    push_command(redis_client, "ua-1", {"type": "hangup", "attempt_id": 1})
-    assert len(pending_commands(redis_client, "ua-1")) == 2
-    assert pop_command(redis_client, "ua-1", 1) == {"type": "originate", "attempt_id": 1}
-    assert pop_command(redis_client, "ua-1", 1) == {"type": "hangup", "attempt_id": 1}
+    first, second = sealed(HangupCommand(1, reason="first")), sealed(HangupCommand(1, reason="second"))
+    push_command(redis_client, "ua-1", first)
+    push_command(redis_client, "ua-1", second)
+    assert [c["reason"] for c in pending_commands(redis_client, "ua-1")] == ["first", "second"]
+    assert pop_command(redis_client, "ua-1", 1) == first.encode()
+    assert pop_command(redis_client, "ua-1", 1) == second.encode()
     assert pop_command(redis_client, "ua-1", 0.1) is None
+
+
+def test_a_queue_expires_with_its_commands(redis_client: redis.Redis) -> None:
+    # given a command pushed with a 0.3 s life
+    push_command(redis_client, "ua-1", sealed(HangupCommand(1)), ttl_s=0.3)
+    assert 0 < redis_client.pttl("ce:ua:commands:ua-1") <= 300
+    # when nobody reads it in time, then the queue is gone with it
+    time.sleep(0.5)
+    assert pending_commands(redis_client, "ua-1") == []
+
+
+def test_a_heartbeat_names_the_attempts_the_ua_holds(redis_client: redis.Redis) -> None:
+    advertise_ua(redis_client, "ua-1", free_lines=3, host="h", sip_port=5070, holding=[7, 3])
+    advertise_ua(redis_client, "ua-2", free_lines=4, host="h", sip_port=5071)
+    assert held_attempts(redis_client) == {3, 7}
+    withdraw_ua(redis_client, "ua-1")
+    assert held_attempts(redis_client) == set()
