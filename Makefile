@@ -25,11 +25,14 @@ services: tools
 migrate: venv services
 	$(PY) manage.py migrate --noinput
 
-test: venv tools services
+# The layer contracts and the type checker run first: a broken boundary fails the run in seconds.
+test: venv tools services lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 # The whole flow against the simulated phone network (Procfile.demo under honcho); KEEP=1 leaves the services
 # running after the summary for browsing the admin (Ctrl-C stops them).
