@@ -15,7 +15,10 @@ How a file goes in (stage, then publish, in one transaction):
    Progress (rows done / total) goes through a second, autocommit connection, so operators see it
    while the transaction is open.
 
-Every data row ends in exactly one of: imported, duplicate, invalid, do-not-call.
+Every data row ends in exactly one of: imported, duplicate, invalid, do-not-call. A record that a
+stray quote glued together from several lines (``campaigns.csv_quotes``) is not imported: each of
+its non-blank lines is an invalid row of the report, with the lines and the reason, so the counts
+add up to the lines of the file.
 """
 
 from __future__ import annotations
@@ -361,7 +364,12 @@ def _check_chunk(chunk: RecordChunk, rules: _RowRules | None = None) -> _ChunkRe
     errors: list[tuple[int, str, str]] = []
     width, max_field, region = rules.width, rules.max_field, rules.region
     rows = 0
-    for line, fields, _problem in chunk.numbered():  # records glued by a stray quote: not handled yet
+    for line, fields, broken in chunk.numbered():
+        if broken is not None:
+            # Glued together by a stray quote: each of its lines is reported, none imported.
+            rows += len(broken.lines)
+            errors.extend((number, text[:200], broken.reason) for number, text in broken.lines)
+            continue
         rows += 1
         count = len(fields)
         raw = fields[rules.phone].strip() if rules.phone < count else ""
@@ -538,6 +546,7 @@ def _import(job: ImportJob, progress: ProgressCallback | None, timings: ImportTi
     source = open_csv(Path(job.file.path))
     mapping = job.mapping if job.mapping.get("phone") else detect_mapping(source)
     rules = _row_rules(source, mapping, job.default_region)
+    source.key_column = rules.phone  # the mapped phone column tells glued rows from multi-line values
     total = source.rows_estimate
     ImportJob.objects.filter(pk=job.pk).update(rows_total=total)
     writer = _ProgressWriter(job.pk, total, progress)
