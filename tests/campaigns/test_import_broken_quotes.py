@@ -1,4 +1,4 @@
-"""Contact import of files with stray quotes: no row is silently lost, the report names the lines."""
+"""Contact import of files with stray quotes: no row is silently lost, the preview and the report name the lines."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
 
 from campaigns import contact_import
 from campaigns.choices import ImportStatus
-from campaigns.contact_import import import_contacts_file
+from campaigns.contact_import import import_contacts_file, preview_csv
 from campaigns.models import Contact, ImportJob
 from tests.factories import CampaignFactory, DoNotCallFactory
 
@@ -101,6 +104,7 @@ def test_quote_in_the_middle_of_a_field_loses_no_row(tmp_path: Path) -> None:
     assert (job.imported, job.invalid) == (10, 0)
     heights = dict(Contact.objects.values_list("phone_e164", "variables__height"))
     assert (heights["+12125550103"], heights["+12125550107"]) == ('5" 10', '6"')
+    assert preview_csv(path, "US").problems == []
 
 
 def test_quoted_multi_line_address_is_still_one_row(tmp_path: Path) -> None:
@@ -112,8 +116,10 @@ def test_quoted_multi_line_address_is_still_one_row(tmp_path: Path) -> None:
                      b'2125550103,Cy,"PO Box 9\r\nStation B\r\nRiverside, CA"\r\n'
                      b'2125550104,Di,"7 Oak Ave"\n')
     # when
+    preview = preview_csv(path, "US")
     job = import_contacts_file(CampaignFactory(), path)
     # then
+    assert (preview.problems, len(preview.rows)) == ([], 4)
     assert (job.imported, job.invalid) == (4, 0)
     addresses = dict(Contact.objects.values_list("phone_e164", "variables__address"))
     assert addresses["+12125550101"] == "12 Main St\nApt 4"
@@ -152,3 +158,49 @@ def test_every_data_line_is_counted_once_even_with_broken_quotes(tmp_path: Path,
     assert _total(job) == _data_lines(path) == 14
     assert (job.imported, job.duplicates, job.invalid, job.dnc, job.rows_done) == (5, 1, 7, 1, 14)
     assert [int(line) for line, _, _ in _report(job)] == [3, 4, 6, 7, 10, 11, 13, 15, 16]
+
+
+def test_preview_lists_the_broken_lines_before_anything_is_imported(tmp_path: Path) -> None:
+    # given a quote opened in line 3, closed in line 6
+    rows = _rows()
+    rows[1] = _with_height(rows[1], '"5 ft')
+    rows[4] = _with_height(rows[4], '6"w')
+    path = _write(tmp_path, rows)
+    # when
+    preview = preview_csv(path, "US")
+    # then
+    assert preview.problems == ["Lines 3-6: a quote opened in line 3 is closed only in line 6, so these lines were "
+                                "read as one record; check the quotes"]
+    assert (preview.problems_total, preview.problem_lines) == (1, 4)
+    assert [row["phone"] for row in preview.rows] == [f"21255501{r:02d}" for r in (1, 6, 7, 8, 9, 10)]
+    assert not Contact.objects.exists()
+
+
+def test_preview_page_shows_the_broken_lines(admin_client: Client) -> None:
+    # given an upload whose row 2 opens a quote closed in row 5
+    rows = _rows()
+    rows[1] = _with_height(rows[1], '"5 ft')
+    rows[4] = _with_height(rows[4], '6"w')
+    upload = SimpleUploadedFile("stray.csv", ("\n".join([HEADER, *rows]) + "\n").encode(), content_type="text/csv")
+    campaign = CampaignFactory()
+    admin_client.post(reverse("admin:campaigns_campaign_import", args=[campaign.pk]),
+                      {"file": upload, "default_region": "US"})
+    job = ImportJob.objects.get(campaign=campaign)
+    # when
+    page = admin_client.get(reverse("admin:campaigns_importjob_preview", args=[job.pk]))
+    # then
+    body = " ".join(page.content.decode().split())
+    assert 'id="preview-problems"' in body
+    assert "Broken quotes: 4 lines in 1 place will be reported as invalid, not imported" in body
+    assert "Lines 3-6: a quote opened in line 3 is closed only in line 6" in body
+    assert 'id="confirm-import"' in body  # the rest of the file can still be imported
+
+
+def test_preview_warns_of_a_file_that_cannot_be_read_past_a_line(tmp_path: Path) -> None:
+    # given a quote that never closes and more than the csv field limit after it, past the first rows
+    path = tmp_path / "broken.csv"
+    good = b"".join(b"21255501%02d,ok\n" % i for i in range(12))
+    path.write_bytes(b"phone,note\n" + good + b'2125550199,"never closed\n' + b"x" * (1 << 20) + b"\n")
+    preview = preview_csv(path, "US")
+    assert preview.read_error.startswith("Line 14: the file cannot be read as CSV past this point")
+    assert len(preview.rows) == 10
