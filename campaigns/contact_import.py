@@ -15,7 +15,10 @@ How a file goes in (stage, then publish, in one transaction):
    Progress (rows done / total) goes through a second, autocommit connection, so operators see it
    while the transaction is open.
 
-Every data row ends in exactly one of: imported, duplicate, invalid, do-not-call.
+Every data row ends in exactly one of: imported, duplicate, invalid, do-not-call. A record that a
+stray quote glued together from several lines (``campaigns.csv_quotes``) is not imported: each of
+its non-blank lines is an invalid row of the report, with the lines and the reason, so the counts
+add up to the lines of the file; the preview lists such records before the import is confirmed.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ REASON_REPEATED = "duplicate: repeated in this file"
 REASON_IN_CAMPAIGN = "duplicate: already in this campaign"
 REASON_DNC = "on the do-not-call list: recorded as do-not-call, will not be dialed"
 REASON_NO_ZONE = "imported without a time zone: will not be dialed until one is set"
+# Broken records listed by the preview; the import reports them all.
+PREVIEW_MAX_PROBLEMS = 20
 
 
 # --- preview and mapping ---------------------------------------------------------------------
@@ -106,6 +111,12 @@ class ImportPreview:
     mapping: dict[str, Any]
     rows: list[dict[str, str]] = field(default_factory=list)
     rows_estimate: int | None = None
+    # Records glued together by a stray quote (each reason names its lines), at most
+    # PREVIEW_MAX_PROBLEMS; how many there are in all, and how many lines they hold.
+    problems: list[str] = field(default_factory=list)
+    problems_total: int = 0
+    problem_lines: int = 0
+    read_error: str = ""  # the file cannot be read past some line: the import will fail there
 
 
 def detect_mapping(source: CsvSource) -> dict[str, Any]:
@@ -143,7 +154,11 @@ def _header(source: CsvSource, index: int | None) -> str | None:
 
 
 def preview_csv(path: Path, default_region: str, max_rows: int = 10) -> ImportPreview:
-    """Sniff ``path`` and return its detected mapping and first rows, importing nothing.
+    """Sniff ``path`` and return its detected mapping, first rows and broken records, importing nothing.
+
+    The first rows leave out records glued together by a stray quote; those are looked for in the
+    whole file (a C-level read, skipped for a file without quotes) and listed as ``problems``. A file
+    that cannot be read past some line gets ``read_error``: the import will fail there.
 
     Raises:
         CsvFormatError: the file cannot be used (unreadable, empty, no phone column, bad region).
@@ -155,9 +170,19 @@ def preview_csv(path: Path, default_region: str, max_rows: int = 10) -> ImportPr
     for row in source.rows():
         if len(rows) >= max_rows:
             break
-        rows.append({h: (row.fields[i] if i < len(row.fields) else "") for i, h in enumerate(source.headers)})
-    return ImportPreview(encoding=source.encoding, delimiter=source.delimiter, headers=source.headers,
-                         mapping=mapping, rows=rows, rows_estimate=source.rows_estimate)
+        if row.problem is None:
+            rows.append({h: (row.fields[i] if i < len(row.fields) else "") for i, h in enumerate(source.headers)})
+    preview = ImportPreview(encoding=source.encoding, delimiter=source.delimiter, headers=source.headers,
+                            mapping=mapping, rows=rows, rows_estimate=source.rows_estimate)
+    try:
+        for broken in source.broken_records():
+            preview.problems_total += 1
+            preview.problem_lines += len(broken.lines)
+            if len(preview.problems) < PREVIEW_MAX_PROBLEMS:
+                preview.problems.append(broken.reason)
+    except CsvFormatError as exc:
+        preview.read_error = str(exc)
+    return preview
 
 
 def _check_region(region: str) -> None:
@@ -361,7 +386,12 @@ def _check_chunk(chunk: RecordChunk, rules: _RowRules | None = None) -> _ChunkRe
     errors: list[tuple[int, str, str]] = []
     width, max_field, region = rules.width, rules.max_field, rules.region
     rows = 0
-    for line, fields in chunk.numbered():
+    for line, fields, broken in chunk.numbered():
+        if broken is not None:
+            # Glued together by a stray quote: each of its lines is reported, none imported.
+            rows += len(broken.lines)
+            errors.extend((number, text[:200], broken.reason) for number, text in broken.lines)
+            continue
         rows += 1
         count = len(fields)
         raw = fields[rules.phone].strip() if rules.phone < count else ""
@@ -538,6 +568,7 @@ def _import(job: ImportJob, progress: ProgressCallback | None, timings: ImportTi
     source = open_csv(Path(job.file.path))
     mapping = job.mapping if job.mapping.get("phone") else detect_mapping(source)
     rules = _row_rules(source, mapping, job.default_region)
+    source.key_column = rules.phone  # the mapped phone column tells glued rows from multi-line values
     total = source.rows_estimate
     ImportJob.objects.filter(pk=job.pk).update(rows_total=total)
     writer = _ProgressWriter(job.pk, total, progress)

@@ -3,6 +3,10 @@
 Used by the contact import and the do-not-call upload. The file is never loaded whole: the
 encoding check and the row estimate read it in 1 MiB blocks, and rows come from ``csv.reader``
 over the open file.
+
+A record that spans several physical lines is checked for a stray quote that glued rows together
+(``campaigns.csv_quotes``); such a record comes with a ``BrokenRecord`` naming the lines it took, so
+that they are reported instead of silently lost.
 """
 
 from __future__ import annotations
@@ -10,16 +14,22 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import operator
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import accumulate, islice, repeat
 from pathlib import Path
-from typing import NamedTuple
+from types import TracebackType
+from typing import IO, NamedTuple
+
+from campaigns.csv_quotes import BrokenRecord, QuoteCheck, find_break
 
 _BLOCK = 1 << 20
 _SNIFF_CHARS = 64 * 1024
 _SNIFF_RECORDS = 50
+_SCAN_CHUNK = 5000
 DELIMITERS = (",", ";", "\t")
 # csv's own per-field ceiling. Fields longer than the import's limit (1,000 characters by default)
 # are rejected row by row; this one only stops a stray unclosed quote from swallowing the file.
@@ -51,38 +61,50 @@ def normalize_header(header: str) -> str:
 
 @dataclass(frozen=True)
 class CsvRow:
-    """One non-empty record: the line it starts on (1 = the header) and its fields."""
+    """One non-empty record: the line it starts on (1 = the header) and its fields.
+
+    ``problem`` is set when the record spans several lines that a stray quote glued together: its
+    fields are then not to be used, and ``problem.lines`` are the lines to report instead.
+    """
 
     line: int
     fields: list[str]
+    problem: BrokenRecord | None = None
 
 
 class RecordChunk(NamedTuple):
     """Consecutive records as ``csv.reader`` returned them, and the physical lines they span.
 
     A NamedTuple: it is pickled to a worker process for every chunk, and that is cheapest for tuples.
+    ``lines`` and ``check`` are only set for a chunk holding a record that spans several lines (rare):
+    the physical lines of each such record by the line it starts on, and what judging it needs.
     """
 
     first_line: int  # the line the first record starts on (1 = the header)
     last_line: int  # the last line of the last record
     records: list[list[str]]
+    lines: dict[int, list[str]] | None = None
+    check: QuoteCheck | None = None
 
-    def numbered(self) -> Iterator[tuple[int, list[str]]]:
-        """``(line, fields)`` of every record that is not blank, as ``CsvSource.rows`` numbers them."""
+    def numbered(self) -> Iterator[tuple[int, list[str], BrokenRecord | None]]:
+        """``(line, fields, problem)`` of every record that is not blank, as ``CsvSource.rows`` gives them."""
         line = self.first_line
         # Usual case: one record per line, so the lines are consecutive and need no counting.
         multiline = self.last_line - self.first_line + 1 != len(self.records)
         for fields in self.records:
             start = line
+            problem = None
             if multiline:
                 # Line breaks kept inside quoted fields, counted the way the file iterator splits lines.
                 joined = "\t".join(fields)  # tab-joined: no "\r" + "\n" pair across two fields
                 line += 1 + joined.count("\n") + joined.count("\r") - joined.count("\r\n")
+                if line - start > 1 and self.lines is not None and self.check is not None:
+                    problem = find_break(fields, self.lines[start], start, self.check)
             else:
                 line += 1
             if not fields or (not fields[0].strip() and not "".join(fields).strip()):
                 continue
-            yield start, fields
+            yield start, fields, problem
 
 
 @dataclass
@@ -96,6 +118,13 @@ class CsvSource:
     keys: list[str] = field(default_factory=list)  # normalised, unique header names
     size_bytes: int = 0
     line_count: int = 0  # newline characters in the file: an upper bound for the record count
+    has_quotes: bool = True  # False: no quote character anywhere, so no record can span lines
+    key_column: int | None = None  # the phone column, which tells glued rows from multi-line values
+
+    @property
+    def quote_check(self) -> QuoteCheck:
+        """What judging a record that spans several lines needs (see ``campaigns.csv_quotes``)."""
+        return QuoteCheck(self.delimiter, len(self.headers), self.key_column)
 
     @property
     def rows_estimate(self) -> int:
@@ -113,13 +142,18 @@ class CsvSource:
         """Stream the data records after the header in chunks of ``size`` records, blank ones included.
 
         The bulk path of the contact import: ``csv.reader`` fills each chunk in C (``islice``), with no
-        Python work per record in this process; line numbers and blank-record skipping are left to
-        ``RecordChunk.numbered``, which runs in the import's worker processes.
+        Python work per record in this process; line numbers, blank-record skipping and the check of
+        records spanning several lines are left to ``RecordChunk.numbered``, which runs in the import's
+        worker processes. Only a chunk whose records span more lines than it has records is looked into
+        here, with C-level passes (``_multiline_spans``), and carries the physical lines of its
+        multi-line records along for that check, read again by a second handle.
 
         Raises:
             CsvFormatError: as ``rows`` does, with the line of the record that cannot be read.
         """
-        with self.path.open("r", encoding=self.encoding, newline="") as fh:
+        check = self.quote_check
+        with self.path.open("r", encoding=self.encoding, newline="") as fh, \
+                _PhysicalLines(self.path, self.encoding) as physical:
             reader = csv.reader(fh, delimiter=self.delimiter)
             try:
                 for record in reader:
@@ -132,7 +166,13 @@ class CsvSource:
                     records = list(islice(reader, size))
                     if not records:
                         return
-                    yield RecordChunk(first_line, reader.line_num, records)
+                    last_line = reader.line_num
+                    if last_line - first_line + 1 == len(records):
+                        yield RecordChunk(first_line, last_line, records)
+                    else:
+                        lines = {start: physical.take(start, end)
+                                 for start, end in _multiline_spans(records, first_line, last_line)}
+                        yield RecordChunk(first_line, last_line, records, lines, check)
             except csv.Error:
                 pass
         # Only on a broken file: read it again record by record, which raises with the exact line.
@@ -143,10 +183,14 @@ class CsvSource:
     def rows(self) -> Iterator[CsvRow]:
         """Stream the data records after the header, skipping empty lines and all-blank records.
 
+        A record spanning several lines that a stray quote glued together comes with its ``problem``.
+
         Raises:
             CsvFormatError: when the csv parser cannot continue (e.g. an unclosed quote).
         """
-        with self.path.open("r", encoding=self.encoding, newline="") as fh:
+        check = self.quote_check
+        with self.path.open("r", encoding=self.encoding, newline="") as fh, \
+                _PhysicalLines(self.path, self.encoding) as physical:
             reader = csv.reader(fh, delimiter=self.delimiter)
             next_line = 1
             header_seen = False
@@ -158,12 +202,92 @@ class CsvSource:
                     if not header_seen:
                         header_seen = True
                         continue
-                    yield CsvRow(line, record)
+                    problem = None
+                    if next_line - line > 1:
+                        problem = find_break(record, physical.take(line, next_line - 1), line, check)
+                    yield CsvRow(line, record, problem)
             except csv.Error as exc:
                 raise CsvFormatError(
                     f"Line {next_line}: the file cannot be read as CSV past this point ({exc}); "
                     "check for an unclosed quote."
                 ) from exc
+
+    def broken_records(self) -> Iterator[BrokenRecord]:
+        """Every record of the file that a stray quote glued together, in line order (a whole-file scan).
+
+        A file without a quote character has none and is not read. Otherwise it is read as the bulk
+        path reads it; only chunks holding a record that spans several lines are looked into.
+
+        Raises:
+            CsvFormatError: as ``rows`` does, when the file cannot be read past some line.
+        """
+        if not self.has_quotes:
+            return
+        for chunk in self.record_chunks(_SCAN_CHUNK):
+            if chunk.lines is not None:
+                yield from (problem for _, _, problem in chunk.numbered() if problem is not None)
+
+
+def _multiline_spans(records: list[list[str]], first_line: int, last_line: int) -> list[tuple[int, int]]:
+    """``(first, last)`` line of each record of a chunk that spans several lines.
+
+    The passes over every record (joining, lengths, sums) are built-ins driven by ``map`` and
+    ``accumulate``, so they run in C; the line breaks are then found with ``str.find`` (C) in the
+    whole chunk's text, and Python only walks the few multi-line records. Line breaks are counted
+    as ``RecordChunk.numbered`` counts them.
+    """
+    joined = list(map("\t".join, records))  # tab-joined: no "\r" + "\n" pair across two fields
+    text = "\t".join(joined)
+    ends = list(accumulate(map(operator.add, map(len, joined), repeat(1))))  # text[ends[i] - 1]: the tab after record i
+    multiline: set[int] = set()
+    for char in "\n\r":
+        position = text.find(char)
+        while position >= 0:
+            index = bisect_right(ends, position)
+            multiline.add(index)
+            position = text.find(char, ends[index])  # on to the next record
+    spans = []
+    extra = 0  # lines taken by the line breaks of the records before
+    for index in sorted(multiline):
+        value = joined[index]
+        breaks = value.count("\n") + value.count("\r") - value.count("\r\n")
+        start = first_line + index + extra
+        extra += breaks
+        # A quote still open at the end of the file keeps the last line break: not a line of its own.
+        spans.append((start, min(start + breaks, last_line)))
+    return spans
+
+
+class _PhysicalLines:
+    """The file's physical lines on demand, through a second handle opened at the first need, forward only.
+
+    Lines are split as ``csv.reader``'s ``line_num`` counts them (the same text-mode iterator), so a
+    record's line numbers index them directly.
+    """
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self._path, self._encoding = path, encoding
+        self._fh: IO[str] | None = None
+        self._read = 0  # lines consumed so far
+
+    def __enter__(self) -> _PhysicalLines:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+    def take(self, first: int, last: int) -> list[str]:
+        """Lines ``first`` to ``last`` (1-based, inclusive), line endings kept; ``first`` past the last taken."""
+        if self._fh is None:
+            self._fh = self._path.open("r", encoding=self._encoding, newline="")
+        skip = first - 1 - self._read
+        if skip > 0:
+            next(islice(self._fh, skip, skip), None)  # consumes ``skip`` lines in C
+        lines = list(islice(self._fh, last - first + 1))
+        self._read = first - 1 + len(lines)
+        return lines
 
 
 def open_csv(path: Path) -> CsvSource:
@@ -182,19 +306,23 @@ def open_csv(path: Path) -> CsvSource:
         raise CsvFormatError(f"The file cannot be read: {exc.strerror or exc}.") from exc
     if size == 0:
         raise CsvFormatError("The file is empty.")
-    encoding, line_count = _sniff_encoding(path)
+    encoding, line_count, has_quotes = _sniff_encoding(path)
     with path.open("r", encoding=encoding, newline="") as fh:
         sample = fh.read(_SNIFF_CHARS)
     if "\x00" in sample:
         raise CsvFormatError("This does not look like a CSV text file (it contains NUL bytes).")
     delimiter = _sniff_delimiter(sample)
     source = CsvSource(path=path, encoding=encoding, delimiter=delimiter, headers=[], size_bytes=size,
-                       line_count=line_count)
+                       line_count=line_count, has_quotes=has_quotes)
     headers = _read_header(source)
     if headers is None:
         raise CsvFormatError("The file has no header row (it is empty or blank).")
     source.headers = [h.replace("\ufeff", "").strip() for h in headers]
     source.keys = _unique_keys(source.headers)
+    # A one-column file without a phone header is a plain list of numbers (a do-not-call upload).
+    source.key_column = source.column(PHONE_ALIASES)
+    if source.key_column is None and len(source.headers) == 1:
+        source.key_column = 0
     return source
 
 
@@ -203,8 +331,8 @@ def _raise_field_limit() -> None:
         csv.field_size_limit(CSV_FIELD_HARD_LIMIT)
 
 
-def _sniff_encoding(path: Path) -> tuple[str, int]:
-    """The first encoding that decodes the whole file, and the file's newline count."""
+def _sniff_encoding(path: Path) -> tuple[str, int, bool]:
+    """The first encoding that decodes the whole file, the file's newline count, and whether it has a quote."""
     with path.open("rb") as fh:
         head = fh.read(4)
     if head.startswith(codecs.BOM_UTF8):
@@ -217,11 +345,13 @@ def _sniff_encoding(path: Path) -> tuple[str, int]:
     for index, encoding in enumerate(candidates):
         decoder = codecs.getincrementaldecoder(encoding)()
         newlines = 0
+        quotes = False  # the byte 0x22: exact in the single-byte encodings and UTF-8, a superset in UTF-16
         try:
             with path.open("rb") as fh:
                 while block := fh.read(_BLOCK):
                     decoder.decode(block)
                     newlines += block.count(b"\n")
+                    quotes = quotes or b'"' in block
                 decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             if index == len(candidates) - 1:
@@ -230,7 +360,7 @@ def _sniff_encoding(path: Path) -> tuple[str, int]:
         line_count = newlines
         if encoding == "utf-16":
             line_count = newlines // 2  # each "\n" is one of two bytes; a rough count is enough here
-        return encoding, line_count
+        return encoding, line_count, quotes
     raise CsvFormatError("The file's encoding could not be recognised.")  # pragma: no cover (latin-1 always decodes)
 
 

@@ -105,7 +105,11 @@ def import_do_not_call_csv(
     campaign_id = campaign.pk if campaign is not None else None
     seen: set[str] = set()
     batch: list[str] = []
-    for line, raw in read_dnc_numbers(path):
+    for line, raw, problem in read_dnc_numbers(path):
+        if problem is not None:
+            result.invalid += 1
+            result.errors.append((line, raw, problem))
+            continue
         try:
             e164 = normalize_number(raw, default_region).e164
         except InvalidNumber as exc:
@@ -145,11 +149,13 @@ def do_not_call_numbers(e164s: Iterable[str], campaign_id: int) -> set[str]:
     )
 
 
-def read_dnc_numbers(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, raw value)`` for each number in a do-not-call file.
+def read_dnc_numbers(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    """Yield ``(line number, raw value, problem)`` for each number in a do-not-call file.
 
     The file has a header naming the phone column (the contact import's aliases: ``phone``,
     ``number``, ``mobile``...), or is a plain list with one number per line and no header.
+    ``problem`` is None, or the reason the line cannot be read: a stray quote glued it to others
+    (the raw value is then the whole line).
 
     Raises:
         CsvFormatError: not a text CSV file (``DncFileError`` when it has columns but none for phones).
@@ -161,10 +167,15 @@ def read_dnc_numbers(path: Path) -> Iterator[tuple[int, str]]:
             raise DncFileError("No phone column found: name it phone or number, or upload one number per line.")
         column = 0
         if _looks_like_number(source.headers[0]):
-            yield _header_line(source), source.headers[0]  # no header: the first line is a number too
+            yield _header_line(source), source.headers[0], None  # no header: the first line is a number too
+    source.key_column = column
     for row in source.rows():
+        if row.problem is not None:
+            for line, text in row.problem.lines:
+                yield line, text[:200], row.problem.reason
+            continue
         value = row.fields[column] if column < len(row.fields) else ""
-        yield row.line, value.strip()
+        yield row.line, value.strip(), None
 
 
 def _header_line(source: CsvSource) -> int:

@@ -234,3 +234,15 @@ def test_csv_without_header_reports_the_right_lines(tmp_path: Path) -> None:
 
     assert result.added == 2
     assert [(line, raw) for line, raw, _ in result.errors] == [(3, "99999x12345")]
+
+
+def test_csv_lines_glued_by_a_stray_quote_are_reported_not_lost(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text('phone,note\n2125550101,"5 ft\n2125550102,x\n2125550103,6"w\n2125550104,y\n', encoding="utf-8")
+
+    result = import_do_not_call_csv(path)
+
+    assert (result.added, result.invalid) == (1, 3)
+    assert [(line, raw) for line, raw, _ in result.errors] == [
+        (2, '2125550101,"5 ft'), (3, "2125550102,x"), (4, '2125550103,6"w')]
+    assert result.errors[0][2].startswith("Lines 2-4: a quote opened in line 2 is closed only in line 4")
