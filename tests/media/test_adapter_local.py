@@ -4,8 +4,6 @@ through a relay that checks it against the OpenAI Realtime protocol, both ways."
 
 from __future__ import annotations
 
-import time
-
 from media import tts
 from media.bridge import BridgeSession
 from media.config import AgentConfig, BridgeConfig, CallContext
@@ -89,4 +87,5 @@ def test_a_call_with_the_local_agent_records_the_outcome_and_hangs_up() -> None:
     assert result.usage  # the local agent reports usage on response.done
     # and every message of the call went through the protocol-checking relay, tool results included
     assert checked.received.of("type", "conversation.item.create")
-    assert controls.hangups[0][0] <= time.perf_counter_ns()
+    # and the hangup came only after the agent's last words had been played
+    assert controls.hangups[0][0] >= clock.agent_frames()[-1][1]
