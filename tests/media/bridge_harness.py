@@ -1,5 +1,8 @@
 """Test harness for the media bridge: real WebSocket servers on their own thread, a 20 ms media clock thread
-driving the bridge's frame interface as pjmedia's conference bridge does, and call controls that record."""
+driving the bridge's frame interface as pjmedia's conference bridge does, and call controls that record.
+
+Each `WsServer` speaks one protocol (`tests.media.protocol_check`): every event a scripted server sends and
+every message the adapter under test sends is checked against it, and a handler's failure fails the test."""
 
 from __future__ import annotations
 
@@ -16,9 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from media.bridge import BridgeSession, CallResult, MediaLoop
+from tests.media.protocol_check import Protocol, ProtocolViolation
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -83,19 +89,30 @@ class Received:
         return [m for _, m in self.messages if m.get(key) == value]
 
 
-class WsServer:
-    """A real ``websockets`` server on 127.0.0.1 in its own thread and event loop.
+Handler = Callable[[ServerConnection, "WsServer"], Awaitable[None]]
 
-    ``handler(ws, received)`` implements the protocol; every text message it reads through `read` is
-    recorded in ``received``.
+
+class WsServer:
+    """A real ``websockets`` server on 127.0.0.1 in its own thread and event loop, speaking ``protocol``.
+
+    ``handler(ws, server)`` scripts the server's side of the conversation. It sends through `send`, which
+    checks every event against the protocol before it goes out (deliberately broken messages, for tests of an
+    adapter's tolerance, go through `send_malformed`), and reads through `read`, which records every message
+    the adapter sent in ``received`` and checks it against the protocol too. An exception in a handler (a
+    failed assert, a `ProtocolViolation`) is kept and raised again when the ``with`` block exits, so it fails
+    the test; the connection closing under a handler is the normal end of a call and is not an error.
     """
 
-    def __init__(self, handler: Callable[[ServerConnection, WsServer], Awaitable[None]]) -> None:
+    def __init__(self, handler: Handler, protocol: Protocol) -> None:
         self.handler = handler
+        self.protocol = protocol
         self.port = free_port()
         self.received = Received()
+        self.errors: list[Exception] = []
         self.loop = asyncio.new_event_loop()
         self._server: Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="test-ws-server")
         self.connections = 0
@@ -112,8 +129,19 @@ class WsServer:
             self.connections += 1
             self.received.headers.append(dict(ws.request.headers) if ws.request else {})
             self.received.paths.append(ws.request.path if ws.request else "")
-            with contextlib.suppress(Exception):
-                await self.handler(ws, self)
+            task = asyncio.ensure_future(self.handler(ws, self))
+            self._handlers.add(task)
+            try:
+                await task
+            except ConnectionClosed:
+                pass  # the adapter hung up or the server is closing: how every call ends
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise  # websockets itself is cancelling the connection
+            except Exception as exc:  # noqa: BLE001 - kept for __exit__, which fails the test with it
+                self.errors.append(exc)
+            finally:
+                self._handlers.discard(task)
 
         async def main() -> None:
             self._server = await serve(handle, "127.0.0.1", self.port, compression=None)
@@ -122,12 +150,42 @@ class WsServer:
 
         self.loop.run_until_complete(main())
 
+    async def send(self, ws: ServerConnection, event: dict[str, Any]) -> None:
+        """Check one event against the protocol, then send it as a JSON text frame.
+
+        Raises:
+            ProtocolViolation: the event is not valid in ``protocol`` (it is not sent).
+        """
+        text = json.dumps(event)
+        self.protocol.server(text)
+        await ws.send(text)
+
+    async def send_malformed(self, ws: ServerConnection, raw: str | bytes) -> None:
+        """Send a frame that breaks the protocol on purpose (to test how the adapter copes with it).
+
+        Raises:
+            AssertionError: the frame is valid after all: the test would not test what it says.
+        """
+        try:
+            self.protocol.server(raw)
+        except ProtocolViolation:
+            await ws.send(raw)
+            return
+        raise AssertionError(f"not malformed in {self.protocol.name}, send it with send(): {raw[:200]!r}")
+
     async def read(self, ws: ServerConnection) -> dict[str, Any]:
-        """Read and record one JSON message."""
+        """Read one message, record it, and check it against the protocol.
+
+        Raises:
+            ProtocolViolation: the adapter sent a message that is not valid in ``protocol``.
+        """
         raw = await ws.recv()
-        message = json.loads(raw)
-        self.received.messages.append((time.perf_counter_ns(), message))
-        return message
+        received_ns = time.perf_counter_ns()
+        if isinstance(raw, str):
+            with contextlib.suppress(ValueError):
+                self.received.messages.append((received_ns, json.loads(raw)))
+        self.protocol.client(raw)
+        return json.loads(raw)
 
     def __enter__(self) -> WsServer:
         self._thread.start()
@@ -135,9 +193,60 @@ class WsServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self.loop.call_soon_threadsafe(self._server.close)
-        self._thread.join(5)
+        """Close the server, then raise what a handler raised (all of it, when several did).
+
+        Closing lets each handler read what is still buffered before its connection ends; a handler that
+        does not end within a second (one sleeping, say) is cancelled.
+        """
+
+        def close() -> None:
+            if self._server is not None:
+                self._server.close()
+
+        def cancel() -> None:
+            self._stopping = True
+            for task in list(self._handlers):
+                task.cancel()
+
+        self.loop.call_soon_threadsafe(close)
+        self._thread.join(1)
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(cancel)
+            self._thread.join(5)
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ExceptionGroup(f"{len(self.errors)} scripted {self.protocol.name} handlers failed", self.errors)
+
+
+def relay(upstream_url: str) -> Handler:
+    """A `WsServer` handler passing every message between the adapter and a real server at ``upstream_url``
+    (with the adapter's query string), checking each one on the way: the protocol check of a whole real
+    conversation."""
+
+    async def handler(ws: ServerConnection, server: WsServer) -> None:
+        query = (ws.request.path if ws.request else "").partition("?")[2]
+        async with connect(f"{upstream_url}?{query}" if query else upstream_url, compression=None,
+                           max_size=2**24) as upstream:
+
+            async def adapter_to_server() -> None:
+                while True:
+                    await upstream.send(json.dumps(await server.read(ws)))
+
+            async def server_to_adapter() -> None:
+                async for raw in upstream:
+                    await server.send(ws, json.loads(raw))
+
+            pumps = [asyncio.ensure_future(adapter_to_server()), asyncio.ensure_future(server_to_adapter())]
+            try:
+                done, _ = await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for pump in pumps:
+                    pump.cancel()
+            for pump in done:
+                pump.result()  # a protocol violation, or the connection that closed
+
+    return handler
 
 
 class Clock:

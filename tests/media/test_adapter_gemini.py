@@ -16,6 +16,7 @@ from websockets.asyncio.server import ServerConnection
 from media.bridge import BridgeSession
 from media.config import AgentConfig, CallContext
 from tests.media.bridge_harness import SILENCE, WsServer, dominant_hz, media_loop, run_bridged, sine, wait_for
+from tests.media.protocol_check import GEMINI_LIVE
 
 SCHEMA = [{"label": "interested", "description": "Wants more.",
            "fields": [{"name": "email", "type": "string", "required": True}]}]
@@ -26,8 +27,8 @@ def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GEMINI_TEST_KEY", "g-key-1")
 
 
-def _agent(url: str) -> AgentConfig:
-    return AgentConfig(provider="gemini_live", url=url, api_key_env="GEMINI_TEST_KEY",
+def _agent(url: str, greeting: str = "") -> AgentConfig:
+    return AgentConfig(provider="gemini_live", url=url, api_key_env="GEMINI_TEST_KEY", greeting=greeting,
                        model="gemini-live-2.5-flash-preview", voice="Kore",
                        prompt_template="You call {{name}}.", outcome_schema=SCHEMA)
 
@@ -78,28 +79,28 @@ def test_setup_audio_rates_transcripts_and_tool_calls() -> None:
 
     async def handler(ws: ServerConnection, server: WsServer) -> None:
         await server.read(ws)  # setup
-        await ws.send(json.dumps({"setupComplete": {"sessionId": "s1"}}))
+        await server.send(ws, {"setupComplete": {"sessionId": "s1"}})
         while len(_audio_in(server)) < 50:
             await server.read(ws)
-        await ws.send(json.dumps({"serverContent": {"inputTranscription": {"text": "Hello"}}}))
-        await ws.send(json.dumps({"serverContent": {"inputTranscription": {"text": " there", "finished": True}}}))
+        await server.send(ws, {"serverContent": {"inputTranscription": {"text": "Hello"}}})
+        await server.send(ws, {"serverContent": {"inputTranscription": {"text": " there", "finished": True}}})
         for i in range(0, len(agent_audio), 9600):  # 200 ms chunks, faster than real time
-            await ws.send(json.dumps(_pcm24(agent_audio[i:i + 9600])))
-        await ws.send(json.dumps({"serverContent": {"outputTranscription": {"text": "Hi Ada, "}}}))
-        await ws.send(json.dumps({"serverContent": {"outputTranscription": {"text": "this is Acme."}}}))
-        await ws.send(json.dumps({"serverContent": {"generationComplete": True}}))
-        await ws.send(json.dumps({"serverContent": {"turnComplete": True},
-                                  "usageMetadata": {"promptTokenCount": 30, "responseTokenCount": 20,
-                                                    "totalTokenCount": 50}}))
-        await ws.send(json.dumps({"toolCall": {"functionCalls": [
+            await server.send(ws, _pcm24(agent_audio[i:i + 9600]))
+        await server.send(ws, {"serverContent": {"outputTranscription": {"text": "Hi Ada, "}}})
+        await server.send(ws, {"serverContent": {"outputTranscription": {"text": "this is Acme."}}})
+        await server.send(ws, {"serverContent": {"generationComplete": True}})
+        await server.send(ws, {"serverContent": {"turnComplete": True},
+                               "usageMetadata": {"promptTokenCount": 30, "responseTokenCount": 20,
+                                                 "totalTokenCount": 50}})
+        await server.send(ws, {"toolCall": {"functionCalls": [
             {"id": "fc-1", "name": "record_outcome", "args": {"label": "interested",
-                                                              "fields": {"email": "ada@example.com"}}}]}}))
+                                                              "fields": {"email": "ada@example.com"}}}]}})
         await _read_forever(ws, server)
 
     def caller(tick: int) -> bytes:
         return sine(1000, 0.02, dbfs=-15) if tick < 40 else SILENCE
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, GEMINI_LIVE) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url), CallContext(40, {"name": "Ada"}))
         result, clock = run_bridged(
             loop, session, caller,
@@ -151,16 +152,16 @@ def test_interrupted_flushes_playout_within_one_frame_and_sends_no_truncate() ->
         import time
 
         await server.read(ws)
-        await ws.send(json.dumps({"setupComplete": {}}))
+        await server.send(ws, {"setupComplete": {}})
         await server.read(ws)
-        await ws.send(json.dumps(_pcm24(sine(440, 3.0, rate=24000))))
+        await server.send(ws, _pcm24(sine(440, 3.0, rate=24000)))
         await asyncio.sleep(0.6)
         state["interrupted_ns"] = time.perf_counter_ns()
-        await ws.send(json.dumps({"serverContent": {"interrupted": True}}))
-        await ws.send(json.dumps({"serverContent": {"turnComplete": True}}))
+        await server.send(ws, {"serverContent": {"interrupted": True}})
+        await server.send(ws, {"serverContent": {"turnComplete": True}})
         await _read_forever(ws, server)
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, GEMINI_LIVE) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url), CallContext(41, {"name": "Ada"}))
         result, clock = run_bridged(loop, session, until=lambda _c: "interrupted_ns" in state and _c.ticks > 80)
 
@@ -179,23 +180,23 @@ def test_go_away_resumes_the_session_on_a_new_connection_with_the_last_handle() 
 
     async def handler(ws: ServerConnection, server: WsServer) -> None:
         setup = await server.read(ws)
-        await ws.send(json.dumps({"setupComplete": {}}))
+        await server.send(ws, {"setupComplete": {}})
         if server.connections == 1:
-            await ws.send(json.dumps({"sessionResumptionUpdate": {"newHandle": "h-1", "resumable": True}}))
+            await server.send(ws, {"sessionResumptionUpdate": {"newHandle": "h-1", "resumable": True}})
             await server.read(ws)
-            await ws.send(json.dumps({"sessionResumptionUpdate": {"newHandle": "h-2", "resumable": True}}))
+            await server.send(ws, {"sessionResumptionUpdate": {"newHandle": "h-2", "resumable": True}})
             await server.read(ws)
-            await ws.send(json.dumps({"goAway": {"timeLeft": "5s"}}))
+            await server.send(ws, {"goAway": {"timeLeft": "5s"}})
             await _read_forever(ws, server)
         else:
             assert setup["setup"]["sessionResumption"] == {"handle": "h-2"}
             await server.read(ws)
-            await ws.send(json.dumps(_pcm24(reply)))
-            await ws.send(json.dumps({"serverContent": {"turnComplete": True}}))
+            await server.send(ws, _pcm24(reply))
+            await server.send(ws, {"serverContent": {"turnComplete": True}})
             await _read_forever(ws, server)
 
-    with WsServer(handler) as server, media_loop() as loop:
-        session = BridgeSession(_agent(server.url), CallContext(42, {"name": "Ada"}))
+    with WsServer(handler, GEMINI_LIVE) as server, media_loop() as loop:
+        session = BridgeSession(_agent(server.url, greeting="Hello {{name}}"), CallContext(42, {"name": "Ada"}))
         result, _ = run_bridged(loop, session, until=lambda c: len(c.agent_frames()) >= 19
                                     and c.ticks > c.agent_frames()[-1][0] + 3)
         assert wait_for(lambda: server.connections == 2)
@@ -207,6 +208,10 @@ def test_go_away_resumes_the_session_on_a_new_connection_with_the_last_handle() 
     assert 380 <= result.played_ms <= 420
     assert session.adapter is not None
     assert session.adapter.resumptions == 1  # type: ignore[attr-defined]
+    # the greeting was asked for once, on the first connection only
+    assert [m["clientContent"] for _, m in server.received.messages if "clientContent" in m] == [
+        {"turns": [{"role": "user", "parts": [{"text": "The call is connected. Start by saying: Hello Ada"}]}],
+         "turnComplete": True}]
     # the resumed connection carries the caller's audio
     assert np.sum([1 for _, m in server.received.messages if "realtimeInput" in m]) > 5
 
@@ -216,14 +221,14 @@ def test_unknown_messages_and_bad_audio_fail_the_call_as_bad_events() -> None:
 
     async def handler(ws: ServerConnection, server: WsServer) -> None:
         await server.read(ws)
-        await ws.send(json.dumps({"setupComplete": {}}))
+        await server.send(ws, {"setupComplete": {}})
         for message in ({"surprise": True}, {"serverContent": "nope"},
                         {"serverContent": {"modelTurn": {"parts": [{"inlineData": {
                             "mimeType": "audio/pcm;rate=24000", "data": "%%%"}}]}}}):
-            await ws.send(json.dumps(message))
+            await server.send_malformed(ws, json.dumps(message))
         await _read_forever(ws, server)
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, GEMINI_LIVE) as server, media_loop() as loop:
         controls = RecordingControls()
         session = BridgeSession(_agent(server.url), CallContext(43, {"name": "Ada"}), controls=controls)
         result, _ = run_bridged(loop, session, until=lambda _c: controls.hung_up.is_set(), stop=False, timeout=15)

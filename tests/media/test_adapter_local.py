@@ -1,15 +1,24 @@
 """The bridge against the embedded local agent (media/local_agent), reached through the OpenAI adapter: a whole
-call from greeting to outcome and hangup, with speech synthesised for the callee."""
+call from greeting to outcome and hangup, with speech synthesised for the callee. Every message of the call passes
+through a relay that checks it against the OpenAI Realtime protocol, both ways."""
 
 from __future__ import annotations
-
-import time
 
 from media import tts
 from media.bridge import BridgeSession
 from media.config import AgentConfig, BridgeConfig, CallContext
 from media.local_agent.server import start_in_thread
-from tests.media.bridge_harness import SILENCE, Clock, RecordingControls, free_port, media_loop, wait_for
+from tests.media.bridge_harness import (
+    SILENCE,
+    Clock,
+    RecordingControls,
+    WsServer,
+    free_port,
+    media_loop,
+    relay,
+    wait_for,
+)
+from tests.media.protocol_check import OPENAI_REALTIME
 
 PROMPT = """You are Sam from Sunny Solar calling {{first_name}}.
 Greeting: Hello {{first_name}}, this is Sam from Sunny Solar.
@@ -26,9 +35,9 @@ def test_a_call_with_the_local_agent_records_the_outcome_and_hangs_up() -> None:
     reply_frames = [reply[i:i + 320].ljust(320, b"\0") for i in range(0, len(reply), 320)]
     state: dict[str, int] = {}
     try:
-        with media_loop() as loop:
+        with WsServer(relay(f"{agent_server.url}/realtime"), OPENAI_REALTIME) as checked, media_loop() as loop:
             controls = RecordingControls()
-            agent = AgentConfig(provider="local", url=f"{agent_server.url}/realtime", prompt_template=PROMPT,
+            agent = AgentConfig(provider="local", url=checked.url, prompt_template=PROMPT,
                                 greeting="Hello {{first_name}}", outcome_schema=SCHEMA)
             session = BridgeSession(agent, CallContext(60, {"first_name": "Ada"}),
                                     BridgeConfig(end_call_grace_ms=300), controls)
@@ -76,4 +85,7 @@ def test_a_call_with_the_local_agent_records_the_outcome_and_hangs_up() -> None:
     assert len(result.first_response_ms) == 1
     assert 0 < result.first_response_ms[0] < 10_000
     assert result.usage  # the local agent reports usage on response.done
-    assert controls.hangups[0][0] <= time.perf_counter_ns()
+    # and every message of the call went through the protocol-checking relay, tool results included
+    assert checked.received.of("type", "conversation.item.create")
+    # and the hangup came only after the agent's last words had been played
+    assert controls.hangups[0][0] >= clock.agent_frames()[-1][1]

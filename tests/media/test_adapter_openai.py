@@ -16,6 +16,7 @@ from websockets.asyncio.server import ServerConnection
 from media.bridge import BridgeSession
 from media.config import AgentConfig, BridgeConfig, CallContext
 from media.prompts import OPEN_CALL_INSTRUCTIONS
+from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
     FRAME,
     SILENCE,
@@ -29,6 +30,7 @@ from tests.media.bridge_harness import (
     ulaw_b64_to_pcm,
     wait_for,
 )
+from tests.media.protocol_check import OPENAI_REALTIME
 
 SCHEMA = [
     {"label": "callback", "description": "Wants a call back.",
@@ -53,9 +55,9 @@ def _agent(url: str, **overrides: Any) -> AgentConfig:
 
 
 async def _open_session(ws: ServerConnection, server: WsServer) -> dict[str, Any]:
-    await ws.send(json.dumps({"type": "session.created", "session": {"type": "realtime"}}))
+    await server.send(ws, ev.session_created())
     update = await server.read(ws)
-    await ws.send(json.dumps({"type": "session.updated", "session": update["session"]}))
+    await server.send(ws, ev.session_updated(update["session"]))
     return update
 
 
@@ -124,7 +126,7 @@ def test_session_update_is_ga_shaped_and_caller_audio_goes_as_pcmu_frames() -> N
         await _open_session(ws, server)
         await _read_forever(ws, server)
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url), CallContext(7, {"first_name": "Ada", "product": "solar panels"}))
         # when the call runs for 30 frames
         _, clock = run_bridged(loop, session, _caller_sine, until=lambda _c: len(_appends(server)) >= 30)
@@ -160,7 +162,7 @@ def test_agent_opens_the_call_when_the_callee_already_spoke(greeting: str, open_
         await _open_session(ws, server)
         await _read_forever(ws, server)
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url, greeting=greeting, open_call=open_call), CallContext(7, {}))
         # when the call runs for 10 frames
         run_bridged(loop, session, lambda _tick: SILENCE, until=lambda _c: len(_appends(server)) >= 10)
@@ -180,16 +182,15 @@ def test_agent_audio_sent_in_a_burst_is_paced_one_frame_per_tick_and_recorded(tm
         await server.read(ws)  # the greeting request
         await server.read(ws)  # first caller frame
         for chunk in ulaw_chunks:
-            await ws.send(json.dumps({"type": "response.output_audio.delta", "item_id": "item_1", "delta": chunk}))
-        await ws.send(json.dumps({"type": "response.output_audio.done", "item_id": "item_1"}))
-        await ws.send(json.dumps({"type": "response.output_audio_transcript.done", "item_id": "item_1",
-                                  "transcript": "Hello there."}))
+            await server.send(ws, ev.audio_delta("item_1", chunk))
+        await server.send(ws, ev.audio_done("item_1"))
+        await server.send(ws, ev.audio_transcript_done("item_1", "Hello there."))
         await _read_forever(ws, server)
 
     def caller(tick: int) -> bytes:
         return sine(700, 0.02, dbfs=-20) if 3 <= tick < 8 else SILENCE
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
         config = BridgeConfig(recordings_root=tmp_path)
         session = BridgeSession(_agent(server.url, greeting="Hello"), CallContext(8, {}), config)
         result, clock = run_bridged(loop, session, caller, until=lambda c: len(c.agent_frames()) >= 50
@@ -229,27 +230,24 @@ def test_caller_and_agent_turns_give_timed_transcript_latency_and_summed_usage()
         while len(_appends(server)) < 60:
             await server.read(ws)
         for event in (
-            {"type": "input_audio_buffer.speech_started", "audio_start_ms": 200, "item_id": "u1"},
-            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 700, "item_id": "u1"},
-            {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
-             "content_index": 0, "transcript": "Hello, who is this?", "usage": {"type": "tokens", "total_tokens": 9}},
-            {"type": "response.output_audio.delta", "item_id": "a1", "delta": ulaw_b64(agent_pcm)},
-            {"type": "response.output_audio.done", "item_id": "a1"},
-            {"type": "response.output_audio_transcript.done", "item_id": "a1", "transcript": "It's Acme."},
-            {"type": "response.done", "response": {"status": "completed", "usage": {
-                "total_tokens": 100, "input_tokens": 60, "output_tokens": 40,
-                "input_token_details": {"audio_tokens": 50, "text_tokens": 10}}}},
-            {"type": "response.done", "response": {"status": "completed", "usage": {
-                "total_tokens": 10, "input_tokens": 6, "output_tokens": 4,
-                "input_token_details": {"audio_tokens": 5, "text_tokens": 1}}}},
+            ev.speech_started(200, "u1"),
+            ev.speech_stopped(700, "u1"),
+            ev.transcription_completed("u1", "Hello, who is this?", input_tokens=7, output_tokens=2),
+            ev.audio_delta("a1", ulaw_b64(agent_pcm)),
+            ev.audio_done("a1"),
+            ev.audio_transcript_done("a1", "It's Acme."),
+            ev.response_done({"total_tokens": 100, "input_tokens": 60, "output_tokens": 40,
+                              "input_token_details": {"audio_tokens": 50, "text_tokens": 10}}),
+            ev.response_done({"total_tokens": 10, "input_tokens": 6, "output_tokens": 4,
+                              "input_token_details": {"audio_tokens": 5, "text_tokens": 1}}, response_id="resp_2"),
         ):
-            await ws.send(json.dumps(event))
+            await server.send(ws, event)
         await _read_forever(ws, server)
 
     def caller(tick: int) -> bytes:
         return sine(300, 0.02, dbfs=-15) if 10 <= tick < 35 else SILENCE
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url, greeting=""), CallContext(9, {}))
         result, clock = run_bridged(loop, session, caller, until=lambda c: len(c.agent_frames()) >= 20
                                     and c.ticks > c.agent_frames()[-1][0] + 3)
@@ -267,7 +265,7 @@ def test_caller_and_agent_turns_give_timed_transcript_latency_and_summed_usage()
     # and usage is summed per key, transcription usage kept apart
     assert result.usage == {"total_tokens": 110, "input_tokens": 66, "output_tokens": 44,
                             "input_token_details": {"audio_tokens": 55, "text_tokens": 11},
-                            "transcription": {"total_tokens": 9}}
+                            "transcription": {"input_tokens": 7, "output_tokens": 2, "total_tokens": 9}}
 
 
 def _tool_server(calls: list[dict[str, Any]]) -> Any:
@@ -275,8 +273,7 @@ def _tool_server(calls: list[dict[str, Any]]) -> Any:
         await _open_session(ws, server)
         await server.read(ws)
         for call in calls:
-            await ws.send(json.dumps({"type": "response.function_call_arguments.done", "item_id": "fc",
-                                      "output_index": 0, **call}))
+            await server.send(ws, ev.function_call_done(**call))
             await asyncio.sleep(0.05)
         await _read_forever(ws, server)
 
@@ -302,7 +299,7 @@ def test_valid_outcome_is_recorded_and_end_call_hangs_up_without_a_new_response(
          "arguments": json.dumps({"label": "callback", "fields": {"when": "2026-12-01", "attempts": 2}})},
         {"call_id": "c2", "name": "end_call", "arguments": json.dumps({"reason": "done"})},
     ]
-    with WsServer(_tool_server(calls)) as server, media_loop() as loop:
+    with WsServer(_tool_server(calls), OPENAI_REALTIME) as server, media_loop() as loop:
         controls = RecordingControls()
         session = BridgeSession(_agent(server.url, greeting=""), CallContext(10, {}),
                                 BridgeConfig(end_call_grace_ms=100), controls)
@@ -322,7 +319,7 @@ def test_valid_outcome_is_recorded_and_end_call_hangs_up_without_a_new_response(
 def test_invalid_outcome_is_kept_raw_with_the_validation_error() -> None:
     calls = [{"call_id": "c1", "name": "record_outcome",
               "arguments": json.dumps({"label": "callback", "fields": {"when": "tomorrow", "colour": "red"}})}]
-    with WsServer(_tool_server(calls)) as server, media_loop() as loop:
+    with WsServer(_tool_server(calls), OPENAI_REALTIME) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url, greeting=""), CallContext(11, {}))
         result, _ = run_bridged(loop, session, until=lambda _c: len(_outputs(server)) >= 2)
 
@@ -335,7 +332,7 @@ def test_invalid_outcome_is_kept_raw_with_the_validation_error() -> None:
 
 def test_outcome_arguments_that_are_not_json_are_kept_as_text() -> None:
     calls = [{"call_id": "c1", "name": "record_outcome", "arguments": "{label: callback"}]
-    with WsServer(_tool_server(calls)) as server, media_loop() as loop:
+    with WsServer(_tool_server(calls), OPENAI_REALTIME) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url, greeting=""), CallContext(12, {}))
         result, _ = run_bridged(loop, session, until=lambda _c: len(_outputs(server)) >= 1)
 
@@ -346,7 +343,7 @@ def test_outcome_arguments_that_are_not_json_are_kept_as_text() -> None:
 
 def test_transfer_is_asked_of_the_call_when_available() -> None:
     calls = [{"call_id": "t1", "name": "transfer_call", "arguments": json.dumps({"reason": "wants a human"})}]
-    with WsServer(_tool_server(calls)) as server, media_loop() as loop:
+    with WsServer(_tool_server(calls), OPENAI_REALTIME) as server, media_loop() as loop:
         controls = RecordingControls(transfer_ok=True)
         session = BridgeSession(_agent(server.url, greeting=""), CallContext(13, {}),
                                 BridgeConfig(transfer_available=True), controls)
@@ -363,7 +360,7 @@ def test_caller_audio_level_is_not_changed_by_the_bridge() -> None:
         await _open_session(ws, server)
         await _read_forever(ws, server)
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url, greeting=""), CallContext(14, {}))
         run_bridged(loop, session, lambda _t: sine(1000, 0.02), until=lambda _c: len(_appends(server)) >= 10)
     assert wait_for(lambda: len(_appends(server)) >= 10)
@@ -376,10 +373,10 @@ def test_caller_audio_during_setup_is_kept_up_to_the_inbound_buffer_then_streame
     async def handler(ws: ServerConnection, server: WsServer) -> None:
         update = await server.read(ws)
         await asyncio.sleep(0.4)
-        await ws.send(json.dumps({"type": "session.updated", "session": update["session"]}))
+        await server.send(ws, ev.session_updated(update["session"]))
         await _read_forever(ws, server)
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url, greeting=""), CallContext(15, {}),
                                 BridgeConfig(inbound_buffer_ms=100))
         run_bridged(loop, session, _caller_sine, until=lambda _c: len(_appends(server)) >= 30)

@@ -28,6 +28,7 @@ from tests.media.bridge_harness import (
     ulaw_b64_to_pcm,
     wait_for,
 )
+from tests.media.protocol_check import TWILIO_MEDIA_STREAMS
 
 
 def _agent(url: str) -> AgentConfig:
@@ -52,19 +53,19 @@ def test_stream_messages_marks_clear_dtmf_and_stop() -> None:
             if (await server.read(ws))["event"] == "media":
                 media += 1
         for i in range(0, len(first_reply), 320):  # 20 ms chunks, all at once
-            await ws.send(json.dumps({"event": "media", "streamSid": sid,
-                                      "media": {"payload": ulaw_b64(first_reply[i:i + 320])}}))
-        await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": "m1"}}))
+            await server.send(ws, {"event": "media", "streamSid": sid,
+                                   "media": {"payload": ulaw_b64(first_reply[i:i + 320])}})
+        await server.send(ws, {"event": "mark", "streamSid": sid, "mark": {"name": "m1"}})
         while True:
             message = await server.read(ws)
             if message["event"] == "mark" and message["mark"]["name"] == "m1":
                 times["m1_echo"] = time.perf_counter_ns()
                 break
-        await ws.send(json.dumps({"event": "media", "streamSid": sid, "media": {"payload": ulaw_b64(second_reply)}}))
-        await ws.send(json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": "m2"}}))
+        await server.send(ws, {"event": "media", "streamSid": sid, "media": {"payload": ulaw_b64(second_reply)}})
+        await server.send(ws, {"event": "mark", "streamSid": sid, "mark": {"name": "m2"}})
         await asyncio.sleep(0.3)
         times["clear"] = time.perf_counter_ns()
-        await ws.send(json.dumps({"event": "clear", "streamSid": sid}))
+        await server.send(ws, {"event": "clear", "streamSid": sid})
         while True:
             message = await server.read(ws)
             if message["event"] == "mark":
@@ -73,7 +74,7 @@ def test_stream_messages_marks_clear_dtmf_and_stop() -> None:
                 break
 
     variables = {"first_name": "Ada", "balance": 12.5}
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, TWILIO_MEDIA_STREAMS) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url), CallContext(50, variables))
         clock = Clock(session, _caller).start()
         future = loop.submit(session)
@@ -151,11 +152,11 @@ def test_agent_closing_the_stream_cleanly_ends_the_call_after_playout() -> None:
     async def handler(ws: ServerConnection, server: WsServer) -> None:
         await server.read(ws)
         start = await server.read(ws)
-        await ws.send(json.dumps({"event": "media", "streamSid": start["streamSid"],
-                                  "media": {"payload": ulaw_b64(goodbye)}}))
+        await server.send(ws, {"event": "media", "streamSid": start["streamSid"],
+                               "media": {"payload": ulaw_b64(goodbye)}})
         await ws.close(1000)
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, TWILIO_MEDIA_STREAMS) as server, media_loop() as loop:
         controls = RecordingControls()
         session = BridgeSession(_agent(server.url), CallContext(51, {}), controls=controls)
         result, clock = run_bridged(loop, session, until=lambda _c: controls.hung_up.is_set(), stop=False)
@@ -173,10 +174,11 @@ def test_wrong_stream_sid_and_unknown_events_are_bad_events() -> None:
         await server.read(ws)
         for message in ({"event": "media", "streamSid": "MZwrong", "media": {"payload": ""}},
                         {"event": "dance"}, {"event": "mark", "streamSid": "MZwrong", "mark": {"name": "x"}}):
-            await ws.send(json.dumps(message))
-        await asyncio.sleep(5)
+            await server.send_malformed(ws, json.dumps(message))
+        while True:
+            await server.read(ws)
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, TWILIO_MEDIA_STREAMS) as server, media_loop() as loop:
         controls = RecordingControls()
         session = BridgeSession(_agent(server.url), CallContext(52, {}), controls=controls)
         result, _ = run_bridged(loop, session, until=lambda _c: controls.hung_up.is_set(), stop=False, timeout=15)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import pytest
@@ -11,6 +10,7 @@ from websockets.asyncio.server import ServerConnection
 
 from media.bridge import BridgeSession
 from media.config import AgentConfig, CallContext
+from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
     SILENCE,
     WsServer,
@@ -21,6 +21,7 @@ from tests.media.bridge_harness import (
     ulaw_b64,
     ulaw_b64_to_pcm,
 )
+from tests.media.protocol_check import OPENAI_REALTIME
 
 BARGE_TICK = 40  # the caller starts speaking at this tick, while the agent is mid-sentence
 
@@ -37,13 +38,12 @@ def test_caller_speech_cuts_agent_within_40_ms_and_truncate_carries_played_ms() 
     state: dict[str, Any] = {}
 
     async def handler(ws: ServerConnection, server: WsServer) -> None:
-        await ws.send(json.dumps({"type": "session.created", "session": {}}))
-        await server.read(ws)
-        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        await server.send(ws, ev.session_created())
+        update = await server.read(ws)
+        await server.send(ws, ev.session_updated(update["session"]))
         await server.read(ws)  # first caller frame
         for i in range(0, len(long_reply), 3200):  # the model streams faster than real time
-            await ws.send(json.dumps({"type": "response.output_audio.delta", "item_id": "a1",
-                                      "delta": ulaw_b64(long_reply[i:i + 3200])}))
+            await server.send(ws, ev.audio_delta("a1", ulaw_b64(long_reply[i:i + 3200])))
         frames = 1
         while True:
             message = await server.read(ws)
@@ -52,17 +52,13 @@ def test_caller_speech_cuts_agent_within_40_ms_and_truncate_carries_played_ms() 
                 # The server's VAD: the first loud frame starts speech (no minimum duration, for the test).
                 if "speech_at" not in state and rms(ulaw_b64_to_pcm(message["audio"])) > 1000:
                     state["speech_at"] = frames
-                    await ws.send(json.dumps({"type": "input_audio_buffer.speech_started",
-                                              "audio_start_ms": (frames - 1) * 20, "item_id": "u1"}))
+                    await server.send(ws, ev.speech_started((frames - 1) * 20, "u1"))
             elif message["type"] == "conversation.item.truncate":
-                await ws.send(json.dumps({"type": "response.output_audio.delta", "item_id": "a1",
-                                          "delta": ulaw_b64(late_delta)}))
-                await ws.send(json.dumps({"type": "conversation.item.truncated", "item_id": "a1",
-                                          "content_index": 0, "audio_end_ms": message["audio_end_ms"]}))
+                await server.send(ws, ev.audio_delta("a1", ulaw_b64(late_delta)))
+                await server.send(ws, ev.item_truncated("a1", message["audio_end_ms"]))
                 await asyncio.sleep(0.2)  # the next reply comes once the caller has finished
-                await ws.send(json.dumps({"type": "response.output_audio.delta", "item_id": "a2",
-                                          "delta": ulaw_b64(next_reply)}))
-                await ws.send(json.dumps({"type": "response.output_audio.done", "item_id": "a2"}))
+                await server.send(ws, ev.audio_delta("a2", ulaw_b64(next_reply), response_id="resp_2"))
+                await server.send(ws, ev.audio_done("a2", response_id="resp_2"))
 
     def caller(tick: int) -> bytes:
         return sine(300, 0.02, dbfs=-10) if tick >= BARGE_TICK else SILENCE
@@ -70,7 +66,7 @@ def test_caller_speech_cuts_agent_within_40_ms_and_truncate_carries_played_ms() 
     expected_a1 = ulaw_b64_to_pcm(ulaw_b64(long_reply))
     expected_a2 = ulaw_b64_to_pcm(ulaw_b64(next_reply))
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
         session = BridgeSession(AgentConfig(provider="openai_realtime", url=server.url), CallContext(20, {}))
         result, clock = run_bridged(
             loop, session, caller,

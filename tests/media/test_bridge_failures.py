@@ -15,6 +15,7 @@ from websockets.asyncio.server import ServerConnection
 from media.bridge import BridgeSession
 from media.config import AgentConfig, BridgeConfig, CallContext
 from media.tts import Voice, synthesize
+from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
     SILENCE,
     Clock,
@@ -27,6 +28,7 @@ from tests.media.bridge_harness import (
     ulaw_b64,
     wait_for,
 )
+from tests.media.protocol_check import OPENAI_REALTIME
 
 FALLBACK = "Sorry {{first_name}}, we will call you back."
 CONFIG = BridgeConfig(session_timeout_s=0.5)
@@ -69,10 +71,20 @@ def _assert_fallback_then_hangup(result: Any, clock: Clock, controls: RecordingC
     assert result.finish_fields()["disposition"] == "ai_error"
 
 
+async def _open_session(ws: ServerConnection, server: WsServer) -> None:
+    await server.send(ws, ev.session_created())
+    update = await server.read(ws)
+    await server.send(ws, ev.session_updated(update["session"]))
+
+
+async def _read_forever(ws: ServerConnection, server: WsServer) -> None:
+    while True:
+        await server.read(ws)
+
+
 def _ga_server(after_session: Callable[[ServerConnection, WsServer], Awaitable[None]]) -> Any:
     async def handler(ws: ServerConnection, server: WsServer) -> None:
-        await server.read(ws)
-        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        await _open_session(ws, server)
         await after_session(ws, server)
 
     return handler
@@ -86,10 +98,10 @@ def test_connection_refused() -> None:
 
 def test_no_session_within_the_configured_time() -> None:
     async def handler(ws: ServerConnection, server: WsServer) -> None:
-        await server.read(ws)  # session.update, never answered
-        await asyncio.sleep(5)
+        await server.send(ws, ev.session_created())
+        await _read_forever(ws, server)  # session.update, never answered
 
-    with WsServer(handler) as server:
+    with WsServer(handler, OPENAI_REALTIME) as server:
         started = time.monotonic()
         result, clock, controls = _run_failing(server.url)
     _assert_fallback_then_hangup(result, clock, controls, "timeout")
@@ -102,16 +114,15 @@ def test_dropped_mid_call_keeps_the_transcript_so_far() -> None:
         for _ in range(10):
             await server.read(ws)
         for event in (
-            {"type": "input_audio_buffer.speech_started", "audio_start_ms": 40, "item_id": "u1"},
-            {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": 160, "item_id": "u1"},
-            {"type": "conversation.item.input_audio_transcription.completed", "item_id": "u1",
-             "transcript": "Yes, speaking."},
+            ev.speech_started(40, "u1"),
+            ev.speech_stopped(160, "u1"),
+            ev.transcription_completed("u1", "Yes, speaking."),
         ):
-            await ws.send(json.dumps(event))
+            await server.send(ws, event)
         await asyncio.sleep(0.1)
         await ws.close(code=1011, reason="internal error")
 
-    with WsServer(_ga_server(after_session)) as server:
+    with WsServer(_ga_server(after_session), OPENAI_REALTIME) as server:
         result, clock, controls = _run_failing(server.url)
     _assert_fallback_then_hangup(result, clock, controls, "dropped")
     assert "code 1011" in result.reason
@@ -122,24 +133,23 @@ def test_dropped_mid_call_keeps_the_transcript_so_far() -> None:
 def test_bad_events() -> None:
     async def after_session(ws: ServerConnection, server: WsServer) -> None:
         await server.read(ws)
-        for garbage in ("not json", "[1, 2]", json.dumps({"type": "response.output_audio.delta", "delta": "%%%"})):
-            await ws.send(garbage)
-        await asyncio.sleep(5)
+        for garbage in ("not json", "[1, 2]", json.dumps(ev.audio_delta("a1", "%%%"))):
+            await server.send_malformed(ws, garbage)
+        await _read_forever(ws, server)
 
-    with WsServer(_ga_server(after_session)) as server:
+    with WsServer(_ga_server(after_session), OPENAI_REALTIME) as server:
         result, clock, controls = _run_failing(server.url)
     _assert_fallback_then_hangup(result, clock, controls, "bad_events")
 
 
 def test_session_rejected_with_an_error_event() -> None:
     async def handler(ws: ServerConnection, server: WsServer) -> None:
+        await server.send(ws, ev.session_created())
         await server.read(ws)
-        await ws.send(json.dumps({"type": "error", "error": {"type": "invalid_request_error",
-                                                             "code": "unknown_parameter",
-                                                             "message": "Unknown parameter: 'session.audio'."}}))
-        await asyncio.sleep(5)
+        await server.send(ws, ev.error("unknown_parameter", "Unknown parameter: 'session.audio'."))
+        await _read_forever(ws, server)
 
-    with WsServer(handler) as server:
+    with WsServer(handler, OPENAI_REALTIME) as server:
         result, clock, controls = _run_failing(server.url)
     _assert_fallback_then_hangup(result, clock, controls, "rejected")
     assert "unknown_parameter" in result.reason
@@ -156,21 +166,19 @@ def test_one_call_failing_leaves_the_other_calls_of_the_loop_alone() -> None:
     reply = sine(440, 0.4)
 
     async def dropping(ws: ServerConnection, server: WsServer) -> None:
-        await server.read(ws)
-        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        await _open_session(ws, server)
         await server.read(ws)
         await ws.close(code=1011)
 
     async def healthy(ws: ServerConnection, server: WsServer) -> None:
-        await server.read(ws)
-        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        await _open_session(ws, server)
         for _ in range(25):
             await server.read(ws)
-        await ws.send(json.dumps({"type": "response.output_audio.delta", "item_id": "a", "delta": ulaw_b64(reply)}))
-        while True:
-            await server.read(ws)
+        await server.send(ws, ev.audio_delta("a", ulaw_b64(reply)))
+        await _read_forever(ws, server)
 
-    with WsServer(dropping) as bad_server, WsServer(healthy) as good_server, media_loop() as loop:
+    with (WsServer(dropping, OPENAI_REALTIME) as bad_server, WsServer(healthy, OPENAI_REALTIME) as good_server,
+          media_loop() as loop):
         bad_controls, good_controls = RecordingControls(), RecordingControls()
         bad = BridgeSession(_agent(bad_server.url), CallContext(31, {"first_name": "Ada"}), CONFIG, bad_controls)
         good = BridgeSession(_agent(good_server.url), CallContext(32, {}), CONFIG, good_controls)
@@ -206,14 +214,11 @@ def test_error_events_mid_call_are_not_failures() -> None:
 
     async def after_session(ws: ServerConnection, server: WsServer) -> None:
         await server.read(ws)
-        await ws.send(json.dumps({"type": "error", "error": {"type": "invalid_request_error",
-                                                             "code": "response_cancel_not_active",
-                                                             "message": "no active response"}}))
-        await ws.send(json.dumps({"type": "response.output_audio.delta", "item_id": "a", "delta": ulaw_b64(reply)}))
-        while True:
-            await server.read(ws)
+        await server.send(ws, ev.error("response_cancel_not_active", "no active response"))
+        await server.send(ws, ev.audio_delta("a", ulaw_b64(reply)))
+        await _read_forever(ws, server)
 
-    with WsServer(_ga_server(after_session)) as server, media_loop() as loop:
+    with WsServer(_ga_server(after_session), OPENAI_REALTIME) as server, media_loop() as loop:
         controls = RecordingControls()
         session = BridgeSession(_agent(server.url), CallContext(33, {}), CONFIG, controls)
         result, clock = run_bridged(loop, session, until=lambda c: len(c.agent_frames()) >= 10)

@@ -17,7 +17,9 @@ from campaigns.models import CallAttempt
 from media.bridge import BridgeSession
 from media.config import AgentConfig, BridgeConfig, CallContext
 from tests.factories import ContactFactory
+from tests.media import realtime_events as ev
 from tests.media.bridge_harness import RecordingControls, WsServer, free_port, media_loop, run_bridged, sine, ulaw_b64
+from tests.media.protocol_check import OPENAI_REALTIME
 
 pytestmark = pytest.mark.django_db
 
@@ -35,22 +37,22 @@ def test_a_bridged_call_is_written_to_its_attempt(monkeypatch: pytest.MonkeyPatc
     schema = attempt.campaign.agent.outcome_schema  # the default schema: interested / not_interested
 
     async def handler(ws: ServerConnection, server: WsServer) -> None:
-        await server.read(ws)
-        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        await server.send(ws, ev.session_created())
+        update = await server.read(ws)
+        await server.send(ws, ev.session_updated(update["session"]))
         await server.read(ws)
         for event in (
-            {"type": "response.output_audio.delta", "item_id": "a1", "delta": ulaw_b64(sine(440, 0.2))},
-            {"type": "response.output_audio.done", "item_id": "a1"},
-            {"type": "response.output_audio_transcript.done", "item_id": "a1", "transcript": "Hello."},
-            {"type": "response.function_call_arguments.done", "call_id": "c1", "name": "record_outcome",
-             "arguments": json.dumps({"label": "interested"})},
-            {"type": "response.done", "response": {"usage": {"total_tokens": 12}}},
+            ev.audio_delta("a1", ulaw_b64(sine(440, 0.2))),
+            ev.audio_done("a1"),
+            ev.audio_transcript_done("a1", "Hello."),
+            ev.function_call_done("c1", "record_outcome", json.dumps({"label": "interested"}), output_index=1),
+            ev.response_done({"total_tokens": 12}),
         ):
-            await ws.send(json.dumps(event))
+            await server.send(ws, event)
         while True:
             await server.read(ws)
 
-    with WsServer(handler) as server, media_loop() as loop:
+    with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
         agent = AgentConfig.from_profile(attempt.campaign.agent)
         agent = dataclasses.replace(agent, provider="openai_realtime", url=server.url)
         config = BridgeConfig(recordings_root=settings.RECORDINGS_ROOT)

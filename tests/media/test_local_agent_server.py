@@ -1,7 +1,8 @@
 """Conformance: the official ``openai`` SDK holds whole conversations with the local agent.
 
 The agent runs in-process on a loopback port; every event it sends is validated against the SDK's own
-``RealtimeServerEvent`` union (pydantic), and the SDK's ``parse_event`` must give the matching class.
+``RealtimeServerEvent`` types (`tests.media.protocol_check`, shared with the scripted test servers), and the
+SDK's ``parse_event`` must give the matching class.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from openai.types.realtime import RealtimeServerEvent
-from pydantic import TypeAdapter
 
 from media import g711, tts
 from media.local_agent.server import LocalAgentConfig, RunningAgent, start_in_thread
+from tests.media.protocol_check import openai_server_event
 
-SERVER_EVENT = TypeAdapter(RealtimeServerEvent)
 PORTS = range(*(int(p) for p in os.environ.get("LOCAL_AGENT_TEST_PORTS", "18700-18800").split("-")))
 LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]
 TOOLS: list[dict[str, Any]] = [
@@ -119,8 +118,8 @@ class Conversation:
     async def next(self) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.connection.recv_bytes(), timeout=30)
         data = json.loads(raw)
-        parsed = SERVER_EVENT.validate_python(data)  # raises if any field is missing or mistyped
-        assert parsed.type == data["type"]
+        parsed = openai_server_event(raw.decode())  # raises if any field is missing, mistyped or unknown
+        assert parsed.type == data["type"]  # type: ignore[attr-defined]
         assert type(self.connection.parse_event(raw)) is type(parsed)
         self.events.append(data)
         if data["type"] == "response.output_audio.delta":

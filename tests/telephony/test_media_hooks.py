@@ -34,8 +34,10 @@ from telephony.ua.process import MEDIA_HOOKS, default_hooks
 from telephony.ua_registry import pending_commands
 from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
 from tests.factories import ContactFactory
+from tests.media import realtime_events as ev
 from tests.media.bridge_harness import WsServer, sine, ulaw_b64
 from tests.media.bridge_harness import media_loop as harness_media_loop
+from tests.media.protocol_check import OPENAI_REALTIME
 
 OUTCOMES = [{"label": "interested", "description": "", "fields": []},
             {"label": "opted_out", "description": "", "fields": []}]
@@ -197,10 +199,11 @@ class _MediaClock(threading.Thread):
 
 def _scripted_agent(*events: dict[str, Any]) -> Callable[[ServerConnection, WsServer], Awaitable[None]]:
     async def handler(ws: ServerConnection, server: WsServer) -> None:
-        await server.read(ws)
-        await ws.send(json.dumps({"type": "session.updated", "session": {}}))
+        await server.send(ws, ev.session_created())
+        update = await server.read(ws)
+        await server.send(ws, ev.session_updated(update["session"]))
         for event in events:
-            await ws.send(json.dumps(event))
+            await server.send(ws, event)
         while True:
             await server.read(ws)
 
@@ -224,9 +227,8 @@ def test_an_opted_out_outcome_from_the_agent_opts_out_then_thanks_and_hangs_up(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setattr(media_hooks, "OPT_OUT_AGENT_GRACE_S", 0.5)  # the agent never says goodbye here
-    server = WsServer(_scripted_agent({
-        "type": "response.function_call_arguments.done", "call_id": "c1", "name": "record_outcome",
-        "arguments": json.dumps({"label": "opted_out"})}))
+    server = WsServer(_scripted_agent(
+        ev.function_call_done("c1", "record_outcome", json.dumps({"label": "opted_out"}))), OPENAI_REALTIME)
     with server, harness_media_loop() as loop:
         hooks = MediaHooks(_plan(server.url, amd_enabled=False), loop, BridgeConfig())
         call = _Call()
@@ -253,8 +255,7 @@ def test_a_campaign_that_greets_at_once_stops_the_agent_for_a_machine(monkeypatc
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     greeting = synthesize(VOICEMAIL_GREETING, 8000)  # a long machine greeting
     server = WsServer(_scripted_agent(
-        {"type": "response.output_audio.delta", "item_id": "a1", "delta": ulaw_b64(sine(440, 0.5))},
-        {"type": "response.output_audio.done", "item_id": "a1"}))
+        ev.audio_delta("a1", ulaw_b64(sine(440, 0.5))), ev.audio_done("a1")), OPENAI_REALTIME)
     with server, harness_media_loop() as loop:
         plan = _plan(server.url, amd=AmdConfig(greet_immediately=True))
         hooks = MediaHooks(plan, loop, BridgeConfig())
