@@ -96,7 +96,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# A task taken by a worker that died before acking it is delivered again after this long (Redis transport).
+# It must exceed the longest task (the import's 3,600 s limit), or a slow import would run twice.
+# Unacked tasks are looked for every CELERY_UNACKED_RESTORE_INTERVAL_S (kombu's default sweep is ~100 s). An
+# originate lost this way is resolved long before by its lease and the reaper; the fault tests shorten both.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=3700),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_S", default=10),
+    "unacked_restore_throttle": 1,
+}
 # The dispatcher tick: how often it claims, and how many claims one tick may make (its duration grows with
 # them, about 0.15-0.2 ms of CPU each), so the claim rate is at most DIALER_MAX_CLAIMS_PER_TICK / DIALER_TICK_S.
 # A tick's dials go out together, and the calls-per-second buckets hold one tick's worth: a short tick
