@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -60,16 +61,13 @@ def db_proxy() -> Iterator[TcpProxy]:
         yield proxy
 
 
-@pytest.fixture
-def worker_behind_proxy(db_proxy: TcpProxy, tmp_path: Path) -> Iterator[str]:
-    """A UA worker with the media hooks whose only way to PostgreSQL is the proxy."""
+def start_worker_behind(proxy: TcpProxy, name: str, log: Path) -> subprocess.Popen[bytes]:
+    """A UA worker with the media hooks whose only way to PostgreSQL is `proxy`; returns once registered."""
     db = settings.DATABASES["default"]
     env = {**worker_env(), "UA_MEDIA_BRIDGE": "1", "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-           "DATABASE_URL": f"postgres://{db['USER']}@127.0.0.1:{db_proxy.port}/{db['NAME']}",
+           "DATABASE_URL": f"postgres://{db['USER']}@127.0.0.1:{proxy.port}/{db['NAME']}",
            "DB_CONN_MAX_AGE": "0", "LOCAL_AGENT_URL": "ws://127.0.0.1:9/v1"}
-    name = f"fault-db-{os.getpid()}"
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(  # noqa: S603 - our own module
             [sys.executable, "-m", "telephony.ua.process", "--name", name, "--sip-port", str(UA_SIP_PORT),
              "--rtp-port", str(UA_RTP_PORT), "--media-timeout", "0", "--lease-renew", "1"],
@@ -77,12 +75,22 @@ def worker_behind_proxy(db_proxy: TcpProxy, tmp_path: Path) -> Iterator[str]:
     client = redis.Redis.from_url(settings.REDIS_URL)
     try:
         wait_for(lambda: name in live_uas(client) or process.poll() is not None, 20, "the UA worker to register")
-        assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+    finally:
+        client.close()
+    assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+    return process
+
+
+@pytest.fixture
+def worker_behind_proxy(db_proxy: TcpProxy, tmp_path: Path) -> Iterator[str]:
+    """A UA worker with the media hooks whose only way to PostgreSQL is the proxy."""
+    name = f"fault-db-{os.getpid()}"
+    process = start_worker_behind(db_proxy, name, tmp_path / "worker.log")
+    try:
         yield name
     finally:
         stop_process(process)
-        client.close()
-        print(f"UA worker log: {log}")
+        print(f"UA worker log: {tmp_path / 'worker.log'}")
 
 
 @pytest.fixture
@@ -133,3 +141,45 @@ def test_a_database_outage_during_an_opt_out_loses_nothing_and_calls_nobody_agai
     assert len(sipp_opt_out.received("INVITE")) == 1
     assert run_dispatch_tick(r=registry, enqueue=lambda ids: None).attempt_ids == []
     registry.close()
+
+
+def test_an_opt_out_spooled_during_an_outage_survives_the_ua_being_killed(
+        db_proxy: TcpProxy, sipp_opt_out: SippRun, tmp_path: Path) -> None:
+    registry = redis.Redis.from_url(settings.REDIS_URL)
+    name = f"fault-db-kill-{os.getpid()}"
+    log = tmp_path / "worker.log"
+    worker = start_worker_behind(db_proxy, name, log)
+    try:
+        # given a call answered, then the database gone, then the person opting out
+        contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=SIPP_PORT), phone_e164=NUMBER,
+                                   ring_timeout_s=10)
+        AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(provider="local", url="")
+        contact.campaign.__class__.objects.filter(pk=contact.campaign_id).update(opt_out_digit="9")
+        attempt = queue_attempt(contact)
+        hand_to_pool(registry, attempt)
+        wait_for(lambda: CallAttempt.objects.values_list("state", flat=True).get(pk=attempt.pk)
+                 in (AttemptState.ANSWERED, AttemptState.BRIDGED), 20, "the answer", interval_s=0.02)
+        db_proxy.cut()
+        assert sipp_opt_out.wait(30) == 0
+        # when the UA process is killed with the opt-out only in its spool
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        assert not DoNotCall.objects.filter(phone_e164=NUMBER).exists()
+        # and it starts again (as the pool's supervisor restarts it, same name) with the database back
+        db_proxy.restore()
+        worker = start_worker_behind(db_proxy, name, log)
+        # then the spooled opt-out and end of call reach the ledger
+        wait_for(lambda: DoNotCall.objects.filter(phone_e164=NUMBER, campaign=None).exists(), 30,
+                 "the replayed opt-out", interval_s=0.2)
+        wait_for(lambda: CallAttempt.objects.get(pk=attempt.pk).state == AttemptState.ENDED, 30,
+                 "the replayed end", interval_s=0.2)
+    finally:
+        stop_process(worker)
+        registry.close()
+        print(f"UA worker log: {log}")
+    entry = DoNotCall.objects.get(phone_e164=NUMBER, campaign=None)
+    assert (entry.source, entry.note) == (DncSource.OPT_OUT, f"attempt {attempt.pk}: dtmf")
+    ended = CallAttempt.objects.get(pk=attempt.pk)
+    assert ended.disposition == Disposition.OPTED_OUT
+    assert Contact.objects.get(pk=contact.pk).status == ContactStatus.DNC
+    assert len(sipp_opt_out.received("INVITE")) == 1
