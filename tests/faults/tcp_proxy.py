@@ -12,16 +12,18 @@ import threading
 
 
 class TcpProxy:
-    """Forward 127.0.0.1:`port` to `upstream`, until cut.
+    """Forward `host`:`port` to `upstream`, until cut.
 
     Args:
         upstream: (host, port) of the real server.
         port: the port to listen on (0: any free port).
+        host: the address to listen on (loopback, or an address of a test host's veth).
     """
 
-    def __init__(self, upstream: tuple[str, int], port: int = 0) -> None:
+    def __init__(self, upstream: tuple[str, int], port: int = 0, host: str = "127.0.0.1") -> None:
         self.upstream = upstream
         self.port = port
+        self.host = host
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listener: socket.socket | None = None
@@ -38,7 +40,7 @@ class TcpProxy:
         """Listen (again) and forward new connections."""
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
+        listener.bind((self.host, self.port))
         listener.listen(64)
         self.port = listener.getsockname()[1]
         with self._lock:
