@@ -23,6 +23,7 @@ def test_one_contact_per_number_per_campaign() -> None:
 def test_same_number_allowed_in_another_campaign() -> None:
     contact = ContactFactory()
     Contact.objects.create(campaign=CampaignFactory(), phone_e164=contact.phone_e164)
+    assert Contact.objects.filter(phone_e164=contact.phone_e164).count() == 2
 
 
 def test_at_most_one_in_flight_attempt_per_contact() -> None:
@@ -39,6 +40,7 @@ def test_ended_attempts_do_not_block_a_new_one() -> None:
     CallAttempt.objects.create(campaign=contact.campaign, contact=contact, attempt_number=1,
                                state=AttemptState.ENDED, ended_at=timezone.now())
     CallAttempt.objects.create(campaign=contact.campaign, contact=contact, attempt_number=2)
+    assert CallAttempt.objects.filter(contact=contact).count() == 2
 
 
 @pytest.mark.parametrize(
