@@ -13,6 +13,7 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import redis
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Upper
@@ -27,8 +28,9 @@ from campaigns.choices import (
     DncSource,
 )
 from campaigns.dnc import add_to_do_not_call
-from campaigns.leases import LEASE_TTL_S, release_attempt_leases
+from campaigns.leases import LEASE_TTL_S, attempt_scopes, release_attempt_leases, renew_leases
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, RetryRule
+from campaigns.redis_client import get_redis
 from campaigns.retries import Rule, plan_next_step
 from campaigns.windows import CallingWindow, contact_in_window, zones_in_window
 from telephony.contract import RESULT_KEYS
@@ -52,6 +54,35 @@ def attempt_in_states(attempt_id: int, states: Iterable[str]) -> QuerySet[CallAt
     """
     return CallAttempt.objects.alias(state_upper=Upper("state")).filter(
         pk=attempt_id, state_upper__in=[str(s).upper() for s in states])
+
+
+def renew_attempt_leases(attempt_id: int) -> bool:
+    """Heartbeat of a live call: extend its Postgres lease (the reaper's clock) and its Redis slots.
+
+    The user agent calls this every ``RENEW_EVERY_S`` seconds while the call lives.
+
+    Returns:
+        True while the attempt is in flight; False when it has ended (e.g. the reaper resolved it), in
+        which case the user agent should hang up.
+    """
+    now = timezone.now()
+    updated = attempt_in_states(attempt_id, ATTEMPT_IN_FLIGHT).update(
+        lease_expires_at=now + timedelta(seconds=LEASE_TTL_S))
+    if not updated:
+        return False
+    row = (CallAttempt.objects.filter(pk=attempt_id)
+           .values("campaign_id", "trunk_id", "campaign__max_concurrent", "trunk__max_channels").first())
+    if row is None:
+        return False
+    scopes = attempt_scopes(row["campaign_id"], row["campaign__max_concurrent"], row["trunk_id"],
+                            row["trunk__max_channels"] or 1)
+    try:
+        if not renew_leases(get_redis(), scopes, attempt_id):
+            # The call is live already; Postgres still counts it against the cap, so let it finish.
+            logger.warning("attempt %s lost a Redis slot (flush or expiry); the ledger still counts it", attempt_id)
+    except redis.RedisError:
+        logger.warning("could not renew Redis leases of attempt %s", attempt_id, exc_info=True)
+    return True
 
 
 def _transition(attempt_id: int, from_states: frozenset[str] | set[str], to_state: str, **fields: Any) -> bool:

@@ -61,6 +61,7 @@ from campaigns.csv_input import (
 )
 from campaigns.models import Campaign, Contact, ImportJob
 from campaigns.phones import InvalidNumber, is_supported_region, normalize_number
+from campaigns.task_queue import send_import
 
 logger = logging.getLogger(__name__)
 
@@ -222,13 +223,11 @@ def confirm_import_job(job_id: int) -> ImportJob:
 
     A job that is not in PREVIEW (confirmed twice, already running) is returned unchanged.
     """
-    from campaigns.tasks import run_import  # the tasks module imports this one
-
     with transaction.atomic():
         confirmed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.PREVIEW).update(
             status=ImportStatus.QUEUED)
         if confirmed:
-            transaction.on_commit(lambda: run_import.delay(job_id))
+            transaction.on_commit(lambda: send_import(job_id))
         else:
             logger.info("import %s: not in preview, confirm ignored", job_id)
     return ImportJob.objects.get(pk=job_id)

@@ -39,6 +39,7 @@ from campaigns.leases import TokenRequest, refund_dial_tokens, take_dial_tokens
 from campaigns.lifecycle import complete_finished_campaigns
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.redis_client import get_redis
+from campaigns.task_queue import send_originates
 from campaigns.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 from telephony.ua_registry import total_free_lines
 
@@ -301,10 +302,7 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
 
 def enqueue_originates(attempt_ids: Sequence[int]) -> None:
     """Send one ``originate(attempt_id)`` task per attempt (after the claim committed)."""
-    from campaigns.tasks import originate  # imported here: the tasks module imports this one
-
-    for attempt_id in attempt_ids:
-        originate.delay(attempt_id)
+    send_originates(attempt_ids)
 
 
 def run_dispatch_tick(*, now: dt.datetime | None = None, r: redis.Redis | None = None,

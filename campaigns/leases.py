@@ -14,13 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 import redis
 from django.conf import settings
-from django.utils import timezone
 
-from campaigns.choices import ATTEMPT_IN_FLIGHT
 from campaigns.redis_client import get_redis
 
 logger = logging.getLogger(__name__)
@@ -295,35 +292,3 @@ def release_attempt_leases(attempt_id: int, campaign_id: int, trunk_id: int | No
         release_leases(r or get_redis(), keys, attempt_id)
     except redis.RedisError:
         logger.warning("could not release leases of attempt %s; they will expire", attempt_id, exc_info=True)
-
-
-def renew_attempt_leases(attempt_id: int) -> bool:
-    """Heartbeat of a live call: extend its Postgres lease (the reaper's clock) and its Redis slots.
-
-    The user agent calls this every ``RENEW_EVERY_S`` seconds while the call lives.
-
-    Returns:
-        True while the attempt is in flight; False when it has ended (e.g. the reaper resolved it), in
-        which case the user agent should hang up.
-    """
-    from campaigns.attempts import attempt_in_states  # attempts imports this module
-    from campaigns.models import CallAttempt
-
-    now = timezone.now()
-    updated = attempt_in_states(attempt_id, ATTEMPT_IN_FLIGHT).update(
-        lease_expires_at=now + timedelta(seconds=LEASE_TTL_S))
-    if not updated:
-        return False
-    row = (CallAttempt.objects.filter(pk=attempt_id)
-           .values("campaign_id", "trunk_id", "campaign__max_concurrent", "trunk__max_channels").first())
-    if row is None:
-        return False
-    scopes = attempt_scopes(row["campaign_id"], row["campaign__max_concurrent"], row["trunk_id"],
-                            row["trunk__max_channels"] or 1)
-    try:
-        if not renew_leases(get_redis(), scopes, attempt_id):
-            # The call is live already; Postgres still counts it against the cap, so let it finish.
-            logger.warning("attempt %s lost a Redis slot (flush or expiry); the ledger still counts it", attempt_id)
-    except redis.RedisError:
-        logger.warning("could not renew Redis leases of attempt %s", attempt_id, exc_info=True)
-    return True

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from campaigns.contact_import import run_import_job
+from campaigns.dispatch import park_contacts_outside_window, run_dispatch_tick
+from campaigns.lifecycle import complete_finished_campaigns
+from campaigns.originate import originate_attempt
+from campaigns.reaper import reap_stuck_attempts
+from campaigns.reports import refresh_report_rollups as refresh
+
 # ---------------------------------------------------------------------------------------------------------
 # Dialer. No ETA/countdown anywhere: times live in Postgres (next_attempt_at, lease_expires_at) and the
 # beat ticks pick them up.
@@ -12,33 +19,24 @@ from celery import shared_task
 @shared_task(name="campaigns.dispatch_tick", ignore_result=True, soft_time_limit=10, time_limit=15, expires=1)
 def dispatch_tick() -> None:
     """Beat, every DIALER_TICK_S (0.25 s): claim due contacts of running campaigns and enqueue their originates."""
-    from campaigns.dispatch import run_dispatch_tick
-
     run_dispatch_tick()
 
 
 @shared_task(name="campaigns.originate", ignore_result=True, acks_late=True, soft_time_limit=10, time_limit=15)
 def originate(attempt_id: int) -> None:
     """Hand one queued attempt to a user agent. Idempotent by the attempt row, hence ``acks_late``."""
-    from campaigns.originate import originate_attempt
-
     originate_attempt(attempt_id)
 
 
 @shared_task(name="campaigns.park_contacts", ignore_result=True, soft_time_limit=50, time_limit=60, expires=10)
 def park_contacts() -> None:
     """Beat, every 10 s: move due contacts outside their calling window to their next window opening."""
-    from campaigns.dispatch import park_contacts_outside_window
-
     park_contacts_outside_window()
 
 
 @shared_task(name="campaigns.reap_attempts", ignore_result=True, soft_time_limit=50, time_limit=60, expires=10)
 def reap_attempts() -> None:
     """Beat, every 10 s: resolve attempts whose lease expired; complete campaigns with nothing left."""
-    from campaigns.lifecycle import complete_finished_campaigns
-    from campaigns.reaper import reap_stuck_attempts
-
     reap_stuck_attempts()
     complete_finished_campaigns()
 
@@ -47,8 +45,6 @@ def reap_attempts() -> None:
              expires=60)
 def refresh_report_rollups() -> None:
     """Beat, every 60 s: move the report rollups of active and recently finished campaigns forward."""
-    from campaigns.reports import refresh_report_rollups as refresh
-
     refresh()
 
 
@@ -59,6 +55,4 @@ def refresh_report_rollups() -> None:
 @shared_task(name="campaigns.run_import", ignore_result=True, soft_time_limit=3500, time_limit=3600)
 def run_import(job_id: int) -> None:
     """Import a confirmed contact file. Runs once per job: the QUEUED -> RUNNING update is the guard."""
-    from campaigns.contact_import import run_import_job
-
     run_import_job(job_id)

@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 from campaigns import attempts
 from campaigns.choices import DncSource
 from campaigns.dnc import add_to_do_not_call
-from campaigns.leases import acquire_leases, renew_attempt_leases, trunk_scope
+from campaigns.leases import acquire_leases, trunk_scope
 from campaigns.redis_client import get_redis
 from telephony.contract import Answered, Bridged, CallEvent, Ended, OptedOut, Ringing
 from telephony.ua.ledger import DialDecision, LedgerUnavailable
@@ -71,7 +71,7 @@ class CampaignLedger:
     def renew(self, attempt_id: int) -> bool:
         """The lease heartbeat of a live call."""
         with _database():
-            return renew_attempt_leases(attempt_id)
+            return attempts.renew_attempt_leases(attempt_id)
 
     def take_trunk_channel(self, attempt_id: int, trunk_id: int, max_channels: int) -> bool:
         """A channel on the failover trunk for `attempt_id` (Redis only), before its INVITE goes out."""

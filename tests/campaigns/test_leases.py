@@ -14,6 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
+from campaigns.attempts import renew_attempt_leases
 from campaigns.choices import AttemptState
 from campaigns.leases import (
     LEASE_TTL_S,
@@ -24,7 +25,6 @@ from campaigns.leases import (
     count_leases,
     refund_dial_tokens,
     release_leases,
-    renew_attempt_leases,
     renew_leases,
     take_dial_tokens,
 )

@@ -86,7 +86,7 @@ WORKER = textwrap.dedent("""
     django.setup()
     from campaigns.attempts import mark_attempt_dialing
     from campaigns.dispatch import run_dispatch_tick
-    from campaigns.leases import renew_attempt_leases
+    from campaigns.attempts import renew_attempt_leases
     from campaigns.originate import originate_attempt
 
     result = run_dispatch_tick(enqueue=lambda ids: None)

@@ -1,0 +1,24 @@
+"""Enqueueing Celery tasks by name, so services never import the tasks module (which imports the services).
+
+Call these after commit (`transaction.on_commit`): a task must never see a row its sender rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from config.celery_app import app
+
+ORIGINATE = "campaigns.originate"
+RUN_IMPORT = "campaigns.run_import"
+
+
+def send_originates(attempt_ids: Sequence[int]) -> None:
+    """One ``campaigns.originate(attempt_id)`` task per attempt."""
+    for attempt_id in attempt_ids:
+        app.send_task(ORIGINATE, args=(attempt_id,))
+
+
+def send_import(job_id: int) -> None:
+    """The ``campaigns.run_import(job_id)`` task."""
+    app.send_task(RUN_IMPORT, args=(job_id,))
