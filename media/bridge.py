@@ -17,7 +17,7 @@ is what a barge-in reports (``conversation.item.truncate`` ``audio_end_ms``) and
 and first-response latencies are measured with. The call's clock is that tick count (20 ms per
 `pull_frame_to_play`), shared by the stereo recording and the transcript.
 
-How the UA wires it (``telephony.ua.calls``): the UA process starts one `MediaLoop` at boot. For each
+How the UA wires it (``telephony.ua.hooks``): the UA process starts one `MediaLoop` at boot. For each
 answered call its `CallHooks.create_media_port` builds a `BridgeSession`, submits ``session.run()`` with
 `MediaLoop.submit` (keeping the returned future) and returns
 ``CallMediaPort(sink=session.push_received_frame, source=session.pull_frame_to_play)``; ``on_dtmf`` calls

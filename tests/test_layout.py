@@ -9,8 +9,8 @@ PACKAGES = ("campaigns", "telephony", "media", "config")
 
 def test_no_first_party_module_imports_one_that_imports_it_back() -> None:
     # grimp (import-linter's graph) sees every import statement, including those inside functions: a lazy
-    # import that only hides a cycle counts as one.
-    graph = grimp.build_graph(*PACKAGES)
+    # import that only hides a cycle counts as one. Imports for type hints only (`if TYPE_CHECKING:`) do not run.
+    graph = grimp.build_graph(*PACKAGES, exclude_type_checking_imports=True)
     cycles = []
     for module in sorted(graph.modules):
         for imported in sorted(graph.find_modules_directly_imported_by(module)):

@@ -36,8 +36,8 @@ from telephony.simulator.personas import (
     SimulatorOptions,
     persona_for_number,
 )
-from telephony.ua.calls import CallMediaPort, MediaPortPool
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread, exit_without_teardown, freeze_startup_heap
+from telephony.ua.media_port import CallMediaPort, MediaPortPool
 
 logger = logging.getLogger(__name__)
 

@@ -45,7 +45,9 @@ from media.config import DEFAULT_FALLBACK, FRAME_BYTES, FRAME_MS, AgentConfig, B
 from media.prompts import render_template
 from media.tones import ToneDetector
 from telephony.contract import AgentSpec, Bridged, CallEvent, OptedOut, OriginateCommand
-from telephony.ua.calls import CallControl, CallHooks, CallMediaPort, EndReport, OutboundCall
+from telephony.ua.call import OutboundCall
+from telephony.ua.hooks import CallControl, CallHooks, EndReport
+from telephony.ua.media_port import CallMediaPort
 
 logger = logging.getLogger(__name__)
 

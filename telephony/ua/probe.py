@@ -23,7 +23,9 @@ from typing import Any
 import redis
 
 from telephony.contract import OriginateCommand
-from telephony.ua.calls import CallHooks, CallMediaPort, EndReport, OutboundCall
+from telephony.ua.call import OutboundCall
+from telephony.ua.hooks import CallHooks, EndReport
+from telephony.ua.media_port import CallMediaPort
 
 PROBE_STATS_KEY = "ua:probe:stats"  # the benchmark reads each call's frame statistics here
 

@@ -44,9 +44,11 @@ from telephony.contract import (
     TrunkSpec,
     open_command,
 )
-from telephony.ua.calls import CallHooks, CallManager, new_sip_call_id
+from telephony.ua.call import new_sip_call_id
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread, freeze_startup_heap
+from telephony.ua.hooks import CallHooks
 from telephony.ua.ledger import Ledger, LedgerUnavailable, LedgerWriter
+from telephony.ua.manager import CallManager
 from telephony.ua.spool import EventSpool
 
 logger = logging.getLogger(__name__)

@@ -132,6 +132,7 @@ def test_a_ua_host_cut_off_mid_campaign_leaves_the_campaign_to_the_other_host(
                 wait_for(lambda: up_on("host-a") >= 1 and up_on("host-b") >= 1, 60, "calls on both hosts",
                          interval_s=0.05)
                 _ip("-n", test_hosts["a"], "link", "set", "eth0", "down")
+                cut_at = timezone.now()
                 # then the campaign completes on host B
                 wait_for(lambda: Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.COMPLETED, 180,
                          "the campaign to complete on host B", interval_s=0.5)
@@ -152,7 +153,7 @@ def test_a_ua_host_cut_off_mid_campaign_leaves_the_campaign_to_the_other_host(
     # host A's lost calls ended failed_unknown; everything after the cut went out on host B
     lost = attempts.filter(ua_name="host-a", disposition=Disposition.FAILED_UNKNOWN)
     assert lost.exists()
-    cut_at = min(lost.values_list("dialing_at", flat=True))
-    assert not attempts.filter(ua_name="host-a", dialing_at__gt=cut_at + dt.timedelta(seconds=6)).exists()
+    # (a command A took from its queue in the instant before the cut may still pass its gate just after it)
+    assert not attempts.filter(ua_name="host-a", dialing_at__gt=cut_at + dt.timedelta(seconds=1)).exists()
     assert attempts.filter(ua_name="host-b", disposition=Disposition.HUMAN).exists()
     print(f"contacts: {dict(statuses)}; attempts: {attempts.count()}; lost on A: {lost.count()}")

@@ -14,7 +14,8 @@ import time
 import redis
 
 from telephony.contract import OriginateCommand
-from telephony.ua.calls import CallHooks, EndReport, OutboundCall
+from telephony.ua.call import OutboundCall
+from telephony.ua.hooks import CallHooks, EndReport
 
 
 def events_key(attempt_id: int) -> str:

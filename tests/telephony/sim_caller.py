@@ -25,8 +25,11 @@ from typing import Any
 from media.local_agent.vad import EnergyVad, VadConfig, VadEventKind
 from media.tts import synthesize
 from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
-from telephony.ua.calls import CallHooks, CallManager, CallMediaPort, OutboundCall, new_sip_call_id
+from telephony.ua.call import OutboundCall, new_sip_call_id
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread
+from telephony.ua.hooks import CallHooks
+from telephony.ua.manager import CallManager
+from telephony.ua.media_port import CallMediaPort
 
 FRAME_BYTES = 320
 LINES = (

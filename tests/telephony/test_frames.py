@@ -9,8 +9,8 @@ import pjsua2 as pj
 import pytest
 
 from telephony.ua import frames
-from telephony.ua.calls import CallMediaPort
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread
+from telephony.ua.media_port import CallMediaPort
 
 
 def test_fast_copies_match_the_slow_ones() -> None:

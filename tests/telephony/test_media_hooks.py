@@ -28,7 +28,7 @@ from media.tts import synthesize
 from telephony.contract import CallEvent, OptedOut, OriginateCommand
 from telephony.simulator.personas import VOICEMAIL_GREETING
 from telephony.ua import media_hooks
-from telephony.ua.calls import EndReport
+from telephony.ua.hooks import EndReport
 from telephony.ua.media_hooks import THANK_YOU, CallPlan, MediaHooks
 from telephony.ua.process import MEDIA_HOOKS, default_hooks
 from telephony.ua_registry import pending_commands

@@ -1,0 +1,237 @@
+"""One leg of an outbound call on the pjsua thread: its SIP states, timers, media wiring and outcome."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pjsua2 as pj
+
+from telephony.contract import Answered, OriginateCommand, Ringing, TrunkSpec
+from telephony.ua.accounts import TrunkAccount
+from telephony.ua.hooks import CallControl, CallHooks
+from telephony.ua.media_port import CallMediaPort
+from telephony.ua.sip_codes import CallOutcome
+
+if TYPE_CHECKING:
+    from telephony.ua.manager import CallManager
+
+logger = logging.getLogger(__name__)
+
+# 3xx answers followed per leg (same trunk host only, see `OutboundCall.onCallRedirected`).
+MAX_REDIRECTS = 3
+MEDIA_STATS_INTERVAL_S = 1.0
+_DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info"}
+
+
+class OutboundCall(pj.Call):
+    """One leg of an attempt (a failover creates a second leg for the same attempt)."""
+
+    def __init__(self, manager: CallManager, account: TrunkAccount, request: OriginateCommand, trunk: TrunkSpec,
+                 *, leg: int, sip_call_id: str, hooks: CallHooks) -> None:
+        super().__init__(account)
+        self.manager = manager
+        self.account = account
+        self.request = request
+        self.trunk = trunk
+        self.leg = leg
+        self.sip_call_id = sip_call_id
+        self.hooks = hooks
+        self.started = time.monotonic()
+        self.ring_deadline = self.started + request.ring_timeout_s
+        self.answered_at: float | None = None
+        self.max_deadline: float | None = None
+        self.got_response = False
+        self.ringing_reported = False
+        self.ring_timeout = False
+        self.media_timeout = False
+        self.hangup_reason = ""
+        self.local_hangup = False
+        self.disconnected = False
+        self.media_port: CallMediaPort | None = None
+        self.audio_media: pj.AudioMedia | None = None
+        self.last_rx_packets = -1
+        self.last_rx_change = self.started
+        self.next_media_check = self.started + MEDIA_STATS_INTERVAL_S
+        self.final_code: int | None = None
+        self.final_reason = ""
+        self.results: dict[str, Any] = {}
+        self.disposition_override: str | None = None
+        self.redirects = 0
+
+    @property
+    def attempt_id(self) -> int:
+        """The attempt this leg belongs to."""
+        return self.request.attempt_id
+
+    @property
+    def control(self) -> CallControl:
+        """Thread-safe in-call control of this attempt."""
+        return CallControl(self.manager, self.attempt_id)
+
+    # ---- pjsua2 callbacks (pjsua thread) -----------------------------------------------------------------
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # pjsua2 callback name
+        info = self.getInfo()
+        state = info.state
+        if not self.got_response and _received_a_message(prm.e):
+            self.got_response = True
+        if state == pj.PJSIP_INV_STATE_EARLY:
+            self.got_response = True
+            if not self.ringing_reported and info.lastStatusCode in (180, 183):
+                self.ringing_reported = True
+                self.manager.emit(Ringing(self.attempt_id))
+        elif state == pj.PJSIP_INV_STATE_CONNECTING:
+            self.got_response = True
+        elif state == pj.PJSIP_INV_STATE_CONFIRMED:
+            self.got_response = True
+            if self.answered_at is None:
+                self.answered_at = time.monotonic()
+                self.max_deadline = self.answered_at + self.request.max_call_s
+                self.last_rx_change = self.answered_at
+                self.manager.emit(Answered(self.attempt_id))
+                self.manager.guard(self.hooks.on_answered, self)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.final_code = int(info.lastStatusCode)
+            self.final_reason = str(info.lastReason)
+            self.manager.on_disconnected(self)
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:  # pjsua2 callback name
+        # Any response received from the network (even 100 Trying) means the trunk is reachable: a later 408
+        # or 503 is then the far end's answer, not a network failure.
+        if not self.got_response and _received_a_message(prm.e):
+            self.got_response = True
+
+    def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:  # pjsua2 callback name
+        # Follow a 3xx only to another port of the trunk's own host (a front that spreads calls over its
+        # processes, like the simulated network): any other target would take the call, and our credentials if
+        # challenged, to a host nobody configured. A bounded count stops redirect loops.
+        self.redirects += 1
+        if self.redirects <= MAX_REDIRECTS and _uri_host(str(prm.targetUri)) == self.trunk.host.strip("[]").lower():
+            return int(pj.PJSIP_REDIRECT_ACCEPT)
+        return int(pj.PJSIP_REDIRECT_REJECT)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # pjsua2 callback name
+        info = self.getInfo()
+        for index, media in enumerate(info.media):
+            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            if self.audio_media is not None:
+                return
+            self.audio_media = self.getAudioMedia(index)
+            port = self.manager.ports.acquire()
+            if port is None:
+                logger.warning("attempt %s: no free media port", self.attempt_id)
+                return
+            if self.manager.guard(self.hooks.attach_media, self, port):
+                self.media_port = port
+                port.startTransmit(self.audio_media)
+                self.audio_media.startTransmit(port)
+            else:
+                self.manager.ports.release(port)
+            return
+
+    def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:  # pjsua2 callback name
+        # RFC 2833 events repeat while the key is held; report each digit once, at its end. SIP INFO
+        # carries one message per digit.
+        method = _DTMF_METHODS.get(prm.method, str(prm.method))
+        if method == "rfc2833" and not (prm.flags & 1):  # PJMEDIA_STREAM_DTMF_IS_END
+            return
+        self.manager.guard(self.hooks.on_dtmf, self, str(prm.digit), method)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        # Cold transfer: once the transferee reports a final answer, our leg is done either way.
+        if prm.finalNotify or prm.statusCode >= 200:
+            prm.cont = False
+            ok = 200 <= prm.statusCode < 300
+            self.results.setdefault("transfer", {})["status"] = int(prm.statusCode)
+            self.hangup_now("transferred" if ok else f"transfer failed: {prm.statusCode}")
+
+    # ---- control (pjsua thread) --------------------------------------------------------------------------
+
+    def hangup_now(self, reason: str, code: int = 0) -> None:
+        """Hang up (CANCEL before answer, BYE after) unless already disconnected."""
+        if self.disconnected:
+            return
+        self.local_hangup = True
+        self.hangup_reason = self.hangup_reason or reason
+        prm = pj.CallOpParam(True)
+        if code:
+            prm.statusCode = code
+        try:
+            self.hangup(prm)
+        except pj.Error as exc:  # already terminating: the DISCONNECTED callback follows anyway
+            logger.debug("hangup of attempt %s: %s", self.attempt_id, exc.info())
+
+    def tick(self, now: float) -> None:
+        """Enforce the ring timeout, the max call length and the media timeout."""
+        if self.disconnected or self.local_hangup:
+            return
+        if self.answered_at is None:
+            if now >= self.ring_deadline:
+                self.ring_timeout = True
+                self.hangup_now(f"ring timeout after {self.request.ring_timeout_s:g}s")
+            return
+        if self.max_deadline is not None and now >= self.max_deadline:
+            self.hangup_now(f"max call length {self.request.max_call_s:g}s reached")
+            return
+        timeout_s = self.manager.media_timeout_s
+        if timeout_s > 0 and self.audio_media is not None and now >= self.next_media_check:
+            self.next_media_check = now + MEDIA_STATS_INTERVAL_S
+            try:
+                packets = int(self.getStreamStat(0).rtcp.rxStat.pkt)
+            except pj.Error:
+                return
+            if packets != self.last_rx_packets:
+                self.last_rx_packets = packets
+                self.last_rx_change = now
+            elif now - self.last_rx_change >= timeout_s:
+                self.media_timeout = True
+                self.hangup_now(f"media timeout: no RTP for {timeout_s:g}s")
+
+    def outcome(self) -> CallOutcome:
+        """The facts of this leg, for the disposition mapping."""
+        return CallOutcome(
+            sip_code=self.final_code if self.answered_at is None else 200,
+            answered=self.answered_at is not None,
+            ring_timeout=self.ring_timeout,
+            network_error=not self.got_response and not self.ring_timeout and not self.local_hangup,
+            media_timeout=self.media_timeout,
+            rang=self.ringing_reported,
+        )
+
+    def stop_media(self) -> None:
+        """Give the media port back to the pool, silenced (pjsua thread, at DISCONNECTED).
+
+        The call's conference slot is already gone, so the port has no connections left. Ports are pooled,
+        never destroyed mid-run: pjmedia 2.15 removes a port from the bridge asynchronously, and destroying
+        one right after the call (pjsua2's AudioMediaPort destructor) let the clock thread call a freed port
+        (SIGSEGV measured at 100 calls).
+        """
+        port, self.media_port = self.media_port, None
+        if port is not None:
+            self.manager.ports.release(port)
+        self.audio_media = None
+
+
+def _received_a_message(event: pj.SipEvent) -> bool:
+    """Whether a pjsua2 event was caused by a message received from the network."""
+    return bool(event.type == pj.PJSIP_EVENT_TSX_STATE and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG)
+
+
+def _uri_host(uri: str) -> str:
+    """The host of a SIP URI such as `<sip:+1202@127.0.0.1:17001;transport=udp>` (lower case, no brackets)."""
+    text = uri.strip().strip("<>")
+    text = text.split(":", 1)[1] if text.lower().startswith(("sip:", "sips:")) else text
+    text = text.rsplit("@", 1)[-1].split(";", 1)[0].split(">", 1)[0]
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0].lower()
+    return text.rsplit(":", 1)[0].lower() if text.count(":") == 1 else text.lower()
+
+
+def new_sip_call_id() -> str:
+    """A fresh SIP Call-ID for an attempt's first leg."""
+    return uuid.uuid4().hex
+

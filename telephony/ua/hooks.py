@@ -1,0 +1,97 @@
+"""The API the media work plugs into a call: hooks called on the pjsua thread, and thread-safe call control.
+
+`CallHooks` is what a conversation (telephony/ua/media_hooks.py) or a probe implements; `CallControl` is what it
+uses from its own thread to act on the call; `EndReport` is the end of an attempt while hooks may still add to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from telephony.contract import CallResults, Ended, TrunkSpec
+
+if TYPE_CHECKING:
+    from telephony.ua.call import OutboundCall
+    from telephony.ua.manager import CallManager
+    from telephony.ua.media_port import CallMediaPort
+
+# Asks the control plane for a channel on the failover trunk before its INVITE: (attempt id, trunk) -> granted.
+ChannelGate = Callable[[int, TrunkSpec], bool]
+
+
+@dataclass
+class EndReport:
+    """The end of an attempt while it is being assembled: `CallHooks.on_ended` may still change `data`.
+
+    `data` holds disposition, sip_code, sip_reason, reason, results (a dict of `CallResults` fields), trunk_id,
+    failover ({"primary_trunk_id", "primary_code"} after a failover) and talk_s. `to_event` makes the typed
+    `telephony.contract.Ended` that goes to the ledger.
+    """
+
+    attempt_id: int
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_event(self) -> Ended:
+        """The typed event for the ledger."""
+        data = self.data
+        failover = data.get("failover") or {}
+        return Ended(
+            attempt_id=self.attempt_id, disposition=str(data["disposition"]), sip_code=data.get("sip_code"),
+            sip_reason=str(data.get("sip_reason") or "")[:255], reason=str(data.get("reason") or "")[:500],
+            results=CallResults.from_mapping(data.get("results") or {}), trunk_id=data.get("trunk_id"),
+            failed_over=bool(failover), primary_trunk_id=failover.get("primary_trunk_id"),
+            talk_s=data.get("talk_s"),
+        )
+
+
+class CallHooks:
+    """What the media work plugs into a call. Every method runs on the pjsua thread: copy and return.
+
+    The defaults do nothing. To exchange 20 ms PCM16 frames with the call (8 kHz mono with the default bridge
+    clock), `attach_media` sets `port.sink` (frames heard) and/or `port.source` (frames to send) and returns
+    True; the port is then wired both ways to the call's audio.
+    """
+
+    def attach_media(self, call: OutboundCall, port: CallMediaPort) -> bool:
+        """Claim the call's audio through `port` (a pooled port; do not keep it after the call)."""
+        return False
+
+    def on_answered(self, call: OutboundCall) -> None:
+        """The far end answered (200 OK, ACK sent)."""
+
+    def on_dtmf(self, call: OutboundCall, digit: str, method: str) -> None:
+        """A DTMF digit arrived (`method` is "rfc2833" or "sip_info")."""
+
+    def on_remote_hangup(self, call: OutboundCall) -> None:
+        """The far end hung up an established call (BYE received)."""
+
+    def on_ended(self, call: OutboundCall, report: EndReport) -> None:
+        """The attempt ended; `report` is what goes to the ledger (hooks may still add results)."""
+
+
+class CallControl:
+    """In-call control usable from any thread (the media work's asyncio loop): each action is posted to the
+    pjsua thread. Actions on a call that has ended are ignored."""
+
+    def __init__(self, manager: CallManager, attempt_id: int) -> None:
+        self.manager = manager
+        self.attempt_id = attempt_id
+
+    def send_dtmf(self, digits: str, method: str = "rfc2833") -> None:
+        """Send DTMF digits ("rfc2833" or "sip_info")."""
+        self.manager.pjsua.call_soon(self.manager.send_dtmf, self.attempt_id, digits, method)
+
+    def transfer(self, target: str) -> None:
+        """Cold transfer (REFER) to a number (sent through the call's trunk) or a SIP URI."""
+        self.manager.pjsua.call_soon(self.manager.transfer, self.attempt_id, target)
+
+    def hangup(self, reason: str = "hangup requested") -> None:
+        """Hang up the call."""
+        self.manager.pjsua.call_soon(self.manager.hangup, self.attempt_id, reason)
+
+    def set_disposition(self, disposition: str) -> None:
+        """Replace the disposition the call will end with (e.g. AMD found a machine)."""
+        self.manager.pjsua.call_soon(self.manager.set_disposition, self.attempt_id, disposition)
+
