@@ -133,6 +133,18 @@ UA_CALL_HOOKS = env("UA_CALL_HOOKS", default="")  # "module:callable" building p
 UA_MEDIA_BRIDGE = env.bool("UA_MEDIA_BRIDGE", default=True)
 # Where calls of agents with provider "local" and no URL go (the Procfile's `agent` process).
 LOCAL_AGENT_URL = env("LOCAL_AGENT_URL", default="ws://127.0.0.1:8765/v1")
+# The local agent's shared bearer token: required by the agent when it listens off loopback, sent by the UA pool
+# to provider "local" only (docs/security.md).
+LOCAL_AGENT_TOKEN = env("LOCAL_AGENT_TOKEN", default="")
+# AI endpoints an agent profile may use (media/endpoints.py, docs/security.md). The key variable a profile names
+# is read by the UA workers and sent to the agent's host, so only these names are allowed.
+AI_API_KEY_ENVS = env.list("AI_API_KEY_ENVS",
+                           default=["OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "AGENT_API_KEY"])
+AI_OPENAI_HOSTS = env.list("AI_OPENAI_HOSTS", default=["api.openai.com"])
+AI_GEMINI_HOSTS = env.list("AI_GEMINI_HOSTS", default=["generativelanguage.googleapis.com"])
+AI_TWILIO_STREAM_HOSTS = env.list("AI_TWILIO_STREAM_HOSTS", default=[])  # empty: any host, over wss://
+# Lets every provider use a loopback URL (test doubles, a local simulator): never in production.
+AI_ALLOW_LOOPBACK_AGENTS = env.bool("AI_ALLOW_LOOPBACK_AGENTS", default=False)
 # How long a UA worker's busy thread may keep the GIL while the media clock thread waits for it.
 UA_GIL_SWITCH_INTERVAL_MS = env.float("UA_GIL_SWITCH_INTERVAL_MS", default=0.5)
 UA_NICE = env.int("UA_NICE", default=0)  # < 0 puts the media clock ahead of other work (CAP_SYS_NICE)
