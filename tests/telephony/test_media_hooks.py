@@ -126,6 +126,27 @@ def test_a_call_whose_agent_names_another_secret_never_reaches_the_agent(
     assert "SECRET" not in plan.agent_error
 
 
+def test_the_ua_gives_the_local_agent_token_to_the_local_agent_only(settings: Settings) -> None:
+    # given a local agent on another host, reached with the shared token
+    settings.LOCAL_AGENT_URL = "ws://agent.internal:8765/v1"
+    settings.LOCAL_AGENT_TOKEN = "s3cret-local-token"
+    # when the UA reads the plans of a local call and of a twilio_stream call
+    local = media_hooks.call_plan_from_settings(_command(agent={"provider": "local"}))
+    other = media_hooks.call_plan_from_settings(_command(agent={
+        "provider": "twilio_stream", "url": "wss://agents.example.com/stream"}))
+    # then only the local agent's config carries the token
+    assert local.agent is not None
+    assert (local.agent.resolved_url, local.agent.token) == ("ws://agent.internal:8765/v1/realtime",
+                                                             "s3cret-local-token")
+    assert other.agent is not None
+    assert other.agent.token == ""
+    # and without the token, a local agent off loopback is refused
+    settings.LOCAL_AGENT_TOKEN = ""
+    refused = media_hooks.call_plan_from_settings(_command(agent={"provider": "local"}))
+    assert refused.agent is None
+    assert "LOCAL_AGENT_TOKEN" in refused.agent_error
+
+
 def test_the_ua_checks_agents_against_the_deployments_allow_lists(settings: Settings) -> None:
     settings.AI_OPENAI_HOSTS = ["realtime-proxy.example.com"]
     default_host = media_hooks.call_plan_from_settings(_command(agent={"provider": "openai_realtime"}))
