@@ -104,3 +104,24 @@ def test_the_command_key_follows_the_production_secret_key() -> None:
     second = _run(["-c", code], _production_env(DJANGO_SETTINGS_MODULE="config.settings.production"))
     assert first.returncode == second.returncode == 0, first.stderr + second.stderr
     assert first.stdout != second.stdout  # two secret keys, two command keys
+
+
+def _production_setting(name: str, **extra: str) -> str:
+    """``repr`` of one production setting, imported in a child process with ``extra`` in its environment."""
+    code = f"from django.conf import settings; print(repr(getattr(settings, {name!r}, None)))"
+    done = _run(["-c", code], _production_env(DJANGO_SETTINGS_MODULE="config.settings.production", **extra))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_x_forwarded_proto_is_trusted_only_when_the_deployment_opts_in() -> None:
+    # F26: behind a proxy that passes the client's header on, a client could claim HTTPS
+    assert _production_setting("SECURE_PROXY_SSL_HEADER") == "None"
+    assert _production_setting("SECURE_PROXY_SSL_HEADER", DJANGO_TRUST_X_FORWARDED_PROTO="0") == "None"
+    assert _production_setting("SECURE_PROXY_SSL_HEADER", DJANGO_TRUST_X_FORWARDED_PROTO="1") == (
+        "('HTTP_X_FORWARDED_PROTO', 'https')")
+
+
+def test_hsts_lasts_a_year_in_production_unless_the_environment_says_otherwise() -> None:
+    assert _production_setting("SECURE_HSTS_SECONDS") == "31536000"
+    assert _production_setting("SECURE_HSTS_SECONDS", DJANGO_SECURE_HSTS_SECONDS="3600") == "3600"
