@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
+from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 import manage
 from telephony.ua import process as ua_process
@@ -125,3 +127,11 @@ def test_x_forwarded_proto_is_trusted_only_when_the_deployment_opts_in() -> None
 def test_hsts_lasts_a_year_in_production_unless_the_environment_says_otherwise() -> None:
     assert _production_setting("SECURE_HSTS_SECONDS") == "31536000"
     assert _production_setting("SECURE_HSTS_SECONDS", DJANGO_SECURE_HSTS_SECONDS="3600") == "3600"
+
+
+@pytest.mark.parametrize("password", ["password", "12345678901", "campaigns-admin"])
+def test_passwords_get_djangos_four_standard_checks(password: str) -> None:
+    # F24: only the minimum length was checked; "password" passed
+    with pytest.raises(ValidationError):
+        validate_password(password, User(username="campaigns-admin"))
+    validate_password("a long and uncommon passphrase 7", User(username="campaigns-admin"))
