@@ -289,6 +289,13 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # contacts come from an import, which validates and deduplicates them
 
+    def has_add_dnc_permission(self, request: HttpRequest) -> bool:
+        """The do-not-call actions change the contacts and add do-not-call entries: both rights are needed.
+
+        F16: Django allows an action when any one of its ``permissions`` holds, so the two are combined here.
+        """
+        return self.has_change_permission(request) and request.user.has_perm("campaigns.add_donotcall")
+
     def save_model(self, request: HttpRequest, obj: Contact, form: ModelForm, change: bool) -> None:
         # Only the operator-editable columns are written: the dialer may have moved the contact's
         # status while the form was open, and a full save would put the old status back.
@@ -297,7 +304,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
             Contact.objects.filter(pk=obj.pk).update(**changed, updated_at=timezone.now())
 
     @admin.action(description="Add the selected numbers to the do-not-call list (every campaign)",
-                  permissions=["change"])
+                  permissions=["add_dnc"])
     def add_to_dnc_global(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         numbers = sorted(set(queryset.values_list("phone_e164", flat=True)))
         for number in numbers:
@@ -305,7 +312,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
         self.message_user(request, f"{len(numbers)} number(s) added to the do-not-call list.", messages.SUCCESS)
 
     @admin.action(description="Add the selected numbers to their campaign's do-not-call list",
-                  permissions=["change"])
+                  permissions=["add_dnc"])
     def add_to_dnc_campaign(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         pairs = list(queryset.select_related("campaign").only("phone_e164", "campaign"))
         for contact in pairs:
