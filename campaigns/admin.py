@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from campaigns import dnc_views, import_views, report_views
+from campaigns.admin_deletion import KeepsCallAttemptsAdmin, KeepsOptOutsAdmin
 from campaigns.choices import CONTACT_DIALABLE, IMPORT_FINISHED, ContactStatus, DncSource, ImportStatus
 from campaigns.dnc import add_to_do_not_call
 from campaigns.forms import CampaignAdminForm, DoNotCallAddForm, RetryRuleForm
@@ -102,8 +103,14 @@ def _contact_counts() -> Subquery:
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
-    """Campaign settings grouped as an operator thinks of them; lifecycle actions extend ``actions``."""
+class CampaignAdmin(KeepsCallAttemptsAdmin):
+    """Campaign settings grouped as an operator thinks of them; lifecycle actions extend ``actions``.
+
+    A campaign with call attempts is kept (campaigns/admin_deletion.py): it is cancelled, not deleted.
+    """
+
+    attempts_lookup = "campaign"
+    instead = "Cancel the campaign to stop it for good (or pause it)."
 
     form = CampaignAdminForm
     inlines = [RetryRuleInline]
@@ -263,8 +270,14 @@ class TimeZoneKnownFilter(admin.SimpleListFilter):
 
 
 @admin.register(Contact)
-class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
-    """Contacts are created by imports and moved by the dialer; the operator may fix name and variables."""
+class ContactAdmin(PhoneSearchMixin, KeepsCallAttemptsAdmin):
+    """Contacts are created by imports and moved by the dialer; the operator may fix name and variables.
+
+    A contact with call attempts is kept (campaigns/admin_deletion.py).
+    """
+
+    attempts_lookup = "contact"
+    instead = "To stop calling the number, add it to the do-not-call list."
 
     list_display = ["phone_e164", "name", "campaign", "status", "attempts", "last_disposition",
                     "next_attempt_at", "outcome"]
@@ -393,8 +406,11 @@ class DncScopeFilter(admin.SimpleListFilter):
 
 
 @admin.register(DoNotCall)
-class DoNotCallAdmin(PhoneSearchMixin, admin.ModelAdmin):
-    """The do-not-call list: add one number, upload a file, search. Adding takes effect at once."""
+class DoNotCallAdmin(PhoneSearchMixin, KeepsOptOutsAdmin):
+    """The do-not-call list: add one number, upload a file, search. Adding takes effect at once.
+
+    Opt-outs are never deleted (campaigns/admin_deletion.py).
+    """
 
     list_display = ["phone_e164", "scope_label", "campaign", "source", "note", "created_at"]
     list_filter = [DncScopeFilter, "source", "campaign"]

@@ -267,8 +267,10 @@ class CallAttempt(models.Model):
     """One dial of one contact. Its id is the idempotency key everywhere on the dial path."""
 
     # No single-column indexes: (campaign, state) and (contact, attempt_number) lead with these columns.
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="attempts", db_index=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="call_attempts", db_index=False)
+    # PROTECT (F25): the attempts are the record of every call made; deleting a campaign or a contact must not
+    # take them along. Campaigns are cancelled, not deleted, once they have dialed.
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="attempts", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="call_attempts", db_index=False)
     attempt_number = models.PositiveIntegerField(default=1)
     trunk = models.ForeignKey("telephony.Trunk", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="attempts")
