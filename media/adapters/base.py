@@ -301,10 +301,11 @@ class AgentAdapter(ABC):
             raise ProtocolError(f"unexpected binary frame of {len(raw)} bytes")
         try:
             message = json.loads(raw)
-        except ValueError as exc:
-            raise ProtocolError(f"not JSON: {raw[:80]!r}") from exc
+        except ValueError:
+            raise ProtocolError(f"not JSON ({len(raw)} characters)") from None
         if not isinstance(message, dict):
-            raise ProtocolError(f"not a JSON object: {raw[:80]!r}")
+            # F23: the type only, never the content: a frame may carry what the caller said.
+            raise ProtocolError(f"not a JSON object ({type(message).__name__})")
         return message
 
     def count_bad(self, problem: str) -> None:

@@ -472,9 +472,9 @@ class RealtimeSession:
                 )
             return
         self.server.record_asr(result.audio_seconds, result.cpu_seconds)
-        logger.info(
-            "transcribed %.2f s of audio in %.3f s CPU: %r", result.audio_seconds, result.cpu_seconds, result.text
-        )
+        # F23: lengths only; what the caller said stays out of the log.
+        logger.info("transcribed %.2f s of audio in %.3f s CPU (%d characters)", result.audio_seconds,
+                    result.cpu_seconds, len(result.text))
         self.dialogue.user_said(result.text)
         if item_id in self._store:
             heard = [{"type": "input_audio", "transcript": result.text}]

@@ -475,7 +475,7 @@ class MediaHooks(CallHooks):
         try:
             audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice))
         except (SpeechSynthesisError, ValueError, OSError):
-            logger.exception("attempt %s: could not synthesise %r", self.plan.attempt_id, text[:60])
+            logger.exception("attempt %s: could not synthesise %d characters", self.plan.attempt_id, len(text))  # F23
             return False
         frames = _frames(audio)
         self._tx.extend(frames)
