@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from campaigns import dnc_views, import_views, report_views
+from campaigns.admin_deletion import KeepsCallAttemptsAdmin, KeepsOptOutsAdmin
 from campaigns.choices import CONTACT_DIALABLE, IMPORT_FINISHED, ContactStatus, DncSource, ImportStatus
 from campaigns.dnc import add_to_do_not_call
 from campaigns.forms import CampaignAdminForm, DoNotCallAddForm, RetryRuleForm
@@ -102,8 +103,14 @@ def _contact_counts() -> Subquery:
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
-    """Campaign settings grouped as an operator thinks of them; lifecycle actions extend ``actions``."""
+class CampaignAdmin(KeepsCallAttemptsAdmin):
+    """Campaign settings grouped as an operator thinks of them; lifecycle actions extend ``actions``.
+
+    A campaign with call attempts is kept (campaigns/admin_deletion.py): it is cancelled, not deleted.
+    """
+
+    attempts_lookup = "campaign"
+    instead = "Cancel the campaign to stop it for good (or pause it)."
 
     form = CampaignAdminForm
     inlines = [RetryRuleInline]
@@ -263,8 +270,14 @@ class TimeZoneKnownFilter(admin.SimpleListFilter):
 
 
 @admin.register(Contact)
-class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
-    """Contacts are created by imports and moved by the dialer; the operator may fix name and variables."""
+class ContactAdmin(PhoneSearchMixin, KeepsCallAttemptsAdmin):
+    """Contacts are created by imports and moved by the dialer; the operator may fix name and variables.
+
+    A contact with call attempts is kept (campaigns/admin_deletion.py).
+    """
+
+    attempts_lookup = "contact"
+    instead = "To stop calling the number, add it to the do-not-call list."
 
     list_display = ["phone_e164", "name", "campaign", "status", "attempts", "last_disposition",
                     "next_attempt_at", "outcome"]
@@ -289,6 +302,13 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # contacts come from an import, which validates and deduplicates them
 
+    def has_add_dnc_permission(self, request: HttpRequest) -> bool:
+        """The do-not-call actions change the contacts and add do-not-call entries: both rights are needed.
+
+        F16: Django allows an action when any one of its ``permissions`` holds, so the two are combined here.
+        """
+        return self.has_change_permission(request) and request.user.has_perm("campaigns.add_donotcall")
+
     def save_model(self, request: HttpRequest, obj: Contact, form: ModelForm, change: bool) -> None:
         # Only the operator-editable columns are written: the dialer may have moved the contact's
         # status while the form was open, and a full save would put the old status back.
@@ -297,7 +317,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
             Contact.objects.filter(pk=obj.pk).update(**changed, updated_at=timezone.now())
 
     @admin.action(description="Add the selected numbers to the do-not-call list (every campaign)",
-                  permissions=["change"])
+                  permissions=["add_dnc"])
     def add_to_dnc_global(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         numbers = sorted(set(queryset.values_list("phone_e164", flat=True)))
         for number in numbers:
@@ -305,7 +325,7 @@ class ContactAdmin(PhoneSearchMixin, admin.ModelAdmin):
         self.message_user(request, f"{len(numbers)} number(s) added to the do-not-call list.", messages.SUCCESS)
 
     @admin.action(description="Add the selected numbers to their campaign's do-not-call list",
-                  permissions=["change"])
+                  permissions=["add_dnc"])
     def add_to_dnc_campaign(self, request: HttpRequest, queryset: QuerySet[Contact]) -> None:
         pairs = list(queryset.select_related("campaign").only("phone_e164", "campaign"))
         for contact in pairs:
@@ -386,8 +406,11 @@ class DncScopeFilter(admin.SimpleListFilter):
 
 
 @admin.register(DoNotCall)
-class DoNotCallAdmin(PhoneSearchMixin, admin.ModelAdmin):
-    """The do-not-call list: add one number, upload a file, search. Adding takes effect at once."""
+class DoNotCallAdmin(PhoneSearchMixin, KeepsOptOutsAdmin):
+    """The do-not-call list: add one number, upload a file, search. Adding takes effect at once.
+
+    Opt-outs are never deleted (campaigns/admin_deletion.py).
+    """
 
     list_display = ["phone_e164", "scope_label", "campaign", "source", "note", "created_at"]
     list_filter = [DncScopeFilter, "source", "campaign"]

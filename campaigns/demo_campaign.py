@@ -18,7 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -44,6 +44,9 @@ DEMO_CALLER_ID = "+14155550100"
 DEMO_CAMPAIGN_PREFIX = "Demo run"
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"  # noqa: S105 (the printed login of a loopback-only demo)
+# The demo's superuser only on a database whose name says it is not production (F24).
+DEMO_DATABASE_MARKERS = ("demo", "dev", "campaign_engine", "test")
+OVERRIDE_FLAG = "--i-know-this-is-not-production"
 # TCPA: 8 a.m. to 9 p.m. at the called party's location; the demo uses all of it, never more.
 DEMO_WINDOW_START = dt.time(8, 0)
 DEMO_WINDOW_END = dt.time(21, 0)
@@ -129,8 +132,42 @@ class DemoSetup:
     cancelled_earlier: list[int]
 
 
-def ensure_demo_superuser(username: str = DEMO_USER, password: str = DEMO_PASSWORD) -> bool:
-    """Create the demo's admin login, or reset its password and rights. Returns True when created."""
+class NotADemoDatabase(Exception):
+    """The demo would create its well-known superuser on a database that may not be a demo one."""
+
+
+def demo_database_refusal(*, debug: bool, database_name: str) -> str | None:
+    """Why the demo must not run against this database, or None when it may.
+
+    F24: the demo creates (or re-enables) the superuser demo/demo. On a shared or production database that is a
+    known admin login, so it runs only with DEBUG on and a database named like a demo or development one.
+    """
+    if not debug:
+        return "DEBUG is off, so this may be a production deployment"
+    name = database_name.lower()
+    if not any(marker in name for marker in DEMO_DATABASE_MARKERS):
+        return (f"the database {database_name!r} is not named like a demo or development one "
+                f"(its name contains none of: {', '.join(DEMO_DATABASE_MARKERS)})")
+    return None
+
+
+def ensure_demo_superuser(username: str = DEMO_USER, password: str = DEMO_PASSWORD, *,
+                          allow_any_database: bool = False) -> bool:
+    """Create the demo's admin login, or reset its password and rights. Returns True when created.
+
+    Args:
+        username: the login.
+        password: its password (set without the password validators: it is printed by the demo).
+        allow_any_database: skip the demo-database check (``--i-know-this-is-not-production``).
+
+    Raises:
+        NotADemoDatabase: DEBUG is off or the database is not named like a demo one, and no override.
+    """
+    if not allow_any_database:
+        refusal = demo_database_refusal(debug=settings.DEBUG, database_name=str(connection.settings_dict["NAME"]))
+        if refusal is not None:
+            raise NotADemoDatabase(f"Refusing to create the {username}/{password} superuser: {refusal}. "
+                                   f"Pass {OVERRIDE_FLAG} if this database is not production.")
     user_model = get_user_model()
     with transaction.atomic():
         user, created = user_model.objects.get_or_create(username=username, defaults={"email": ""})

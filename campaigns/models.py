@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -31,6 +32,9 @@ from campaigns.choices import (
     MachinePolicy,
 )
 from campaigns.outcome_schema import validate_outcome_schema
+from media.config import DEFAULT_KEY_ENVS, DEFAULT_URLS
+from media.endpoints import EndpointRefused, check_agent_endpoint
+from telephony.agent_endpoints import endpoint_policy
 
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
 WEEKDAYS = [0, 1, 2, 3, 4, 5, 6]  # Monday = 0, as datetime.weekday()
@@ -85,6 +89,26 @@ class AgentProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Refuse a URL or key variable outside the deployment's allow-lists (media/endpoints.py).
+
+        F1/F7: the UA sends the named variable's value to this URL on every answered call, so a profile must not
+        name another secret (DATABASE_URL...) nor point a key at a host of the operator's choosing.
+        """
+        super().clean()
+        if self.provider == AgentProvider.TWILIO_STREAM and not self.url:
+            raise ValidationError({"url": "A Twilio-protocol agent needs the WebSocket URL of its server."})
+        # What the UA will use when a field is blank is checked like a typed value.
+        default_url = settings.LOCAL_AGENT_URL if self.provider == AgentProvider.LOCAL else DEFAULT_URLS.get(
+            self.provider, "")
+        try:
+            # Why the token flag: a local agent off loopback is allowed only with LOCAL_AGENT_TOKEN (F22).
+            check_agent_endpoint(self.provider, self.url or default_url,
+                                 self.api_key_env or DEFAULT_KEY_ENVS.get(self.provider, ""), endpoint_policy(),
+                                 token=bool(settings.LOCAL_AGENT_TOKEN))
+        except EndpointRefused as exc:
+            raise ValidationError({exc.field: exc.message}) from None
 
 
 # The campaign's AMD decision deadline, in ms: the form's validators and the database check share it.
@@ -243,8 +267,10 @@ class CallAttempt(models.Model):
     """One dial of one contact. Its id is the idempotency key everywhere on the dial path."""
 
     # No single-column indexes: (campaign, state) and (contact, attempt_number) lead with these columns.
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="attempts", db_index=False)
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="call_attempts", db_index=False)
+    # PROTECT (F25): the attempts are the record of every call made; deleting a campaign or a contact must not
+    # take them along. Campaigns are cancelled, not deleted, once they have dialed.
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="attempts", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="call_attempts", db_index=False)
     attempt_number = models.PositiveIntegerField(default=1)
     trunk = models.ForeignKey("telephony.Trunk", null=True, blank=True, on_delete=models.SET_NULL,
                               related_name="attempts")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+from config.entrypoints import require_settings_module
+
+require_settings_module("config.asgi")  # F6: no default settings for a server
 application = get_asgi_application()

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from media.endpoints import EndpointPolicy, check_agent_endpoint
+
 SAMPLE_RATE = 8000  # the conference bridge clock of the UA (G.711 rate): frames in and out are at this rate
 FRAME_MS = 20
 FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 160
@@ -115,6 +117,10 @@ class AgentConfig:
         language: ISO-639-1 language of the call (transcription hint).
         open_call: with no greeting, ask the model to speak first at once. Set when the callee's first words were
             already spent (heard by the answering-machine detector), so the model would otherwise wait in silence.
+        policy: the allow-lists the URL and key variable are checked against (`media.endpoints`); the caller
+            builds it from its settings. The default is the strict built-in one.
+        token: the shared local agent token (``LOCAL_AGENT_TOKEN``), sent as the bearer by provider ``local``
+            only; never printed.
     """
 
     provider: str
@@ -128,14 +134,20 @@ class AgentConfig:
     fallback_message: str = ""
     language: str = "en"
     open_call: bool = False
+    policy: EndpointPolicy = field(default_factory=EndpointPolicy, repr=False, compare=False)
+    token: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         from media.outcomes import OutcomeSchemaError, validate_outcome_schema
 
         if self.provider not in PROVIDERS:
             raise ValueError(f"provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
-        if self.url and not self.url.startswith(("ws://", "wss://")):
-            raise ValueError(f"url must be a ws:// or wss:// URL, got {self.url!r}")
+        if self.token and self.provider != "local":
+            raise ValueError("token: only the local agent takes the shared token")
+        # F1/F7: checked for every call, whatever the control plane let through (a row saved before the rule,
+        # a command from elsewhere): the key variable's value is about to be sent to this URL.
+        check_agent_endpoint(self.provider, self.resolved_url, self.resolved_key_env, self.policy,
+                             token=bool(self.token))
         if self.outcome_schema:
             try:
                 validate_outcome_schema(self.outcome_schema)
@@ -143,7 +155,7 @@ class AgentConfig:
                 raise ValueError(f"outcome_schema: {exc}") from exc
 
     @classmethod
-    def from_profile(cls, profile: Any) -> AgentConfig:
+    def from_profile(cls, profile: Any, policy: EndpointPolicy | None = None) -> AgentConfig:
         """Copy the fields of a `campaigns.models.AgentProfile` (read on the caller's side, never in the loop)."""
         return cls(
             provider=profile.provider,
@@ -155,6 +167,7 @@ class AgentConfig:
             api_key_env=profile.api_key_env,
             greeting=profile.greeting,
             fallback_message=profile.fallback_message,
+            policy=policy or EndpointPolicy(),
         )
 
     @property

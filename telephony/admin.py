@@ -67,7 +67,8 @@ class TrunkAdmin(admin.ModelAdmin):
     def caller_id_count(self, obj: Trunk) -> int:
         return obj.caller_id_total  # type: ignore[attr-defined]
 
-    @admin.action(description="Test trunk (OPTIONS, and REGISTER when configured)")
+    # F16: the check uses the stored credentials and holds a web worker for up to ~90 s: change permission only.
+    @admin.action(description="Test trunk (OPTIONS, and REGISTER when configured)", permissions=["change"])
     def test_trunk(self, request: HttpRequest, queryset: QuerySet[Trunk]) -> None:
         """Check each selected trunk from a short pjsua2 child process and show what it found."""
         trunks = list(queryset[:TRUNK_CHECK_MAX])

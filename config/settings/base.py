@@ -13,7 +13,8 @@ env_file = BASE_DIR / ".env"
 if env_file.exists():
     env.read_env(str(env_file))
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
+# No SECRET_KEY here (F6): production requires DJANGO_SECRET_KEY, local and test settings set their own development
+# key. A settings module that forgets it fails at start instead of signing with a public key.
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
@@ -67,8 +68,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
+# F24: the admin holds contacts' data and trunk control, so passwords get Django's four standard checks.
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -141,13 +146,32 @@ UA_CALL_HOOKS = env("UA_CALL_HOOKS", default="")  # "module:callable" building p
 UA_MEDIA_BRIDGE = env.bool("UA_MEDIA_BRIDGE", default=True)
 # Where calls of agents with provider "local" and no URL go (the Procfile's `agent` process).
 LOCAL_AGENT_URL = env("LOCAL_AGENT_URL", default="ws://127.0.0.1:8765/v1")
+# The local agent's shared bearer token: required by the agent when it listens off loopback, sent by the UA pool
+# to provider "local" only (docs/security.md).
+LOCAL_AGENT_TOKEN = env("LOCAL_AGENT_TOKEN", default="")
+# AI endpoints an agent profile may use (media/endpoints.py, docs/security.md). The key variable a profile names
+# is read by the UA workers and sent to the agent's host, so only these names are allowed.
+AI_API_KEY_ENVS = env.list("AI_API_KEY_ENVS",
+                           default=["OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "AGENT_API_KEY"])
+AI_OPENAI_HOSTS = env.list("AI_OPENAI_HOSTS", default=["api.openai.com"])
+AI_GEMINI_HOSTS = env.list("AI_GEMINI_HOSTS", default=["generativelanguage.googleapis.com"])
+AI_TWILIO_STREAM_HOSTS = env.list("AI_TWILIO_STREAM_HOSTS", default=[])  # empty: any host, over wss://
+# Lets every provider use a loopback URL (test doubles, a local simulator): never in production.
+AI_ALLOW_LOOPBACK_AGENTS = env.bool("AI_ALLOW_LOOPBACK_AGENTS", default=False)
 # How long a UA worker's busy thread may keep the GIL while the media clock thread waits for it.
 UA_GIL_SWITCH_INTERVAL_MS = env.float("UA_GIL_SWITCH_INTERVAL_MS", default=0.5)
 UA_NICE = env.int("UA_NICE", default=0)  # < 0 puts the media clock ahead of other work (CAP_SYS_NICE)
-# The key of the HMAC that seals every command to the UA pool (telephony.contract). Only the control plane
-# (web, worker, beat) and the UA pool hold it. Unset: derived from SECRET_KEY, which the same processes hold.
-UA_COMMAND_KEY = hashlib.sha256(
-    ("ua-command-key:" + (env("UA_COMMAND_KEY", default="") or SECRET_KEY)).encode()).digest()
+
+
+def ua_command_key(secret_key: str) -> bytes:
+    """The key of the HMAC that seals every command to the UA pool (telephony.contract), as UA_COMMAND_KEY.
+
+    Only the control plane (web, worker, beat) and the UA pool hold it. Each settings module sets
+    ``UA_COMMAND_KEY = ua_command_key(SECRET_KEY)`` after its own SECRET_KEY: the environment's UA_COMMAND_KEY
+    when set, else derived from that SECRET_KEY, which the same processes hold.
+    """
+    return hashlib.sha256(("ua-command-key:" + (env("UA_COMMAND_KEY", default="") or secret_key)).encode()).digest()
+
 # Where the UA pool reports calls: the control plane's implementation of telephony.ua.ledger.Ledger.
 UA_LEDGER = env("UA_LEDGER", default="campaigns.ua_ledger:CampaignLedger")
 # Each UA worker spools call events here before the ledger has them (survives a database outage and a restart).

@@ -5,3 +5,6 @@ from __future__ import annotations
 from config.settings.base import *  # noqa: F403  (settings modules extend the base by star import)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)  # noqa: F405
+# A development key, public by design: only this module and the test settings have one (F6).
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")  # noqa: F405
+UA_COMMAND_KEY = ua_command_key(SECRET_KEY)  # noqa: F405

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from config.settings.base import *  # noqa: F403  (settings modules extend the base by star import)
 
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-only-insecure-key")  # noqa: F405  (F6: never in base)
+UA_COMMAND_KEY = ua_command_key(SECRET_KEY)  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL

@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 
 from media.config import AgentConfig, BridgeConfig, CallContext
+from media.endpoints import EndpointRefused, check_key_env, check_url
 
 logger = logging.getLogger(__name__)
 
@@ -223,16 +224,31 @@ class AgentAdapter(ABC):
         """Read the API key from the environment variable the profile names.
 
         Raises:
-            AdapterError: (``config``) when required and the variable is unset or empty.
+            AdapterError: (``config``) when the policy does not allow the variable, or when required and the
+                variable is unset or empty.
         """
         env = self.agent.resolved_key_env
+        try:
+            # F1: re-checked at the moment the value is read, whatever built this config.
+            check_key_env(self.agent.provider, env, self.agent.policy)
+        except EndpointRefused as exc:
+            raise AdapterError("config", str(exc)) from None
         key = os.environ.get(env, "") if env else ""
         if required and not key:
             raise AdapterError("config", f"API key environment variable {env or '(none)'} is not set")
         return key
 
     async def open_socket(self, url: str, headers: dict[str, str] | None = None) -> ClientConnection:
-        """Open the WebSocket, mapping failures to `AdapterError` kinds."""
+        """Open the WebSocket, mapping failures to `AdapterError` kinds.
+
+        What the remote sent is not copied into the reason beyond an HTTP status code (F7): a reason lands on the
+        attempt, and an agent URL pointed at an internal service must not turn the ledger into a way to read it.
+        """
+        try:
+            # F1/F7: the URL actually opened (query added, resumption...) must pass the same policy as the profile.
+            check_url(self.agent.provider, url, self.agent.policy, token=bool(self.agent.token))
+        except EndpointRefused as exc:
+            raise AdapterError("config", str(exc)) from None
         try:
             # No permessage-deflate: base64 audio barely compresses and deflate costs CPU on every frame.
             ws = await connect(
@@ -246,7 +262,8 @@ class AgentAdapter(ABC):
         except InvalidStatus as exc:
             raise AdapterError("rejected", f"AI server refused the WebSocket: HTTP {exc.response.status_code}") from exc
         except (OSError, InvalidHandshake) as exc:
-            raise AdapterError("refused", f"cannot connect to the AI at {_redact(url)}: {exc}") from exc
+            # The exception's class only: its text may quote the remote's headers or body.
+            raise AdapterError("refused", f"cannot connect to the AI at {_redact(url)}: {type(exc).__name__}") from exc
         self.ws = ws
         return ws
 
@@ -284,10 +301,11 @@ class AgentAdapter(ABC):
             raise ProtocolError(f"unexpected binary frame of {len(raw)} bytes")
         try:
             message = json.loads(raw)
-        except ValueError as exc:
-            raise ProtocolError(f"not JSON: {raw[:80]!r}") from exc
+        except ValueError:
+            raise ProtocolError(f"not JSON ({len(raw)} characters)") from None
         if not isinstance(message, dict):
-            raise ProtocolError(f"not a JSON object: {raw[:80]!r}")
+            # F23: the type only, never the content: a frame may carry what the caller said.
+            raise ProtocolError(f"not a JSON object ({type(message).__name__})")
         return message
 
     def count_bad(self, problem: str) -> None:

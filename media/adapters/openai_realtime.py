@@ -93,8 +93,11 @@ class OpenAIRealtimeAdapter(AgentAdapter):
             AdapterError: no key (``config``), cannot connect (``refused``/``rejected``), the session was
                 refused with an ``error`` event (``rejected``), or the socket closed (``dropped``).
         """
-        key = self.api_key(required=self.agent.provider != "local")
-        await self.open_socket(self.url(), {"Authorization": f"Bearer {key or 'local'}"})
+        # The local agent takes the shared token (LOCAL_AGENT_TOKEN), never an API key; without a token it listens
+        # on loopback only and accepts any bearer.
+        local = self.agent.provider == "local"
+        bearer = (self.agent.token or "local") if local else self.api_key(required=True)
+        await self.open_socket(self.url(), {"Authorization": f"Bearer {bearer}"})
         await self.send_json(self.session_update())
         while True:
             message, _ = await self.recv_json()

@@ -1,6 +1,8 @@
 """``python -m media.local_agent --port 8765``: serve the local agent (the Procfile's ``agent``) until SIGTERM.
 
-A process of its own with no Django: the media library stays a plain library.
+A process of its own with no Django: the media library stays a plain library. Off loopback (``--host``) it needs
+a shared token: ``LOCAL_AGENT_TOKEN`` in the environment (preferred: a command line is visible to every local user
+in ``ps``) or ``--token``; the UA pool sends the same ``LOCAL_AGENT_TOKEN``.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 
 from media.local_agent.server import LocalAgentConfig, LocalAgentServer
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Command-line options: --host, --port, --pace and --workers."""
+    """Command-line options: --host, --port, --pace, --workers, --token and --max-sessions."""
     defaults = LocalAgentConfig()
     parser = argparse.ArgumentParser(
         prog="python -m media.local_agent",
@@ -24,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")
     parser.add_argument("--pace", type=float, default=defaults.pace, help="send audio N times real time")
     parser.add_argument("--workers", type=int, default=defaults.workers, help="recognition and synthesis threads")
+    parser.add_argument("--token", default=os.environ.get("LOCAL_AGENT_TOKEN", ""),
+                        help="shared bearer token clients must send; required off loopback "
+                             "(default: $LOCAL_AGENT_TOKEN)")
+    parser.add_argument("--max-sessions", type=int, default=defaults.max_sessions,
+                        help=f"most sessions at once (default {defaults.max_sessions})")
     return parser
 
 
@@ -50,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(args.host, args.port, LocalAgentConfig(pace=args.pace, workers=args.workers)))
+    try:
+        config = LocalAgentConfig(pace=args.pace, workers=args.workers, token=args.token,
+                                  max_sessions=args.max_sessions)
+        asyncio.run(serve(args.host, args.port, config))
+    except ValueError as exc:  # a setting refused before anything listens (no token off loopback...)
+        print(f"local agent: {exc}", file=sys.stderr, flush=True)
+        return 2
     return 0
 
 

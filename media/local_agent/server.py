@@ -1,7 +1,9 @@
 """The local agent's WebSocket server: the OpenAI Realtime GA protocol subset the media bridge uses.
 
 A client (the bridge, or the official ``openai`` SDK with ``websocket_base_url="ws://HOST:PORT/v1"``)
-connects to ``/v1/realtime?model=...``; no key is checked and nothing leaves the machine. Per connection,
+connects to ``/v1/realtime?model=...``. On loopback no key is checked; off loopback the server needs a shared
+token and checks it on every connection (:mod:`media.local_agent.access`). Sessions are capped and pinged.
+Nothing leaves the machine. Per connection,
 :class:`RealtimeSession` keeps the session config, a voice activity detector on the appended audio, the
 conversation items and a :class:`~media.local_agent.script.Dialogue`.
 
@@ -31,7 +33,7 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,6 +43,7 @@ from websockets.http11 import Request, Response
 
 from media import g711, tts
 from media.local_agent import events as ev
+from media.local_agent.access import BUSY, UNAUTHORIZED, SessionSlots, authorized, check_bind
 from media.local_agent.asr import Transcriber, shared_transcriber
 from media.local_agent.script import Call, Dialogue, Say, ToolSet, parse_script
 from media.local_agent.vad import EnergyVad, VadConfig, VadEventKind
@@ -63,11 +66,19 @@ class LocalAgentConfig:
         pace: how much faster than real time audio deltas are sent (0 = as fast as possible).
         workers: threads for recognition and synthesis (shared by all connections).
         words_per_minute: eSpeak speaking rate at ``speed`` 1.0.
+        token: shared bearer token every connection must present; required to listen off loopback.
+        max_sessions: most sessions at once; more connections are refused with HTTP 503.
+        ping_interval_s: how often each connection is pinged (a peer that stopped answering is dropped).
+        ping_timeout_s: how long a ping may go unanswered.
     """
 
     pace: float = 4.0
     workers: int = 2
     words_per_minute: int = 165
+    token: str = field(default="", repr=False)
+    max_sessions: int = 16
+    ping_interval_s: float = 20.0
+    ping_timeout_s: float = 20.0
 
     def __post_init__(self) -> None:
         if self.pace < 0:
@@ -76,6 +87,10 @@ class LocalAgentConfig:
             raise ValueError(f"LocalAgentConfig.workers must be >= 1, got {self.workers}")
         if not 80 <= self.words_per_minute <= 450:
             raise ValueError(f"LocalAgentConfig.words_per_minute must be 80-450, got {self.words_per_minute}")
+        if self.max_sessions < 1:
+            raise ValueError(f"LocalAgentConfig.max_sessions must be >= 1, got {self.max_sessions}")
+        if self.ping_interval_s <= 0 or self.ping_timeout_s <= 0:
+            raise ValueError("LocalAgentConfig.ping_interval_s and ping_timeout_s must be positive")
 
 
 @dataclass
@@ -457,9 +472,9 @@ class RealtimeSession:
                 )
             return
         self.server.record_asr(result.audio_seconds, result.cpu_seconds)
-        logger.info(
-            "transcribed %.2f s of audio in %.3f s CPU: %r", result.audio_seconds, result.cpu_seconds, result.text
-        )
+        # F23: lengths only; what the caller said stays out of the log.
+        logger.info("transcribed %.2f s of audio in %.3f s CPU (%d characters)", result.audio_seconds,
+                    result.cpu_seconds, len(result.text))
         self.dialogue.user_said(result.text)
         if item_id in self._store:
             heard = [{"type": "input_audio", "transcript": result.text}]
@@ -823,6 +838,7 @@ class LocalAgentServer:
         self.asr_stats = AsrStats()
         self._stats_lock = threading.Lock()
         self._warm_up_job: asyncio.Future[None] | None = None
+        self.sessions = SessionSlots(self.config.max_sessions)
 
     def record_asr(self, audio_seconds: float, cpu_seconds: float) -> None:
         """Add one recognised turn to the statistics."""
@@ -835,6 +851,11 @@ class LocalAgentServer:
         path = urlsplit(request.path).path.rstrip("/")
         if not path.endswith("/realtime"):
             return connection.respond(404, "The local agent serves /v1/realtime only.\n")
+        if not authorized(request.headers.get("Authorization"), self.config.token):
+            logger.warning("connection refused: no valid token")
+            return connection.respond(UNAUTHORIZED, "A valid bearer token is required.\n")
+        if self.sessions.full:
+            return connection.respond(BUSY, "Too many sessions; try again later.\n")
         if "realtime=v1" in request.headers.get("OpenAI-Beta", ""):
             logger.warning("a client asked for the beta Realtime protocol; the local agent speaks GA only")
         return None
@@ -842,10 +863,17 @@ class LocalAgentServer:
     async def _handle(self, connection: ServerConnection) -> None:
         query = parse_qs(urlsplit(connection.request.path if connection.request else "").query)
         model = query.get("model", [DEFAULT_MODEL])[0]
-        session = RealtimeSession(connection, model, self)
-        logger.info("realtime session %s opened (model %s)", session.session["id"], model)
-        await session.run()
-        logger.info("realtime session %s closed", session.session["id"])
+        # F22: the cap holds even when handshakes raced past the check in _process_request.
+        if not self.sessions.take():
+            await connection.close(1013, "too many sessions")
+            return
+        try:
+            session = RealtimeSession(connection, model, self)
+            logger.info("realtime session %s opened (model %s)", session.session["id"], model)
+            await session.run()
+            logger.info("realtime session %s closed", session.session["id"])
+        finally:
+            self.sessions.give_back()
 
     def _warm_up(self) -> None:
         """Load the recogniser and the synthesiser before the first call needs them."""
@@ -853,7 +881,12 @@ class LocalAgentServer:
         tts.synthesize(parse_script("").greeting, g711.SAMPLE_RATE)
 
     async def serve(self, host: str, port: int) -> Server:
-        """Start listening; returns the websockets server (``close()`` + ``wait_closed()`` to stop)."""
+        """Start listening; returns the websockets server (``close()`` + ``wait_closed()`` to stop).
+
+        Raises:
+            ValueError: ``host`` is beyond loopback and the config has no token.
+        """
+        check_bind(host, self.config.token)
         self._warm_up_job = asyncio.get_running_loop().run_in_executor(self.executor, self._warm_up)
         return await serve(
             self._handle,
@@ -861,7 +894,9 @@ class LocalAgentServer:
             port,
             process_request=self._process_request,
             max_size=MAX_MESSAGE_BYTES,
-            ping_interval=None,  # clients on loopback; the bridge has its own liveness checks
+            # F22: a peer that vanished without closing (a killed UA, a cut network) must not hold a session.
+            ping_interval=self.config.ping_interval_s,
+            ping_timeout=self.config.ping_timeout_s,
         )
 
     def shutdown(self) -> None:
@@ -902,7 +937,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0, config: LocalAgentCo
     """Run a local agent in a daemon thread and return once it listens.
 
     Args:
-        host: address to bind (keep it on loopback).
+        host: address to bind (beyond loopback only with a token in ``config``).
         port: TCP port; 0 picks a free one.
         config: server settings.
 
@@ -918,7 +953,7 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0, config: LocalAgentCo
         asyncio.set_event_loop(loop)
         try:
             ready["server"] = loop.run_until_complete(server.serve(host, port))
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             ready["error"] = exc
             started.set()
             return

@@ -5,31 +5,44 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import pjsua2 as pj
 
-from telephony.contract import Answered, OriginateCommand, Ringing, TrunkSpec
+from telephony.contract import Answered, CallEvent, OriginateCommand, Ringing, TrunkSpec
 from telephony.ua.accounts import TrunkAccount
-from telephony.ua.hooks import CallControl, CallHooks
-from telephony.ua.media_port import CallMediaPort
+from telephony.ua.hooks import CallControl, CallHooks, CallOperations
+from telephony.ua.media_port import CallMediaPort, MediaPortPool
 from telephony.ua.sip_codes import CallOutcome
-
-if TYPE_CHECKING:
-    from telephony.ua.manager import CallManager
 
 logger = logging.getLogger(__name__)
 
 # 3xx answers followed per leg (same trunk host only, see `OutboundCall.onCallRedirected`).
 MAX_REDIRECTS = 3
 MEDIA_STATS_INTERVAL_S = 1.0
+class CallOwner(CallOperations, Protocol):
+    """What a leg needs of the `telephony.ua.manager.CallManager` that owns it (the manager imports this module)."""
+
+    media_timeout_s: float
+
+    @property
+    def ports(self) -> MediaPortPool: ...
+
+    def emit(self, event: CallEvent) -> None: ...
+
+    def guard(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def on_disconnected(self, call: OutboundCall) -> None: ...
+
+
 _DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info"}
 
 
 class OutboundCall(pj.Call):
     """One leg of an attempt (a failover creates a second leg for the same attempt)."""
 
-    def __init__(self, manager: CallManager, account: TrunkAccount, request: OriginateCommand, trunk: TrunkSpec,
+    def __init__(self, manager: CallOwner, account: TrunkAccount, request: OriginateCommand, trunk: TrunkSpec,
                  *, leg: int, sip_call_id: str, hooks: CallHooks) -> None:
         super().__init__(account)
         self.manager = manager

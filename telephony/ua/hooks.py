@@ -8,17 +8,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from telephony.contract import CallResults, Ended, TrunkSpec
-
-if TYPE_CHECKING:
-    from telephony.ua.call import OutboundCall
-    from telephony.ua.manager import CallManager
-    from telephony.ua.media_port import CallMediaPort
+from telephony.ua.media_port import CallMediaPort
 
 # Asks the control plane for a channel on the failover trunk before its INVITE: (attempt id, trunk) -> granted.
 ChannelGate = Callable[[int, TrunkSpec], bool]
+# The call a hook is given is a `telephony.ua.call.OutboundCall`. It is typed loosely here because the call and
+# its manager use this module: the hook API sits below them, so no import points back up.
+Call = Any
+
+
+class _Scheduler(Protocol):
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None: ...
+
+
+class CallOperations(Protocol):
+    """What `CallControl` needs of the `telephony.ua.manager.CallManager`."""
+
+    @property
+    def pjsua(self) -> _Scheduler: ...
+
+    def send_dtmf(self, attempt_id: int, digits: str, method: str = "rfc2833") -> bool: ...
+
+    def transfer(self, attempt_id: int, target: str) -> bool: ...
+
+    def hangup(self, attempt_id: int, reason: str = "hangup requested") -> bool: ...
+
+    def set_disposition(self, attempt_id: int, disposition: str) -> bool: ...
 
 
 @dataclass
@@ -54,20 +72,20 @@ class CallHooks:
     True; the port is then wired both ways to the call's audio.
     """
 
-    def attach_media(self, call: OutboundCall, port: CallMediaPort) -> bool:
+    def attach_media(self, call: Call, port: CallMediaPort) -> bool:
         """Claim the call's audio through `port` (a pooled port; do not keep it after the call)."""
         return False
 
-    def on_answered(self, call: OutboundCall) -> None:
+    def on_answered(self, call: Call) -> None:
         """The far end answered (200 OK, ACK sent)."""
 
-    def on_dtmf(self, call: OutboundCall, digit: str, method: str) -> None:
+    def on_dtmf(self, call: Call, digit: str, method: str) -> None:
         """A DTMF digit arrived (`method` is "rfc2833" or "sip_info")."""
 
-    def on_remote_hangup(self, call: OutboundCall) -> None:
+    def on_remote_hangup(self, call: Call) -> None:
         """The far end hung up an established call (BYE received)."""
 
-    def on_ended(self, call: OutboundCall, report: EndReport) -> None:
+    def on_ended(self, call: Call, report: EndReport) -> None:
         """The attempt ended; `report` is what goes to the ledger (hooks may still add results)."""
 
 
@@ -75,7 +93,7 @@ class CallControl:
     """In-call control usable from any thread (the media work's asyncio loop): each action is posted to the
     pjsua thread. Actions on a call that has ended are ignored."""
 
-    def __init__(self, manager: CallManager, attempt_id: int) -> None:
+    def __init__(self, manager: CallOperations, attempt_id: int) -> None:
         self.manager = manager
         self.attempt_id = attempt_id
 

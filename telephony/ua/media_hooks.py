@@ -42,9 +42,11 @@ import numpy as np
 from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector, frame_dbfs
 from media.bridge import SILENCE, BridgeSession, CallResult, MediaLoop
 from media.config import DEFAULT_FALLBACK, FRAME_BYTES, FRAME_MS, AgentConfig, BridgeConfig, CallContext
+from media.endpoints import EndpointPolicy
 from media.prompts import render_template
 from media.tones import ToneDetector
-from telephony.contract import AgentSpec, Bridged, CallEvent, OptedOut, OriginateCommand
+from telephony.agent_endpoints import agent_config
+from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
 from telephony.ua.call import OutboundCall
 from telephony.ua.hooks import CallControl, CallHooks, EndReport
 from telephony.ua.media_port import CallMediaPort
@@ -97,14 +99,22 @@ class CallPlan:
     opt_out_digit: str = ""
 
     @classmethod
-    def from_command(cls, command: OriginateCommand, local_agent_url: str) -> CallPlan:
-        """Read the plan from an originate command; `local_agent_url` serves provider ``local`` without URL."""
+    def from_command(cls, command: OriginateCommand, local_agent_url: str, *, policy: EndpointPolicy | None = None,
+                     local_agent_token: str = "") -> CallPlan:
+        """Read the plan from an originate command.
+
+        Args:
+            command: the originate command.
+            local_agent_url: serves provider ``local`` when the profile has no URL.
+            policy: the allow-lists the agent's URL and key variable must pass (the strict default when None).
+            local_agent_token: the shared local agent token, given to provider ``local`` only.
+        """
         talk = command.conversation
         agent: AgentConfig | None = None
         error = ""
         if talk.agent is not None and talk.agent.provider:
             try:
-                agent = _agent_config(talk.agent, local_agent_url)
+                agent = agent_config(talk.agent, local_agent_url, policy or EndpointPolicy(), local_agent_token)
             except (ValueError, TypeError) as exc:
                 error = f"agent settings unusable: {exc}"
         else:
@@ -132,26 +142,6 @@ class CallPlan:
         )
 
 
-def _agent_config(raw: AgentSpec, local_agent_url: str) -> AgentConfig:
-    url = raw.url
-    if raw.provider == "local" and not url:
-        url = local_agent_url
-    if raw.provider == "local" and url and not url.rstrip("/").split("?")[0].endswith("/realtime"):
-        # LOCAL_AGENT_URL is the SDK-style base (".../v1"); the server answers on ".../v1/realtime".
-        url = url.rstrip("/") + "/realtime"
-    return AgentConfig(
-        provider=raw.provider,
-        prompt_template=raw.prompt_template,
-        outcome_schema=list(raw.outcome_schema or []),
-        model=raw.model,
-        voice=raw.voice,
-        url=url,
-        api_key_env=raw.api_key_env,
-        greeting=raw.greeting,
-        fallback_message=raw.fallback_message,
-    )
-
-
 # ---- process-wide resources (one MediaLoop per UA process) ---------------------------------------------------
 
 _process_lock = threading.Lock()
@@ -175,12 +165,20 @@ def bridge_config_from_settings() -> BridgeConfig:
     return BridgeConfig(recordings_root=root)
 
 
-def media_hooks(command: OriginateCommand) -> MediaHooks:
-    """Hooks factory for the UA worker (`telephony.ua.process.MEDIA_HOOKS`)."""
+def call_plan_from_settings(command: OriginateCommand) -> CallPlan:
+    """The plan of a call with this process's settings: the local agent's URL and token, the endpoint policy."""
     from django.conf import settings
 
-    plan = CallPlan.from_command(command, str(getattr(settings, "LOCAL_AGENT_URL", "") or ""))
-    return MediaHooks(plan, process_media_loop(), bridge_config_from_settings())
+    from telephony.agent_endpoints import endpoint_policy
+
+    return CallPlan.from_command(
+        command, str(getattr(settings, "LOCAL_AGENT_URL", "") or ""), policy=endpoint_policy(settings),
+        local_agent_token=str(getattr(settings, "LOCAL_AGENT_TOKEN", "") or ""))
+
+
+def media_hooks(command: OriginateCommand) -> MediaHooks:
+    """Hooks factory for the UA worker (`telephony.ua.process.MEDIA_HOOKS`)."""
+    return MediaHooks(call_plan_from_settings(command), process_media_loop(), bridge_config_from_settings())
 
 
 class _BridgeControls:
@@ -479,7 +477,7 @@ class MediaHooks(CallHooks):
         try:
             audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice))
         except (SpeechSynthesisError, ValueError, OSError):
-            logger.exception("attempt %s: could not synthesise %r", self.plan.attempt_id, text[:60])
+            logger.exception("attempt %s: could not synthesise %d characters", self.plan.attempt_id, len(text))  # F23
             return False
         frames = _frames(audio)
         self._tx.extend(frames)

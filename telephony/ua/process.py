@@ -21,7 +21,6 @@ import faulthandler
 import importlib
 import json
 import logging
-import os
 import queue
 import signal
 import sys
@@ -432,7 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     # SIGUSR2 prints them on demand (the supervisor sends it before killing a worker that will not stop).
     faulthandler.enable()
     faulthandler.register(signal.SIGUSR2, all_threads=True)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    from config.entrypoints import require_settings_module
+
+    require_settings_module("telephony.ua.process")  # F6: a worker never guesses its settings
     import django
 
     django.setup()

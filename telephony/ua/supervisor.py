@@ -119,7 +119,10 @@ class UaSupervisor:
     def __init__(self, settings: PoolSettings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
         self.env = {**os.environ, **(env or {})}
-        self.env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+        from config.entrypoints import require_settings_module
+
+        # F6: the workers get the supervisor's settings, named explicitly; never a default.
+        require_settings_module("telephony.ua.supervisor", self.env)
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), self.env.get("PYTHONPATH")]))
         self.slots = [_Slot(index) for index in range(settings.processes)]
         self._stopping = False

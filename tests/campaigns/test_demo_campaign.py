@@ -9,14 +9,18 @@ import socket
 
 import pytest
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from pytest_django.fixtures import Settings
 
 from campaigns.choices import CampaignStatus, ContactStatus, Disposition
 from campaigns.demo_campaign import (
     DEMO_PASSWORD,
     DEMO_USER,
     DemoOptions,
+    NotADemoDatabase,
     create_demo_campaign,
+    demo_database_refusal,
     ensure_demo_superuser,
     read_demo_progress,
 )
@@ -91,7 +95,8 @@ def test_progress_lists_the_contacts_outside_their_window_as_waiting() -> None:
     assert len(later.waiting) == 25
 
 
-def test_the_demo_login_is_created_once_and_always_works() -> None:
+def test_the_demo_login_is_created_once_and_always_works(settings: Settings) -> None:
+    settings.DEBUG = True  # a development setup; the test database's name has "test" in it
     assert ensure_demo_superuser() is True
     assert ensure_demo_superuser() is False
     user = authenticate(username=DEMO_USER, password=DEMO_PASSWORD)
@@ -108,7 +113,42 @@ def test_run_demo_refuses_to_start_when_one_of_its_ports_is_taken() -> None:
         # when the demo starts, then it names the port and creates nothing
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
         with pytest.raises(CommandError, match=f"tcp {port}"):
-            call_command("run_demo", "--web-port", str(port), stdout=io.StringIO())
+            call_command("run_demo", "--web-port", str(port), "--i-know-this-is-not-production", stdout=io.StringIO())
     assert not Campaign.objects.exists()
     # and the caller's signal handling is as it was (a process forked later must still die on SIGTERM)
     assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
+
+
+# --- F24: the demo's well-known login only on a demo database ------------------------------------------
+
+
+@pytest.mark.parametrize(("debug", "name", "allowed"), [
+    (True, "campaign_engine", True),
+    (True, "ce_demo", True),
+    (True, "engine_dev", True),
+    (True, "test_campaign_engine", True),
+    (True, "ledger", False),
+    (True, "prod_calls", False),
+    (False, "campaign_engine", False),
+])
+def test_the_demo_runs_only_with_debug_on_a_demo_database(debug: bool, name: str, allowed: bool) -> None:
+    assert (demo_database_refusal(debug=debug, database_name=name) is None) is allowed
+
+
+def test_the_demo_login_is_refused_with_debug_off(settings: Settings) -> None:
+    # given a deployment with DEBUG off (as production runs)
+    settings.DEBUG = False
+    # when the demo's superuser is asked for, then it is refused and no user exists
+    with pytest.raises(NotADemoDatabase, match="--i-know-this-is-not-production"):
+        ensure_demo_superuser()
+    assert not User.objects.filter(username=DEMO_USER).exists()
+    # and the operator who knows better may still have it
+    assert ensure_demo_superuser(allow_any_database=True) is True
+
+
+def test_run_demo_refuses_before_it_creates_or_starts_anything(settings: Settings) -> None:
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="refusing, DEBUG is off"):
+        call_command("run_demo", "--no-services", "--ready-timeout", "1", stdout=io.StringIO())
+    assert not User.objects.filter(username=DEMO_USER).exists()
+    assert not Campaign.objects.exists()

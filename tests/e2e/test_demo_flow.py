@@ -136,7 +136,8 @@ def test_demo_campaign_reaches_every_persona_retries_and_reports_what_the_ledger
     # when the demo runs against the already running processes
     call_command("run_demo", "--no-services", "--csv", str(csv), "--simulator-port", str(SIM_PORT),
                  "--agent-port", str(AGENT_PORT), "--max-concurrent", "4", "--ring-timeout", str(RING_TIMEOUT_S),
-                 "--retry-delay", str(RETRY_DELAY_S), "--timeout", "300", "--ready-timeout", "60", stdout=out)
+                 "--retry-delay", str(RETRY_DELAY_S), "--timeout", "300", "--ready-timeout", "60",
+                 "--i-know-this-is-not-production", stdout=out)  # the test settings run with DEBUG off
     output = out.getvalue()
     print(output)
     print(f"demo flow took {time.monotonic() - started:.0f} s")

@@ -97,7 +97,8 @@ def demo_env() -> dict[str, str]:
 def _start_demo(kind: str, csv: Path, log: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
     """Start the demo under a shell parent; return (the shell, the demo's pid)."""
     demo = (f"exec {sys.executable} manage.py run_demo --keep-running --csv {csv} --web-port {WEB_PORT} "
-            f"--simulator-port {SIM_PORT} --agent-port {AGENT_PORT} --ua-processes 1 --ring-timeout 30")
+            f"--simulator-port {SIM_PORT} --agent-port {AGENT_PORT} --ua-processes 1 --ring-timeout 30 "
+            "--i-know-this-is-not-production")  # the test settings run with DEBUG off
     # The shell stands for `make`: it starts the demo as a child and stays (`& wait`), as make does.
     script = f"{demo} > {log} 2>&1 & echo $! ; wait" if kind == "parent" else f"{demo} > {log} 2>&1"
     parent = subprocess.Popen(["/bin/bash", "-c", script], cwd=PROJECT_ROOT, env=env,  # noqa: S603

@@ -15,7 +15,16 @@ from websockets.asyncio.server import ServerConnection
 
 from media.bridge import BridgeSession
 from media.config import AgentConfig, CallContext
-from tests.media.bridge_harness import SILENCE, WsServer, dominant_hz, media_loop, run_bridged, sine, wait_for
+from tests.media.bridge_harness import (
+    SILENCE,
+    TEST_POLICY,
+    WsServer,
+    dominant_hz,
+    media_loop,
+    run_bridged,
+    sine,
+    wait_for,
+)
 from tests.media.protocol_check import GEMINI_LIVE
 
 SCHEMA = [{"label": "interested", "description": "Wants more.",
@@ -30,7 +39,7 @@ def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 def _agent(url: str, greeting: str = "") -> AgentConfig:
     return AgentConfig(provider="gemini_live", url=url, api_key_env="GEMINI_TEST_KEY", greeting=greeting,
                        model="gemini-live-2.5-flash-preview", voice="Kore",
-                       prompt_template="You call {{name}}.", outcome_schema=SCHEMA)
+                       prompt_template="You call {{name}}.", outcome_schema=SCHEMA, policy=TEST_POLICY)
 
 
 EXPECTED_SETUP = {

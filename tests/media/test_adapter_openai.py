@@ -20,6 +20,7 @@ from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
     FRAME,
     SILENCE,
+    TEST_POLICY,
     RecordingControls,
     WsServer,
     media_loop,
@@ -51,7 +52,7 @@ def _agent(url: str, **overrides: Any) -> AgentConfig:
         "greeting": "Hi {{first_name}}!", "outcome_schema": SCHEMA,
     }
     values.update(overrides)
-    return AgentConfig(**values)
+    return AgentConfig(**values, policy=TEST_POLICY)
 
 
 async def _open_session(ws: ServerConnection, server: WsServer) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from media.config import AgentConfig, CallContext
 from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
     SILENCE,
+    TEST_POLICY,
     WsServer,
     media_loop,
     rms,
@@ -67,7 +68,8 @@ def test_caller_speech_cuts_agent_within_40_ms_and_truncate_carries_played_ms() 
     expected_a2 = ulaw_b64_to_pcm(ulaw_b64(next_reply))
 
     with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
-        session = BridgeSession(AgentConfig(provider="openai_realtime", url=server.url), CallContext(20, {}))
+        agent = AgentConfig(provider="openai_realtime", url=server.url, policy=TEST_POLICY)
+        session = BridgeSession(agent, CallContext(20, {}))
         result, clock = run_bridged(
             loop, session, caller,
             until=lambda c: sum(1 for f in c.pulled if f[2] in _frames(expected_a2)) >= 10

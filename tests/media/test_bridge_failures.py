@@ -18,6 +18,7 @@ from media.tts import Voice, synthesize
 from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
     SILENCE,
+    TEST_POLICY,
     Clock,
     RecordingControls,
     WsServer,
@@ -40,7 +41,7 @@ def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _agent(url: str) -> AgentConfig:
-    return AgentConfig(provider="openai_realtime", url=url, fallback_message=FALLBACK)
+    return AgentConfig(provider="openai_realtime", url=url, fallback_message=FALLBACK, policy=TEST_POLICY)
 
 
 def _expected_fallback() -> bytes:

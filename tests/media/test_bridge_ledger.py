@@ -18,7 +18,16 @@ from media.bridge import BridgeSession
 from media.config import AgentConfig, BridgeConfig, CallContext
 from tests.factories import ContactFactory
 from tests.media import realtime_events as ev
-from tests.media.bridge_harness import RecordingControls, WsServer, free_port, media_loop, run_bridged, sine, ulaw_b64
+from tests.media.bridge_harness import (
+    TEST_POLICY,
+    RecordingControls,
+    WsServer,
+    free_port,
+    media_loop,
+    run_bridged,
+    sine,
+    ulaw_b64,
+)
 from tests.media.protocol_check import OPENAI_REALTIME
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +63,7 @@ def test_a_bridged_call_is_written_to_its_attempt(monkeypatch: pytest.MonkeyPatc
 
     with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
         agent = AgentConfig.from_profile(attempt.campaign.agent)
-        agent = dataclasses.replace(agent, provider="openai_realtime", url=server.url)
+        agent = dataclasses.replace(agent, provider="openai_realtime", url=server.url, policy=TEST_POLICY)
         config = BridgeConfig(recordings_root=settings.RECORDINGS_ROOT)
         session = BridgeSession(agent, CallContext(attempt.pk, {}), config)
         result, _ = run_bridged(loop, session, until=lambda c: len(c.agent_frames()) >= 10 and result_ready(session))
@@ -85,7 +94,8 @@ def test_an_ai_failure_ends_the_attempt_as_ai_error_with_its_reason(monkeypatch:
     attempt = _attempt()
     controls = RecordingControls()
     with media_loop() as loop:
-        agent = AgentConfig(provider="openai_realtime", url=f"ws://127.0.0.1:{free_port()}/v1/realtime")
+        agent = AgentConfig(provider="openai_realtime", url=f"ws://127.0.0.1:{free_port()}/v1/realtime",
+                            policy=TEST_POLICY)
         session = BridgeSession(agent, CallContext(attempt.pk, {}), BridgeConfig(), controls)
         result, _ = run_bridged(loop, session, until=lambda _c: controls.hung_up.is_set(), stop=False, timeout=15)
 

@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 from media.bridge import BridgeSession
 from media.config import AgentConfig, CallContext
 from tests.media import realtime_events as ev
-from tests.media.bridge_harness import RecordingControls, WsServer, media_loop, run_bridged
+from tests.media.bridge_harness import TEST_POLICY, RecordingControls, WsServer, media_loop, run_bridged
 from tests.media.protocol_check import (
     GEMINI_LIVE,
     OPENAI_REALTIME,
@@ -106,8 +106,8 @@ def _bridged_call(handler: Any) -> None:
     """One call through the real OpenAI adapter to a scripted server, until the bridge hangs up."""
     controls = RecordingControls()
     with WsServer(handler, OPENAI_REALTIME) as server, media_loop() as loop:
-        session = BridgeSession(AgentConfig(provider="openai_realtime", url=server.url), CallContext(90, {}),
-                                controls=controls)
+        agent = AgentConfig(provider="openai_realtime", url=server.url, policy=TEST_POLICY)
+        session = BridgeSession(agent, CallContext(90, {}), controls=controls)
         run_bridged(loop, session, until=lambda _c: controls.hung_up.is_set(), stop=False, timeout=15)
 
 

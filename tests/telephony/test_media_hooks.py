@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 from django.utils import timezone
+from pytest_django.fixtures import Settings
 from websockets.asyncio.server import ServerConnection
 
 from campaigns.attempts import finish_attempt, mark_attempt_answered, mark_attempt_bridged, mark_attempt_dialing
@@ -35,7 +36,7 @@ from telephony.ua_registry import pending_commands
 from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
 from tests.factories import ContactFactory
 from tests.media import realtime_events as ev
-from tests.media.bridge_harness import WsServer, sine, ulaw_b64
+from tests.media.bridge_harness import TEST_POLICY, WsServer, sine, ulaw_b64
 from tests.media.bridge_harness import media_loop as harness_media_loop
 from tests.media.protocol_check import OPENAI_REALTIME
 
@@ -91,11 +92,11 @@ def test_the_originate_command_carries_the_conversation(redis_client: redis.Redi
 
 def test_plan_keeps_an_explicit_agent_url_and_reads_amd_settings() -> None:
     request = _command(
-        agent={"provider": "openai_realtime", "url": "wss://example.test/v1/realtime", "outcome_schema": []},
+        agent={"provider": "openai_realtime", "url": "wss://api.openai.com/v1/realtime", "outcome_schema": []},
         amd_enabled=False, amd_max_decision_ms=2000, amd_greet_immediately=True)
     plan = CallPlan.from_command(request, "ws://127.0.0.1:8765/v1")
     assert plan.agent is not None
-    assert plan.agent.resolved_url == "wss://example.test/v1/realtime"
+    assert plan.agent.resolved_url == "wss://api.openai.com/v1/realtime"
     assert plan.amd_enabled is False
     assert (plan.amd.max_decision_ms, plan.amd.greet_immediately) == (2000, True)
 
@@ -108,6 +109,52 @@ def test_plan_without_a_usable_agent_says_why() -> None:
     missing = CallPlan.from_command(_command(), "")
     assert missing.agent is None
     assert missing.agent_error == "no agent in the originate command"
+
+
+def test_a_call_whose_agent_names_another_secret_never_reaches_the_agent(
+        monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
+    # given (E2 of the audit) a command whose agent points at a listener and names DATABASE_URL as its key
+    monkeypatch.setenv("DATABASE_URL", "postgres://app:pg-SECRET-123@db.internal/prod")
+    settings.AI_ALLOW_LOOPBACK_AGENTS = True  # even where test doubles on loopback are allowed
+    command = _command(agent={"provider": "openai_realtime", "url": "ws://127.0.0.1:9/anything",
+                              "api_key_env": "DATABASE_URL", "outcome_schema": []})
+    # when the UA reads the call's plan with its settings
+    plan = media_hooks.call_plan_from_settings(command)
+    # then there is no agent to connect to, and the reason names the field, not the value
+    assert plan.agent is None
+    assert "api_key_env: DATABASE_URL is not an allowed API key variable" in plan.agent_error
+    assert "SECRET" not in plan.agent_error
+
+
+def test_the_ua_gives_the_local_agent_token_to_the_local_agent_only(settings: Settings) -> None:
+    # given a local agent on another host, reached with the shared token
+    settings.LOCAL_AGENT_URL = "ws://agent.internal:8765/v1"
+    settings.LOCAL_AGENT_TOKEN = "s3cret-local-token"
+    # when the UA reads the plans of a local call and of a twilio_stream call
+    local = media_hooks.call_plan_from_settings(_command(agent={"provider": "local"}))
+    other = media_hooks.call_plan_from_settings(_command(agent={
+        "provider": "twilio_stream", "url": "wss://agents.example.com/stream"}))
+    # then only the local agent's config carries the token
+    assert local.agent is not None
+    assert (local.agent.resolved_url, local.agent.token) == ("ws://agent.internal:8765/v1/realtime",
+                                                             "s3cret-local-token")
+    assert other.agent is not None
+    assert other.agent.token == ""
+    # and without the token, a local agent off loopback is refused
+    settings.LOCAL_AGENT_TOKEN = ""
+    refused = media_hooks.call_plan_from_settings(_command(agent={"provider": "local"}))
+    assert refused.agent is None
+    assert "LOCAL_AGENT_TOKEN" in refused.agent_error
+
+
+def test_the_ua_checks_agents_against_the_deployments_allow_lists(settings: Settings) -> None:
+    settings.AI_OPENAI_HOSTS = ["realtime-proxy.example.com"]
+    default_host = media_hooks.call_plan_from_settings(_command(agent={"provider": "openai_realtime"}))
+    assert default_host.agent is None
+    assert "api.openai.com is not an allowed openai_realtime host" in default_host.agent_error
+    proxied = media_hooks.call_plan_from_settings(_command(agent={
+        "provider": "openai_realtime", "url": "wss://realtime-proxy.example.com/v1/realtime"}))
+    assert proxied.agent is not None
 
 
 def test_default_hooks_follow_the_settings() -> None:
@@ -211,7 +258,7 @@ def _scripted_agent(*events: dict[str, Any]) -> Callable[[ServerConnection, WsSe
 
 
 def _plan(url: str, **fields: Any) -> CallPlan:
-    agent = AgentConfig(provider="openai_realtime", url=url, outcome_schema=OUTCOMES)
+    agent = AgentConfig(provider="openai_realtime", url=url, outcome_schema=OUTCOMES, policy=TEST_POLICY)
     return CallPlan(attempt_id=1, destination="+12025550133", campaign_id=1, agent=agent, **fields)
 
 

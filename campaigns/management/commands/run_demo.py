@@ -26,6 +26,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 from django.utils import timezone
 
 from campaigns.choices import CampaignStatus
@@ -33,11 +34,14 @@ from campaigns.contact_import import CsvFormatError
 from campaigns.demo_campaign import (
     DEMO_PASSWORD,
     DEMO_USER,
+    OVERRIDE_FLAG,
     SAMPLE_CONTACTS,
     DemoOptions,
     DemoProgress,
+    NotADemoDatabase,
     calls_outside_window,
     create_demo_campaign,
+    demo_database_refusal,
     ensure_demo_superuser,
     progress_bar,
     read_demo_progress,
@@ -94,8 +98,16 @@ class Command(BaseCommand):
         parser.add_argument("--ring-timeout", type=int, default=8)
         parser.add_argument("--retry-delay", type=int, default=15)
         parser.add_argument("--csv", type=Path, default=SAMPLE_CONTACTS, help="contacts to import")
+        parser.add_argument(OVERRIDE_FLAG, action="store_true", dest="not_production",
+                            help="run even though DEBUG is off or the database is not named like a demo one "
+                                 "(the demo creates the superuser demo/demo)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # F24: checked before anything else, so a refused run starts no process and writes nothing.
+        refusal = demo_database_refusal(debug=settings.DEBUG, database_name=str(connection.settings_dict["NAME"]))
+        if refusal is not None and not options["not_production"]:
+            raise CommandError(f"The demo creates the superuser {DEMO_USER}/{DEMO_PASSWORD} and dials: refusing, "
+                               f"{refusal}. Pass {OVERRIDE_FLAG} if this database is not production.")
         # Carriage-return redraws only on a terminal (a log or a test gets one line per change).
         self.tty = sys.stdout.isatty() and self.stdout._out is sys.stdout
         DEMO_DIR.mkdir(parents=True, exist_ok=True)
@@ -106,7 +118,10 @@ class Command(BaseCommand):
             raise CommandError("These loopback ports are already in use, so the demo's processes could not "
                                f"start: {', '.join(busy)}. Stop what uses them or pick other ports "
                                "(--web-port, --simulator-port, --agent-port, UA_SIP_PORT_BASE).")
-        created = ensure_demo_superuser()
+        try:
+            created = ensure_demo_superuser(allow_any_database=options["not_production"])
+        except NotADemoDatabase as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"{'Created' if created else 'Found'} admin login {DEMO_USER} / {DEMO_PASSWORD}")
         try:
             setup = create_demo_campaign(demo)
