@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import re
 import socket
 import ssl
@@ -277,6 +279,48 @@ def test_rtp_stopping_mid_call_ends_it_as_failed_by_media_timeout(
     assert 7 + TEST_MEDIA_TIMEOUT_S - 1 <= ended.talk_seconds <= 7 + TEST_MEDIA_TIMEOUT_S + 2.5
     assert peer.wait(10) == 0
     assert len(peer.received("BYE")) == 1
+
+
+def test_expired_tampered_unsigned_and_stale_commands_are_never_dialed(
+        ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
+    # given a peer that would answer, and queued attempts of a running campaign inside its window
+    peer = sipp("uas_answer.xml", offset=5)
+    contact = _contact(peer.port)
+    attempts = [queue_attempt(contact)]
+    for _ in range(3):
+        other = Contact.objects.create(campaign=contact.campaign, phone_e164=f"+1202555{len(attempts):04d}",
+                                       time_zones=contact.time_zones)
+        attempts.append(queue_attempt(other))
+
+    def command(attempt: CallAttempt) -> OriginateCommand:
+        return OriginateCommand(attempt_id=attempt.pk, destination=attempt.contact.phone_e164,
+                                trunk=TrunkSpec(id=attempt.trunk_id, host="127.0.0.1", port=peer.port),
+                                ring_timeout_s=5, max_call_s=10)
+
+    # when the UA receives: a command that expired a minute ago; one whose body was changed after sealing;
+    # a plain JSON command nobody signed; and a genuine fresh one for a campaign paused since the claim
+    push_command(registry, ua_worker, sealed(command(attempts[0]), now=time.time() - 60))
+    tampered = json.loads(sealed(command(attempts[1])))
+    tampered["body"] = tampered["body"].replace(attempts[1].contact.phone_e164, "+19005550199")
+    push_command(registry, ua_worker, json.dumps(tampered))
+    push_command(registry, ua_worker, json.dumps(command(attempts[2]).to_wire()))
+    CallAttempt.objects.filter(pk=attempts[3].pk).update(lease_expires_at=timezone.now() + dt.timedelta(seconds=30))
+    contact.campaign.__class__.objects.filter(pk=contact.campaign_id).update(status="paused")
+    push_command(registry, ua_worker, sealed(command(attempts[3])))
+    # then nothing is dialed; the refusals are recorded (ids and reasons), the stale one ended not dialed
+    wait_for(lambda: CallAttempt.objects.get(pk=attempts[3].pk).state == AttemptState.ENDED, 10,
+             "the paused campaign's attempt to be ended by the gate")
+    time.sleep(1.0)
+    assert peer.received("INVITE") == []
+    assert CallAttempt.objects.filter(pk__in=[a.pk for a in attempts], dialing_at__isnull=False).count() == 0
+    refused = [json.loads(x) for x in registry.lrange("ce:ua:rejected", 0, -1)]
+    reasons = {r["attempt_id"]: r["reason"] for r in refused if r["ua"] == ua_worker}
+    assert reasons[attempts[0].pk].startswith("expired")
+    assert [r["reason"] for r in refused if r["attempt_id"] is None].count("bad or missing signature") == 1
+    assert any(r["reason"] == "not a sealed command" for r in refused)
+    stale = CallAttempt.objects.get(pk=attempts[3].pk)
+    assert (stale.disposition, stale.reason) == (Disposition.CANCELLED, "campaign paused at dial time")
+    peer.stop()
 
 
 def test_redelivered_originate_command_never_dials_twice(
