@@ -102,19 +102,24 @@ def sipp_opt_out(tmp_path: Path) -> Iterator[SippRun]:
         run.stop()
 
 
-def test_a_database_outage_during_an_opt_out_loses_nothing_and_calls_nobody_again(
-        db_proxy: TcpProxy, worker_behind_proxy: str, sipp_opt_out: SippRun) -> None:
-    registry = redis.Redis.from_url(settings.REDIS_URL)
-    # given a person who will press the opt-out digit, and the same number in another campaign
+def _call_answered_then_database_cut(proxy: TcpProxy, registry: redis.Redis) -> tuple[Contact, CallAttempt]:
+    """A person who will press the opt-out digit is called; at the answer, the database goes away."""
     contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=SIPP_PORT), phone_e164=NUMBER, ring_timeout_s=10)
     AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(provider="local", url="")
     contact.campaign.__class__.objects.filter(pk=contact.campaign_id).update(opt_out_digit="9")
     attempt = queue_attempt(contact)
-    # when the call is answered, and at that moment the database goes away
     hand_to_pool(registry, attempt)
     wait_for(lambda: CallAttempt.objects.values_list("state", flat=True).get(pk=attempt.pk)
              in (AttemptState.ANSWERED, AttemptState.BRIDGED), 20, "the answer", interval_s=0.02)
-    db_proxy.cut()
+    proxy.cut()
+    return contact, attempt
+
+
+def test_a_database_outage_during_an_opt_out_loses_nothing_and_calls_nobody_again(
+        db_proxy: TcpProxy, worker_behind_proxy: str, sipp_opt_out: SippRun) -> None:
+    registry = redis.Redis.from_url(settings.REDIS_URL)
+    # given a person who will press the opt-out digit; when the call is answered, the database goes away
+    contact, attempt = _call_answered_then_database_cut(db_proxy, registry)
     outage_started = time.monotonic()
     try:
         # the person opts out and hangs up meanwhile; the UA cannot write any of it
@@ -151,15 +156,7 @@ def test_an_opt_out_spooled_during_an_outage_survives_the_ua_being_killed(
     worker = start_worker_behind(db_proxy, name, log)
     try:
         # given a call answered, then the database gone, then the person opting out
-        contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=SIPP_PORT), phone_e164=NUMBER,
-                                   ring_timeout_s=10)
-        AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(provider="local", url="")
-        contact.campaign.__class__.objects.filter(pk=contact.campaign_id).update(opt_out_digit="9")
-        attempt = queue_attempt(contact)
-        hand_to_pool(registry, attempt)
-        wait_for(lambda: CallAttempt.objects.values_list("state", flat=True).get(pk=attempt.pk)
-                 in (AttemptState.ANSWERED, AttemptState.BRIDGED), 20, "the answer", interval_s=0.02)
-        db_proxy.cut()
+        contact, attempt = _call_answered_then_database_cut(db_proxy, registry)
         assert sipp_opt_out.wait(30) == 0
         # when the UA process is killed with the opt-out only in its spool
         worker.send_signal(signal.SIGKILL)
