@@ -245,7 +245,8 @@ def main() -> None:
     from django.urls import reverse
 
     from campaigns.models import CallAttempt, Campaign
-    from campaigns.reports import build_campaign_report, reset_report_rollup
+    from campaigns.reports.report import build_campaign_report
+    from campaigns.reports.rollups import reset_report_rollup
 
     call_command("migrate", verbosity=0)
     campaign = Campaign.objects.filter(name="bench-report").first()

@@ -33,7 +33,7 @@ from campaigns.choices import (
 )
 from campaigns.contact_import import import_contacts_file
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, ImportJob, RetryRule
-from campaigns.reports import CampaignReport
+from campaigns.reports.report import CampaignReport
 from campaigns.windows import CallingWindow, contact_in_window, next_window_opening
 from telephony.models import CallerID, Trunk
 

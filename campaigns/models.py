@@ -341,7 +341,7 @@ class CallAttempt(models.Model):
                          condition=~Q(state=AttemptState.ENDED)),
             # A caller ID's calls today (its daily cap, re-counted when Redis lost the counter).
             models.Index(fields=["caller_id", "queued_at"], name="attempt_callerid_day_idx"),
-            # The campaign report reads only the attempts newer than its rollup (campaigns/reports.py).
+            # The campaign report reads only the attempts newer than its rollup (campaigns/reports/).
             models.Index(fields=["campaign", "id"], name="attempt_report_idx"),
         ]
 
@@ -430,7 +430,7 @@ class ReportRollup(models.Model):
     """The campaign report's aggregates of every attempt up to ``through_attempt_id``, all of them ended.
 
     Ended attempts do not change, so their aggregates are kept here and the report only aggregates the
-    attempts after the watermark (campaigns/reports.py). ``data`` holds the partial aggregates as JSON.
+    attempts after the watermark (campaigns/reports/). ``data`` holds the partial aggregates as JSON.
     """
 
     campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, primary_key=True,

@@ -24,10 +24,11 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from campaigns import reports
 from campaigns.charts import MUTED, PRIMARY, SECONDARY, Bar, Column, Segment, bar_chart, column_chart
 from campaigns.csv_export import write_csv
 from campaigns.models import CallAttempt, Campaign
+from campaigns.reports import export, facts
+from campaigns.reports import report as reporting
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -48,7 +49,7 @@ def _campaign_for(request: HttpRequest, campaign_id: int, model_admin: ModelAdmi
 def campaign_report(request: HttpRequest, campaign_id: int, *, model_admin: ModelAdmin) -> HttpResponse:
     """The campaign's report: funnel, dispositions, outcomes, charts, timings, cost, recent attempts."""
     campaign = _campaign_for(request, campaign_id, model_admin)
-    report = reports.build_campaign_report(campaign)
+    report = reporting.build_campaign_report(campaign)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": Campaign._meta,
@@ -59,8 +60,8 @@ def campaign_report(request: HttpRequest, campaign_id: int, *, model_admin: Mode
         "timeline_chart": timeline_chart(report),
         "local_hour_chart": local_hour_chart(report),
         "disposition_chart": disposition_chart(report),
-        "attempts": reports.recent_attempts(campaign.pk),
-        "abandon_after_s": reports.ABANDON_AFTER_S,
+        "attempts": export.recent_attempts(campaign.pk),
+        "abandon_after_s": facts.ABANDON_AFTER_S,
         "can_listen": request.user.has_perm(LISTEN_PERMISSION),
     }
     return TemplateResponse(request, "admin/campaigns/report.html", context)
@@ -72,7 +73,7 @@ def attempt_detail(request: HttpRequest, campaign_id: int, attempt_id: int, *,
     """One attempt: SIP result, timings, the transcript as a conversation, the recording, the outcome."""
     campaign = _campaign_for(request, campaign_id, model_admin)
     try:
-        attempt = reports.attempt_for_report(campaign.pk, attempt_id)
+        attempt = export.attempt_for_report(campaign.pk, attempt_id)
     except CallAttempt.DoesNotExist as exc:
         raise Http404("No such attempt in this campaign.") from exc
     can_listen = request.user.has_perm(LISTEN_PERMISSION)
@@ -131,14 +132,14 @@ def contacts_csv(request: HttpRequest, campaign_id: int, *, model_admin: ModelAd
     Streamed in chunks through ``campaigns.csv_export.write_csv``, which defuses spreadsheet formulas.
     """
     campaign = _campaign_for(request, campaign_id, model_admin)
-    header, rows = reports.contact_export_rows(campaign)
+    header, rows = export.contact_export_rows(campaign)
     response = StreamingHttpResponse(_csv_chunks(header, rows), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-contacts-{stamp}.csv"'
     return response
 
 
-def _csv_chunks(header: list[str], rows: Iterator[list[Any]], chunk: int = reports.EXPORT_CHUNK) -> Iterator[str]:
+def _csv_chunks(header: list[str], rows: Iterator[list[Any]], chunk: int = facts.EXPORT_CHUNK) -> Iterator[str]:
     batch: list[list[Any]] = [header]
     for row in rows:
         batch.append(row)
@@ -233,7 +234,7 @@ def conversation(transcript: Any) -> list[dict[str, Any]]:
     return turns
 
 
-def funnel_chart(report: reports.CampaignReport) -> Any:
+def funnel_chart(report: reporting.CampaignReport) -> Any:
     """The funnel as horizontal bars of contacts, with each stage's share of all contacts."""
     total = report.contacts_total
     bars = [Bar(stage.label, stage.contacts, f"{stage.contacts:,} ({_percent(stage.contacts, total)})")
@@ -241,14 +242,14 @@ def funnel_chart(report: reports.CampaignReport) -> Any:
     return bar_chart(bars, title="Funnel: contacts reaching each stage", max_value=max(total, 1))
 
 
-def disposition_chart(report: reports.CampaignReport) -> Any:
+def disposition_chart(report: reporting.CampaignReport) -> Any:
     """Ended attempts by disposition."""
-    bars = [Bar(label, n, f"{n:,} ({share * 100:.1f}%)", PRIMARY if value in reports.HUMAN_DISPOSITIONS else
+    bars = [Bar(label, n, f"{n:,} ({share * 100:.1f}%)", PRIMARY if value in facts.HUMAN_DISPOSITIONS else
                 SECONDARY) for value, label, n, share in report.dispositions]
     return bar_chart(bars, title="Ended attempts by disposition")
 
 
-def timeline_chart(report: reports.CampaignReport) -> Any:
+def timeline_chart(report: reporting.CampaignReport) -> Any:
     """Dialed attempts per hour (or per wider bucket on long campaigns), connected ones darker."""
     bars = report.timeline
     hours = report.timeline_bucket_hours
@@ -264,7 +265,7 @@ def timeline_chart(report: reports.CampaignReport) -> Any:
                         legend=[(PRIMARY, "connected"), (SECONDARY, "not connected")])
 
 
-def local_hour_chart(report: reports.CampaignReport) -> Any:
+def local_hour_chart(report: reporting.CampaignReport) -> Any:
     """Answer rate at each hour of the day in the contacts' own time."""
     rates = [h.answer_rate or 0.0 for h in report.local_hours]
     top = min(1.0, max(0.1, math.ceil(max(rates, default=0) * 10) / 10))
@@ -280,7 +281,7 @@ def _percent(part: float, whole: float) -> str:
     return f"{part / whole * 100:.1f}%" if whole else "-"
 
 
-def outcome_field_columns(outcomes: Sequence[reports.OutcomeSummary]) -> list[str]:
+def outcome_field_columns(outcomes: Sequence[reporting.OutcomeSummary]) -> list[str]:
     """Every field name shown in the outcomes table, in order of first appearance."""
     names: list[str] = []
     for outcome in outcomes:

@@ -9,7 +9,7 @@ from campaigns.dispatch import park_contacts_outside_window, run_dispatch_tick
 from campaigns.lifecycle import complete_finished_campaigns
 from campaigns.originate import originate_attempt
 from campaigns.reaper import reap_stuck_attempts
-from campaigns.reports import refresh_report_rollups as refresh
+from campaigns.reports.rollups import refresh_report_rollups as refresh
 
 # ---------------------------------------------------------------------------------------------------------
 # Dialer. No ETA/countdown anywhere: times live in Postgres (next_attempt_at, lease_expires_at) and the

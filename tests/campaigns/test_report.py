@@ -11,13 +11,8 @@ from django.utils import timezone
 
 from campaigns.choices import AttemptState, CampaignStatus, Disposition
 from campaigns.models import CallAttempt, Campaign, ReportRollup
-from campaigns.reports import (
-    build_campaign_report,
-    distribution_from_counts,
-    percentile_from_counts,
-    refresh_report_rollups,
-    reset_report_rollup,
-)
+from campaigns.reports.report import build_campaign_report, distribution_from_counts, percentile_from_counts
+from campaigns.reports.rollups import refresh_report_rollups, reset_report_rollup
 from tests.campaigns.report_data import RATE_PER_MINUTE, add_attempt, at, build_report_campaign
 from tests.factories import CampaignFactory, ContactFactory
 

@@ -49,7 +49,7 @@ from campaigns.demo_campaign import (
 )
 from campaigns.lifecycle import CampaignTransitionError, pause_campaign, start_campaign
 from campaigns.models import Campaign
-from campaigns.reports import build_campaign_report
+from campaigns.reports.report import build_campaign_report
 from telephony.ua_registry import live_uas
 
 DEMO_DIR = Path(settings.BASE_DIR) / "var" / "demo"
