@@ -20,7 +20,11 @@ What runs:
   SIPp UAS, the same N calls held S seconds; its CPU is what ``cpu_ratio_vs_sipp`` divides by.
 
 Prints details, then last:
-``calls=N established=E setup_cps=C pool_cores=K rss_mb_per_call=M late_frames_pct=L cpu_ratio_vs_sipp=X``
+``calls=N established=E setup_cps=C pool_cores=K rss_mb_per_call=M late_abs_60ms_pct=A late_frames_pct=L
+cpu_ratio_vs_sipp=X``
+
+``late_abs_60ms_pct``: the share of expected frames that never came back or came back with a round trip over an
+absolute 60 ms (or left late from a stalled clock): a uniformly slow media path shows here.
 
 ``late_frames_pct``: of the frames expected back on all calls (each call's first to last echoed frame), the
 share that never came back, came back more than 20 ms (one frame) later than that call's median round trip,
@@ -316,6 +320,8 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
         late = sum(p["late"] for p in probes)
         missing = sum(p["missing"] for p in probes)
         figures["late_frames_pct"] = 100 * (late + missing) / expected if expected else float("nan")
+        late_abs = sum(p.get("late_abs", 0) for p in probes)
+        figures["late_abs_60ms_pct"] = 100 * (late_abs + missing) / expected if expected else float("nan")
         # The same count restricted to frames sent while all N calls were up (no set-up or tear-down of other
         # calls competing for the CPU): every call sends a frame every 20 ms through that window.
         hold_bad = sum(1 for p in probes for at in p.get("bad_at", []) if hold_start <= at < hold_end)
@@ -423,7 +429,8 @@ def main() -> None:
     ratio = figures["pool_cores"] / sipp_cores if sipp_cores and sipp_cores == sipp_cores else float("nan")
     print(f"calls={args.calls} established={int(figures['established'])} setup_cps={figures['setup_cps']:.1f} "
           f"pool_cores={figures['pool_cores']:.2f} rss_mb_per_call={figures['rss_mb_per_call']:.1f} "
-          f"late_frames_pct={figures['late_frames_pct']:.3f} cpu_ratio_vs_sipp={ratio:.1f}")
+          f"late_abs_60ms_pct={figures['late_abs_60ms_pct']:.3f} late_frames_pct={figures['late_frames_pct']:.3f} "
+          f"cpu_ratio_vs_sipp={ratio:.1f}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from telephony.ua.media_port import CallMediaPort
 PROBE_STATS_KEY = "ua:probe:stats"  # the benchmark reads each call's frame statistics here
 
 LATE_MS = 20.0  # one frame period behind the best case
+ABSOLUTE_LATE_MS = 60.0  # a round trip (both jitter buffers and the peer) longer than this is late, full stop
 FRAME_MS = 20
 SAMPLES = 160
 _NIBBLES = 8  # a 32-bit sequence number, 4 bits per sample
@@ -173,6 +174,10 @@ class ProbeHooks(CallHooks):
         bad_at = [round(wall_offset + sent_at[seq], 2) for seq in bad]
         return {"expected": expected, "late": late, "missing": expected - len(rtts), "sent": self.next_seq,
                 "late_vs_best": sum(1 for rtt in ordered if (rtt - best) * 1000 > LATE_MS),
+                # Absolute: a round trip over ABSOLUTE_LATE_MS, whatever the call's own median (a uniformly slow
+                # path is late here, not in the relative figure).
+                "late_abs": len(({seq for seq, rtt in rtts.items() if rtt * 1000 > ABSOLUTE_LATE_MS} | stalled)
+                                & set(rtts)),
                 "late_60ms": sum(1 for rtt in ordered if (rtt - median) * 1000 > 60),
                 "clock_stalls": len(stalled), "undecodable": self.undecodable, "bad_at": bad_at,
                 "best_rtt_ms": round(best * 1000, 1), "median_rtt_ms": round(median * 1000, 1),
