@@ -56,10 +56,12 @@ def attempt_in_states(attempt_id: int, states: Iterable[str]) -> QuerySet[CallAt
         pk=attempt_id, state_upper__in=[str(s).upper() for s in states])
 
 
-def renew_attempt_leases(attempt_id: int) -> bool:
+def renew_attempt_leases(attempt_id: int, trunk_id: int | None = None) -> bool:
     """Heartbeat of a live call: extend its Postgres lease (the reaper's clock) and its Redis slots.
 
-    The user agent calls this every ``RENEW_EVERY_S`` seconds while the call lives.
+    The user agent calls this every ``RENEW_EVERY_S`` seconds while the call lives, naming the trunk that carries
+    the call now: after a failover that is the secondary, whose channel the UA took before its INVITE; the
+    attempt row names the primary until the call ends.
 
     Returns:
         True while the attempt is in flight; False when it has ended (e.g. the reaper resolved it), in
@@ -74,8 +76,11 @@ def renew_attempt_leases(attempt_id: int) -> bool:
            .values("campaign_id", "trunk_id", "campaign__max_concurrent", "trunk__max_channels").first())
     if row is None:
         return False
-    scopes = attempt_scopes(row["campaign_id"], row["campaign__max_concurrent"], row["trunk_id"],
-                            row["trunk__max_channels"] or 1)
+    carrying, channels = row["trunk_id"], row["trunk__max_channels"] or 1
+    if trunk_id is not None and trunk_id != carrying:
+        carrying = trunk_id
+        channels = Trunk.objects.filter(pk=trunk_id).values_list("max_channels", flat=True).first() or 1
+    scopes = attempt_scopes(row["campaign_id"], row["campaign__max_concurrent"], carrying, channels)
     try:
         if not renew_leases(get_redis(), scopes, attempt_id):
             # The call is live already; Postgres still counts it against the cap, so let it finish.

@@ -68,10 +68,10 @@ class CampaignLedger:
             else:  # pragma: no cover - the contract's set is closed
                 raise ValueError(f"unknown event {event!r}")
 
-    def renew(self, attempt_id: int) -> bool:
-        """The lease heartbeat of a live call."""
+    def renew(self, attempt_id: int, trunk_id: int | None = None) -> bool:
+        """The lease heartbeat of a live call (on the trunk that carries it now)."""
         with _database():
-            return attempts.renew_attempt_leases(attempt_id)
+            return attempts.renew_attempt_leases(attempt_id, trunk_id=trunk_id)
 
     def take_trunk_channel(self, attempt_id: int, trunk_id: int, max_channels: int) -> bool:
         """A channel on the failover trunk for `attempt_id` (Redis only), before its INVITE goes out."""

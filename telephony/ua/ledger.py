@@ -67,8 +67,9 @@ class Ledger(Protocol):
         """
         ...
 
-    def renew(self, attempt_id: int) -> bool:
-        """Extend the leases of a live call; False when the attempt has ended elsewhere (hang up).
+    def renew(self, attempt_id: int, trunk_id: int | None = None) -> bool:
+        """Extend the leases of a live call on `trunk_id` (the trunk carrying it now); False when the attempt
+        has ended elsewhere (hang up).
 
         Raises:
             LedgerUnavailable: the store cannot be reached (keep the call; try again).
@@ -92,17 +93,20 @@ class LedgerWriter(threading.Thread):
         ledger: The control plane's ledger.
         spool: This UA's durable event spool.
         busy_attempts: The attempts holding a line now (their leases are renewed).
+        trunk_of: The trunk carrying an attempt's call now (None: the attempt's own), for the renewal.
         on_lost: Called with an attempt id whose ledger row ended elsewhere while its call is up (hang up).
         lease_renew_s: Seconds between lease renewals.
     """
 
     def __init__(self, ledger: Ledger, spool: EventSpool, *, busy_attempts: Callable[[], list[int]],
-                 on_lost: Callable[[int], None], lease_renew_s: float) -> None:
+                 on_lost: Callable[[int], None], lease_renew_s: float,
+                 trunk_of: Callable[[int], int | None] = lambda attempt_id: None) -> None:
         super().__init__(name="ledger", daemon=True)
         self.ledger = ledger
         self.spool = spool
         self.busy_attempts = busy_attempts
         self.on_lost = on_lost
+        self.trunk_of = trunk_of
         self.lease_renew_s = lease_renew_s
         self.stopping = threading.Event()
         self.finished = 0
@@ -164,7 +168,7 @@ class LedgerWriter(threading.Thread):
         self._next_renew = time.monotonic() + self.lease_renew_s
         for attempt_id in self.busy_attempts():
             try:
-                alive = self.ledger.renew(attempt_id)
+                alive = self.ledger.renew(attempt_id, self.trunk_of(attempt_id))
             except LedgerUnavailable:
                 # Why no hang-up: the call is fine, only the ledger is away. The reaper leaves attempts of a live
                 # UA alone, and the results wait in the spool.

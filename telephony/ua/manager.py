@@ -80,6 +80,7 @@ class CallManager:
         self.ports = MediaPortPool("call-port", pjsua.settings.clock_rate, MAX_MEDIA_PORTS)
         self._lock = threading.Lock()  # guards the live-attempt snapshot read by other threads
         self._live_ids: frozenset[int] = frozenset()
+        self._live_trunks: dict[int, int] = {}
         pjsua.tick_handlers.append(self.tick)
 
     # ---- helpers -----------------------------------------------------------------------------------------
@@ -101,9 +102,15 @@ class CallManager:
         with self._lock:
             return self._live_ids
 
+    def live_trunk(self, attempt_id: int) -> int | None:
+        """The trunk carrying the attempt's call now (after a failover: the secondary); any thread."""
+        with self._lock:
+            return self._live_trunks.get(attempt_id)
+
     def _refresh_live(self) -> None:
         with self._lock:
             self._live_ids = frozenset(self.calls)
+            self._live_trunks = {attempt_id: call.trunk.id for attempt_id, call in self.calls.items()}
 
     # ---- accounts ----------------------------------------------------------------------------------------
 

@@ -151,7 +151,7 @@ class UaWorker:
         self.spool = EventSpool(Path(settings.spool_dir) / f"{settings.name}.sqlite3")
         self.ledger = LedgerWriter(ledger, self.spool, busy_attempts=self.busy_attempts,
                                    on_lost=lambda attempt_id: self.hangup(attempt_id, "ended in the ledger"),
-                                   lease_renew_s=settings.lease_renew_s)
+                                   lease_renew_s=settings.lease_renew_s, trunk_of=self._carrying_trunk)
         self.manager: CallManager | None = None
         self.stopping = threading.Event()
         self._wake_heartbeat = threading.Event()
@@ -159,6 +159,9 @@ class UaWorker:
         self._busy: set[int] = set()  # attempts holding one of our lines, from dial until their end is spooled
 
     # ---- thread-safe helpers -----------------------------------------------------------------------------
+
+    def _carrying_trunk(self, attempt_id: int) -> int | None:
+        return self.manager.live_trunk(attempt_id) if self.manager is not None else None
 
     def busy_attempts(self) -> list[int]:
         """Attempts holding a line of this process."""

@@ -22,14 +22,16 @@ from campaigns.leases import (
     TokenRequest,
     acquire_leases,
     attempt_scopes,
+    campaign_scope,
     count_leases,
     refund_dial_tokens,
     release_leases,
     renew_leases,
     take_dial_tokens,
+    trunk_scope,
 )
 from campaigns.models import CallAttempt
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, TrunkFactory
 
 
 def test_acquire_admits_up_to_the_limit_then_refuses(redis_client: redis.Redis) -> None:
@@ -221,6 +223,25 @@ def test_renew_attempt_leases_extends_the_ledger_and_the_slots(redis_client: red
     assert attempt.lease_expires_at > timezone.now() + timedelta(seconds=LEASE_TTL_S - 5)
     scopes = attempt_scopes(campaign.pk, campaign.max_concurrent, campaign.trunk_id, campaign.trunk.max_channels)
     assert all(count_leases(redis_client, s) == 1 for s in scopes)
+
+
+@pytest.mark.django_db
+def test_renewal_after_a_failover_keeps_the_channel_on_the_trunk_that_carries_the_call(
+        redis_client: redis.Redis) -> None:
+    # given a call that failed over: its row names the primary, the UA holds a channel on the secondary
+    contact = ContactFactory()
+    campaign = contact.campaign
+    secondary = TrunkFactory(max_channels=3)
+    attempt = CallAttempt.objects.create(campaign=campaign, contact=contact, trunk=campaign.trunk,
+                                         state=AttemptState.ANSWERED)
+    channel = trunk_scope(secondary.pk, 3)
+    assert acquire_leases(redis_client, [channel], attempt.pk, ttl_s=1)
+    # when the UA renews naming the secondary, past the lease the channel would have had
+    assert renew_attempt_leases(attempt.pk, trunk_id=secondary.pk)
+    time.sleep(1.2)
+    # then the secondary's channel is still held (and the campaign's slot too)
+    assert count_leases(redis_client, channel) == 1
+    assert count_leases(redis_client, campaign_scope(campaign.pk, campaign.max_concurrent)) == 1
 
 
 @pytest.mark.django_db

@@ -47,9 +47,9 @@ class OutageLedger:
         self.real.record(event)
         self.recorded.append(event.kind)
 
-    def renew(self, attempt_id: int) -> bool:
+    def renew(self, attempt_id: int, trunk_id: int | None = None) -> bool:
         self._check()
-        return self.real.renew(attempt_id)
+        return self.real.renew(attempt_id, trunk_id)
 
 
 def test_the_spool_keeps_events_across_a_restart_and_gives_opt_outs_first(tmp_path: Path) -> None:
