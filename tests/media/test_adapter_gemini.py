@@ -215,8 +215,6 @@ def test_go_away_resumes_the_session_on_a_new_connection_with_the_last_handle() 
     assert setups[1] == {**EXPECTED_SETUP, "sessionResumption": {"handle": "h-2"}}
     assert result.disposition is None
     assert 380 <= result.played_ms <= 420
-    assert session.adapter is not None
-    assert session.adapter.resumptions == 1  # type: ignore[attr-defined]
     # the greeting was asked for once, on the first connection only
     assert [m["clientContent"] for _, m in server.received.messages if "clientContent" in m] == [
         {"turns": [{"role": "user", "parts": [{"text": "The call is connected. Start by saying: Hello Ada"}]}],
