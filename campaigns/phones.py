@@ -315,7 +315,7 @@ def _normalize_fast(raw: str, default_region: str) -> NormalizedNumber | None:
             return None
         parse_rules = rules_list[0]  # parse() strips the national prefix with the main region's metadata
     else:
-        region_rules = _rules_for_region(default_region.upper())
+        region_rules = _rules_for_region(default_region)  # as phonenumbers reads it: "gb" is no region
         if region_rules is None:
             return None
         if region_rules.idd is not None and region_rules.idd.match(digits):

@@ -309,9 +309,17 @@ def open_command(raw: bytes | str, key: bytes, *, now: float) -> Command:
     body = envelope["body"]
     if not key or not hmac.compare_digest(str(envelope.get("mac") or ""), _mac(key, body)):
         raise CommandRejected("bad or missing signature")
-    data = json.loads(body)
-    attempt_id = _opt_int(data.get("attempt_id")) if isinstance(data, dict) else None
-    kind = _COMMANDS.get(str(data.get("type"))) if isinstance(data, dict) else None
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise CommandRejected("malformed command: the body is not JSON") from exc
+    if not isinstance(data, dict):
+        raise CommandRejected("malformed command: the body is not an object")
+    try:
+        attempt_id = _opt_int(data.get("attempt_id"))
+    except (TypeError, ValueError):
+        attempt_id = None
+    kind = _COMMANDS.get(str(data.get("type")))
     if kind is None:
         raise CommandRejected(f"unknown command type {data.get('type')!r}", attempt_id)
     try:

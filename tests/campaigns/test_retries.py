@@ -78,3 +78,19 @@ def test_no_celery_eta_or_countdown_schedules_anything_in_campaigns() -> None:
                  for n, line in enumerate(path.read_text().splitlines(), 1)
                  if re.search(r"\b(eta|countdown)\s*=", line)]
     assert offenders == []
+
+
+def test_a_counted_attempt_with_no_retry_delay_closes_the_contact_as_failed() -> None:
+    # given a dialed attempt ending in a way no default delay covers, and no rule for it
+    # when / then the contact is not retried and ran out of attempts
+    assert plan(Disposition.CANCELLED) == (ContactStatus.FAILED, None)
+
+
+@pytest.mark.parametrize("disposition", [Disposition.REJECTED, Disposition.VOICEMAIL_LEFT])
+def test_a_retried_result_that_hits_a_cap_is_still_a_result(disposition: str) -> None:
+    # given a rule that retries a decline or a delivered message
+    rule = Rule(3600, 3)
+    # when the campaign's cap, or the rule's own cap, is reached
+    # then the contact is done (it was reached), not failed
+    assert plan(disposition, attempts=5, same=1, rule=rule) == (ContactStatus.DONE, None)
+    assert plan(disposition, attempts=3, same=3, rule=rule) == (ContactStatus.DONE, None)

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from campaigns import windows
 from campaigns.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 
 UTC = dt.UTC
 ALL_DAYS = range(7)
 NY, LA, KTM = "America/New_York", "America/Los_Angeles", "Asia/Kathmandu"
+
+
+@pytest.fixture(autouse=True)
+def _zones_computed_afresh() -> None:
+    # The per-minute cache would let only the first test of a minute run the zone checks (and be credited with
+    # covering them by mutation testing).
+    windows._zones_in_window_at.cache_clear()
 
 
 def legal_window() -> CallingWindow:
@@ -141,3 +151,74 @@ def test_next_opening_skips_days_off_and_handles_spring_forward() -> None:
     weekdays = CallingWindow.for_campaign(range(5), dt.time(9, 0), dt.time(17, 0))
     now = at(2026, 3, 7, 15, 0)  # Saturday; Monday 2026-03-09 is after the change to EDT
     assert next_window_opening([NY], now, weekdays) == at(2026, 3, 9, 13, 0)  # 09:00 EDT
+
+
+def test_a_campaigns_window_is_read_from_its_fields() -> None:
+    # given a campaign asking for weekdays 07:00-18:00
+    campaign = SimpleNamespace(window_days=[0, 1, 2, 3, 4], window_start=dt.time(7, 0), window_end=dt.time(18, 0))
+    # when its window is taken
+    window = CallingWindow.of(campaign)
+    # then it has its days and hours, the start clipped to the legal 08:00
+    assert window == CallingWindow(frozenset(range(5)), dt.time(8, 0), dt.time(18, 0))
+
+
+@pytest.mark.parametrize("edges", [
+    {"start": dt.time(8, 0, 30)},
+    {"start": dt.time(8, 0, 0, 500_000)},
+    {"end": dt.time(20, 59, 30)},
+    {"end": dt.time(20, 59, 59, 500_000)},
+])
+def test_zones_in_window_honours_edges_inside_a_minute(edges: dict[str, dt.time]) -> None:
+    # given a window whose start or end is not a whole minute
+    window = CallingWindow(frozenset(ALL_DAYS), edges.get("start", dt.time(8, 0)), edges.get("end", dt.time(21, 0)))
+    edge = edges.get("start") or edges["end"]
+    # New York (EDT, UTC-4) reaches the edge at this instant
+    at_edge = dt.datetime.combine(dt.date(2026, 6, 16), edge, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
+    just_before, just_after = at_edge - dt.timedelta(microseconds=1), at_edge
+    # when the dispatcher lists the zones inside just before and at the edge (the same minute)
+    before, after = NY in zones_in_window(just_before, window), NY in zones_in_window(just_after, window)
+    # then the answer flips at the edge itself, as for a single contact
+    assert (before, after) == ((False, True) if "start" in edges else (True, False))
+    assert before == contact_in_window([NY], just_before, window)
+    assert after == contact_in_window([NY], just_after, window)
+
+
+def test_zones_in_window_is_computed_once_per_minute() -> None:
+    # given whole-minute edges and three instants of one UTC minute
+    windows._zones_in_window_at.cache_clear()
+    minute = at(2026, 6, 16, 12, 30)
+    # when the dispatcher asks at each of them (in UTC and in another zone's clock)
+    answers = [zones_in_window(minute.replace(second=5), legal_window()),
+               zones_in_window(minute.replace(second=50, microsecond=250_000), legal_window()),
+               zones_in_window(minute.astimezone(ZoneInfo(NY)).replace(second=59), legal_window())]
+    # then the zones were computed once, and each answer is that minute's
+    info = windows._zones_in_window_at.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+    assert answers[0] == answers[1] == answers[2] == zones_in_window(minute, legal_window())
+
+
+def test_next_opening_within_a_short_horizon() -> None:
+    # given New York at 22:00 on Monday (closed until 08:00 on Tuesday)
+    now = at(2026, 6, 16, 2, 0)
+    tuesday_8am = at(2026, 6, 16, 12, 0)
+    # when the horizon is today only, nothing opens; with one more day, Tuesday's opening is found
+    assert next_window_opening([NY], now, legal_window(), horizon_days=0) is None
+    assert next_window_opening([NY], now, legal_window(), horizon_days=1) == tuesday_8am
+    # and an opening later today is found with a horizon of today only
+    assert next_window_opening([NY], at(2026, 6, 16, 10, 0), legal_window(), horizon_days=0) == tuesday_8am
+
+
+def test_next_opening_beyond_the_horizon_is_none() -> None:
+    # given a campaign calling on Thursdays only, asked on Monday night (New York)
+    thursdays = CallingWindow.for_campaign([3], dt.time(8, 0), dt.time(21, 0))
+    now = at(2026, 6, 16, 2, 0)  # Monday 22:00 EDT; Thursday is 3 local days ahead
+    # then a horizon of two days finds nothing, three days finds Thursday 08:00
+    assert next_window_opening([NY], now, thursdays, horizon_days=2) is None
+    assert next_window_opening([NY], now, thursdays, horizon_days=3) == at(2026, 6, 18, 12, 0)
+
+
+def test_next_opening_counts_days_in_the_contacts_own_calendar() -> None:
+    # given Kiritimati (UTC+14) at 06:00 on Tuesday local, which is still Monday in UTC
+    now = at(2026, 6, 15, 16, 0)
+    # when the horizon is the contact's today only, today's 08:00 local is found
+    assert next_window_opening(["Pacific/Kiritimati"], now, legal_window(), horizon_days=0) == at(2026, 6, 15, 18, 0)

@@ -47,3 +47,16 @@ def test_trunk_failures_before_answer_fail_over(outcome: CallOutcome) -> None:
 ])
 def test_called_party_answers_and_answered_calls_never_fail_over(outcome: CallOutcome) -> None:
     assert not should_fail_over(outcome)
+
+
+@pytest.mark.parametrize("flag", ["rang", "media_timeout", "ring_timeout", "answered"])
+def test_any_sign_that_the_phone_may_have_rung_stops_a_failover_even_on_a_5xx(flag: str) -> None:
+    # given a trunk failure code, and one sign that the called party was reached
+    outcome = CallOutcome(sip_code=503, **{flag: True})
+    # then the call is not placed again on the secondary trunk
+    assert not should_fail_over(outcome)
+
+
+@pytest.mark.parametrize(("code", "fails_over"), [(499, False), (500, True), (599, True), (600, False), (None, False)])
+def test_only_5xx_codes_fail_over(code: int | None, fails_over: bool) -> None:
+    assert should_fail_over(CallOutcome(sip_code=code)) is fails_over
