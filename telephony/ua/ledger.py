@@ -119,7 +119,7 @@ class LedgerWriter(threading.Thread):
 
     def holding(self) -> set[int]:
         """Attempts whose events are still in the spool (the reaper must leave them alone)."""
-        return {item.event.attempt_id for item in self.spool.pending(limit=1000)}
+        return self.spool.attempt_ids()
 
     def run(self) -> None:
         while not self.stopping.is_set():

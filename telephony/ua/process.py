@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -298,19 +298,16 @@ class UaWorker:
 
     def _rejected(self, exc: CommandRejected) -> None:
         logger.warning("UA %s: command refused (%s), attempt %s", self.settings.name, exc.reason, exc.attempt_id)
-        with _suppress_redis():
+        # A genuine but expired or malformed command leaves its attempt queued: the reaper ends it not dialed
+        # once its lease is gone (it was never dialed, so it does not count).
+        try:
             pipe = self.redis.pipeline()
             pipe.lpush(REJECTED_KEY, json.dumps({"ua": self.settings.name, "attempt_id": exc.attempt_id,
                                                  "reason": exc.reason, "at": time.time()}))
             pipe.ltrim(REJECTED_KEY, 0, REJECTED_KEEP - 1)
             pipe.execute()
-        if exc.attempt_id is not None:
-            # A genuine but expired or malformed command: its attempt is still queued; the last gate ends it not
-            # dialed when its lease is gone, else the reaper does (it was never dialed, so it does not count).
-            self._advertise_soon()
-
-    def _advertise_soon(self) -> None:
-        self._wake_heartbeat.set()
+        except redis.RedisError:
+            logger.warning("UA %s: could not record the refusal", self.settings.name, exc_info=True)
 
     def _originate(self, command: OriginateCommand, raw: bytes | str) -> None:
         from telephony.ua_registry import push_command, release_ua_line, reserve_ua_line
@@ -338,7 +335,7 @@ class UaWorker:
             trunk = self.credentials(command.trunk)
         except (LookupError, LedgerUnavailable) as exc:
             logger.warning("attempt %s not dialed: %s", command.attempt_id, exc)
-            self._advertise_soon()
+            self._wake_heartbeat.set()  # the line is free again: say so now
             return
         sip_call_id = new_sip_call_id()
         # The last gate: only the actor that moves QUEUED -> DIALING dials, and only if the campaign still runs,
@@ -347,16 +344,16 @@ class UaWorker:
             decision = self.ledger_port.begin_dial(command.attempt_id, ua_name=name, sip_call_id=sip_call_id)
         except LedgerUnavailable as exc:
             logger.warning("attempt %s not dialed: ledger unavailable (%s)", command.attempt_id, exc)
-            self._advertise_soon()
+            self._wake_heartbeat.set()  # the line is free again: say so now
             return
         if not decision:
             logger.info("attempt %s not dialed: %s", command.attempt_id, decision.reason)
-            self._advertise_soon()
+            self._wake_heartbeat.set()  # the line is free again: say so now
             return
         with self._lock:
             self._busy.add(command.attempt_id)
         assert self.manager is not None  # noqa: S101 - set in start()
-        self.pjsua.call_soon(self.manager.originate, _with_trunk(command, trunk), sip_call_id)
+        self.pjsua.call_soon(self.manager.originate, replace(command, trunk=trunk), sip_call_id)
 
     def drain(self) -> None:
         """Withdraw from the registry, hang up every call, wait for the ends to be spooled and sent, stop."""
@@ -381,23 +378,6 @@ class UaWorker:
         # What the ledger cannot take now stays in the spool for the next start.
         self.ledger.stop(timeout_s=5)
         self.spool.close()
-
-
-class _suppress_redis:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is not None and isinstance(exc, redis.RedisError):
-            logger.warning("Redis error: %s", exc)
-            return True
-        return False
-
-
-def _with_trunk(command: OriginateCommand, trunk: TrunkSpec) -> OriginateCommand:
-    from dataclasses import replace
-
-    return replace(command, trunk=trunk)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -89,6 +89,11 @@ class EventSpool:
                 "SELECT seq, body, tries FROM events ORDER BY priority, seq LIMIT ?", (limit,)).fetchall()
         return [SpooledEvent(int(seq), event_from_json(body), int(tries)) for seq, body, tries in rows]
 
+    def attempt_ids(self) -> set[int]:
+        """The attempts with events still waiting (read from the index column; no event is decoded)."""
+        with self._lock:
+            return {int(row[0]) for row in self._db.execute("SELECT DISTINCT attempt_id FROM events")}
+
     def acknowledge(self, seq: int) -> None:
         """The ledger recorded event `seq`: drop it."""
         with self._lock:

@@ -29,8 +29,9 @@ from media.tts import synthesize
 from telephony.contract import CallEvent, OptedOut, OriginateCommand
 from telephony.simulator.personas import VOICEMAIL_GREETING
 from telephony.ua import media_hooks
+from telephony.ua.call_plan import CallPlan, call_plan_from_settings
 from telephony.ua.hooks import EndReport
-from telephony.ua.media_hooks import THANK_YOU, CallPlan, MediaHooks
+from telephony.ua.media_hooks import THANK_YOU, MediaHooks
 from telephony.ua.process import MEDIA_HOOKS, default_hooks
 from telephony.ua_registry import pending_commands
 from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
@@ -119,7 +120,7 @@ def test_a_call_whose_agent_names_another_secret_never_reaches_the_agent(
     command = _command(agent={"provider": "openai_realtime", "url": "ws://127.0.0.1:9/anything",
                               "api_key_env": "DATABASE_URL", "outcome_schema": []})
     # when the UA reads the call's plan with its settings
-    plan = media_hooks.call_plan_from_settings(command)
+    plan = call_plan_from_settings(command)
     # then there is no agent to connect to, and the reason names the field, not the value
     assert plan.agent is None
     assert "api_key_env: DATABASE_URL is not an allowed API key variable" in plan.agent_error
@@ -131,8 +132,8 @@ def test_the_ua_gives_the_local_agent_token_to_the_local_agent_only(settings: Se
     settings.LOCAL_AGENT_URL = "ws://agent.internal:8765/v1"
     settings.LOCAL_AGENT_TOKEN = "s3cret-local-token"
     # when the UA reads the plans of a local call and of a twilio_stream call
-    local = media_hooks.call_plan_from_settings(_command(agent={"provider": "local"}))
-    other = media_hooks.call_plan_from_settings(_command(agent={
+    local = call_plan_from_settings(_command(agent={"provider": "local"}))
+    other = call_plan_from_settings(_command(agent={
         "provider": "twilio_stream", "url": "wss://agents.example.com/stream"}))
     # then only the local agent's config carries the token
     assert local.agent is not None
@@ -142,17 +143,17 @@ def test_the_ua_gives_the_local_agent_token_to_the_local_agent_only(settings: Se
     assert other.agent.token == ""
     # and without the token, a local agent off loopback is refused
     settings.LOCAL_AGENT_TOKEN = ""
-    refused = media_hooks.call_plan_from_settings(_command(agent={"provider": "local"}))
+    refused = call_plan_from_settings(_command(agent={"provider": "local"}))
     assert refused.agent is None
     assert "LOCAL_AGENT_TOKEN" in refused.agent_error
 
 
 def test_the_ua_checks_agents_against_the_deployments_allow_lists(settings: Settings) -> None:
     settings.AI_OPENAI_HOSTS = ["realtime-proxy.example.com"]
-    default_host = media_hooks.call_plan_from_settings(_command(agent={"provider": "openai_realtime"}))
+    default_host = call_plan_from_settings(_command(agent={"provider": "openai_realtime"}))
     assert default_host.agent is None
     assert "api.openai.com is not an allowed openai_realtime host" in default_host.agent_error
-    proxied = media_hooks.call_plan_from_settings(_command(agent={
+    proxied = call_plan_from_settings(_command(agent={
         "provider": "openai_realtime", "url": "wss://realtime-proxy.example.com/v1/realtime"}))
     assert proxied.agent is not None
 

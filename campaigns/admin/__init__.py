@@ -6,7 +6,6 @@ queries does not grow with the rows on the page; tests/campaigns/test_admin_quer
 
 from __future__ import annotations
 
-import contextlib
 from functools import partial
 from typing import Any
 
@@ -15,18 +14,19 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, JSONField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from campaigns import dnc_views, import_views, report_views
-from campaigns.admin_deletion import KeepsCallAttemptsAdmin, KeepsOptOutsAdmin
-from campaigns.choices import CONTACT_DIALABLE, IMPORT_FINISHED, ContactStatus, DncSource, ImportStatus
+from campaigns import import_views, report_views
+from campaigns.admin.search import PhoneSearchMixin
+from campaigns.admin_deletion import KeepsCallAttemptsAdmin
+from campaigns.choices import CONTACT_DIALABLE, ContactStatus, DncSource
 from campaigns.dnc import add_to_do_not_call
-from campaigns.forms import CampaignAdminForm, DoNotCallAddForm, RetryRuleForm
+from campaigns.forms import CampaignAdminForm, RetryRuleForm
 from campaigns.lifecycle import (
     CampaignTransitionError,
     cancel_campaign,
@@ -34,31 +34,8 @@ from campaigns.lifecycle import (
     resume_campaign,
     start_campaign,
 )
-from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall, ImportJob, RetryRule
-from campaigns.phones import InvalidNumber, normalize_number
+from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, RetryRule
 from campaigns.selectors import campaign_live_stats
-
-# Region used to read a national-format number typed into a search box.
-SEARCH_REGION = "US"
-
-
-class PhoneSearchMixin:
-    """Search by phone number through the E.164 column, whatever format the operator types."""
-
-    phone_search_field = "phone_e164"
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        term = search_term.strip()
-        digits = "".join(ch for ch in term if ch.isdigit())
-        if len(digits) >= 6 and len(digits) * 2 >= len(term.replace(" ", "")):
-            condition = Q(**{f"{self.phone_search_field}__contains": digits})
-            # A partial number does not normalise: the digits match above is then all we can do.
-            with contextlib.suppress(InvalidNumber):
-                condition |= Q(**{self.phone_search_field: normalize_number(term, SEARCH_REGION).e164})
-            return queryset.filter(condition), False
-        return super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
 
 
 @admin.register(AgentProfile)
@@ -390,139 +367,5 @@ def _ms(value: object) -> str:
     return f"{int(value) / 1000:.1f}s" if isinstance(value, int | float) else ""
 
 
-class DncScopeFilter(admin.SimpleListFilter):
-    title = "scope"
-    parameter_name = "scope"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("global", "Every campaign"), ("campaign", "One campaign")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[DoNotCall]) -> QuerySet[DoNotCall]:
-        if self.value() == "global":
-            return queryset.filter(campaign__isnull=True)
-        if self.value() == "campaign":
-            return queryset.filter(campaign__isnull=False)
-        return queryset
-
-
-@admin.register(DoNotCall)
-class DoNotCallAdmin(PhoneSearchMixin, KeepsOptOutsAdmin):
-    """The do-not-call list: add one number, upload a file, search. Adding takes effect at once.
-
-    Opt-outs are never deleted (campaigns/admin_deletion.py).
-    """
-
-    list_display = ["phone_e164", "scope_label", "campaign", "source", "note", "created_at"]
-    list_filter = [DncScopeFilter, "source", "campaign"]
-    search_fields = ["note"]
-    search_help_text = "A phone number in any format, or words of the note."
-    list_select_related = ["campaign"]
-    show_full_result_count = False
-    add_form = DoNotCallAddForm
-    change_list_template = "admin/campaigns/donotcall/change_list.html"
-
-    def get_urls(self) -> list[URLPattern]:
-        wrap = self.admin_site.admin_view
-        urls = [
-            path("upload/", wrap(partial(dnc_views.upload_do_not_call, model_admin=self)),
-                 name="campaigns_donotcall_upload"),
-        ]
-        return urls + super().get_urls()
-
-    def get_form(self, request: HttpRequest, obj: DoNotCall | None = None, change: bool = False,
-                 **kwargs: Any) -> type[ModelForm]:
-        if obj is None:
-            kwargs["form"] = self.add_form
-        return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_fields(self, request: HttpRequest, obj: DoNotCall | None = None) -> list[str]:
-        if obj is None:
-            return ["phone_e164", "default_region", "campaign", "note"]
-        return ["phone_e164", "campaign", "source", "note", "created_at"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: DoNotCall | None = None) -> list[str]:
-        if obj is None:
-            return []
-        return ["phone_e164", "campaign", "source", "created_at"]
-
-    def save_model(self, request: HttpRequest, obj: DoNotCall, form: ModelForm, change: bool) -> None:
-        if change:
-            DoNotCall.objects.filter(pk=obj.pk).update(note=obj.note)
-            return
-        # The service stores the entry and takes the matching contacts out of the queue in one transaction.
-        entry = add_to_do_not_call(
-            form.cleaned_data["phone_e164"], campaign=obj.campaign, source=DncSource.MANUAL,
-            note=obj.note, default_region=form.cleaned_data["default_region"],
-        )
-        obj.pk = entry.pk
-        obj._state.adding = False
-        obj.refresh_from_db()
-
-    @admin.display(description="Scope", ordering="campaign")
-    def scope_label(self, obj: DoNotCall) -> str:
-        return "one campaign" if obj.campaign_id else "every campaign"
-
-
-@admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
-    """Contact imports: created by "Upload contacts" on a campaign, then read-only with live progress."""
-
-    list_display = ["id", "created_at", "campaign", "original_name", "status", "progress", "imported",
-                    "duplicates", "invalid", "dnc", "error_report_link", "created_by"]
-    list_filter = ["status", "campaign"]
-    search_fields = ["original_name", "campaign__name"]
-    list_select_related = ["campaign", "created_by"]
-    change_form_template = "admin/campaigns/importjob/change_form.html"
-    # Status, progress, counts and the report link are in the panel above the fields (its template),
-    # which updates itself while the import runs.
-    fieldsets = [
-        (None, {"fields": ["campaign", "original_name", "created_by", "created_at", "started_at", "finished_at"]}),
-        ("Columns", {"fields": ["default_region", "mapping_view"]}),
-    ]
-    readonly_fields = ["mapping_view"]
-
-    def get_urls(self) -> list[URLPattern]:
-        wrap = self.admin_site.admin_view
-        urls = [
-            path("<int:job_id>/preview/", wrap(partial(import_views.import_preview, model_admin=self)),
-                 name="campaigns_importjob_preview"),
-            path("<int:job_id>/progress/", wrap(partial(import_views.import_progress, model_admin=self)),
-                 name="campaigns_importjob_progress"),
-            path("<int:job_id>/errors/", wrap(partial(import_views.import_error_report, model_admin=self)),
-                 name="campaigns_importjob_errors"),
-        ]
-        return urls + super().get_urls()
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # an import starts from its campaign's "Upload contacts"
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # the worker owns the counts
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
-                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        context = dict(extra_context or {})
-        job = self.get_object(request, object_id)
-        if job is not None:
-            context.update(import_views.progress_context(job))
-        return super().change_view(request, object_id, form_url, extra_context=context)
-
-    @admin.display(description="Progress")
-    def progress(self, obj: ImportJob) -> str:
-        if obj.rows_total:
-            return f"{obj.rows_done} / {obj.rows_total} rows"
-        return f"{obj.rows_done} rows" if obj.status != ImportStatus.PREVIEW else "-"
-
-    @admin.display(description="Error report")
-    def error_report_link(self, obj: ImportJob) -> SafeString | str:
-        if obj.error_report:
-            url = reverse("admin:campaigns_importjob_errors", args=[obj.pk])
-            return format_html('<a href="{}">Download (CSV)</a>', url)
-        return "no errors" if obj.status in IMPORT_FINISHED else "-"
-
-    @admin.display(description="Column mapping")
-    def mapping_view(self, obj: ImportJob) -> SafeString | str:
-        roles = import_views.mapping_roles(obj.mapping or {})
-        if not roles:
-            return "-"
-        return format_html_join("", "<div><code>{}</code> &rarr; {}</div>", roles)
+# Registered by importing them: the do-not-call list and the import jobs have their own modules.
+from campaigns.admin import dnc, imports  # noqa: E402, F401

@@ -1,0 +1,98 @@
+"""What one campaign call does, read from its originate command alone (no database during the call)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from media.amd import AmdConfig
+from media.config import AgentConfig
+from media.endpoints import EndpointPolicy
+from telephony.agent_endpoints import agent_config
+from telephony.contract import OriginateCommand
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """What one call does, from its originate command (no database access).
+
+    Attributes:
+        agent: the AgentProfile as the bridge needs it; None when it could not be read (the call then ends
+            ``ai_error`` after the default fallback message).
+        agent_error: why `agent` is None.
+        variables: the contact's variables ({{name}} etc.).
+        amd_enabled: listen for a machine before connecting the agent.
+        amd: detector settings (`AmdConfig`; ``greet_immediately`` starts the agent at answer).
+        machine_policy: ``hang_up`` or ``leave_message``.
+        voicemail_message: template spoken after the beep.
+        opt_out_digit: DTMF key that opts out ("" for none).
+    """
+
+    attempt_id: int
+    destination: str
+    campaign_id: int | None
+    agent: AgentConfig | None
+    agent_error: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+    amd_enabled: bool = True
+    amd: AmdConfig = field(default_factory=AmdConfig)
+    machine_policy: str = "hang_up"
+    voicemail_message: str = ""
+    opt_out_digit: str = ""
+
+    @classmethod
+    def from_command(cls, command: OriginateCommand, local_agent_url: str, *, policy: EndpointPolicy | None = None,
+                     local_agent_token: str = "") -> CallPlan:
+        """Read the plan from an originate command.
+
+        Args:
+            command: the originate command.
+            local_agent_url: serves provider ``local`` when the profile has no URL.
+            policy: the allow-lists the agent's URL and key variable must pass (the strict default when None).
+            local_agent_token: the shared local agent token, given to provider ``local`` only.
+        """
+        talk = command.conversation
+        agent: AgentConfig | None = None
+        error = ""
+        if talk.agent is not None and talk.agent.provider:
+            try:
+                agent = agent_config(talk.agent, local_agent_url, policy or EndpointPolicy(), local_agent_token)
+            except (ValueError, TypeError) as exc:
+                error = f"agent settings unusable: {exc}"
+        else:
+            error = "no agent in the originate command"
+        amd_fields: dict[str, Any] = {"greet_immediately": talk.amd_greet_immediately}
+        if talk.amd_max_decision_ms is not None:
+            amd_fields["max_decision_ms"] = talk.amd_max_decision_ms
+        try:
+            amd = AmdConfig(**amd_fields)
+        except (ValueError, TypeError):
+            logger.warning("attempt %s: AMD settings unusable; defaults used", command.attempt_id, exc_info=True)
+            amd = AmdConfig()
+        return cls(
+            attempt_id=command.attempt_id,
+            destination=command.destination,
+            campaign_id=command.campaign_id,
+            agent=agent,
+            agent_error=error,
+            variables=dict(talk.variables),
+            amd_enabled=talk.amd_enabled,
+            amd=amd,
+            machine_policy=talk.machine_policy or "hang_up",
+            voicemail_message=talk.voicemail_message,
+            opt_out_digit=talk.opt_out_digit,
+        )
+
+
+def call_plan_from_settings(command: OriginateCommand) -> CallPlan:
+    """The plan of a call with this process's settings: the local agent's URL and token, the endpoint policy."""
+    from django.conf import settings
+
+    from telephony.agent_endpoints import endpoint_policy
+
+    return CallPlan.from_command(
+        command, str(getattr(settings, "LOCAL_AGENT_URL", "") or ""), policy=endpoint_policy(settings),
+        local_agent_token=str(getattr(settings, "LOCAL_AGENT_TOKEN", "") or ""))
