@@ -232,9 +232,10 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
         raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
     now = timezone.now()
     carried: dict[str, Any] = {}
-    if trunk_id is not None and Trunk.objects.filter(pk=trunk_id).exists():
-        carried = {"trunk_id": trunk_id, "failed_over": failed_over,
-                   "primary_trunk_id": primary_trunk_id if failed_over else None}
+    # Without a failover the call went out on the attempt's own trunk: nothing to move, no query. After one, the
+    # secondary must still exist (a trunk deleted mid-call would make the whole end fail its foreign key).
+    if failed_over and trunk_id is not None and Trunk.objects.filter(pk=trunk_id).exists():
+        carried = {"trunk_id": trunk_id, "failed_over": True, "primary_trunk_id": primary_trunk_id}
     with transaction.atomic():
         updated = attempt_in_states(attempt_id, ATTEMPT_IN_FLIGHT).update(
             state=AttemptState.ENDED, ended_at=now, disposition=disposition, sip_code=sip_code,
