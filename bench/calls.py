@@ -83,7 +83,7 @@ def load(n_calls: int, cps: float) -> int:
 
     from campaigns.choices import CampaignStatus
     from campaigns.models import AgentProfile, Campaign, Contact
-    from campaigns.windows import CallingWindow, zones_in_window
+    from campaigns.rules.windows import CallingWindow, zones_in_window
     from telephony.models import CallerID, Trunk
 
     call_command("migrate", verbosity=0)
@@ -188,7 +188,7 @@ def _noop(_: int) -> None:
 
 
 def _originate(attempt_id: int) -> str:
-    from campaigns.originate import originate_attempt
+    from campaigns.dialer.handoff import originate_attempt
 
     return originate_attempt(attempt_id).outcome
 
@@ -201,7 +201,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     from django.db.models import Count, Max, Min
 
     from campaigns.choices import AttemptState
-    from campaigns.dispatch import run_dispatch_tick
+    from campaigns.dialer.claim import run_dispatch_tick
     from campaigns.models import CallAttempt
     from telephony.contract import HangupCommand, seal_command
     from telephony.sipp import SippRun

@@ -176,7 +176,7 @@ def claim_phase(seconds: float, warmup: float) -> tuple[float, list[float]]:
     """Ticks back to back, calls ended after each; returns (claims per second, tick durations in ms)."""
     from django.db import connection
 
-    from campaigns.dispatch import run_dispatch_tick
+    from campaigns.dialer.claim import run_dispatch_tick
     from campaigns.redis_client import get_redis
     from telephony.ua_registry import advertise_ua
 
@@ -228,7 +228,7 @@ def originate_worker(db_url: str, redis_url: str, ready: Any, go: Any, times: An
     setup_django(db_url)
     from django.db import connection
 
-    from campaigns.originate import originate_attempt
+    from campaigns.dialer.handoff import originate_attempt
     from campaigns.redis_client import get_redis
 
     r = get_redis()
@@ -256,7 +256,7 @@ def originate_worker(db_url: str, redis_url: str, ready: Any, go: Any, times: An
 def full_phase(db_url: str, redis_url: str, seconds: float, warmup: float, interval: float,
                workers: int) -> tuple[float, float, list[float]]:
     """Tick every ``interval`` with originate workers; returns (claims/s, commands/s, tick ms)."""
-    from campaigns.dispatch import run_dispatch_tick
+    from campaigns.dialer.claim import run_dispatch_tick
     from campaigns.redis_client import get_redis
     from telephony.ua_registry import advertise_ua
 
@@ -331,7 +331,7 @@ def _end_sent_calls(r: Any) -> None:
     ``finish_attempt`` would (handed over: ``originated_at`` and ``ua_name`` set)."""
     from django.db import connection
 
-    from campaigns.leases import campaign_scope, trunk_scope
+    from campaigns.dialer.leases import campaign_scope, trunk_scope
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -403,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         load(args.contacts, args.campaigns, args.max_concurrent, args.dnc_share)
 
     # What the park beat (every 10 s) keeps done: due contacts outside their window wait for its opening.
-    from campaigns.dispatch import park_contacts_outside_window
+    from campaigns.dialer.claim import park_contacts_outside_window
 
     t0 = time.perf_counter()
     parked = park_contacts_outside_window(EPOCH)

@@ -45,9 +45,9 @@ django.setup()
 
 from django.db import connection, transaction  # noqa: E402
 
-from campaigns import contact_import  # noqa: E402
-from campaigns.contact_import import ImportTimings, import_contacts_file  # noqa: E402
-from campaigns.csv_input import open_csv  # noqa: E402
+from campaigns.contacts import imports as contact_import  # noqa: E402
+from campaigns.contacts.csv_input import open_csv  # noqa: E402
+from campaigns.contacts.imports import ImportTimings, import_contacts_file  # noqa: E402
 from campaigns.models import AgentProfile, Campaign  # noqa: E402
 from telephony.models import Trunk  # noqa: E402
 

@@ -11,8 +11,8 @@ from django.core.validators import FileExtensionValidator
 
 from campaigns.choices import RETRYABLE_DISPOSITIONS, Disposition
 from campaigns.models import Campaign, DoNotCall, RetryRule
-from campaigns.phones import InvalidNumber, normalize_number
-from campaigns.windows import LEGAL_END, LEGAL_START
+from campaigns.rules.phones import InvalidNumber, normalize_number
+from campaigns.rules.windows import LEGAL_END, LEGAL_START
 
 WEEKDAY_CHOICES = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 CSV_EXTENSIONS = ["csv", "txt", "tsv"]

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from config.celery_app import app
 
-ORIGINATE = "campaigns.originate"
+ORIGINATE = "campaigns.dialer.handoff"
 RUN_IMPORT = "campaigns.run_import"
 
 
 def send_originates(attempt_ids: Sequence[int]) -> None:
-    """One ``campaigns.originate(attempt_id)`` task per attempt."""
+    """One ``campaigns.dialer.handoff(attempt_id)`` task per attempt."""
     for attempt_id in attempt_ids:
         app.send_task(ORIGINATE, args=(attempt_id,))
 

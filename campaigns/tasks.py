@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from campaigns.contact_import import run_import_job
-from campaigns.dispatch import park_contacts_outside_window, run_dispatch_tick
-from campaigns.lifecycle import complete_finished_campaigns
-from campaigns.originate import originate_attempt
-from campaigns.reaper import reap_stuck_attempts
+from campaigns.contacts.imports import run_import_job
+from campaigns.dialer.claim import park_contacts_outside_window, run_dispatch_tick
+from campaigns.dialer.handoff import originate_attempt
+from campaigns.dialer.reaper import reap_stuck_attempts
 from campaigns.reports.rollups import refresh_report_rollups as refresh
+from campaigns.services import complete_finished_campaigns
 
 # ---------------------------------------------------------------------------------------------------------
 # Dialer. No ETA/countdown anywhere: times live in Postgres (next_attempt_at, lease_expires_at) and the
@@ -22,7 +22,7 @@ def dispatch_tick() -> None:
     run_dispatch_tick()
 
 
-@shared_task(name="campaigns.originate", ignore_result=True, acks_late=True, soft_time_limit=10, time_limit=15)
+@shared_task(name="campaigns.dialer.handoff", ignore_result=True, acks_late=True, soft_time_limit=10, time_limit=15)
 def originate(attempt_id: int) -> None:
     """Hand one queued attempt to a user agent. Idempotent by the attempt row, hence ``acks_late``."""
     originate_attempt(attempt_id)

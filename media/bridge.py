@@ -153,7 +153,7 @@ class CallResult:
     played_ms: int = 0
 
     def results(self) -> dict[str, Any]:
-        """The ``results`` argument of ``campaigns.attempts.finish_attempt``."""
+        """The ``results`` argument of ``campaigns.dialer.attempts.finish_attempt``."""
         out: dict[str, Any] = {
             "transcript": self.transcript,
             "first_response_ms": self.first_response_ms,

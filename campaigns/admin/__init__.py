@@ -21,21 +21,22 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from campaigns import import_views, report_views
+from campaigns.admin.deletion import KeepsCallAttemptsAdmin
 from campaigns.admin.search import PhoneSearchMixin
-from campaigns.admin_deletion import KeepsCallAttemptsAdmin
 from campaigns.choices import CONTACT_DIALABLE, ContactStatus, DncSource
-from campaigns.dnc import add_to_do_not_call
+from campaigns.contacts.dnc import add_to_do_not_call
 from campaigns.forms import CampaignAdminForm, RetryRuleForm
-from campaigns.lifecycle import (
+from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, RetryRule
+from campaigns.reports.live import campaign_live_stats
+from campaigns.services import (
     CampaignTransitionError,
     cancel_campaign,
     pause_campaign,
     resume_campaign,
     start_campaign,
 )
-from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, RetryRule
-from campaigns.selectors import campaign_live_stats
+from campaigns.views import imports as import_views
+from campaigns.views import reports as report_views
 
 
 @admin.register(AgentProfile)
@@ -83,7 +84,7 @@ def _contact_counts() -> Subquery:
 class CampaignAdmin(KeepsCallAttemptsAdmin):
     """Campaign settings grouped as an operator thinks of them; lifecycle actions extend ``actions``.
 
-    A campaign with call attempts is kept (campaigns/admin_deletion.py): it is cancelled, not deleted.
+    A campaign with call attempts is kept (campaigns/admin/deletion.py): it is cancelled, not deleted.
     """
 
     attempts_lookup = "campaign"
@@ -120,7 +121,7 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
             path("<int:campaign_id>/import/", wrap(partial(import_views.upload_contacts, model_admin=self)),
                  name="campaigns_campaign_import"),
             path("<int:campaign_id>/live/", wrap(self.live_view), name="campaigns_campaign_live"),
-            # The report (campaigns/report_views.py): page, one attempt, its recording, the contacts CSV.
+            # The report (campaigns/views/reports.py): page, one attempt, its recording, the contacts CSV.
             path("<int:campaign_id>/report/", wrap(partial(report_views.campaign_report, model_admin=self)),
                  name="campaigns_campaign_report"),
             path("<int:campaign_id>/report/attempts/<int:attempt_id>/",
@@ -171,7 +172,7 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
     def report_link(self, obj: Campaign) -> SafeString:
         return format_html('<a href="{}">Report</a>', reverse("admin:campaigns_campaign_report", args=[obj.pk]))
 
-    # Dialer: lifecycle actions and the live view (campaigns/lifecycle.py, campaigns/selectors.py).
+    # Dialer: lifecycle actions and the live view (campaigns/services.py, campaigns/reports/live.py).
     class Media:
         js = ["campaigns/campaign_live.js"]  # polls live_view on the change page
 
@@ -250,7 +251,7 @@ class TimeZoneKnownFilter(admin.SimpleListFilter):
 class ContactAdmin(PhoneSearchMixin, KeepsCallAttemptsAdmin):
     """Contacts are created by imports and moved by the dialer; the operator may fix name and variables.
 
-    A contact with call attempts is kept (campaigns/admin_deletion.py).
+    A contact with call attempts is kept (campaigns/admin/deletion.py).
     """
 
     attempts_lookup = "contact"

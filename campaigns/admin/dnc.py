@@ -11,13 +11,13 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.urls import URLPattern, path
 
-from campaigns import dnc_views
+from campaigns.admin.deletion import KeepsOptOutsAdmin
 from campaigns.admin.search import PhoneSearchMixin
-from campaigns.admin_deletion import KeepsOptOutsAdmin
 from campaigns.choices import DncSource
-from campaigns.dnc import add_to_do_not_call
+from campaigns.contacts.dnc import add_to_do_not_call
 from campaigns.forms import DoNotCallAddForm
 from campaigns.models import DoNotCall
+from campaigns.views import dnc as dnc_views
 
 
 class DncScopeFilter(admin.SimpleListFilter):
@@ -39,7 +39,7 @@ class DncScopeFilter(admin.SimpleListFilter):
 class DoNotCallAdmin(PhoneSearchMixin, KeepsOptOutsAdmin):
     """The do-not-call list: add one number, upload a file, search. Adding takes effect at once.
 
-    Opt-outs are never deleted (campaigns/admin_deletion.py).
+    Opt-outs are never deleted (campaigns/admin/deletion.py).
     """
 
     list_display = ["phone_e164", "scope_label", "campaign", "source", "note", "created_at"]

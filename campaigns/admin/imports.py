@@ -11,9 +11,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from campaigns import import_views
 from campaigns.choices import IMPORT_FINISHED, ImportStatus
 from campaigns.models import ImportJob
+from campaigns.views import imports as import_views
 
 
 @admin.register(ImportJob)

@@ -7,7 +7,7 @@ import contextlib
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from campaigns.phones import InvalidNumber, normalize_number
+from campaigns.rules.phones import InvalidNumber, normalize_number
 
 # Region used to read a national-format number typed into a search box.
 SEARCH_REGION = "US"

@@ -173,7 +173,7 @@ def ua_command_key(secret_key: str) -> bytes:
     return hashlib.sha256(("ua-command-key:" + (env("UA_COMMAND_KEY", default="") or secret_key)).encode()).digest()
 
 # Where the UA pool reports calls: the control plane's implementation of telephony.ua.ledger.Ledger.
-UA_LEDGER = env("UA_LEDGER", default="campaigns.ua_ledger:CampaignLedger")
+UA_LEDGER = env("UA_LEDGER", default="campaigns.dialer.ledger:CampaignLedger")
 # Each UA worker spools call events here before the ledger has them (survives a database outage and a restart).
 UA_SPOOL_DIR = Path(env("UA_SPOOL_DIR", default=str(BASE_DIR / "var" / "ua-spool")))
 # Timeouts of the UA workers' Redis client: a black-holed Redis must not block a heartbeat or a command read.

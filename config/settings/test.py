@@ -9,6 +9,10 @@ from config.settings.base import *  # noqa: F403  (settings modules extend the b
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-only-insecure-key")  # noqa: F405  (F6: never in base)
 UA_COMMAND_KEY = ua_command_key(SECRET_KEY)  # noqa: F405
+
+# Development-only apps: the demo (`run_demo`) and the simulated phone network (`simulate_pstn`); production
+# settings install only the product apps.
+INSTALLED_APPS = [*INSTALLED_APPS, "demo", "simulator"]  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL

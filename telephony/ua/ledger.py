@@ -1,6 +1,6 @@
 """The port through which the UA pool reports to the control plane, and the thread that drives it.
 
-`Ledger` is a Protocol the control plane implements (`campaigns.ua_ledger.CampaignLedger`, named by the
+`Ledger` is a Protocol the control plane implements (`campaigns.dialer.ledger.CampaignLedger`, named by the
 ``UA_LEDGER`` setting), so `telephony` never imports `campaigns`. The UA calls it for three things:
 
 - `begin_dial`: the last gate before the INVITE (QUEUED -> DIALING only if the world still allows the call);

@@ -1,7 +1,7 @@
 """The UA pool's default per-call hooks: answering-machine detection, the AI bridge, voicemail drops, opt-out.
 
 One `MediaHooks` per attempt, built from the `OriginateCommand` alone: the agent, AMD policy, voicemail message,
-opt-out digit and contact variables travel in the originate command (`campaigns/originate.py`), so nothing here
+opt-out digit and contact variables travel in the originate command (`campaigns/dialer/handoff.py`), so nothing here
 reads the ORM. Three threads touch a call:
 
 * pjsua thread: the `CallHooks` methods (copy and return; `on_ended` waits at most `close_timeout_s + 1` s).

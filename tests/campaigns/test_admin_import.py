@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns.choices import ImportStatus
-from campaigns.contact_import import run_import_job
+from campaigns.contacts.imports import run_import_job
 from campaigns.models import Contact, ImportJob
 from tests.factories import CampaignFactory
 

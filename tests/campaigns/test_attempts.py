@@ -10,7 +10,8 @@ import redis
 import time_machine
 from django.utils import timezone
 
-from campaigns.attempts import (
+from campaigns.choices import AttemptState, CampaignStatus, ContactStatus, Disposition
+from campaigns.dialer.attempts import (
     disposition_for_sip_failure,
     finish_attempt,
     mark_attempt_answered,
@@ -18,8 +19,7 @@ from campaigns.attempts import (
     mark_attempt_dialing,
     mark_attempt_ringing,
 )
-from campaigns.choices import AttemptState, CampaignStatus, ContactStatus, Disposition
-from campaigns.leases import acquire_leases, attempt_scopes, count_leases
+from campaigns.dialer.leases import acquire_leases, attempt_scopes, count_leases
 from campaigns.models import CallAttempt, Contact, DoNotCall, RetryRule
 from tests.campaigns.dialer_setup import MIDDAY
 from tests.factories import ContactFactory, DoNotCallFactory

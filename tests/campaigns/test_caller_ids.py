@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 import redis
 
-from campaigns import caller_ids
-from campaigns.caller_ids import choose_caller_id, presence_score
+from campaigns.dialer import caller_ids
+from campaigns.dialer.caller_ids import choose_caller_id, presence_score
 from campaigns.models import CallAttempt
 from tests.factories import CallerIDFactory, CampaignFactory, ContactFactory
 

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from campaigns.csv_export import safe_cell, write_csv
+from campaigns.contacts.csv_export import safe_cell, write_csv
 
 
 @pytest.mark.parametrize(("value", "expected"), [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from campaigns.csv_input import CsvFormatError, normalize_header, open_csv
+from campaigns.contacts.csv_input import CsvFormatError, normalize_header, open_csv
 
 
 def _write(tmp_path: Path, data: bytes, name: str = "contacts.csv") -> Path:

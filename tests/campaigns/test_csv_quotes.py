@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from campaigns.csv_input import CsvSource, open_csv
-from campaigns.csv_quotes import QuoteCheck, find_break
+from campaigns.contacts.csv_input import CsvSource, open_csv
+from campaigns.contacts.csv_quotes import QuoteCheck, find_break
 
 
 def _write(tmp_path: Path, data: bytes) -> Path:
@@ -82,7 +82,7 @@ def test_scan_of_a_file_without_quotes_reads_no_record(tmp_path: Path, monkeypat
 
 @pytest.mark.parametrize("size", [1, 2, 1000])
 def test_scan_finds_every_broken_record_in_line_order(tmp_path: Path, size: int, monkeypatch: Any) -> None:
-    monkeypatch.setattr("campaigns.csv_input._SCAN_CHUNK", size)
+    monkeypatch.setattr("campaigns.contacts.csv_input._SCAN_CHUNK", size)
     path = _write(tmp_path, b'phone,h\n2125550101,"5 ft\n2125550102,6"w\n2125550103,"a\nb"\n2125550104,x\n'
                             b'2125550105,"open\n2125550106,y\n')
     broken = list(open_csv(path).broken_records())

@@ -1,4 +1,4 @@
-"""The demo campaign's data (campaigns/demo_campaign.py) and docs/sample-contacts.csv, without any process."""
+"""The demo campaign's data (demo/demo_campaign.py) and docs/sample-contacts.csv, without any process."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from django.core.management import CommandError, call_command
 from pytest_django.fixtures import Settings
 
 from campaigns.choices import CampaignStatus, ContactStatus, Disposition
-from campaigns.demo_campaign import (
+from campaigns.models import Campaign, Contact
+from campaigns.rules.windows import CallingWindow, contact_in_window
+from demo.demo_campaign import (
     DEMO_PASSWORD,
     DEMO_USER,
     DemoOptions,
@@ -24,8 +26,6 @@ from campaigns.demo_campaign import (
     ensure_demo_superuser,
     read_demo_progress,
 )
-from campaigns.models import Campaign, Contact
-from campaigns.windows import CallingWindow, contact_in_window
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from campaigns.attempts import mark_attempt_dialing
 from campaigns.choices import AttemptState, CampaignStatus, ContactStatus, Disposition
+from campaigns.dialer.attempts import mark_attempt_dialing
 from campaigns.models import CallAttempt, Contact
 from tests.campaigns.dialer_setup import MIDDAY, NY, running_campaign
 from tests.factories import ContactFactory, DoNotCallFactory

@@ -16,15 +16,15 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 
 from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, CampaignStatus, ContactStatus
-from campaigns.dispatch import (
+from campaigns.dialer.claim import (
     DISPATCHER_LOCK_ID,
     CampaignPlan,
     claim_due_contacts,
     run_dispatch_tick,
     share_fairly,
 )
+from campaigns.dialer.handoff import originate_attempt
 from campaigns.models import CallAttempt, Contact
-from campaigns.originate import originate_attempt
 from tests.campaigns.dialer_setup import LA, MIDDAY, NY, contacts, live_ua, running_campaign
 from tests.factories import DoNotCallFactory, TrunkFactory
 
@@ -318,7 +318,7 @@ def test_a_campaign_with_nothing_left_completes(redis_client: redis.Redis, ua: s
 @pytest.mark.django_db(transaction=True)
 def test_contacts_outside_their_window_are_parked_until_it_opens(redis_client: redis.Redis, ua: str) -> None:
     # given, at 12:00 in New York, waiting contacts in New York, Tokyo (01:00) and of unknown zone
-    from campaigns.dispatch import park_contacts_outside_window
+    from campaigns.dialer.claim import park_contacts_outside_window
 
     campaign = running_campaign(max_concurrent=50)
     ny = contacts(campaign, 2)

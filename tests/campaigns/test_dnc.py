@@ -9,8 +9,8 @@ import pytest
 from django.db import connection
 
 from campaigns.choices import ContactStatus, DncSource
-from campaigns.csv_input import CsvFormatError
-from campaigns.dnc import (
+from campaigns.contacts.csv_input import CsvFormatError
+from campaigns.contacts.dnc import (
     DncFileError,
     add_to_do_not_call,
     do_not_call_numbers,
@@ -18,7 +18,7 @@ from campaigns.dnc import (
     is_on_do_not_call,
 )
 from campaigns.models import Contact, DoNotCall
-from campaigns.phones import InvalidNumber
+from campaigns.rules.phones import InvalidNumber
 from tests.factories import CampaignFactory, ContactFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,9 @@ import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
 
-from campaigns import contact_import
 from campaigns.choices import ContactStatus, ImportStatus
-from campaigns.contact_import import (
+from campaigns.contacts import imports as contact_import
+from campaigns.contacts.imports import (
     CsvFormatError,
     confirm_import_job,
     create_import_job,

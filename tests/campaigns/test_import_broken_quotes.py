@@ -12,9 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from campaigns import contact_import
 from campaigns.choices import ImportStatus
-from campaigns.contact_import import import_contacts_file, preview_csv
+from campaigns.contacts import imports as contact_import
+from campaigns.contacts.imports import import_contacts_file, preview_csv
 from campaigns.models import Contact, ImportJob
 from tests.factories import CampaignFactory, DoNotCallFactory
 

@@ -14,9 +14,9 @@ from django.conf import settings
 from django.utils import timezone
 from pytest_django.fixtures import Settings
 
-from campaigns.attempts import renew_attempt_leases
 from campaigns.choices import AttemptState
-from campaigns.leases import (
+from campaigns.dialer.attempts import renew_attempt_leases
+from campaigns.dialer.leases import (
     LEASE_TTL_S,
     LeaseScope,
     TokenRequest,
@@ -105,7 +105,7 @@ def test_killed_holders_lease_is_reclaimed_after_expiry(redis_client: redis.Redi
     # given a holder in another process that takes the only slot with a 1 s lease and is then killed
     code = (
         "import sys, time, redis\n"
-        "from campaigns.leases import LeaseScope, acquire_leases\n"
+        "from campaigns.dialer.leases import LeaseScope, acquire_leases\n"
         f"r = redis.Redis.from_url({settings.REDIS_URL!r})\n"
         "assert acquire_leases(r, [LeaseScope('t:crash', 1)], 'holder', ttl_s=1)\n"
         "print('held', flush=True)\n"

@@ -7,8 +7,9 @@ import redis
 import time_machine
 
 from campaigns.choices import AttemptState, CampaignStatus, ContactStatus
-from campaigns.dispatch import run_dispatch_tick
-from campaigns.lifecycle import (
+from campaigns.dialer.claim import run_dispatch_tick
+from campaigns.models import CallAttempt
+from campaigns.services import (
     CampaignTransitionError,
     cancel_campaign,
     complete_campaign,
@@ -17,7 +18,6 @@ from campaigns.lifecycle import (
     resume_campaign,
     start_campaign,
 )
-from campaigns.models import CallAttempt
 from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
 from tests.factories import CallerIDFactory, CampaignFactory
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from campaigns.choices import AttemptState, CampaignStatus, ContactStatus, Disposition
 from campaigns.models import CallAttempt, Campaign
-from campaigns.selectors import campaign_live_stats
+from campaigns.reports.live import campaign_live_stats
 from tests.campaigns.dialer_setup import MIDDAY, contacts, running_campaign
 from tests.factories import CallerIDFactory, CampaignFactory
 

@@ -12,14 +12,14 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from campaigns.attempts import mark_attempt_dialing
 from campaigns.choices import AttemptState, CampaignStatus, ContactStatus, Disposition
-from campaigns.dispatch import run_dispatch_tick
-from campaigns.leases import acquire_leases, attempt_scopes, count_leases
+from campaigns.dialer.attempts import mark_attempt_dialing
+from campaigns.dialer.claim import run_dispatch_tick
+from campaigns.dialer.handoff import originate_attempt
+from campaigns.dialer.leases import acquire_leases, attempt_scopes, count_leases
 from campaigns.models import CallAttempt, Campaign, Contact
-from campaigns.originate import originate_attempt
+from campaigns.rules.windows import CallingWindow, zones_in_window
 from campaigns.tasks import originate
-from campaigns.windows import CallingWindow, zones_in_window
 from telephony.contract import COMMAND_TTL_S, OriginateCommand, open_command
 from telephony.ua_registry import pending_commands, pending_raw_commands, total_free_lines
 from tests.campaigns.dialer_setup import MIDDAY, NY, contacts, live_ua, running_campaign
@@ -245,6 +245,6 @@ def test_the_tick_task_enqueues_one_originate_per_claim(redis_client: redis.Redi
     dispatch_tick()
     # then the broker holds one originate message per new attempt, with the attempt id as argument
     messages = [json.loads(raw) for raw in redis_client.lrange("celery", 0, -1)]
-    assert [m["headers"]["task"] for m in messages] == ["campaigns.originate"] * 3
+    assert [m["headers"]["task"] for m in messages] == ["campaigns.dialer.handoff"] * 3
     args = sorted(json.loads(base64.b64decode(m["body"]))[0][0] for m in messages)
     assert args == sorted(CallAttempt.objects.values_list("pk", flat=True))

@@ -8,8 +8,8 @@ import random
 import phonenumbers
 import pytest
 
-from campaigns import phones
-from campaigns.phones import (
+from campaigns.rules import phones
+from campaigns.rules.phones import (
     InvalidNumber,
     NormalizedNumber,
     is_supported_region,

@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from campaigns.choices import DncSource
-from campaigns.dnc import add_to_do_not_call
+from campaigns.contacts.dnc import add_to_do_not_call
+from campaigns.dialer.ledger import CampaignLedger
 from campaigns.models import DoNotCall
-from campaigns.ua_ledger import CampaignLedger
 from media.adapters.base import ProtocolError
 from media.adapters.factory import make_adapter
 from media.config import AgentConfig, BridgeConfig, CallContext

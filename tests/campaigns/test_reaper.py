@@ -16,12 +16,12 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from campaigns.attempts import mark_attempt_dialing
 from campaigns.choices import AttemptState, ContactStatus, Disposition
-from campaigns.leases import LEASE_TTL_S
+from campaigns.dialer.attempts import mark_attempt_dialing
+from campaigns.dialer.leases import LEASE_TTL_S
+from campaigns.dialer.reaper import reap_stuck_attempts
 from campaigns.models import CallAttempt, Contact
-from campaigns.reaper import reap_stuck_attempts
-from campaigns.windows import CallingWindow, zones_in_window
+from campaigns.rules.windows import CallingWindow, zones_in_window
 from telephony.ua_registry import pending_commands
 from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
 from tests.factories import ContactFactory
@@ -84,10 +84,10 @@ WORKER = textwrap.dedent("""
     import sys, time
     import django
     django.setup()
-    from campaigns.attempts import mark_attempt_dialing
-    from campaigns.dispatch import run_dispatch_tick
-    from campaigns.attempts import renew_attempt_leases
-    from campaigns.originate import originate_attempt
+    from campaigns.dialer.attempts import mark_attempt_dialing
+    from campaigns.dialer.claim import run_dispatch_tick
+    from campaigns.dialer.attempts import renew_attempt_leases
+    from campaigns.dialer.handoff import originate_attempt
 
     result = run_dispatch_tick(enqueue=lambda ids: None)
     attempt_id = result.attempt_ids[0]

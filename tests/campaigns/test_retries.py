@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from campaigns.choices import ContactStatus, Disposition
-from campaigns.retries import DEFAULT_RETRY_DELAY_S, Rule, plan_next_step
+from campaigns.rules.retries import DEFAULT_RETRY_DELAY_S, Rule, plan_next_step
 
 NOW = dt.datetime(2026, 6, 16, 16, 0, tzinfo=dt.UTC)
 

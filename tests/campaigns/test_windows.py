@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from campaigns import windows
-from campaigns.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
+from campaigns.rules import windows
+from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 
 UTC = dt.UTC
 ALL_DAYS = range(7)

@@ -32,10 +32,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from campaigns.choices import ContactStatus, Disposition
-from campaigns.demo_campaign import DEMO_CAMPAIGN_PREFIX
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
-from campaigns.windows import known_zones
-from telephony.simulator.calllog import find_call
+from campaigns.rules.windows import known_zones
+from demo.demo_campaign import DEMO_CAMPAIGN_PREFIX
+from simulator.calllog import find_call
 from tests.telephony.conftest import PROJECT_ROOT, running_worker, stop_process, wait_for, worker_env
 
 SIM_PORT = 19100

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from campaigns.choices import CampaignStatus
-from campaigns.demo_campaign import DEMO_CAMPAIGN_PREFIX
 from campaigns.models import Campaign
+from demo.demo_campaign import DEMO_CAMPAIGN_PREFIX
 from tests.telephony.conftest import PROJECT_ROOT, wait_for, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -29,9 +29,9 @@ import redis
 from django.conf import settings
 
 from campaigns.choices import AttemptState, ContactStatus, Disposition, DncSource
-from campaigns.dispatch import run_dispatch_tick
+from campaigns.dialer.claim import run_dispatch_tick
+from campaigns.dialer.reaper import reap_stuck_attempts
 from campaigns.models import AgentProfile, CallAttempt, Contact, DoNotCall
-from campaigns.reaper import reap_stuck_attempts
 from telephony.sipp import SippRun
 from telephony.ua_registry import live_uas
 from tests.factories import TrunkFactory

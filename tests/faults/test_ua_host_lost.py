@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, CampaignStatus, ContactStatus, Disposition
 from campaigns.models import CallAttempt, Campaign, Contact, RetryRule
-from campaigns.windows import CallingWindow, zones_in_window
+from campaigns.rules.windows import CallingWindow, zones_in_window
 from telephony.sipp import SippRun, header
 from telephony.ua_registry import live_uas
 from tests.campaigns.dialer_setup import running_campaign

@@ -29,10 +29,10 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from campaigns.choices import AttemptState, Disposition
-from campaigns.dispatch import run_dispatch_tick
+from campaigns.dialer.claim import run_dispatch_tick
 from campaigns.models import CallAttempt
+from campaigns.rules.windows import CallingWindow, zones_in_window
 from campaigns.tasks import originate
-from campaigns.windows import CallingWindow, zones_in_window
 from telephony.sipp import SippRun, header
 from tests.campaigns.dialer_setup import running_campaign
 from tests.factories import ContactFactory, TrunkFactory

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.utils import timezone
 from websockets.asyncio.server import ServerConnection
 
-from campaigns.attempts import RESULT_FIELDS, finish_attempt
 from campaigns.choices import AttemptState, ContactStatus, Disposition
+from campaigns.dialer.attempts import RESULT_FIELDS, finish_attempt
 from campaigns.models import CallAttempt
 from media.bridge import BridgeSession
 from media.config import AgentConfig, BridgeConfig, CallContext

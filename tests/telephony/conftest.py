@@ -21,10 +21,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from campaigns.choices import ATTEMPT_TERMINAL, ContactStatus
-from campaigns.leases import LEASE_TTL_S
+from campaigns.dialer.handoff import originate_attempt
+from campaigns.dialer.leases import LEASE_TTL_S
 from campaigns.models import CallAttempt, Contact
-from campaigns.originate import originate_attempt
-from campaigns.windows import CallingWindow, zones_in_window
+from campaigns.rules.windows import CallingWindow, zones_in_window
 from telephony.contract import COMMAND_TTL_S, Command, seal_command
 from telephony.models import Trunk
 from telephony.sipp import SippRun

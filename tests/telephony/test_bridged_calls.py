@@ -28,11 +28,11 @@ import redis
 from django.conf import settings
 
 from campaigns.choices import ContactStatus, Disposition, DncSource, MachinePolicy
-from campaigns.dispatch import run_dispatch_tick
+from campaigns.dialer.claim import run_dispatch_tick
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
 from media.local_agent.server import RunningAgent, start_in_thread
 from media.tts import synthesize
-from telephony.simulator.calllog import find_call
+from simulator.calllog import find_call
 from telephony.sipp import SippRun
 from telephony.ua.media_hooks import THANK_YOU
 from tests.factories import ContactFactory, TrunkFactory

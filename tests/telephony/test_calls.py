@@ -20,7 +20,7 @@ import redis
 from django.utils import timezone
 
 from campaigns.choices import AttemptState, ContactStatus, Disposition
-from campaigns.leases import count_leases, trunk_scope
+from campaigns.dialer.leases import count_leases, trunk_scope
 from campaigns.models import CallAttempt, Contact
 from telephony.choices import TrunkAuth
 from telephony.contract import HangupCommand, OriginateCommand, TrunkSpec

@@ -18,16 +18,16 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings
 from websockets.asyncio.server import ServerConnection
 
-from campaigns.attempts import finish_attempt, mark_attempt_answered, mark_attempt_bridged, mark_attempt_dialing
 from campaigns.choices import ContactStatus, Disposition, DncSource, MachinePolicy
+from campaigns.dialer.attempts import finish_attempt, mark_attempt_answered, mark_attempt_bridged, mark_attempt_dialing
+from campaigns.dialer.handoff import originate_attempt
+from campaigns.dialer.ledger import CampaignLedger
 from campaigns.models import AgentProfile, CallAttempt, Contact, DoNotCall
-from campaigns.originate import originate_attempt
-from campaigns.ua_ledger import CampaignLedger
 from media.amd import AmdConfig
 from media.config import AgentConfig, BridgeConfig
 from media.tts import synthesize
+from simulator.personas import VOICEMAIL_GREETING
 from telephony.contract import CallEvent, OptedOut, OriginateCommand
-from telephony.simulator.personas import VOICEMAIL_GREETING
 from telephony.ua import media_hooks
 from telephony.ua.call_plan import CallPlan, call_plan_from_settings
 from telephony.ua.hooks import EndReport
@@ -55,7 +55,7 @@ def _command(**conversation: Any) -> OriginateCommand:
 def test_the_originate_command_carries_the_conversation(redis_client: redis.Redis) -> None:
     import time_machine
 
-    from campaigns.dispatch import run_dispatch_tick
+    from campaigns.dialer.claim import run_dispatch_tick
 
     live_ua(redis_client, "ua-1")
     campaign = running_campaign(machine_policy=MachinePolicy.LEAVE_MESSAGE, voicemail_message="Hi {{name}}.",

@@ -16,11 +16,11 @@ import time_machine
 from django.utils import timezone
 
 from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, Disposition
-from campaigns.dispatch import run_dispatch_tick
-from campaigns.leases import LEASE_TTL_S
+from campaigns.dialer.claim import run_dispatch_tick
+from campaigns.dialer.handoff import originate_attempt
+from campaigns.dialer.leases import LEASE_TTL_S
+from campaigns.dialer.reaper import reap_stuck_attempts
 from campaigns.models import CallAttempt
-from campaigns.originate import originate_attempt
-from campaigns.reaper import reap_stuck_attempts
 from telephony.contract import HangupCommand
 from telephony.sipp import SippRun
 from telephony.ua.supervisor import PoolSettings, UaSupervisor

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from media.tts import synthesize
-from telephony.simulator.calllog import append_record, find_call, read_records
-from telephony.simulator.conversation import FRAME_BYTES, Conversation
-from telephony.simulator.front import FrontConfig, SimulatorFront, build_response, parse_message
-from telephony.simulator.personas import (
+from simulator.calllog import append_record, find_call, read_records
+from simulator.conversation import FRAME_BYTES, Conversation
+from simulator.front import FrontConfig, SimulatorFront, build_response, parse_message
+from simulator.personas import (
     GREETING,
     INTERRUPTION,
     REPLIES,
@@ -440,7 +440,7 @@ def test_no_answer_gives_up_at_max_ring_and_a_killed_worker_is_started_again(tmp
         assert (record["ended_by"], record["final_code"]) == ("callee", 480)
         assert 900 <= record["events"][-1]["ms"] <= 1500
         # when its worker process dies, the front starts it again and calls go through once it is back
-        pattern = f"telephony.simulator.worker --index 0 .*--sip-port {port + 1} "  # this test's own worker
+        pattern = f"simulator.worker --index 0 .*--sip-port {port + 1} "  # this test's own worker
         found = subprocess.run([shutil.which("pgrep") or "/usr/bin/pgrep", "-f", pattern],  # noqa: S603
                                capture_output=True, text=True, check=False)
         pids = [int(pid) for pid in found.stdout.split()]

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from campaigns.attempts import finish_attempt, mark_attempt_answered, mark_attempt_dialing
 from campaigns.choices import AttemptState, ContactStatus, Disposition, DncSource
+from campaigns.dialer.attempts import finish_attempt, mark_attempt_answered, mark_attempt_dialing
+from campaigns.dialer.ledger import CampaignLedger
+from campaigns.dialer.reaper import reap_stuck_attempts
 from campaigns.models import CallAttempt, Contact, DoNotCall
-from campaigns.reaper import reap_stuck_attempts
-from campaigns.ua_ledger import CampaignLedger
 from telephony.contract import Answered, CallEvent, CallResults, Ended, OptedOut, Ringing
 from telephony.ua.ledger import DialDecision, LedgerUnavailable, LedgerWriter
 from telephony.ua.spool import EventSpool

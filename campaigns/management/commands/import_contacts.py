@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from campaigns.contact_import import CsvFormatError, import_contacts_file
+from campaigns.contacts.imports import CsvFormatError, import_contacts_file
 from campaigns.models import Campaign
 
 _PRINT_EVERY_S = 2.0

@@ -30,8 +30,11 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.choices import CampaignStatus
-from campaigns.contact_import import CsvFormatError
-from campaigns.demo_campaign import (
+from campaigns.contacts.imports import CsvFormatError
+from campaigns.models import Campaign
+from campaigns.reports.report import build_campaign_report
+from campaigns.services import CampaignTransitionError, pause_campaign, start_campaign
+from demo.demo_campaign import (
     DEMO_PASSWORD,
     DEMO_USER,
     OVERRIDE_FLAG,
@@ -47,9 +50,6 @@ from campaigns.demo_campaign import (
     read_demo_progress,
     report_summary_lines,
 )
-from campaigns.lifecycle import CampaignTransitionError, pause_campaign, start_campaign
-from campaigns.models import Campaign
-from campaigns.reports.report import build_campaign_report
 from telephony.ua_registry import live_uas
 
 DEMO_DIR = Path(settings.BASE_DIR) / "var" / "demo"

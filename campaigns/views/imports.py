@@ -19,9 +19,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from campaigns import contact_import
 from campaigns.choices import IMPORT_FINISHED, ImportStatus
-from campaigns.csv_input import normalize_header
+from campaigns.contacts import imports as contact_import
+from campaigns.contacts.csv_input import normalize_header
 from campaigns.forms import ContactUploadForm
 from campaigns.models import Campaign, ImportJob
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from telephony.simulator.front import FrontConfig, run_front
-from telephony.simulator.personas import SimulatorOptions
+from simulator.front import FrontConfig, run_front
+from simulator.personas import SimulatorOptions
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ Threads:
   hang-up decisions), writes each finished call to the log, and reports this worker's load to the front.
 - the conference bridge clock (pjsua2's own): only copies frames in and out of the calls' deques.
 
-Started by the front (`front.py`) as `python -m telephony.simulator.worker --index ... --sip-port ...`.
+Started by the front (`front.py`) as `python -m simulator.worker --index ... --sip-port ...`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from types import FrameType
 
 import pjsua2 as pj
 
-from telephony.simulator.calllog import append_record
-from telephony.simulator.conversation import Conversation, speech
-from telephony.simulator.personas import (
+from simulator.calllog import append_record
+from simulator.conversation import Conversation, speech
+from simulator.personas import (
     GREETING,
     INTERRUPTION,
     NUDGE,

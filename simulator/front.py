@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from telephony.simulator.calllog import append_record
-from telephony.simulator.personas import SimulatorOptions, persona_for_number
+from simulator.calllog import append_record
+from simulator.personas import SimulatorOptions, persona_for_number
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class SimulatorFront:
 
     def _spawn(self, worker: WorkerHandle) -> None:
         c = self.config
-        command = [sys.executable, "-m", "telephony.simulator.worker", "--index", str(worker.index),
+        command = [sys.executable, "-m", "simulator.worker", "--index", str(worker.index),
                    "--bind", c.bind_address, "--sip-port", str(worker.sip_port), "--rtp-port", str(worker.rtp_port),
                    "--rtp-port-range", str(c.rtp_ports_per_worker), "--front-port", str(c.port),
                    "--options", c.options.to_json()]

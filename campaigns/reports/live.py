@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from campaigns.choices import ATTEMPT_IN_FLIGHT, CONTACT_DIALABLE, ContactStatus, Disposition
 from campaigns.models import CallAttempt, Campaign, Contact
-from campaigns.windows import CallingWindow, contact_in_window, next_window_opening
+from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening
 
 # Grouping a large campaign's waiting contacts by zone reads all of them: done at most this often.
 ZONE_GROUPS_CACHE_S = 30

@@ -35,12 +35,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.choices import CONTACT_DIALABLE, AttemptState, CampaignStatus, ContactStatus
-from campaigns.leases import TokenRequest, refund_dial_tokens, take_dial_tokens
-from campaigns.lifecycle import complete_finished_campaigns
+from campaigns.dialer.leases import TokenRequest, refund_dial_tokens, take_dial_tokens
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.redis_client import get_redis
+from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
+from campaigns.services import complete_finished_campaigns
 from campaigns.task_queue import send_originates
-from campaigns.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 from telephony.ua_registry import total_free_lines
 
 logger = logging.getLogger(__name__)

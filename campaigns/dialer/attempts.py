@@ -27,12 +27,12 @@ from campaigns.choices import (
     Disposition,
     DncSource,
 )
-from campaigns.dnc import add_to_do_not_call
-from campaigns.leases import LEASE_TTL_S, attempt_scopes, release_attempt_leases, renew_leases
+from campaigns.contacts.dnc import add_to_do_not_call
+from campaigns.dialer.leases import LEASE_TTL_S, attempt_scopes, release_attempt_leases, renew_leases
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, RetryRule
 from campaigns.redis_client import get_redis
-from campaigns.retries import Rule, plan_next_step
-from campaigns.windows import CallingWindow, contact_in_window, zones_in_window
+from campaigns.rules.retries import Rule, plan_next_step
+from campaigns.rules.windows import CallingWindow, contact_in_window, zones_in_window
 from telephony.contract import RESULT_KEYS
 from telephony.models import Trunk
 from telephony.ua.ledger import DialDecision

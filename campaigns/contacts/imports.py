@@ -3,7 +3,7 @@
 How a file goes in (stage, then publish, in one transaction):
 
 1. The file is streamed in chunks of ``IMPORT_BATCH_SIZE`` records. A pool of worker processes,
-   one per core, checks each chunk and normalises its numbers (``campaigns.phones``). The main
+   one per core, checks each chunk and normalises its numbers (``campaigns.rules.phones``). The main
    process COPYs each checked chunk into a temporary staging table. Only a few chunks are in flight
    at a time, so memory stays flat whatever the file size.
 2. Once the whole file is staged, one statement ranks every row in SQL: repeated in the file,
@@ -16,7 +16,7 @@ How a file goes in (stage, then publish, in one transaction):
    while the transaction is open.
 
 Every data row ends in exactly one of: imported, duplicate, invalid, do-not-call. A record that a
-stray quote glued together from several lines (``campaigns.csv_quotes``) is not imported: each of
+stray quote glued together from several lines (``campaigns.contacts.csv_quotes``) is not imported: each of
 its non-blank lines is an invalid row of the report, with the lines and the reason, so the counts
 add up to the lines of the file; the preview lists such records before the import is confirmed.
 """
@@ -46,8 +46,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from campaigns.choices import ContactStatus, ImportStatus
-from campaigns.csv_export import write_csv
-from campaigns.csv_input import (
+from campaigns.contacts.csv_export import write_csv
+from campaigns.contacts.csv_input import (
     FIRST_NAME_ALIASES,
     LAST_NAME_ALIASES,
     NAME_ALIASES,
@@ -60,7 +60,7 @@ from campaigns.csv_input import (
     open_csv,
 )
 from campaigns.models import Campaign, Contact, ImportJob
-from campaigns.phones import InvalidNumber, is_supported_region, normalize_number
+from campaigns.rules.phones import InvalidNumber, is_supported_region, normalize_number
 from campaigns.task_queue import send_import
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_http_methods
 
-from campaigns.csv_input import CsvFormatError
-from campaigns.dnc import DncImportResult, import_do_not_call_csv
+from campaigns.contacts.csv_input import CsvFormatError
+from campaigns.contacts.dnc import DncImportResult, import_do_not_call_csv
 from campaigns.forms import DoNotCallUploadForm
 from campaigns.models import DoNotCall
 

@@ -5,7 +5,7 @@ encoding check and the row estimate read it in 1 MiB blocks, and rows come from 
 over the open file.
 
 A record that spans several physical lines is checked for a stray quote that glued rows together
-(``campaigns.csv_quotes``); such a record comes with a ``BrokenRecord`` naming the lines it took, so
+(``campaigns.contacts.csv_quotes``); such a record comes with a ``BrokenRecord`` naming the lines it took, so
 that they are reported instead of silently lost.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, NamedTuple
 
-from campaigns.csv_quotes import BrokenRecord, QuoteCheck, find_break
+from campaigns.contacts.csv_quotes import BrokenRecord, QuoteCheck, find_break
 
 _BLOCK = 1 << 20
 _SNIFF_CHARS = 64 * 1024
@@ -123,7 +123,7 @@ class CsvSource:
 
     @property
     def quote_check(self) -> QuoteCheck:
-        """What judging a record that spans several lines needs (see ``campaigns.csv_quotes``)."""
+        """What judging a record that spans several lines needs (see ``campaigns.contacts.csv_quotes``)."""
         return QuoteCheck(self.delimiter, len(self.headers), self.key_column)
 
     @property

@@ -23,7 +23,7 @@ import numpy as np
 
 from media.local_agent.vad import EnergyVad, VadConfig, VadEventKind
 from media.tts import Voice, synthesize
-from telephony.simulator.personas import (
+from simulator.personas import (
     GREETING,
     INTERRUPTION,
     NUDGE,

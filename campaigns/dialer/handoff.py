@@ -1,6 +1,6 @@
 """The handoff to telephony: ``originate`` re-checks the world, takes the leases and commands a UA.
 
-It returns at once; the call's progress comes back through :mod:`campaigns.attempts`. A redelivered
+It returns at once; the call's progress comes back through :mod:`campaigns.dialer.attempts`. A redelivered
 ``originate`` for an attempt already handed over (or no longer queued) exits without dialing: the
 conditional update on ``originated_at`` admits exactly one delivery.
 
@@ -26,13 +26,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from campaigns.attempts import end_attempt_not_dialed
-from campaigns.caller_ids import choose_caller_id
 from campaigns.choices import AttemptState, CampaignStatus
-from campaigns.leases import LEASE_TTL_S, acquire_leases, attempt_scopes, release_leases
+from campaigns.dialer.attempts import end_attempt_not_dialed
+from campaigns.dialer.caller_ids import choose_caller_id
+from campaigns.dialer.leases import LEASE_TTL_S, acquire_leases, attempt_scopes, release_leases
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.redis_client import get_redis
-from campaigns.windows import CallingWindow, contact_in_window
+from campaigns.rules.windows import CallingWindow, contact_in_window
 from telephony.contract import AgentSpec, ConversationSpec, OriginateCommand, TrunkSpec, seal_command
 from telephony.models import Trunk
 from telephony.ua_registry import push_command, release_ua_line, reserve_ua_line

@@ -20,8 +20,8 @@ import logging
 import redis
 from django.utils import timezone
 
-from campaigns.attempts import finish_attempt
 from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, Disposition
+from campaigns.dialer.attempts import finish_attempt
 from campaigns.models import CallAttempt
 from campaigns.redis_client import get_redis
 from telephony.ua_registry import held_attempts

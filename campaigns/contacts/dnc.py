@@ -18,9 +18,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from campaigns.choices import CONTACT_DIALABLE, ContactStatus, DncSource
-from campaigns.csv_input import PHONE_ALIASES, CsvFormatError, CsvSource, open_csv
+from campaigns.contacts.csv_input import PHONE_ALIASES, CsvFormatError, CsvSource, open_csv
 from campaigns.models import Campaign, Contact, DoNotCall
-from campaigns.phones import InvalidNumber, normalize_number
+from campaigns.rules.phones import InvalidNumber, normalize_number
 
 logger = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ from campaigns.choices import (
     Disposition,
     MachinePolicy,
 )
-from campaigns.contact_import import import_contacts_file
+from campaigns.contacts.imports import import_contacts_file
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, ImportJob, RetryRule
 from campaigns.reports.report import CampaignReport
-from campaigns.windows import CallingWindow, contact_in_window, next_window_opening
+from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening
 from telephony.models import CallerID, Trunk
 
 SAMPLE_CONTACTS = Path(settings.BASE_DIR) / "docs" / "sample-contacts.csv"

@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from campaigns.choices import AgentProvider
-from campaigns.contact_import import CsvFormatError, import_contacts_file
+from campaigns.contacts.imports import CsvFormatError, import_contacts_file
 from campaigns.models import AgentProfile, Campaign
 from telephony.models import Trunk
 

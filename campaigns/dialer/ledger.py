@@ -1,6 +1,6 @@
 """The control plane's side of the UA pool's `Ledger` port: call events become ledger transitions.
 
-Wired by the ``UA_LEDGER`` setting (``campaigns.ua_ledger:CampaignLedger``), so the UA pool (`telephony.ua`)
+Wired by the ``UA_LEDGER`` setting (``campaigns.dialer.ledger:CampaignLedger``), so the UA pool (`telephony.ua`)
 reports without importing `campaigns`. Every method turns a lost database connection into `LedgerUnavailable`,
 which tells the UA to keep the event in its spool and try again; every write is idempotent, so the replay of
 an event that did land changes nothing.
@@ -15,10 +15,10 @@ from contextlib import contextmanager
 import redis
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from campaigns import attempts
 from campaigns.choices import DncSource
-from campaigns.dnc import add_to_do_not_call
-from campaigns.leases import acquire_leases, trunk_scope
+from campaigns.contacts.dnc import add_to_do_not_call
+from campaigns.dialer import attempts
+from campaigns.dialer.leases import acquire_leases, trunk_scope
 from campaigns.redis_client import get_redis
 from telephony.contract import Answered, Bridged, CallEvent, Ended, OptedOut, Ringing
 from telephony.ua.ledger import DialDecision, LedgerUnavailable

@@ -24,11 +24,11 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from campaigns.charts import MUTED, PRIMARY, SECONDARY, Bar, Column, Segment, bar_chart, column_chart
-from campaigns.csv_export import write_csv
+from campaigns.contacts.csv_export import write_csv
 from campaigns.models import CallAttempt, Campaign
 from campaigns.reports import export, facts
 from campaigns.reports import report as reporting
+from campaigns.reports.charts import MUTED, PRIMARY, SECONDARY, Bar, Column, Segment, bar_chart, column_chart
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -129,7 +129,7 @@ def attempt_recording(request: HttpRequest, campaign_id: int, attempt_id: int, *
 def contacts_csv(request: HttpRequest, campaign_id: int, *, model_admin: ModelAdmin) -> StreamingHttpResponse:
     """Every contact of the campaign as CSV (status, attempts, last disposition, outcome, each field).
 
-    Streamed in chunks through ``campaigns.csv_export.write_csv``, which defuses spreadsheet formulas.
+    Streamed in chunks through ``campaigns.contacts.csv_export.write_csv``, which defuses spreadsheet formulas.
     """
     campaign = _campaign_for(request, campaign_id, model_admin)
     header, rows = export.contact_export_rows(campaign)

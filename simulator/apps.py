@@ -1,0 +1,8 @@
+"""Development-only app, installed by the local and test settings only."""
+
+from django.apps import AppConfig
+
+
+class SimulatorConfig(AppConfig):
+    name = "simulator"
+    default_auto_field = "django.db.models.BigAutoField"
