@@ -48,6 +48,7 @@ from django.db import connection, transaction  # noqa: E402
 from campaigns.contacts import imports as contact_import  # noqa: E402
 from campaigns.contacts.csv_input import open_csv  # noqa: E402
 from campaigns.contacts.imports import ImportTimings, import_contacts_file  # noqa: E402
+from campaigns.contacts.imports import pipeline as import_pipeline  # noqa: E402
 from campaigns.models import AgentProfile, Campaign  # noqa: E402
 from telephony.models import Trunk  # noqa: E402
 
@@ -175,11 +176,11 @@ def time_contacts_insert(campaign: Campaign, job_id: int) -> float:
 def python_floor_seconds(path: Path, rows: int, sample: int = 100_000) -> float:
     """CPU seconds to read, check and normalise all ``rows`` in one process, from the first ``sample``."""
     source = open_csv(path)
-    rules = contact_import._row_rules(source, contact_import.detect_mapping(source), "US")
-    contact_import._known_zones()
+    rules = import_pipeline.row_rules(source, contact_import.detect_mapping(source), "US")
+    import_pipeline._known_zones()
     started, done = time.process_time(), 0
     for chunk in source.record_chunks(5000):
-        done += contact_import._check_chunk(chunk, rules).rows
+        done += import_pipeline._check_chunk(chunk, rules).rows
         if done >= sample:
             break
     return (time.process_time() - started) * rows / max(done, 1)

@@ -37,7 +37,7 @@ from simulator.personas import SimulatorOptions, persona_for_number
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_CALLS_PER_WORKER = 4
 STALE_S = 3.0  # a worker not heard from for this long is not given calls
 # A redirect the caller never followed stops counting against its worker after this long.

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection
 
@@ -20,8 +21,11 @@ from campaigns.contacts.imports import (
     create_import_job,
     import_contacts_file,
     preview_csv,
+    publish,
     run_import_job,
 )
+from campaigns.contacts.imports import pipeline as import_pipeline
+from campaigns.contacts.imports import services as import_services
 from campaigns.models import Campaign, Contact, ImportJob
 from tests.factories import CampaignFactory, ContactFactory, DoNotCallFactory
 
@@ -82,7 +86,7 @@ def test_missing_phone_column_is_refused_before_anything_is_stored(tmp_path: Pat
     assert str(exc.value) == ("No phone column found. Name one of the columns phone, phone_number, mobile or tel "
                               "(found: 'name', 'email').")
     assert not ImportJob.objects.exists()
-    assert not list((Path(contact_import.settings.MEDIA_ROOT) / "imports").rglob("list*.csv"))
+    assert not list((Path(settings.MEDIA_ROOT) / "imports").rglob("list*.csv"))
 
 
 def test_unknown_default_region_is_refused(tmp_path: Path) -> None:
@@ -240,8 +244,8 @@ def test_do_not_call_numbers_are_recorded_as_dnc_not_dialable(tmp_path: Path) ->
     assert statuses == {"+12125550101": ContactStatus.DNC, "+12125550102": ContactStatus.DNC,
                         "+12125550103": ContactStatus.PENDING}
     assert _report(job)[1:] == [
-        ["2", "2125550101", contact_import.REASON_DNC],
-        ["3", "2125550102", contact_import.REASON_DNC],
+        ["2", "2125550101", publish.REASON_DNC],
+        ["3", "2125550102", publish.REASON_DNC],
         ["5", "2125550102", "duplicate: repeated in this file"],
     ]
 
@@ -267,7 +271,7 @@ def test_zones_derived_from_the_number_record_every_candidate_or_none(tmp_path: 
     assert contacts["+80012345678"].time_zones == []
     assert not contacts["+80012345678"].time_zone_known
     assert job.imported == 2
-    assert _report(job)[1:] == [["3", "'+80012345678", contact_import.REASON_NO_ZONE]]
+    assert _report(job)[1:] == [["3", "'+80012345678", publish.REASON_NO_ZONE]]
 
 
 def test_latin1_semicolon_file_with_bom_less_headers_imports(tmp_path: Path) -> None:
@@ -335,7 +339,7 @@ def test_unreadable_file_stores_nothing(tmp_path: Path) -> None:
 
 def test_worker_pool_path_gives_the_same_counts(tmp_path: Path, settings: Any, monkeypatch: Any) -> None:
     # given a file big enough for the worker pool (threshold lowered), in many chunks
-    monkeypatch.setattr(contact_import, "_POOL_MIN_ROWS", 0)
+    monkeypatch.setattr(import_pipeline, "_POOL_MIN_ROWS", 0)
     settings.IMPORT_BATCH_SIZE = 500
     campaign = CampaignFactory()
     lines = [f"+1212{2000000 + i:07d},Person {i}" for i in range(3000)]
@@ -357,7 +361,7 @@ def test_worker_pool_path_gives_the_same_counts(tmp_path: Path, settings: Any, m
 def test_progress_is_visible_to_others_while_the_import_runs(tmp_path: Path, settings: Any,
                                                              monkeypatch: Any) -> None:
     # given an import in chunks of two rows, progress written at every chunk
-    monkeypatch.setattr(contact_import, "_PROGRESS_EVERY_S", 0)
+    monkeypatch.setattr(import_services, "_PROGRESS_EVERY_S", 0)
     settings.IMPORT_BATCH_SIZE = 2
     campaign = CampaignFactory()
     path = _csv(tmp_path, "phone\n" + "".join(f"21255501{i:02d}\n" for i in range(6)))
@@ -381,7 +385,7 @@ def test_progress_is_visible_to_others_while_the_import_runs(tmp_path: Path, set
 def test_a_big_import_vacuums_the_contact_table_so_counts_read_the_index_alone(tmp_path: Path,
                                                                               monkeypatch: Any) -> None:
     # given imports count as big from 5 new contacts
-    monkeypatch.setattr(contact_import, "VACUUM_AFTER_IMPORT_ROWS", 5)
+    monkeypatch.setattr(import_services, "VACUUM_AFTER_IMPORT_ROWS", 5)
     vacuums = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'campaigns_contact'"
     before = _other_connection_count(vacuums)
     # when a file of 4 new numbers, then one of 6, is imported
@@ -400,7 +404,7 @@ def test_a_big_import_vacuums_the_contact_table_so_counts_read_the_index_alone(t
 
 def test_no_vacuum_inside_a_transaction(tmp_path: Path, monkeypatch: Any) -> None:
     # given a big import run inside the test's transaction, where PostgreSQL refuses VACUUM
-    monkeypatch.setattr(contact_import, "VACUUM_AFTER_IMPORT_ROWS", 1)
+    monkeypatch.setattr(import_services, "VACUUM_AFTER_IMPORT_ROWS", 1)
     job = import_contacts_file(CampaignFactory(), _csv(tmp_path, "phone\n2125550100\n2125550101\n"))
     # then the import completes and the vacuum is skipped, not failed
     assert (job.status, job.imported) == (ImportStatus.COMPLETED, 2)
@@ -463,7 +467,7 @@ def test_deleting_a_finished_job_unlinks_its_contacts(tmp_path: Path) -> None:
 def test_job_deleted_while_its_import_runs_leaves_no_contact_pointing_at_it(tmp_path: Path,
                                                                             monkeypatch: Any) -> None:
     # given an import whose job an operator deletes from another session half-way through
-    monkeypatch.setattr(contact_import, "_PROGRESS_EVERY_S", 0)
+    monkeypatch.setattr(import_services, "_PROGRESS_EVERY_S", 0)
     campaign = CampaignFactory()
     path = _csv(tmp_path, "phone\n2125550101\n2125550102\n")
     job = create_import_job(campaign, ContentFile(path.read_bytes(), name="contacts.csv"))
@@ -484,7 +488,7 @@ def test_job_deleted_while_its_import_runs_leaves_no_contact_pointing_at_it(tmp_
             assert deleter[0].is_alive(), "the delete should wait for the import to commit"
 
     # when the import commits
-    contact_import._import(ImportJob.objects.select_related("campaign").get(pk=job.pk), progress,
+    import_services._import(ImportJob.objects.select_related("campaign").get(pk=job.pk), progress,
                            contact_import.ImportTimings())
     deleter[0].join(10)
     # then the job is gone and its contacts were unlinked, not left with a dangling id
@@ -499,7 +503,7 @@ def test_import_of_a_job_deleted_before_it_ran_fails_and_imports_nothing(tmp_pat
     loaded = ImportJob.objects.select_related("campaign").get(pk=job.pk)
     ImportJob.objects.filter(pk=job.pk).delete()
     with pytest.raises(CsvFormatError, match="deleted before it ran"):
-        contact_import._import(loaded, None, contact_import.ImportTimings())
+        import_services._import(loaded, None, contact_import.ImportTimings())
     assert not Contact.objects.exists()
 
 
@@ -508,10 +512,10 @@ def test_number_added_to_the_campaign_after_the_ranking_is_kept_and_counted_dupl
     # given a contact the ranking does not see (as if committed by another session after it ran)
     campaign = CampaignFactory()
     ContactFactory(campaign=campaign, phone_e164="+12125550101", name="Existing")
-    blind = contact_import._RANK_SQL.replace("EXISTS (SELECT 1 FROM campaigns_contact c", "false AND EXISTS (SELECT 1 "
+    blind = publish._RANK_SQL.replace("EXISTS (SELECT 1 FROM campaigns_contact c", "false AND EXISTS (SELECT 1 "
                                              "FROM campaigns_contact c")
-    assert blind != contact_import._RANK_SQL
-    monkeypatch.setattr(contact_import, "_RANK_SQL", blind)
+    assert blind != publish._RANK_SQL
+    monkeypatch.setattr(publish, "_RANK_SQL", blind)
     # when the insert meets it
     job = import_contacts_file(campaign, _csv(tmp_path, "phone,name\n2125550101,New\n2125550102,Other\n"))
     # then the insert is retried with ON CONFLICT: the contact is kept and the row counted a duplicate

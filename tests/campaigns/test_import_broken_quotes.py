@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns.choices import ImportStatus
-from campaigns.contacts import imports as contact_import
 from campaigns.contacts.imports import import_contacts_file, preview_csv
+from campaigns.contacts.imports import pipeline as import_pipeline
 from campaigns.models import Contact, ImportJob
 from tests.factories import CampaignFactory, DoNotCallFactory
 
@@ -140,7 +140,7 @@ def test_every_data_line_is_counted_once_even_with_broken_quotes(tmp_path: Path,
                                                                  pool: bool) -> None:
     # given glued lines across chunks (a blank line among them), a duplicate, a bad number, a do-not-call
     if pool:
-        monkeypatch.setattr(contact_import, "_POOL_MIN_ROWS", 0)
+        monkeypatch.setattr(import_pipeline, "_POOL_MIN_ROWS", 0)
     settings.IMPORT_BATCH_SIZE = 3
     campaign = CampaignFactory()
     DoNotCallFactory(phone_e164="+12125550112")
