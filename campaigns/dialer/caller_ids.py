@@ -16,7 +16,7 @@ import phonenumbers
 import redis
 from phonenumbers import geocoder
 
-from campaigns.dialer.leases import KEY_PREFIX
+from campaigns.keys import KEY_PREFIX
 from campaigns.models import CallAttempt
 from telephony.models import CallerID
 

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from campaigns.choices import CONTACT_DIALABLE, AttemptState, CampaignStatus, ContactStatus
 from campaigns.dialer.leases import TokenRequest, refund_dial_tokens, take_dial_tokens
+from campaigns.keys import DISPATCHER_LOCK_ID
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.redis_client import get_redis
 from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
@@ -45,13 +46,12 @@ from telephony.ua_registry import total_free_lines
 
 logger = logging.getLogger(__name__)
 
-DISPATCHER_LOCK_ID = 0x6469616C  # "dial": the advisory lock key of the single dispatcher
 # A queued attempt must be handed to a user agent within this; after it the reaper resolves it.
 QUEUED_TTL_S = 60
 # Upper bounds of claims per tick, per campaign and in all: they keep the claim transaction short (about
 # 0.1 ms per claim on a small machine), so a tick stays well under its interval.
-MAX_CLAIM_PER_CAMPAIGN: int = getattr(settings, "DIALER_MAX_CLAIMS_PER_CAMPAIGN", 500)
-MAX_CLAIMS_PER_TICK: int = getattr(settings, "DIALER_MAX_CLAIMS_PER_TICK", 500)
+MAX_CLAIM_PER_CAMPAIGN: int = settings.DIALER_MAX_CLAIMS_PER_CAMPAIGN
+MAX_CLAIMS_PER_TICK: int = settings.DIALER_MAX_CLAIMS_PER_TICK
 
 Enqueue = Callable[[Sequence[int]], None]
 

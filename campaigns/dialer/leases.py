@@ -18,13 +18,13 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
+from campaigns.keys import KEY_PREFIX
 from campaigns.redis_client import get_redis
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "ce:"
 # The user agent renews every few seconds; a lease lives 2-3 heartbeats so one late renewal does not lose it.
-LEASE_TTL_S: int = getattr(settings, "DIALER_LEASE_TTL_S", 30)
+LEASE_TTL_S: int = settings.DIALER_LEASE_TTL_S
 RENEW_EVERY_S: int = max(1, LEASE_TTL_S // 3)
 
 

@@ -116,6 +116,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # spreads a trunk's calls over the second instead of sending them in one burst.
 DIALER_TICK_S = env.float("DIALER_TICK_S", default=0.25)
 DIALER_MAX_CLAIMS_PER_TICK = env.int("DIALER_MAX_CLAIMS_PER_TICK", default=500)
+# One campaign takes at most this many of a tick's claims, so one large campaign cannot starve the others.
+DIALER_MAX_CLAIMS_PER_CAMPAIGN = env.int("DIALER_MAX_CLAIMS_PER_CAMPAIGN", default=500)
+# A lease (campaign, trunk, attempt) lives this long unless renewed; the UA renews every third of it.
+DIALER_LEASE_TTL_S = env.int("DIALER_LEASE_TTL_S", default=30)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # The dispatcher: claims due contacts each tick (one tick at a time across hosts: advisory lock).
     "dispatch-tick": {"task": "campaigns.dispatch_tick", "schedule": DIALER_TICK_S,

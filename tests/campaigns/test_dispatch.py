@@ -17,13 +17,13 @@ from pytest_django.fixtures import Settings
 
 from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, CampaignStatus, ContactStatus
 from campaigns.dialer.claim import (
-    DISPATCHER_LOCK_ID,
     CampaignPlan,
     claim_due_contacts,
     run_dispatch_tick,
     share_fairly,
 )
 from campaigns.dialer.handoff import originate_attempt
+from campaigns.keys import DISPATCHER_LOCK_ID
 from campaigns.models import CallAttempt, Contact
 from tests.campaigns.dialer_setup import LA, MIDDAY, NY, contacts, live_ua, running_campaign
 from tests.factories import DoNotCallFactory, TrunkFactory

@@ -60,7 +60,6 @@ class ImportCounts:
     dnc: int = 0
 
 
-IMPORT_LOCK_NAMESPACE = 0x1C0_7AC7  # pg_advisory_xact_lock(namespace, campaign id): contact imports
 
 # Publishing, once the whole file is staged. Each staged row is ranked first: its place among the
 # rows with the same number (the first one wins), whether the campaign already has the number, and

@@ -28,12 +28,12 @@ from campaigns.contacts.imports.error_report import REPORT_HEADER
 from campaigns.contacts.imports.pipeline import checked_chunks, row_rules
 from campaigns.contacts.imports.preview import check_region, detect_mapping, preview_csv
 from campaigns.contacts.imports.publish import (
-    IMPORT_LOCK_NAMESPACE,
     ImportCounts,
     ImportTimings,
     publish_staged,
     recheck_do_not_call,
 )
+from campaigns.keys import IMPORT_LOCK_NAMESPACE
 from campaigns.models import Campaign, Contact, ImportJob
 from campaigns.task_queue import send_import
 
