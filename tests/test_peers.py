@@ -27,7 +27,7 @@ def test_a_run_without_sipp_stops_at_once_with_the_install_command(tmp_path: Pat
         (bin_dir / command).symlink_to(Path("/usr/bin") / command)
     # when a test run starts, then it fails before running anything and names the package
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/campaigns/test_retries.py"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/campaigns/rules/test_retries.py"],
         cwd=ROOT, env={"PATH": str(bin_dir), "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=120,
         check=False)
     assert done.returncode == pytest.ExitCode.USAGE_ERROR, done.stdout[-2000:]

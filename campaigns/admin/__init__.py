@@ -1,7 +1,7 @@
 """The operator's interface: agents, campaigns, contacts, call attempts, imports and the do-not-call list.
 
 List pages select their related rows up front (``list_select_related`` and annotations) so the number of
-queries does not grow with the rows on the page; tests/campaigns/test_admin_queries.py holds them to it.
+queries does not grow with the rows on the page; tests/campaigns/admin/test_admin_queries.py holds them to it.
 """
 
 from __future__ import annotations

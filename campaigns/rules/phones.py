@@ -15,7 +15,7 @@ outcome it can decide with the same metadata and the same regular expressions as
 Inside, the type of a number is computed with per-length lists of the metadata's compiled patterns
 in ``_number_type_helper``'s order, and the time-zone prefix search starts at the longest key that
 can match (see ``_geographical_zones``) instead of at ``TIMEZONE_LONGEST_PREFIX`` digits.
-``tests/campaigns/test_phones.py`` compares both paths over a large generated corpus; the fast path
+``tests/campaigns/rules/test_phones.py`` compares both paths over a large generated corpus; the fast path
 switches itself off for a phonenumbers version it was not checked against.
 """
 

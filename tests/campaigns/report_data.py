@@ -65,7 +65,7 @@ def add_attempt(campaign: Campaign, contact: Contact, number: int, dialed: dt.da
 def build_report_campaign() -> ReportData:
     """Eight contacts in several zones and nine attempts covering every stage and measure of the report.
 
-    By hand (see tests/campaigns/test_report.py): contacts 8, attempted 6, connected 4, human 4, outcome 2;
+    By hand (see tests/campaigns/reports/test_report.py): contacts 8, attempted 6, connected 4, human 4, outcome 2;
     dialed attempts 8 (one still ringing), not dialed 1; talk seconds (billed) 62, 10, 30, 4, 20;
     first responses 500, 700, 900 ms; abandoned 2 of 4 human-answered calls, one with no agent-audio time;
     local hour 10: 4 dialed / 3 connected, hour 14: 3 / 2, one attempt to a contact without a zone.
