@@ -12,7 +12,7 @@ What runs:
 
 * SIPp as UAS answering every call with an RTP echo (``-rtp_echo``).
 * The real pool (``UaSupervisor``, ``--processes`` workers of 4 lines) with the media probe hooks
-  (``telephony.ua.probe``): every call sends numbered 20 ms frames and times their echo.
+  (``testing.probe``): every call sends numbered 20 ms frames and times their echo.
 * The dialer's real path: ``run_dispatch_tick`` claims the contacts and ``originate_attempt`` (re-checks,
   leases, caller ID, UA line, command) runs for each claimed attempt in 4 processes, as Celery workers would.
 * Once every call is up, the pool's CPU and memory are sampled over the hold; then every call is hung up.
@@ -28,7 +28,7 @@ absolute 60 ms (or left late from a stalled clock): a uniformly slow media path 
 
 ``late_frames_pct``: of the frames expected back on all calls (each call's first to last echoed frame), the
 share that never came back, came back more than 20 ms (one frame) later than that call's median round trip,
-or left late because the media clock stalled (see ``telephony/ua/probe.py``). The run also prints the same
+or left late because the media clock stalled (see ``testing/probe.py``). The run also prints the same
 share for the steady hold alone (all N calls up, none being set up or torn down).
 ``setup_cps``: established calls divided by the time from the first INVITE to the last answer.
 ``pool_cores``: CPU seconds used by the UA worker processes per wall second during the hold.
@@ -156,7 +156,7 @@ def ulaw_tone_file(path: Path, seconds: float = 2.0) -> Path:
     """A WAV file of G.711 μ-law audio (a 440 Hz tone) for SIPp's rtp_stream."""
     import struct
 
-    from telephony.ua.probe import _ulaw_decode
+    from testing.probe import _ulaw_decode
 
     table = {_ulaw_decode(code): code for code in range(256)}
     levels = sorted(table)
@@ -204,10 +204,10 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     from campaigns.dialer.claim import run_dispatch_tick
     from campaigns.models import CallAttempt
     from telephony.contract import HangupCommand, seal_command
-    from telephony.sipp import SippRun
-    from telephony.ua.probe import PROBE_STATS_KEY
     from telephony.ua.supervisor import PoolSettings, UaSupervisor
     from telephony.ua_registry import live_uas, push_command
+    from testing.probe import PROBE_STATS_KEY
+    from testing.sipp import SippRun
 
     n = args.calls
     r = redis.Redis.from_url(settings.REDIS_URL)
@@ -222,7 +222,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     processes = args.processes or math.ceil(n / 4)
     pool = UaSupervisor(PoolSettings(
         processes=processes, name_prefix="bench-ua", sip_port_base=15000, rtp_port_base=15200,
-        media_timeout_s=10, hooks="telephony.ua.probe:probe_hooks", stop_timeout_s=20, nice=args.nice),
+        media_timeout_s=10, hooks="testing.probe:probe_hooks", stop_timeout_s=20, nice=args.nice),
         env={"DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": settings.REDIS_URL,
              "LOG_LEVEL": "WARNING"})
     pool.start()
@@ -366,7 +366,7 @@ def run_pool_phase(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
 
 def run_sipp_baseline(args: argparse.Namespace, workdir: Path, rate: float) -> float:
     """SIPp UAC -> SIPp UAS (echo), same N and hold. Returns the UAC's CPU cores during the hold."""
-    from telephony.sipp import SippRun
+    from testing.sipp import SippRun
 
     n = args.calls
     ulaw_tone_file(workdir / "tone-ulaw.wav")  # uac_hold.xml streams it (SIPp runs in workdir)

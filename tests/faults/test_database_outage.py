@@ -32,8 +32,8 @@ from campaigns.choices import AttemptState, ContactStatus, Disposition, DncSourc
 from campaigns.dialer.claim import run_dispatch_tick
 from campaigns.dialer.reaper import reap_stuck_attempts
 from campaigns.models import AgentProfile, CallAttempt, Contact, DoNotCall
-from telephony.sipp import SippRun
 from telephony.ua_registry import live_uas
+from testing.sipp import SippRun
 from tests.factories import TrunkFactory
 from tests.faults.tcp_proxy import TcpProxy
 from tests.telephony.conftest import (

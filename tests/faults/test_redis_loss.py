@@ -32,7 +32,7 @@ from django.utils import timezone
 from campaigns.choices import ATTEMPT_IN_FLIGHT, AttemptState, CampaignStatus, ContactStatus, Disposition
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.rules.windows import CallingWindow, zones_in_window
-from telephony.sipp import SippRun, header
+from testing.sipp import SippRun, header
 from tests.campaigns.dialer_setup import running_campaign
 from tests.factories import ContactFactory, TrunkFactory
 from tests.faults.conftest import control_plane

@@ -33,7 +33,7 @@ from campaigns.dialer.claim import run_dispatch_tick
 from campaigns.models import CallAttempt
 from campaigns.rules.windows import CallingWindow, zones_in_window
 from campaigns.tasks import originate
-from telephony.sipp import SippRun, header
+from testing.sipp import SippRun, header
 from tests.campaigns.dialer_setup import running_campaign
 from tests.factories import ContactFactory, TrunkFactory
 from tests.faults.conftest import celery_beat, celery_worker

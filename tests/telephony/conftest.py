@@ -27,8 +27,8 @@ from campaigns.models import CallAttempt, Contact
 from campaigns.rules.windows import CallingWindow, zones_in_window
 from telephony.contract import COMMAND_TTL_S, Command, seal_command
 from telephony.models import Trunk
-from telephony.sipp import SippRun
 from telephony.ua_registry import live_uas, total_free_lines
+from testing.sipp import SippRun
 from tests.campaigns.dialer_setup import running_campaign
 from tests.factories import AgentProfileFactory, ContactFactory
 

@@ -24,8 +24,8 @@ from campaigns.dialer.leases import count_leases, trunk_scope
 from campaigns.models import CallAttempt, Contact
 from telephony.choices import TrunkAuth
 from telephony.contract import HangupCommand, OriginateCommand, TrunkSpec
-from telephony.sipp import SippRun, header
 from telephony.ua_registry import push_command
+from testing.sipp import SippRun, header
 from tests.factories import TrunkFactory
 from tests.telephony.conftest import (
     TEST_MEDIA_TIMEOUT_S,

@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from campaigns.choices import Disposition
-from telephony.sipp import SippRun, header, write_rtp_event_pcap
+from testing.scripted_hooks import events_key
+from testing.sipp import SippRun, header, write_rtp_event_pcap
 from tests.factories import TrunkFactory
 from tests.telephony.conftest import (
     WORKER_RTP_PORT,
@@ -21,7 +22,6 @@ from tests.telephony.conftest import (
     running_worker,
     wait_ended,
 )
-from tests.telephony.scripted_hooks import events_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TELEPHONE_EVENT_PT = 120  # what this pjsua build offers for telephone-event
@@ -32,7 +32,7 @@ def hooked_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactor
     """A UA worker running the scripted hooks (they stand in for the media work)."""
     log = tmp_path_factory.mktemp("ua-hooks") / "worker.log"
     with running_worker(f"test-ua-hooks-{os.getpid()}", WORKER_SIP_PORT + 20, WORKER_RTP_PORT + 100, log,
-                        "--hooks", "tests.telephony.scripted_hooks:scripted_hooks") as name:
+                        "--hooks", "testing.scripted_hooks:scripted_hooks") as name:
         yield name
 
 

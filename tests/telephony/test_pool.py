@@ -22,9 +22,9 @@ from campaigns.dialer.leases import LEASE_TTL_S
 from campaigns.dialer.reaper import reap_stuck_attempts
 from campaigns.models import CallAttempt
 from telephony.contract import HangupCommand
-from telephony.sipp import SippRun
 from telephony.ua.supervisor import PoolSettings, UaSupervisor
 from telephony.ua_registry import live_uas, push_command
+from testing.sipp import SippRun
 from tests.factories import ContactFactory, TrunkFactory
 from tests.telephony.conftest import dialable_contact, sealed, wait_ended, wait_for, worker_env
 

@@ -1,7 +1,7 @@
 """The simulated phone network: personas by number, SIP outcomes, turn-taking, and the far end's log.
 
 The end-to-end tests start `manage.py simulate_pstn` (front + 3 worker processes) and dial every persona's
-number once with a bare dialer built from the UA pool's own `CallManager` (`tests/telephony/sim_caller.py`),
+number once with a bare dialer built from the UA pool's own `CallManager` (`testing/sim_caller.py`),
 which follows the front's 302 and plays a scripted agent. Ports (loopback only): simulator SIP 17000-17003,
 its RTP 40000-40047; the caller SIP 17100, RTP 41000-41015.
 """
@@ -275,7 +275,7 @@ def _dial(port: int, numbers: list[str], out: Path, *, sip_port: int, rtp_port: 
           ring_timeout_s: float = 5) -> list[dict[str, Any]]:
     """Run the bare dialer against a simulator front; one result per number, in order."""
     proc = subprocess.run(  # noqa: S603 - our own module
-        [sys.executable, "-m", "tests.telephony.sim_caller", "--port", str(port), "--sip-port", str(sip_port),
+        [sys.executable, "-m", "testing.sim_caller", "--port", str(port), "--sip-port", str(sip_port),
          "--rtp-port", str(rtp_port), "--ring-timeout", str(ring_timeout_s), "--reply-wait", "4",
          "--timeout", "120", "--out", str(out), *numbers],
         cwd=PROJECT_ROOT, capture_output=True, timeout=180, check=False)
@@ -466,7 +466,7 @@ def sim_ua_worker(django_db_setup: None, django_db_blocker: Any, simulator: dict
 
     log = simulator["log"].parent / "ua-worker.log"
     with django_db_blocker.unblock(), running_worker(f"sim-ua-{os.getpid()}", 17200, 42000, log,
-                                                     "--hooks", "tests.telephony.sim_caller:agent_hooks") as name:
+                                                     "--hooks", "testing.sim_caller:agent_hooks") as name:
         yield name
 
 

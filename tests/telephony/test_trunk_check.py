@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from telephony.choices import TrunkAuth
-from telephony.sipp import SippRun, header
 from telephony.trunk_check import check_trunk
+from testing.sipp import SippRun, header
 from tests.factories import TrunkFactory
 
 pytestmark = pytest.mark.django_db

@@ -63,5 +63,5 @@ class ScriptedHooks(CallHooks):
 
 
 def scripted_hooks(request: OriginateCommand) -> ScriptedHooks:
-    """Hooks factory for `--hooks tests.telephony.scripted_hooks:scripted_hooks`."""
+    """Hooks factory for `--hooks testing.scripted_hooks:scripted_hooks`."""
     return ScriptedHooks(request)

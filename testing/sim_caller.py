@@ -1,6 +1,6 @@
 """A bare dialer for the simulator tests: the UA pool's own `CallManager` on its own pjsua thread, no database.
 
-Run as `python -m tests.telephony.sim_caller --port 17000 --out result.json NUMBER...`: dials the numbers
+Run as `python -m testing.sim_caller --port 17000 --out result.json NUMBER...`: dials the numbers
 through a trunk at 127.0.0.1:PORT (four at a time, the pjsua2 limit), plays a small scripted agent on each
 answered call, and writes one JSON object per number: the ledger event the UA would record (disposition,
 sip_code, reason) and the agent's side (what it said and heard, barge-ins).
@@ -27,7 +27,7 @@ from media.tts import synthesize
 from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
 from telephony.ua.call import OutboundCall, new_sip_call_id
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread
-from telephony.ua.hooks import CallHooks
+from telephony.ua.hooks import CallHooks, EndReport
 from telephony.ua.manager import CallManager
 from telephony.ua.media_port import CallMediaPort
 
@@ -81,7 +81,7 @@ class ScriptedAgent(CallHooks):
         self.control = call.control
         threading.Thread(target=self._talk, daemon=True).start()
 
-    def on_ended(self, call: OutboundCall, event: CallEvent) -> None:
+    def on_ended(self, call: OutboundCall, report: EndReport) -> None:
         self.ended.set()
 
     def _ms(self) -> int:
@@ -215,5 +215,5 @@ if __name__ == "__main__":
 
 
 def agent_hooks(request: OriginateCommand) -> ScriptedAgent:
-    """Hooks factory for a UA worker: `--hooks tests.telephony.sim_caller:agent_hooks`."""
+    """Hooks factory for a UA worker: `--hooks testing.sim_caller:agent_hooks`."""
     return ScriptedAgent(request, reply_wait_s=4.0)

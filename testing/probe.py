@@ -1,6 +1,6 @@
 """A media probe for benchmarks: numbered 20 ms frames sent on each call and timed when the echo returns.
 
-Run the pool with `--hooks telephony.ua.probe:probe_hooks` against a peer that echoes RTP (SIPp
+Run the pool with `--hooks testing.probe:probe_hooks` against a peer that echoes RTP (SIPp
 `-rtp_echo`). Each frame we send carries its sequence number in its first samples, coded as G.711 μ-law
 code words, which survive the PCM16 -> μ-law -> echo -> μ-law -> PCM16 round trip bit-exactly. The receive
 side decodes the number and compares the arrival time with the frame's send time (the round trip through
@@ -196,5 +196,5 @@ def _redis() -> redis.Redis:
 
 
 def probe_hooks(request: OriginateCommand) -> ProbeHooks:
-    """Hooks factory for `--hooks telephony.ua.probe:probe_hooks`."""
+    """Hooks factory for `--hooks testing.probe:probe_hooks`."""
     return ProbeHooks()
