@@ -19,7 +19,8 @@ def test_a_celery_worker_logs_with_the_django_logging_format() -> None:
         "Logging(app).setup(loglevel='INFO')\n"  # what `celery worker` does at start
         "logging.getLogger('campaigns.probe').warning('through django logging')\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,  # noqa: S603
+                            check=True)
     # then the record has the format of settings.LOGGING (time, level, logger name, message)
     line = next(x for x in result.stderr.splitlines() if "through django logging" in x)
     fmt = settings.LOGGING["formatters"]["plain"]["format"]

@@ -507,18 +507,36 @@ def test_import_of_a_job_deleted_before_it_ran_fails_and_imports_nothing(tmp_pat
     assert not Contact.objects.exists()
 
 
-def test_number_added_to_the_campaign_after_the_ranking_is_kept_and_counted_duplicate(
-        tmp_path: Path, monkeypatch: Any) -> None:
-    # given a contact the ranking does not see (as if committed by another session after it ran)
+def _add_contact_and_close(campaign: Any, phone: str, name: str) -> None:
+    try:
+        Contact.objects.create(campaign=campaign, phone_e164=phone, name=name)
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_number_added_to_the_campaign_after_the_ranking_is_kept_and_counted_duplicate(tmp_path: Path) -> None:
+    # given an import, and another session that commits a contact with one of the file's numbers right after
+    # the ranking ran (when the ranking can no longer see it) and before the insert
     campaign = CampaignFactory()
-    ContactFactory(campaign=campaign, phone_e164="+12125550101", name="Existing")
-    blind = publish._RANK_SQL.replace("EXISTS (SELECT 1 FROM campaigns_contact c", "false AND EXISTS (SELECT 1 "
-                                             "FROM campaigns_contact c")
-    assert blind != publish._RANK_SQL
-    monkeypatch.setattr(publish, "_RANK_SQL", blind)
-    # when the insert meets it
-    job = import_contacts_file(campaign, _csv(tmp_path, "phone,name\n2125550101,New\n2125550102,Other\n"))
-    # then the insert is retried with ON CONFLICT: the contact is kept and the row counted a duplicate
+    raced: list[str] = []
+
+    def commit_a_contact_after_the_ranking(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        result = execute(sql, params, many, context)
+        if not raced and "row_number() OVER (PARTITION BY s.e164" in sql:  # the ranking statement
+            # a thread has its own database connection in autocommit: the contact is committed at once
+            other = threading.Thread(target=_add_contact_and_close, args=(campaign, "+12125550101", "Existing"))
+            other.start()
+            other.join(10)
+            raced.append(sql)
+        return result
+
+    # when the import runs
+    with connection.execute_wrapper(commit_a_contact_after_the_ranking):
+        job = import_contacts_file(campaign, _csv(tmp_path, "phone,name\n2125550101,New\n2125550102,Other\n"))
+    # then the race happened, the insert met the other session's contact and was retried with ON CONFLICT:
+    # that contact is kept and the row counted a duplicate
+    assert raced
     assert (job.status, job.imported, job.duplicates) == (ImportStatus.COMPLETED, 1, 1)
     assert _contacts(campaign)["+12125550101"].name == "Existing"
     assert _contacts(campaign)["+12125550102"].import_job_id == job.pk
