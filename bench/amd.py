@@ -15,9 +15,9 @@ machine (hanging up on a person); machine_as_human the share of machine files de
 Before it: how long after their first word humans were connected, the UNKNOWN count and the CPU
 the detector used per second of audio it analysed.
 
---fit-deadline fits the cadence model used at the decision deadline (`media.amd_deadline`, a
+--fit-deadline fits the cadence model used at the decision deadline (`media.amd.deadline`, a
 boosted tree ensemble; needs scikit-learn) on the recordings that reach the deadline with an
-utterance under way, and writes it to media/amd_deadline_model.json (or --model-out). Fit it on
+utterance under way, and writes it to media/amd/deadline_model.json (or --model-out). Fit it on
 train and heldout directories only.
 """
 
@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector
-from media.amd_deadline import DEFAULT_MODEL_PATH, FEATURE_NAMES, DeadlineModel, Tree, deadline_features
+from media.amd.deadline import DEFAULT_MODEL_PATH, FEATURE_NAMES, DeadlineModel, Tree, deadline_features
 from media.tones import FRAME_SAMPLES
 
 if TYPE_CHECKING:

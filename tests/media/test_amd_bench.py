@@ -11,7 +11,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from media.amd_deadline import FEATURE_NAMES, load_model
+from media.amd.deadline import FEATURE_NAMES, load_model
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 

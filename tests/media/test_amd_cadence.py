@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from media.amd import AmdConfig, AmdLabel
-from media.amd_cadence import NO_REPETITION, frame_pitch, frame_spectrum, measure, repetition, talker_phrases
+from media.amd.cadence import NO_REPETITION, frame_pitch, frame_spectrum, measure, repetition, talker_phrases
 from tests.media.synthetic_audio import RATE, noise, silence
 from tests.media.test_amd import stream
 

@@ -7,7 +7,7 @@ only short dips between words and rarely stops long. By the deadline both may st
 features describe the rhythm of the current utterance from its per-frame speech flags and levels.
 
 The features are computed once, at the deadline, over at most `max_decision_ms / 20` frames, so
-the per-frame cost stays a list append. `media.amd_deadline` turns them into P(machine).
+the per-frame cost stays a list append. `media.amd.deadline` turns them into P(machine).
 """
 
 from __future__ import annotations
