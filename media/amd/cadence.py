@@ -127,7 +127,12 @@ def _runs(speech: np.ndarray, bridge: int) -> list[tuple[int, int]]:
 
 
 def talker_phrases(
-    speech: list[bool], levels: list[float], range_db: float, bridge: int, onset: int = 0
+    speech: list[bool],
+    levels: list[float],
+    range_db: float,
+    bridge: int,
+    onset: int = 0,
+    phrase_range_db: float | None = None,
 ) -> tuple[int, int]:
     """Speech and longest phrase (ms) of an utterance, counted from where its talker's voice starts.
 
@@ -142,6 +147,10 @@ def talker_phrases(
         range_db: how far below the loudest speech frame the talker's first frame may be.
         bridge: dips of up to this many frames are inside a phrase and count as its speech.
         onset: frames allowed for the talker's voice to reach its level.
+        phrase_range_db: if given, a phrase whose loudest frame is more than this below the
+            loudest phrase's is not the talker's (talk in the room, a gust of wind after the person
+            has stopped) and does not count. A recorded greeting keeps its level from sentence
+            to sentence.
 
     Returns:
         (speech_ms, longest_phrase_ms): the total and the longest length of the phrases.
@@ -152,6 +161,11 @@ def talker_phrases(
     level = np.asarray(levels, dtype=np.float64)
     first = max(int(np.argmax(flags & (level >= level[flags].max() - range_db))) - onset, 0)
     phrases = _runs(flags[first:], bridge)
+    if phrase_range_db is not None:
+        tail = level[first:]
+        peaks = [float(tail[s : e + 1].max()) for s, e in phrases]
+        loudest = max(peaks)
+        phrases = [p for p, peak in zip(phrases, peaks, strict=True) if peak >= loudest - phrase_range_db]
     lengths = [e - s + 1 for s, e in phrases]
     return sum(lengths) * FRAME_MS, max(lengths) * FRAME_MS
 

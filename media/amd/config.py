@@ -21,10 +21,16 @@ class AmdConfig:
     """Per-campaign AMD timings and thresholds.
 
     Attributes:
-        max_decision_ms: the decision is due this long after answer, whatever was heard.
+        max_decision_ms: the decision is due this long after answer, whatever was heard. 5 s by
+            default: people who answer with a whole sentence of up to 3 s, starting up to a second
+            after answer, have stopped and been heard waiting by then; a greeting still going by
+            then has talked longer than people do. A campaign may set 1-10 s; below
+            `greeting_max_ms` the long-greeting rule never fires and the deadline decides.
         greeting_max_ms: speech in one utterance (phrases with pauses shorter than
             `after_greeting_silence_ms`) longer than this is a machine's greeting, provided one of
-            its phrases lasted `phrase_min_ms`.
+            its phrases lasted `phrase_min_ms`. People answer with at most about 3 s in one go
+            ("Hello, this is Maria, how can I help you?"); Twilio's default speech threshold is
+            2.4 s. It must be speech that goes on past where people stop.
         min_level_swing_db: a greeting is one talker, whose level swings between syllables and
             pauses: the frames since the utterance began must spread at least this far between
             their 10th and 90th percentile levels. Several people talking at once in the room
@@ -33,8 +39,11 @@ class AmdConfig:
             longer than `word_gap_ms`) this long; a person who says "Hello? ... Who is this?"
             speaks in shorter bursts, so a long utterance made only of short phrases waits for
             the deadline rules instead.
-        after_greeting_silence_ms: silence that ends an utterance; a short utterance followed by
-            this much silence is a person waiting for the caller.
+        after_greeting_silence_ms: silence that ends an utterance; an utterance no longer than
+            people's ("Hello?" or a whole sentence) followed by this much silence is a person
+            waiting for the caller (Asterisk's `afterGreetingSilence` is 800 ms). 900 ms spares
+            more greetings that pause between sentences and still connects a person within
+            a second of the end of their greeting (FCC: two seconds).
         word_gap_ms: pauses shorter than this are inside a word or between words of one phrase.
         min_word_ms: speech bursts shorter than this (clicks, pops) are ignored.
         speech_margin_db: a frame is speech when this far above the tracked noise floor.
@@ -84,16 +93,32 @@ class AmdConfig:
         question_silence_ms: a short utterance (less speech than `greeting_max_ms`) whose last
             phrase ended as a question and has been followed by this much silence is a person
             waiting for an answer; other utterances wait `after_greeting_silence_ms`. 0 turns
-            this off.
+            this off, the default: greetings that pause after a sentence ending high were called
+            people by it, and the 900 ms pause alone connects people within a second.
+        greeting_phrase_range_db: a phrase whose loudest frame is more than this below the
+            utterance's loudest phrase is not counted toward a greeting (talk in the room after
+            the person has stopped); a recording keeps its level from sentence to sentence.
+        greeting_level_drop_db: the long-greeting rule also needs the last second of speech to
+            be within this of the utterance's level (90th percentiles): the talker goes on,
+            rather than quieter sound from the room.
+        greeting_pitch_shift_st: and the median pitch of the last second within this many
+            semitones of the first second's: the same voice goes on, not other voices.
+        resume_pause_ms: a pause at least this long inside an utterance, after which ...
+        resumed_speech_ms: ... the talk must have gone on this long before the long-greeting
+            rule may fire: a person adds a short "Hello?" after a pause; a greeting reads its
+            next sentence.
+        talker_silence_range_db: for the silence that ends an utterance, only speech within this
+            of the talker's recent peak counts: talk in the room or gusts on a noisy line, far
+            below the person's voice, do not keep their utterance going.
         greet_immediately: the campaign has the agent greet at once instead of staying silent
             while AMD listens (read by the call engine; detection itself is unchanged).
     """
 
-    max_decision_ms: int = 3500
-    greeting_max_ms: int = 1600
+    max_decision_ms: int = 5000
+    greeting_max_ms: int = 3300
     phrase_min_ms: int = 1300
     min_level_swing_db: float = 15.0
-    after_greeting_silence_ms: int = 800
+    after_greeting_silence_ms: int = 900
     word_gap_ms: int = 200
     min_word_ms: int = 100
     speech_margin_db: float = 6.0
@@ -111,9 +136,15 @@ class AmdConfig:
     timeout_machine_probability: float = 0.8
     timeout_human_probability: float = 0.5
     greeting_talker_range_db: float = 12.0
+    greeting_phrase_range_db: float = 10.0
+    greeting_level_drop_db: float = 6.0
+    greeting_pitch_shift_st: float = 3.5
+    resume_pause_ms: int = 450
+    resumed_speech_ms: int = 1000
+    talker_silence_range_db: float = 12.0
     question_rise_st_per_s: float = 8.0
     question_phrase_max_ms: int = 1600
-    question_silence_ms: int = 600
+    question_silence_ms: int = 0
     greet_immediately: bool = False
 
     def __post_init__(self) -> None:
@@ -129,6 +160,8 @@ class AmdConfig:
             "timeout_machine_speech_ms",
             "timeout_machine_span_ms",
             "question_phrase_max_ms",
+            "resume_pause_ms",
+            "resumed_speech_ms",
         )
         for f in fields(self):
             value = getattr(self, f.name)
@@ -158,8 +191,6 @@ class AmdConfig:
             )
         if self.max_decision_ms > 30_000:
             raise ValueError(f"AmdConfig.max_decision_ms must be at most 30000, got {self.max_decision_ms}")
-        if self.greeting_max_ms >= self.max_decision_ms:
-            raise ValueError("AmdConfig.greeting_max_ms must be shorter than max_decision_ms")
         if not 0.0 < self.speech_margin_db <= 40.0:
             raise ValueError(f"AmdConfig.speech_margin_db must be in (0, 40], got {self.speech_margin_db}")
         if not 0.0 <= self.min_level_swing_db <= 60.0:
@@ -167,6 +198,16 @@ class AmdConfig:
         if not 3.0 <= self.greeting_talker_range_db <= 60.0:
             raise ValueError(
                 f"AmdConfig.greeting_talker_range_db must be in [3, 60], got {self.greeting_talker_range_db}"
+            )
+        if not 3.0 <= self.greeting_phrase_range_db <= 60.0:
+            raise ValueError(
+                f"AmdConfig.greeting_phrase_range_db must be in [3, 60], got {self.greeting_phrase_range_db}"
+            )
+        if not 0.0 < self.greeting_level_drop_db <= 60.0:
+            raise ValueError(f"AmdConfig.greeting_level_drop_db must be in (0, 60], got {self.greeting_level_drop_db}")
+        if not 3.0 <= self.talker_silence_range_db <= 60.0:
+            raise ValueError(
+                f"AmdConfig.talker_silence_range_db must be in [3, 60], got {self.talker_silence_range_db}"
             )
         if not 10.0 <= self.clear_speech_db <= 200.0:
             raise ValueError(f"AmdConfig.clear_speech_db must be in [10, 200], got {self.clear_speech_db}")

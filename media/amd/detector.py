@@ -2,15 +2,19 @@
 
 Streams 20 ms PCM16 8 kHz frames and decides human / machine / unknown from what real calls show:
 
-- a person answers with a short utterance ("Hello?", "Yeah, this is Sam") and then waits in silence
-  for the caller to speak; a question ("Hello?" ending with a rising pitch) then silence is a person
-  sooner;
+- a person answers with a short utterance ("Hello?") or one fluent sentence of up to about 3 s
+  ("Hello, this is Maria, how can I help you?") and then waits in silence for the caller to
+  speak: an utterance no longer than people's followed by 900 ms of the talker's silence is a
+  person (`short_utterance`, `sentence_then_pause`), sound far below their voice (talk in the
+  room, wind) not counting as talk;
 - a person who hears nothing asks again ("Hello? ... Hello? ... Can I help you?"): short bursts,
   each followed by a pause for the answer, often ending rising, often the same words again. At
   the deadline a tree model of this cadence (`media.amd.cadence` measures it, `media.amd.deadline`
   weighs it) tells them from a greeting that is still going;
-- a machine (voicemail greeting, carrier announcement, call screener) talks long and continuously,
-  with only short pauses between phrases, and often ends in a beep;
+- a machine (voicemail greeting, carrier announcement, call screener) talks on past where people
+  stop, with only short pauses between sentences, and often ends in a beep: 3.3 s of speech in
+  one utterance, from one talker at one level and pitch, still going a second after its last
+  pause, is a greeting (`long_greeting`); at the deadline the cadence model decides (`cadence`);
 - a beep (a stable pure tone, see `media.tones`) means a machine;
 - greeting words ("leave a message", "after the tone", "screening service", see `media.amd.keywords`)
   mean a machine, whether they come from a local keyword spotter or from the AI provider's
@@ -42,6 +46,7 @@ _ONSET_MS = 200  # a voice reaches its level within this long
 _MIN_BACKGROUND_FRAMES = 10  # 200 ms of earlier sound before it can be called background
 _TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s
 _CADENCE_RECHECK_MS = 200
+_RECENT_FRAMES = 50  # the last second, for the talker's current level
 
 
 
@@ -84,6 +89,8 @@ class AnsweringMachineDetector:
         self._decision: AmdDecision | None = None
         # Speech bookkeeping: the current word, the current utterance and the first speech heard.
         self._last_speech_ms = -10_000  # end of the last speech frame
+        self._resumed_ms = -10_000  # when the talk last resumed after a pause (`resume_pause_ms`)
+        self._last_talker_ms = -10_000  # end of the last speech frame near the talker's level
         self._word_start_ms = -1
         self._word_speech_ms = 0  # word length, short dips included
         self._word_voiced_ms = 0  # speech frames only
@@ -215,6 +222,8 @@ class AnsweringMachineDetector:
         self._previous = samples
         if is_speech:
             self._on_speech_frame(frame_start, dbfs)
+            if dbfs >= self._talker_dbfs - cfg.talker_silence_range_db:
+                self._last_talker_ms = self._now_ms
 
         decision = self._judge_utterance()
         if decision is not None:
@@ -256,6 +265,8 @@ class AnsweringMachineDetector:
             self._word_start_ms = frame_start
             self._word_speech_ms = FRAME_MS
             self._word_voiced_ms = FRAME_MS
+        if self._utterance_start_ms >= 0 and gap >= cfg.resume_pause_ms:
+            self._resumed_ms = frame_start
         self._last_speech_ms = frame_start + FRAME_MS
         if self._utterance_start_ms >= 0:
             # Dips inside a word count toward the greeting's length; pauses between phrases do not.
@@ -276,14 +287,21 @@ class AnsweringMachineDetector:
             self._utterance_speech_ms >= cfg.greeting_max_ms
             and longest >= cfg.phrase_min_ms
             and self._one_talker()
+            and self._now_ms - self._resumed_ms >= cfg.resumed_speech_ms
             and not self._asks_questions(longest)
             and self._talker_holds_greeting()
+            and self._talker_still_talking()
         ):
             return self._decide(AmdLabel.MACHINE, "long_greeting")
-        silence = self._now_ms - self._last_speech_ms
+        # Why the talker's own speech: on a noisy line, talk in the room or gusts keep passing the
+        # speech gate after the person has stopped, far below their voice; they are not the
+        # person going on (`AmdConfig.talker_silence_range_db`).
+        silence = self._now_ms - self._last_talker_ms
         if silence >= cfg.after_greeting_silence_ms:
-            # A short utterance, then the far end waits: that is a person expecting an answer.
-            return self._decide(AmdLabel.HUMAN, "short_utterance")
+            # An utterance no longer than people's, then the far end waits: that is a person
+            # expecting an answer, whether they said "Hello?" or a whole sentence.
+            sentence = self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
+            return self._decide(AmdLabel.HUMAN, "sentence_then_pause" if sentence else "short_utterance")
         if (
             cfg.question_silence_ms
             and silence >= cfg.question_silence_ms
@@ -332,8 +350,34 @@ class AnsweringMachineDetector:
             cfg.greeting_talker_range_db,
             cfg.word_gap_ms // FRAME_MS,
             _ONSET_MS // FRAME_MS,
+            cfg.greeting_phrase_range_db,
         )
         return speech_ms >= cfg.greeting_max_ms and longest_ms >= cfg.phrase_min_ms
+
+    def _talker_still_talking(self) -> bool:
+        """Whether the last second of speech is as loud as the utterance's: the talker goes on.
+
+        Why: on a noisy line (talk in the room, a street) the background passes the speech gate
+        in bursts after the person has stopped, and a 2-3 s sentence followed by it looks like a
+        greeting that goes on. A recording keeps its level from sentence to sentence; the sound
+        after a person stops is quieter than their voice (see `AmdConfig.greeting_level_drop_db`).
+        """
+        start = self._utterance_start_ms // FRAME_MS
+        recent_from = max(start, len(self._levels) - _RECENT_FRAMES)
+        utterance = [lv for lv, sp in zip(self._levels[start:], self._speech[start:], strict=True) if sp]
+        recent = [lv for lv, sp in zip(self._levels[recent_from:], self._speech[recent_from:], strict=True) if sp]
+        if not recent:
+            return False
+        whole, last = np.percentile(utterance, 90), np.percentile(recent, 90)
+        if float(whole - last) > self.config.greeting_level_drop_db:
+            return False
+        # The same voice: the pitch of the last second is near the pitch of the first. Other
+        # voices in the room (babble, a television) sit elsewhere or jump about.
+        first = [p for p in self._pitch[start : start + _RECENT_FRAMES] if not math.isnan(p)]
+        lately = [p for p in self._pitch[recent_from:] if not math.isnan(p)]
+        if len(first) < 5 or len(lately) < 5:
+            return True
+        return abs(float(np.median(first)) - float(np.median(lately))) <= self.config.greeting_pitch_shift_st
 
     def _one_talker(self) -> bool:
         levels = self._levels[self._utterance_start_ms // FRAME_MS :]
@@ -359,7 +403,7 @@ class AnsweringMachineDetector:
         cfg = self.config
         if self._first_speech_ms is None:
             return self._decide(AmdLabel.UNKNOWN, "silence")
-        silence = self._now_ms - self._last_speech_ms
+        silence = self._now_ms - self._last_talker_ms
         short = self._utterance_speech_ms < cfg.timeout_machine_speech_ms
         if self._utterance_start_ms >= 0 and short and silence >= cfg.timeout_human_silence_ms:
             return self._decide(AmdLabel.HUMAN, "short_utterance")
@@ -377,8 +421,11 @@ class AnsweringMachineDetector:
             and machine >= cfg.timeout_machine_probability
             and self._one_talker()
         ):
-            return self._decide(AmdLabel.MACHINE, "long_greeting")
-        if machine <= cfg.timeout_human_probability:
+            return self._decide(AmdLabel.MACHINE, "cadence")
+        # The model was fitted on utterances of 2 s and more: a shorter one still under way at a
+        # campaign's early deadline is undecided, not a person.
+        long_enough = self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms
+        if machine <= cfg.timeout_human_probability and long_enough:
             return self._decide(AmdLabel.HUMAN, "cadence")
         return self._decide(AmdLabel.UNKNOWN, "undecided")
 
