@@ -11,14 +11,24 @@ scored once at the end, so its figures say how the detector copes with audio it 
 Scenarios follow how calls are answered:
   human:   hello_wait (short utterance, then silence, maybe a second "hello?"), at_once (talks from
            the first frame), silence_then_speech (picks up, waits, then speaks), two_phrases
-           ("Hello? ... Yes?"), keeps_asking (three or four short questions with short pauses,
-           "Hello? ... Hello? ... Anyone there?", often still going at the decision deadline).
-  machine: long_greeting (personal voicemail, sentences with pauses), short_greeting_beep (a short
-           greeting ending in a beep), beep_only, carrier (network announcement), screener (call
-           screening service).
+           ("Hello? ... Yes?"), keeps_asking (three or four short questions with short pauses),
+           sentence_wait (one fluent sentence of 1.5-3 s: a name, a business answer, a greeting
+           and a question, then a wait), sentence_then_short (such a sentence, a 0.5-1.5 s pause,
+           then "Hello?"), hello_twice_long_gap ("hello", 2-3 s, "hello"), noisy_line (a short
+           answer or a sentence on a noisy line). People talk at 110-230 words per minute.
+  machine: long_greeting (personal voicemail, sentences with 0.15-0.6 s pauses, no beep),
+           long_pauses (the same with 0.45-0.9 s pauses), greeting_beep (a long greeting, then a
+           beep), short_greeting_beep, beep_only, music_beep (hold music, then a beep), carrier
+           (network announcement), screener (call screening service).
 Every file goes through the same channel: background noise (white, pink, brown, mains hum, street
-swells, or babble of other voices) at a random SNR, random level, a telephone band-pass with random
-edges and G.711 mu-law coding.
+swells, car, wind gusts, or babble of other voices) at a random SNR, a talker level from -36 to
+-12 dBFS, sometimes clipping, a telephone band-pass with random edges and G.711 mu-law coding. A
+noisy line (every noisy_line person and 16 % of machines) has 5-15 dB SNR (babble 6-12 dB) and is
+clipped a third of the time.
+
+OUT_DIR/truth.json gives, for each human file, where the person's first utterance ends (their
+first words and any following within 0.8 s, Asterisk's after-greeting silence) and where their
+first phrase ends, in ms after answer.
 """
 
 from __future__ import annotations
