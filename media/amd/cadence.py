@@ -126,6 +126,11 @@ def _runs(speech: np.ndarray, bridge: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
+def phrase_count(speech: list[bool], min_frames: int) -> int:
+    """Phrases (dips up to 200 ms bridged) at least `min_frames` long."""
+    return sum(e - s + 1 >= min_frames for s, e in _runs(np.asarray(speech, dtype=bool), PHRASE_BRIDGE_FRAMES))
+
+
 def talker_phrases(
     speech: list[bool],
     levels: list[float],

@@ -110,6 +110,12 @@ class AmdConfig:
         talker_silence_range_db: for the silence that ends an utterance, only speech within this
             of the talker's recent peak counts: talk in the room or gusts on a noisy line, far
             below the person's voice, do not keep their utterance going.
+        read_sentences_min: an utterance that ends (the pause above) after at least this many
+            phrases of `read_sentence_ms` or more, holding `read_sentences_speech_ms` of speech,
+            was a short greeting read sentence by sentence, not a person's answer (one sentence,
+            perhaps a short question after it). 0 turns this off.
+        read_sentence_ms: see `read_sentences_min`.
+        read_sentences_speech_ms: see `read_sentences_min`.
         greet_immediately: the campaign has the agent greet at once instead of staying silent
             while AMD listens (read by the call engine; detection itself is unchanged).
     """
@@ -142,6 +148,9 @@ class AmdConfig:
     resume_pause_ms: int = 450
     resumed_speech_ms: int = 1000
     talker_silence_range_db: float = 12.0
+    read_sentences_min: int = 3
+    read_sentence_ms: int = 700
+    read_sentences_speech_ms: int = 2500
     question_rise_st_per_s: float = 8.0
     question_phrase_max_ms: int = 1600
     question_silence_ms: int = 0
@@ -162,6 +171,8 @@ class AmdConfig:
             "question_phrase_max_ms",
             "resume_pause_ms",
             "resumed_speech_ms",
+            "read_sentence_ms",
+            "read_sentences_speech_ms",
         )
         for f in fields(self):
             value = getattr(self, f.name)
@@ -205,6 +216,10 @@ class AmdConfig:
             )
         if not 0.0 < self.greeting_level_drop_db <= 60.0:
             raise ValueError(f"AmdConfig.greeting_level_drop_db must be in (0, 60], got {self.greeting_level_drop_db}")
+        if not isinstance(self.read_sentences_min, int) or self.read_sentences_min < 0:
+            raise ValueError(
+                f"AmdConfig.read_sentences_min must be a whole number >= 0, got {self.read_sentences_min!r}"
+            )
         if not 3.0 <= self.talker_silence_range_db <= 60.0:
             raise ValueError(
                 f"AmdConfig.talker_silence_range_db must be in [3, 60], got {self.talker_silence_range_db}"

@@ -32,7 +32,7 @@ from collections import deque
 
 import numpy as np
 
-from media.amd.cadence import Cadence, frame_pitch, measure, talker_phrases
+from media.amd.cadence import Cadence, frame_pitch, measure, phrase_count, talker_phrases
 from media.amd.config import AmdConfig, AmdDecision, AmdLabel
 from media.amd.deadline import DeadlineModel, shipped_model
 from media.amd.keywords import KeywordSpotter, match_machine_phrase
@@ -222,7 +222,7 @@ class AnsweringMachineDetector:
         self._previous = samples
         if is_speech:
             self._on_speech_frame(frame_start, dbfs)
-            if dbfs >= self._talker_dbfs - cfg.talker_silence_range_db:
+            if dbfs >= self._talker_dbfs - cfg.talker_silence_range_db or dbfs >= floor + cfg.clear_speech_db:
                 self._last_talker_ms = self._now_ms
 
         decision = self._judge_utterance()
@@ -301,6 +301,8 @@ class AnsweringMachineDetector:
             # An utterance no longer than people's, then the far end waits: that is a person
             # expecting an answer, whether they said "Hello?" or a whole sentence.
             sentence = self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
+            if cfg.read_sentences_min and sentence and self._read_sentences():
+                return self._decide(AmdLabel.MACHINE, "read_sentences")
             return self._decide(AmdLabel.HUMAN, "sentence_then_pause" if sentence else "short_utterance")
         if (
             cfg.question_silence_ms
@@ -353,6 +355,22 @@ class AnsweringMachineDetector:
             cfg.greeting_phrase_range_db,
         )
         return speech_ms >= cfg.greeting_max_ms and longest_ms >= cfg.phrase_min_ms
+
+    def _read_sentences(self) -> bool:
+        """Whether the utterance that just ended was several whole sentences read one after another.
+
+        Why: a short greeting ("Yo, it's Jay. You know the drill. Talk after the beep.") can end
+        before the greeting length and fall silent like a person. People answer with one
+        sentence, or a sentence and a short question; a recording reads several, each of them
+        long, with short pauses between them (`AmdConfig.read_sentences_min`).
+        """
+        cfg = self.config
+        cadence = self.cadence()
+        if cadence is None or cadence.speech_ms < cfg.read_sentences_speech_ms:
+            return False
+        start = self._utterance_start_ms // FRAME_MS
+        long_phrases = phrase_count(self._speech[start:], cfg.read_sentence_ms // FRAME_MS)
+        return long_phrases >= cfg.read_sentences_min
 
     def _talker_still_talking(self) -> bool:
         """Whether the last second of speech is as loud as the utterance's: the talker goes on.

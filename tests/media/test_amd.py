@@ -117,6 +117,19 @@ def test_a_2_5_s_sentence_that_goes_on_is_not_decided_person():
     assert decision.label == AmdLabel.MACHINE
 
 
+def test_a_short_greeting_of_three_read_sentences_then_silence_is_a_machine():
+    # given: "Yo, it's Jay. You know the drill. Talk after the beep." and no beep: 2.7 s of speech,
+    # less than the greeting length, then silence
+    signal = on_line(np.concatenate((silence(0.3), sentences([0.8, 0.9, 1.0], pause_s=0.35, seed=17))))
+
+    # when
+    decision = stream(signal)
+
+    # then: people answer with one sentence, not three read one after another
+    assert (decision.label, decision.reason) == (AmdLabel.MACHINE, "read_sentences")
+    assert stream(signal, AmdConfig(read_sentences_min=0)).label == AmdLabel.HUMAN
+
+
 def test_a_sentence_then_a_short_question_after_a_pause_is_a_person():
     # given: "Hi, this is Tom." (2.6 s), a 600 ms pause for the answer, then "Hello?" and a wait:
     # 3.1 s of speech, more than the greeting length, in one utterance
