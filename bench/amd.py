@@ -13,11 +13,14 @@ one line per file and, last:
 accuracy counts an UNKNOWN decision as wrong. human_as_machine is the share of human files decided
 machine (hanging up on a person); machine_as_human the share of machine files decided human.
 Before it: how long after their first word humans were connected, the UNKNOWN count and the CPU
-the detector used per second of audio it analysed.
+the detector used per second of audio it analysed. If DIR holds the generator's `truth.json`, it
+also prints, for human files, the time from the end of the person's first utterance to the
+decision that connects them (HUMAN, or UNKNOWN, which the engine treats like a person), p50 and
+p95: the FCC two-second rule counts from the end of the person's greeting.
 
---fit-deadline fits the cadence model used at the decision deadline (`media.amd_deadline`, a
+--fit-deadline fits the cadence model used at the decision deadline (`media.amd.deadline`, a
 boosted tree ensemble; needs scikit-learn) on the recordings that reach the deadline with an
-utterance under way, and writes it to media/amd_deadline_model.json (or --model-out). Fit it on
+utterance under way, and writes it to media/amd/deadline_model.json (or --model-out). Fit it on
 train and heldout directories only.
 """
 
@@ -37,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector
-from media.amd_deadline import DEFAULT_MODEL_PATH, FEATURE_NAMES, DeadlineModel, Tree, deadline_features
+from media.amd.deadline import DEFAULT_MODEL_PATH, FEATURE_NAMES, DeadlineModel, Tree, deadline_features
 from media.tones import FRAME_SAMPLES
 
 if TYPE_CHECKING:
@@ -165,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     human_after_first_word: list[int] = []
     cpu_s = 0.0
     audio_ms = 0
+    truth_path = args.directory / "truth.json"
+    utterance_end = json.loads(truth_path.read_text()) if truth_path.exists() else {}
+    after_utterance: list[int] = []
     for path in paths:
         truth = path.name.split("-")[0]
         samples = read_wav(path)
@@ -184,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
             machine_as_human += 1
         if truth == "human" and decision.label == AmdLabel.HUMAN and decision.first_speech_ms is not None:
             human_after_first_word.append(decision.decided_ms - decision.first_speech_ms)
+        end_ms = utterance_end.get(path.name, {}).get("first_utterance_end_ms")
+        if truth == "human" and decision.label != AmdLabel.MACHINE and end_ms is not None:
+            after_utterance.append(decision.decided_ms - end_ms)
         mark = "ok" if decision.label == truth else "WRONG"
         detail = f" ({decision.detail})" if decision.detail else ""
         print(
@@ -196,6 +205,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"human_decided_after_first_word_ms median={statistics.median(human_after_first_word):.0f} "
             f"max={max(human_after_first_word)}"
+        )
+    if after_utterance:
+        p50, p95 = np.percentile(after_utterance, (50, 95))
+        print(
+            f"human_decided_after_utterance_end_ms p50={p50:.0f} p95={p95:.0f} "
+            f"max={max(after_utterance)} n={len(after_utterance)}"
         )
     print(f"unknown={unknown} cpu_ms_per_audio_second={1000 * cpu_s / max(audio_ms / 1000, 1e-9):.2f}")
     print(

@@ -11,20 +11,31 @@ scored once at the end, so its figures say how the detector copes with audio it 
 Scenarios follow how calls are answered:
   human:   hello_wait (short utterance, then silence, maybe a second "hello?"), at_once (talks from
            the first frame), silence_then_speech (picks up, waits, then speaks), two_phrases
-           ("Hello? ... Yes?"), keeps_asking (three or four short questions with short pauses,
-           "Hello? ... Hello? ... Anyone there?", often still going at the decision deadline).
-  machine: long_greeting (personal voicemail, sentences with pauses), short_greeting_beep (a short
-           greeting ending in a beep), beep_only, carrier (network announcement), screener (call
-           screening service).
+           ("Hello? ... Yes?"), keeps_asking (three or four short questions with short pauses),
+           sentence_wait (one fluent sentence of 1.5-3 s: a name, a business answer, a greeting
+           and a question, then a wait), sentence_then_short (such a sentence, a 0.5-1.5 s pause,
+           then "Hello?"), hello_twice_long_gap ("hello", 2-3 s, "hello"), noisy_line (a short
+           answer or a sentence on a noisy line). People talk at 110-230 words per minute.
+  machine: long_greeting (personal voicemail, sentences with 0.15-0.6 s pauses, no beep),
+           long_pauses (the same with 0.45-0.9 s pauses), greeting_beep (a long greeting, then a
+           beep), short_greeting_beep, beep_only, music_beep (hold music, then a beep), carrier
+           (network announcement), screener (call screening service).
 Every file goes through the same channel: background noise (white, pink, brown, mains hum, street
-swells, or babble of other voices) at a random SNR, random level, a telephone band-pass with random
-edges and G.711 mu-law coding.
+swells, car, wind gusts, or babble of other voices) at a random SNR, a talker level from -36 to
+-12 dBFS, sometimes clipping, a telephone band-pass with random edges and G.711 mu-law coding. A
+noisy line (every noisy_line person and 16 % of machines) has 5-15 dB SNR (babble 6-12 dB) and is
+clipped a third of the time.
+
+OUT_DIR/truth.json gives, for each human file, where the person's first utterance ends (their
+first words and any following within 0.8 s, Asterisk's after-greeting silence) and where their
+first phrase ends, in ms after answer.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import subprocess
 import sys
 import wave
@@ -34,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 RATE = 8000
+TRUTH_FILE = "truth.json"
 
 # Disjoint pools per split: voices (language x variant) and phrases never cross over.
 VOICES = {
@@ -185,6 +197,51 @@ SCREENER = {
     ],
 }
 
+# One fluent sentence of about 1.5-3 s, then a wait: a name introduction, a business-style answer,
+# a greeting and a question. Many people answer this way, and it is as long as a short greeting.
+HUMAN_SENTENCES = {
+    "train": [
+        "Hello, this is Maria, how can I help you?",
+        "Hi, this is Tom speaking.",
+        "Hello? Who is this, please?",
+        "Good morning, Smith and Partners, Anna speaking.",
+        "Yeah, hi, this is Greg, who's calling?",
+        "Hello, you're speaking with Laura Chen.",
+        "Hi there, this is Ray, what can I do for you?",
+        "Thank you for calling Bella's Bakery, how may I help?",
+        "Hello, this is the front office, Nina here.",
+        "Hey, it's Carlos, what's going on?",
+        "Good evening, Morris residence, who's speaking?",
+        "Hi, yes, this is Helen, can I help you?",
+    ],
+    "heldout": [
+        "Hello, Daniel speaking, how can I help?",
+        "Hi, this is Olivia, who am I talking to?",
+        "Hello? Hello, is anybody there?",
+        "Parker Plumbing, this is Joe, how can I help you today?",
+        "Yes, hello, this is Frank Miller.",
+        "Good afternoon, City Dental, Sophie speaking.",
+        "Hey there, this is Nate, what's up?",
+        "Hello, this is Ruth, who's this?",
+        "Hi, you've got Victor, go ahead.",
+        "Hello, accounts department, Priya speaking.",
+        "Yeah, this is Steve, who is calling please?",
+        "Morning, this is Grace, can I help you with something?",
+    ],
+    "test": [
+        "Hello, this is Irene, how may I help you?",
+        "Hi, Marcus here, who's calling?",
+        "Hello? Who's on the line?",
+        "Green Valley Farm, this is Walter speaking.",
+        "Hi, it's Bella, what can I do for you?",
+        "Good morning, Hughes and Sons, how can I help?",
+        "Yes, this is Doctor Lin's office, Amy speaking.",
+        "Hello, you've reached Kate, oh wait, hi, who is this?",
+        "Hey, this is Oscar, what's this about?",
+        "Hello there, Tina speaking, can I help?",
+    ],
+}
+
 # Background talk (a television, a busy office) for babble noise; the words do not matter.
 BABBLE_TEXT = [
     "and the weather for tomorrow looks cloudy with a chance of rain in the afternoon",
@@ -197,18 +254,25 @@ BABBLE_TEXT = [
 
 SCENARIOS = {
     "human": [
-        ("hello_wait", 0.35),
-        ("at_once", 0.22),
-        ("silence_then_speech", 0.18),
-        ("two_phrases", 0.15),
-        ("keeps_asking", 0.10),
+        ("hello_wait", 0.14),
+        ("at_once", 0.08),
+        ("silence_then_speech", 0.07),
+        ("two_phrases", 0.08),
+        ("keeps_asking", 0.07),
+        ("sentence_wait", 0.22),
+        ("sentence_then_short", 0.12),
+        ("hello_twice_long_gap", 0.06),
+        ("noisy_line", 0.16),
     ],
     "machine": [
-        ("long_greeting", 0.40),
-        ("short_greeting_beep", 0.15),
-        ("beep_only", 0.10),
-        ("carrier", 0.15),
-        ("screener", 0.20),
+        ("long_greeting", 0.30),
+        ("long_pauses", 0.10),
+        ("short_greeting_beep", 0.12),
+        ("beep_only", 0.06),
+        ("music_beep", 0.06),
+        ("carrier", 0.14),
+        ("screener", 0.14),
+        ("greeting_beep", 0.08),
     ],
 }
 
@@ -290,8 +354,18 @@ def noise(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
         spectrum = np.fft.rfft(white)
         freqs = np.fft.rfftfreq(n, 1 / RATE)
         freqs[0] = freqs[1]
-        exponent = {"pink": 0.5, "brown": 1.0, "hum": 0.5, "street": 0.7}[kind]
+        exponent = {"pink": 0.5, "brown": 1.0, "hum": 0.5, "street": 0.7, "car": 1.2, "wind": 1.5}[kind]
         shaped = np.fft.irfft(spectrum / freqs**exponent, n)
+        if kind == "car":
+            # Engine harmonics over road rumble.
+            t = np.arange(n) / RATE
+            engine = rng.uniform(25, 45)
+            hum = sum(np.sin(2 * np.pi * engine * h * t + rng.uniform(0, 6.3)) / h for h in range(2, 9))
+            shaped = shaped / np.std(shaped) + 0.7 * hum / np.std(hum)
+        if kind == "wind":
+            # Gusts: low-frequency buffeting whose level swings by 20 dB within a second or two.
+            gust = np.interp(np.arange(n), np.linspace(0, n, 8), rng.uniform(-20, 0, 8))
+            shaped = shaped / np.std(shaped) * 10 ** (gust / 20)
         if kind == "hum":
             t = np.arange(n) / RATE
             mains = rng.choice([50.0, 60.0])
@@ -326,11 +400,11 @@ def mulaw_roundtrip(samples: np.ndarray) -> np.ndarray:
     return np.sign(quantised) * np.expm1(np.abs(quantised) * np.log1p(mu)) / mu * 32768.0
 
 
-def pick_voice(rng: np.random.Generator, split: str) -> Voice:
-    """A random voice of the split, with random rate, pitch and word gap."""
+def pick_voice(rng: np.random.Generator, split: str, speeds: tuple[int, int] = (130, 200)) -> Voice:
+    """A random voice of the split, with random rate (words per minute, within `speeds`), pitch and word gap."""
     languages, variants = VOICES[split]
     name = f"{rng.choice(languages)}+{rng.choice(variants)}"
-    return Voice(name, int(rng.integers(130, 201)), int(rng.integers(25, 76)), int(rng.integers(0, 3)))
+    return Voice(name, int(rng.integers(speeds[0], speeds[1] + 1)), int(rng.integers(25, 76)), int(rng.integers(0, 3)))
 
 
 def silence(seconds: float) -> np.ndarray:
@@ -344,50 +418,177 @@ def speech_level(rng: np.random.Generator, speech: np.ndarray, level_dbfs: float
     return speech / rms * 32768 * 10 ** ((level_dbfs + rng.uniform(-2, 2)) / 20)
 
 
-def compose(rng: np.random.Generator, label: str, scenario: str, split: str, level_dbfs: float) -> np.ndarray:
-    """Build the clean timeline of one answered call (before noise and channel)."""
-    voice = pick_voice(rng, split)
+MAX_SENTENCE_S = 3.0  # people's one-sentence answers are up to 3 s long
+# Speech parts closer than this are one utterance, the person's greeting: Asterisk's AMD takes 800 ms
+# of silence after the greeting (`afterGreetingSilence`) as its end.
+FIRST_UTTERANCE_GAP_S = 0.8
 
-    def say(pool: dict[str, list[str]]) -> np.ndarray:
-        return speech_level(rng, synthesise(str(rng.choice(pool[split])), voice), level_dbfs)
 
-    parts: list[np.ndarray] = []
+@dataclass
+class Timeline:
+    """The clean audio of one answered call, built part by part, with where the speech is."""
+
+    parts: list[np.ndarray]
+    speech: list[tuple[int, int]]  # (first, end) sample of each spoken part
+
+    def add(self, samples: np.ndarray, spoken: bool = False) -> None:
+        """Append a part; `spoken` parts are the far end's words (music and beeps are not)."""
+        start = sum(len(p) for p in self.parts)
+        self.parts.append(samples)
+        if spoken:
+            self.speech.append((start, start + len(samples)))
+
+    def first_phrase_end_ms(self) -> int | None:
+        """End of the first spoken part (one sentence or a short answer)."""
+        return self.speech[0][1] * 1000 // RATE if self.speech else None
+
+    def first_utterance_end_ms(self) -> int | None:
+        """End of the first utterance: the first spoken part and any following it by under 0.8 s."""
+        if not self.speech:
+            return None
+        end = self.speech[0][1]
+        for start, stop in self.speech[1:]:
+            if start - end >= FIRST_UTTERANCE_GAP_S * RATE:
+                break
+            end = stop
+        return end * 1000 // RATE
+
+
+def music(rng: np.random.Generator, seconds: float, level_dbfs: float) -> np.ndarray:
+    """Hold-music-like audio: chords of three harmonic-rich notes changing every 0.2-0.5 s."""
+    out: list[np.ndarray] = []
+    total = int(seconds * RATE)
+    made = 0
+    while made < total:
+        n = int(rng.uniform(0.2, 0.5) * RATE)
+        t = np.arange(n) / RATE
+        root = 110.0 * 2 ** (int(rng.integers(0, 24)) / 12)
+        note = np.zeros(n)
+        for interval in (0, 4, 7):
+            f = root * 2 ** (interval / 12)
+            note += sum(np.sin(2 * np.pi * f * h * t) / h**1.5 for h in (1, 2, 3, 4))
+        note *= np.exp(-t * rng.uniform(1.0, 5.0))
+        out.append(note)
+        made += n
+    clip = np.concatenate(out)[:total]
+    rms = np.sqrt(np.mean(clip**2)) + 1e-9
+    return clip / rms * 32768 * 10 ** ((level_dbfs - 4) / 20)
+
+
+def compose(
+    rng: np.random.Generator, label: str, scenario: str, split: str, level_dbfs: float
+) -> tuple[np.ndarray, dict[str, int | None]]:
+    """Build the clean timeline of one answered call (before noise and channel).
+
+    Returns:
+        The samples and, for a person, where their first utterance and first phrase end (ms after
+        answer).
+    """
+    # People talk fast or slowly; recorded greetings keep to the usual range.
+    voice = pick_voice(rng, split, (110, 230) if label == "human" else (130, 200))
+    line = Timeline([], [])
+
+    def say(pool: dict[str, list[str]]) -> None:
+        line.add(speech_level(rng, synthesise(str(rng.choice(pool[split])), voice), level_dbfs), spoken=True)
+
+    def sentence() -> None:
+        """One fluent sentence of at most 3 s: a faster reading if the voice is too slow for it."""
+        text = str(rng.choice(HUMAN_SENTENCES[split]))
+        spoken = voice
+        clip = synthesise(text, spoken)
+        for _ in range(3):
+            if len(clip) <= MAX_SENTENCE_S * RATE:
+                break
+            faster = int(spoken.speed_wpm * len(clip) / (MAX_SENTENCE_S * RATE * 0.95)) + 1
+            spoken = Voice(spoken.name, min(faster, 400), spoken.pitch, spoken.word_gap)
+            clip = synthesise(text, spoken)
+        line.add(speech_level(rng, clip[: int(MAX_SENTENCE_S * RATE)], level_dbfs), spoken=True)
+
+    def wait(low: float, high: float) -> None:
+        line.add(silence(rng.uniform(low, high)))
+
     if label == "human":
         if scenario == "hello_wait":
-            parts += [silence(rng.uniform(0.15, 1.0)), say(HUMAN_PHRASES)]
+            wait(0.15, 1.0)
+            say(HUMAN_PHRASES)
             if rng.random() < 0.5:
-                parts += [silence(rng.uniform(1.5, 2.5)), say(HUMAN_SECOND)]
+                wait(1.5, 2.5)
+                say(HUMAN_SECOND)
         elif scenario == "at_once":
-            parts += [silence(rng.uniform(0.0, 0.12)), say(HUMAN_PHRASES)]
+            wait(0.0, 0.12)
+            say(HUMAN_PHRASES)
         elif scenario == "silence_then_speech":
-            parts += [silence(rng.uniform(1.0, 2.0)), say(HUMAN_PHRASES)]
+            wait(1.0, 2.0)
+            say(HUMAN_PHRASES)
         elif scenario == "two_phrases":
-            parts += [silence(rng.uniform(0.15, 0.8)), say(HUMAN_SECOND)]
-            parts += [silence(rng.uniform(0.25, 0.5)), say(HUMAN_SECOND)]
-        else:  # keeps_asking: nobody answers, so the person asks again and again into the deadline
-            parts += [silence(rng.uniform(0.15, 0.8)), say(HUMAN_SECOND)]
+            wait(0.15, 0.8)
+            say(HUMAN_SECOND)
+            wait(0.25, 0.5)
+            say(HUMAN_SECOND)
+        elif scenario == "keeps_asking":  # nobody answers, so the person asks again and again into the deadline
+            wait(0.15, 0.8)
+            say(HUMAN_SECOND)
             for _ in range(int(rng.integers(2, 4))):
-                parts += [silence(rng.uniform(0.3, 0.8)), say(HUMAN_SECOND)]
+                wait(0.3, 0.8)
+                say(HUMAN_SECOND)
+        elif scenario == "sentence_wait":
+            wait(0.0, 0.9)
+            sentence()
+        elif scenario == "sentence_then_short":  # a sentence, a pause for the answer, then "Hello?"
+            wait(0.0, 0.8)
+            sentence()
+            wait(0.5, 1.5)
+            say(HUMAN_SECOND)
+        elif scenario == "hello_twice_long_gap":
+            wait(0.1, 0.8)
+            say(HUMAN_PHRASES)
+            wait(2.0, 3.0)
+            say(HUMAN_PHRASES)
+        else:  # noisy_line: any of the answers above; the channel makes the line noisy (see `degrade`)
+            wait(0.0, 0.9)
+            if rng.random() < 0.5:
+                sentence()
+            else:
+                say(HUMAN_PHRASES)
     else:
-        if scenario == "long_greeting":
-            parts.append(silence(rng.uniform(0.1, 1.2)))
+        if scenario in ("long_greeting", "long_pauses", "greeting_beep"):
+            wait(0.1, 1.2)
             text = str(rng.choice(LONG_GREETINGS[split]))
-            # Sentences recorded with pauses between them, as people do.
-            for sentence in [s.strip() for s in text.replace("!", ".").split(".") if s.strip()]:
-                parts.append(speech_level(rng, synthesise(sentence + ".", voice), level_dbfs))
-                parts.append(silence(rng.uniform(0.15, 0.6)))
+            # Sentences recorded with pauses between them, as people do; some speak slowly between them.
+            gaps = (0.45, 0.9) if scenario == "long_pauses" else (0.15, 0.6)
+            for sentence_text in [s.strip() for s in text.replace("!", ".").split(".") if s.strip()]:
+                line.add(speech_level(rng, synthesise(sentence_text + ".", voice), level_dbfs), spoken=True)
+                wait(*gaps)
+            if scenario == "greeting_beep":
+                line.add(beep(rng, rng.uniform(400, 2000), rng.uniform(0.15, 1.0)))
         elif scenario == "short_greeting_beep":
-            parts += [silence(rng.uniform(0.2, 0.8)), say(SHORT_GREETINGS), silence(rng.uniform(0.2, 0.6))]
-            parts.append(beep(rng, rng.uniform(400, 2000), rng.uniform(0.15, 1.0)))
+            wait(0.2, 0.8)
+            say(SHORT_GREETINGS)
+            wait(0.2, 0.6)
+            line.add(beep(rng, rng.uniform(400, 2000), rng.uniform(0.15, 1.0)))
         elif scenario == "beep_only":
-            parts += [silence(rng.uniform(0.3, 1.5)), beep(rng, rng.uniform(400, 2000), rng.uniform(0.15, 1.0))]
+            wait(0.3, 1.5)
+            line.add(beep(rng, rng.uniform(400, 2000), rng.uniform(0.15, 1.0)))
+        elif scenario == "music_beep":
+            wait(0.1, 0.6)
+            line.add(music(rng, rng.uniform(0.8, 2.5), level_dbfs))
+            wait(0.1, 0.4)
+            line.add(beep(rng, rng.uniform(400, 2000), rng.uniform(0.15, 1.0)))
         elif scenario == "carrier":
-            parts += [silence(rng.uniform(0.1, 1.0)), say(CARRIER)]
+            wait(0.1, 1.0)
+            say(CARRIER)
         else:  # screener
-            parts += [silence(rng.uniform(0.1, 1.0)), say(SCREENER)]
-    clip = np.concatenate(parts)
+            wait(0.1, 1.0)
+            say(SCREENER)
+    clip = np.concatenate(line.parts)
     length = max(int(rng.uniform(5.0, 7.0) * RATE), len(clip))
-    return np.concatenate((clip, np.zeros(length - len(clip))))[: int(8.0 * RATE)]
+    padded = np.concatenate((clip, np.zeros(length - len(clip))))[: int(8.0 * RATE)]
+    if label != "human":
+        return padded, {}
+    return padded, {
+        "first_utterance_end_ms": line.first_utterance_end_ms(),
+        "first_phrase_end_ms": line.first_phrase_end_ms(),
+    }
 
 
 def babble(rng: np.random.Generator, n: int, split: str) -> np.ndarray:
@@ -402,17 +603,30 @@ def babble(rng: np.random.Generator, n: int, split: str) -> np.ndarray:
     return total / (np.std(total) + 1e-12)
 
 
-def degrade(rng: np.random.Generator, clean: np.ndarray, level_dbfs: float, split: str) -> np.ndarray:
-    """Add background noise at a random SNR and pass the call through the telephone channel."""
-    kind = str(rng.choice(["white", "pink", "brown", "hum", "street", "babble"]))
+def degrade(
+    rng: np.random.Generator, clean: np.ndarray, level_dbfs: float, split: str, noisy: bool = False
+) -> np.ndarray:
+    """Add background noise at a random SNR and pass the call through the telephone channel.
+
+    A `noisy` line (a street, a car, wind on the microphone, loud talk in the room) has 5-15 dB SNR
+    and is often clipped by a phone that sets its gain too high.
+    """
+    loud = ["street", "car", "wind", "babble"]
+    kind = str(rng.choice(loud if noisy else ["white", "pink", "brown", "hum", *loud]))
     if kind == "babble":
-        # Talk in the room: from loud (12 dB under the talker) to faint.
-        background = babble(rng, len(clean), split) * 32768 * 10 ** ((level_dbfs - rng.uniform(12, 30)) / 20)
+        # Talk in the room: from loud (12 dB under the talker, 6 on a noisy line) to faint.
+        snr = rng.uniform(6, 12) if noisy else rng.uniform(12, 30)
+        background = babble(rng, len(clean), split) * 32768 * 10 ** ((level_dbfs - snr) / 20)
     else:
-        # SNR from a noisy street (12 dB) to a quiet line (45 dB).
-        noise_dbfs = level_dbfs - rng.uniform(12, 45)
+        # SNR from a noisy street (12 dB; 5 on a noisy line) to a quiet line (45 dB).
+        noise_dbfs = level_dbfs - (rng.uniform(5, 15) if noisy else rng.uniform(12, 45))
         background = noise(rng, len(clean), kind) * 32768 * 10 ** (noise_dbfs / 20)
-    return telephone_channel(rng, clean + background)
+    mixed = clean + background
+    if rng.random() < (0.35 if noisy else 0.05):
+        # Clipping: the talker's peaks driven 6-15 dB past full scale.
+        peak = np.max(np.abs(clean)) + 1e-9
+        mixed = np.clip(mixed * 32767 / peak * 10 ** (rng.uniform(6, 15) / 20), -32767, 32767)
+    return telephone_channel(rng, mixed)
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:
@@ -445,15 +659,23 @@ def make_set(out_dir: Path, split: str, count: int, seed: int) -> list[Path]:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
+    truth: dict[str, dict[str, int | None]] = {}  # only people have entries
     for i in range(count):
         rng = np.random.default_rng([seed + SPLIT_SEED_OFFSET[split], i])
         label = "human" if i % 2 == 0 else "machine"
         scenario = pick_scenario(rng, label)
-        level_dbfs = rng.uniform(-30, -12)
-        samples = degrade(rng, compose(rng, label, scenario, split, level_dbfs), level_dbfs, split)
+        # From a quiet line (-36 dBFS) to a loud one.
+        level_dbfs = rng.uniform(-36, -12)
+        clean, ends = compose(rng, label, scenario, split, level_dbfs)
+        noisy = scenario == "noisy_line" or (label == "machine" and rng.random() < 0.16)
+        samples = degrade(rng, clean, level_dbfs, split, noisy)
         path = out_dir / f"{label}-{split}-{scenario}-{i:04d}.wav"
         write_wav(path, samples)
         paths.append(path)
+        if ends:
+            truth[path.name] = ends
+    # Where each person's first utterance ends, for the time to the human decision (`bench/amd.py`).
+    (out_dir / TRUTH_FILE).write_text(json.dumps(truth, indent=1, sort_keys=True) + "\n")
     return paths
 
 

@@ -11,7 +11,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from media.amd_deadline import FEATURE_NAMES, load_model
+from media.amd.deadline import FEATURE_NAMES, load_model
+from tests.media.synthetic_audio import noise, silence, speech
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -61,7 +62,35 @@ def test_benchmark_prints_one_line_per_file_and_the_summary_last(tmp_path, capsy
     assert list(summary) == ["files", "accuracy", "human_as_machine", "machine_as_human", "median_decision_ms"]
     assert summary["files"] == "4"
     assert 0.0 <= float(summary["accuracy"]) <= 1.0
-    assert 0 < int(summary["median_decision_ms"]) <= 3500
+    assert 0 < int(summary["median_decision_ms"]) <= 5000
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert sorted(truth) == sorted(p.name for p in tmp_path.glob("human-*.wav"))
+
+
+def test_benchmark_times_the_human_decision_from_the_end_of_the_first_utterance(tmp_path, capsys):
+    # given: two people, one saying "hello?" that ends at 0.9 s, the other talking until 1.5 s
+    make = load("make_amd_set")
+    bench = load("amd")
+    people = {"human-x-a-0000.wav": (0.4, 0.5, 1), "human-x-b-0001.wav": (0.3, 1.2, 2)}
+    for name, (start, seconds, seed) in people.items():
+        signal = np.concatenate((silence(start), speech(seconds, seed=seed), silence(6.0 - start - seconds)))
+        make.write_wav(tmp_path / name, signal + noise(6.0, -60.0, seed))
+    ends = {"human-x-a-0000.wav": 900, "human-x-b-0001.wav": 1500}
+    (tmp_path / "truth.json").write_text(json.dumps({k: {"first_utterance_end_ms": v} for k, v in ends.items()}))
+
+    # when
+    assert bench.main([str(tmp_path)]) == 0
+
+    # then: the line gives the decision times less the ends of the utterances
+    lines = capsys.readouterr().out.splitlines()
+    decided = {line.split()[0]: int(line.split("decided_ms=")[1].split()[0]) for line in lines if " truth=" in line}
+    delays = sorted(decided[name] - end for name, end in ends.items())
+    timing = next(line for line in lines if line.startswith("human_decided_after_utterance_end_ms"))
+    fields = dict(field.split("=") for field in timing.split()[1:])
+    assert int(fields["n"]) == 2
+    assert float(fields["p50"]) == pytest.approx(np.mean(delays), abs=1)
+    assert int(fields["max"]) == delays[-1]
+    assert 800 <= delays[0] <= delays[-1] <= 1000
 
 
 def test_deadline_ensemble_converted_from_scikit_learn_gives_its_probabilities(tmp_path):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from media.amd import AmdConfig, AmdLabel
-from media.amd_cadence import NO_REPETITION, frame_pitch, frame_spectrum, measure, repetition, talker_phrases
+from media.amd.cadence import NO_REPETITION, frame_pitch, frame_spectrum, measure, repetition, talker_phrases
 from tests.media.synthetic_audio import RATE, noise, silence
 from tests.media.test_amd import stream
 
@@ -104,15 +104,16 @@ def test_question_then_silence_is_a_person_sooner_than_a_statement():
     question = on_line(np.concatenate((silence(0.4), glide(0.25, 140, 140), silence(0.05), glide(0.35, 130, 200))))
     statement = on_line(np.concatenate((silence(0.4), glide(0.25, 140, 140), silence(0.05), glide(0.35, 170, 110))))
 
-    # when
-    asked = stream(question)
-    stated = stream(statement)
+    # when: a campaign that turns the question rule on (600 ms; off by default)
+    config = AmdConfig(question_silence_ms=600)
+    asked = stream(question, config)
+    stated = stream(statement, config)
 
-    # then: both are people; the question is connected 200 ms sooner
+    # then: both are people; the question is connected 300 ms sooner
     assert (asked.label, asked.reason) == (AmdLabel.HUMAN, "question")
     assert (stated.label, stated.reason) == (AmdLabel.HUMAN, "short_utterance")
-    assert stated.decided_ms - asked.decided_ms == 200
-    assert stream(question, AmdConfig(question_silence_ms=0)).reason == "short_utterance"
+    assert stated.decided_ms - asked.decided_ms == 300
+    assert stream(question).reason == "short_utterance"
 
 
 def test_talker_phrases_start_at_the_talkers_first_loud_frame():

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from media.amd import AmdConfig
-from media.amd_cadence import NO_REPETITION, Cadence
-from media.amd_deadline import FEATURE_NAMES, DeadlineModel, Tree, deadline_features, load_model, shipped_model
+from media.amd.cadence import NO_REPETITION, Cadence
+from media.amd.deadline import FEATURE_NAMES, DeadlineModel, Tree, deadline_features, load_model, shipped_model
 
 # A greeting still reading its second sentence at the deadline: long phrases, one short pause
 # between sentences, endings that fall, no phrase said twice.

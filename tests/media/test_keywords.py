@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media.keywords import match_machine_phrase
+from media.amd.keywords import match_machine_phrase
 
 
 @pytest.mark.parametrize(

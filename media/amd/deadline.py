@@ -9,7 +9,7 @@ one feature count only in the presence of another ("short phrases *and* long pau
 linear model cannot.
 
 The ensemble is fitted offline by `python bench/amd.py --fit-deadline` (scikit-learn) on generated
-train and heldout recordings and shipped as JSON (`amd_deadline_model.json`). Evaluating it is
+train and heldout recordings and shipped as JSON (`deadline_model.json`). Evaluating it is
 plain Python: about 150 trees of 3 comparisons each, once per call.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media.amd_cadence import Cadence
+from media.amd.cadence import Cadence
 
 # The model's inputs, in order. Each has a reason to point one way or the other:
 FEATURE_NAMES: tuple[str, ...] = (
@@ -50,7 +50,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "repetition",  # a person repeats "Hello?"; a greeting never repeats a sentence
 )
 
-DEFAULT_MODEL_PATH = Path(__file__).with_name("amd_deadline_model.json")
+DEFAULT_MODEL_PATH = Path(__file__).with_name("deadline_model.json")
 
 
 def deadline_features(cadence: Cadence) -> list[float]:
@@ -175,5 +175,5 @@ def load_model(path: Path = DEFAULT_MODEL_PATH) -> DeadlineModel:
 
 @functools.cache
 def shipped_model() -> DeadlineModel:
-    """The model shipped with the code (`amd_deadline_model.json`), read once per process."""
+    """The model shipped with the code (`deadline_model.json`), read once per process."""
     return load_model(DEFAULT_MODEL_PATH)

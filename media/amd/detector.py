@@ -2,17 +2,21 @@
 
 Streams 20 ms PCM16 8 kHz frames and decides human / machine / unknown from what real calls show:
 
-- a person answers with a short utterance ("Hello?", "Yeah, this is Sam") and then waits in silence
-  for the caller to speak; a question ("Hello?" ending with a rising pitch) then silence is a person
-  sooner;
+- a person answers with a short utterance ("Hello?") or one fluent sentence of up to about 3 s
+  ("Hello, this is Maria, how can I help you?") and then waits in silence for the caller to
+  speak: an utterance no longer than people's followed by 900 ms of the talker's silence is a
+  person (`short_utterance`, `sentence_then_pause`), sound far below their voice (talk in the
+  room, wind) not counting as talk;
 - a person who hears nothing asks again ("Hello? ... Hello? ... Can I help you?"): short bursts,
   each followed by a pause for the answer, often ending rising, often the same words again. At
-  the deadline a tree model of this cadence (`media.amd_cadence` measures it, `media.amd_deadline`
+  the deadline a tree model of this cadence (`media.amd.cadence` measures it, `media.amd.deadline`
   weighs it) tells them from a greeting that is still going;
-- a machine (voicemail greeting, carrier announcement, call screener) talks long and continuously,
-  with only short pauses between phrases, and often ends in a beep;
+- a machine (voicemail greeting, carrier announcement, call screener) talks on past where people
+  stop, with only short pauses between sentences, and often ends in a beep: 3.3 s of speech in
+  one utterance, from one talker at one level and pitch, still going a second after its last
+  pause, is a greeting (`long_greeting`); at the deadline the cadence model decides (`cadence`);
 - a beep (a stable pure tone, see `media.tones`) means a machine;
-- greeting words ("leave a message", "after the tone", "screening service", see `media.keywords`)
+- greeting words ("leave a message", "after the tone", "screening service", see `media.amd.keywords`)
   mean a machine, whether they come from a local keyword spotter or from the AI provider's
   transcript.
 
@@ -25,14 +29,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, fields
-from enum import StrEnum
 
 import numpy as np
 
-from media.amd_cadence import Cadence, frame_pitch, measure, talker_phrases
-from media.amd_deadline import DeadlineModel, shipped_model
-from media.keywords import KeywordSpotter, match_machine_phrase
+from media.amd.cadence import Cadence, frame_pitch, measure, phrase_count, talker_phrases
+from media.amd.config import AmdConfig, AmdDecision, AmdLabel
+from media.amd.deadline import DeadlineModel, shipped_model
+from media.amd.keywords import KeywordSpotter, match_machine_phrase
+from media.amd.levels import NoiseFloor, frame_dbfs
 from media.tones import FRAME_SAMPLES, Beep, ToneDetector
 
 FRAME_MS = 20
@@ -42,229 +46,8 @@ _ONSET_MS = 200  # a voice reaches its level within this long
 _MIN_BACKGROUND_FRAMES = 10  # 200 ms of earlier sound before it can be called background
 _TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s
 _CADENCE_RECHECK_MS = 200
+_RECENT_FRAMES = 50  # the last second, for the talker's current level
 
-
-class AmdLabel(StrEnum):
-    """What answered the call."""
-
-    HUMAN = "human"  # a person: connect the agent now
-    MACHINE = "machine"  # voicemail, carrier announcement or call screener
-    UNKNOWN = "unknown"  # no evidence either way by the deadline (silent line, late speech)
-
-
-@dataclass(frozen=True, slots=True)
-class AmdConfig:
-    """Per-campaign AMD timings and thresholds.
-
-    Attributes:
-        max_decision_ms: the decision is due this long after answer, whatever was heard.
-        greeting_max_ms: speech in one utterance (phrases with pauses shorter than
-            `after_greeting_silence_ms`) longer than this is a machine's greeting, provided one of
-            its phrases lasted `phrase_min_ms`.
-        min_level_swing_db: a greeting is one talker, whose level swings between syllables and
-            pauses: the frames since the utterance began must spread at least this far between
-            their 10th and 90th percentile levels. Several people talking at once in the room
-            behind a silent callee fill each other's gaps and swing less (about 10 dB).
-        phrase_min_ms: a recorded greeting holds at least one phrase (speech without a pause
-            longer than `word_gap_ms`) this long; a person who says "Hello? ... Who is this?"
-            speaks in shorter bursts, so a long utterance made only of short phrases waits for
-            the deadline rules instead.
-        after_greeting_silence_ms: silence that ends an utterance; a short utterance followed by
-            this much silence is a person waiting for the caller.
-        word_gap_ms: pauses shorter than this are inside a word or between words of one phrase.
-        min_word_ms: speech bursts shorter than this (clicks, pops) are ignored.
-        speech_margin_db: a frame is speech when this far above the tracked noise floor.
-        min_speech_dbfs: a frame quieter than this is never speech.
-        talker_range_db: a frame more than this below the talker's recent peak level is background
-            (a television, people in the room), not the person on the line, unless it is
-            `clear_speech_db` above the noise floor.
-        clear_speech_db: a frame this far above the noise floor is the talker's speech however
-            far it is below their peak. On a quiet line a greeting's soft syllables fall 15-40 dB
-            under its loudest vowels yet far above the line's noise; dropping them broke read
-            sentences into short "phrases" with pauses, which look like a person's. Talk in the
-            room is never this far above the floor it sets itself.
-        beep_min_hz: lowest beep frequency.
-        beep_max_hz: highest beep frequency.
-        beep_min_ms: how long a tone must last to count as a beep.
-        beep_min_purity: share of the band's energy the tone must hold (0-1).
-        timeout_human_silence_ms: at the deadline, a short utterance (less speech than
-            `timeout_machine_speech_ms`) already followed by at least this much silence counts as
-            a person (they stopped and are waiting).
-        timeout_machine_speech_ms: at the deadline, an utterance with at least this much speech
-            that began `timeout_machine_span_ms` ago or more can be called a machine (a greeting
-            that started late) if the cadence model agrees. Whether the far end has stopped is
-            the model's to weigh: a greeting between two sentences is silent for a moment too.
-        timeout_machine_span_ms: see `timeout_machine_speech_ms`.
-        timeout_machine_phrase_ms: if above 0, that deadline rule also needs one phrase this
-            long. 0 keeps this condition off: the cadence model below already spares most people
-            who are still talking at the deadline, and a phrase condition turns many greetings
-            that start late into UNKNOWN (see docs/benchmarks.md).
-        timeout_machine_probability: that deadline rule also needs the cadence model
-            (`media.amd_deadline`: phrase lengths, pauses, phrase endings, trailing silence) to
-            give a machine at least this probability. People who keep asking
-            "Hello? ... Hello?" into the deadline pause after each question and end them rising.
-        timeout_human_probability: at the deadline, an utterance the cadence model gives at most
-            this machine probability is a person (short bursts with pauses, questions).
-        greeting_talker_range_db: before the long-greeting rule calls a machine, the utterance is
-            measured again from where its talker's voice starts: 200 ms (a voice's onset) before
-            the first speech frame within this many dB of the utterance's loudest frame. It must
-            still hold `greeting_max_ms` of speech and a `phrase_min_ms` phrase. Sound before the
-            person's first word (people talking behind them, a street) is then no longer merged
-            into their first phrase. 60 turns this off.
-        question_rise_st_per_s: a phrase ending whose pitch rises this steeply (semitones per
-            second) is a question. While its longest phrase is shorter than
-            `question_phrase_max_ms`, an utterance holding a question is left to the deadline
-            instead of being called a greeting early: "Hello? ... Hello, who is this?" can reach
-            the greeting length.
-        question_phrase_max_ms: see `question_rise_st_per_s`.
-        question_silence_ms: a short utterance (less speech than `greeting_max_ms`) whose last
-            phrase ended as a question and has been followed by this much silence is a person
-            waiting for an answer; other utterances wait `after_greeting_silence_ms`. 0 turns
-            this off.
-        greet_immediately: the campaign has the agent greet at once instead of staying silent
-            while AMD listens (read by the call engine; detection itself is unchanged).
-    """
-
-    max_decision_ms: int = 3500
-    greeting_max_ms: int = 1600
-    phrase_min_ms: int = 1300
-    min_level_swing_db: float = 15.0
-    after_greeting_silence_ms: int = 800
-    word_gap_ms: int = 200
-    min_word_ms: int = 100
-    speech_margin_db: float = 6.0
-    min_speech_dbfs: float = -50.0
-    talker_range_db: float = 15.0
-    clear_speech_db: float = 30.0
-    beep_min_hz: float = 300.0
-    beep_max_hz: float = 2500.0
-    beep_min_ms: int = 120
-    beep_min_purity: float = 0.7
-    timeout_human_silence_ms: int = 400
-    timeout_machine_speech_ms: int = 1000
-    timeout_machine_span_ms: int = 2000
-    timeout_machine_phrase_ms: int = 0
-    timeout_machine_probability: float = 0.8
-    timeout_human_probability: float = 0.5
-    greeting_talker_range_db: float = 12.0
-    question_rise_st_per_s: float = 8.0
-    question_phrase_max_ms: int = 1600
-    question_silence_ms: int = 600
-    greet_immediately: bool = False
-
-    def __post_init__(self) -> None:
-        positive_ms = (
-            "max_decision_ms",
-            "greeting_max_ms",
-            "phrase_min_ms",
-            "after_greeting_silence_ms",
-            "word_gap_ms",
-            "min_word_ms",
-            "beep_min_ms",
-            "timeout_human_silence_ms",
-            "timeout_machine_speech_ms",
-            "timeout_machine_span_ms",
-            "question_phrase_max_ms",
-        )
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name == "greet_immediately":
-                if not isinstance(value, bool):
-                    raise ValueError(f"AmdConfig.{f.name} must be a bool, got {value!r}")
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"AmdConfig.{f.name} must be a finite number, got {value!r}")
-            if f.name in positive_ms and (not isinstance(value, int) or value <= 0):
-                raise ValueError(f"AmdConfig.{f.name} must be a positive whole number of ms, got {value!r}")
-        if not isinstance(self.question_silence_ms, int) or self.question_silence_ms < 0:
-            raise ValueError(
-                f"AmdConfig.question_silence_ms must be a whole number of ms >= 0, got {self.question_silence_ms!r}"
-            )
-        if not isinstance(self.timeout_machine_phrase_ms, int) or self.timeout_machine_phrase_ms < 0:
-            raise ValueError(
-                f"AmdConfig.timeout_machine_phrase_ms must be a whole number of ms >= 0, "
-                f"got {self.timeout_machine_phrase_ms!r}"
-            )
-        if not 0.0 < self.question_rise_st_per_s <= 100.0:
-            raise ValueError(f"AmdConfig.question_rise_st_per_s must be in (0, 100], got {self.question_rise_st_per_s}")
-        if not 0.0 <= self.timeout_human_probability <= self.timeout_machine_probability <= 1.0:
-            raise ValueError(
-                "AmdConfig.timeout_human_probability and timeout_machine_probability must satisfy "
-                "0 <= human <= machine <= 1"
-            )
-        if self.max_decision_ms > 30_000:
-            raise ValueError(f"AmdConfig.max_decision_ms must be at most 30000, got {self.max_decision_ms}")
-        if self.greeting_max_ms >= self.max_decision_ms:
-            raise ValueError("AmdConfig.greeting_max_ms must be shorter than max_decision_ms")
-        if not 0.0 < self.speech_margin_db <= 40.0:
-            raise ValueError(f"AmdConfig.speech_margin_db must be in (0, 40], got {self.speech_margin_db}")
-        if not 0.0 <= self.min_level_swing_db <= 60.0:
-            raise ValueError(f"AmdConfig.min_level_swing_db must be in [0, 60], got {self.min_level_swing_db}")
-        if not 3.0 <= self.greeting_talker_range_db <= 60.0:
-            raise ValueError(
-                f"AmdConfig.greeting_talker_range_db must be in [3, 60], got {self.greeting_talker_range_db}"
-            )
-        if not 10.0 <= self.clear_speech_db <= 200.0:
-            raise ValueError(f"AmdConfig.clear_speech_db must be in [10, 200], got {self.clear_speech_db}")
-        if not 3.0 <= self.talker_range_db <= 60.0:
-            raise ValueError(f"AmdConfig.talker_range_db must be in [3, 60], got {self.talker_range_db}")
-        if not -90.0 <= self.min_speech_dbfs <= 0.0:
-            raise ValueError(f"AmdConfig.min_speech_dbfs must be in [-90, 0], got {self.min_speech_dbfs}")
-        if not 100.0 <= self.beep_min_hz < self.beep_max_hz <= 3800.0:
-            raise ValueError("AmdConfig.beep_min_hz must be >= 100 and below beep_max_hz, itself <= 3800")
-        if not 0.0 < self.beep_min_purity <= 1.0:
-            raise ValueError(f"AmdConfig.beep_min_purity must be in (0, 1], got {self.beep_min_purity}")
-
-
-@dataclass(frozen=True, slots=True)
-class AmdDecision:
-    """The detector's verdict.
-
-    Attributes:
-        label: human, machine or unknown.
-        reason: the rule that decided (`short_utterance`, `long_greeting`, `beep`, `keyword`,
-            `transcript`, `question`, `cadence`, `silence`, `undecided`).
-        decided_ms: audio time after answer at which the decision was made.
-        first_speech_ms: start of the first speech heard, or None.
-        detail: the phrase or beep frequency behind a keyword or beep decision.
-    """
-
-    label: AmdLabel
-    reason: str
-    decided_ms: int
-    first_speech_ms: int | None
-    detail: str = ""
-
-
-def frame_dbfs(samples: np.ndarray) -> float:
-    """Level of a frame in dB relative to PCM16 full scale (a full-scale square wave is 0 dBFS)."""
-    mean_square = float(np.dot(samples, samples)) / max(len(samples), 1)
-    return 10.0 * math.log10(mean_square / (32768.0 * 32768.0) + 1e-10)
-
-
-class _NoiseFloor:
-    """Tracks the background level: follows quiet frames down at once, rises slowly.
-
-    Why: a stationary noise (street, fan, a bad line) must not read as endless speech, which would
-    make a person in a noisy place look like a long machine greeting. The floor is the minimum level
-    over the last half second, allowed to rise at a capped rate so that a long greeting keeps its
-    dips below the speech margin.
-    """
-
-    _WINDOW_FRAMES = 25  # 500 ms
-    _RISE_DB = 0.5  # per frame, 25 dB/s
-
-    def __init__(self, initial_dbfs: float) -> None:
-        self.level = initial_dbfs
-        self._recent: list[float] = []
-
-    def update(self, dbfs: float) -> float:
-        self._recent.append(dbfs)
-        if len(self._recent) > self._WINDOW_FRAMES:
-            self._recent.pop(0)
-        target = min(self._recent)
-        self.level = target if target <= self.level else min(target, self.level + self._RISE_DB)
-        return self.level
 
 
 class AnsweringMachineDetector:
@@ -272,7 +55,7 @@ class AnsweringMachineDetector:
 
     Args:
         config: timings and thresholds; defaults suit most campaigns.
-        spotter: optional local keyword spotter (any `media.keywords.KeywordSpotter`).
+        spotter: optional local keyword spotter (any `media.amd.keywords.KeywordSpotter`).
         deadline_model: the cadence model used at the deadline; the shipped one if None.
 
     Example:
@@ -298,7 +81,7 @@ class AnsweringMachineDetector:
             min_ms=self.config.beep_min_ms,
             min_purity=self.config.beep_min_purity,
         )
-        self._floor: _NoiseFloor | None = None
+        self._floor: NoiseFloor | None = None
         self._warmup: list[np.ndarray] = []
         self._talker_dbfs = _NO_LEVEL
         self._pending = np.zeros(0, dtype=np.float64)
@@ -306,6 +89,8 @@ class AnsweringMachineDetector:
         self._decision: AmdDecision | None = None
         # Speech bookkeeping: the current word, the current utterance and the first speech heard.
         self._last_speech_ms = -10_000  # end of the last speech frame
+        self._resumed_ms = -10_000  # when the talk last resumed after a pause (`resume_pause_ms`)
+        self._last_talker_ms = -10_000  # end of the last speech frame near the talker's level
         self._word_start_ms = -1
         self._word_speech_ms = 0  # word length, short dips included
         self._word_voiced_ms = 0  # speech frames only
@@ -392,7 +177,7 @@ class AnsweringMachineDetector:
             self._warmup.append(samples)
             if len(self._warmup) < _WARMUP_FRAMES:
                 return None
-            self._floor = _NoiseFloor(min(frame_dbfs(f) for f in self._warmup))
+            self._floor = NoiseFloor(min(frame_dbfs(f) for f in self._warmup))
             frames, self._warmup = self._warmup, []
             for frame in frames:
                 decision = self._analyse_frame(frame, self._floor)
@@ -401,7 +186,7 @@ class AnsweringMachineDetector:
             return None
         return self._analyse_frame(samples, self._floor)
 
-    def _analyse_frame(self, samples: np.ndarray, noise_floor: _NoiseFloor) -> AmdDecision | None:
+    def _analyse_frame(self, samples: np.ndarray, noise_floor: NoiseFloor) -> AmdDecision | None:
         cfg = self.config
         frame_start = self._now_ms
         self._now_ms += FRAME_MS
@@ -437,6 +222,8 @@ class AnsweringMachineDetector:
         self._previous = samples
         if is_speech:
             self._on_speech_frame(frame_start, dbfs)
+            if dbfs >= self._talker_dbfs - cfg.talker_silence_range_db or dbfs >= floor + cfg.clear_speech_db:
+                self._last_talker_ms = self._now_ms
 
         decision = self._judge_utterance()
         if decision is not None:
@@ -478,6 +265,8 @@ class AnsweringMachineDetector:
             self._word_start_ms = frame_start
             self._word_speech_ms = FRAME_MS
             self._word_voiced_ms = FRAME_MS
+        if self._utterance_start_ms >= 0 and gap >= cfg.resume_pause_ms:
+            self._resumed_ms = frame_start
         self._last_speech_ms = frame_start + FRAME_MS
         if self._utterance_start_ms >= 0:
             # Dips inside a word count toward the greeting's length; pauses between phrases do not.
@@ -498,14 +287,23 @@ class AnsweringMachineDetector:
             self._utterance_speech_ms >= cfg.greeting_max_ms
             and longest >= cfg.phrase_min_ms
             and self._one_talker()
+            and self._now_ms - self._resumed_ms >= cfg.resumed_speech_ms
             and not self._asks_questions(longest)
             and self._talker_holds_greeting()
+            and self._talker_still_talking()
         ):
             return self._decide(AmdLabel.MACHINE, "long_greeting")
-        silence = self._now_ms - self._last_speech_ms
+        # Why the talker's own speech: on a noisy line, talk in the room or gusts keep passing the
+        # speech gate after the person has stopped, far below their voice; they are not the
+        # person going on (`AmdConfig.talker_silence_range_db`).
+        silence = self._now_ms - self._last_talker_ms
         if silence >= cfg.after_greeting_silence_ms:
-            # A short utterance, then the far end waits: that is a person expecting an answer.
-            return self._decide(AmdLabel.HUMAN, "short_utterance")
+            # An utterance no longer than people's, then the far end waits: that is a person
+            # expecting an answer, whether they said "Hello?" or a whole sentence.
+            sentence = self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
+            if cfg.read_sentences_min and sentence and self._read_sentences():
+                return self._decide(AmdLabel.MACHINE, "read_sentences")
+            return self._decide(AmdLabel.HUMAN, "sentence_then_pause" if sentence else "short_utterance")
         if (
             cfg.question_silence_ms
             and silence >= cfg.question_silence_ms
@@ -554,8 +352,50 @@ class AnsweringMachineDetector:
             cfg.greeting_talker_range_db,
             cfg.word_gap_ms // FRAME_MS,
             _ONSET_MS // FRAME_MS,
+            cfg.greeting_phrase_range_db,
         )
         return speech_ms >= cfg.greeting_max_ms and longest_ms >= cfg.phrase_min_ms
+
+    def _read_sentences(self) -> bool:
+        """Whether the utterance that just ended was several whole sentences read one after another.
+
+        Why: a short greeting ("Yo, it's Jay. You know the drill. Talk after the beep.") can end
+        before the greeting length and fall silent like a person. People answer with one
+        sentence, or a sentence and a short question; a recording reads several, each of them
+        long, with short pauses between them (`AmdConfig.read_sentences_min`).
+        """
+        cfg = self.config
+        cadence = self.cadence()
+        if cadence is None or cadence.speech_ms < cfg.read_sentences_speech_ms:
+            return False
+        start = self._utterance_start_ms // FRAME_MS
+        long_phrases = phrase_count(self._speech[start:], cfg.read_sentence_ms // FRAME_MS)
+        return long_phrases >= cfg.read_sentences_min
+
+    def _talker_still_talking(self) -> bool:
+        """Whether the last second of speech is as loud as the utterance's: the talker goes on.
+
+        Why: on a noisy line (talk in the room, a street) the background passes the speech gate
+        in bursts after the person has stopped, and a 2-3 s sentence followed by it looks like a
+        greeting that goes on. A recording keeps its level from sentence to sentence; the sound
+        after a person stops is quieter than their voice (see `AmdConfig.greeting_level_drop_db`).
+        """
+        start = self._utterance_start_ms // FRAME_MS
+        recent_from = max(start, len(self._levels) - _RECENT_FRAMES)
+        utterance = [lv for lv, sp in zip(self._levels[start:], self._speech[start:], strict=True) if sp]
+        recent = [lv for lv, sp in zip(self._levels[recent_from:], self._speech[recent_from:], strict=True) if sp]
+        if not recent:
+            return False
+        whole, last = np.percentile(utterance, 90), np.percentile(recent, 90)
+        if float(whole - last) > self.config.greeting_level_drop_db:
+            return False
+        # The same voice: the pitch of the last second is near the pitch of the first. Other
+        # voices in the room (babble, a television) sit elsewhere or jump about.
+        first = [p for p in self._pitch[start : start + _RECENT_FRAMES] if not math.isnan(p)]
+        lately = [p for p in self._pitch[recent_from:] if not math.isnan(p)]
+        if len(first) < 5 or len(lately) < 5:
+            return True
+        return abs(float(np.median(first)) - float(np.median(lately))) <= self.config.greeting_pitch_shift_st
 
     def _one_talker(self) -> bool:
         levels = self._levels[self._utterance_start_ms // FRAME_MS :]
@@ -565,7 +405,7 @@ class AnsweringMachineDetector:
         return float(high - low) >= self.config.min_level_swing_db
 
     def cadence(self, repetition: bool = False) -> Cadence | None:
-        """Rhythm of the current utterance so far (see `media.amd_cadence`), None before any word.
+        """Rhythm of the current utterance so far (see `media.amd.cadence`), None before any word.
 
         Args:
             repetition: also measure how alike its phrases sound (a few milliseconds; the deadline
@@ -581,7 +421,7 @@ class AnsweringMachineDetector:
         cfg = self.config
         if self._first_speech_ms is None:
             return self._decide(AmdLabel.UNKNOWN, "silence")
-        silence = self._now_ms - self._last_speech_ms
+        silence = self._now_ms - self._last_talker_ms
         short = self._utterance_speech_ms < cfg.timeout_machine_speech_ms
         if self._utterance_start_ms >= 0 and short and silence >= cfg.timeout_human_silence_ms:
             return self._decide(AmdLabel.HUMAN, "short_utterance")
@@ -590,7 +430,7 @@ class AnsweringMachineDetector:
             return self._decide(AmdLabel.UNKNOWN, "undecided")
         # Why a model here: "still talking at the deadline" is true of a late greeting and of a
         # person asking "Hello? ... Hello?" into silence alike; the phrase lengths, pauses, endings
-        # and repetitions tell them apart (see media.amd_deadline).
+        # and repetitions tell them apart (see media.amd.deadline).
         machine = (self._deadline_model or shipped_model()).machine_probability(cadence)
         if (
             self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
@@ -599,8 +439,11 @@ class AnsweringMachineDetector:
             and machine >= cfg.timeout_machine_probability
             and self._one_talker()
         ):
-            return self._decide(AmdLabel.MACHINE, "long_greeting")
-        if machine <= cfg.timeout_human_probability:
+            return self._decide(AmdLabel.MACHINE, "cadence")
+        # The model was fitted on utterances of 2 s and more: a shorter one still under way at a
+        # campaign's early deadline is undecided, not a person.
+        long_enough = self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms
+        if machine <= cfg.timeout_human_probability and long_enough:
             return self._decide(AmdLabel.HUMAN, "cadence")
         return self._decide(AmdLabel.UNKNOWN, "undecided")
 

@@ -7,7 +7,7 @@ only short dips between words and rarely stops long. By the deadline both may st
 features describe the rhythm of the current utterance from its per-frame speech flags and levels.
 
 The features are computed once, at the deadline, over at most `max_decision_ms / 20` frames, so
-the per-frame cost stays a list append. `media.amd_deadline` turns them into P(machine).
+the per-frame cost stays a list append. `media.amd.deadline` turns them into P(machine).
 """
 
 from __future__ import annotations
@@ -126,8 +126,18 @@ def _runs(speech: np.ndarray, bridge: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
+def phrase_count(speech: list[bool], min_frames: int) -> int:
+    """Phrases (dips up to 200 ms bridged) at least `min_frames` long."""
+    return sum(e - s + 1 >= min_frames for s, e in _runs(np.asarray(speech, dtype=bool), PHRASE_BRIDGE_FRAMES))
+
+
 def talker_phrases(
-    speech: list[bool], levels: list[float], range_db: float, bridge: int, onset: int = 0
+    speech: list[bool],
+    levels: list[float],
+    range_db: float,
+    bridge: int,
+    onset: int = 0,
+    phrase_range_db: float | None = None,
 ) -> tuple[int, int]:
     """Speech and longest phrase (ms) of an utterance, counted from where its talker's voice starts.
 
@@ -142,6 +152,10 @@ def talker_phrases(
         range_db: how far below the loudest speech frame the talker's first frame may be.
         bridge: dips of up to this many frames are inside a phrase and count as its speech.
         onset: frames allowed for the talker's voice to reach its level.
+        phrase_range_db: if given, a phrase whose loudest frame is more than this below the
+            loudest phrase's is not the talker's (talk in the room, a gust of wind after the person
+            has stopped) and does not count. A recorded greeting keeps its level from sentence
+            to sentence.
 
     Returns:
         (speech_ms, longest_phrase_ms): the total and the longest length of the phrases.
@@ -152,6 +166,11 @@ def talker_phrases(
     level = np.asarray(levels, dtype=np.float64)
     first = max(int(np.argmax(flags & (level >= level[flags].max() - range_db))) - onset, 0)
     phrases = _runs(flags[first:], bridge)
+    if phrase_range_db is not None:
+        tail = level[first:]
+        peaks = [float(tail[s : e + 1].max()) for s, e in phrases]
+        loudest = max(peaks)
+        phrases = [p for p, peak in zip(phrases, peaks, strict=True) if peak >= loudest - phrase_range_db]
     lengths = [e - s + 1 for s, e in phrases]
     return sum(lengths) * FRAME_MS, max(lengths) * FRAME_MS
 

@@ -1,0 +1,18 @@
+"""Answering-machine detection (AMD) on the first seconds of received audio after answer.
+
+The public surface is small: feed an `AnsweringMachineDetector` (configured by an `AmdConfig`)
+every received 20 ms frame until it returns an `AmdDecision` whose `label` is an `AmdLabel`.
+`detect` runs it over a whole recording; `frame_dbfs` is the level measure it uses.
+
+Internals, free to change: `detector` (the streaming rules), `cadence` (the rhythm of an
+utterance), `deadline` (the tree model weighed at the deadline, `deadline_model.json`),
+`keywords` (machine phrases), `levels` (frame level and noise floor), `config`.
+"""
+
+from __future__ import annotations
+
+from media.amd.config import AmdConfig, AmdDecision, AmdLabel
+from media.amd.detector import AnsweringMachineDetector, detect
+from media.amd.levels import frame_dbfs
+
+__all__ = ["AmdConfig", "AmdDecision", "AmdLabel", "AnsweringMachineDetector", "detect", "frame_dbfs"]
