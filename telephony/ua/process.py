@@ -53,7 +53,7 @@ from telephony.ua.spool import EventSpool
 logger = logging.getLogger(__name__)
 
 # The per-call hooks installed unless told otherwise (`--hooks`, settings UA_CALL_HOOKS / UA_MEDIA_BRIDGE).
-MEDIA_HOOKS = "telephony.ua.media_hooks:media_hooks"
+MEDIA_HOOKS = "telephony.conversation.controller:campaign_call"
 # Commands a UA refused (expired, unsigned, tampered), newest first, for operators: ids and reasons only.
 REJECTED_KEY = "ce:ua:rejected"
 REJECTED_KEEP = 1000

@@ -32,9 +32,9 @@ from campaigns.dispatch import run_dispatch_tick
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
 from media.local_agent.server import RunningAgent, start_in_thread
 from media.tts import synthesize
+from telephony.conversation.opt_out import THANK_YOU
 from telephony.simulator.calllog import find_call
 from telephony.sipp import SippRun
-from telephony.ua.media_hooks import THANK_YOU
 from tests.factories import ContactFactory, TrunkFactory
 from tests.telephony.conftest import (
     PROJECT_ROOT,
