@@ -1,0 +1,169 @@
+"""SIP as real networks do it, end to end with audio: a real UA worker with the default conversation (the local
+agent as the AI), SIPp as the far end echoing every RTP packet back, and the ledger.
+
+Each call checks the audio both ways on the bridge's recording: the agent channel carries the greeting we sent,
+and the caller channel carries that greeting as the far end echoed it back, which only happens when our media
+port is wired to the stream that really carries the call.
+
+Ports (loopback only): UA worker SIP 17800 and RTP 46200-46215, SIPp 17900 and RTP 47100 (+2), local agent 18610.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import redis
+from django.conf import settings
+
+from campaigns.choices import Disposition
+from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact
+from media.local_agent.server import RunningAgent, start_in_thread
+from telephony.sipp import SippRun
+from tests.factories import TrunkFactory
+from tests.telephony.conftest import (
+    SCENARIOS,
+    dialable_contact,
+    hand_to_pool,
+    queue_attempt,
+    running_worker,
+    wait_ended,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+UA_SIP_PORT = 17800
+UA_RTP_PORT = 46200
+SIPP_PORT = 17900
+SIPP_RTP_PORT = 47100
+AGENT_PORT = 18610
+FRAME = 160  # samples per 20 ms at 8 kHz
+VOICED_RMS = 300  # media.config.BridgeConfig.speech_rms_threshold
+PROMPT = """You are Sam from Sunny Solar calling {{name}} about a free solar quote.
+Greeting: Hello {{name}}, this is Sam from Sunny Solar.
+Question: Would you like a free solar quote?
+"""
+
+
+@pytest.fixture(scope="module")
+def local_agent() -> Iterator[RunningAgent]:
+    """The embedded local agent on its own thread (the AI of these calls)."""
+    agent = start_in_thread("127.0.0.1", AGENT_PORT)
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture(scope="module")
+def conversation_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory,
+                        local_agent: RunningAgent) -> Iterator[str]:
+    """A UA worker process with the default conversation installed."""
+    log = tmp_path_factory.mktemp("interop-ua") / "worker.log"
+    extra_env = {"UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": local_agent.url,
+                 "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    saved = {k: os.environ.get(k) for k in extra_env}
+    os.environ.update(extra_env)
+    try:
+        with running_worker(f"test-interop-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log) as name:
+            yield name
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def registry() -> Iterator[redis.Redis]:
+    """A client on the test Redis db."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def far_end(tmp_path: Path) -> Iterator[Callable[..., SippRun]]:
+    """Start the SIPp far end with a scenario (echoing RTP on its media port and the port + 2)."""
+    runs: list[SippRun] = []
+
+    def start(scenario: str, **kwargs: Any) -> SippRun:
+        run = SippRun(SCENARIOS / scenario, port=SIPP_PORT, media_port=SIPP_RTP_PORT, workdir=tmp_path)
+        runs.append(run.start(timeout_s=40, **kwargs))
+        return run
+
+    yield start
+    for run in runs:
+        with contextlib.suppress(Exception):
+            run.stop()
+
+
+def contact_on_sipp(number: str, **campaign_fields: Any) -> Contact:
+    """A dialable contact whose campaign talks through the local agent and calls the SIPp far end."""
+    contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=SIPP_PORT), phone_e164=number, name="Ada",
+                               ring_timeout_s=10)
+    AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
+        provider="local", url="", prompt_template=PROMPT, greeting="Hello {{name}}, this is Sam from Sunny Solar.")
+    Campaign.objects.filter(pk=contact.campaign_id).update(**campaign_fields)
+    return contact
+
+
+def call(registry: redis.Redis, contact: Contact, timeout_s: float = 40) -> CallAttempt:
+    """Hand the contact's attempt to the pool and wait for its end."""
+    attempt = queue_attempt(contact)
+    hand_to_pool(registry, attempt)
+    return wait_ended(attempt, timeout_s=timeout_s)
+
+
+def recording_channels(attempt: CallAttempt) -> tuple[np.ndarray, np.ndarray]:
+    """The caller and agent channels of the attempt's recording."""
+    assert attempt.recording, f"no recording: {attempt.reason}"
+    with wave.open(io.BytesIO((Path(settings.RECORDINGS_ROOT) / attempt.recording).read_bytes())) as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    return samples[:, 0].astype(np.float64), samples[:, 1].astype(np.float64)
+
+
+def voiced_frames(channel: np.ndarray) -> int:
+    """How many 20 ms frames of a channel are louder than speech's threshold."""
+    n = len(channel) // FRAME
+    rms = np.sqrt(np.mean(channel[: n * FRAME].reshape(n, FRAME) ** 2, axis=1))
+    return int(np.sum(rms >= VOICED_RMS))
+
+
+def assert_two_way_audio(attempt: CallAttempt) -> tuple[int, int]:
+    """The agent spoke (agent channel) and its words came back from the far end (caller channel)."""
+    caller, agent = recording_channels(attempt)
+    heard, spoke = voiced_frames(caller), voiced_frames(agent)
+    assert spoke >= 10, f"the agent channel is silent ({spoke} voiced frames)"
+    assert heard >= 10, f"the caller channel is silent ({heard} voiced frames): no audio came back"
+    assert any(s["speaker"] == "caller" and s["text"] for s in attempt.transcript), attempt.transcript
+    return heard, spoke
+
+
+# ---- early media and forking ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("scenario", "number"), [
+    ("uas_fork_early_media.xml", "+12025550171"),
+    ("uas_early_media_other_sdp.xml", "+12025550172"),
+    ("uas_early_media_same_sdp.xml", "+12025550173"),
+])
+def test_answer_after_early_media_carries_audio_both_ways(
+        conversation_worker: str, registry: redis.Redis, far_end: Callable[..., SippRun],
+        scenario: str, number: str) -> None:
+    peer = far_end(scenario)
+    contact = contact_on_sipp(number, amd_enabled=False)
+    started = time.monotonic()
+    attempt = call(registry, contact)
+    assert attempt.disposition == Disposition.HUMAN, (attempt.disposition, attempt.reason)
+    assert attempt.reason == "remote hangup", attempt.reason
+    heard, spoke = assert_two_way_audio(attempt)
+    assert peer.wait(10) == 0
+    print(f"{scenario}: {time.monotonic() - started:.1f}s, voiced frames heard {heard} spoken {spoke}")
