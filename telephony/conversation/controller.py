@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 # Dispositions (campaigns.choices.Disposition values; the UA does not import the models).
 HUMAN, MACHINE, VOICEMAIL_LEFT, AI_ERROR, OPTED_OUT = "human", "machine", "voicemail_left", "ai_error", "opted_out"
+FAILED = "failed"
 LEAVE_MESSAGE = "leave_message"  # campaigns.choices.MachinePolicy.LEAVE_MESSAGE
 WATCH_INTERVAL_S = 0.1
 PLAYOUT_MARGIN_S = 2.0
@@ -128,6 +129,8 @@ class CampaignCall(CallHooks):
         self._emit: Callable[[CallEvent], None] | None = None
         # Media thread <-> loop.
         self._answered = False
+        self._answered_at = 0.0  # time.monotonic() of the answer: AMD's wall-clock deadline counts from here
+        self._heard_audio = False  # a frame with sound (not digital silence) arrived after the answer
         self._listening = False
         self._rx: deque[bytes] = deque(maxlen=LISTEN_BUFFER_FRAMES)
         self._tx: deque[bytes] = deque()
@@ -160,6 +163,7 @@ class CampaignCall(CallHooks):
         """Start the call's controller on the media loop."""
         self._control = self._control or call.control
         self._emit = self._emit or call.manager.emit
+        self._answered_at = time.monotonic()
         self._answered = True
         self._listening = self.plan.amd_enabled
         self._controller = asyncio.run_coroutine_threadsafe(self._guarded(self._control_call()), self.loop.loop)
@@ -190,6 +194,8 @@ class CampaignCall(CallHooks):
     def _sink(self, pcm: bytes) -> None:
         if not self._answered:
             return  # early media: AMD starts at the answer
+        if not self._heard_audio and pcm.strip(b"\x00"):
+            self._heard_audio = True
         if self._listening:
             self._rx.append(pcm)
         session = self.session
@@ -250,6 +256,9 @@ class CampaignCall(CallHooks):
         if plan.amd_enabled:
             detector = AnsweringMachineDetector(plan.amd)
             decision = await self._detect(detector)
+            if decision is None:
+                await self._on_no_audio()
+                return
             self.amd = decision
             logger.info("attempt %s: AMD %s (%s) at %d ms", plan.attempt_id, decision.label, decision.reason,
                         decision.decided_ms)
@@ -264,13 +273,36 @@ class CampaignCall(CallHooks):
         self._start_bridge()
         await self._watch_bridge()
 
-    async def _detect(self, detector: AnsweringMachineDetector) -> AmdDecision:
+    async def _detect(self, detector: AnsweringMachineDetector) -> AmdDecision | None:
+        """AMD's decision, due by the answer + its deadline on the wall clock; None when no audio came by then.
+
+        The detector counts its deadline in audio frames; frames that never arrive (no RTP, a stream that
+        moved) would keep it waiting for ever, and the call would stay up with nobody on it.
+        """
+        deadline = self._answered_at + self.plan.amd.max_decision_ms / 1000
         while True:
             while self._rx:
                 decision = detector.feed(self._rx.popleft())
                 if decision is not None:
-                    return decision
+                    # Frames of digital silence only (every sample 0): the far end sent no sound at all, which
+                    # is a dead line, not a silent person (a real line carries at least its noise).
+                    return decision if self._heard_audio else None
+            if time.monotonic() >= deadline:
+                if not self._heard_audio:
+                    return None
+                return _decide_at_deadline(detector, self.plan.amd.max_decision_ms)
             await asyncio.sleep(FRAME_MS / 1000)
+
+    async def _on_no_audio(self) -> None:
+        """Answered, and no frames or only digital silence by AMD's deadline: end the call as failed."""
+        seconds = self.plan.amd.max_decision_ms / 1000
+        self._listening = False
+        if self.session is not None:  # greeted at once: nobody heard it
+            self._bridged = False
+            self.session.request_stop("no audio")
+        self.disposition, self.reason = FAILED, f"answered but no audio after {seconds:g} s"
+        logger.info("attempt %s: %s", self.plan.attempt_id, self.reason)
+        self.hangup("no audio after the answer")
 
     def _start_bridge(self, *, open_call: bool = False) -> None:
         if self.session is not None or self._ended or self.opted_out:
@@ -411,3 +443,11 @@ class CampaignCall(CallHooks):
         elif self.disposition is not None and answered_human:
             data["disposition"], data["reason"] = self.disposition, self.reason
 
+
+def _decide_at_deadline(detector: AnsweringMachineDetector, max_decision_ms: int) -> AmdDecision:
+    """The detector's own decision at its deadline, the frames that never arrived counted as silence."""
+    for _ in range(max_decision_ms // FRAME_MS + 1):
+        decision = detector.feed(SILENCE)
+        if decision is not None:
+            return decision
+    return AmdDecision(AmdLabel.UNKNOWN, "undecided", detector.elapsed_ms, None)

@@ -321,3 +321,18 @@ def test_a_campaign_that_greets_at_once_stops_the_agent_for_a_machine(monkeypatc
     assert event.data["disposition"] == "machine"
     assert event.data["results"]["amd_result"] == "machine"
     assert event.data["results"]["agent_first_audio_at"] is not None
+
+
+def test_amd_decides_at_its_wall_clock_deadline_when_frames_stop_coming() -> None:
+    # given a detector that heard a short "hello?" and then no more frames (the stream went away)
+    from media.amd import AmdLabel, AnsweringMachineDetector
+    from telephony.conversation.controller import _decide_at_deadline
+
+    config = AmdConfig()
+    detector = AnsweringMachineDetector(config)
+    hello = synthesize("Hello?", 8000)
+    assert detector.feed(hello) is None
+    # when the wall-clock deadline passes, then the detector's own rule decides on the frames missing as silence
+    decision = _decide_at_deadline(detector, config.max_decision_ms)
+    assert decision.label == AmdLabel.HUMAN, decision
+    assert decision.decided_ms <= config.max_decision_ms

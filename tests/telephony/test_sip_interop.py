@@ -45,6 +45,8 @@ UA_RTP_PORT = 46200
 SIPP_PORT = 17900
 SIPP_RTP_PORT = 47100
 AGENT_PORT = 18610
+# Longer than the AMD deadlines below, so that a call without RTP ends by the deadline, not the media timeout.
+MEDIA_TIMEOUT_S = 4.0
 FRAME = 160  # samples per 20 ms at 8 kHz
 VOICED_RMS = 300  # media.config.BridgeConfig.speech_rms_threshold
 PROMPT = """You are Sam from Sunny Solar calling {{name}} about a free solar quote.
@@ -71,7 +73,8 @@ def conversation_worker(django_db_setup: None, tmp_path_factory: pytest.TempPath
     saved = {k: os.environ.get(k) for k in extra_env}
     os.environ.update(extra_env)
     try:
-        with running_worker(f"test-interop-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log) as name:
+        with running_worker(f"test-interop-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log,
+                            "--media-timeout", str(MEDIA_TIMEOUT_S)) as name:
             yield name
     finally:
         for key, value in saved.items():
@@ -167,3 +170,27 @@ def test_answer_after_early_media_carries_audio_both_ways(
     heard, spoke = assert_two_way_audio(attempt)
     assert peer.wait(10) == 0
     print(f"{scenario}: {time.monotonic() - started:.1f}s, voiced frames heard {heard} spoken {spoke}")
+
+
+# ---- wall-clock deadlines ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("echo", "deadline_ms", "number"), [
+    (True, 3000, "+12025550174"),  # RTP flows, but it carries only our own digital silence back
+    (False, 2000, "+12025550175"),  # no RTP at all (the media timeout, 4 s here, would come later)
+])
+def test_answered_call_without_audio_ends_failed_within_the_amd_deadline(
+        conversation_worker: str, registry: redis.Redis, far_end: Callable[..., SippRun],
+        echo: bool, deadline_ms: int, number: str) -> None:
+    peer = far_end("uas_answer.xml", rtp_echo=echo)
+    contact = contact_on_sipp(number, amd_enabled=True, amd_max_decision_ms=deadline_ms)
+    attempt = call(registry, contact)
+    seconds = deadline_ms / 1000
+    assert attempt.disposition == Disposition.FAILED, (attempt.disposition, attempt.reason)
+    assert attempt.reason == f"answered but no audio after {seconds:g} s", attempt.reason
+    assert attempt.bridged_at is None
+    assert attempt.talk_seconds is not None
+    assert attempt.talk_seconds <= seconds + 1, attempt.talk_seconds
+    assert peer.wait(10) == 0
+    assert len(peer.received("BYE")) == 1
+    print(f"no audio (echo {echo}): ended after {attempt.talk_seconds:.2f}s, deadline {seconds:g}s")
