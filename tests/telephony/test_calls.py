@@ -77,8 +77,10 @@ def test_answered_call_hung_up_by_us_records_talk_time_and_sipp_sees_our_headers
     invites = peer.received("INVITE")
     assert len(invites) == 1
     assert header(invites[0], "X-Attempt-Id") == str(attempt.pk)
-    assert f"<sip:{ended.caller_id}@127.0.0.1" in header(invites[0], "From")
-    assert f"<sip:{ended.caller_id}@127.0.0.1" in header(invites[0], "P-Asserted-Identity")
+    # From and To carry the trunk's host and port as configured, like the Request-URI
+    assert f"<sip:{ended.caller_id}@127.0.0.1:{peer.port}>" in header(invites[0], "From")
+    assert f"sip:{contact.phone_e164}@127.0.0.1:{peer.port}" in header(invites[0], "To")
+    assert f"<sip:{ended.caller_id}@127.0.0.1:{peer.port}>" in header(invites[0], "P-Asserted-Identity")
     assert header(invites[0], "Call-ID") == ended.sip_call_id
     assert invites[0].startswith(f"INVITE sip:{contact.phone_e164}@127.0.0.1:{peer.port} ")
     sdp = invites[0].split("\n\n", 1)[1] if "\n\n" in invites[0] else invites[0]
