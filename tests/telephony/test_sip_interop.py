@@ -27,6 +27,7 @@ from django.conf import settings
 from campaigns.choices import Disposition
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact
 from media.local_agent.server import RunningAgent, start_in_thread
+from telephony.models import Trunk
 from telephony.sipp import SippRun
 from tests.factories import TrunkFactory
 from tests.telephony.conftest import (
@@ -194,3 +195,44 @@ def test_answered_call_without_audio_ends_failed_within_the_amd_deadline(
     assert peer.wait(10) == 0
     assert len(peer.received("BYE")) == 1
     print(f"no audio (echo {echo}): ended after {attempt.talk_seconds:.2f}s, deadline {seconds:g}s")
+
+
+# ---- re-negotiated media, reliable provisionals, redirects, codecs -----------------------------------------------
+
+
+@pytest.mark.parametrize(("scenario", "codecs", "number"), [
+    ("uas_reinvite_moves_media.xml", "PCMU,PCMA", "+12025550176"),
+    ("uas_hold_unhold.xml", "PCMU,PCMA", "+12025550177"),
+    ("uas_prack.xml", "PCMU,PCMA", "+12025550178"),
+    ("uas_answer_pcma_only.xml", "PCMA", "+12025550179"),
+    ("uas_answer_g722.xml", "G722", "+12025550180"),
+])
+def test_call_keeps_audio_both_ways(
+        conversation_worker: str, registry: redis.Redis, far_end: Callable[..., SippRun],
+        scenario: str, codecs: str, number: str) -> None:
+    peer = far_end(scenario)
+    contact = contact_on_sipp(number, amd_enabled=False)
+    Trunk.objects.filter(pk=contact.campaign.trunk_id).update(codecs=codecs)
+    attempt = call(registry, contact)
+    assert attempt.disposition == Disposition.HUMAN, (attempt.disposition, attempt.reason)
+    assert attempt.reason == "remote hangup", attempt.reason
+    heard, spoke = assert_two_way_audio(attempt)
+    assert peer.wait(10) == 0
+    print(f"{scenario}: voiced frames heard {heard} spoken {spoke}")
+
+
+def test_redirect_to_another_port_of_the_trunk_host_is_followed_with_audio(
+        conversation_worker: str, registry: redis.Redis, far_end: Callable[..., SippRun], tmp_path: Path) -> None:
+    target = SippRun(SCENARIOS / "uas_answer_talk.xml", port=SIPP_PORT + 1, media_port=SIPP_RTP_PORT + 10,
+                     workdir=tmp_path).start(timeout_s=40)
+    try:
+        redirector = far_end("uas_redirect.xml", rtp_echo=False, extra=["-key", "redirect_port", str(SIPP_PORT + 1)])
+        contact = contact_on_sipp("+12025550181", amd_enabled=False)
+        attempt = call(registry, contact)
+        assert attempt.disposition == Disposition.HUMAN, (attempt.disposition, attempt.reason)
+        assert_two_way_audio(attempt)
+        assert redirector.sent_responses() == [302]
+        assert target.wait(10) == 0
+        assert len(target.received("INVITE")) == 1
+    finally:
+        target.stop()
