@@ -27,6 +27,7 @@ from django.conf import settings
 from campaigns.choices import Disposition
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact
 from media.local_agent.server import RunningAgent, start_in_thread
+from telephony.choices import TrunkAuth
 from telephony.models import Trunk
 from telephony.sipp import SippRun
 from tests.factories import TrunkFactory
@@ -38,6 +39,7 @@ from tests.telephony.conftest import (
     running_worker,
     wait_ended,
 )
+from tests.telephony.sip_peers import kamailio
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -236,3 +238,45 @@ def test_redirect_to_another_port_of_the_trunk_host_is_followed_with_audio(
         assert len(target.received("INVITE")) == 1
     finally:
         target.stop()
+
+
+# ---- Kamailio as the carrier: digest, parallel forking, Record-Route ---------------------------------------------
+
+KAMAILIO_PORT = 17950
+
+
+def test_call_forked_by_kamailio_with_early_media_on_one_branch_is_answered_by_the_other_with_audio(
+        conversation_worker: str, registry: redis.Redis, tmp_path: Path) -> None:
+    # given Kamailio as the carrier (digest on every INVITE), forking to branch A (183 with early media from one
+    # media address, never answers) and branch B (answers with its own SDP 1.5 s later, hangs up after 8 s)
+    branch_a = SippRun(SCENARIOS / "uas_fork_branch_early_media.xml", port=KAMAILIO_PORT + 1,
+                       media_port=SIPP_RTP_PORT + 20, workdir=tmp_path).start(timeout_s=40)
+    branch_b = SippRun(SCENARIOS / "uas_fork_branch_answer.xml", port=KAMAILIO_PORT + 2,
+                       media_port=SIPP_RTP_PORT + 30, workdir=tmp_path).start(timeout_s=40)
+    try:
+        with kamailio("fork.cfg", tmp_path, port=KAMAILIO_PORT, branch_a=branch_a.port,
+                      branch_b=branch_b.port) as log:
+            contact = dialable_contact(
+                TrunkFactory(host="127.0.0.1", port=KAMAILIO_PORT, auth_mode=TrunkAuth.DIGEST, username="trunkuser",
+                             password="s3cret"),
+                phone_e164="+12025550182", name="Ada", ring_timeout_s=10)
+            AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
+                provider="local", url="", prompt_template=PROMPT,
+                greeting="Hello {{name}}, this is Sam from Sunny Solar.")
+            Campaign.objects.filter(pk=contact.campaign_id).update(amd_enabled=False)
+            attempt = call(registry, contact)
+        # then the carrier challenged the INVITE and forked the authenticated one
+        carrier = log.read_text(errors="replace")
+        assert carrier.index("challenging INVITE") < carrier.index("forking INVITE"), carrier[-2000:]
+        # and the answer from branch B carried the call, with audio both ways, and branch A was cancelled
+        assert attempt.disposition == Disposition.HUMAN, (attempt.disposition, attempt.reason)
+        assert attempt.reason == "remote hangup", attempt.reason
+        heard, spoke = assert_two_way_audio(attempt)
+        assert branch_a.wait(10) == 0
+        assert branch_a.sent_responses() == [183, 200, 487]
+        assert branch_b.wait(10) == 0
+        assert len(branch_b.received("ACK")) == 1
+        print(f"kamailio fork: voiced frames heard {heard} spoken {spoke}")
+    finally:
+        branch_a.stop()
+        branch_b.stop()
