@@ -55,3 +55,41 @@ def kamailio(config: str, workdir: Path, **ports: int) -> Iterator[Path]:
         yield log
     finally:
         stop_process(process, timeout_s=5)
+
+
+@contextlib.contextmanager
+def baresip_phone(workdir: Path, *, number: str, port: int, rtp_port: int, speech: Path, codec: str = "PCMU",
+                  quit_after_s: int = 14) -> Iterator[Path]:
+    """A baresip phone on loopback that answers at once, says `speech` (an 8 kHz mono WAV) and records what it
+    hears (module sndfile, the decoded stream); it quits, hanging up, after `quit_after_s`. Yields the folder of
+    its recordings (`dump-*-dec.wav`: what it heard)."""
+    binary = shutil.which("baresip")
+    if binary is None:
+        raise RuntimeError("baresip is not installed (Debian package baresip; see tests/peers.py)")
+    home = workdir / f"baresip-{port}"
+    home.mkdir()
+    (home / "config").write_text(
+        f"sip_listen\t\t127.0.0.1:{port}\n"
+        "net_interface\t\t127.0.0.1\n"
+        "audio_player\t\taubridge,phone\n"
+        f"audio_source\t\taufile,{speech}\n"
+        "audio_alert\t\taubridge,alert\n"
+        f"snd_path\t\t{home}\n"
+        "ausrc_srate\t\t8000\nauplay_srate\t\t8000\nausrc_channels\t\t1\nauplay_channels\t\t1\n"
+        f"rtp_ports\t\t{rtp_port}-{rtp_port + 9}\n"
+        "module_path\t\t/usr/lib/baresip/modules\n"
+        "module\t\t\tg711.so\nmodule\t\t\tg722.so\nmodule\t\t\taufile.so\nmodule\t\t\taubridge.so\n"
+        "module\t\t\tsndfile.so\n"
+        "module_app\t\taccount.so\nmodule_app\t\tmenu.so\n")
+    (home / "accounts").write_text(
+        f"<sip:{number}@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs={codec}\n")
+    log = home / "baresip.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - a Debian binary with our config
+            [binary, "-f", str(home), "-t", str(quit_after_s)], stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        _wait_bound(port, process, log, "baresip")
+        yield home
+    finally:
+        stop_process(process, timeout_s=5)

@@ -27,6 +27,7 @@ from django.conf import settings
 from campaigns.choices import Disposition
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact
 from media.local_agent.server import RunningAgent, start_in_thread
+from media.tts import synthesize
 from telephony.choices import TrunkAuth
 from telephony.models import Trunk
 from telephony.sipp import SippRun
@@ -39,7 +40,7 @@ from tests.telephony.conftest import (
     running_worker,
     wait_ended,
 )
-from tests.telephony.sip_peers import kamailio
+from tests.telephony.sip_peers import baresip_phone, kamailio
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -280,3 +281,45 @@ def test_call_forked_by_kamailio_with_early_media_on_one_branch_is_answered_by_t
     finally:
         branch_a.stop()
         branch_b.stop()
+
+
+# ---- baresip as the person called -------------------------------------------------------------------------------
+
+BARESIP_PORT = 17960
+BARESIP_RTP_PORT = 47400
+PERSON_SAYS = "Yes, I am interested in a free solar quote."
+
+
+def test_a_baresip_phone_hears_the_agent_and_the_agent_hears_the_person(
+        conversation_worker: str, registry: redis.Redis, tmp_path: Path) -> None:
+    # given a baresip phone that answers, says a sentence after 4 s, once the agent's opening is over (then stays
+    # quiet), and records what it hears
+    speech = tmp_path / "person.wav"
+    pcm = bytes(64000) + synthesize(PERSON_SAYS, 8000) + bytes(160000)
+    with wave.open(str(speech), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(pcm)
+    with baresip_phone(tmp_path, number="+12025550183", port=BARESIP_PORT, rtp_port=BARESIP_RTP_PORT,
+                       speech=speech) as phone_dir:
+        contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=BARESIP_PORT), phone_e164="+12025550183",
+                                   name="Ada", ring_timeout_s=10)
+        AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
+            provider="local", url="", prompt_template=PROMPT, greeting="Hello {{name}}, this is Sam from Sunny Solar.")
+        Campaign.objects.filter(pk=contact.campaign_id).update(amd_enabled=False)
+        attempt = call(registry, contact, timeout_s=40)
+    # then the call was a person's, with what the person said in the transcript and on the recording
+    assert attempt.disposition == Disposition.HUMAN, (attempt.disposition, attempt.reason)
+    caller, agent = recording_channels(attempt)
+    assert voiced_frames(caller) >= 25, voiced_frames(caller)
+    assert voiced_frames(agent) >= 25, voiced_frames(agent)
+    caller_text = " ".join(str(s["text"]) for s in attempt.transcript if s["speaker"] == "caller").lower()
+    assert {"yes", "interested", "quote"} & set(caller_text.split()), attempt.transcript
+    # and the phone heard the agent (its own recording is not silent)
+    dumps = sorted(phone_dir.glob("dump-*-dec.wav"))
+    assert dumps, sorted(p.name for p in phone_dir.iterdir())
+    with wave.open(str(dumps[0])) as wav:
+        heard = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+    assert voiced_frames(heard) >= 25, voiced_frames(heard)
+    print(f"baresip: {attempt.reason}; phone heard {voiced_frames(heard)} voiced frames; caller said {caller_text!r}")
