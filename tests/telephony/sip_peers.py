@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -59,10 +60,11 @@ def kamailio(config: str, workdir: Path, **ports: int) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def baresip_phone(workdir: Path, *, number: str, port: int, rtp_port: int, speech: Path, codec: str = "PCMU",
-                  quit_after_s: int = 14) -> Iterator[Path]:
+                  quit_after_s: int = 14, console_port: int = 0) -> Iterator[Path]:
     """A baresip phone on loopback that answers at once, says `speech` (an 8 kHz mono WAV) and records what it
     hears (module sndfile, the decoded stream); it quits, hanging up, after `quit_after_s`. Yields the folder of
-    its recordings (`dump-*-dec.wav`: what it heard)."""
+    its recordings (`dump-*-dec.wav`: what it heard). With `console_port`, keys sent there as UDP datagrams
+    are typed on the phone (module cons): a digit during the call is sent as RFC 2833 DTMF."""
     binary = shutil.which("baresip")
     if binary is None:
         raise RuntimeError("baresip is not installed (Debian package baresip; see tests/peers.py)")
@@ -80,7 +82,8 @@ def baresip_phone(workdir: Path, *, number: str, port: int, rtp_port: int, speec
         "module_path\t\t/usr/lib/baresip/modules\n"
         "module\t\t\tg711.so\nmodule\t\t\tg722.so\nmodule\t\t\taufile.so\nmodule\t\t\taubridge.so\n"
         "module\t\t\tsndfile.so\n"
-        "module_app\t\taccount.so\nmodule_app\t\tmenu.so\n")
+        "module_app\t\taccount.so\nmodule_app\t\tmenu.so\n"
+        + (f"module\t\t\tcons.so\ncons_listen\t\t127.0.0.1:{console_port}\n" if console_port else ""))
     (home / "accounts").write_text(
         f"<sip:{number}@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs={codec}\n")
     log = home / "baresip.log"
@@ -93,3 +96,11 @@ def baresip_phone(workdir: Path, *, number: str, port: int, rtp_port: int, speec
         yield home
     finally:
         stop_process(process, timeout_s=5)
+
+
+def type_on_phone(console_port: int, keys: str) -> None:
+    """Type `keys` on a baresip phone through its console (one datagram per key)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for key in keys:
+            sock.sendto(key.encode(), ("127.0.0.1", console_port))
+            time.sleep(0.2)

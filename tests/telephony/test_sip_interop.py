@@ -39,8 +39,9 @@ from tests.telephony.conftest import (
     queue_attempt,
     running_worker,
     wait_ended,
+    wait_for,
 )
-from tests.telephony.sip_peers import baresip_phone, kamailio
+from tests.telephony.sip_peers import baresip_phone, kamailio, type_on_phone
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -323,3 +324,33 @@ def test_a_baresip_phone_hears_the_agent_and_the_agent_hears_the_person(
         heard = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
     assert voiced_frames(heard) >= 25, voiced_frames(heard)
     print(f"baresip: {attempt.reason}; phone heard {voiced_frames(heard)} voiced frames; caller said {caller_text!r}")
+
+
+def test_rfc2833_opt_out_digit_from_a_baresip_phone_opts_out(
+        conversation_worker: str, registry: redis.Redis, tmp_path: Path) -> None:
+    # given a baresip phone that answers and stays quiet; its console types the campaign's opt-out digit
+    speech = tmp_path / "quiet.wav"
+    with wave.open(str(speech), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(bytes(240000))
+    console = BARESIP_PORT + 5
+    with baresip_phone(tmp_path, number="+12025550184", port=BARESIP_PORT, rtp_port=BARESIP_RTP_PORT,
+                       speech=speech, console_port=console, quit_after_s=20) as phone_dir:
+        contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=BARESIP_PORT), phone_e164="+12025550184",
+                                   name="Ada", ring_timeout_s=10)
+        AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
+            provider="local", url="", prompt_template=PROMPT, greeting="Hello {{name}}, this is Sam from Sunny Solar.")
+        Campaign.objects.filter(pk=contact.campaign_id).update(amd_enabled=False, opt_out_digit="9")
+        attempt = queue_attempt(contact)
+        hand_to_pool(registry, attempt)
+        wait_for(lambda: CallAttempt.objects.get(pk=attempt.pk).answered_at, 10, "the answer")
+        time.sleep(1.0)
+        # when the person presses 9 (baresip sends it as RFC 2833 telephone-events)
+        type_on_phone(console, "9")
+        ended = wait_ended(attempt, timeout_s=30)
+    # then the call ends opted out by DTMF, sent in the media stream (baresip's audio module: RFC 2833)
+    assert "audio: send DTMF digit: '9'" in (phone_dir / "baresip.log").read_text(errors="replace")
+    assert ended.disposition == Disposition.OPTED_OUT, (ended.disposition, ended.reason)
+    assert ended.reason == "opted out (dtmf)", ended.reason
