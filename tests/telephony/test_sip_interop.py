@@ -210,6 +210,7 @@ def test_answered_call_without_audio_ends_failed_within_the_amd_deadline(
     ("uas_prack.xml", "PCMU,PCMA", "+12025550178"),
     ("uas_answer_pcma_only.xml", "PCMA", "+12025550179"),
     ("uas_answer_g722.xml", "G722", "+12025550180"),
+    ("uas_session_timer.xml", "PCMU,PCMA", "+12025550185"),
 ])
 def test_call_keeps_audio_both_ways(
         conversation_worker: str, registry: redis.Redis, far_end: Callable[..., SippRun],
