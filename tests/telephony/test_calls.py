@@ -174,9 +174,10 @@ def test_503_on_the_primary_fails_over_to_the_secondary(
     expected = (Decimal(str(ended.talk_seconds)) * Decimal("6.00") / 60).quantize(Decimal("0.0001"))
     assert abs(ended.cost - expected) <= Decimal("0.0002")
     assert ended.cost > 0
-    # and both trunks' channel leases were given back
-    assert count_leases(registry, trunk_scope(secondary.pk, 0)) == 0
-    assert count_leases(registry, trunk_scope(contact.campaign.trunk_id, 0)) == 0
+    # and both trunks' channel leases were given back (in Redis, right after the ledger's commit)
+    wait_for(lambda: count_leases(registry, trunk_scope(secondary.pk, 0)) == 0, 2, "the secondary's lease back")
+    wait_for(lambda: count_leases(registry, trunk_scope(contact.campaign.trunk_id, 0)) == 0, 2,
+             "the primary's lease back")
 
 
 def test_no_failover_once_the_phone_rang(ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:
