@@ -180,20 +180,22 @@ def test_answer_after_early_media_carries_audio_both_ways(
 # ---- wall-clock deadlines ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("echo", "deadline_ms", "number"), [
-    (True, 3000, "+12025550174"),  # RTP flows, but it carries only our own digital silence back
-    (False, 2000, "+12025550175"),  # no RTP at all (the media timeout, 4 s here, would come later)
+@pytest.mark.parametrize(("echo", "deadline_ms", "greet", "number"), [
+    (True, 3000, False, "+12025550174"),  # RTP flows, but it carries only our own digital silence back
+    (False, 2000, False, "+12025550175"),  # no RTP at all (the media timeout, 4 s here, would come later)
+    (False, 2000, True, "+12025550186"),  # the agent greets at once, into a line that sends nothing
 ])
 def test_answered_call_without_audio_ends_failed_within_the_amd_deadline(
         conversation_worker: str, registry: redis.Redis, far_end: Callable[..., SippRun],
-        echo: bool, deadline_ms: int, number: str) -> None:
+        echo: bool, deadline_ms: int, greet: bool, number: str) -> None:
     peer = far_end("uas_answer.xml", rtp_echo=echo)
-    contact = contact_on_sipp(number, amd_enabled=True, amd_max_decision_ms=deadline_ms)
+    contact = contact_on_sipp(number, amd_enabled=True, amd_max_decision_ms=deadline_ms,
+                              amd_greet_immediately=greet)
     attempt = call(registry, contact)
     seconds = deadline_ms / 1000
     assert attempt.disposition == Disposition.FAILED, (attempt.disposition, attempt.reason)
     assert attempt.reason == f"answered but no audio after {seconds:g} s", attempt.reason
-    assert attempt.bridged_at is None
+    assert (attempt.bridged_at is not None) is greet
     assert attempt.talk_seconds is not None
     assert attempt.talk_seconds <= seconds + 1, attempt.talk_seconds
     assert peer.wait(10) == 0
