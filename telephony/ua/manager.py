@@ -70,6 +70,7 @@ class CallManager:
         self.media_timeout_s = media_timeout_s
         self.hooks_factory = hooks_factory or (lambda request: CallHooks())
         self.accounts: OrderedDict[tuple[Any, ...], TrunkAccount] = OrderedDict()
+        self._registering: tuple[TrunkAccount, ...] = ()  # the REGISTER-mode accounts, for the heartbeat
         self.calls: dict[int, OutboundCall] = {}
         self._graveyard: list[tuple[float, OutboundCall]] = []
         self._failovers: list[tuple[OutboundCall, TrunkSpec]] = []
@@ -127,7 +128,12 @@ class CallManager:
         account = TrunkAccount(spec)
         account.create(self._account_config(spec))
         self.accounts[key] = account
+        self._refresh_registering()
         return account
+
+    def _refresh_registering(self) -> None:
+        # A new tuple each time: the heartbeat thread reads it without a lock (one reference read).
+        self._registering = tuple(a for a in self.accounts.values() if a.spec.auth_mode == TrunkAuth.REGISTER)
 
     def register_trunks(self, specs: list[TrunkSpec]) -> int:
         """Register REGISTER-mode trunks now (at start), before any call; returns how many were started.
@@ -155,9 +161,9 @@ class CallManager:
         return started
 
     def registrations(self) -> list[Registration]:
-        """The registration state of every REGISTER-mode account of this process (pjsua thread)."""
-        return [account.registration() for account in self.accounts.values()
-                if account.spec.auth_mode == TrunkAuth.REGISTER]
+        """The registration state of every REGISTER-mode account of this process (any thread: it reads a
+        snapshot of the accounts and the plain fields `onRegState` sets, never pjsua itself)."""
+        return [account.registration() for account in self._registering]
 
     def _evict_accounts(self) -> None:
         in_use = {id(call.account) for call in self.calls.values()}
@@ -165,6 +171,7 @@ class CallManager:
             for key, account in self.accounts.items():
                 if id(account) not in in_use and not account.pinned:
                     del self.accounts[key]
+                    self._refresh_registering()
                     account.shutdown()
                     break
             else:
@@ -461,6 +468,7 @@ class CallManager:
         for account in self.accounts.values():
             account.shutdown()
         self.accounts.clear()
+        self._registering = ()
         self.ports.clear()
         gc.collect()
 

@@ -17,7 +17,6 @@ Started by the supervisor as `python -m telephony.ua.process --name ... --sip-po
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import faulthandler
 import importlib
 import json
@@ -256,11 +255,12 @@ class UaWorker:
 
         if self.manager is None:
             return
+        registrations = self.manager.registrations()
+        if not registrations:
+            return
         try:
-            registrations = self.pjsua.submit(self.manager.registrations).result(timeout=2)
-            if registrations:
-                publish_registrations(self.redis, self.settings.name, registrations)
-        except (redis.RedisError, TimeoutError, concurrent.futures.TimeoutError):
+            publish_registrations(self.redis, self.settings.name, registrations)
+        except redis.RedisError:
             logger.warning("UA %s: registration state not published", self.settings.name, exc_info=True)
 
     def _forward_events(self) -> None:
