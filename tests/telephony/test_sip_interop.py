@@ -357,3 +357,40 @@ def test_rfc2833_opt_out_digit_from_a_baresip_phone_opts_out(
     assert "audio: send DTMF digit: '9'" in (phone_dir / "baresip.log").read_text(errors="replace")
     assert ended.disposition == Disposition.OPTED_OUT, (ended.disposition, ended.reason)
     assert ended.reason == "opted out (dtmf)", ended.reason
+
+
+def test_a_baresip_phone_that_holds_and_resumes_the_call_is_heard_after_it(
+        conversation_worker: str, registry: redis.Redis, tmp_path: Path) -> None:
+    # given a baresip phone that answers, and says a sentence 5 s later
+    speech = tmp_path / "person.wav"
+    with wave.open(str(speech), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(bytes(80000) + synthesize(PERSON_SAYS, 8000) + bytes(120000))
+    console = BARESIP_PORT + 6
+    with baresip_phone(tmp_path, number="+12025550187", port=BARESIP_PORT, rtp_port=BARESIP_RTP_PORT,
+                       speech=speech, console_port=console, quit_after_s=16) as phone_dir:
+        contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=BARESIP_PORT), phone_e164="+12025550187",
+                                   name="Ada", ring_timeout_s=10)
+        AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
+            provider="local", url="", prompt_template=PROMPT, greeting="Hello {{name}}, this is Sam from Sunny Solar.")
+        Campaign.objects.filter(pk=contact.campaign_id).update(amd_enabled=False)
+        attempt = queue_attempt(contact)
+        hand_to_pool(registry, attempt)
+        wait_for(lambda: CallAttempt.objects.get(pk=attempt.pk).answered_at, 10, "the answer")
+        # when the person puts the call on hold and takes it back before speaking (re-INVITEs from the phone)
+        time.sleep(1.0)
+        type_on_phone(console, "x")
+        time.sleep(1.5)
+        type_on_phone(console, "X")
+        ended = wait_ended(attempt, timeout_s=30)
+    # (the phone re-INVITEd twice: its stream was updated for the hold and for the resume)
+    log = (phone_dir / "baresip.log").read_text(errors="replace")
+    assert log.count("stream: update 'audio'") >= 2, log[-2000:]
+    # then what the person said after the hold reached the agent, and the call ended a person's
+    assert ended.disposition == Disposition.HUMAN, (ended.disposition, ended.reason)
+    caller, _agent = recording_channels(ended)
+    assert voiced_frames(caller[5 * 8000:]) >= 25, voiced_frames(caller[5 * 8000:])
+    caller_text = " ".join(str(s["text"]) for s in ended.transcript if s["speaker"] == "caller").lower()
+    assert {"yes", "interested", "quote"} & set(caller_text.split()), ended.transcript
