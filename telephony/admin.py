@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
+from telephony.choices import TrunkAuth
 from telephony.forms import TrunkAdminForm
 from telephony.models import CallerID, Trunk
+from telephony.registrations import summarize, trunk_registrations
 from telephony.trunk_check import check_trunk
 
 TRUNK_CHECK_MAX = 5  # each check takes up to a few seconds of the request
@@ -29,17 +33,18 @@ class TrunkAdmin(admin.ModelAdmin):
 
     form = TrunkAdminForm
     list_display = ["name", "host", "port", "transport", "auth_mode", "username", "max_channels", "max_cps",
-                    "cost_per_minute", "failover", "caller_id_count", "enabled"]
+                    "cost_per_minute", "failover", "caller_id_count", "registration", "enabled"]
     list_filter = ["enabled", "transport", "auth_mode", "srtp_policy"]
     search_fields = ["name", "host", "username"]
     list_select_related = ["failover"]
     inlines = [CallerIDInline]
     actions = ["test_trunk"]
+    readonly_fields = ["registration"]
     fieldsets = [
         (None, {"fields": ["name", "enabled"]}),
         ("Where calls go", {"fields": ["host", "port", "transport", "failover"]}),
         ("Authentication", {"fields": ["auth_mode", "username", "password", "clear_password", "realm",
-                                       "register_expiry_s"]}),
+                                       "register_expiry_s", "registration"]}),
         ("Media", {"fields": ["srtp_policy", "codecs", "send_pai"]}),
         ("Capacity and cost", {"fields": ["max_channels", "max_cps", "cost_per_minute"]}),
     ]
@@ -66,6 +71,18 @@ class TrunkAdmin(admin.ModelAdmin):
     @admin.display(description="Caller IDs", ordering="caller_id_total")
     def caller_id_count(self, obj: Trunk) -> int:
         return obj.caller_id_total  # type: ignore[attr-defined]
+
+    @admin.display(description="Registration")
+    def registration(self, obj: Trunk) -> str:
+        """What the registrar answered the running UA processes (REGISTER-mode trunks only)."""
+        if obj.pk is None or obj.auth_mode != TrunkAuth.REGISTER:
+            return "-"
+        try:
+            client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+            with client:
+                return summarize(trunk_registrations(client, obj.pk))
+        except redis.RedisError:
+            return "unknown (Redis unreachable)"
 
     # F16: the check uses the stored credentials and holds a web worker for up to ~90 s: change permission only.
     @admin.action(description="Test trunk (OPTIONS, and REGISTER when configured)", permissions=["change"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from telephony.choices import TrunkAuth
 from telephony.contract import TrunkSpec
 from telephony.models import Trunk
 from telephony.ua.ledger import LedgerUnavailable
@@ -26,3 +27,22 @@ def with_credentials(spec: TrunkSpec) -> TrunkSpec:
         raise LookupError(f"trunk {spec.id} does not exist")
     failover_password = passwords.get(spec.failover.id, "") if spec.failover else ""
     return spec.with_password(passwords[spec.id], failover_password)
+
+
+def registration_trunks() -> list[TrunkSpec]:
+    """The enabled REGISTER-mode trunks with their passwords, to register when a UA process starts.
+
+    Built with the same fields the dialer puts in an originate command (`TrunkSpec.account_key`), so a later
+    call on the trunk finds the account registered here instead of creating a second binding.
+    """
+    specs = []
+    rows = Trunk.objects.filter(enabled=True, auth_mode=TrunkAuth.REGISTER).order_by("id")
+    for trunk in rows:
+        try:
+            spec = TrunkSpec(id=trunk.pk, host=trunk.host, port=trunk.port, transport=trunk.transport,
+                             auth_mode=trunk.auth_mode, username=trunk.username or "", realm=trunk.realm or "",
+                             register_expiry_s=trunk.register_expiry_s, srtp_policy=trunk.srtp_policy)
+        except ValueError:
+            continue  # a row the dialer could not use either
+        specs.append(spec.with_password(trunk.password))
+    return specs

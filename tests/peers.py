@@ -26,6 +26,8 @@ PEERS = (
     Peer("sipp", "sip-tester", ("-v",), "SIP calls, failover, digest auth, trunk checks, the UA pool"),
     Peer("espeak-ng", "espeak-ng", ("--version",), "speech rendering and the AMD benchmark set"),
     Peer("chromium", "chromium", ("--version",), "the admin browser tests"),
+    Peer("kamailio", "kamailio", ("-v",), "a real carrier in the SIP interop tests: digest, forking, Record-Route"),
+    Peer("baresip", "baresip", ("-h",), "a real phone as the callee in the SIP interop tests"),
 )
 
 

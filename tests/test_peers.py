@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +21,12 @@ def test_every_peer_is_missing_on_an_empty_path(monkeypatch: pytest.MonkeyPatch,
 
 
 def test_a_run_without_sipp_stops_at_once_with_the_install_command(tmp_path: Path) -> None:
-    # given a PATH with everything but sipp (links to the real espeak-ng and chromium)
+    # given a PATH with everything but sipp (links to the other peers)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for command in ("espeak-ng", "chromium"):
-        (bin_dir / command).symlink_to(Path("/usr/bin") / command)
+    for peer in PEERS:
+        if peer.command != "sipp":
+            (bin_dir / peer.command).symlink_to(shutil.which(peer.command) or f"/usr/bin/{peer.command}")
     # when a test run starts, then it fails before running anything and names the package
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/campaigns/rules/test_retries.py"],

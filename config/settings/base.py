@@ -146,7 +146,8 @@ UA_MAX_CALLS_PER_PROCESS = env.int("UA_MAX_CALLS_PER_PROCESS", default=4)  # the
 UA_MEDIA_TIMEOUT_S = env.float("UA_MEDIA_TIMEOUT_S", default=15.0)  # no RTP this long: the call failed
 UA_STOP_TIMEOUT_S = env.float("UA_STOP_TIMEOUT_S", default=15.0)  # SIGTERM: time to hang up and record
 UA_CALL_HOOKS = env("UA_CALL_HOOKS", default="")  # "module:callable" building per-call media hooks
-# Without UA_CALL_HOOKS, workers run telephony.ua.media_hooks (AMD, the AI bridge, voicemail, opt-out); off: none.
+# Without UA_CALL_HOOKS, workers run telephony.conversation.controller:campaign_call (AMD, the AI bridge,
+# voicemail, opt-out); off: none.
 UA_MEDIA_BRIDGE = env.bool("UA_MEDIA_BRIDGE", default=True)
 # Where calls of agents with provider "local" and no URL go (the Procfile's `agent` process).
 LOCAL_AGENT_URL = env("LOCAL_AGENT_URL", default="ws://127.0.0.1:8765/v1")

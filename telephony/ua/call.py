@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
@@ -36,6 +37,8 @@ class CallOwner(CallOperations, Protocol):
     def on_disconnected(self, call: OutboundCall) -> None: ...
 
 
+# Media states in which the call's stream carries audio into the conference (a callee's hold still sends music).
+_MEDIA_FLOWING = (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
 _DTMF_METHODS = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc2833", pj.PJSUA_DTMF_METHOD_SIP_INFO: "sip_info"}
 
 
@@ -65,8 +68,11 @@ class OutboundCall(pj.Call):
         self.disconnected = False
         self.media_port: CallMediaPort | None = None
         self.audio_media: pj.AudioMedia | None = None
+        self.media_changes = 0
+        self.audio_index = 0
+        self.last_rx_frames = -1
         self.last_rx_packets = -1
-        self.last_rx_change = self.started
+        self.last_frame_change = self.last_packet_change = self.started
         self.next_media_check = self.started + MEDIA_STATS_INTERVAL_S
         self.final_code: int | None = None
         self.final_reason = ""
@@ -103,7 +109,7 @@ class OutboundCall(pj.Call):
             if self.answered_at is None:
                 self.answered_at = time.monotonic()
                 self.max_deadline = self.answered_at + self.request.max_call_s
-                self.last_rx_change = self.answered_at
+                self.last_frame_change = self.last_packet_change = self.answered_at
                 self.manager.emit(Answered(self.attempt_id))
                 self.manager.guard(self.hooks.on_answered, self)
         elif state == pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -127,24 +133,50 @@ class OutboundCall(pj.Call):
         return int(pj.PJSIP_REDIRECT_REJECT)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # pjsua2 callback name
+        self.rewire_media()
+
+    def rewire_media(self) -> None:
+        """Connect the call's media port to the conference slot that carries the call's audio now.
+
+        Called on every media state change, not just the first: pjsua re-creates the audio stream, with a new
+        conference slot, when a 200 OK brings other SDP than the 183 before it (a forked call answered by
+        another branch than the one that sent early media, an announcement from another media address), and
+        on a re-INVITE that changes the address or codec. A port left on the removed slot hears and sends
+        nothing while the call stays up. The slot id alone does not tell: a removed slot's id may be reused at
+        once, and removing it dropped its connections, so the connections themselves are checked.
+        """
         info = self.getInfo()
-        for index, media in enumerate(info.media):
-            if media.type != pj.PJMEDIA_TYPE_AUDIO or media.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
-                continue
-            if self.audio_media is not None:
-                return
-            self.audio_media = self.getAudioMedia(index)
+        index = next((i for i, media in enumerate(info.media) if media.type == pj.PJMEDIA_TYPE_AUDIO
+                      and media.status in _MEDIA_FLOWING and media.audioConfSlot >= 0), None)
+        if index is None:
+            return  # on hold by us, or no audio: the port stays, and is wired again when audio is back
+        audio = self.getAudioMedia(index)
+        port = self.media_port
+        if port is None:
             port = self.manager.ports.acquire()
             if port is None:
                 logger.warning("attempt %s: no free media port", self.attempt_id)
                 return
-            if self.manager.guard(self.hooks.attach_media, self, port):
-                self.media_port = port
-                port.startTransmit(self.audio_media)
-                self.audio_media.startTransmit(port)
-            else:
-                self.manager.ports.release(port)
-            return
+            port.frames_in = 0
+            self.media_port = port
+            # A port whose hooks decline the media stays wired without sink or source (it sends silence): its
+            # frame count is what the media timeout reads.
+            self.manager.guard(self.hooks.attach_media, self, port)
+        slot = audio.getPortId()
+        old = self.audio_media
+        listeners = set(port.getPortInfo().listeners)
+        if old is not None and old.getPortId() != slot and old.getPortId() in listeners:
+            with contextlib.suppress(pj.Error):  # the old slot may be half gone already
+                port.stopTransmit(old)
+        if slot not in listeners:
+            port.startTransmit(audio)
+        if port.getPortId() not in set(audio.getPortInfo().listeners):
+            audio.startTransmit(port)
+        if old is not None and old.getPortId() != slot:
+            self.media_changes += 1
+            logger.info("attempt %s: call audio moved to conference slot %d", self.attempt_id, slot)
+        self.audio_media = audio
+        self.audio_index = index
 
     def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:  # pjsua2 callback name
         # RFC 2833 events repeat while the key is held; report each digit once, at its end. SIP INFO
@@ -191,18 +223,34 @@ class OutboundCall(pj.Call):
             self.hangup_now(f"max call length {self.request.max_call_s:g}s reached")
             return
         timeout_s = self.manager.media_timeout_s
-        if timeout_s > 0 and self.audio_media is not None and now >= self.next_media_check:
+        if timeout_s > 0 and now >= self.next_media_check:
             self.next_media_check = now + MEDIA_STATS_INTERVAL_S
-            try:
-                packets = int(self.getStreamStat(0).rtcp.rxStat.pkt)
-            except pj.Error:
-                return
+            # Media is alive while RTP packets arrive AND audio frames reach the call's port: packets keep
+            # arriving on a stream whose port was left on a removed conference slot, and then nobody hears them;
+            # frames keep coming from a stream whose RTP stopped (the jitter buffer plays silence).
+            port = self.media_port
+            frames = port.frames_in if port is not None else 0
+            if frames != self.last_rx_frames:
+                self.last_rx_frames = frames
+                self.last_frame_change = now
+            packets = self._rx_packets()
             if packets != self.last_rx_packets:
                 self.last_rx_packets = packets
-                self.last_rx_change = now
-            elif now - self.last_rx_change >= timeout_s:
+                self.last_packet_change = now
+            stale_s = now - min(self.last_frame_change, self.last_packet_change)
+            if stale_s >= timeout_s:
                 self.media_timeout = True
-                self.hangup_now(f"media timeout: no RTP for {timeout_s:g}s")
+                what = "RTP" if self.last_frame_change > self.last_packet_change else "audio at the call's port"
+                self.hangup_now(f"media timeout: no {what} for {timeout_s:g}s")
+
+    def _rx_packets(self) -> int:
+        """RTP packets received by the call's audio stream (-1 when it has none)."""
+        if self.audio_media is None:
+            return -1
+        try:
+            return int(self.getStreamStat(self.audio_index).rtcp.rxStat.pkt)
+        except pj.Error:
+            return -1
 
     def outcome(self) -> CallOutcome:
         """The facts of this leg, for the disposition mapping."""

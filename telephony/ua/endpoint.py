@@ -11,6 +11,7 @@ which pjsua2 registers itself.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import logging
 import os
@@ -97,6 +98,19 @@ def exit_without_teardown(code: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # closed or gone: nothing more can be written anyway
             stream.flush()
     os._exit(code)
+
+
+def allow_port_in_from_to() -> None:
+    """Let `From` and `To` carry the port of their URIs (pjsip's `allow_port_in_fromto_hdr`, off by default).
+
+    Why: a trunk configured as ``host:port`` expects that port in `From` and `To` too; carriers and SBCs that
+    route or match on those headers (one port per customer, or a port other than 5060) refused or misrouted
+    calls whose `From`/`To` fell back to 5060. RFC 3261 table 1 lets a port stand in a From/To URI. pjsua2
+    does not expose the setting, so the run-time configuration (`pjsip_sip_cfg_var`, whose first field is
+    this flag) is set through the library's exported symbol.
+    """
+    library = ctypes.CDLL(pj._pjsua2.__file__)
+    ctypes.c_int.in_dll(library, "pjsip_sip_cfg_var").value = 1
 
 
 class _PythonLogWriter(pj.LogWriter):
@@ -261,6 +275,7 @@ class PjsuaThread(threading.Thread):
         # none). Kept open, the clock runs steadily from start-up.
         config.medConfig.sndAutoCloseTime = -1
         endpoint.libInit(config)
+        allow_port_in_from_to()
 
         transport = pj.TransportConfig()
         transport.boundAddress = s.bind_address

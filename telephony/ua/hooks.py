@@ -1,6 +1,6 @@
 """The API the media work plugs into a call: hooks called on the pjsua thread, and thread-safe call control.
 
-`CallHooks` is what a conversation (telephony/ua/media_hooks.py) or a probe implements; `CallControl` is what it
+`CallHooks` is what a conversation (telephony/conversation/) or a probe implements; `CallControl` is what it
 uses from its own thread to act on the call; `EndReport` is the end of an attempt while hooks may still add to it.
 """
 

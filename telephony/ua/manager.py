@@ -23,6 +23,7 @@ import pjsua2 as pj
 
 from telephony.choices import SrtpPolicy, TrunkAuth
 from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
+from telephony.registrations import Registration
 from telephony.ua.accounts import MAX_ACCOUNTS, REGISTRATION_WAIT_S, TrunkAccount
 from telephony.ua.call import OutboundCall
 from telephony.ua.endpoint import PjsuaThread
@@ -69,6 +70,7 @@ class CallManager:
         self.media_timeout_s = media_timeout_s
         self.hooks_factory = hooks_factory or (lambda request: CallHooks())
         self.accounts: OrderedDict[tuple[Any, ...], TrunkAccount] = OrderedDict()
+        self._registering: tuple[TrunkAccount, ...] = ()  # the REGISTER-mode accounts, for the heartbeat
         self.calls: dict[int, OutboundCall] = {}
         self._graveyard: list[tuple[float, OutboundCall]] = []
         self._failovers: list[tuple[OutboundCall, TrunkSpec]] = []
@@ -126,14 +128,50 @@ class CallManager:
         account = TrunkAccount(spec)
         account.create(self._account_config(spec))
         self.accounts[key] = account
+        self._refresh_registering()
         return account
+
+    def _refresh_registering(self) -> None:
+        # A new tuple each time: the heartbeat thread reads it without a lock (one reference read).
+        self._registering = tuple(a for a in self.accounts.values() if a.spec.auth_mode == TrunkAuth.REGISTER)
+
+    def register_trunks(self, specs: list[TrunkSpec]) -> int:
+        """Register REGISTER-mode trunks now (at start), before any call; returns how many were started.
+
+        Why: a carrier that checks the registration before it accepts an INVITE, or that sends OPTIONS to
+        the contact, must see every process of the pool registered from the start, not after its first call.
+        These accounts are pinned: evicting one would drop its binding. At most MAX_ACCOUNTS - 2 are
+        pinned, so IP-auth and digest trunks keep room for their accounts.
+        """
+        started = 0
+        for spec in specs:
+            if spec.auth_mode != TrunkAuth.REGISTER:
+                continue
+            if started >= MAX_ACCOUNTS - 2:
+                logger.warning("trunk %s: too many REGISTER trunks to register at start; it registers on its "
+                               "first call", spec.id)
+                continue
+            try:
+                self.account_for(spec).pinned = True
+            except (pj.Error, RuntimeError) as exc:
+                text = exc.info() if isinstance(exc, pj.Error) else str(exc)
+                logger.warning("trunk %s: registration could not start: %s", spec.id, text)
+                continue
+            started += 1
+        return started
+
+    def registrations(self) -> list[Registration]:
+        """The registration state of every REGISTER-mode account of this process (any thread: it reads a
+        snapshot of the accounts and the plain fields `onRegState` sets, never pjsua itself)."""
+        return [account.registration() for account in self._registering]
 
     def _evict_accounts(self) -> None:
         in_use = {id(call.account) for call in self.calls.values()}
         while len(self.accounts) >= MAX_ACCOUNTS:
             for key, account in self.accounts.items():
-                if id(account) not in in_use:
+                if id(account) not in in_use and not account.pinned:
                     del self.accounts[key]
+                    self._refresh_registering()
                     account.shutdown()
                     break
             else:
@@ -189,6 +227,14 @@ class CallManager:
                 # first REGISTER answer (success or not) or REGISTRATION_WAIT_S, then dial either way.
                 self._awaiting_registration.append(
                     (time.monotonic() + REGISTRATION_WAIT_S, account, request, trunk, leg, sip_call_id, hooks))
+                return
+            if trunk.auth_mode == TrunkAuth.REGISTER and account.registration_failed:
+                # The registrar refused (or stopped answering) this trunk's binding: a call sent anyway would
+                # be refused too, or reach the carrier from a contact it does not know. No INVITE.
+                reason = f"trunk {trunk.id} registration failed: {account.reg_code} {account.reg_reason}"
+                logger.warning("attempt %s: not dialed, %s", request.attempt_id, reason)
+                self.emit(Ended(request.attempt_id, disposition_for(CallOutcome(sip_code=None, network_error=True)),
+                                reason=reason[:500], trunk_id=trunk.id))
                 return
             # Dead Call objects go before pjsua can hand their slot to this call: pjsua2's Call destructor
             # detaches and hangs up whatever call holds its slot id by then (slots are reused round robin).
@@ -422,6 +468,7 @@ class CallManager:
         for account in self.accounts.values():
             account.shutdown()
         self.accounts.clear()
+        self._registering = ()
         self.ports.clear()
         gc.collect()
 

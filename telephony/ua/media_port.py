@@ -24,6 +24,7 @@ class CallMediaPort(pj.AudioMediaPort):
     # Class-level defaults: while Python tears an instance down, the bridge may still call it once.
     sink: Callable[[bytes], None] | None = None
     source: Callable[[], bytes | None] | None = None
+    frames_in = 0  # audio frames heard since the port was last handed out (read by the call's media timeout)
     _silence = bytes(_FRAME_BYTES_20MS_8K)
 
     def __init__(self, sink: Callable[[bytes], None] | None = None,
@@ -42,8 +43,11 @@ class CallMediaPort(pj.AudioMediaPort):
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # pjsua2 callback name
         pin_thread_state()  # the clock thread keeps one Python thread state (see telephony/ua/frames.py)
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO:
+            return
+        self.frames_in += 1
         sink = self.sink
-        if sink is not None and frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
+        if sink is not None:
             sink(read_vector(frame.buf))
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # pjsua2 callback name

@@ -53,7 +53,7 @@ from telephony.ua.spool import EventSpool
 logger = logging.getLogger(__name__)
 
 # The per-call hooks installed unless told otherwise (`--hooks`, settings UA_CALL_HOOKS / UA_MEDIA_BRIDGE).
-MEDIA_HOOKS = "telephony.ua.media_hooks:media_hooks"
+MEDIA_HOOKS = "telephony.conversation.controller:campaign_call"
 # Commands a UA refused (expired, unsigned, tampered), newest first, for operators: ids and reasons only.
 REJECTED_KEY = "ce:ua:rejected"
 REJECTED_KEEP = 1000
@@ -138,13 +138,16 @@ class UaWorker:
         ledger: the control plane's ledger (`UA_LEDGER`).
         credentials: fills in a trunk's passwords by trunk id (commands never carry them).
         redis_client: optional client (default: `settings.redis_client()`).
+        registration_trunks: the REGISTER-mode trunks to register at start, with their passwords (None: none).
     """
 
     def __init__(self, settings: WorkerSettings, ledger: Ledger, credentials: Callable[[TrunkSpec], TrunkSpec],
-                 redis_client: redis.Redis | None = None) -> None:
+                 redis_client: redis.Redis | None = None,
+                 registration_trunks: Callable[[], list[TrunkSpec]] | None = None) -> None:
         self.settings = settings
         self.ledger_port = ledger
         self.credentials = credentials
+        self.registration_trunks = registration_trunks
         self.redis = redis_client or settings.redis_client()
         self.pjsua = PjsuaThread(settings.endpoint_settings())
         self.events: queue.SimpleQueue[CallEvent] = queue.SimpleQueue()
@@ -223,6 +226,7 @@ class UaWorker:
                                 hooks_factory=hooks_factory, channel_gate=channel_gate)
         ).result(timeout=10)
         self.pjsua.shutdown_hook = self.manager.shutdown
+        self._register_trunks()
         if len(self.spool):
             # Results of calls from before a restart: delivered first, opt-outs before anything else.
             logger.warning("UA %s: %d call events from before the restart are in the spool; replaying", s.name,
@@ -231,6 +235,33 @@ class UaWorker:
         threading.Thread(target=self._forward_events, name="events", daemon=True).start()
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         freeze_startup_heap()
+
+    def _register_trunks(self) -> None:
+        """Register the REGISTER-mode trunks now (they would otherwise register on their first call)."""
+        if self.registration_trunks is None or self.manager is None:
+            return
+        try:
+            specs = self.registration_trunks()
+        except Exception:  # the database is down at start: the trunks register on their first call instead
+            logger.warning("UA %s: REGISTER trunks not read at start", self.settings.name, exc_info=True)
+            return
+        if specs:
+            started = self.pjsua.submit(self.manager.register_trunks, specs).result(timeout=10)
+            logger.info("UA %s: registering %d trunk(s)", self.settings.name, started)
+
+    def publish_registrations(self) -> None:
+        """Publish what each trunk's registrar answered this process (heartbeat thread)."""
+        from telephony.registrations import publish_registrations
+
+        if self.manager is None:
+            return
+        registrations = self.manager.registrations()
+        if not registrations:
+            return
+        try:
+            publish_registrations(self.redis, self.settings.name, registrations)
+        except redis.RedisError:
+            logger.warning("UA %s: registration state not published", self.settings.name, exc_info=True)
 
     def _forward_events(self) -> None:
         # CallManager emits from the pjsua thread; the spool write (an fsync for opt-outs and ends) happens here,
@@ -248,6 +279,7 @@ class UaWorker:
     def _heartbeat(self) -> None:
         while not self.stopping.is_set():
             self.advertise()
+            self.publish_registrations()
             self._wake_heartbeat.wait(self.settings.heartbeat_s)
             self._wake_heartbeat.clear()
 
@@ -422,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.conf import settings as django_settings
 
-    from telephony.credentials import with_credentials
+    from telephony.credentials import registration_trunks, with_credentials
     from telephony.ua.ledger import load_ledger
 
     # Why: every frame callback runs on the conference clock thread and must take the GIL. While another
@@ -441,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         lease_renew_s=args.lease_renew or max(1.0, lease_ttl_s // 3), drain_timeout_s=args.drain_timeout,
         hooks=args.hooks if args.hooks is not None else default_hooks(django_settings),
         redis_timeout_s=django_settings.UA_REDIS_SOCKET_TIMEOUT_S,
-    ), load_ledger(django_settings.UA_LEDGER), with_credentials)
+    ), load_ledger(django_settings.UA_LEDGER), with_credentials, registration_trunks=registration_trunks)
     signal.signal(signal.SIGTERM, worker.request_stop)
     signal.signal(signal.SIGINT, worker.request_stop)
     return worker.run()

@@ -33,7 +33,7 @@ from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNot
 from media.local_agent.server import RunningAgent, start_in_thread
 from media.tts import synthesize
 from simulator.calllog import find_call
-from telephony.ua.media_hooks import THANK_YOU
+from telephony.conversation.opt_out import THANK_YOU
 from testing.sipp import SippRun
 from tests.factories import ContactFactory, TrunkFactory
 from tests.telephony.conftest import (

@@ -77,8 +77,10 @@ def test_answered_call_hung_up_by_us_records_talk_time_and_sipp_sees_our_headers
     invites = peer.received("INVITE")
     assert len(invites) == 1
     assert header(invites[0], "X-Attempt-Id") == str(attempt.pk)
-    assert f"<sip:{ended.caller_id}@127.0.0.1" in header(invites[0], "From")
-    assert f"<sip:{ended.caller_id}@127.0.0.1" in header(invites[0], "P-Asserted-Identity")
+    # From and To carry the trunk's host and port as configured, like the Request-URI
+    assert f"<sip:{ended.caller_id}@127.0.0.1:{peer.port}>" in header(invites[0], "From")
+    assert f"sip:{contact.phone_e164}@127.0.0.1:{peer.port}" in header(invites[0], "To")
+    assert f"<sip:{ended.caller_id}@127.0.0.1:{peer.port}>" in header(invites[0], "P-Asserted-Identity")
     assert header(invites[0], "Call-ID") == ended.sip_call_id
     assert invites[0].startswith(f"INVITE sip:{contact.phone_e164}@127.0.0.1:{peer.port} ")
     sdp = invites[0].split("\n\n", 1)[1] if "\n\n" in invites[0] else invites[0]
@@ -172,9 +174,10 @@ def test_503_on_the_primary_fails_over_to_the_secondary(
     expected = (Decimal(str(ended.talk_seconds)) * Decimal("6.00") / 60).quantize(Decimal("0.0001"))
     assert abs(ended.cost - expected) <= Decimal("0.0002")
     assert ended.cost > 0
-    # and both trunks' channel leases were given back
-    assert count_leases(registry, trunk_scope(secondary.pk, 0)) == 0
-    assert count_leases(registry, trunk_scope(contact.campaign.trunk_id, 0)) == 0
+    # and both trunks' channel leases were given back (in Redis, right after the ledger's commit)
+    wait_for(lambda: count_leases(registry, trunk_scope(secondary.pk, 0)) == 0, 2, "the secondary's lease back")
+    wait_for(lambda: count_leases(registry, trunk_scope(contact.campaign.trunk_id, 0)) == 0, 2,
+             "the primary's lease back")
 
 
 def test_no_failover_once_the_phone_rang(ua_worker: str, registry: redis.Redis, sipp: SippStarter) -> None:

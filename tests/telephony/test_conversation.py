@@ -1,4 +1,4 @@
-"""The media hooks' inputs and the ledger side of a bridged call, without processes: what the originate command
+"""The campaign call's inputs and the ledger side of a bridged call, without processes: what the originate command
 carries for the conversation, how the UA reads it, the opt-out entry the ledger thread writes, and which hooks a
 worker installs."""
 
@@ -28,10 +28,10 @@ from media.config import AgentConfig, BridgeConfig
 from media.tts import synthesize
 from simulator.personas import VOICEMAIL_GREETING
 from telephony.contract import CallEvent, OptedOut, OriginateCommand
-from telephony.ua import media_hooks
-from telephony.ua.call_plan import CallPlan, call_plan_from_settings
+from telephony.conversation import opt_out
+from telephony.conversation.controller import CampaignCall
+from telephony.conversation.plan import CallPlan, call_plan_from_settings
 from telephony.ua.hooks import EndReport
-from telephony.ua.media_hooks import THANK_YOU, MediaHooks
 from telephony.ua.process import MEDIA_HOOKS, default_hooks
 from telephony.ua_registry import pending_commands
 from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
@@ -228,7 +228,7 @@ class _Call:
 class _MediaClock(threading.Thread):
     """Every 20 ms: one received frame into the hooks' sink, one frame to play out of their source."""
 
-    def __init__(self, hooks: MediaHooks, caller: bytes) -> None:
+    def __init__(self, hooks: CampaignCall, caller: bytes) -> None:
         super().__init__(daemon=True)
         self.hooks, self.caller = hooks, caller
         self.played: list[bytes] = []
@@ -263,7 +263,7 @@ def _plan(url: str, **fields: Any) -> CallPlan:
     return CallPlan(attempt_id=1, destination="+12025550133", campaign_id=1, agent=agent, **fields)
 
 
-def _end(hooks: MediaHooks, call: _Call, clock: _MediaClock) -> EndReport:
+def _end(hooks: CampaignCall, call: _Call, clock: _MediaClock) -> EndReport:
     clock.stop.set()
     clock.join(5)
     event = EndReport(1, {"disposition": "human", "reason": "local hangup", "results": {}})
@@ -274,11 +274,11 @@ def _end(hooks: MediaHooks, call: _Call, clock: _MediaClock) -> EndReport:
 def test_an_opted_out_outcome_from_the_agent_opts_out_then_thanks_and_hangs_up(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setattr(media_hooks, "OPT_OUT_AGENT_GRACE_S", 0.5)  # the agent never says goodbye here
+    monkeypatch.setattr(opt_out, "OPT_OUT_AGENT_GRACE_S", 0.5)  # the agent never says goodbye here
     server = WsServer(_scripted_agent(
         ev.function_call_done("c1", "record_outcome", json.dumps({"label": "opted_out"}))), OPENAI_REALTIME)
     with server, harness_media_loop() as loop:
-        hooks = MediaHooks(_plan(server.url, amd_enabled=False), loop, BridgeConfig())
+        hooks = CampaignCall(_plan(server.url, amd_enabled=False), loop, BridgeConfig())
         call = _Call()
         hooks.attach_media(call, types.SimpleNamespace())  # type: ignore[arg-type]
         hooks.on_answered(call)  # type: ignore[arg-type]
@@ -291,7 +291,7 @@ def test_an_opted_out_outcome_from_the_agent_opts_out_then_thanks_and_hangs_up(
     assert call.events[1] == OptedOut(1, number="+12025550133", how="agent")
     assert call.control.hangups == ["opted out"]
     # the thank-you was played before the hangup
-    thank_you_ms = len(synthesize(THANK_YOU, 8000)) // 16
+    thank_you_ms = len(synthesize(opt_out.THANK_YOU, 8000)) // 16
     voiced = sum(1 for frame in clock.played if frame != bytes(320)) * 20
     assert voiced >= 0.9 * thank_you_ms
     assert event.data["disposition"] == "opted_out"
@@ -306,7 +306,7 @@ def test_a_campaign_that_greets_at_once_stops_the_agent_for_a_machine(monkeypatc
         ev.audio_delta("a1", ulaw_b64(sine(440, 0.5))), ev.audio_done("a1")), OPENAI_REALTIME)
     with server, harness_media_loop() as loop:
         plan = _plan(server.url, amd=AmdConfig(greet_immediately=True))
-        hooks = MediaHooks(plan, loop, BridgeConfig())
+        hooks = CampaignCall(plan, loop, BridgeConfig())
         call = _Call()
         hooks.attach_media(call, types.SimpleNamespace())  # type: ignore[arg-type]
         hooks.on_answered(call)  # type: ignore[arg-type]
@@ -321,3 +321,26 @@ def test_a_campaign_that_greets_at_once_stops_the_agent_for_a_machine(monkeypatc
     assert event.data["disposition"] == "machine"
     assert event.data["results"]["amd_result"] == "machine"
     assert event.data["results"]["agent_first_audio_at"] is not None
+
+
+def test_amd_decides_at_its_wall_clock_deadline_when_frames_stop_coming() -> None:
+    # given a detector that heard a short "hello?" and then no more frames (the stream went away)
+    from media.amd import AmdLabel, AnsweringMachineDetector
+    from telephony.conversation.controller import _decide_at_deadline
+
+    config = AmdConfig()
+    detector = AnsweringMachineDetector(config)
+    hello = synthesize("Hello?", 8000)
+    assert detector.feed(hello) is None
+    # when the wall-clock deadline passes, then the detector's own rule decides on the frames missing as silence
+    decision = _decide_at_deadline(detector, config.max_decision_ms)
+    assert decision.label == AmdLabel.HUMAN, decision
+    assert decision.decided_ms <= config.max_decision_ms
+
+
+@pytest.mark.parametrize("deadline_ms", [1000, 1500, 1600])
+def test_a_short_amd_deadline_from_the_campaign_is_kept(deadline_ms: int) -> None:
+    # a deadline at or below the detector's default greeting_max_ms used to be refused, and the default 3.5 s used
+    plan = CallPlan.from_command(_command(amd_max_decision_ms=deadline_ms), "ws://127.0.0.1:8765/v1")
+    assert plan.amd.max_decision_ms == deadline_ms
+    assert plan.amd.greeting_max_ms < deadline_ms

@@ -1,6 +1,7 @@
-"""The UA pool's default per-call hooks: answering-machine detection, the AI bridge, voicemail drops, opt-out.
+"""The campaign call: answering-machine detection, the AI bridge, voicemail drops, opt-out (the UA pool's default
+per-call hooks).
 
-One `MediaHooks` per attempt, built from the `OriginateCommand` alone: the agent, AMD policy, voicemail message,
+One `CampaignCall` per attempt, built from the `OriginateCommand` alone: the agent, AMD policy, voicemail message,
 opt-out digit and contact variables travel in the originate command (`campaigns/dialer/handoff.py`), so nothing here
 reads the ORM. Three threads touch a call:
 
@@ -37,16 +38,15 @@ from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
-from media.amd import AmdDecision, AmdLabel, AnsweringMachineDetector, frame_dbfs
+from media.amd import AmdDecision, AmdLabel, AnsweringMachineDetector
 from media.bridge import SILENCE, BridgeSession, CallResult, MediaLoop
 from media.config import DEFAULT_FALLBACK, FRAME_BYTES, FRAME_MS, BridgeConfig, CallContext
 from media.prompts import render_template
-from media.tones import ToneDetector
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
+from telephony.conversation import opt_out
+from telephony.conversation.plan import CallPlan, call_plan_from_settings
+from telephony.conversation.voicemail import wait_for_beep
 from telephony.ua.call import OutboundCall
-from telephony.ua.call_plan import CallPlan, call_plan_from_settings
 from telephony.ua.hooks import CallControl, CallHooks, EndReport
 from telephony.ua.media_port import CallMediaPort
 
@@ -54,17 +54,9 @@ logger = logging.getLogger(__name__)
 
 # Dispositions (campaigns.choices.Disposition values; the UA does not import the models).
 HUMAN, MACHINE, VOICEMAIL_LEFT, AI_ERROR, OPTED_OUT = "human", "machine", "voicemail_left", "ai_error", "opted_out"
+FAILED = "failed"
 LEAVE_MESSAGE = "leave_message"  # campaigns.choices.MachinePolicy.LEAVE_MESSAGE
-OPT_OUT_LABELS = frozenset({"opted_out", "opt_out", "do_not_call", "dnc", "unsubscribe"})
-THANK_YOU = "Thank you. You will not be called again. Goodbye."
-# An agent that heard the opt-out usually says its own goodbye and ends the call; after this long without that,
-# the bridge is stopped and our thank-you played.
-OPT_OUT_AGENT_GRACE_S = 6.0
 WATCH_INTERVAL_S = 0.1
-# Voicemail: the longest wait for the beep after the machine decision; silence that ends a greeting without beep.
-BEEP_WAIT_MAX_S = 20.0
-GREETING_END_SILENCE_MS = 1500
-QUIET_DBFS = -45.0  # below this a frame is silence (end of the beep, end of the greeting)
 PLAYOUT_MARGIN_S = 2.0
 LISTEN_BUFFER_FRAMES = 1500  # 30 s of received audio kept for AMD / beep detection
 
@@ -92,15 +84,15 @@ def bridge_config_from_settings() -> BridgeConfig:
     return BridgeConfig(recordings_root=root)
 
 
-def media_hooks(command: OriginateCommand) -> MediaHooks:
+def campaign_call(command: OriginateCommand) -> CampaignCall:
     """Hooks factory for the UA worker (`telephony.ua.process.MEDIA_HOOKS`)."""
-    return MediaHooks(call_plan_from_settings(command), process_media_loop(), bridge_config_from_settings())
+    return CampaignCall(call_plan_from_settings(command), process_media_loop(), bridge_config_from_settings())
 
 
 class _BridgeControls:
     """`media.bridge.CallControls` over the UA's thread-safe `CallControl` (posts to the pjsua thread)."""
 
-    def __init__(self, hooks: MediaHooks) -> None:
+    def __init__(self, hooks: CampaignCall) -> None:
         self.hooks = hooks
 
     def hangup(self, reason: str) -> None:
@@ -120,7 +112,7 @@ def _frames(pcm: bytes) -> list[bytes]:
     return out
 
 
-class MediaHooks(CallHooks):
+class CampaignCall(CallHooks):
     """One attempt's conversation: AMD, then the AI bridge or the machine policy; opt-out at any time.
 
     Args:
@@ -137,6 +129,8 @@ class MediaHooks(CallHooks):
         self._emit: Callable[[CallEvent], None] | None = None
         # Media thread <-> loop.
         self._answered = False
+        self._answered_at = 0.0  # time.monotonic() of the answer: AMD's wall-clock deadline counts from here
+        self._heard_audio = False  # a frame with sound (not digital silence) arrived after the answer
         self._listening = False
         self._rx: deque[bytes] = deque(maxlen=LISTEN_BUFFER_FRAMES)
         self._tx: deque[bytes] = deque()
@@ -169,6 +163,7 @@ class MediaHooks(CallHooks):
         """Start the call's controller on the media loop."""
         self._control = self._control or call.control
         self._emit = self._emit or call.manager.emit
+        self._answered_at = time.monotonic()
         self._answered = True
         self._listening = self.plan.amd_enabled
         self._controller = asyncio.run_coroutine_threadsafe(self._guarded(self._control_call()), self.loop.loop)
@@ -199,6 +194,8 @@ class MediaHooks(CallHooks):
     def _sink(self, pcm: bytes) -> None:
         if not self._answered:
             return  # early media: AMD starts at the answer
+        if not self._heard_audio and pcm.strip(b"\x00"):
+            self._heard_audio = True
         if self._listening:
             self._rx.append(pcm)
         session = self.session
@@ -259,6 +256,9 @@ class MediaHooks(CallHooks):
         if plan.amd_enabled:
             detector = AnsweringMachineDetector(plan.amd)
             decision = await self._detect(detector)
+            if decision is None:
+                await self._on_no_audio()
+                return
             self.amd = decision
             logger.info("attempt %s: AMD %s (%s) at %d ms", plan.attempt_id, decision.label, decision.reason,
                         decision.decided_ms)
@@ -273,13 +273,36 @@ class MediaHooks(CallHooks):
         self._start_bridge()
         await self._watch_bridge()
 
-    async def _detect(self, detector: AnsweringMachineDetector) -> AmdDecision:
+    async def _detect(self, detector: AnsweringMachineDetector) -> AmdDecision | None:
+        """AMD's decision, due by the answer + its deadline on the wall clock; None when no audio came by then.
+
+        The detector counts its deadline in audio frames; frames that never arrive (no RTP, a stream that
+        moved) would keep it waiting for ever, and the call would stay up with nobody on it.
+        """
+        deadline = self._answered_at + self.plan.amd.max_decision_ms / 1000
         while True:
             while self._rx:
                 decision = detector.feed(self._rx.popleft())
                 if decision is not None:
-                    return decision
+                    # Frames of digital silence only (every sample 0): the far end sent no sound at all, which
+                    # is a dead line, not a silent person (a real line carries at least its noise).
+                    return decision if self._heard_audio else None
+            if time.monotonic() >= deadline:
+                if not self._heard_audio:
+                    return None
+                return _decide_at_deadline(detector, self.plan.amd.max_decision_ms)
             await asyncio.sleep(FRAME_MS / 1000)
+
+    async def _on_no_audio(self) -> None:
+        """Answered, and no frames or only digital silence by AMD's deadline: end the call as failed."""
+        seconds = self.plan.amd.max_decision_ms / 1000
+        self._listening = False
+        if self.session is not None:  # greeted at once: nobody heard it
+            self._bridged = False
+            self.session.request_stop("no audio")
+        self.disposition, self.reason = FAILED, f"answered but no audio after {seconds:g} s"
+        logger.info("attempt %s: %s", self.plan.attempt_id, self.reason)
+        self.hangup("no audio after the answer")
 
     def _start_bridge(self, *, open_call: bool = False) -> None:
         if self.session is not None or self._ended or self.opted_out:
@@ -302,14 +325,14 @@ class MediaHooks(CallHooks):
             return
         checked = 0
         while not task.done():
-            if session.outcome.lower() in OPT_OUT_LABELS:
+            if opt_out.is_opt_out_label(session.outcome):
                 self._opt_out("agent")
                 return
             callers = [s for s in session.transcript.segments(lambda turn: None) if s.speaker == "caller"]
             if len(callers) > checked:
                 checked = len(callers)
                 # Segments are sorted by start time, so a new one may sort before older ones: check them all.
-                if any(_is_opt_out_phrase(segment.text) for segment in callers):
+                if any(opt_out.is_opt_out_phrase(segment.text) for segment in callers):
                     self._opt_out("phrase")
                     return
             await asyncio.sleep(WATCH_INTERVAL_S)
@@ -332,14 +355,14 @@ class MediaHooks(CallHooks):
         if how != "dtmf" and task is not None and not task.done():
             # The agent heard it and is probably saying its own goodbye: let it end the call.
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(asyncio.shield(task), OPT_OUT_AGENT_GRACE_S)
+                await asyncio.wait_for(asyncio.shield(task), opt_out.OPT_OUT_AGENT_GRACE_S)
             if self._hung_up or self._ended:
                 return
         self._listening = False
         if self.session is not None:
             self._bridged = False
             self.session.request_stop("opted out")
-        await self._play(THANK_YOU)
+        await self._play(opt_out.THANK_YOU)
         self.hangup("opted out")
 
     async def _on_machine(self, decision: AmdDecision) -> None:
@@ -353,7 +376,7 @@ class MediaHooks(CallHooks):
             self.hangup("answering machine")
             return
         self.reason = "voicemail message not delivered: the call ended before the beep"
-        after = await self._wait_for_beep(decision)
+        after = await wait_for_beep(self._rx, plan.amd, decision)
         self._listening = False
         text = render_template(plan.voicemail_message, plan.variables)
         self.reason = f"voicemail message not delivered: the call ended while it played (after the {after})"
@@ -362,29 +385,6 @@ class MediaHooks(CallHooks):
         if delivered:
             self.disposition, self.reason = VOICEMAIL_LEFT, f"voicemail message left after the {after}"
             self.hangup("voicemail left")
-
-    async def _wait_for_beep(self, decision: AmdDecision) -> str:
-        """Wait until the machine is ready to record: the beep ended, or the greeting ended without a beep."""
-        tones = ToneDetector(min_hz=self.plan.amd.beep_min_hz, max_hz=self.plan.amd.beep_max_hz,
-                             min_ms=self.plan.amd.beep_min_ms, min_purity=self.plan.amd.beep_min_purity)
-        in_beep = decision.reason == "beep"
-        quiet_ms = 0
-        deadline = time.monotonic() + BEEP_WAIT_MAX_S
-        while time.monotonic() < deadline:
-            while self._rx:
-                samples = np.frombuffer(self._rx.popleft(), dtype="<i2").astype(np.float64)
-                dbfs = frame_dbfs(samples)
-                quiet_ms = quiet_ms + FRAME_MS if dbfs < QUIET_DBFS else 0
-                if in_beep:
-                    if quiet_ms >= 2 * FRAME_MS:
-                        return "beep"
-                    continue
-                if tones.feed(samples, dbfs) is not None:
-                    in_beep, quiet_ms = True, 0
-                elif quiet_ms >= GREETING_END_SILENCE_MS:
-                    return "greeting"
-            await asyncio.sleep(FRAME_MS / 1000)
-        return "timeout"
 
     async def _play(self, text: str) -> bool:
         """Speak `text` to the callee with local TTS; True once it was played to the end."""
@@ -444,8 +444,10 @@ class MediaHooks(CallHooks):
             data["disposition"], data["reason"] = self.disposition, self.reason
 
 
-def _is_opt_out_phrase(text: str) -> bool:
-    """Whether the caller asked not to be called again (the local agent's generous opt-out rules)."""
-    from media.local_agent.intents import Intent, classify
-
-    return classify(text).intent is Intent.OPT_OUT
+def _decide_at_deadline(detector: AnsweringMachineDetector, max_decision_ms: int) -> AmdDecision:
+    """The detector's own decision at its deadline, the frames that never arrived counted as silence."""
+    for _ in range(max_decision_ms // FRAME_MS + 1):
+        decision = detector.feed(SILENCE)
+        if decision is not None:
+            return decision
+    return AmdDecision(AmdLabel.UNKNOWN, "undecided", detector.elapsed_ms, None)
