@@ -58,8 +58,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from media.adapters.base import AgentAdapter
 from media.adapters.openai_realtime import OpenAIRealtimeAdapter
-from media.bridge import BridgeSession, MediaLoop
-from media.config import FRAME_BYTES, AgentConfig, BridgeConfig, CallContext
+from media.audio.frames import FRAME_BYTES
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.session import BridgeSession, MediaLoop
 
 HOST = "127.0.0.1"
 PORTS = (18890, 18891)  # bridge echo, passthrough echo

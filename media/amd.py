@@ -32,8 +32,8 @@ import numpy as np
 
 from media.amd_cadence import Cadence, frame_pitch, measure, talker_phrases
 from media.amd_deadline import DeadlineModel, shipped_model
+from media.audio.tones import FRAME_SAMPLES, Beep, ToneDetector
 from media.keywords import KeywordSpotter, match_machine_phrase
-from media.tones import FRAME_SAMPLES, Beep, ToneDetector
 
 FRAME_MS = 20
 _WARMUP_FRAMES = 5  # 100 ms to learn the line's background level

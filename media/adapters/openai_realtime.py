@@ -31,8 +31,8 @@ from media.adapters.base import (
     Usage,
     require,
 )
-from media.g711 import pcm16_to_ulaw, ulaw_to_pcm16
-from media.prompts import OPEN_CALL_INSTRUCTIONS, render_template, tool_definitions
+from media.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
+from media.bridge.prompts import OPEN_CALL_INSTRUCTIONS, render_template, tool_definitions
 
 logger = logging.getLogger(__name__)
 

@@ -40,10 +40,11 @@ from typing import Any
 import numpy as np
 
 from media.amd import AmdDecision, AmdLabel, AnsweringMachineDetector, frame_dbfs
-from media.bridge import SILENCE, BridgeSession, CallResult, MediaLoop
-from media.config import DEFAULT_FALLBACK, FRAME_BYTES, FRAME_MS, BridgeConfig, CallContext
-from media.prompts import render_template
-from media.tones import ToneDetector
+from media.audio.frames import FRAME_BYTES, FRAME_MS
+from media.audio.tones import ToneDetector
+from media.bridge.config import DEFAULT_FALLBACK, BridgeConfig, CallContext
+from media.bridge.prompts import render_template
+from media.bridge.session import SILENCE, BridgeSession, CallResult, MediaLoop
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
 from telephony.ua.call import OutboundCall
 from telephony.ua.call_plan import CallPlan, call_plan_from_settings
@@ -388,7 +389,7 @@ class MediaHooks(CallHooks):
 
     async def _play(self, text: str) -> bool:
         """Speak `text` to the callee with local TTS; True once it was played to the end."""
-        from media.tts import SpeechSynthesisError, Voice, synthesize
+        from media.speech.tts import SpeechSynthesisError, Voice, synthesize
 
         try:
             audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice))
@@ -446,6 +447,6 @@ class MediaHooks(CallHooks):
 
 def _is_opt_out_phrase(text: str) -> bool:
     """Whether the caller asked not to be called again (the local agent's generous opt-out rules)."""
-    from media.local_agent.intents import Intent, classify
+    from media.speech.intents import Intent, classify
 
     return classify(text).intent is Intent.OPT_OUT

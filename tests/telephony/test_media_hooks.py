@@ -24,8 +24,8 @@ from campaigns.models import AgentProfile, CallAttempt, Contact, DoNotCall
 from campaigns.originate import originate_attempt
 from campaigns.ua_ledger import CampaignLedger
 from media.amd import AmdConfig
-from media.config import AgentConfig, BridgeConfig
-from media.tts import synthesize
+from media.bridge.config import AgentConfig, BridgeConfig
+from media.speech.tts import synthesize
 from telephony.contract import CallEvent, OptedOut, OriginateCommand
 from telephony.simulator.personas import VOICEMAIL_GREETING
 from telephony.ua import media_hooks

@@ -2,10 +2,10 @@
 
 A client (the bridge, or the official ``openai`` SDK with ``websocket_base_url="ws://HOST:PORT/v1"``)
 connects to ``/v1/realtime?model=...``. On loopback no key is checked; off loopback the server needs a shared
-token and checks it on every connection (:mod:`media.local_agent.access`). Sessions are capped and pinged.
+token and checks it on every connection (:mod:`local_agent.access`). Sessions are capped and pinged.
 Nothing leaves the machine. Per connection,
 :class:`RealtimeSession` keeps the session config, a voice activity detector on the appended audio, the
-conversation items and a :class:`~media.local_agent.script.Dialogue`.
+conversation items and a :class:`~local_agent.script.Dialogue`.
 
 Client events handled: ``session.update``, ``input_audio_buffer.append/commit/clear``,
 ``conversation.item.create`` (``function_call_output``, user ``input_text`` messages, other items stored),
@@ -18,7 +18,7 @@ Audio out is synthesised with eSpeak NG, encoded to the session's output format 
 the client paces playout and reports what was heard with ``conversation.item.truncate``. Recognition and
 synthesis run in a thread pool, never on the event loop.
 
-Turn detection: ``server_vad`` runs the energy VAD of :mod:`media.local_agent.vad` with the session's
+Turn detection: ``server_vad`` runs the energy VAD of :mod:`media.audio.vad` with the session's
 threshold, padding and silence; ``semantic_vad`` is accepted and runs the same way; ``null`` means the
 client commits turns and asks for responses. ``idle_timeout_ms`` is honoured on the clock of appended audio.
 """
@@ -41,12 +41,13 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from media import g711, tts
-from media.local_agent import events as ev
-from media.local_agent.access import BUSY, UNAUTHORIZED, SessionSlots, authorized, check_bind
-from media.local_agent.asr import Transcriber, shared_transcriber
-from media.local_agent.script import Call, Dialogue, Say, ToolSet, parse_script
-from media.local_agent.vad import EnergyVad, VadConfig, VadEventKind
+from local_agent import events as ev
+from local_agent.access import BUSY, UNAUTHORIZED, SessionSlots, authorized, check_bind
+from local_agent.asr import Transcriber, shared_transcriber
+from local_agent.script import Call, Dialogue, Say, ToolSet, parse_script
+from media.audio import g711
+from media.audio.vad import EnergyVad, VadConfig, VadEventKind
+from media.speech import tts
 
 logger = logging.getLogger(__name__)
 

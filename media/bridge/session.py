@@ -63,10 +63,11 @@ from media.adapters.base import (
     ToolCall,
     Usage,
 )
-from media.config import FRAME_BYTES, FRAME_MS, AgentConfig, BridgeConfig, CallContext
-from media.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, render_template
-from media.recording import StereoRecorder
-from media.transcript import Transcript
+from media.audio.frames import FRAME_BYTES, FRAME_MS
+from media.audio.recording import StereoRecorder
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, render_template
+from media.bridge.transcript import Transcript
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -695,7 +696,7 @@ class BridgeSession:
 
     async def _play_fallback(self) -> None:
         """Speak the fallback message to the caller, then hang up (unless the call is already gone)."""
-        from media.tts import SpeechSynthesisError, Voice, synthesize
+        from media.speech.tts import SpeechSynthesisError, Voice, synthesize
 
         self._streaming = False
         assert self._failure is not None  # noqa: S101

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from media.local_agent.intents import Intent, classify, label_for_intent, parse_day
-from media.local_agent.script import Call, Dialogue, Say, Stage, ToolSet, parse_script
+from local_agent.script import Call, Dialogue, Say, Stage, ToolSet, parse_script
+from media.speech.intents import Intent, classify, label_for_intent, parse_day
 
 WEDNESDAY = dt.date(2026, 11, 25)
 LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]

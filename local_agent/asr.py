@@ -3,7 +3,7 @@
 Two measures make PocketSphinx usable on telephone audio:
 
 * **A small language model of expected answers.** The wheel's general English model misrecognises most
-  short answers on 8 kHz audio; a bigram model built here from :data:`~media.local_agent.intents.ANSWER_CORPUS`
+  short answers on 8 kHz audio; a bigram model built here from :data:`~media.speech.intents.ANSWER_CORPUS`
   plus the script's own questions (and extra phrases) turns "please stop calling me" from noise into
   the right words, and costs a tenth of the CPU. A trigram model with a high language weight keeps
   whole answers together. The vocabulary is kept to words the pronouncing
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from media.local_agent.intents import ANSWER_CORPUS, Intent, classify, normalize_text
-from media.tts import resample_pcm16
+from media.audio.resample import resample_pcm16
+from media.speech.intents import ANSWER_CORPUS, Intent, classify, normalize_text
 
 ASR_RATE = 16000  # the rate of the wheel's acoustic model
 _BAND_FILL_LEVEL = 0.2  # fill noise RMS relative to the utterance RMS (measured best on 8 kHz eSpeak speech)

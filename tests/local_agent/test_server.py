@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from media import g711, tts
-from media.local_agent.server import LocalAgentConfig, RunningAgent, start_in_thread
+from local_agent.server import LocalAgentConfig, RunningAgent, start_in_thread
+from media.audio import g711
+from media.speech import tts
 from tests.media.protocol_check import openai_server_event
 
 PORTS = range(*(int(p) for p in os.environ.get("LOCAL_AGENT_TEST_PORTS", "18700-18800").split("-")))

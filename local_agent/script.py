@@ -19,7 +19,7 @@ is ignored by the local agent (a real model reads it).
   ``Opt-out reply:``, ``Transfer reply:``, ``Reprompt:`` (when an answer was not understood).
 
 Flow: the first ``response.create`` speaks the greeting and the first question. Each caller turn is
-classified (:mod:`media.local_agent.intents`): an opt-out (at any time, even after the call was wrapped up),
+classified (:mod:`media.speech.intents`): an opt-out (at any time, even after the call was wrapped up),
 a call back, a request for a person, or a "no"/"not interested" to the first question ends the script;
 otherwise the next question is asked, and after the last one the call closes as interested. An answer that
 is not understood is asked again once (first question only). Ending means: say the reply and call the
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from media.local_agent.intents import Intent, IntentResult, classify, label_for_intent, normalize_text, parse_day
+from media.speech.intents import Intent, IntentResult, classify, label_for_intent, normalize_text, parse_day
 
 DEFAULT_GREETING = "Hello, this is an automated call."
 DEFAULT_QUESTION = "Would you be interested in hearing more?"

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from media import g711, tts
-from media.local_agent.asr import Transcriber, build_arpa, corpus_sentences
-from media.local_agent.intents import Intent, classify
+from local_agent.asr import Transcriber, build_arpa, corpus_sentences
+from media.audio import g711
+from media.speech import tts
+from media.speech.intents import Intent, classify
 
 
 @pytest.fixture(scope="module")
