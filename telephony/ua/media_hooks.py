@@ -43,8 +43,11 @@ from media.amd import AmdDecision, AmdLabel, AnsweringMachineDetector, frame_dbf
 from media.audio.frames import FRAME_BYTES, FRAME_MS
 from media.audio.tones import ToneDetector
 from media.bridge.config import DEFAULT_FALLBACK, BridgeConfig, CallContext
+from media.bridge.loop import MediaLoop
+from media.bridge.playout import SILENCE
 from media.bridge.prompts import render_template
-from media.bridge.session import SILENCE, BridgeSession, CallResult, MediaLoop
+from media.bridge.result import CallResult
+from media.bridge.session import BridgeSession
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
 from telephony.ua.call import OutboundCall
 from telephony.ua.call_plan import CallPlan, call_plan_from_settings
