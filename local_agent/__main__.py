@@ -15,7 +15,8 @@ import os
 import signal
 import sys
 
-from local_agent.server import LocalAgentConfig, LocalAgentServer
+from local_agent.config import LocalAgentConfig
+from local_agent.server import LocalAgentServer
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,8 @@ from websockets.exceptions import InvalidStatus
 
 from local_agent.__main__ import main
 from local_agent.access import authorized, check_bind
-from local_agent.server import LocalAgentConfig, RunningAgent, start_in_thread
+from local_agent.config import LocalAgentConfig
+from local_agent.server import RunningAgent, start_in_thread
 from media.adapters.base import AdapterError
 from media.adapters.factory import make_adapter
 from media.bridge.config import AgentConfig, BridgeConfig, CallContext

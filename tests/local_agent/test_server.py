@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from local_agent.server import LocalAgentConfig, RunningAgent, start_in_thread
+from local_agent.config import LocalAgentConfig
+from local_agent.server import RunningAgent, start_in_thread
 from media.audio import g711
 from media.speech import tts
 from tests.media.protocol_check import openai_server_event
