@@ -15,6 +15,7 @@ from typing import Any
 
 from local_agent import events as ev
 from local_agent.connection import Connection, rate_of
+from media.adapters import realtime_events as rt
 from media.audio import g711
 from media.audio.vad import VadEventKind
 
@@ -75,14 +76,7 @@ class AudioInput(Connection):
         if now_ms < self._idle_from_ms + timeout:
             return
         item_id = ev.new_id("item")
-        await self.send(
-            {
-                "type": "input_audio_buffer.timeout_triggered",
-                "audio_start_ms": int(self._idle_from_ms),
-                "audio_end_ms": int(now_ms),
-                "item_id": item_id,
-            }
-        )
+        await self.send(rt.timeout_triggered(int(self._idle_from_ms), int(now_ms), item_id))
         self._idle_from_ms = None
         pcm = bytes(self._buffer)
         self._buffer.clear()
@@ -121,9 +115,7 @@ class AudioInput(Connection):
         self._idle_from_ms = None
         self._speech_item = ev.new_id("item")
         self._speech_start_ms = start_ms
-        await self.send(
-            {"type": "input_audio_buffer.speech_started", "audio_start_ms": start_ms, "item_id": self._speech_item}
-        )
+        await self.send(rt.speech_started(start_ms, self._speech_item))
         td = self._turn_detection or {}
         if self._response is not None and td.get("interrupt_response", True):
             self._response.cancel_reason = "turn_detected"
@@ -131,7 +123,7 @@ class AudioInput(Connection):
     async def _speech_stopped(self, end_ms: int) -> None:
         item_id = self._speech_item or ev.new_id("item")
         self._speech_item = None
-        await self.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id})
+        await self.send(rt.speech_stopped(end_ms, item_id))
         pcm = self._cut_buffer(self._speech_start_ms, end_ms)
         td = self._turn_detection or {}
         await self._commit(item_id, pcm, auto_response=bool(td.get("create_response", True)))
@@ -162,12 +154,12 @@ class AudioInput(Connection):
         self._speech_item = None
         if self._vad is not None:
             self._vad.reset()
-        await self.send({"type": "input_audio_buffer.cleared"})
+        await self.send(rt.cleared())
 
     async def _commit(self, item_id: str, pcm: bytes, *, auto_response: bool) -> None:
         previous = self._items[-1] if self._items else None
         self._items.append(item_id)
-        await self.send({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": previous})
+        await self.send(rt.committed(item_id, previous))
         item = {
             "id": item_id,
             "object": "realtime.item",
@@ -176,8 +168,8 @@ class AudioInput(Connection):
             "status": "completed",
             "content": [{"type": "input_audio", "transcript": None}],
         }
-        await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
-        await self.send({"type": "conversation.item.done", "item": item, "previous_item_id": previous})
+        await self.send(rt.item_added(item, previous))
+        await self.send(rt.item_done(item, previous))
         self._store[item_id] = item
         self._input_audio_tokens += int(self._input_ms(len(pcm) // 2) // 100)  # about 10 audio tokens/s in
         task = self._spawn(self._transcribe(item_id, pcm), self._pending_transcriptions)
@@ -194,14 +186,7 @@ class AudioInput(Connection):
         except (RuntimeError, ValueError, OSError) as exc:  # PocketSphinx reports its failures as RuntimeError
             logger.exception("transcription of %s failed", item_id)
             if self.session["audio"]["input"].get("transcription"):
-                await self.send(
-                    {
-                        "type": "conversation.item.input_audio_transcription.failed",
-                        "item_id": item_id,
-                        "content_index": 0,
-                        "error": {"type": "server_error", "code": "transcription_failed", "message": str(exc)},
-                    }
-                )
+                await self.send(rt.transcription_failed(item_id, str(exc)))
             return
         self.server.record_asr(result.audio_seconds, result.cpu_seconds)
         # F23: lengths only; what the caller said stays out of the log.
@@ -212,15 +197,8 @@ class AudioInput(Connection):
             heard = [{"type": "input_audio", "transcript": result.text}]
             self._store[item_id] = {**self._store[item_id], "content": heard}
         if self.session["audio"]["input"].get("transcription"):
-            await self.send(
-                {
-                    "type": "conversation.item.input_audio_transcription.completed",
-                    "item_id": item_id,
-                    "content_index": 0,
-                    "transcript": result.text,
-                    "usage": {"type": "duration", "seconds": round(result.audio_seconds, 3)},
-                }
-            )
+            usage = {"type": "duration", "seconds": round(result.audio_seconds, 3)}
+            await self.send(rt.transcription_completed(item_id, result.text, usage))
 
     async def _respond_after(self, transcription: asyncio.Task[None]) -> None:
         await asyncio.gather(transcription, return_exceptions=True)

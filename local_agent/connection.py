@@ -23,6 +23,7 @@ from local_agent import events as ev
 from local_agent.asr import Transcriber, shared_transcriber
 from local_agent.config import LocalAgentConfig
 from local_agent.script import Dialogue, ToolSet, parse_script
+from media.adapters import realtime_events as rt
 from media.audio import g711
 from media.audio.vad import EnergyVad, VadConfig
 
@@ -65,7 +66,7 @@ class ActiveResponse:
 
 def rate_of(fmt: dict[str, Any]) -> int:
     """Sample rate of a session audio format."""
-    return ev.PCM_RATE if fmt["type"] == "audio/pcm" else g711.SAMPLE_RATE
+    return rt.PCM_RATE if fmt["type"] == "audio/pcm" else g711.SAMPLE_RATE
 
 
 class Connection:
@@ -114,7 +115,7 @@ class Connection:
     ) -> None:
         """Send an ``error`` event naming the offending client event."""
         logger.info("realtime error %s: %s", code, message)
-        await self.send(ev.error(code, message, param=param, event_id=event_id))
+        await self.send(rt.error(code, message, param=param, event_id=event_id))
 
     def _spawn(self, coro: Coroutine[Any, Any, None], bucket: set[asyncio.Task[None]]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)

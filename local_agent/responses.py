@@ -11,6 +11,7 @@ from typing import Any
 from local_agent import events as ev
 from local_agent.connection import ActiveResponse, AssistantAudio, Connection, rate_of
 from local_agent.script import Call, Say
+from media.adapters import realtime_events as rt
 from media.audio import g711
 from media.speech import tts
 
@@ -80,7 +81,7 @@ class Responses(Connection):
         }
 
     async def _run_response(self, response: ActiveResponse) -> None:
-        await self.send({"type": "response.created", "response": self._response_object(response, "in_progress", None)})
+        await self.send(rt.response_created(self._response_object(response, "in_progress", None)))
         text_tokens = 0
         audio_tokens = 0
         audio_ms = 0
@@ -100,11 +101,11 @@ class Responses(Connection):
                     text_tokens += await self._call(response, index, action)
         finally:
             status = "cancelled" if response.cancel_reason else "completed"
-            usage = ev.usage(self._input_text_tokens, self._input_audio_tokens, text_tokens, audio_tokens)
+            usage = rt.usage(self._input_text_tokens, self._input_audio_tokens, text_tokens, audio_tokens)
             self._response = None
             if audio_ms and self._vad is not None and not self._vad.in_speech:
                 self._idle_from_ms = self._input_ms(self._appended_samples) + audio_ms
-            await self.send({"type": "response.done", "response": self._response_object(response, status, usage)})
+            await self.send(rt.response_done(self._response_object(response, status, usage)))
 
     async def _say(self, response: ActiveResponse, index: int, text: str) -> tuple[int, int]:
         item_id = ev.new_id("item")
@@ -121,14 +122,12 @@ class Responses(Connection):
         previous = self._items[-1] if self._items else None
         if response.conversation:
             self._items.append(item_id)
-        where = {"response_id": response.id, "item_id": item_id, "output_index": index}
-        await self.send(
-            {"type": "response.output_item.added", "response_id": response.id, "output_index": index, "item": item}
-        )
+        where = rt.ItemRef(response.id, item_id, index)
+        await self.send(rt.output_item_added(where, item))
         if response.conversation:  # conversation "none": out-of-band, not added
-            await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
+            await self.send(rt.item_added(item, previous))
         empty_part = {"type": part_type, "transcript": ""} if audio_out else {"type": "text", "text": ""}
-        await self.send({"type": "response.content_part.added", **where, "content_index": 0, "part": empty_part})
+        await self.send(rt.content_part_added(where, empty_part))
         words = text.split()
         sent_words: list[str] = []
         audio_ms = 0
@@ -140,33 +139,29 @@ class Responses(Connection):
                     break
                 delta = word if not sent_words else f" {word}"
                 sent_words.append(word)
-                await self.send({"type": "response.output_text.delta", **where, "content_index": 0, "delta": delta})
+                await self.send(rt.output_text_delta(where, delta))
         spoken = " ".join(sent_words)
         if audio_out:
-            await self.send({"type": "response.output_audio.done", **where, "content_index": 0})
-            await self.send(
-                {"type": "response.output_audio_transcript.done", **where, "content_index": 0, "transcript": spoken}
-            )
+            await self.send(rt.output_audio_done(where))
+            await self.send(rt.output_audio_transcript_done(where, spoken))
             part = {"type": "audio", "transcript": spoken}
             content = {"type": "output_audio", "transcript": spoken}
             self._assistant_audio[item_id] = AssistantAudio(spoken, audio_ms)
         else:
-            await self.send({"type": "response.output_text.done", **where, "content_index": 0, "text": spoken})
+            await self.send(rt.output_text_done(where, spoken))
             part = {"type": "text", "text": spoken}
             content = {"type": "output_text", "text": spoken}
-        await self.send({"type": "response.content_part.done", **where, "content_index": 0, "part": part})
+        await self.send(rt.content_part_done(where, part))
         done_item = {**item, "status": "incomplete" if response.cancel_reason else "completed", "content": [content]}
         response.output.append(done_item)
-        await self.send(
-            {"type": "response.output_item.done", "response_id": response.id, "output_index": index, "item": done_item}
-        )
+        await self.send(rt.output_item_done(where, done_item))
         if response.conversation:
-            await self.send({"type": "conversation.item.done", "item": done_item, "previous_item_id": previous})
+            await self.send(rt.item_done(done_item, previous))
             self._store[item_id] = done_item
         return len(sent_words), audio_ms
 
     async def _stream_audio(
-        self, response: ActiveResponse, where: dict[str, Any], words: list[str]
+        self, response: ActiveResponse, where: rt.ItemRef, words: list[str]
     ) -> tuple[int, list[str]]:
         fmt = self._output_format
         rate = rate_of(fmt)
@@ -191,18 +186,9 @@ class Responses(Connection):
             for word in words[len(sent_words) : due]:
                 delta = word if not sent_words else f" {word}"
                 sent_words.append(word)
-                await self.send(
-                    {"type": "response.output_audio_transcript.delta", **where, "content_index": 0, "delta": delta}
-                )
+                await self.send(rt.output_audio_transcript_delta(where, delta))
             if piece:
-                await self.send(
-                    {
-                        "type": "response.output_audio.delta",
-                        **where,
-                        "content_index": 0,
-                        "delta": base64.b64encode(piece).decode(),
-                    }
-                )
+                await self.send(rt.output_audio_delta(where, base64.b64encode(piece).decode()))
                 sent_bytes += len(piece)
             if pace > 0:
                 await asyncio.sleep(len(piece) / bytes_per_ms / 1000 / pace)
@@ -225,22 +211,16 @@ class Responses(Connection):
         previous = self._items[-1] if self._items else None
         if response.conversation:
             self._items.append(item_id)
-        where = {"response_id": response.id, "item_id": item_id, "output_index": index, "call_id": call_id}
-        await self.send(
-            {"type": "response.output_item.added", "response_id": response.id, "output_index": index, "item": item}
-        )
+        where = rt.ItemRef(response.id, item_id, index, call_id)
+        await self.send(rt.output_item_added(where, item))
         if response.conversation:  # conversation "none": out-of-band, not added
-            await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
-        await self.send({"type": "response.function_call_arguments.delta", **where, "delta": arguments})
-        await self.send(
-            {"type": "response.function_call_arguments.done", **where, "name": action.name, "arguments": arguments}
-        )
+            await self.send(rt.item_added(item, previous))
+        await self.send(rt.function_call_arguments_delta(where, arguments))
+        await self.send(rt.function_call_arguments_done(where, action.name, arguments))
         done_item = {**item, "status": "completed", "arguments": arguments}
         response.output.append(done_item)
-        await self.send(
-            {"type": "response.output_item.done", "response_id": response.id, "output_index": index, "item": done_item}
-        )
+        await self.send(rt.output_item_done(where, done_item))
         if response.conversation:
-            await self.send({"type": "conversation.item.done", "item": done_item, "previous_item_id": previous})
+            await self.send(rt.item_done(done_item, previous))
             self._store[item_id] = done_item
         return len(arguments) // 4

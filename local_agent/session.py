@@ -33,6 +33,7 @@ from local_agent.audio_input import AudioInput
 from local_agent.connection import AssistantAudio
 from local_agent.responses import Responses
 from local_agent.script import ToolSet, parse_script
+from media.adapters import realtime_events as rt
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class RealtimeSession(AudioInput, Responses):
 
     async def run(self) -> None:
         """Serve the connection until the client closes it."""
-        await self.send({"type": "session.created", "session": self.session})
+        await self.send(rt.session_created(self.session))
         try:
             async for message in self.connection:
                 await self._dispatch(message)
@@ -85,18 +86,8 @@ class RealtimeSession(AudioInput, Responses):
         except Exception:
             # A bug in one handler must not drop the call: report it like the service's server_error and go on.
             logger.exception("failed to handle %s", event["type"])
-            await self.send(
-                {
-                    "type": "error",
-                    "error": {
-                        "type": "server_error",
-                        "code": "server_error",
-                        "message": f"The local agent failed to handle {event['type']}.",
-                        "param": None,
-                        "event_id": event.get("event_id"),
-                    },
-                }
-            )
+            message = f"The local agent failed to handle {event['type']}."
+            await self.send(rt.error("server_error", message, event_id=event.get("event_id"), kind="server_error"))
 
     # ---- session ----------------------------------------------------------------------------------
 
@@ -116,7 +107,7 @@ class RealtimeSession(AudioInput, Responses):
                 self._buffer.clear()
                 self._buffer_start_ms = self._input_ms(self._appended_samples)
             self._reset_audio_pipeline()
-        await self.send({"type": "session.updated", "session": self.session})
+        await self.send(rt.session_updated(self.session))
 
     # ---- conversation items -----------------------------------------------------------------------
 
@@ -163,8 +154,8 @@ class RealtimeSession(AudioInput, Responses):
             return
         previous = self._items[-1] if self._items else None
         self._items.append(item["id"])
-        await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": previous})
-        await self.send({"type": "conversation.item.done", "item": item, "previous_item_id": previous})
+        await self.send(rt.item_added(item, previous))
+        await self.send(rt.item_done(item, previous))
         self._store[item["id"]] = item
 
     async def _on_item_truncate(self, event: dict[str, Any]) -> None:
@@ -193,9 +184,7 @@ class RealtimeSession(AudioInput, Responses):
         if item_id in self._store:
             content = [{"type": "output_audio", "transcript": " ".join(heard)}]
             self._store[item_id] = {**self._store[item_id], "content": content}
-        await self.send(
-            {"type": "conversation.item.truncated", "item_id": item_id, "content_index": 0, "audio_end_ms": end_ms}
-        )
+        await self.send(rt.item_truncated(str(item_id), end_ms))
 
     async def _on_item_retrieve(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
@@ -204,7 +193,7 @@ class RealtimeSession(AudioInput, Responses):
             message = f"No item with id {item_id!r}."
             await self.send_error("invalid_value", message, param="item_id", event_id=event.get("event_id"))
             return
-        await self.send({"type": "conversation.item.retrieved", "item": item})
+        await self.send(rt.item_retrieved(item))
 
     async def _on_item_delete(self, event: dict[str, Any]) -> None:
         item_id = event.get("item_id")
@@ -215,17 +204,17 @@ class RealtimeSession(AudioInput, Responses):
             return
         self._items.remove(item_id)
         self._store.pop(item_id, None)
-        await self.send({"type": "conversation.item.deleted", "item_id": item_id})
+        await self.send(rt.item_deleted(item_id))
 
     _handlers: dict[str, Any] = {
-        "session.update": _on_session_update,
-        "input_audio_buffer.append": AudioInput._on_append,
-        "input_audio_buffer.commit": AudioInput._on_commit,
-        "input_audio_buffer.clear": AudioInput._on_clear,
-        "conversation.item.create": _on_item_create,
-        "conversation.item.truncate": _on_item_truncate,
-        "conversation.item.delete": _on_item_delete,
-        "conversation.item.retrieve": _on_item_retrieve,
-        "response.create": Responses._on_response_create,
-        "response.cancel": Responses._on_response_cancel,
+        rt.ClientEvent.SESSION_UPDATE: _on_session_update,
+        rt.ClientEvent.INPUT_AUDIO_APPEND: AudioInput._on_append,
+        rt.ClientEvent.INPUT_AUDIO_COMMIT: AudioInput._on_commit,
+        rt.ClientEvent.INPUT_AUDIO_CLEAR: AudioInput._on_clear,
+        rt.ClientEvent.ITEM_CREATE: _on_item_create,
+        rt.ClientEvent.ITEM_TRUNCATE: _on_item_truncate,
+        rt.ClientEvent.ITEM_DELETE: _on_item_delete,
+        rt.ClientEvent.ITEM_RETRIEVE: _on_item_retrieve,
+        rt.ClientEvent.RESPONSE_CREATE: Responses._on_response_create,
+        rt.ClientEvent.RESPONSE_CANCEL: Responses._on_response_cancel,
     }
