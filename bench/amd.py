@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector
 from media.amd.deadline import DEFAULT_MODEL_PATH, FEATURE_NAMES, DeadlineModel, Tree, deadline_features
-from media.tones import FRAME_SAMPLES
+from media.audio.tones import FRAME_SAMPLES
 
 if TYPE_CHECKING:
     from sklearn.ensemble import GradientBoostingClassifier

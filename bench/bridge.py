@@ -58,8 +58,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from media.adapters.base import AgentAdapter
 from media.adapters.openai_realtime import OpenAIRealtimeAdapter
-from media.bridge import BridgeSession, MediaLoop
-from media.config import FRAME_BYTES, AgentConfig, BridgeConfig, CallContext
+from media.audio.frames import FRAME_BYTES
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.loop import MediaLoop
+from media.bridge.session import BridgeSession
 
 HOST = "127.0.0.1"
 PORTS = (18890, 18891)  # bridge echo, passthrough echo
@@ -352,7 +354,7 @@ def run_bridge(calls: int, seconds: float, warmup: float, sync: Callable[[], Non
                     for i in range(calls)]
         futures = [media.submit(s) for s in sessions]
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not all(s._streaming for s in sessions):
+        while time.monotonic() < deadline and not all(s.streaming for s in sessions):
             time.sleep(0.05)
         clock = MediaClock(list(sessions)).start()
 

@@ -32,7 +32,7 @@ from campaigns.choices import (
     MachinePolicy,
 )
 from campaigns.outcome_schema import validate_outcome_schema
-from media.config import DEFAULT_KEY_ENVS, DEFAULT_URLS
+from media.bridge.config import DEFAULT_KEY_ENVS, DEFAULT_URLS
 from media.endpoints import EndpointRefused, check_agent_endpoint
 from telephony.agent_endpoints import endpoint_policy
 

@@ -16,7 +16,7 @@ allow-lists the deployment sets, never the profile:
   for every provider.
 
 Pure functions over an `EndpointPolicy` the caller builds: the control plane checks a profile when it is saved,
-the UA pool checks the `media.config.AgentConfig` it builds for every call, and the adapters check the URL
+the UA pool checks the `media.bridge.config.AgentConfig` it builds for every call, and the adapters check the URL
 again right before they connect. This module reads no settings and no environment.
 """
 

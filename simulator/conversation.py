@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from media.local_agent.vad import EnergyVad, VadConfig, VadEventKind
-from media.tts import Voice, synthesize
+from media.audio.vad import EnergyVad, VadConfig, VadEventKind
+from media.speech.tts import Voice, synthesize
 from simulator.personas import (
     GREETING,
     INTERRUPTION,

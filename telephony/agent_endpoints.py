@@ -2,7 +2,7 @@
 
 `endpoint_policy` is the one builder of `media.endpoints.EndpointPolicy` for both sides: the control plane checks
 agent profiles against it when they are saved (`campaigns.models.AgentProfile.clean`), and the UA pool checks
-every call's agent against it (`agent_config`, through `media.config.AgentConfig`). The media library itself
+every call's agent against it (`agent_config`, through `media.bridge.config.AgentConfig`). The media library itself
 reads no settings.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from media.config import AgentConfig
+from media.bridge.config import AgentConfig
 from media.endpoints import DEFAULT_HOSTS, DEFAULT_KEY_ENVS, EndpointPolicy
 from telephony.contract import AgentSpec
 

@@ -22,8 +22,8 @@ import time
 from collections import deque
 from typing import Any
 
-from media.local_agent.vad import EnergyVad, VadConfig, VadEventKind
-from media.tts import synthesize
+from media.audio.vad import EnergyVad, VadConfig, VadEventKind
+from media.speech.tts import synthesize
 from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
 from telephony.ua.call import OutboundCall, new_sip_call_id
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grimp
 
-PACKAGES = ("campaigns", "telephony", "media", "config")
+PACKAGES = ("campaigns", "telephony", "media", "local_agent", "config")
 
 
 def test_no_first_party_module_imports_one_that_imports_it_back() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus
 
-from media.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
 from media.endpoints import EndpointRefused, check_key_env, check_url
 
 logger = logging.getLogger(__name__)

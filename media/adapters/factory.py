@@ -8,7 +8,7 @@ from media.adapters.base import AdapterEvent, AgentAdapter
 from media.adapters.gemini_live import GeminiLiveAdapter
 from media.adapters.openai_realtime import OpenAIRealtimeAdapter
 from media.adapters.twilio_stream import TwilioStreamAdapter
-from media.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
 
 ADAPTERS: dict[str, type[AgentAdapter]] = {
     "openai_realtime": OpenAIRealtimeAdapter,

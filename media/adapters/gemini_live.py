@@ -36,8 +36,8 @@ from media.adapters.base import (
     ToolCall,
     Usage,
 )
-from media.config import SAMPLE_RATE
-from media.prompts import OPEN_CALL_INSTRUCTIONS, gemini_function_declarations, render_template, tool_definitions
+from media.audio.frames import SAMPLE_RATE
+from media.bridge.prompts import OPEN_CALL_INSTRUCTIONS, gemini_function_declarations, render_template, tool_definitions
 
 logger = logging.getLogger(__name__)
 

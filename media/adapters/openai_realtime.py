@@ -17,6 +17,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
+from media.adapters import realtime_events as rt
 from media.adapters.base import (
     AdapterError,
     AgentAdapter,
@@ -31,12 +32,10 @@ from media.adapters.base import (
     Usage,
     require,
 )
-from media.g711 import pcm16_to_ulaw, ulaw_to_pcm16
-from media.prompts import OPEN_CALL_INSTRUCTIONS, render_template, tool_definitions
+from media.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
+from media.bridge.prompts import OPEN_CALL_INSTRUCTIONS, render_template, tool_definitions
 
 logger = logging.getLogger(__name__)
-
-_APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"'
 
 
 class OpenAIRealtimeAdapter(AgentAdapter):
@@ -60,9 +59,8 @@ class OpenAIRealtimeAdapter(AgentAdapter):
         transcription: dict[str, Any] = {"model": self.bridge.transcription_model}
         if self.agent.language:
             transcription["language"] = self.agent.language
-        return {
-            "type": "session.update",
-            "session": {
+        return rt.session_update(
+            {
                 "type": "realtime",
                 "instructions": render_template(self.agent.prompt_template, variables),
                 "output_modalities": ["audio"],
@@ -83,8 +81,8 @@ class OpenAIRealtimeAdapter(AgentAdapter):
                 },
                 "tools": tool_definitions(self.agent.outcome_schema, transfer_available=self.bridge.transfer_available),
                 "tool_choice": "auto",
-            },
-        }
+            }
+        )
 
     async def connect(self) -> None:
         """Open the socket, send ``session.update``, wait for ``session.updated``, then ask for the greeting.
@@ -102,9 +100,9 @@ class OpenAIRealtimeAdapter(AgentAdapter):
         while True:
             message, _ = await self.recv_json()
             kind = message.get("type")
-            if kind == "session.updated":
+            if kind == rt.ServerEvent.SESSION_UPDATED:
                 break
-            if kind == "error":
+            if kind == rt.ServerEvent.ERROR:
                 error = message.get("error") or {}
                 raise AdapterError(
                     "rejected",
@@ -112,11 +110,9 @@ class OpenAIRealtimeAdapter(AgentAdapter):
                 )
         greeting = render_template(self.agent.greeting, self.call.variables).strip()
         if greeting:
-            await self.send_json(
-                {"type": "response.create", "response": {"instructions": f"Start the call now by saying: {greeting}"}}
-            )
+            await self.send_json(rt.response_create(f"Start the call now by saying: {greeting}"))
         elif self.agent.open_call:
-            await self.send_json({"type": "response.create", "response": {"instructions": OPEN_CALL_INSTRUCTIONS}})
+            await self.send_json(rt.response_create(OPEN_CALL_INSTRUCTIONS))
 
     async def send_audio(self, pcm: bytes) -> None:
         """Send one caller frame as ``input_audio_buffer.append`` (mu-law, base64)."""
@@ -124,35 +120,35 @@ class OpenAIRealtimeAdapter(AgentAdapter):
         if ws is None or self.closing:
             return
         # Built by hand: base64 needs no JSON escaping, and this runs 50 times a second per call.
-        await ws.send(_APPEND_HEAD + base64.b64encode(pcm16_to_ulaw(pcm)).decode("ascii") + '"}')
+        await ws.send(rt.APPEND_HEAD + base64.b64encode(pcm16_to_ulaw(pcm)).decode("ascii") + rt.APPEND_TAIL)
 
     async def handle(self, message: dict[str, Any], received_ns: int) -> None:
         """Turn one server event into bridge events (unknown event types are ignored, as the SDK does)."""
         kind = message.get("type")
         if not isinstance(kind, str):
             raise ProtocolError("event without a type")
-        if kind == "response.output_audio.delta":
+        if kind == rt.ServerEvent.OUTPUT_AUDIO_DELTA:
             delta = require(message, "delta", str)
             try:
                 ulaw = binascii.a2b_base64(delta, strict_mode=True)
             except binascii.Error as exc:
                 raise ProtocolError("response.output_audio.delta: delta is not base64") from exc
             self.emit(AgentAudio(ulaw_to_pcm16(ulaw), str(message.get("item_id") or ""), received_ns))
-        elif kind == "response.output_audio.done":
+        elif kind == rt.ServerEvent.OUTPUT_AUDIO_DONE:
             self.emit(AgentAudioDone(str(message.get("item_id") or "")))
-        elif kind == "input_audio_buffer.speech_started":
+        elif kind == rt.ServerEvent.SPEECH_STARTED:
             self.emit(
                 CallerSpeechStarted(_int_or_none(message.get("audio_start_ms")), str(message.get("item_id") or ""))
             )
-        elif kind == "input_audio_buffer.speech_stopped":
+        elif kind == rt.ServerEvent.SPEECH_STOPPED:
             self.emit(CallerSpeechStopped(_int_or_none(message.get("audio_end_ms")), str(message.get("item_id") or "")))
-        elif kind == "conversation.item.input_audio_transcription.completed":
+        elif kind == rt.ServerEvent.TRANSCRIPTION_COMPLETED:
             self.emit(CallerTranscript(str(require(message, "transcript", str)), str(message.get("item_id") or "")))
             if isinstance(message.get("usage"), dict):
                 self.emit(Usage({"transcription": message["usage"]}))
-        elif kind == "response.output_audio_transcript.done":
+        elif kind == rt.ServerEvent.OUTPUT_AUDIO_TRANSCRIPT_DONE:
             self.emit(AgentTranscript(str(require(message, "transcript", str)), str(message.get("item_id") or "")))
-        elif kind == "response.function_call_arguments.done":
+        elif kind == rt.ServerEvent.FUNCTION_CALL_ARGUMENTS_DONE:
             raw = require(message, "arguments", str)
             try:
                 arguments = json.loads(raw)
@@ -166,11 +162,11 @@ class OpenAIRealtimeAdapter(AgentAdapter):
                     raw,
                 )
             )
-        elif kind == "response.done":
+        elif kind == rt.ServerEvent.RESPONSE_DONE:
             response = require(message, "response", dict)
             if isinstance(response.get("usage"), dict):
                 self.emit(Usage(response["usage"]))
-        elif kind == "error":
+        elif kind == rt.ServerEvent.ERROR:
             # Error events are usually non-fatal (the socket stays open): log and go on.
             raw_error = message.get("error")
             error: dict[str, Any] = raw_error if isinstance(raw_error, dict) else {}
@@ -180,22 +176,15 @@ class OpenAIRealtimeAdapter(AgentAdapter):
 
     async def send_tool_result(self, call: ToolCall, output: dict[str, Any], *, respond: bool) -> None:
         """Return a ``function_call_output`` item, then ``response.create`` when the model should go on."""
-        await self.send_json(
-            {
-                "type": "conversation.item.create",
-                "item": {"type": "function_call_output", "call_id": call.call_id, "output": json.dumps(output)},
-            }
-        )
+        await self.send_json(rt.function_call_output(call.call_id, json.dumps(output)))
         if respond:
             # Adding the output does not trigger a reply by itself.
-            await self.send_json({"type": "response.create"})
+            await self.send_json(rt.response_create())
 
     async def truncate(self, turn: str, played_ms: int) -> None:
         """``conversation.item.truncate`` of the assistant item to what the caller heard."""
         if turn:
-            await self.send_json(
-                {"type": "conversation.item.truncate", "item_id": turn, "content_index": 0, "audio_end_ms": played_ms}
-            )
+            await self.send_json(rt.item_truncate(turn, played_ms))
 
 
 def _int_or_none(value: Any) -> int | None:

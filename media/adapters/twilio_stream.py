@@ -29,7 +29,7 @@ from media.adapters.base import (
     ProtocolError,
     require,
 )
-from media.g711 import pcm16_to_ulaw, ulaw_to_pcm16
+from media.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
 
 
 class TwilioStreamAdapter(AgentAdapter):

@@ -15,7 +15,7 @@ Streams 20 ms PCM16 8 kHz frames and decides human / machine / unknown from what
   stop, with only short pauses between sentences, and often ends in a beep: 3.3 s of speech in
   one utterance, from one talker at one level and pitch, still going a second after its last
   pause, is a greeting (`long_greeting`); at the deadline the cadence model decides (`cadence`);
-- a beep (a stable pure tone, see `media.tones`) means a machine;
+- a beep (a stable pure tone, see `media.audio.tones`) means a machine;
 - greeting words ("leave a message", "after the tone", "screening service", see `media.amd.keywords`)
   mean a machine, whether they come from a local keyword spotter or from the AI provider's
   transcript.
@@ -37,7 +37,7 @@ from media.amd.config import AmdConfig, AmdDecision, AmdLabel
 from media.amd.deadline import DeadlineModel, shipped_model
 from media.amd.keywords import KeywordSpotter, match_machine_phrase
 from media.amd.levels import NoiseFloor, frame_dbfs
-from media.tones import FRAME_SAMPLES, Beep, ToneDetector
+from media.audio.tones import FRAME_SAMPLES, Beep, ToneDetector
 
 FRAME_MS = 20
 _WARMUP_FRAMES = 5  # 100 ms to learn the line's background level

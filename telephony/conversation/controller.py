@@ -39,9 +39,13 @@ from dataclasses import replace
 from typing import Any
 
 from media.amd import AmdDecision, AmdLabel, AnsweringMachineDetector
-from media.bridge import SILENCE, BridgeSession, CallResult, MediaLoop
-from media.config import DEFAULT_FALLBACK, FRAME_BYTES, FRAME_MS, BridgeConfig, CallContext
-from media.prompts import render_template
+from media.audio.frames import FRAME_BYTES, FRAME_MS
+from media.bridge.config import DEFAULT_FALLBACK, BridgeConfig, CallContext
+from media.bridge.loop import MediaLoop
+from media.bridge.playout import SILENCE
+from media.bridge.prompts import render_template
+from media.bridge.result import CallResult
+from media.bridge.session import BridgeSession
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
 from telephony.conversation import opt_out
 from telephony.conversation.plan import CallPlan, call_plan_from_settings
@@ -388,7 +392,7 @@ class CampaignCall(CallHooks):
 
     async def _play(self, text: str) -> bool:
         """Speak `text` to the callee with local TTS; True once it was played to the end."""
-        from media.tts import SpeechSynthesisError, Voice, synthesize
+        from media.speech.tts import SpeechSynthesisError, Voice, synthesize
 
         try:
             audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice))

@@ -16,6 +16,6 @@ def is_opt_out_label(outcome: str) -> bool:
 
 def is_opt_out_phrase(text: str) -> bool:
     """Whether the caller asked not to be called again (the local agent's opt-out rules)."""
-    from media.local_agent.intents import Intent, classify
+    from media.speech.intents import Intent, classify
 
     return classify(text).intent is Intent.OPT_OUT

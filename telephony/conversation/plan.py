@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media.amd import AmdConfig
-from media.config import AgentConfig
+from media.bridge.config import AgentConfig
 from media.endpoints import EndpointPolicy
 from telephony.agent_endpoints import agent_config
 from telephony.contract import OriginateCommand

@@ -9,8 +9,8 @@ from collections import deque
 import numpy as np
 
 from media.amd import AmdConfig, AmdDecision, frame_dbfs
-from media.config import FRAME_MS
-from media.tones import ToneDetector
+from media.audio.tones import ToneDetector
+from media.bridge.config import FRAME_MS
 
 # The longest wait for the beep after the machine decision; silence that ends a greeting without beep.
 BEEP_WAIT_MAX_S = 20.0

@@ -13,7 +13,7 @@ from campaigns.dialer.ledger import CampaignLedger
 from campaigns.models import DoNotCall
 from media.adapters.base import ProtocolError
 from media.adapters.factory import make_adapter
-from media.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
 from telephony.contract import OptedOut
 from tests.factories import ContactFactory
 

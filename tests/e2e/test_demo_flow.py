@@ -86,7 +86,7 @@ def demo_processes(django_db_setup: None, tmp_path_factory: pytest.TempPathFacto
              "--rtp-port-base", str(SIM_RTP_BASE), "--log", str(paths["sim_log"]), "--ring", "0.5",
              "--max-ring", "30", "--max-call", "60", "--greeting", "Please leave a message after the tone.",
              "--final-wait", "4", "--no-speech-timeout", "6", "--hangup-delay", "0.3"], sim_out, env))
-        started.append(_process([sys.executable, "-m", "media.local_agent", "--port", str(AGENT_PORT)],
+        started.append(_process([sys.executable, "-m", "local_agent", "--port", str(AGENT_PORT)],
                                 workdir / "agent.out", env))
         started.append(_process([str(bin_dir / "celery"), "-A", "config", "worker", "--loglevel=info",
                                  "--concurrency=2", "--without-gossip", "--without-mingle"],

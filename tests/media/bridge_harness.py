@@ -23,7 +23,9 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from media.bridge import BridgeSession, CallResult, MediaLoop
+from media.bridge.loop import MediaLoop
+from media.bridge.result import CallResult
+from media.bridge.session import BridgeSession
 from media.endpoints import DEFAULT_KEY_ENVS, EndpointPolicy
 from tests.media.protocol_check import Protocol, ProtocolViolation
 

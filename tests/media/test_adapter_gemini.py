@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from media.bridge import BridgeSession
-from media.config import AgentConfig, CallContext
+from media.bridge.config import AgentConfig, CallContext
+from media.bridge.session import BridgeSession
 from tests.media.bridge_harness import (
     SILENCE,
     TEST_POLICY,

@@ -1,13 +1,13 @@
-"""The bridge against the embedded local agent (media/local_agent), reached through the OpenAI adapter: a whole
+"""The bridge against the embedded local agent (local_agent), reached through the OpenAI adapter: a whole
 call from greeting to outcome and hangup, with speech synthesised for the callee. Every message of the call passes
 through a relay that checks it against the OpenAI Realtime protocol, both ways."""
 
 from __future__ import annotations
 
-from media import tts
-from media.bridge import BridgeSession
-from media.config import AgentConfig, BridgeConfig, CallContext
-from media.local_agent.server import start_in_thread
+from local_agent.server import start_in_thread
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.session import BridgeSession
+from media.speech import tts
 from tests.media.bridge_harness import (
     SILENCE,
     Clock,

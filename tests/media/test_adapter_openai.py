@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from media.bridge import BridgeSession
-from media.config import AgentConfig, BridgeConfig, CallContext
-from media.prompts import OPEN_CALL_INSTRUCTIONS
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.prompts import OPEN_CALL_INSTRUCTIONS
+from media.bridge.session import BridgeSession
 from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
     FRAME,
@@ -145,7 +145,7 @@ def test_session_update_is_ga_shaped_and_caller_audio_goes_as_pcmu_frames() -> N
     # and every caller frame went out once, in order, as 160 bytes of mu-law (8 kHz, 20 ms, no resampling)
     sent = [ulaw_b64_to_pcm(m["audio"]) for m in _appends(server)]
     assert all(len(ulaw) == FRAME for ulaw in sent)
-    from media.g711 import pcm16_to_ulaw, ulaw_to_pcm16
+    from media.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
 
     expected = [ulaw_to_pcm16(pcm16_to_ulaw(_caller_sine(tick))) for tick, _ in clock.pushed[: len(sent)]]
     assert sent == expected
@@ -382,7 +382,7 @@ def test_caller_audio_during_setup_is_kept_up_to_the_inbound_buffer_then_streame
                                 BridgeConfig(inbound_buffer_ms=100))
         run_bridged(loop, session, _caller_sine, until=lambda _c: len(_appends(server)) >= 30)
 
-    from media.g711 import pcm16_to_ulaw
+    from media.audio.g711 import pcm16_to_ulaw
 
     tick_of = {pcm16_to_ulaw(_caller_sine(tick)): tick for tick in range(100)}  # distinct tone per tick
     ticks = [tick_of[base64.b64decode(m["audio"])] for m in _appends(server)[:30]]

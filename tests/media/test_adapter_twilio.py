@@ -13,9 +13,9 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from media.bridge import BridgeSession
-from media.config import AgentConfig, CallContext
-from media.g711 import pcm16_to_ulaw
+from media.audio.g711 import pcm16_to_ulaw
+from media.bridge.config import AgentConfig, CallContext
+from media.bridge.session import BridgeSession
 from tests.media.bridge_harness import (
     SILENCE,
     Clock,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from media.bridge import BridgeSession
-from media.config import AgentConfig, CallContext
+from media.bridge.config import AgentConfig, CallContext
+from media.bridge.session import BridgeSession
 from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
     SILENCE,

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import ServerConnection
 
-from media.bridge import BridgeSession
-from media.config import AgentConfig, BridgeConfig, CallContext
-from media.tts import Voice, synthesize
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.session import BridgeSession
+from media.speech.tts import Voice, synthesize
 from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
     SILENCE,

@@ -14,8 +14,8 @@ from websockets.asyncio.server import ServerConnection
 from campaigns.choices import AttemptState, ContactStatus, Disposition
 from campaigns.dialer.attempts import RESULT_FIELDS, finish_attempt
 from campaigns.models import CallAttempt
-from media.bridge import BridgeSession
-from media.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.session import BridgeSession
 from tests.factories import ContactFactory
 from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from campaigns.models import AgentProfile
-from media.config import AgentConfig, BridgeConfig, CallContext
-from media.prompts import (
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.prompts import (
     gemini_function_declarations,
     outcome_tool_parameters,
     render_template,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media.recording import StereoRecorder
+from media.audio.recording import StereoRecorder
 
 
 def _frame(value: int) -> bytes:

@@ -13,8 +13,8 @@ import pytest
 
 from media.adapters.base import AdapterError
 from media.adapters.factory import make_adapter
-from media.bridge import BridgeSession
-from media.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.session import BridgeSession
 from media.endpoints import EndpointPolicy, EndpointRefused, check_key_env, check_url, is_loopback_host
 from tests.media.bridge_harness import RecordingControls, media_loop, run_bridged
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from media import g711
+from media.audio import g711
 
 
 def _sine(samples: int = 800, amplitude: int = 12000) -> bytes:

@@ -10,8 +10,8 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 from websockets.sync.client import connect
 
-from media.bridge import BridgeSession
-from media.config import AgentConfig, CallContext
+from media.bridge.config import AgentConfig, CallContext
+from media.bridge.session import BridgeSession
 from tests.media import realtime_events as ev
 from tests.media.bridge_harness import TEST_POLICY, RecordingControls, WsServer, media_loop, run_bridged
 from tests.media.protocol_check import (

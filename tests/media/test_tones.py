@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from media.amd import frame_dbfs
-from media.tones import ToneDetector, goertzel_power
+from media.audio.tones import ToneDetector, goertzel_power
 from tests.media.synthetic_audio import frames, noise, silence, speech, tone
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from media import tts
-from media.local_agent.vad import frame_dbfs
+from media.audio.resample import resample_pcm16
+from media.audio.vad import frame_dbfs
+from media.speech import tts
 
 
 def test_synthesis_gives_speech_at_the_asked_rate() -> None:
@@ -64,5 +65,5 @@ def _voiced_seconds(pcm: bytes) -> float:
 
 def test_resampling_keeps_duration() -> None:
     pcm = (np.sin(np.arange(24000) / 10) * 8000).astype("<i2").tobytes()
-    out = tts.resample_pcm16(pcm, 24000, 8000)
+    out = resample_pcm16(pcm, 24000, 8000)
     assert len(out) // 2 == 8000

@@ -30,8 +30,8 @@ from django.conf import settings
 from campaigns.choices import ContactStatus, Disposition, DncSource, MachinePolicy
 from campaigns.dialer.claim import run_dispatch_tick
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
-from media.local_agent.server import RunningAgent, start_in_thread
-from media.tts import synthesize
+from local_agent.server import RunningAgent, start_in_thread
+from media.speech.tts import synthesize
 from simulator.calllog import find_call
 from telephony.conversation.opt_out import THANK_YOU
 from testing.sipp import SippRun
@@ -61,7 +61,7 @@ CLOSED_AGENT_PORT = 18699
 SILENT_AGENT_PORT = 18601
 DROPPING_AGENT_PORT = 18602
 FRAME = 160  # samples per 20 ms at 8 kHz
-VOICED_RMS = 300  # media.config.BridgeConfig.speech_rms_threshold
+VOICED_RMS = 300  # media.bridge.config.BridgeConfig.speech_rms_threshold
 
 PROMPT = """You are Sam from Sunny Solar calling {{name}} about a free solar quote.
 Greeting: Hello {{name}}, this is Sam from Sunny Solar.

@@ -24,8 +24,8 @@ from campaigns.dialer.handoff import originate_attempt
 from campaigns.dialer.ledger import CampaignLedger
 from campaigns.models import AgentProfile, CallAttempt, Contact, DoNotCall
 from media.amd import AmdConfig
-from media.config import AgentConfig, BridgeConfig
-from media.tts import synthesize
+from media.bridge.config import AgentConfig, BridgeConfig
+from media.speech.tts import synthesize
 from simulator.personas import VOICEMAIL_GREETING
 from telephony.contract import CallEvent, OptedOut, OriginateCommand
 from telephony.conversation import opt_out

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from media.tts import synthesize
+from media.speech.tts import synthesize
 from simulator.calllog import append_record, find_call, read_records
 from simulator.conversation import FRAME_BYTES, Conversation
 from simulator.front import FrontConfig, SimulatorFront, build_response, parse_message

@@ -26,8 +26,8 @@ from django.conf import settings
 
 from campaigns.choices import Disposition
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact
-from media.local_agent.server import RunningAgent, start_in_thread
-from media.tts import synthesize
+from local_agent.server import RunningAgent, start_in_thread
+from media.speech.tts import synthesize
 from telephony.choices import TrunkAuth
 from telephony.models import Trunk
 from testing.sipp import SippRun
@@ -53,7 +53,7 @@ AGENT_PORT = 18610
 # Longer than the AMD deadlines below, so that a call without RTP ends by the deadline, not the media timeout.
 MEDIA_TIMEOUT_S = 4.0
 FRAME = 160  # samples per 20 ms at 8 kHz
-VOICED_RMS = 300  # media.config.BridgeConfig.speech_rms_threshold
+VOICED_RMS = 300  # media.bridge.config.BridgeConfig.speech_rms_threshold
 PROMPT = """You are Sam from Sunny Solar calling {{name}} about a free solar quote.
 Greeting: Hello {{name}}, this is Sam from Sunny Solar.
 Question: Would you like a free solar quote?

@@ -1,4 +1,4 @@
-"""``python -m media.local_agent --port 8765``: serve the local agent (the Procfile's ``agent``) until SIGTERM.
+"""``python -m local_agent --port 8765``: serve the local agent (the Procfile's ``agent``) until SIGTERM.
 
 A process of its own with no Django: the media library stays a plain library. Off loopback (``--host``) it needs
 a shared token: ``LOCAL_AGENT_TOKEN`` in the environment (preferred: a command line is visible to every local user
@@ -15,14 +15,15 @@ import os
 import signal
 import sys
 
-from media.local_agent.server import LocalAgentConfig, LocalAgentServer
+from local_agent.config import LocalAgentConfig
+from local_agent.server import LocalAgentServer
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options: --host, --port, --pace, --workers, --token and --max-sessions."""
     defaults = LocalAgentConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m media.local_agent",
+        prog="python -m local_agent",
         description="Serve the local AI agent (OpenAI Realtime GA protocol subset) on a WebSocket port.")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="TCP port (default 8765)")

@@ -14,12 +14,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from local_agent.__main__ import main
+from local_agent.access import authorized, check_bind
+from local_agent.config import LocalAgentConfig
+from local_agent.server import RunningAgent, start_in_thread
 from media.adapters.base import AdapterError
 from media.adapters.factory import make_adapter
-from media.config import AgentConfig, BridgeConfig, CallContext
-from media.local_agent.__main__ import main
-from media.local_agent.access import authorized, check_bind
-from media.local_agent.server import LocalAgentConfig, RunningAgent, start_in_thread
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
 
 TOKEN = "s3cret-local-token"
 

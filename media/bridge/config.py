@@ -10,12 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from media.audio.frames import FRAME_MS
 from media.endpoints import EndpointPolicy, check_agent_endpoint
-
-SAMPLE_RATE = 8000  # the conference bridge clock of the UA (G.711 rate): frames in and out are at this rate
-FRAME_MS = 20
-FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 160
-FRAME_BYTES = FRAME_SAMPLES * 2  # PCM16 LE mono: 320 bytes per 20 ms
 
 PROVIDERS = ("openai_realtime", "gemini_live", "twilio_stream", "local")  # campaigns.choices.AgentProvider
 

@@ -22,8 +22,7 @@ import threading
 import wave
 from dataclasses import dataclass
 
-import numpy as np
-import soxr
+from media.audio.resample import resample_pcm16
 
 ESPEAK_RATE = 22050  # eSpeak NG's native output rate (its MBROLA-free voices)
 DEFAULT_VOICE = "en-us"
@@ -151,24 +150,6 @@ def _render_with_command(text: str, voice: Voice) -> tuple[bytes, int]:
         if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
             raise SpeechSynthesisError("espeak-ng wrote an unexpected WAV format")
         return wav.readframes(wav.getnframes()), wav.getframerate()
-
-
-def resample_pcm16(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
-    """Resample PCM16 LE mono between rates with soxr (high quality, anti-aliased).
-
-    Args:
-        pcm: PCM16 LE samples.
-        rate_in: their sample rate in Hz.
-        rate_out: the wanted sample rate in Hz.
-
-    Returns:
-        PCM16 LE samples at ``rate_out``.
-    """
-    if rate_in == rate_out or not pcm:
-        return pcm
-    samples = np.frombuffer(pcm, dtype="<i2")
-    out = soxr.resample(samples, rate_in, rate_out, quality="HQ")
-    return np.asarray(out, dtype="<i2").tobytes()
 
 
 @functools.lru_cache(maxsize=512)

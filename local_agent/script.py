@@ -16,11 +16,15 @@ is ignored by the local agent (a real model reads it).
   heard, date from a named day, string as heard).
 * Replies, all optional: ``Closing:`` (after the last question), ``Not interested reply:``,
   ``Callback reply:`` (``{day}`` is replaced by the day named, e.g. "on Friday, November 27"),
-  ``Opt-out reply:``, ``Transfer reply:``, ``Reprompt:`` (when an answer was not understood).
+  ``Opt-out reply:``, ``Opt-out confirmation:`` (asked when an answer may be an opt-out), ``Transfer reply:``,
+  ``Reprompt:`` (when an answer was not understood).
 
 Flow: the first ``response.create`` speaks the greeting and the first question. Each caller turn is
-classified (:mod:`media.local_agent.intents`): an opt-out (at any time, even after the call was wrapped up),
-a call back, a request for a person, or a "no"/"not interested" to the first question ends the script;
+classified (:mod:`media.speech.intents`): an opt-out (at any time, even after the call was wrapped up),
+a call back, a request for a person, or a "no"/"not interested" to the first question ends the script.
+Wording that may be an opt-out but may as well be a goodbye, a question or a misheard phrase is confirmed
+first ("Just to confirm: you want us to stop calling you?"): a yes records the opt-out, anything else does
+not (the question is asked again, or a call back, transfer or refusal in the answer is taken as such);
 otherwise the next question is asked, and after the last one the call closes as interested. An answer that
 is not understood is asked again once (first question only). Ending means: say the reply and call the
 outcome tool with the label mapped from the intent through the tool's ``enum``; when the client returns the
@@ -37,7 +41,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from media.local_agent.intents import Intent, IntentResult, classify, label_for_intent, normalize_text, parse_day
+from media.speech.intents import Intent, IntentResult, classify, label_for_intent, normalize_text, parse_day
 
 DEFAULT_GREETING = "Hello, this is an automated call."
 DEFAULT_QUESTION = "Would you be interested in hearing more?"
@@ -47,6 +51,8 @@ DEFAULT_CALLBACK = "No problem, we will call you back {day}. Goodbye."
 DEFAULT_OPT_OUT = "Understood. We will not call you again. Goodbye."
 DEFAULT_TRANSFER = "Please hold while I transfer you."
 DEFAULT_REPROMPT = "Sorry, I did not catch that."
+DEFAULT_CONFIRM_OPT_OUT = "Just to confirm: you want us to stop calling you?"
+DEFAULT_OPT_OUT_DECLINED = "Thank you, sorry about that."
 STILL_THERE = "Are you still there?"
 
 _LINE = re.compile(
@@ -59,6 +65,8 @@ _REPLY_KEYS = {
     "call back reply": "callback",
     "opt-out reply": "opt_out",
     "opt out reply": "opt_out",
+    "opt-out confirmation": "confirm_opt_out",
+    "opt out confirmation": "confirm_opt_out",
     "transfer reply": "transfer",
     "reprompt": "reprompt",
 }
@@ -87,6 +95,7 @@ class Script:
     not_interested: str = DEFAULT_NOT_INTERESTED
     callback: str = DEFAULT_CALLBACK
     opt_out: str = DEFAULT_OPT_OUT
+    confirm_opt_out: str = DEFAULT_CONFIRM_OPT_OUT
     transfer: str = DEFAULT_TRANSFER
     reprompt: str = DEFAULT_REPROMPT
 
@@ -240,6 +249,7 @@ class Dialogue:
     _pending: list[str] = field(default_factory=list)
     _tool_outputs: list[str] = field(default_factory=list)
     _reprompts: int = 0
+    _opt_out_asked: str | None = None  # what the caller said when the agent asked to confirm an opt-out
 
     def user_said(self, text: str) -> None:
         """Record a caller turn (transcript or typed text) for the next response."""
@@ -261,12 +271,21 @@ class Dialogue:
         heard = " ".join(self._pending)
         self._pending.clear()
         outputs, self._tool_outputs = self._tool_outputs, []
-        if heard and self.stage in (Stage.RECORDING, Stage.ENDING, Stage.DONE):
+        if heard and self._opt_out_asked is not None:
+            confirmed = self._confirmation(heard)
+            if confirmed is not None:
+                return confirmed
+            heard = ""  # not an opt-out, and the call is already wrapped up: carry on ending it
+        wrapped_up = self.stage in (Stage.RECORDING, Stage.ENDING, Stage.DONE)
+        if heard and wrapped_up and self.final_intent is not Intent.OPT_OUT:
             # Compliance: an opt-out heard after wrap-up must still be recorded (TCPA do-not-call).
             result = classify(heard, self.today)
-            if result.intent is Intent.OPT_OUT and self.final_intent is not Intent.OPT_OUT:
+            if result.intent is Intent.OPT_OUT:
                 self.answers.append(heard)
                 return self._finish(result)
+            if result.intent is Intent.MAYBE_OPT_OUT:
+                self._tool_outputs[:0] = outputs  # still owed the hang-up they lead to, after the answer
+                return self._ask_opt_out(heard)
         if self.stage is Stage.NOT_STARTED:
             self.stage = Stage.ASKING
             return [Say(f"{self.script.greeting} {self.script.questions[0].text}")]
@@ -287,6 +306,8 @@ class Dialogue:
         first = self.question_index == 0
         if intent is Intent.TRANSFER and self.tools.transfer_call is None:
             intent = Intent.UNKNOWN  # nobody to transfer to: treat it as not understood
+        if intent is Intent.MAYBE_OPT_OUT:
+            return self._ask_opt_out(heard)
         if intent in (Intent.OPT_OUT, Intent.CALL_BACK, Intent.TRANSFER, Intent.NOT_INTERESTED) or (
             first and intent is Intent.NO
         ):
@@ -303,6 +324,26 @@ class Dialogue:
             self.question_index += 1
             return [Say(self._question().text)]
         return self._finish(IntentResult(self.final_intent or Intent.UNKNOWN))
+
+    def _ask_opt_out(self, heard: str) -> list[Action]:
+        """Ask before recording an opt-out the caller may not have meant (a false one is never undone)."""
+        self._opt_out_asked = heard
+        return [Say(self.script.confirm_opt_out)]
+
+    def _confirmation(self, heard: str) -> list[Action] | None:
+        """The caller's answer to the opt-out question; None when there is nothing to say (after wrap-up)."""
+        asked, self._opt_out_asked = self._opt_out_asked, None
+        result = classify(heard, self.today)
+        if result.intent in (Intent.YES, Intent.OPT_OUT, Intent.MAYBE_OPT_OUT):
+            # Compliance (TCPA do-not-call): confirmed, so it is recorded, even after the call was wrapped up.
+            self.answers += [a for a in (asked, heard) if a]
+            return self._finish(IntentResult(Intent.OPT_OUT))
+        if self.stage is not Stage.ASKING:
+            return None
+        if result.intent in (Intent.CALL_BACK, Intent.TRANSFER, Intent.NOT_INTERESTED):
+            return self._answer(heard)  # "no, call me tomorrow": an answer of its own
+        # "No", a question, or words not understood: not an opt-out; the script goes on where it was.
+        return [Say(f"{DEFAULT_OPT_OUT_DECLINED} {self._question().text}")]
 
     def _finish(self, result: IntentResult) -> list[Action]:
         intent = result.intent

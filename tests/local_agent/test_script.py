@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from media.local_agent.intents import Intent, classify, label_for_intent, parse_day
-from media.local_agent.script import Call, Dialogue, Say, Stage, ToolSet, parse_script
+from local_agent.script import Call, Dialogue, Say, Stage, ToolSet, parse_script
+from media.speech.intents import Intent, classify, label_for_intent, parse_day
 
 WEDNESDAY = dt.date(2026, 11, 25)
 LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]
@@ -25,9 +25,9 @@ LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]
         ("please stop calling me", Intent.OPT_OUT),
         ("Remove me from your list!", Intent.OPT_OUT),
         ("don't call me again", Intent.OPT_OUT),
-        ("do not call", Intent.OPT_OUT),
+        ("do not call", Intent.MAYBE_OPT_OUT),  # asked about before it is recorded
         ("yes, stop calling me", Intent.OPT_OUT),  # opt-out outranks everything
-        ("calling me again", Intent.OPT_OUT),  # "stop" lost by the recogniser
+        ("calling me again", Intent.MAYBE_OPT_OUT),  # "stop" lost by the recogniser: asked about
         # questions and misheard words are not opt-outs: a false one takes the number off every campaign
         ("why are you calling me", Intent.UNKNOWN),
         ("who is calling me", Intent.UNKNOWN),
@@ -225,6 +225,103 @@ def test_opt_out_after_wrap_up_is_still_recorded() -> None:
     # then the outcome is recorded again, as an opt-out
     assert isinstance(actions[-1], Call)
     assert actions[-1].arguments["outcome"] == "opted_out"
+
+
+CONFIRM = "Just to confirm: you want us to stop calling you?"
+
+
+def test_a_goodbye_heard_as_remove_me_is_asked_about_and_not_recorded() -> None:
+    # given the first question asked
+    d = _dialogue()
+    d.next_response()
+    # when the recogniser makes "Who is this? Sorry, I have to go. Goodbye." into opt-out words
+    d.user_said("remove me from week i am from your goodbye")
+    # then the agent asks instead of recording an opt-out
+    assert d.next_response() == [Say(CONFIRM)]
+    # and a "no" leaves the caller on the list: the script goes on where it was
+    d.user_said("no")
+    assert d.next_response() == [Say("Thank you, sorry about that. Would you like a free quote for solar panels?")]
+    assert d.final_intent is not Intent.OPT_OUT
+    assert d.stage is Stage.ASKING
+
+
+def test_a_confirmed_opt_out_is_recorded() -> None:
+    d = _dialogue()
+    d.next_response()
+    d.user_said("remove me")
+    assert d.next_response() == [Say(CONFIRM)]
+    d.user_said("yes")
+    assert d.next_response() == [
+        Say("Understood. We will not call you again. Goodbye."),
+        Call("record_outcome", {"outcome": "opted_out", "notes": "remove me; yes"}),
+    ]
+
+
+def test_silence_or_a_question_after_the_opt_out_question_is_no_opt_out() -> None:
+    d = _dialogue()
+    d.next_response()
+    d.user_said("leave me alone")
+    d.next_response()
+    d.user_said("who is this")
+    actions = d.next_response()
+    assert all(not isinstance(a, Call) for a in actions)
+    assert d.final_intent is None
+
+
+def test_a_call_back_in_answer_to_the_opt_out_question_is_a_call_back() -> None:
+    d = _dialogue()
+    d.next_response()
+    d.user_said("do not call")
+    d.next_response()
+    d.user_said("no, call me back tomorrow")
+    actions = d.next_response()
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["outcome"] == "callback"
+
+
+def test_an_unambiguous_opt_out_is_recorded_without_asking() -> None:
+    d = _dialogue()
+    d.next_response()
+    d.user_said("Stop calling me. Put me on your do not call list.")
+    actions = d.next_response()
+    assert actions[0] == Say("Understood. We will not call you again. Goodbye.")
+    assert isinstance(actions[1], Call)
+    assert actions[1].arguments["outcome"] == "opted_out"
+
+
+def test_after_wrap_up_a_possible_opt_out_is_asked_about_and_a_no_still_hangs_up() -> None:
+    # given a call closed as interested, its outcome recorded
+    d = _dialogue("Question: Interested?")
+    d.next_response()
+    d.user_said("yes")
+    d.next_response()
+    d.tool_output("record_outcome")
+    # when the caller says something that may be an opt-out before the hang-up
+    d.user_said("why do you keep calling me")
+    assert d.next_response() == [Say(CONFIRM)]
+    # then a "no" records nothing new and the call ends as planned
+    d.user_said("no")
+    assert d.next_response() == [Call("end_call", {"reason": "interested"})]
+
+
+def test_after_wrap_up_a_confirmed_opt_out_is_still_recorded() -> None:
+    d = _dialogue("Question: Interested?")
+    d.next_response()
+    d.user_said("yes")
+    d.next_response()
+    d.user_said("calling me again")
+    assert d.next_response() == [Say(CONFIRM)]
+    d.user_said("yes please")
+    actions = d.next_response()
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["outcome"] == "opted_out"
+
+
+def test_the_script_may_word_the_opt_out_question() -> None:
+    d = _dialogue(INSTRUCTIONS + "Opt-out confirmation: Shall we take your number off our list?\n")
+    d.next_response()
+    d.user_said("remove me")
+    assert d.next_response() == [Say("Shall we take your number off our list?")]
 
 
 def test_call_back_fills_the_date_field() -> None:

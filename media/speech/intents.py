@@ -1,9 +1,14 @@
 """What the caller meant: keyword and yes/no intents, a spoken day, and the outcome label they map to.
 
-Rules are ordered: an opt-out wins over everything (TCPA and the campaign's do-not-call list: any wording
-that asks us to stop must be honoured, so the patterns are deliberately generous — a false opt-out costs a
-lead, a missed one is a compliance breach), then a request for a person, a call back, a refusal, interest,
-and finally a bare yes or no.
+Rules are ordered: an opt-out wins over everything, then a request for a person, a call back, a refusal,
+interest, and finally a bare yes or no. Opt-outs come in two strengths, because both errors are costly: a
+missed opt-out is a compliance breach (TCPA and the company-wide do-not-call list), and a false one silently
+removes a customer from every campaign. `Intent.OPT_OUT` is a whole request that cannot mean anything else
+("stop calling me", "remove me from your list", "unsubscribe"): it is recorded at once. `Intent.MAYBE_OPT_OUT`
+is wording that often is one but may be a question, a goodbye or a misheard phrase ("remove me", "calling
+me", "do not call", "leave me alone"): the agent asks first, and records it only on a yes. Two such cues of
+different kinds in one answer that is not a question ("calling me ... your calling list", what a recogniser
+may keep of "stop calling me, put me on your do not call list") are a request, recorded at once.
 
 Labels come from the outcome tool's ``enum`` (the campaign's outcome schema); each intent has an ordered list
 of synonyms, matched first as whole labels, then as ``_``-separated word runs inside a label (so
@@ -22,7 +27,8 @@ from enum import StrEnum
 class Intent(StrEnum):
     """The caller's intent in one answer."""
 
-    OPT_OUT = "opt_out"
+    OPT_OUT = "opt_out"  # an unambiguous request to stop calling: recorded at once
+    MAYBE_OPT_OUT = "maybe_opt_out"  # sounds like one, may not be: confirmed with the caller first
     TRANSFER = "transfer"
     CALL_BACK = "call_back"
     NOT_INTERESTED = "not_interested"
@@ -64,20 +70,16 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
     (
         Intent.OPT_OUT,
         (
-            r"\b(stop|quit|cease) (calling|call|phoning|contacting|ringing|texting)",
-            r"\bdo not (call|contact|phone|ring)\b",
-            r"\bnever (call|contact|phone)\b",
-            r"\bremove (me|my number)\b",
-            r"\btake (me|my number) off\b",
+            r"\b(stop|quit|cease) (calling|phoning|contacting|ringing|texting)( (me|us|this number|my number))?\b",
+            # "do not call me tomorrow" asks for another day, not for no calls at all
+            r"\bdo not (ever )?(call|contact|phone|ring) (me|us|this number|my number)\b"
+            r"(?! (before|after|until|on|at|in|tomorrow|today|tonight|this|next|later|now)\b)",
+            r"\bnever (call|contact|phone|ring) (me|us|this number|my number)\b",
+            r"\b(remove|delete|take) (me|my number|this number|my name) (off|from)( of)? (your|the|this) "
+            r"(\w+ ){0,2}list\b",
+            r"\b(put|add|place) (me|my number|this number) on (your|the|a) do not call list\b",
             r"\bunsubscribe\b",
             r"\bopt (me )?out\b",
-            r"\bno more calls?\b",
-            r"\bleave me alone\b",
-            r"\b(off|from) your (calling )?list\b",
-            r"\bdo not call list\b",
-            # Recognisers often lose the first word of "stop calling me"; calling me *back* is a call back, and
-            # "why are you / who is calling me" is a question, not an opt-out (it would cost a contact for good).
-            r"(?<!you )(?<!is )(?<!'s )\bcalling me\b(?! back)",
         ),
     ),
     (
@@ -133,6 +135,34 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
     ),
 )
 _COMPILED = tuple((intent, tuple(re.compile(p) for p in patterns)) for intent, patterns in _RULES)
+
+# Cues of an opt-out, by kind: one alone may be a question, a goodbye or a misheard phrase, so the agent asks;
+# two kinds in one answer that is not a question ("...calling me ... your calling list") are a request.
+_OPT_OUT_CUES: dict[str, tuple[str, ...]] = {
+    "stop": (
+        # Recognisers often lose the first word of "stop calling me"; calling me *back* is a call back, and
+        # "who is calling me" is a question ("why do you keep calling me" is worth the question back).
+        r"(?<!you )(?<!is )(?<!'s )\bcalling me\b(?! back)",
+        r"\bcall me again\b(?! (on|tomorrow|today|tonight|next|this|in|at|later)\b)",  # "do not" lost
+        r"\bno more calls?\b",
+        r"\bleave me alone\b",
+    ),
+    "list": (
+        r"\byour (\w+ )?list\b",  # "remove me from your list" with the first words misheard
+        r"\bcall(ing)? list\b",
+    ),
+    "remove": (
+        r"\b(remove|delete) (me|my number)\b",
+        r"\btake (me|my number) off\b",
+    ),
+    "do not call": (
+        r"\bdo not (call|contact|phone|ring)\b"
+        r"(?! (me |us )?(before|after|until|on|at|in|tomorrow|today|tonight|this|next|later|now)\b)",
+        r"\bnever (call|contact|phone)\b",
+    ),
+}
+_CUES = {kind: tuple(re.compile(p) for p in patterns) for kind, patterns in _OPT_OUT_CUES.items()}
+_QUESTION_WORDS = frozenset({"who", "what", "why", "how", "where", "when", "am", "is", "are", "did", "does", "can"})
 
 _LEADING = dict.fromkeys(("yes", "yeah", "yep", "yup", "sure", "okay", "ok", "absolutely", "certainly"), Intent.YES)
 _LEADING.update(dict.fromkeys(("no", "nope", "nah"), Intent.NO))
@@ -191,6 +221,12 @@ def classify(text: str, today: dt.date | None = None) -> IntentResult:
     day = parse_day(norm, today)
     words = norm.split()
     for intent, patterns in _COMPILED:
+        if intent is Intent.TRANSFER:  # after the unambiguous opt-outs, before everything else
+            cues = {kind for kind, cue_patterns in _CUES.items() if any(p.search(norm) for p in cue_patterns)}
+            if len(cues) >= 2 and words[0] not in _QUESTION_WORDS:
+                return IntentResult(Intent.OPT_OUT)
+            if cues:
+                return IntentResult(Intent.MAYBE_OPT_OUT)
         if intent in (Intent.NO, Intent.YES) and words and words[0] in _LEADING:
             # "Yes, I don't mind" / "No, I do": the first word of an answer to a yes/no question decides.
             intent = _LEADING[words[0]]
@@ -230,6 +266,7 @@ LABEL_SYNONYMS: dict[Intent, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 LABEL_SYNONYMS[Intent.YES] = LABEL_SYNONYMS[Intent.INTERESTED]
+LABEL_SYNONYMS[Intent.MAYBE_OPT_OUT] = LABEL_SYNONYMS[Intent.UNKNOWN]  # never recorded as an opt-out unconfirmed
 LABEL_SYNONYMS[Intent.NO] = LABEL_SYNONYMS[Intent.NOT_INTERESTED]
 
 _NEGATIONS = {"not", "no", "non", "never", "dont"}
@@ -282,4 +319,7 @@ ANSWER_CORPUS: tuple[str, ...] = (
     "transfer me to an agent", "i want to speak to a representative",
     "hello", "who is this", "what is this about", "sorry", "what", "i do not know", "maybe", "i am not sure",
     "goodbye", "thank you", "thanks",
+    # Goodbyes and questions: without them the model forces such turns onto the answers above (measured: more
+    # of them, or the answers a caller gives to the opt-out question, made every answer worse heard).
+    "bye", "i have to go", "sorry i have to go", "who is calling", "how did you get my number", "why are you calling",
 )  # fmt: skip

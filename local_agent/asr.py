@@ -3,7 +3,7 @@
 Two measures make PocketSphinx usable on telephone audio:
 
 * **A small language model of expected answers.** The wheel's general English model misrecognises most
-  short answers on 8 kHz audio; a bigram model built here from :data:`~media.local_agent.intents.ANSWER_CORPUS`
+  short answers on 8 kHz audio; a bigram model built here from :data:`~media.speech.intents.ANSWER_CORPUS`
   plus the script's own questions (and extra phrases) turns "please stop calling me" from noise into
   the right words, and costs a tenth of the CPU. A trigram model with a high language weight keeps
   whole answers together. The vocabulary is kept to words the pronouncing
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from media.local_agent.intents import ANSWER_CORPUS, Intent, classify, normalize_text
-from media.tts import resample_pcm16
+from media.audio.resample import resample_pcm16
+from media.speech.intents import ANSWER_CORPUS, normalize_text
 
 ASR_RATE = 16000  # the rate of the wheel's acoustic model
 _BAND_FILL_LEVEL = 0.2  # fill noise RMS relative to the utterance RMS (measured best on 8 kHz eSpeak speech)
@@ -40,7 +40,6 @@ _DISCOUNT = 0.5  # absolute discounting of n-gram counts
 # 15 recognised the most intents; 25 starts forcing wrong phrases.
 _LANGUAGE_WEIGHT = 15.0
 _TWO_PASS = True  # twice the CPU (still under 0.1 s per audio s) for clearly better words
-_OPT_OUT_REPEAT = 2  # extra copies of the opt-out answers in the language model
 # PocketSphinx holds the GIL while it decodes. Fed 40 ms at a time, with the second (fwdflat) and lattice
 # (bestpath) passes off, no call holds it long: decoding 14 s of audio in a worker thread delayed the event
 # loop by at most 40 ms (1.2 s in one full-utterance call), at 0.04 CPU s per audio s instead of 0.07.
@@ -96,6 +95,18 @@ def corpus_sentences(phrases: Iterable[str]) -> list[str]:
         if run:
             sentences.append(" ".join(run))
     return sentences
+
+
+def chained(sentences: Sequence[str]) -> list[str]:
+    """The sentences, and every pair of them said in one breath ("who is this? sorry, I have to go").
+
+    Callers often give two answers in one turn. Without pairs, the model knows no way from the end of one
+    answer into the start of another except its backoff, and the recogniser bends the second answer onto
+    the first one's words; with them, every answer keeps the same weight (none is favoured) and the joins
+    are known. Measured on eSpeak answers through G.711 in four voices: opt-outs recognised as opt-outs went
+    from 22 to 29 of 44 against no pairs, other answers from 33 to 40 of 52, at the same CPU per audio second.
+    """
+    return [*sentences, *(f"{a} {b}" for a in sentences for b in sentences)]
 
 
 def build_arpa(sentences: Sequence[str], order: int = 3) -> str:
@@ -181,9 +192,9 @@ class Transcriber:
     """
 
     def __init__(self, phrases: Iterable[str] = (), max_decoders: int = 2) -> None:
-        # Opt-outs count double: missing one is a compliance breach (TCPA), so the model leans towards them.
-        opt_outs = [p for p in ANSWER_CORPUS if classify(p).intent is Intent.OPT_OUT]
-        sentences = corpus_sentences([*ANSWER_CORPUS, *opt_outs * _OPT_OUT_REPEAT, *phrases])
+        # Every answer counts once. Weighting opt-outs (they once counted double) pulled goodbyes and questions
+        # towards opt-out words: "who is this? sorry, I have to go. goodbye" came out as "remove me from ...".
+        sentences = chained(corpus_sentences([*ANSWER_CORPUS, *phrases]))
         vocabulary = sorted({w for s in sentences for w in s.split()})
         self._dir = tempfile.TemporaryDirectory(prefix="local-agent-lm-")
         self._lm_path = Path(self._dir.name) / "answers.arpa"

@@ -7,15 +7,14 @@ Two sides, two threads:
   20 ms. Both only copy bytes into or out of deques under a lock held for microseconds, and never wait for
   the network: they run while pjmedia holds its conference lock, so a slow callback would delay every call
   of the process.
-* The **event loop** (one asyncio loop per UA process, `MediaLoop`) runs `BridgeSession.run`: it sends the
+* The **event loop** (one asyncio loop per UA process, `loop.MediaLoop`) runs `BridgeSession.run`: it sends the
   buffered caller frames to the adapter as they come, turns the adapter's events into playout, transcript,
   outcome and usage, and handles barge-in and failures.
 
-Pacing: models send audio faster than real time; the bridge queues it as 20 ms frames and the media clock
-takes one per tick, so the bridge knows exactly how many milliseconds of each agent turn were played. That
-is what a barge-in reports (``conversation.item.truncate`` ``audio_end_ms``) and what the transcript times
-and first-response latencies are measured with. The call's clock is that tick count (20 ms per
-`pull_frame_to_play`), shared by the stereo recording and the transcript.
+The parts: `inbound.Inbound` (caller frames to the agent), `playout.Playout` (agent audio paced by the media
+clock; its tick count is the call's clock, shared by the stereo recording and the transcript),
+`result.CallResult`, `loop.MediaLoop`. This module holds the session that ties them to the adapter: its
+events, tool calls, failures and the end of the call.
 
 How the UA wires it (``telephony.ua.hooks``): the UA process starts one `MediaLoop` at boot. For each
 answered call its `CallHooks.create_media_port` builds a `BridgeSession`, submits ``session.run()`` with
@@ -35,14 +34,8 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
-import threading
 import time
-import warnings
-import weakref
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from websockets.exceptions import ConnectionClosed
@@ -63,25 +56,22 @@ from media.adapters.base import (
     ToolCall,
     Usage,
 )
-from media.config import FRAME_BYTES, FRAME_MS, AgentConfig, BridgeConfig, CallContext
-from media.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, render_template
-from media.recording import StereoRecorder
-from media.transcript import Transcript
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop  # stdlib on 3.11 (audioop-lts on 3.13+): RMS of a frame in C
+from media.audio.frames import FRAME_MS
+from media.audio.recording import StereoRecorder
+from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.inbound import Inbound
+from media.bridge.playout import Playout
+from media.bridge.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, render_template
+from media.bridge.result import AI_ERROR, BridgeStats, CallResult, outcome_from_tool_call, sum_usage
+from media.bridge.transcript import Transcript
 
 logger = logging.getLogger(__name__)
 
-SILENCE = bytes(FRAME_BYTES)
 # One writer thread for the recordings of every call in the process. Measured with 50 calls: flushing
 # through the default executor (up to 6 threads) let those threads queue for the GIL ahead of the media
 # clock thread, which then ran up to a second late; one thread keeps the file work out of the loop without
 # that convoy. The work per flush is small (one second of audio interleaved, 32 KB written).
 _RECORDING_WRITER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="recordings")
-_UTTERANCE_GAP_TICKS = 25  # 500 ms without a voiced caller frame separates two caller utterances
-AI_ERROR = "ai_error"  # campaigns.choices.Disposition.AI_ERROR
 
 
 class CallControls(Protocol):
@@ -103,87 +93,6 @@ class NoControls:
     def transfer(self, reason: str) -> bool:
         """Refuse."""
         return False
-
-
-@dataclass
-class BridgeStats:
-    """Per-frame latencies in nanoseconds (kept only with ``BridgeConfig.collect_stats``).
-
-    Attributes:
-        inbound: frame pushed by the media thread -> its WebSocket send returned.
-        outbound_ready: WebSocket message read -> its audio queued as frames, ready for the next tick.
-        outbound_played: WebSocket message read -> its frame taken by the media clock (includes the wait
-            for the next 20 ms tick and any audio queued ahead).
-    """
-
-    inbound: list[int] = field(default_factory=list)
-    outbound_ready: list[int] = field(default_factory=list)
-    outbound_played: list[int] = field(default_factory=list)
-
-
-@dataclass
-class CallResult:
-    """What a bridged call leaves behind.
-
-    Attributes:
-        disposition: ``"ai_error"`` when the AI failed, else None (the UA decides: human, opted out, ...).
-        reason: why the AI failed, or why the bridge ended the call.
-        transcript: ``[{"speaker", "text", "start_ms", "end_ms"}]`` on the call's clock.
-        recording: WAV path relative to the recordings root ("" when not recorded).
-        outcome, outcome_fields, outcome_error: from the ``record_outcome`` tool call, validated against the
-            campaign's schema; an invalid one is kept as sent with the problems in ``outcome_error``.
-        first_response_ms: per agent turn, end of caller speech to first agent audio played.
-        usage: tokens etc. reported by the provider, summed per key.
-        ended_by: ``"agent"``, ``"ua"`` (hangup or stop from the call side) or ``"ai_error"``.
-        transfer_requested: the agent asked for a transfer and the UA accepted.
-        played_ms: agent audio played in total (silence excluded).
-    """
-
-    disposition: str | None = None
-    reason: str = ""
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    recording: str = ""
-    outcome: str = ""
-    outcome_fields: dict[str, Any] = field(default_factory=dict)
-    outcome_error: str = ""
-    first_response_ms: list[int] = field(default_factory=list)
-    usage: dict[str, Any] = field(default_factory=dict)
-    ended_by: str = ""
-    transfer_requested: bool = False
-    played_ms: int = 0
-
-    def results(self) -> dict[str, Any]:
-        """The ``results`` argument of ``campaigns.dialer.attempts.finish_attempt``."""
-        out: dict[str, Any] = {
-            "transcript": self.transcript,
-            "first_response_ms": self.first_response_ms,
-            "usage": self.usage,
-        }
-        if self.recording:
-            out["recording"] = self.recording
-        if self.outcome or self.outcome_error:
-            out.update(outcome=self.outcome[:64], outcome_fields=self.outcome_fields, outcome_error=self.outcome_error)
-        return out
-
-    def finish_fields(self) -> dict[str, Any]:
-        """Keys to merge into the UA's ``ended`` event data (``disposition``/``reason`` only for AI errors)."""
-        data: dict[str, Any] = {"results": self.results()}
-        if self.disposition:
-            data.update(disposition=self.disposition, reason=self.reason)
-        return data
-
-
-def _sum_usage(total: dict[str, Any], data: dict[str, Any]) -> None:
-    for key, value in data.items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            total[key] = total.get(key, 0) + value
-        elif isinstance(value, dict):
-            sub = total.get(key)
-            if not isinstance(sub, dict):
-                sub = total[key] = {}
-            _sum_usage(sub, value)
 
 
 class BridgeSession:
@@ -216,31 +125,10 @@ class BridgeSession:
         self._adapter_factory = adapter_factory
         self.adapter: AgentAdapter | None = None
         self.stats = BridgeStats() if self.config.collect_stats else None
-        self._collect = self.config.collect_stats
+        self.inbound = Inbound(self.config.inbound_buffer_frames, self.config.speech_rms_threshold, self.stats)
+        self.playout = Playout(self.stats)
+        self.playout.on_marks = self._marks_played
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._waker: _Waker | None = None
-        # Inbound (media thread -> loop): (pcm, push time ns, tick); bounded, oldest dropped first.
-        self._in: deque[tuple[bytes, int, int]] = deque(maxlen=self.config.inbound_buffer_frames)
-        self._in_event: asyncio.Event | None = None
-        self._in_wake_pending = False
-        self._streaming = False
-        self._input_origin_tick: int | None = None
-        # Outbound (loop -> media thread): entries (pcm or None for a mark, turn, received ns, mark name).
-        self._play: deque[tuple[bytes | None, str, int, str]] = deque()
-        self._play_lock = threading.Lock()
-        self._partial = bytearray()
-        self._partial_turn = ""
-        self._partial_ns = 0
-        self._ticks = 0
-        self._turn_play: dict[str, list[int]] = {}  # turn -> [first tick, last tick, frames played]
-        self._turn_received: dict[str, int] = {}  # turn -> bytes of audio received
-        self._turns_done: set[str] = set()
-        self._dropped_turns: set[str] = set()  # flushed by a barge-in: late audio of theirs is discarded
-        self._current_turn = ""
-        self._last_agent_tick = -2
-        self._last_voiced_tick = -1_000_000
-        self._utterance_start_tick = 0
-        self._latencies: list[int] = []
         # Results
         self.transcript = Transcript()
         self._speech_start_ms: dict[str, int] = {}
@@ -265,65 +153,23 @@ class BridgeSession:
         self._failure: AdapterError | None = None
         self._end_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._last_audio_at = 0.0
 
     # ==== media thread ====================================================================================
 
     def push_received_frame(self, pcm: bytes) -> None:
         """Take one 20 ms frame heard from the callee (PCM16 LE mono 8 kHz). Media thread; never blocks."""
-        tick = self._ticks
-        if audioop.rms(pcm, 2) >= self.config.speech_rms_threshold:
-            if tick - self._last_voiced_tick > _UTTERANCE_GAP_TICKS:
-                self._utterance_start_tick = tick
-            self._last_voiced_tick = tick
+        tick = self.playout.ticks
         recorder = self.recorder  # one read: the loop drops it when the call ends
         if recorder is not None:
             recorder.add_caller(pcm, tick)
-        self._in.append((pcm, time.perf_counter_ns() if self._collect else 0, tick))
-        waker = self._waker
-        # Wake the sender once per batch: while a wake-up is pending, the sender will find this frame too.
-        if waker is not None and not self._in_wake_pending:
-            self._in_wake_pending = True
-            waker.wake(self)
+        self.inbound.push(pcm, tick)
 
     def pull_frame_to_play(self) -> bytes:
         """Return the next 20 ms frame to send to the callee (silence when nothing is queued). Media thread."""
-        marks: list[str] = []
-        with self._play_lock:
-            tick = self._ticks
-            self._ticks = tick + 1
-            queue = self._play
-            while queue and queue[0][0] is None:  # marks whose preceding audio has now been played
-                marks.append(queue.popleft()[3])
-            pcm: bytes | None = None
-            received_ns = 0
-            if queue:
-                pcm, turn, received_ns, _ = queue.popleft()
-            elif self._partial:  # an underrun: play the tail we have rather than hold it back
-                pcm = bytes(self._partial) + bytes(FRAME_BYTES - len(self._partial))
-                turn, received_ns = self._partial_turn, self._partial_ns
-                self._partial.clear()
-            if pcm is not None:
-                span = self._turn_play.get(turn)
-                if span is None:
-                    self._turn_play[turn] = [tick, tick, 1]
-                else:
-                    span[1] = tick
-                    span[2] += 1
-                self._current_turn = turn
-                # A new agent turn after the caller spoke: end of caller speech -> first agent audio played.
-                if self._last_agent_tick != tick - 1 and self._last_voiced_tick > self._last_agent_tick:
-                    self._latencies.append(max(0, (tick - self._last_voiced_tick - 1) * FRAME_MS))
-                self._last_agent_tick = tick
-        if marks and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # loop closed: the session is over
-                self._loop.call_soon_threadsafe(self._marks_played, marks)
-        out = pcm if pcm is not None else SILENCE
+        out = self.playout.pull(self.inbound.last_voiced_tick)
         recorder = self.recorder
         if recorder is not None:
             recorder.add_agent(out)
-        if received_ns and self.stats is not None:
-            self.stats.outbound_played.append(time.perf_counter_ns() - received_ns)
         return out
 
     # ==== any thread =======================================================================================
@@ -350,7 +196,12 @@ class BridgeSession:
     @property
     def now_ms(self) -> int:
         """The call's clock: 20 ms per media tick since the session started."""
-        return self._ticks * FRAME_MS
+        return self.playout.ticks * FRAME_MS
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the agent's session is up and caller audio flows to it."""
+        return self.inbound.streaming
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
@@ -372,12 +223,8 @@ class BridgeSession:
             self._fail(AdapterError("internal", f"bridge error handling the AI: {exc!r}"))
 
     def _spawn_dtmf(self, digit: str) -> None:
-        if self.adapter is not None and self._streaming:
+        if self.adapter is not None and self.inbound.streaming:
             self._spawn(self.adapter.send_dtmf(digit))
-
-    def _wake_sender(self) -> None:
-        if self._in_event is not None:
-            self._in_event.set()
 
     def _stop(self, reason: str, by: str) -> None:
         if self._stop_event is None or self._stop_event.is_set():
@@ -390,7 +237,7 @@ class BridgeSession:
         if self._failure is None and self._stop_event is not None and not self._stop_event.is_set():
             logger.warning("attempt %s: AI failure (%s): %s", self.call.attempt_id, error.kind, error.reason)
             self._failure = error
-            self._streaming = False
+            self.inbound.streaming = False
             self._stop_event.set()
 
     async def run(self) -> CallResult:
@@ -400,13 +247,11 @@ class BridgeSession:
             The call's `CallResult`.
         """
         self._loop = asyncio.get_running_loop()
-        self._waker = _waker_for(self._loop)
-        self._in_event = asyncio.Event()
         self._stop_event = asyncio.Event()
         if self._stop_requested_early:
             self._stop(self._stop_reason, "ua")
-        if self._in:
-            self._wake_sender()
+        self.playout.attach(self._loop)
+        self.inbound.attach(self._loop)
         try:
             await self._run()
         except AdapterError as exc:
@@ -442,8 +287,8 @@ class BridgeSession:
             raise AdapterError("timeout", f"no AI session within {self.config.session_timeout_s:g} s")
         stop_wait.cancel()
         connect.result()  # raises AdapterError
-        self._streaming = True
-        self._spawn(self._send_loop())
+        self.inbound.streaming = True
+        self._spawn(self.inbound.send_loop(self.adapter))
         self._spawn(self._run_adapter())
         if self.recorder is not None:
             self._spawn(self._flush_recording())
@@ -461,27 +306,6 @@ class BridgeSession:
         if not self.adapter.closing:  # run() returned by itself: the agent hung up cleanly
             self._on_event(AgentHangup())
 
-    async def _send_loop(self) -> None:
-        assert self._in_event is not None  # noqa: S101 - set by run()
-        assert self.adapter is not None  # noqa: S101
-        adapter, inbound, event, stats = self.adapter, self._in, self._in_event, self.stats
-        while True:
-            await event.wait()
-            event.clear()
-            self._in_wake_pending = False
-            while inbound:
-                pcm, pushed_ns, tick = inbound.popleft()
-                if not self._streaming:
-                    continue
-                if self._input_origin_tick is None:
-                    self._input_origin_tick = tick
-                try:
-                    await adapter.send_audio(pcm)
-                except ConnectionClosed:
-                    continue  # the frame is lost; the receiving side decides whether the call goes on
-                if stats is not None:
-                    stats.inbound.append(time.perf_counter_ns() - pushed_ns)
-
     async def _flush_recording(self) -> None:
         recorder = self.recorder
         assert recorder is not None  # noqa: S101
@@ -497,7 +321,7 @@ class BridgeSession:
     def _on_event(self, event: AdapterEvent) -> None:
         """Apply one adapter event (event loop; in message order)."""
         if isinstance(event, AgentAudio):
-            self._queue_audio(event)
+            self.playout.queue_audio(event)
         elif isinstance(event, CallerSpeechStarted):
             if event.audio_ms is not None and event.item_id:
                 self._speech_start_ms[event.item_id] = self._input_ms(event.audio_ms)
@@ -508,10 +332,9 @@ class BridgeSession:
             if event.audio_ms is not None and event.item_id:
                 self._speech_end_ms[event.item_id] = self._input_ms(event.audio_ms)
         elif isinstance(event, AgentAudioDone):
-            self._turns_done.add(event.turn)
-            self._pad_partial(event.turn)
+            self.playout.end_turn(event.turn)
         elif isinstance(event, Mark):
-            self._queue_mark(event.name)
+            self.playout.queue_mark(event.name)
         elif isinstance(event, CallerTranscript):
             self._add_caller_text(event)
         elif isinstance(event, AgentTranscript):
@@ -519,116 +342,37 @@ class BridgeSession:
         elif isinstance(event, ToolCall):
             self._spawn(self._on_tool_call(event))
         elif isinstance(event, Usage):
-            _sum_usage(self.usage, event.data)
+            sum_usage(self.usage, event.data)
         elif isinstance(event, AgentHangup):
             self._ended_by = "agent"
             self._spawn(self._end_after_playout(event.reason, grace_ms=0))
 
     def _input_ms(self, audio_ms: int) -> int:
-        origin = self._input_origin_tick or 0
+        origin = self.inbound.origin_tick or 0
         return origin * FRAME_MS + audio_ms
 
-    def _queue_audio(self, event: AgentAudio) -> None:
-        turn = event.turn
-        if turn in self._dropped_turns:
-            return  # still in flight when the caller barged in: never play it
-        pcm = event.pcm
-        self._last_audio_at = time.monotonic()
-        self._turn_received[turn] = self._turn_received.get(turn, 0) + len(pcm)
-        with self._play_lock:
-            partial = self._partial
-            if not partial and len(pcm) == FRAME_BYTES:  # the common case: one whole frame
-                self._play.append((pcm, turn, event.received_ns, ""))
-                pcm = b""
-        if not pcm:
-            if self.stats is not None and event.received_ns:
-                self.stats.outbound_ready.append(time.perf_counter_ns() - event.received_ns)
-            return
-        with self._play_lock:
-            partial = self._partial
-            if partial and self._partial_turn != turn:  # a new turn: finish the previous one's last frame
-                self._play.append(
-                    (bytes(partial) + bytes(FRAME_BYTES - len(partial)), self._partial_turn, self._partial_ns, "")
-                )
-                partial.clear()
-            partial.extend(pcm)
-            self._partial_turn, self._partial_ns = turn, event.received_ns
-            whole = len(partial) - len(partial) % FRAME_BYTES
-            if whole:
-                data = bytes(partial[:whole])
-                del partial[:whole]
-                self._play.extend(
-                    (data[i : i + FRAME_BYTES], turn, event.received_ns, "") for i in range(0, whole, FRAME_BYTES)
-                )
-        if self.stats is not None and event.received_ns:
-            self.stats.outbound_ready.append(time.perf_counter_ns() - event.received_ns)
-
-    def _pad_partial(self, turn: str) -> None:
-        with self._play_lock:
-            if self._partial and self._partial_turn == turn:
-                self._play.append(
-                    (bytes(self._partial) + bytes(FRAME_BYTES - len(self._partial)), turn, self._partial_ns, "")
-                )
-                self._partial.clear()
-
-    def _queue_mark(self, name: str) -> None:
-        with self._play_lock:
-            if self._partial:
-                self._play.append(
-                    (
-                        bytes(self._partial) + bytes(FRAME_BYTES - len(self._partial)),
-                        self._partial_turn,
-                        self._partial_ns,
-                        "",
-                    )
-                )
-                self._partial.clear()
-            if self._play:
-                self._play.append((None, "", 0, name))
-                return
-        self._marks_played([name])  # nothing queued before it: its audio has been played already
-
     def _marks_played(self, names: list[str]) -> None:
-        if self.adapter is None or not self._streaming:
+        if self.adapter is None or not self.inbound.streaming:
             return
         for name in names:
             self._spawn(self.adapter.mark_played(name))
 
     def _barge_in(self, *, truncate: bool) -> None:
         """Flush playout now (the next tick plays silence) and tell the model how much it said was heard."""
-        with self._play_lock:
-            marks = [entry[3] for entry in self._play if entry[0] is None]
-            queued_turns = {entry[1] for entry in self._play if entry[0] is not None}
-            had_partial = bool(self._partial)
-            if had_partial:
-                queued_turns.add(self._partial_turn)
-            self._play.clear()
-            self._partial.clear()
-            current = self._current_turn
-            span = self._turn_play.get(current)
-            played_ms = span[2] * FRAME_MS if span else 0
-        # The turn being heard, or (none started yet) the one queued next.
-        turn = current if current and (current in queued_turns or current not in self._turns_done) else ""
-        if not turn and queued_turns:
-            turn = next(iter(queued_turns))
-            played_ms = 0
-        if turn:
-            self._dropped_turns.add(turn)
-        self._dropped_turns.update(queued_turns)
-        if marks:
+        flushed = self.playout.flush()
+        if flushed.marks:
             # Marks dropped by the flush are echoed too, so agents that wait for them do not stall.
-            self._marks_played(marks)
-        if truncate and turn and self.adapter is not None and self._streaming:
-            received_ms = self._turn_received.get(turn, 0) // 16  # 16 bytes per ms of PCM16 8 kHz
-            self._spawn(self.adapter.truncate(turn, min(played_ms, received_ms)))
+            self._marks_played(flushed.marks)
+        if truncate and flushed.turn and self.adapter is not None and self.inbound.streaming:
+            self._spawn(self.adapter.truncate(flushed.turn, flushed.heard_ms))
 
     def _add_caller_text(self, event: CallerTranscript) -> None:
         start = self._speech_start_ms.get(event.item_id) if event.item_id else None
         end = self._speech_end_ms.get(event.item_id) if event.item_id else None
         if start is None:
             # No provider times: the bridge's own view of the latest caller utterance.
-            start = self._utterance_start_tick * FRAME_MS
-            end = (self._last_voiced_tick + 1) * FRAME_MS
+            start = self.inbound.utterance_start_tick * FRAME_MS
+            end = (self.inbound.last_voiced_tick + 1) * FRAME_MS
             if start < self._last_caller_end_ms or end <= start:
                 start = end = self.now_ms
         end = end if end is not None else self.now_ms
@@ -659,33 +403,15 @@ class BridgeSession:
             )
 
     def _record_outcome(self, call: ToolCall) -> dict[str, Any]:
-        from media.outcomes import validate_outcome
-
-        args = call.arguments
-        if args is None:
-            # Never dropped: the raw text is kept with the reason it could not be used.
-            self.outcome, self.outcome_fields = "", {"raw_arguments": call.raw[:2000]}
-            self.outcome_error = "record_outcome arguments are not a JSON object"
-            return {"ok": False, "errors": [self.outcome_error]}
-        label = args.get("label")
-        fields = args.get("fields", {})
-        problems: list[str] = []
-        if not isinstance(label, str):
-            problems.append(f"label must be a string, got {label!r}")
-            label = "" if label is None else str(label)
-        if not isinstance(fields, dict):
-            problems.append(f"fields must be an object, got {fields!r}")
-            fields = {"raw_fields": fields}
-        elif not problems:
-            problems = validate_outcome(self.agent.outcome_schema, label, fields)
-        self.outcome, self.outcome_fields, self.outcome_error = label[:64], fields, "; ".join(problems)
-        return {"ok": not problems, "errors": problems}
+        outcome = outcome_from_tool_call(self.agent.outcome_schema, call.arguments, call.raw)
+        self.outcome, self.outcome_fields, self.outcome_error = outcome.label, outcome.fields, outcome.error
+        return {"ok": not outcome.problems, "errors": outcome.problems}
 
     async def _end_after_playout(self, reason: str, *, grace_ms: int) -> None:
         """Hang up once the agent's audio has been played and no more came for ``grace_ms``."""
         while True:
-            idle_s = time.monotonic() - self._last_audio_at
-            if not self._play and not self._partial and idle_s * 1000 >= grace_ms:
+            idle_s = time.monotonic() - self.playout.last_audio_at
+            if self.playout.empty and idle_s * 1000 >= grace_ms:
                 break
             await asyncio.sleep(FRAME_MS / 1000)
         self.controls.hangup(reason)
@@ -695,9 +421,9 @@ class BridgeSession:
 
     async def _play_fallback(self) -> None:
         """Speak the fallback message to the caller, then hang up (unless the call is already gone)."""
-        from media.tts import SpeechSynthesisError, Voice, synthesize
+        from media.speech.tts import SpeechSynthesisError, Voice, synthesize
 
-        self._streaming = False
+        self.inbound.streaming = False
         assert self._failure is not None  # noqa: S101
         if self._stop_reason and self._ended_by == "ua":
             return  # the caller is gone: nobody to speak to
@@ -712,11 +438,11 @@ class BridgeSession:
         if audio:
             stop = asyncio.Event()
             self._stop_event = stop  # a UA stop (caller hung up) ends the fallback early
-            self._queue_audio(AgentAudio(audio, "fallback"))
-            self._pad_partial("fallback")
+            self.playout.queue_audio(AgentAudio(audio, "fallback"))
+            self.playout.end_turn("fallback")
             deadline = time.monotonic() + len(audio) / 16000 + 2.0
             # The media thread drains the queue; polling once a tick is the simplest cross-thread wait.
-            while (self._play or self._partial) and not stop.is_set() and time.monotonic() < deadline:  # noqa: ASYNC110
+            while not self.playout.empty and not stop.is_set() and time.monotonic() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(FRAME_MS / 1000)
         if self._ended_by == "ai_error":
             self.controls.hangup(f"AI failure: {self._failure.reason}")
@@ -730,7 +456,7 @@ class BridgeSession:
 
     async def _finish(self) -> CallResult:
         adapter = self.adapter
-        self._streaming = False
+        self.inbound.streaming = False
         if adapter is not None:
             # Bounded as a whole: the UA waits for this result about close_timeout_s when the call ends.
             with contextlib.suppress(Exception):  # best effort: the socket may already be broken
@@ -747,10 +473,7 @@ class BridgeSession:
                 recording = self.recording_path
             except OSError:
                 logger.exception("attempt %s: recording could not be written", self.call.attempt_id)
-        with self._play_lock:
-            spans = {turn: (s[0] * FRAME_MS, (s[1] + 1) * FRAME_MS) for turn, s in self._turn_play.items()}
-            played_ms = sum(s[2] for turn, s in self._turn_play.items() if turn != "fallback") * FRAME_MS
-            latencies = list(self._latencies)
+        spans, played_ms, latencies = self.playout.summary()
         failure = self._failure
         return CallResult(
             disposition=AI_ERROR if failure is not None else None,
@@ -766,86 +489,3 @@ class BridgeSession:
             transfer_requested=self.transfer_requested,
             played_ms=played_ms,
         )
-
-
-class _Waker:
-    """Wakes the senders of every session on one loop with at most one cross-thread call per media tick.
-
-    The media thread pushes a frame for each call every 20 ms; one ``call_soon_threadsafe`` per frame would be
-    one self-pipe write per call and tick, made while pjmedia holds its conference lock. Sessions with new
-    frames are queued here instead, and a single loop callback wakes them all.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self._pending: deque[BridgeSession] = deque()
-        self._scheduled = False
-
-    def wake(self, session: BridgeSession) -> None:
-        """Media thread: have ``session``'s sender run soon."""
-        self._pending.append(session)
-        if not self._scheduled:
-            self._scheduled = True
-            with contextlib.suppress(RuntimeError):  # loop closed: the sessions are over, nobody reads
-                self.loop.call_soon_threadsafe(self._run)
-
-    def _run(self) -> None:
-        # Reset first: a session queued from now on schedules a new callback (it may also be served now).
-        self._scheduled = False
-        pending = self._pending
-        while pending:
-            pending.popleft()._wake_sender()
-
-
-_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waker] = weakref.WeakKeyDictionary()
-_wakers_lock = threading.Lock()
-
-
-def _waker_for(loop: asyncio.AbstractEventLoop) -> _Waker:
-    with _wakers_lock:
-        waker = _wakers.get(loop)
-        if waker is None:
-            waker = _wakers[loop] = _Waker(loop)
-        return waker
-
-
-class MediaLoop:
-    """The asyncio event loop of one UA process, on its own thread, hosting every call's `BridgeSession`.
-
-    One loop serves all calls of the process: sessions are independent tasks, and `BridgeSession.run`
-    never raises, so one call's failure cannot reach another.
-    """
-
-    def __init__(self, name: str = "media-loop") -> None:
-        self.loop = asyncio.new_event_loop()
-        self.loop.set_exception_handler(self._log_exception)
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    @staticmethod
-    def _log_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        logger.error("media loop: %s", context.get("message"), exc_info=context.get("exception"))
-
-    def start(self) -> MediaLoop:
-        """Start the loop thread; returns self."""
-        self._thread.start()
-        return self
-
-    def submit(self, session: BridgeSession) -> concurrent.futures.Future[CallResult]:
-        """Run a session on the loop; the future resolves to its `CallResult` (any thread)."""
-        return asyncio.run_coroutine_threadsafe(session.run(), self.loop)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the loop and join its thread (call after the sessions ended)."""
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self.loop.close()
-
-
-def recording_file(root: Path, result: CallResult) -> Path | None:
-    """The absolute path of a result's recording under ``root`` (None when not recorded)."""
-    return root / result.recording if result.recording else None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from media import tts
-from media.local_agent.vad import EnergyVad, VadConfig, VadEvent, VadEventKind
+from media.audio.vad import EnergyVad, VadConfig, VadEvent, VadEventKind
+from media.speech import tts
 
 STARTED = VadEventKind.SPEECH_STARTED
 STOPPED = VadEventKind.SPEECH_STOPPED

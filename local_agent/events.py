@@ -1,7 +1,7 @@
-"""Builders for OpenAI Realtime GA server events and the session object, as plain dicts.
+"""The local agent's Realtime session object: the session a connection starts with, and ``session.update``.
 
 Field names and shapes follow the GA types of the official ``openai`` SDK (``openai.types.realtime``); the
-tests validate every event the agent sends against that SDK's ``RealtimeServerEvent`` union.
+events themselves are built by `media.adapters.realtime_events`, shared with the bridge's adapter.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import secrets
 import time
 from typing import Any
 
+from media.adapters.realtime_events import PCM_RATE
+
 SESSION_LIFETIME_S = 3600  # the GA service's 60-minute session
 AUDIO_FORMATS = ("audio/pcm", "audio/pcmu", "audio/pcma")
-PCM_RATE = 24000
 SESSION_KEYS = frozenset(
     {
         "type", "model", "instructions", "output_modalities", "audio", "tools", "tool_choice",
@@ -193,30 +194,3 @@ def _merge_audio_output(target: dict[str, Any], update: Any) -> None:
         if not isinstance(speed, int | float) or not 0.25 <= speed <= 1.5:
             raise SessionUpdateError("invalid_value", "speed must be 0.25-1.5", "session.audio.output.speed")
         target["speed"] = speed
-
-
-def error(code: str, message: str, *, param: str | None = None, event_id: str | None = None) -> dict[str, Any]:
-    """An ``error`` event (non-fatal: the connection stays open, like the real service)."""
-    return {
-        "type": "error",
-        "error": {
-            "type": "invalid_request_error",
-            "code": code,
-            "message": message,
-            "param": param,
-            "event_id": event_id,
-        },
-    }
-
-
-def usage(input_text: int, input_audio: int, output_text: int, output_audio: int) -> dict[str, Any]:
-    """A ``response.done`` usage block (token counts are estimates: words and audio length)."""
-    inp = input_text + input_audio
-    out = output_text + output_audio
-    return {
-        "total_tokens": inp + out,
-        "input_tokens": inp,
-        "output_tokens": out,
-        "input_token_details": {"cached_tokens": 0, "text_tokens": input_text, "audio_tokens": input_audio},
-        "output_token_details": {"text_tokens": output_text, "audio_tokens": output_audio},
-    }

@@ -1,4 +1,4 @@
-"""``python -m media.local_agent`` serves the Realtime protocol until SIGTERM (the Procfile's ``agent``)."""
+"""``python -m local_agent`` serves the Realtime protocol until SIGTERM (the Procfile's ``agent``)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def test_command_serves_a_session_and_stops_on_sigterm() -> None:
     # given the command running as its own process
     port = _free_port()
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "media.local_agent", "--port", str(port)],
+        [sys.executable, "-m", "local_agent", "--port", str(port)],
         cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from media.config import FRAME_BYTES, SAMPLE_RATE
+from media.audio.frames import FRAME_BYTES, SAMPLE_RATE
 
 
 class StereoRecorder:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -18,8 +19,10 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from media import g711, tts
-from media.local_agent.server import LocalAgentConfig, RunningAgent, start_in_thread
+from local_agent.config import LocalAgentConfig
+from local_agent.server import RunningAgent, start_in_thread
+from media.audio import g711
+from media.speech import tts
 from tests.media.protocol_check import openai_server_event
 
 PORTS = range(*(int(p) for p in os.environ.get("LOCAL_AGENT_TEST_PORTS", "18700-18800").split("-")))
@@ -281,6 +284,57 @@ def test_typed_user_message_is_answered(agent: RunningAgent) -> None:
             await conv.connection.response.create()
             done = await conv.until("response.done")
             assert _arguments(done, "record_outcome")["outcome"] == "opted_out"
+
+    asyncio.run(scenario())
+
+
+async def _say_typed(conv: Conversation, text: str) -> dict[str, Any]:
+    await conv.connection.conversation.item.create(
+        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    )
+    await conv.connection.response.create()
+    return await conv.until("response.done")
+
+
+def _calls(done: dict[str, Any]) -> list[str]:
+    return [i["name"] for i in done["response"]["output"] if i["type"] == "function_call"]
+
+
+def test_a_possible_opt_out_is_confirmed_before_it_is_recorded(agent: RunningAgent) -> None:
+    async def scenario() -> None:
+        async with conversation(agent, _session(PCMU, SERVER_VAD)) as conv:
+            await _greet(conv)
+            # given words that may be an opt-out, or a misheard goodbye
+            done = await _say_typed(conv, "remove me from week i am from your goodbye")
+            # then the agent asks, and records nothing yet
+            assert _calls(done) == []
+            spoken = conv.of("response.output_audio_transcript.done")[-1]["transcript"]
+            assert spoken == "Just to confirm: you want us to stop calling you?"
+            # and on a yes the opt-out is recorded
+            done = await _say_typed(conv, "yes")
+            assert _arguments(done, "record_outcome")["outcome"] == "opted_out"
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("said", ["Who is this? Sorry, I have to go. Goodbye.", "Who is calling me?"])
+def test_a_spoken_goodbye_or_question_is_not_an_opt_out(agent: RunningAgent, said: str) -> None:
+    async def scenario() -> None:
+        async with conversation(agent, _session(PCMU, SERVER_VAD)) as conv:
+            await _greet(conv)
+            await conv.speak(said, PCMU)
+            heard = await conv.until("conversation.item.input_audio_transcription.completed")
+            await conv.until("response.done")
+            with contextlib.suppress(TimeoutError):  # the turn may have been heard as more than one
+                while True:
+                    await asyncio.wait_for(conv.next(), timeout=2)
+            outcomes = [
+                json.loads(item["arguments"]).get("outcome")
+                for done in conv.of("response.done")
+                for item in done["response"]["output"]
+                if item["type"] == "function_call" and item["name"] == "record_outcome"
+            ]
+            assert "opted_out" not in outcomes, heard["transcript"]
 
     asyncio.run(scenario())
 

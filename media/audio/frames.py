@@ -1,0 +1,11 @@
+"""The audio format every part of the media library exchanges: 20 ms frames of PCM16 LE mono at 8 kHz.
+
+8 kHz is the conference bridge clock of the UA (the G.711 rate); frames in and out of a call are at this rate.
+"""
+
+from __future__ import annotations
+
+SAMPLE_RATE = 8000
+FRAME_MS = 20
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 160
+FRAME_BYTES = FRAME_SAMPLES * 2  # PCM16 LE mono: 320 bytes per 20 ms

@@ -1,0 +1,1 @@
+"""Speech in plain text: synthesis (eSpeak NG) and the intents of short telephone answers."""
