@@ -7,7 +7,10 @@ from django.contrib import admin
 from django.urls import path
 from django.views.generic import RedirectView
 
+from api.v1 import api
+
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
+    path("api/v1/", api.urls),
     path("", RedirectView.as_view(url=f"/{settings.ADMIN_URL}", permanent=False)),
 ]
