@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from api.calls import place_call
 from api.problems import not_found
@@ -25,11 +25,11 @@ def _call(contact: Contact) -> dict[str, Any]:
 
 @router.post("", response={202: CallOut, **problems(404, 409)},
              summary="Place one call now (or learn why it may not be dialed now, and when it could)")
-def create_call(request: HttpRequest, payload: CallIn) -> tuple[int, dict[str, Any]]:
+def create_call(request: HttpRequest, payload: CallIn) -> Status[dict[str, Any]]:
     require(request, "campaigns.add_callattempt")
     placed = place_call(payload.campaign_id, payload.to, name=payload.name, time_zone=payload.time_zone,
                         variables=payload.variables)
-    return 202, _call(placed.contact)
+    return Status(202, _call(placed.contact))
 
 
 @router.get("/{contact_id}", response={200: CallOut, **problems(404)}, summary="A call's contact and its attempts")

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Router, Status
 
 from api.campaign_edits import campaign_state, create_campaign, etag_of, update_campaign
 from api.problems import ApiProblem, not_found
@@ -47,10 +47,10 @@ def list_campaigns(request: HttpRequest, status: str | None = None, cursor: str 
 
 
 @router.post("", response={201: CampaignOut, **problems()}, summary="Create a draft campaign")
-def create(request: HttpRequest, response: HttpResponse, payload: CampaignCreate) -> tuple[int, dict[str, Any]]:
+def create(request: HttpRequest, response: HttpResponse, payload: CampaignCreate) -> Status[dict[str, Any]]:
     require(request, "campaigns.add_campaign")
     campaign = create_campaign(payload.dict())
-    return 201, _out(_get(campaign.pk), response)
+    return Status(201, _out(_get(campaign.pk), response))
 
 
 @router.get("/{campaign_id}", response={200: CampaignOut, **problems(404)}, summary="Read a campaign")

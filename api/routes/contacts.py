@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import File, Router
+from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
 from api.contacts import add_contacts
@@ -56,7 +56,7 @@ def list_contacts(request: HttpRequest, campaign_id: int, status: str | None = N
 
 @router.post("/campaigns/{campaign_id}/imports", response={202: ImportJobOut, **problems(404)},
              summary="Upload a contacts CSV as an import job (poll it for progress)")
-def upload(request: HttpRequest, campaign_id: int, file: UploadedFile = File(...)) -> tuple[int, ImportJob]:  # noqa: B008
+def upload(request: HttpRequest, campaign_id: int, file: UploadedFile = File(...)) -> Status[ImportJob]:  # noqa: B008
     require(request, "campaigns.add_importjob")
     campaign = _campaign(campaign_id)
     try:
@@ -64,7 +64,7 @@ def upload(request: HttpRequest, campaign_id: int, file: UploadedFile = File(...
     except CsvFormatError as exc:
         raise ApiProblem(422, "import-failed", "File not usable", str(exc),
                          errors=[{"field": "body.file", "detail": str(exc)}]) from None
-    return 202, confirm_import_job(job.pk)
+    return Status(202, confirm_import_job(job.pk))
 
 
 @router.get("/imports/{job_id}", response={200: ImportJobOut, **problems(404)},

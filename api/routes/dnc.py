@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Q
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 
 from api.problems import ApiProblem, not_found, validation_problem
 from api.schemas import DncCheck, DncIn, DncOut
@@ -32,7 +32,7 @@ def check(request: HttpRequest, phone: str, campaign_id: int | None = None, regi
 
 
 @router.post("", response={201: DncOut, **problems(404)}, summary="Add a number (idempotent)")
-def add(request: HttpRequest, payload: DncIn) -> tuple[int, DoNotCall]:
+def add(request: HttpRequest, payload: DncIn) -> Status[DoNotCall]:
     require(request, "campaigns.add_donotcall")
     campaign = None
     if payload.campaign_id is not None:
@@ -44,11 +44,11 @@ def add(request: HttpRequest, payload: DncIn) -> tuple[int, DoNotCall]:
                                    default_region=payload.default_region.upper())
     except InvalidNumber as exc:
         raise validation_problem([{"field": "body.phone", "detail": str(exc)}]) from None
-    return 201, entry
+    return Status(201, entry)
 
 
 @router.delete("/{entry_id}", response={204: None, **problems(404, 409)}, summary="Remove an entry")
-def remove(request: HttpRequest, entry_id: int) -> tuple[int, None]:
+def remove(request: HttpRequest, entry_id: int) -> Status[None]:
     require(request, "campaigns.delete_donotcall")
     entry = DoNotCall.objects.filter(pk=entry_id).first()
     if entry is None:
@@ -57,4 +57,4 @@ def remove(request: HttpRequest, entry_id: int) -> tuple[int, None]:
     if entry.source == DncSource.OPT_OUT:
         raise ApiProblem(409, "opt-out-kept", "Opt-outs are kept", "An opt-out made during a call cannot be removed.")
     DoNotCall.objects.filter(pk=entry_id).delete()
-    return 204, None
+    return Status(204, None)
