@@ -38,6 +38,7 @@ CLAIM_LEASE = dt.timedelta(seconds=60)  # longer than one POST's timeout
 BASE_DELAY_S = 30
 MAX_DELAY_S = 3 * 3600
 USER_AGENT = "campaign-engine-webhooks/1"
+BATCH = 50
 
 
 def retry_horizon() -> dt.timedelta:
@@ -85,18 +86,23 @@ def claim_due(limit: int, now: dt.datetime) -> list[int]:
     return ids
 
 
-def send_due(*, limit: int = 50, client: httpx.Client | None = None, now: dt.datetime | None = None) -> SendReport:
-    """Send every due delivery (up to ``limit``), one POST each, and record the results."""
+def send_due(*, limit: int = 200, client: httpx.Client | None = None, now: dt.datetime | None = None) -> SendReport:
+    """Send due deliveries, one POST each, and record the results; claims again after each batch (a delivery
+    that waited for an older one of its subject is due once that one went out), up to ``limit`` sends."""
     report = SendReport()
-    ids = claim_due(limit, now or timezone.now())
-    if not ids:
-        return report
     own = client is None
     client = client or httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), follow_redirects=False,
                                     headers={"User-Agent": USER_AGENT})
+    sent = 0
     try:
-        for delivery in WebhookDelivery.objects.select_related("event", "endpoint").filter(pk__in=ids).order_by("id"):
-            _send_one(delivery, client, report)
+        while sent < limit:
+            ids = claim_due(min(BATCH, limit - sent), now or timezone.now())
+            if not ids:
+                break
+            sent += len(ids)
+            for delivery in (WebhookDelivery.objects.select_related("event", "endpoint").filter(pk__in=ids)
+                             .order_by("id")):
+                _send_one(delivery, client, report)
     finally:
         if own:
             client.close()
