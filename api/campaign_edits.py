@@ -29,6 +29,9 @@ _LOCKED_WHILE_ACTIVE = frozenset({"agent_id", "trunk_id", "caller_id_ids"})
 def campaign_state(campaign: Campaign) -> dict[str, Any]:
     """The campaign as the API shows it, without its version."""
     state: dict[str, Any] = {f: getattr(campaign, f) for f in EDITABLE}
+    # Local wall-clock times without an offset: JSON Schema's "time" format would demand one.
+    state["window_start"] = campaign.window_start.strftime("%H:%M:%S")
+    state["window_end"] = campaign.window_end.strftime("%H:%M:%S")
     state.update(id=campaign.pk, status=campaign.status, agent_id=campaign.agent_id, trunk_id=campaign.trunk_id,
                  caller_id_ids=sorted(c.pk for c in campaign.caller_ids.all()), created_at=campaign.created_at,
                  started_at=campaign.started_at, finished_at=campaign.finished_at)

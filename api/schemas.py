@@ -114,8 +114,8 @@ class CampaignOut(Schema):
     caller_id_ids: list[int]
     default_region: str
     window_days: list[int]
-    window_start: dt.time
-    window_end: dt.time
+    window_start: str = Field(..., pattern=r"^\d{2}:\d{2}:\d{2}$", description="Local time, HH:MM:SS.")
+    window_end: str = Field(..., pattern=r"^\d{2}:\d{2}:\d{2}$", description="Local time, HH:MM:SS.")
     max_concurrent: int
     max_cps: Decimal
     ring_timeout_s: int
