@@ -24,7 +24,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if not change:
-            import secrets  # noqa: PLC0415
+            import secrets
 
             obj.prefix = secrets.token_hex(4)
             secret = f"{KEY_PREFIX}{obj.prefix}_{secrets.token_urlsafe(32)}"

@@ -13,7 +13,6 @@ import io
 import re
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from django.core.files import File

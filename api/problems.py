@@ -11,7 +11,7 @@ PROBLEM_TYPE_BASE = "/api/v1/problems/"
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 
-class ApiProblem(Exception):  # noqa: N818 (it is a problem document, not only an error)
+class ApiProblem(Exception):
     """Raised by a route or service to answer with a problem document.
 
     Args:

@@ -145,7 +145,7 @@ api.get_openapi_schema = _openapi_schema  # type: ignore[method-assign]
 
 
 def _register_routes() -> None:
-    from api.routes import calls, campaigns, catalog, contacts, dnc, attempts  # noqa: PLC0415 (routes import api)
+    from api.routes import attempts, calls, campaigns, catalog, contacts, dnc
 
     api.add_router("/campaigns", campaigns.router, tags=["campaigns"])
     api.add_router("/", contacts.router, tags=["contacts"])

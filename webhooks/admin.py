@@ -90,7 +90,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             n = replay_events(endpoint_id, since=since.replace(tzinfo=since.tzinfo or dt.UTC),
                               until=until.replace(tzinfo=until.tzinfo or dt.UTC))
             messages.success(request, f"{n} event(s) queued again for {endpoint.url}.")
-            return redirect(reverse("admin:webhooks_webhookdelivery_changelist") + f"?endpoint__id__exact={endpoint_id}")
+            log = reverse("admin:webhooks_webhookdelivery_changelist")
+            return redirect(f"{log}?endpoint__id__exact={endpoint_id}")
         context = {**self.admin_site.each_context(request), "title": f"Replay events to {endpoint.url}",
                    "form": form, "endpoint": endpoint, "opts": self.model._meta}
         return render(request, "admin/webhooks/replay_range.html", context)

@@ -22,7 +22,7 @@ DELIVER_TASK = "webhooks.deliver_due"
 
 def _kick() -> None:
     # Latency only: the beat runs the sender every second anyway, so a lost kick delays, never loses.
-    from config.celery_app import app  # noqa: PLC0415 (Celery's app is needed only after a commit)
+    from config.celery_app import app
 
     try:
         app.send_task(DELIVER_TASK, expires=5)

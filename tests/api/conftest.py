@@ -15,7 +15,8 @@ from api.keys import issue_api_key
 
 def group_with(*perms: str) -> Group:
     """A group granting ``perms`` (``app_label.codename``)."""
-    group = Group.objects.create(name="g-" + "-".join(p.split(".")[1] for p in perms)[:140] + f"-{Group.objects.count()}")
+    label = "-".join(p.split(".")[1] for p in perms)[:140]
+    group = Group.objects.create(name=f"g-{label}-{Group.objects.count()}")
     for perm in perms:
         app, code = perm.split(".")
         group.permissions.add(Permission.objects.get(content_type__app_label=app, codename=code))

@@ -145,8 +145,11 @@ def test_a_retried_post_after_the_call_ended_does_not_call_again(api_client: Api
     # when the client retries the same POST (a timeout on its side), it gets the first answer again
     with time_machine.travel(MIDDAY + dt.timedelta(seconds=40), tick=False):
         again = call(api_client, campaign.pk, key="lead-8")
-    assert again.status_code == 202 and again["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    assert again.status_code == 202
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
     assert Contact.objects.get().next_attempt_at == contact.next_attempt_at  # not made due again
     # and the same key with another body is refused
     other = call(api_client, campaign.pk, to="+12125550124", key="lead-8")
-    assert other.status_code == 409 and other.json()["type"].endswith("/idempotency-key-reused")
+    assert other.status_code == 409
+    assert other.json()["type"].endswith("/idempotency-key-reused")

@@ -19,7 +19,9 @@ def test_create_then_read_carries_the_etag(api_client: ApiClient) -> None:
                                                      "caller_id_ids": [caller.pk], "max_concurrent": 3})
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["status"] == "draft" and body["caller_id_ids"] == [caller.pk] and body["max_concurrent"] == 3
+    assert body["status"] == "draft"
+    assert body["caller_id_ids"] == [caller.pk]
+    assert body["max_concurrent"] == 3
     read = api_client.get(f"/api/v1/campaigns/{body['id']}")
     assert read["ETag"] == body["version"] == read.json()["version"]
 
@@ -45,7 +47,8 @@ def test_an_update_needs_the_current_version_and_a_stale_one_is_refused(api_clie
     first = api_client.patch(f"/api/v1/campaigns/{campaign.pk}", {"max_concurrent": 7}, headers={"If-Match": version})
     second = api_client.patch(f"/api/v1/campaigns/{campaign.pk}", {"max_attempts": 9}, headers={"If-Match": version})
     # then the first wins and the second is told, not silently merged
-    assert first.status_code == 200 and first.json()["max_concurrent"] == 7
+    assert first.status_code == 200
+    assert first.json()["max_concurrent"] == 7
     assert second.status_code == 412
     assert second.json()["current_version"] == first.json()["version"]
     campaign.refresh_from_db()
@@ -62,7 +65,8 @@ def test_lifecycle_actions_and_their_refusals(api_client: ApiClient) -> None:
     assert api_client.post(f"/api/v1/campaigns/{campaign.pk}/resume").json()["status"] == "running"
     assert api_client.post(f"/api/v1/campaigns/{campaign.pk}/cancel").json()["status"] == "cancelled"
     refused = api_client.post(f"/api/v1/campaigns/{campaign.pk}/resume")
-    assert refused.status_code == 409 and "cancelled" in refused.json()["detail"]
+    assert refused.status_code == 409
+    assert "cancelled" in refused.json()["detail"]
 
 
 def test_cursor_pagination_walks_every_campaign_once(api_client: ApiClient) -> None:
@@ -76,18 +80,21 @@ def test_cursor_pagination_walks_every_campaign_once(api_client: ApiClient) -> N
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert sorted(seen) == sorted(ids) and len(seen) == 7
+    assert sorted(seen) == sorted(ids)
+    assert len(seen) == 7
     assert api_client.get("/api/v1/campaigns", cursor="garbage!").status_code == 400
 
 
 def test_trunks_never_carry_their_password(api_client: ApiClient) -> None:
     TrunkFactory(username="u", password="s3cret-pass")
     body = api_client.get("/api/v1/trunks").content.decode()
-    assert "s3cret-pass" not in body and "password" not in body
+    assert "s3cret-pass" not in body
+    assert "password" not in body
 
 
 def test_the_report_is_json(api_client: ApiClient) -> None:
     campaign = CampaignFactory()
     report = api_client.get(f"/api/v1/campaigns/{campaign.pk}/report")
     assert report.status_code == 200
-    assert report.json()["campaign_id"] == campaign.pk and report.json()["contacts_total"] == 0
+    assert report.json()["campaign_id"] == campaign.pk
+    assert report.json()["contacts_total"] == 0

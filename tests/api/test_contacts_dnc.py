@@ -31,11 +31,14 @@ def test_json_contacts_go_through_the_import_checks(api_client: ApiClient) -> No
     assert body["invalid"] == 3
     reported = {r["index"]: r["reason"] for r in body["rejected"]}
     assert set(reported) == {1, 2, 3, 4, 5}
-    assert "duplicate" in reported[2] and "do-not-call" in reported[3] and "time zone" in reported[4]
+    assert "duplicate" in reported[2]
+    assert "do-not-call" in reported[3]
+    assert "time zone" in reported[4]
     assert "variable name" in reported[5]
     ann = Contact.objects.get(phone_e164="+12125550101")
     # a variable named first_name stays a variable (the CSV detection would have made it the name column)
-    assert ann.name == "Ann" and ann.variables == {"first_name": "Ann", "plan": "gold"}
+    assert ann.name == "Ann"
+    assert ann.variables == {"first_name": "Ann", "plan": "gold"}
     assert Contact.objects.get(phone_e164="+12125550104").priority == 5
     assert Contact.objects.get(phone_e164="+12125550199").status == ContactStatus.DNC
 
@@ -50,10 +53,12 @@ def test_more_than_ten_thousand_contacts_are_refused(api_client: ApiClient) -> N
 
 def test_do_not_call_add_check_remove(api_client: ApiClient) -> None:
     added = api_client.post("/api/v1/dnc", {"phone": "(646) 555-0100", "note": "asked by email"})
-    assert added.status_code == 201 and added.json()["phone_e164"] == "+16465550100"
+    assert added.status_code == 201
+    assert added.json()["phone_e164"] == "+16465550100"
     assert added.json()["source"] == DncSource.API
     check = api_client.get("/api/v1/dnc", phone="+16465550100").json()
-    assert check["listed"] and check["entries"][0]["id"] == added.json()["id"]
+    assert check["listed"]
+    assert check["entries"][0]["id"] == added.json()["id"]
     assert api_client.delete(f"/api/v1/dnc/{added.json()['id']}").status_code == 204
     assert not api_client.get("/api/v1/dnc", phone="+16465550100").json()["listed"]
     opt_out = DoNotCallFactory(source=DncSource.OPT_OUT)

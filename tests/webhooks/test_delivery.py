@@ -38,9 +38,14 @@ def endpoint_for(receiver: Receiver, **kwargs: object) -> WebhookEndpoint:
 
 def test_an_event_exists_only_if_its_change_committed(receiver: Receiver) -> None:
     endpoint_for(receiver)
-    with pytest.raises(RuntimeError), transaction.atomic():
-        emit_event("attempt.ended", {"attempt_id": 1}, campaign_id=1)
-        raise RuntimeError("the change fails")
+
+    def failing_change() -> None:
+        with transaction.atomic():
+            emit_event("attempt.ended", {"attempt_id": 1}, campaign_id=1)
+            raise RuntimeError("the change fails")
+
+    with pytest.raises(RuntimeError):
+        failing_change()
     assert not WebhookEvent.objects.exists()
     assert emit_event("attempt.ended", {"attempt_id": 2}, campaign_id=1) is not None
     assert WebhookDelivery.objects.count() == 1
@@ -61,7 +66,8 @@ def test_a_failing_receiver_gets_retries_with_backoff_then_the_same_signed_event
     start = timezone.now()
     assert send_due().retried == 1
     delivery = WebhookDelivery.objects.get()
-    assert delivery.tries == 1 and delivery.last_status_code == 500
+    assert delivery.tries == 1
+    assert delivery.last_status_code == 500
     assert dt.timedelta(seconds=25) < delivery.next_attempt_at - start < dt.timedelta(seconds=35)
     assert send_due().retried == 0  # not due yet
     with time_machine.travel(start + dt.timedelta(seconds=40)):
@@ -73,9 +79,12 @@ def test_a_failing_receiver_gets_retries_with_backoff_then_the_same_signed_event
     assert [r.verified for r in receiver.received] == [True, True, True]
     assert {r.headers["webhook-id"] for r in receiver.received} == {str(event.event_id)}
     body = receiver.received[-1].event
-    assert body["type"] == "attempt.ended" and body["data"]["disposition"] == "human" and body["campaign_id"] == 3
+    assert body["type"] == "attempt.ended"
+    assert body["data"]["disposition"] == "human"
+    assert body["campaign_id"] == 3
     delivery.refresh_from_db()
-    assert delivery.status == DeliveryStatus.DELIVERED and delivery.tries == 3
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.tries == 3
 
 
 def test_deliveries_of_one_attempt_go_out_in_order(receiver: Receiver) -> None:
@@ -107,10 +116,13 @@ def test_after_the_horizon_the_delivery_fails_and_the_endpoint_is_disabled_and_t
     assert delivery.status == DeliveryStatus.PENDING  # still retrying after 24 h
     with time_machine.travel(start + dt.timedelta(hours=27)):
         report = send_due()
-    assert report.failed == 1 and report.disabled_endpoints == 1
+    assert report.failed == 1
+    assert report.disabled_endpoints == 1
     endpoint.refresh_from_db()
-    assert not endpoint.enabled and "failed" in endpoint.disabled_reason
-    assert len(mail.outbox) == 1 and receiver.url in mail.outbox[0].body
+    assert not endpoint.enabled
+    assert "failed" in endpoint.disabled_reason
+    assert len(mail.outbox) == 1
+    assert receiver.url in mail.outbox[0].body
     # a disabled endpoint gets nothing more
     emit_event("attempt.ended", {}, subject="attempt:2")
     assert not WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).exists()

@@ -15,9 +15,11 @@ def test_a_signature_verifies_under_either_active_secret_and_not_after_tampering
     body = b'{"id":"e1","type":"attempt.ended"}'
     now = int(time.time())
     header = signature_header(["new-secret", "old-secret"], now, body)
-    assert header.startswith(f"t={now},v1=") and header.count("v1=") == 2
+    assert header.startswith(f"t={now},v1=")
+    assert header.count("v1=") == 2
     for secret in ("new-secret", "old-secret"):
-        assert verify(header, body, secret) and documented_check(header, body, secret)
+        assert verify(header, body, secret)
+        assert documented_check(header, body, secret)
     assert not verify(header, body, "other-secret")
     assert not verify(header, body + b" ", "new-secret")
     assert not documented_check(header, body.replace(b"e1", b"e2"), "new-secret")
