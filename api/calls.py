@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from api.problems import ApiProblem, not_found, validation_problem
@@ -99,12 +99,16 @@ def place_call(campaign_id: int, to: str, *, name: str = "", time_zone: str | No
         opening = next_window_opening(zones, now, window)
         raise _refuse("outside-calling-window", "Outside the calling window",
                       "The number's local time is outside the campaign's calling window.", retry_at=opening)
-    in_flight = CallAttempt.objects.exclude(state=AttemptState.ENDED)
-    if in_flight.filter(campaign_id=campaign.pk).count() >= campaign.max_concurrent:
+    # One read for both limits, over the in-flight partial index (as the dispatcher's plan counts them).
+    in_flight = (CallAttempt.objects.exclude(state=AttemptState.ENDED)
+                 .filter(Q(campaign_id=campaign.pk) | Q(trunk_id=campaign.trunk_id))
+                 .aggregate(campaign=Count("id", filter=Q(campaign_id=campaign.pk)),
+                            trunk=Count("id", filter=Q(trunk_id=campaign.trunk_id))))
+    if in_flight["campaign"] >= campaign.max_concurrent:
         raise _refuse("at-capacity", "Campaign at capacity",
                       f"The campaign already has {campaign.max_concurrent} calls in flight.",
                       retry_after_s=CAPACITY_RETRY_S)
-    if in_flight.filter(Q(trunk_id=campaign.trunk_id)).count() >= campaign.trunk.max_channels:
+    if in_flight["trunk"] >= campaign.trunk.max_channels:
         raise _refuse("trunk-at-capacity", "Trunk at capacity",
                       "Every channel of the campaign's trunk is in use.", retry_after_s=CAPACITY_RETRY_S)
     return PlacedCall(contact=_make_due(campaign, number.e164, zones, name, variables or {}, now), campaign=campaign)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
-from django.db.models import Q
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import OuterRef, Q, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from api.models import ApiKey
@@ -71,15 +73,18 @@ def authenticate(secret: str) -> KeyIdentity | None:
     if len(parts) < 3 or not secret.startswith(KEY_PREFIX):
         return None
     now = timezone.now()
+    # One query: the key and its groups' permissions (as "app.codename" strings).
+    perms = (Permission.objects.filter(group__api_keys=OuterRef("pk"))
+             .annotate(perm=Concat("content_type__app_label", Value("."), "codename")).values("perm"))
     key = (ApiKey.objects.filter(prefix=parts[1], revoked_at__isnull=True)
            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
            .filter(Q(user__isnull=True) | Q(user__is_active=True))
-           .values("pk", "digest", "user_id", "rate_per_minute", "last_used_at").first())
+           .annotate(perms=ArraySubquery(perms))
+           .values("pk", "digest", "user_id", "rate_per_minute", "last_used_at", "perms").first())
     # Constant-time comparison: the prefix is public, the rest must not leak through timing.
     if key is None or not hmac.compare_digest(key["digest"], digest_of(secret)):
         return None
     if key["last_used_at"] is None or key["last_used_at"] < now - LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=key["pk"]).update(last_used_at=now)
-    perms = Permission.objects.filter(group__api_keys=key["pk"]).values_list("content_type__app_label", "codename")
     return KeyIdentity(key_id=key["pk"], user_id=key["user_id"], rate_per_minute=key["rate_per_minute"],
-                       permissions=frozenset(f"{app}.{code}" for app, code in perms))
+                       permissions=frozenset(key["perms"] or ()))

@@ -5,8 +5,8 @@ Order, and why:
 2. Count the request against the key's per-minute limit in Redis (429 with ``Retry-After``).
 3. A write runs in one transaction with its idempotency record and whatever the services write, webhook
    outbox rows included: all of it commits or none. A 5xx rolls it back, so a retry may run again.
-4. Every write is audited (key, user, method, path, status), after the transaction, so a rolled-back write
-   is audited too.
+4. Every write is audited (key, user, method, path, status): in its transaction when it commits, after it
+   when it was refused or rolled back.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ class ApiMiddleware:
             return self.get_response(request)
         idem_key = request.headers.get("Idempotency-Key", "")
         replayed = False
+        audit = AuditEntry(api_key_id=identity.key_id, user_id=identity.user_id, method=request.method or "",
+                           path=path[:500], idempotency_key=idem_key[:255],
+                           remote_addr=request.META.get("REMOTE_ADDR") or None)
         try:
             if len(idem_key) > IDEMPOTENCY_KEY_MAX:
                 raise ApiProblem(400, "idempotency-key-invalid", "Invalid Idempotency-Key",
@@ -65,11 +68,15 @@ class ApiMiddleware:
                     response = self.get_response(request)
                 if response.status_code >= 500:
                     transaction.set_rollback(True)
+                else:
+                    # In the write's own transaction: the audit and the change commit together (one commit).
+                    audit.status_code, audit.replayed = response.status_code, replayed
+                    audit.save()
         except ApiProblem as problem:
             response = problem_response(problem, path)
-        AuditEntry.objects.create(api_key_id=identity.key_id, user_id=identity.user_id, method=request.method or "",
-                                  path=path[:500], status_code=response.status_code, idempotency_key=idem_key[:255],
-                                  replayed=replayed, remote_addr=request.META.get("REMOTE_ADDR") or None)
+        if audit.pk is None:  # refused before, or rolled back: audited on its own
+            audit.status_code, audit.replayed = response.status_code, replayed
+            audit.save()
         return response
 
     @staticmethod
