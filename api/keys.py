@@ -9,8 +9,8 @@ import secrets
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group, Permission
-from django.db import transaction
 from django.contrib.postgres.expressions import ArraySubquery
+from django.db import transaction
 from django.db.models import OuterRef, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
