@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 # (number pattern with 4 free digits, its zone)
 CANDIDATES = [("+1212555{:04d}", "America/New_York"), ("+44207946{:04d}", "Europe/London"),
-              ("+81355501{:04d}", "Asia/Tokyo"), ("+61298765{:04d}", "Australia/Sydney")]
+              ("+8135550{:04d}", "Asia/Tokyo"), ("+6129876{:04d}", "Australia/Sydney")]
 
 
 def pick_numbers() -> tuple[str, str]:
