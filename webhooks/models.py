@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -68,7 +69,7 @@ class WebhookEvent(models.Model):
     campaign_id = models.BigIntegerField(null=True, blank=True)
     # The attempt (or other object) the event is about: deliveries of one subject go out in order.
     subject = models.CharField(max_length=60, blank=True)
-    data = models.JSONField(default=dict)
+    data = models.JSONField(default=dict, encoder=DjangoJSONEncoder)  # decimals and datetimes as strings
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
