@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from api.problems import ApiProblem, not_found, validation_problem
 from campaigns.choices import AttemptState, CampaignStatus, ContactStatus
-from campaigns.dnc import is_on_do_not_call
+from campaigns.contacts.dnc import is_on_do_not_call
 from campaigns.models import CallAttempt, Campaign, Contact
-from campaigns.phones import InvalidNumber, normalize_number
-from campaigns.windows import CallingWindow, contact_in_window, next_window_opening
+from campaigns.rules.phones import InvalidNumber, normalize_number
+from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening
 
 TOP_PRIORITY = 32767  # Contact.priority is a SmallIntegerField: the dispatcher claims these first
 CAPACITY_RETRY_S = 5

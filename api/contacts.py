@@ -18,8 +18,9 @@ from typing import Any
 from django.core.files import File
 
 from campaigns.choices import ImportStatus
-from campaigns.contact_import import create_import_job, iter_report, run_import_job
-from campaigns.csv_input import CsvFormatError
+from campaigns.contacts.csv_input import CsvFormatError
+from campaigns.contacts.imports.error_report import iter_report
+from campaigns.contacts.imports.services import create_import_job, run_import_job
 from campaigns.models import Campaign, ImportJob
 
 _COLUMNS = ("phone", "name", "time_zone", "priority")

@@ -12,7 +12,7 @@ from api.campaign_edits import campaign_state, create_campaign, etag_of, update_
 from api.problems import ApiProblem, not_found
 from api.schemas import CampaignCreate, CampaignFields, CampaignOut, CampaignPage
 from api.v1 import paginate, problems, require
-from campaigns import lifecycle
+from campaigns import services as campaign_services
 from campaigns.models import Campaign
 from campaigns.reports.report import build_campaign_report
 
@@ -72,29 +72,29 @@ def _transition(request: HttpRequest, response: HttpResponse, campaign_id: int, 
     _get(campaign_id)
     try:
         action(campaign_id)
-    except lifecycle.CampaignTransitionError as exc:
+    except campaign_services.CampaignTransitionError as exc:
         raise ApiProblem(409, "invalid-transition", "Action not possible now", str(exc)) from None
     return _out(_get(campaign_id), response)
 
 
 @router.post("/{campaign_id}/start", response={200: CampaignOut, **problems(404, 409)}, summary="Start a draft")
 def start(request: HttpRequest, response: HttpResponse, campaign_id: int) -> dict[str, Any]:
-    return _transition(request, response, campaign_id, lifecycle.start_campaign)
+    return _transition(request, response, campaign_id, campaign_services.start_campaign)
 
 
 @router.post("/{campaign_id}/pause", response={200: CampaignOut, **problems(404, 409)}, summary="Pause")
 def pause(request: HttpRequest, response: HttpResponse, campaign_id: int) -> dict[str, Any]:
-    return _transition(request, response, campaign_id, lifecycle.pause_campaign)
+    return _transition(request, response, campaign_id, campaign_services.pause_campaign)
 
 
 @router.post("/{campaign_id}/resume", response={200: CampaignOut, **problems(404, 409)}, summary="Resume")
 def resume(request: HttpRequest, response: HttpResponse, campaign_id: int) -> dict[str, Any]:
-    return _transition(request, response, campaign_id, lifecycle.resume_campaign)
+    return _transition(request, response, campaign_id, campaign_services.resume_campaign)
 
 
 @router.post("/{campaign_id}/cancel", response={200: CampaignOut, **problems(404, 409)}, summary="Cancel for good")
 def cancel(request: HttpRequest, response: HttpResponse, campaign_id: int) -> dict[str, Any]:
-    return _transition(request, response, campaign_id, lifecycle.cancel_campaign)
+    return _transition(request, response, campaign_id, campaign_services.cancel_campaign)
 
 
 def _plain(value: Any) -> Any:

@@ -12,8 +12,8 @@ from api.contacts import add_contacts
 from api.problems import ApiProblem, not_found
 from api.schemas import ContactPage, ContactsAdded, ContactsIn, ImportJobOut
 from api.v1 import paginate, problems, require
-from campaigns.contact_import import confirm_import_job, create_import_job
-from campaigns.csv_input import CsvFormatError
+from campaigns.contacts.csv_input import CsvFormatError
+from campaigns.contacts.imports.services import confirm_import_job, create_import_job
 from campaigns.models import Campaign, Contact, ImportJob
 
 router = Router()

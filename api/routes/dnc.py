@@ -12,9 +12,9 @@ from api.problems import ApiProblem, not_found, validation_problem
 from api.schemas import DncCheck, DncIn, DncOut
 from api.v1 import problems, require
 from campaigns.choices import DncSource
-from campaigns.dnc import add_to_do_not_call
+from campaigns.contacts.dnc import add_to_do_not_call
 from campaigns.models import Campaign, DoNotCall
-from campaigns.phones import InvalidNumber, normalize_number
+from campaigns.rules.phones import InvalidNumber, normalize_number
 
 router = Router()
 

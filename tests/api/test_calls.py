@@ -15,9 +15,9 @@ import time_machine
 from django.db import connection
 
 from api.models import IdempotencyRecord
-from campaigns.attempts import finish_attempt, mark_attempt_dialing
 from campaigns.choices import ContactStatus
-from campaigns.dispatch import run_dispatch_tick
+from campaigns.dialer.attempts import finish_attempt, mark_attempt_dialing
+from campaigns.dialer.claim import run_dispatch_tick
 from campaigns.models import CallAttempt, Contact
 from tests.api.conftest import ApiClient
 from tests.campaigns.dialer_setup import MIDDAY, live_ua, running_campaign
