@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import connection, transaction
 from django.http import HttpRequest, HttpResponse
 
@@ -96,7 +97,13 @@ class ApiMiddleware:
 
     def _idempotent(self, request: HttpRequest, identity: keys.KeyIdentity,
                     idem_key: str) -> tuple[HttpResponse, bool]:
-        digest = hashlib.sha256(request.body).hexdigest()
+        try:
+            # The body is compared, so it is read whole: up to DATA_UPLOAD_MAX_MEMORY_SIZE (10 MB).
+            digest = hashlib.sha256(request.body).hexdigest()
+        except RequestDataTooBig:
+            raise ApiProblem(413, "too-large-for-idempotency", "Body too large for an Idempotency-Key",
+                             "Bodies sent with an Idempotency-Key are kept to DATA_UPLOAD_MAX_MEMORY_SIZE; send a "
+                             "large CSV upload without one (an import job is not a phone call).") from None
         table = IdempotencyRecord._meta.db_table
         with connection.cursor() as cursor:
             # A concurrent request with the same key waits here, on the unique index, until this one's

@@ -123,7 +123,27 @@ def _on_404(request: HttpRequest, exc: Http404) -> HttpResponse:
     return problem_response(ApiProblem(404, "not-found", "Not found"), request.path)
 
 
+_IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                    "description": "Same key and body: the stored response again; same key, other body: 409.",
+                    "schema": {"type": "string", "maxLength": 255}}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
+             "description": "The version (ETag) read; required (428 without it), 412 when it is stale.",
+             "schema": {"type": "string"}}
+
+
 def _problem_content_types(schema: dict[str, Any]) -> dict[str, Any]:
+    # The headers the middleware and the update service read, which the generator cannot see.
+    problem_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            if method == "post":
+                operation.setdefault("parameters", []).append(_IDEMPOTENCY_KEY)
+                for code, what in ((409, "Idempotency-Key reused with another body"),
+                                   (413, "Body too large for an Idempotency-Key")):
+                    responses.setdefault(code, {"description": what, "content": problem_ref})
+            if method == "patch":
+                operation.setdefault("parameters", []).append(_IF_MATCH)
     # Error responses are application/problem+json (RFC 9457), not the generator's application/json.
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
