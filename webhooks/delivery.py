@@ -7,6 +7,7 @@
   Events of different subjects are not ordered.
 - Retries back off exponentially (30 s doubling, at most 3 h apart) for ``WEBHOOK_RETRY_HORIZON_S`` (26 h);
   then the delivery fails, the endpoint is disabled and the operator is told (log and mail to ADMINS).
+- The POST goes to an address the URL policy checked just before (no second resolution: DNS rebinding).
 - No network I/O inside a transaction: claiming pushes ``next_attempt_at`` ahead by a lease and commits; the
   POSTs happen after; a sender that dies leaves the claimed rows due again when the lease runs out.
 """
@@ -30,7 +31,7 @@ from django.utils import timezone
 
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from webhooks.signing import EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signature_header
-from webhooks.urls_policy import UrlPolicy, UrlRefused, check_webhook_url
+from webhooks.urls_policy import UrlPolicy, UrlRefused, check_webhook_url, pinned
 
 logger = logging.getLogger(__name__)
 
@@ -117,12 +118,8 @@ def _send_one(delivery: WebhookDelivery, client: httpx.Client, report: SendRepor
     error = ""
     try:
         # Again at every send: the name may point somewhere internal since the endpoint was saved (SSRF).
-        check_webhook_url(endpoint.url, UrlPolicy.from_settings())
-        timestamp = int(time.time())
-        response = client.post(endpoint.url, content=body, headers={
-            "Content-Type": "application/json", EVENT_ID_HEADER: str(delivery.event.event_id),
-            EVENT_TYPE_HEADER: delivery.event.type,
-            SIGNATURE_HEADER: signature_header([endpoint.secret, endpoint.previous_secret], timestamp, body)})
+        addresses = check_webhook_url(endpoint.url, UrlPolicy.from_settings())
+        response = _post_pinned(client, endpoint, delivery, body, addresses)
         code = response.status_code
         if not 200 <= code < 300:
             error = f"HTTP {code}"
@@ -151,6 +148,23 @@ def _send_one(delivery: WebhookDelivery, client: httpx.Client, report: SendRepor
         tries=tries, last_status_code=code, last_error=error[:500], last_duration_ms=duration_ms,
         next_attempt_at=now + dt.timedelta(seconds=backoff_delay(tries)))
     report.retried += 1
+
+
+def _post_pinned(client: httpx.Client, endpoint: WebhookEndpoint, delivery: WebhookDelivery, body: bytes,
+                 addresses: list[str]) -> httpx.Response:
+    """POST to the checked addresses in turn (a name may have an IPv6 and an IPv4 address) until one connects."""
+    timestamp = int(time.time())
+    headers = {"Content-Type": "application/json", EVENT_ID_HEADER: str(delivery.event.event_id),
+               EVENT_TYPE_HEADER: delivery.event.type,
+               SIGNATURE_HEADER: signature_header([endpoint.secret, endpoint.previous_secret], timestamp, body)}
+    for address in addresses[:-1]:
+        url, host_header, extensions = pinned(endpoint.url, address)
+        try:
+            return client.post(url, content=body, extensions=extensions, headers={**host_header, **headers})
+        except httpx.ConnectError:
+            continue
+    url, host_header, extensions = pinned(endpoint.url, addresses[-1])
+    return client.post(url, content=body, extensions=extensions, headers={**host_header, **headers})
 
 
 def disable_endpoint(endpoint_id: int, reason: str) -> bool:

@@ -2,7 +2,8 @@
 link-local or otherwise internal address unless a setting allows it (SSRF: the sender runs inside the network).
 
 The host is resolved and every address it resolves to is checked, when the endpoint is saved and again before
-each delivery (a name may be re-pointed at an internal address after it was saved).
+each delivery (a name may be re-pointed at an internal address after it was saved), and the delivery connects to
+an address so checked, not to whatever the name resolves to a moment later.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
@@ -45,8 +46,8 @@ def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.I
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
-def check_webhook_url(url: str, policy: UrlPolicy | None = None) -> None:
-    """Refuse ``url`` unless the policy allows it.
+def check_webhook_url(url: str, policy: UrlPolicy | None = None) -> list[str]:
+    """Refuse ``url`` unless the policy allows it; return the addresses checked (to connect to exactly those).
 
     Raises:
         UrlRefused: with the reason.
@@ -71,3 +72,20 @@ def check_webhook_url(url: str, policy: UrlPolicy | None = None) -> None:
         if (address.is_private or address.is_loopback or address.is_link_local or address.is_multicast
                 or address.is_reserved or address.is_unspecified) and not policy.allow_private:
             raise UrlRefused(f"{parts.hostname} resolves to {address}, an internal address")
+    return [str(a) for a in addresses]
+
+
+def pinned(url: str, address: str) -> tuple[str, dict[str, str], dict[str, str]]:
+    """``url`` with its host replaced by the checked ``address``, the Host header and the TLS server name.
+
+    Connecting to the address that was checked (not resolving the name again) closes the window in which a name
+    could be re-pointed at an internal address between the check and the connect (DNS rebinding). TLS still
+    verifies the certificate against the host name (``sni_hostname``).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    headers = {"Host": host + (f":{parts.port}" if parts.port else "")}
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), headers, extensions

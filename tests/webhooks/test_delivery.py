@@ -128,6 +128,15 @@ def test_after_the_horizon_the_delivery_fails_and_the_endpoint_is_disabled_and_t
     assert not WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).exists()
 
 
+def test_a_url_by_name_is_delivered_to_its_checked_address_with_its_host(receiver: Receiver) -> None:
+    endpoint = create_endpoint(receiver.url.replace("127.0.0.1", "localhost"))
+    receiver.secret = endpoint.secret
+    emit_event("import.finished", {"import_job_id": 1})
+    assert send_due().delivered == 1
+    assert receiver.received[0].headers["host"] == f"localhost:{receiver.url.split(':')[2].split('/')[0]}"
+    assert receiver.received[0].verified
+
+
 def test_during_a_rotation_both_secrets_sign(receiver: Receiver) -> None:
     endpoint = endpoint_for(receiver)
     old = endpoint.secret

@@ -8,7 +8,7 @@ import pytest
 
 from tests.webhooks.receiver import documented_check
 from webhooks.signing import signature_header, verify
-from webhooks.urls_policy import UrlPolicy, UrlRefused, check_webhook_url
+from webhooks.urls_policy import UrlPolicy, UrlRefused, check_webhook_url, pinned
 
 
 def test_a_signature_verifies_under_either_active_secret_and_not_after_tampering() -> None:
@@ -59,3 +59,18 @@ def test_url_policy(url: str, policy: UrlPolicy, refused: bool) -> None:
             check_webhook_url(url, policy)
     else:
         check_webhook_url(url, policy)
+
+
+@pytest.mark.parametrize(("url", "address", "expected", "host", "sni"), [
+    ("https://hooks.example.com/in?x=1", "93.184.216.34", "https://93.184.216.34/in?x=1", "hooks.example.com",
+     "hooks.example.com"),
+    ("https://hooks.example.com:8443/in", "2606:2800:220:1::1", "https://[2606:2800:220:1::1]:8443/in",
+     "hooks.example.com:8443", "hooks.example.com"),
+    ("http://localhost:8000", "127.0.0.1", "http://127.0.0.1:8000/", "localhost:8000", None),
+])
+def test_a_delivery_connects_to_the_checked_address(url: str, address: str, expected: str, host: str,
+                                                    sni: str | None) -> None:
+    pinned_url, headers, extensions = pinned(url, address)
+    assert pinned_url == expected
+    assert headers == {"Host": host}
+    assert extensions.get("sni_hostname") == sni
