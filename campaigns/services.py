@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from campaigns.choices import ATTEMPT_IN_FLIGHT, CONTACT_DIALABLE, CampaignStatus
 from campaigns.models import CallAttempt, Campaign, Contact
+from webhooks import events as webhook_events
 
 
 class CampaignTransitionError(ValueError):
@@ -93,9 +94,11 @@ def complete_finished_campaigns(campaign_ids: Sequence[int] | None = None) -> li
     done = []
     for campaign_id in ids:
         # Re-checked in the UPDATE itself (a contact may have become dialable since the read above).
-        if Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.RUNNING).filter(
-                ~Exists(dialable), ~Exists(in_flight)).update(status=CampaignStatus.COMPLETED, finished_at=now):
-            done.append(campaign_id)
+        with transaction.atomic():
+            if Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.RUNNING).filter(
+                    ~Exists(dialable), ~Exists(in_flight)).update(status=CampaignStatus.COMPLETED, finished_at=now):
+                done.append(campaign_id)
+                webhook_events.campaign_completed(campaign_id)  # outbox row, committed with the status
     return done
 
 

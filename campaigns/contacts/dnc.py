@@ -21,6 +21,7 @@ from campaigns.choices import CONTACT_DIALABLE, ContactStatus, DncSource
 from campaigns.contacts.csv_input import PHONE_ALIASES, CsvFormatError, CsvSource, open_csv
 from campaigns.models import Campaign, Contact, DoNotCall
 from campaigns.rules.phones import InvalidNumber, normalize_number
+from webhooks import events as webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def add_to_do_not_call(
     source: str = DncSource.MANUAL,
     note: str = "",
     default_region: str = "US",
+    attempt_id: int | None = None,
 ) -> DoNotCall:
     """Put a number on the do-not-call list and stop dialing it at once.
 
@@ -64,6 +66,7 @@ def add_to_do_not_call(
         source: Where the entry comes from (a ``DncSource`` value).
         note: Free text kept with the entry.
         default_region: ISO country used to read a national-format number.
+        attempt_id: The call during which the person opted out (``source`` OPT_OUT), for the webhook event.
 
     Returns:
         The entry (new or existing).
@@ -74,8 +77,10 @@ def add_to_do_not_call(
     e164 = normalize_number(raw_number, default_region).e164
     campaign_id = campaign.pk if campaign is not None else None
     with transaction.atomic():
-        _insert_entries([e164], campaign_id=campaign_id, source=source, note=note)
+        added = _insert_entries([e164], campaign_id=campaign_id, source=source, note=note)
         marked = _mark_contacts([e164], campaign_id=campaign_id)
+        if added and source == DncSource.OPT_OUT:  # once per opt-out, committed with the entry
+            webhook_events.contact_opted_out(e164, campaign_id=campaign_id, attempt_id=attempt_id)
         entry = DoNotCall.objects.get(phone_e164=e164, campaign_id=campaign_id)
     # F23: ids and kinds only; the number is in the database, whose access and retention are the narrower ones.
     logger.info("do-not-call: entry %s scope=%s source=%s contacts_marked=%d",

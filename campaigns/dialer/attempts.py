@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from campaigns.choices import (
     ATTEMPT_IN_FLIGHT,
+    CONTACT_TERMINAL,
     AttemptState,
     CampaignStatus,
     ContactStatus,
@@ -36,6 +37,7 @@ from campaigns.rules.windows import CallingWindow, contact_in_window, zones_in_w
 from telephony.contract import RESULT_KEYS
 from telephony.models import Trunk
 from telephony.ua.ledger import DialDecision
+from webhooks import events as webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -176,9 +178,13 @@ def mark_attempt_ringing(attempt_id: int) -> bool:
 
 
 def mark_attempt_answered(attempt_id: int) -> bool:
-    """DIALING or RINGING -> ANSWERED (200 OK)."""
-    return _transition(attempt_id, {AttemptState.DIALING, AttemptState.RINGING}, AttemptState.ANSWERED,
-                       answered_at=timezone.now())
+    """DIALING or RINGING -> ANSWERED (200 OK); the ``attempt.answered`` webhook event commits with it."""
+    with transaction.atomic():
+        moved = _transition(attempt_id, {AttemptState.DIALING, AttemptState.RINGING}, AttemptState.ANSWERED,
+                            answered_at=timezone.now())
+        if moved:
+            webhook_events.attempt_answered(attempt_id)
+    return moved
 
 
 def mark_attempt_bridged(attempt_id: int) -> bool:
@@ -241,12 +247,19 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
             state=AttemptState.ENDED, ended_at=now, disposition=disposition, sip_code=sip_code,
             sip_reason=sip_reason[:255], reason=reason, lease_expires_at=None, **carried, **results)
         if not updated:
-            return _accept_late_result(attempt_id, disposition=disposition, sip_code=sip_code,
-                                       sip_reason=sip_reason, reason=reason, results=results, carried=carried,
-                                       now=now)
+            accepted = _accept_late_result(attempt_id, disposition=disposition, sip_code=sip_code,
+                                           sip_reason=sip_reason, reason=reason, results=results, carried=carried,
+                                           now=now)
+            if accepted:  # the real result replaces the reaper's guess: receivers get the corrected end too
+                webhook_events.attempt_ended(attempt_id)
+            return accepted
         attempt = _ended_attempt(attempt_id)
         _charge(attempt)
-        _move_contact_on(attempt, disposition, results, now)
+        completed = _move_contact_on(attempt, disposition, results, now)
+        # Outbox rows, in the transaction that ends the attempt (delivered in this order: same subject).
+        webhook_events.attempt_ended(attempt_id)
+        if completed:
+            webhook_events.contact_completed(attempt.contact_id)
         campaign_id, trunk, primary = attempt.campaign_id, attempt.trunk_id, attempt.primary_trunk_id
         # Redis after commit: the ledger is updated first, so a failed release only delays a slot. The primary
         # trunk's channel lease is released too: a failover held both.
@@ -298,7 +311,8 @@ def _accept_late_result(attempt_id: int, *, disposition: str, sip_code: int | No
 
 
 def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, Any], now: Any, *,
-                     already_counted: bool = False) -> None:
+                     already_counted: bool = False) -> bool:
+    """Move the contact on from the attempt's end; True when this made its result final (done, failed, DNC...)."""
     contact = Contact.objects.select_for_update(no_key=True).get(pk=attempt.contact_id)
     # Counted only when the INVITE may have gone out (DIALING was reached).
     counted = disposition != Disposition.CANCELLED and attempt.dialing_at is not None
@@ -321,7 +335,8 @@ def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, 
     if disposition == Disposition.OPTED_OUT:
         # Compliance: an opt-out during a call is honoured everywhere at once (company-wide list): the entry
         # and, in the same transaction, every other campaign's dialable contact with this number become DNC.
-        add_to_do_not_call(contact.phone_e164, campaign=None, source=DncSource.OPT_OUT, note=f"attempt {attempt.pk}")
+        add_to_do_not_call(contact.phone_e164, campaign=None, source=DncSource.OPT_OUT, note=f"attempt {attempt.pk}",
+                           attempt_id=attempt.pk)
     elif status not in (ContactStatus.DNC, ContactStatus.INVALID) and (
         contact.status == ContactStatus.DNC
         or DoNotCall.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=attempt.campaign_id),
@@ -336,6 +351,7 @@ def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, 
         fields["outcome"] = results["outcome"]
         fields["outcome_fields"] = results.get("outcome_fields") or {}
     Contact.objects.filter(pk=contact.pk).update(**fields)
+    return status in CONTACT_TERMINAL and contact.status not in CONTACT_TERMINAL
 
 
 def end_attempt_not_dialed(attempt_id: int, reason: str) -> bool:

@@ -59,7 +59,7 @@ class CampaignLedger:
                 # and the hangup, company-wide: the same number in other campaigns becomes do-not-call in the
                 # same transaction. The note's suffix names how (dtmf, phrase, agent).
                 add_to_do_not_call(event.number, campaign=None, source=DncSource.OPT_OUT,
-                                   note=f"attempt {event.attempt_id}: {event.how}"[:255])
+                                   note=f"attempt {event.attempt_id}: {event.how}"[:255], attempt_id=event.attempt_id)
             elif isinstance(event, Ended):
                 attempts.finish_attempt(
                     event.attempt_id, disposition=event.disposition, sip_code=event.sip_code,

@@ -28,6 +28,9 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "telephony",
     "campaigns",
+    "ninja",  # the API docs page's Swagger UI comes from its static files (no CDN: works offline)
+    "api",
+    "webhooks",
 ]  # `media` is a plain library (no models, no Django), used by the UA pool and the local agent
 
 MIDDLEWARE = [
@@ -36,6 +39,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "api.middleware.ApiMiddleware",  # /api/v1/ only: key, rate limit, transaction, Idempotency-Key, audit
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -129,9 +133,19 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Resolves attempts whose lease expired; completes campaigns with nothing left.
     "reap-attempts": {"task": "campaigns.reap_attempts", "schedule": 10.0, "options": {"expires": 10.0}},
     # Keeps the campaign reports' rollups current, so no report aggregates a big campaign in the request.
+    # Webhooks: sends due deliveries of the outbox (also kicked after each event commits).
+    "webhooks-deliver": {"task": "webhooks.deliver_due", "schedule": 1.0, "options": {"expires": 1.0}},
+    # The API's stored idempotent responses expire after 24 h.
+    "api-purge-idempotency": {"task": "api.purge_idempotency", "schedule": 3600.0, "options": {"expires": 3600.0}},
     "refresh-report-rollups": {"task": "campaigns.refresh_report_rollups", "schedule": 60.0,
                                "options": {"expires": 60.0}},
 }
+
+# Webhooks (docs/api.md): URLs must be https and public. Development may allow http:// to loopback; a
+# deployment whose receivers sit on an internal network may allow private addresses.
+WEBHOOK_ALLOW_HTTP_LOOPBACK = env.bool("WEBHOOK_ALLOW_HTTP_LOOPBACK", default=False)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
+WEBHOOK_RETRY_HORIZON_S = env.int("WEBHOOK_RETRY_HORIZON_S", default=26 * 3600)  # at least 24 h of retries
 
 # The SIP user-agent pool (`sip` process): N pjsua2 worker processes, each with up to 4 calls.
 # Worker i listens on UA_SIP_PORT_BASE + 2i (UDP/TCP; TLS on the next port) and takes RTP ports from

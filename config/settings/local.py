@@ -12,3 +12,5 @@ UA_COMMAND_KEY = ua_command_key(SECRET_KEY)  # noqa: F405
 # Development-only apps: the demo (`run_demo`) and the simulated phone network (`simulate_pstn`); production
 # settings install only the product apps.
 INSTALLED_APPS = [*INSTALLED_APPS, "demo", "simulator"]  # noqa: F405
+# Development: a webhook receiver on this machine may use http:// (docs/api.md); never in production.
+WEBHOOK_ALLOW_HTTP_LOOPBACK = env.bool("WEBHOOK_ALLOW_HTTP_LOOPBACK", default=True)  # noqa: F405

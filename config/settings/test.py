@@ -25,3 +25,4 @@ UA_SPOOL_DIR = Path(env("UA_SPOOL_DIR", default="") or tempfile.mkdtemp(prefix="
 # UA workers started by the telephony tests dial SIPp peers without an agent; the bridged-call tests set
 # UA_MEDIA_BRIDGE=1 (or pass --hooks) in the worker's environment.
 UA_MEDIA_BRIDGE = env.bool("UA_MEDIA_BRIDGE", default=False)  # noqa: F405
+WEBHOOK_ALLOW_HTTP_LOOPBACK = True  # the end-to-end tests receive webhooks on a loopback HTTP server

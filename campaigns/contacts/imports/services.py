@@ -36,6 +36,7 @@ from campaigns.contacts.imports.publish import (
 from campaigns.keys import IMPORT_LOCK_NAMESPACE
 from campaigns.models import Campaign, Contact, ImportJob
 from campaigns.task_queue import send_import
+from webhooks import events as webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -170,8 +171,10 @@ def import_contacts_file(campaign: Campaign, path: Path, *, default_region: str 
 
 def _fail(job_id: int, reason: str) -> None:
     logger.warning("import %s failed: %s", job_id, reason)
-    ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(
-        status=ImportStatus.FAILED, error=reason[:2000], finished_at=timezone.now())
+    with transaction.atomic():
+        if ImportJob.objects.filter(pk=job_id, status=ImportStatus.RUNNING).update(
+                status=ImportStatus.FAILED, error=reason[:2000], finished_at=timezone.now()):
+            webhook_events.import_finished(job_id)
 
 
 
@@ -266,6 +269,7 @@ def _import(job: ImportJob, progress: ProgressCallback | None, timings: ImportTi
                     status=ImportStatus.COMPLETED, finished_at=timezone.now(), rows_done=counts.rows,
                     rows_total=counts.rows, imported=counts.imported, duplicates=counts.duplicates,
                     invalid=counts.invalid, dnc=counts.dnc, error_report=report_name)
+                webhook_events.import_finished(job.pk)  # outbox row, in the import's own transaction
                 commit_started = time.perf_counter()
             timings.commit = time.perf_counter() - commit_started
         finally:
