@@ -334,6 +334,14 @@ class CallAttemptAdmin(PhoneSearchMixin, admin.ModelAdmin):
     ]
     readonly_fields = ["transcript_view"]
 
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        # F4: the transcript is the conversation itself, behind its own permission.
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.has_perm(report_views.TRANSCRIPT_PERMISSION):
+            return fieldsets
+        return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "transcript_view"]})
+                for name, opts in fieldsets]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

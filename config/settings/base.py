@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "telephony",
     "campaigns",
+    "access",  # last: its post_migrate syncs the shipped groups once every permission exists
 ]  # `media` is a plain library (no models, no Django), used by the UA pool and the local agent
 
 MIDDLEWARE = [
