@@ -51,6 +51,7 @@ ROLES[SUPERVISOR] = ROLES[OPERATOR] | ROLES[ANALYST] | {
     "campaigns.change_donotcall", "campaigns.delete_donotcall",
     "telephony.change_trunk",  # the "Test trunk" action (F16)
     "telephony.add_callerid", "telephony.change_callerid",
+    "access.view_exportrecord",  # who exported what
 }
 
 
