@@ -25,6 +25,9 @@ class SensitiveData(models.Model):
         verbose_name = "sensitive data"
         verbose_name_plural = "sensitive data"
 
+    def __str__(self) -> str:
+        return "sensitive data"
+
 
 class ExportKind(models.TextChoices):
     """What was exported."""
@@ -50,4 +53,4 @@ class ExportRecord(models.Model):
                                               name="exportrecord_kind_valid")]
 
     def __str__(self) -> str:
-        return f"{self.username} exported {self.get_kind_display()} #{self.object_id} at {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.username} exported {self.get_kind_display()} #{self.object_id} at {self.created_at:%Y-%m-%d}"

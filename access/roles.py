@@ -7,9 +7,11 @@ the shipped groups are reset to their definition.
 
 | role | for | may |
 |---|---|---|
-| operator | runs campaigns day to day | campaigns (start/pause), contacts (edit, import), do-not-call entries; aggregates only in reports |
+| operator | runs campaigns day to day | campaigns (start/pause), contacts (edit, import), do-not-call; |
+| | | reports show aggregates only |
 | analyst | reads results | every view, attempt details, transcripts, exports; changes nothing |
-| supervisor | owns the calling | operator + analyst + recordings, agent profiles, retry rules, caller ids, trunk tests |
+| supervisor | owns the calling | operator + analyst + recordings, agent profiles, retry rules, caller ids, |
+| | | trunk tests, the export log |
 | admin | owns the system | every permission of the product apps, and the users and groups |
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 
@@ -176,6 +177,19 @@ def ua_command_key(secret_key: str) -> bytes:
     when set, else derived from that SECRET_KEY, which the same processes hold.
     """
     return hashlib.sha256(("ua-command-key:" + (env("UA_COMMAND_KEY", default="") or secret_key)).encode()).digest()
+
+
+def trunk_secret_keys(secret_key: str) -> list[str]:
+    """The Fernet keys of trunk passwords at rest (telephony/secrets.py), as TRUNK_SECRET_KEYS, for local/test.
+
+    The environment's TRUNK_SECRET_KEYS when set (comma separated; the first encrypts), else one key derived from
+    that module's development SECRET_KEY. Production reads TRUNK_SECRET_KEYS only: no derived key there.
+    """
+    keys = env.list("TRUNK_SECRET_KEYS", default=[])
+    if keys:
+        return keys
+    digest = hashlib.sha256(("trunk-secret-key:" + secret_key).encode()).digest()
+    return [base64.urlsafe_b64encode(digest).decode()]
 
 # Where the UA pool reports calls: the control plane's implementation of telephony.ua.ledger.Ledger.
 UA_LEDGER = env("UA_LEDGER", default="campaigns.dialer.ledger:CampaignLedger")

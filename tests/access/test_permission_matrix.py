@@ -105,7 +105,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
 _LIFECYCLE = ("cancel_campaigns", "pause_campaigns", "resume_campaigns", "start_campaigns")
 _DNC = ("add_to_dnc_campaign", "add_to_dnc_global")
 _DEL = ("delete_selected",)
-#                           operator        analyst supervisor              admin                         viewonly nobody
+# Columns: operator, analyst, supervisor, admin, viewonly, nobody.
 ACTIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "access.exportrecord":    ((), (), (), (), (), ()),
     "auth.group":             ((), (), (), _DEL, (), ()),

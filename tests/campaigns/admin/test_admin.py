@@ -188,10 +188,13 @@ def test_campaign_status_is_not_editable_in_the_form(admin_client: Client) -> No
 # --- Trunk passwords ----------------------------------------------------------------------------------
 
 
+_ENDPOINT = {"host": "sip.example.net", "port": 5060, "transport": "udp", "realm": "carrier.example"}
+
+
 def _trunk_data(**overrides: str) -> dict[str, str]:
     data = {
         "name": "carrier", "host": "sip.example.net", "port": "5060", "transport": "udp",
-        "auth_mode": TrunkAuth.DIGEST, "username": "acct1", "password": SECRET, "realm": "",
+        "auth_mode": TrunkAuth.DIGEST, "username": "acct1", "password": SECRET, "realm": "carrier.example",
         "register_expiry_s": "300", "srtp_policy": "disabled", "codecs": "PCMU,PCMA", "max_channels": "30",
         "max_cps": "5", "cost_per_minute": "0.01", "enabled": "on",
         "caller_ids-TOTAL_FORMS": "0", "caller_ids-INITIAL_FORMS": "0",
@@ -231,7 +234,7 @@ def test_trunk_password_is_stored_but_never_displayed_or_logged(
 
 
 def test_trunk_password_left_blank_keeps_the_stored_one(admin_client: Client) -> None:
-    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET)
+    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET, **_ENDPOINT)
 
     response = admin_client.post(reverse("admin:telephony_trunk_change", args=[trunk.pk]),
                                  _trunk_data(name=trunk.name, password="", max_channels="40"))
@@ -243,7 +246,7 @@ def test_trunk_password_left_blank_keeps_the_stored_one(admin_client: Client) ->
 
 
 def test_trunk_password_typed_again_replaces_it(admin_client: Client) -> None:
-    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET)
+    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET, **_ENDPOINT)
 
     admin_client.post(reverse("admin:telephony_trunk_change", args=[trunk.pk]),
                       _trunk_data(name=trunk.name, password="n3w-pass"))
@@ -253,7 +256,7 @@ def test_trunk_password_typed_again_replaces_it(admin_client: Client) -> None:
 
 
 def test_trunk_password_can_be_removed_for_ip_auth(admin_client: Client) -> None:
-    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET)
+    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET, **_ENDPOINT)
 
     admin_client.post(reverse("admin:telephony_trunk_change", args=[trunk.pk]),
                       _trunk_data(name=trunk.name, password="", auth_mode=TrunkAuth.IP, clear_password="on"))
