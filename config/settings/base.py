@@ -112,6 +112,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_S", default=10),
     "unacked_restore_throttle": 1,
 }
+# F10: bulk work (imports, report rollups, file retention, do-not-call uploads) has its own queue, so the dial path
+# (originate, dispatch ticks, the reaper) never waits behind an hour-long import. Production runs one worker per
+# queue (Procfile: `worker` -Q dial path, `bulk` -Q bulk); a worker started without -Q serves both (demo, tests).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+DIAL_QUEUE = "celery"
+BULK_QUEUE = "bulk"
+CELERY_TASK_QUEUES = {DIAL_QUEUE: {"routing_key": DIAL_QUEUE}, BULK_QUEUE: {"routing_key": BULK_QUEUE}}
+CELERY_TASK_ROUTES = {name: {"queue": BULK_QUEUE} for name in (
+    "campaigns.run_import", "campaigns.refresh_report_rollups", "campaigns.purge_expired_files",
+    "campaigns.run_dnc_import", "campaigns.fail_stale_imports")}
 # The dispatcher tick: how often it claims, and how many claims one tick may make (its duration grows with
 # them, about 0.15-0.2 ms of CPU each), so the claim rate is at most DIALER_MAX_CLAIMS_PER_TICK / DIALER_TICK_S.
 # A tick's dials go out together, and the calls-per-second buckets hold one tick's worth: a short tick
