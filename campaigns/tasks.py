@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from campaigns.contacts.imports import run_import_job
+from campaigns.contacts.imports.liveness import fail_stale_imports as fail_stale
 from campaigns.dialer.claim import park_contacts_outside_window, run_dispatch_tick
 from campaigns.dialer.handoff import originate_attempt
 from campaigns.dialer.reaper import reap_stuck_attempts
@@ -56,3 +57,9 @@ def refresh_report_rollups() -> None:
 def run_import(job_id: int) -> None:
     """Import a confirmed contact file. Runs once per job: the QUEUED -> RUNNING update is the guard."""
     run_import_job(job_id)
+
+
+@shared_task(name="campaigns.fail_stale_imports", ignore_result=True, soft_time_limit=50, time_limit=60, expires=60)
+def fail_stale_imports() -> None:
+    """Beat, every 60 s: fail imports whose worker died (F19), so none stays ``running`` for ever."""
+    fail_stale()

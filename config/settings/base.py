@@ -143,6 +143,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Keeps the campaign reports' rollups current, so no report aggregates a big campaign in the request.
     "refresh-report-rollups": {"task": "campaigns.refresh_report_rollups", "schedule": 60.0,
                                "options": {"expires": 60.0}},
+    # Fails imports whose worker died (F19).
+    "fail-stale-imports": {"task": "campaigns.fail_stale_imports", "schedule": 60.0, "options": {"expires": 60.0}},
 }
 
 # The SIP user-agent pool (`sip` process): N pjsua2 worker processes, each with up to 4 calls.
