@@ -13,6 +13,7 @@ from campaigns.choices import RETRYABLE_DISPOSITIONS, Disposition
 from campaigns.models import Campaign, DoNotCall, RetryRule
 from campaigns.rules.phones import InvalidNumber, normalize_number
 from campaigns.rules.windows import LEGAL_END, LEGAL_START
+from campaigns.uploads import max_size
 
 WEEKDAY_CHOICES = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 CSV_EXTENSIONS = ["csv", "txt", "tsv"]
@@ -101,7 +102,7 @@ class ContactUploadForm(forms.Form):
     """Step one of an import: the file and how to read national numbers."""
 
     file = forms.FileField(
-        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS)],
+        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS), max_size("CONTACT_UPLOAD_MAX_BYTES")],
         help_text="One row per contact with a header row. A phone column is required; name and time zone "
         "are recognised; every other column becomes a {{variable}}.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}),
@@ -141,7 +142,7 @@ class DoNotCallUploadForm(forms.Form):
     """Upload a list of numbers that must not be called."""
 
     file = forms.FileField(
-        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS)],
+        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS), max_size("DNC_UPLOAD_MAX_BYTES")],
         help_text="A column named phone (or number) or one number per line.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}),
     )

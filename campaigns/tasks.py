@@ -10,6 +10,7 @@ from campaigns.dialer.claim import park_contacts_outside_window, run_dispatch_ti
 from campaigns.dialer.handoff import originate_attempt
 from campaigns.dialer.reaper import reap_stuck_attempts
 from campaigns.reports.rollups import refresh_report_rollups as refresh
+from campaigns.retention import purge_expired_files as purge
 from campaigns.services import complete_finished_campaigns
 
 # ---------------------------------------------------------------------------------------------------------
@@ -63,3 +64,10 @@ def run_import(job_id: int) -> None:
 def fail_stale_imports() -> None:
     """Beat, every 60 s: fail imports whose worker died (F19), so none stays ``running`` for ever."""
     fail_stale()
+
+
+@shared_task(name="campaigns.purge_expired_files", ignore_result=True, soft_time_limit=240, time_limit=300,
+             expires=3600)
+def purge_expired_files() -> None:
+    """Beat, hourly: delete uploads, error reports and recordings past their retention (F14)."""
+    purge()

@@ -92,6 +92,20 @@ RECORDINGS_ROOT = Path(env("RECORDINGS_ROOT", default=str(BASE_DIR / "var" / "re
 # Uploads over 2.5 MB stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
+# F15: uploads are cut off while they stream once past UPLOAD_MAX_BYTES (campaigns/uploads.py); each form has its own
+# limit below it. A web server or proxy in front should cap the body too.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=250_000_000)
+CONTACT_UPLOAD_MAX_BYTES = env.int("CONTACT_UPLOAD_MAX_BYTES", default=200_000_000)
+DNC_UPLOAD_MAX_BYTES = env.int("DNC_UPLOAD_MAX_BYTES", default=50_000_000)
+FILE_UPLOAD_HANDLERS = [
+    "campaigns.uploads.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# F14: how long files are kept, in days (0: for ever). A beat task deletes older ones (campaigns/retention.py).
+RETENTION_UPLOAD_DAYS = env.int("RETENTION_UPLOAD_DAYS", default=30)  # uploaded contact CSVs of finished imports
+RETENTION_ERROR_REPORT_DAYS = env.int("RETENTION_ERROR_REPORT_DAYS", default=90)  # import error reports
+RETENTION_RECORDING_DAYS = env.int("RETENTION_RECORDING_DAYS", default=90)  # call recordings
 
 ADMIN_URL = env("DJANGO_ADMIN_URL", default="admin/")
 
@@ -145,6 +159,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
                                "options": {"expires": 60.0}},
     # Fails imports whose worker died (F19).
     "fail-stale-imports": {"task": "campaigns.fail_stale_imports", "schedule": 60.0, "options": {"expires": 60.0}},
+    # Deletes files past their retention (F14).
+    "purge-expired-files": {"task": "campaigns.purge_expired_files", "schedule": 3600.0,
+                            "options": {"expires": 3600.0}},
 }
 
 # The SIP user-agent pool (`sip` process): N pjsua2 worker processes, each with up to 4 calls.
