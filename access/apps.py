@@ -16,6 +16,18 @@ class AccessConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="access.sync_roles")
+        from django.conf import settings
+        from django.contrib import admin
+
+        if settings.ADMIN_REQUIRE_OTP:
+            require_otp(admin.site)
+
+
+def require_otp(site: Any) -> None:
+    """Make ``site`` ask for a TOTP code at login and admit only verified staff (django-otp's own pattern, F24)."""
+    from django_otp.admin import OTPAdminSite
+
+    site.__class__ = OTPAdminSite
 
 
 def _sync_roles_after_migrate(sender: AppConfig, using: str = "default", **kwargs: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -29,6 +30,9 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "telephony",
     "campaigns",
+    "axes",  # login throttling (F24)
+    "django_otp",  # TOTP for staff (F24), enforced by DJANGO_ADMIN_REQUIRE_OTP
+    "django_otp.plugins.otp_totp",
     "access",  # last: its post_migrate syncs the shipped groups once every permission exists
 ]  # `media` is a plain library (no models, no Django), used by the UA pool and the local agent
 
@@ -38,9 +42,25 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
+
+# F24: login throttling (django-axes). After LOGIN_FAILURE_LIMIT failed logins for one username from one address,
+# that pair is locked out for LOGIN_LOCKOUT_MINUTES; a success resets the count. The address is REMOTE_ADDR: behind a
+# proxy, set AXES_IPWARE_PROXY_COUNT (docs/security.md) or every client shares the proxy's address.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+# F24: with DJANGO_ADMIN_REQUIRE_OTP on, the admin asks every staff user for a TOTP code at login (django-otp);
+# staff then need a confirmed TOTP device (added in the admin under "TOTP devices").
+ADMIN_REQUIRE_OTP = env.bool("DJANGO_ADMIN_REQUIRE_OTP", default=False)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Campaign engine")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
