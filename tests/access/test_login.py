@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 from django.contrib import admin
-from django_otp.admin import OTPAdminSite
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from django_otp.admin import OTPAdminSite
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -17,7 +17,7 @@ from access.apps import require_otp
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "a-long-correct-horse-battery"  # noqa: S105 - a test value
+PASSWORD = "a-long-correct-horse-battery"
 
 
 def _login(client: Client, username: str, password: str, **extra: str) -> int:
