@@ -6,12 +6,14 @@ from typing import Any
 
 import phonenumbers
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator
 
 from campaigns.choices import RETRYABLE_DISPOSITIONS, Disposition
-from campaigns.models import Campaign, DoNotCall, RetryRule
+from campaigns.models import Campaign, Contact, DoNotCall, RetryRule
 from campaigns.rules.phones import InvalidNumber, normalize_number
+from campaigns.rules.variables import InvalidVariables, check_variables
 from campaigns.rules.windows import LEGAL_END, LEGAL_START
 from campaigns.uploads import max_size
 
@@ -149,3 +151,18 @@ class DoNotCallUploadForm(forms.Form):
     campaign = forms.ModelChoiceField(queryset=Campaign.objects.only("id", "name"), required=False,
                                       empty_label="Every campaign (global)")
     default_region = RegionField(initial="US")
+
+
+class ContactAdminForm(forms.ModelForm):
+    """A contact as the operator may edit it: variables are a flat object of bounded texts (F18)."""
+
+    class Meta:
+        model = Contact
+        fields = ["name", "priority", "variables"]
+
+    def clean_variables(self) -> dict[str, str]:
+        try:
+            return check_variables(self.cleaned_data.get("variables"), max_keys=settings.CONTACT_MAX_VARIABLES,
+                                   max_length=settings.IMPORT_MAX_FIELD_LENGTH)
+        except InvalidVariables as exc:
+            raise forms.ValidationError(str(exc)) from exc

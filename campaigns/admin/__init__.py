@@ -25,7 +25,7 @@ from campaigns.admin.deletion import KeepsCallAttemptsAdmin
 from campaigns.admin.search import PhoneSearchMixin
 from campaigns.choices import CONTACT_DIALABLE, ContactStatus, DncSource
 from campaigns.contacts.dnc import add_to_do_not_call
-from campaigns.forms import CampaignAdminForm, RetryRuleForm
+from campaigns.forms import CampaignAdminForm, ContactAdminForm, RetryRuleForm
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, RetryRule
 from campaigns.reports.live import campaign_live_stats
 from campaigns.services import (
@@ -256,6 +256,7 @@ class ContactAdmin(PhoneSearchMixin, KeepsCallAttemptsAdmin):
 
     attempts_lookup = "contact"
     instead = "To stop calling the number, add it to the do-not-call list."
+    form = ContactAdminForm  # F18: variables are a flat object of bounded texts
 
     list_display = ["phone_e164", "name", "campaign", "status", "attempts", "last_disposition",
                     "next_attempt_at", "outcome"]

@@ -250,6 +250,7 @@ UA_REDIS_SOCKET_TIMEOUT_S = env.float("UA_REDIS_SOCKET_TIMEOUT_S", default=5.0)
 # Contact import
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=5000)
 IMPORT_MAX_FIELD_LENGTH = env.int("IMPORT_MAX_FIELD_LENGTH", default=1000)
+CONTACT_MAX_VARIABLES = env.int("CONTACT_MAX_VARIABLES", default=50)  # F18: variables per contact
 
 LOGGING = {
     "version": 1,
