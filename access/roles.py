@@ -60,7 +60,8 @@ ROLES[SUPERVISOR] = ROLES[OPERATOR] | ROLES[ANALYST] | {
 def role_permissions(role: str) -> set[str]:
     """The ``app_label.codename`` permissions of a shipped role (the admin's are read from the database)."""
     if role == ADMIN:
-        rows = Permission.objects.filter(content_type__app_label__in=(*PRODUCT_APPS, "auth"))
+        # Users, groups and their TOTP devices (otp_totp) are the admin role's too.
+        rows = Permission.objects.filter(content_type__app_label__in=(*PRODUCT_APPS, "auth", "otp_totp"))
         return {f"{p.content_type.app_label}.{p.codename}" for p in rows.select_related("content_type")}
     return set(ROLES[role])
 

@@ -56,6 +56,7 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # lockouts are lifted with `manage.py axes_reset_username` (or they expire)
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
 # F24: with DJANGO_ADMIN_REQUIRE_OTP on, the admin asks every staff user for a TOTP code at login (django-otp);
 # staff then need a confirmed TOTP device (added in the admin under "TOTP devices").

@@ -8,6 +8,7 @@ from pathlib import Path
 from django.contrib.auth.models import Group, Permission, User
 from django.core.files.base import ContentFile
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access.models import ExportKind, ExportRecord
 from campaigns.choices import AttemptState, Disposition, DncSource, ImportStatus
@@ -33,6 +34,7 @@ class World:
     exportrecord: int
     group: int
     user: int
+    totpdevice: int
 
 
 def build_world(recordings: Path) -> World:
@@ -53,11 +55,13 @@ def build_world(recordings: Path) -> World:
     record = ExportRecord.objects.create(username="someone", kind=ExportKind.CONTACTS_CSV, object_id=campaign.pk,
                                          description="contacts")
     group = Group.objects.get(name="operator")
+    target = User.objects.create_user("target")
     return World(campaign=campaign.pk, contact=contact.pk, callattempt=attempt.pk,
                  agentprofile=campaign.agent_id,
                  trunk=trunk.pk, callerid=CallerIDFactory(trunk=trunk).pk,
                  donotcall=DoNotCallFactory(source=DncSource.MANUAL).pk, importjob=job.pk,
-                 exportrecord=record.pk, group=group.pk, user=User.objects.create_user("target").pk)
+                 exportrecord=record.pk, group=group.pk, user=target.pk,
+                 totpdevice=TOTPDevice.objects.create(user=target, name="phone").pk)
 
 
 def role_user(role: str) -> User:

@@ -100,6 +100,13 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "access_exportrecord_history":          (403, 403, 200, 200, 200, 403),
     "access_exportrecord_delete":           (403, 403, 403, 403, 403, 403),
     "access_exportrecord_change":           (403, 403, 200, 200, 200, 403),
+    "otp_totp_totpdevice_changelist":       (403, 403, 403, 200, 403, 403),
+    "otp_totp_totpdevice_add":              (403, 403, 403, 200, 403, 403),
+    "otp_totp_totpdevice_history":          (403, 403, 403, 200, 403, 403),
+    "otp_totp_totpdevice_delete":           (403, 403, 403, 200, 403, 403),
+    "otp_totp_totpdevice_change":           (403, 403, 403, 200, 403, 403),
+    "otp_totp_totpdevice_config":           (403, 403, 403, 200, 403, 403),
+    "otp_totp_totpdevice_qrcode":           (403, 403, 403, 200, 403, 403),
 }
 
 _LIFECYCLE = ("cancel_campaigns", "pause_campaigns", "resume_campaigns", "start_campaigns")
@@ -118,6 +125,7 @@ ACTIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "campaigns.importjob":    ((), (), (), _DEL, (), ()),
     "telephony.callerid":     ((), (), (), _DEL, (), ()),
     "telephony.trunk":        ((), (), ("test_trunk",), ("test_trunk", *_DEL), (), ()),
+    "otp_totp.totpdevice":    ((), (), (), _DEL, (), ()),
 }
 
 
@@ -132,7 +140,7 @@ def _admin_urls() -> Iterator[tuple[str, URLPattern]]:
 
 
 def _url(name: str, pattern: URLPattern, world: World) -> str:
-    model = re.match(r"(?:auth|telephony|campaigns|access)_([a-z]+)_", name)
+    model = re.match(r"(?:auth|telephony|campaigns|access|otp_totp)_([a-z]+)_", name)
     args = []
     for key in pattern.pattern.regex.groupindex:
         if key == "campaign_id":
