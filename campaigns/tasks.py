@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from campaigns.contacts.dnc_uploads import run_dnc_upload
 from campaigns.contacts.imports import run_import_job
 from campaigns.contacts.imports.liveness import fail_stale_imports as fail_stale
 from campaigns.dialer.claim import park_contacts_outside_window, run_dispatch_tick
@@ -71,3 +72,9 @@ def fail_stale_imports() -> None:
 def purge_expired_files() -> None:
     """Beat, hourly: delete uploads, error reports and recordings past their retention (F14)."""
     purge()
+
+
+@shared_task(name="campaigns.run_dnc_import", ignore_result=True, soft_time_limit=1700, time_limit=1800)
+def run_dnc_import(job_id: int) -> None:
+    """Add an uploaded do-not-call list (F15). Runs once per job: the QUEUED -> RUNNING update is the guard."""
+    run_dnc_upload(job_id)

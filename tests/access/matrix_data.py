@@ -12,7 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access.models import ExportKind, ExportRecord
 from campaigns.choices import AttemptState, Disposition, DncSource, ImportStatus
-from campaigns.models import CallAttempt, ImportJob
+from campaigns.models import CallAttempt, DncUpload, ImportJob
 from tests.factories import CallerIDFactory, CampaignFactory, ContactFactory, DoNotCallFactory, TrunkFactory
 
 ROLES = ("operator", "analyst", "supervisor", "admin", "viewonly", "nobody")
@@ -35,6 +35,7 @@ class World:
     group: int
     user: int
     totpdevice: int
+    dncupload: int
 
 
 def build_world(recordings: Path) -> World:
@@ -61,7 +62,8 @@ def build_world(recordings: Path) -> World:
                  trunk=trunk.pk, callerid=CallerIDFactory(trunk=trunk).pk,
                  donotcall=DoNotCallFactory(source=DncSource.MANUAL).pk, importjob=job.pk,
                  exportrecord=record.pk, group=group.pk, user=target.pk,
-                 totpdevice=TOTPDevice.objects.create(user=target, name="phone").pk)
+                 totpdevice=TOTPDevice.objects.create(user=target, name="phone").pk,
+                 dncupload=DncUpload.objects.create(status=ImportStatus.COMPLETED, added=1).pk)
 
 
 def role_user(role: str) -> User:

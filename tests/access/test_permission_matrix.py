@@ -82,6 +82,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "campaigns_callattempt_delete":         (403, 403, 403, 403, 403, 403),
     "campaigns_callattempt_change":         (403, 200, 200, 200, 200, 403),
     "campaigns_donotcall_upload":           (200, 403, 200, 200, 403, 403),
+    "campaigns_donotcall_upload_job":       (200, 200, 200, 200, 200, 403),
     "campaigns_donotcall_changelist":       (200, 200, 200, 200, 200, 403),
     "campaigns_donotcall_add":              (200, 403, 200, 200, 403, 403),
     "campaigns_donotcall_history":          (200, 200, 200, 200, 200, 403),
@@ -148,7 +149,7 @@ def _url(name: str, pattern: URLPattern, world: World) -> str:
         elif key == "attempt_id":
             args.append(world.callattempt)
         elif key == "job_id":
-            args.append(world.importjob)
+            args.append(world.dncupload if name.startswith("campaigns_donotcall") else world.importjob)
         else:
             assert model, name
             args.append(getattr(world, model.group(1)))
