@@ -21,7 +21,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from campaigns.choices import IMPORT_FINISHED
-from campaigns.models import CallAttempt, ImportJob
+from campaigns.models import CallAttempt, DncUpload, ImportJob
 
 logger = logging.getLogger(__name__)
 BATCH = 500
@@ -41,7 +41,8 @@ def purge_expired_files() -> Purged:
     purged = Purged()
     now = timezone.now()
     if settings.RETENTION_UPLOAD_DAYS:
-        purged.uploads = _purge_job_files("file", now - timedelta(days=settings.RETENTION_UPLOAD_DAYS))
+        cutoff = now - timedelta(days=settings.RETENTION_UPLOAD_DAYS)
+        purged.uploads = _purge_job_files("file", cutoff) + _purge_dnc_uploads(cutoff)
     if settings.RETENTION_ERROR_REPORT_DAYS:
         purged.error_reports = _purge_job_files(
             "error_report", now - timedelta(days=settings.RETENTION_ERROR_REPORT_DAYS))
@@ -60,6 +61,16 @@ def _purge_job_files(field: str, cutoff: Any) -> int:
     for job in jobs:
         getattr(job, field).delete(save=False)  # the storage's file; a missing one is not an error
         ImportJob.objects.filter(pk=job.pk).update(**{field: ""})
+        count += 1
+    return count
+
+
+def _purge_dnc_uploads(cutoff: Any) -> int:
+    # A do-not-call list is deleted once read; one is left only when its job never ran to the end.
+    count = 0
+    for job in DncUpload.objects.filter(created_at__lt=cutoff).exclude(file="").only("id", "file")[:BATCH]:
+        job.file.delete(save=False)
+        DncUpload.objects.filter(pk=job.pk).update(file="")
         count += 1
     return count
 

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.choices import AttemptState, ImportStatus
-from campaigns.models import CallAttempt, ImportJob
+from campaigns.models import CallAttempt, DncUpload, ImportJob
 from campaigns.retention import purge_expired_files
 from tests.factories import CampaignFactory, ContactFactory
 
@@ -62,6 +62,15 @@ def test_files_past_their_retention_are_deleted_and_newer_ones_kept(recordings: 
     assert (recordings / "new.wav").exists()
     assert CallAttempt.objects.get(pk=old_call.pk).recording == ""
     assert CallAttempt.objects.get(pk=new_call.pk).recording == "new.wav"
+
+
+def test_a_do_not_call_list_left_by_a_job_that_never_finished_expires(recordings: Path) -> None:
+    job = DncUpload.objects.create(file=ContentFile(b"phone\n", name="dnc.csv"))
+    DncUpload.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(days=31))
+    path = Path(job.file.path)
+    assert purge_expired_files().uploads == 1
+    assert not path.exists()
+    assert not DncUpload.objects.get(pk=job.pk).file
 
 
 def test_deleting_an_import_deletes_its_files(django_capture_on_commit_callbacks: Any) -> None:
