@@ -51,7 +51,7 @@ MIDDLEWARE = [
 # F24: login throttling (django-axes). After LOGIN_FAILURE_LIMIT failed logins for one username from one address,
 # that pair is locked out for LOGIN_LOCKOUT_MINUTES; a success resets the count. The address is REMOTE_ADDR: behind a
 # proxy, set AXES_IPWARE_PROXY_COUNT (docs/security.md) or every client shares the proxy's address.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["access.backends.ThrottlingBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
