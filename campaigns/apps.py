@@ -10,3 +10,6 @@ class CampaignsConfig(AppConfig):
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "campaigns"
+
+    def ready(self) -> None:
+        from campaigns import retention  # noqa: F401  (connects the receiver that deletes an import's files)

@@ -6,13 +6,16 @@ from typing import Any
 
 import phonenumbers
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator
 
 from campaigns.choices import RETRYABLE_DISPOSITIONS, Disposition
-from campaigns.models import Campaign, DoNotCall, RetryRule
+from campaigns.models import Campaign, Contact, DoNotCall, RetryRule
 from campaigns.rules.phones import InvalidNumber, normalize_number
+from campaigns.rules.variables import InvalidVariables, check_variables
 from campaigns.rules.windows import LEGAL_END, LEGAL_START
+from campaigns.uploads import max_size
 
 WEEKDAY_CHOICES = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 CSV_EXTENSIONS = ["csv", "txt", "tsv"]
@@ -101,7 +104,7 @@ class ContactUploadForm(forms.Form):
     """Step one of an import: the file and how to read national numbers."""
 
     file = forms.FileField(
-        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS)],
+        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS), max_size("CONTACT_UPLOAD_MAX_BYTES")],
         help_text="One row per contact with a header row. A phone column is required; name and time zone "
         "are recognised; every other column becomes a {{variable}}.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}),
@@ -141,10 +144,25 @@ class DoNotCallUploadForm(forms.Form):
     """Upload a list of numbers that must not be called."""
 
     file = forms.FileField(
-        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS)],
+        label="CSV file", validators=[FileExtensionValidator(CSV_EXTENSIONS), max_size("DNC_UPLOAD_MAX_BYTES")],
         help_text="A column named phone (or number) or one number per line.",
         widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.tsv,text/csv"}),
     )
     campaign = forms.ModelChoiceField(queryset=Campaign.objects.only("id", "name"), required=False,
                                       empty_label="Every campaign (global)")
     default_region = RegionField(initial="US")
+
+
+class ContactAdminForm(forms.ModelForm):
+    """A contact as the operator may edit it: variables are a flat object of bounded texts (F18)."""
+
+    class Meta:
+        model = Contact
+        fields = ["name", "priority", "variables"]
+
+    def clean_variables(self) -> dict[str, str]:
+        try:
+            return check_variables(self.cleaned_data.get("variables"), max_keys=settings.CONTACT_MAX_VARIABLES,
+                                   max_length=settings.IMPORT_MAX_FIELD_LENGTH)
+        except InvalidVariables as exc:
+            raise forms.ValidationError(str(exc)) from exc

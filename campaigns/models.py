@@ -465,3 +465,6 @@ def _lock_import_job_before_delete(sender: type[ImportJob], instance: ImportJob,
     import has just committed. Without it they would keep the id of a deleted job.
     """
     ImportJob.objects.filter(pk=instance.pk).select_for_update().values_list("pk").first()
+
+
+from campaigns.dnc_uploads import DncUpload  # noqa: E402, F401  (a model of this app, kept in its own module)

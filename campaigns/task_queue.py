@@ -11,6 +11,7 @@ from config.celery_app import app
 
 ORIGINATE = "campaigns.dialer.handoff"
 RUN_IMPORT = "campaigns.run_import"
+RUN_DNC_IMPORT = "campaigns.run_dnc_import"
 
 
 def send_originates(attempt_ids: Sequence[int]) -> None:
@@ -22,3 +23,8 @@ def send_originates(attempt_ids: Sequence[int]) -> None:
 def send_import(job_id: int) -> None:
     """The ``campaigns.run_import(job_id)`` task."""
     app.send_task(RUN_IMPORT, args=(job_id,))
+
+
+def send_dnc_upload(job_id: int) -> None:
+    """The ``campaigns.run_dnc_import(job_id)`` task (the bulk queue)."""
+    app.send_task(RUN_DNC_IMPORT, args=(job_id,))

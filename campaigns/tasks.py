@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from campaigns.contacts.dnc_uploads import run_dnc_upload
 from campaigns.contacts.imports import run_import_job
+from campaigns.contacts.imports.liveness import fail_stale_imports as fail_stale
 from campaigns.dialer.claim import park_contacts_outside_window, run_dispatch_tick
 from campaigns.dialer.handoff import originate_attempt
 from campaigns.dialer.reaper import reap_stuck_attempts
 from campaigns.reports.rollups import refresh_report_rollups as refresh
+from campaigns.retention import purge_expired_files as purge
 from campaigns.services import complete_finished_campaigns
 
 # ---------------------------------------------------------------------------------------------------------
@@ -56,3 +59,22 @@ def refresh_report_rollups() -> None:
 def run_import(job_id: int) -> None:
     """Import a confirmed contact file. Runs once per job: the QUEUED -> RUNNING update is the guard."""
     run_import_job(job_id)
+
+
+@shared_task(name="campaigns.fail_stale_imports", ignore_result=True, soft_time_limit=50, time_limit=60, expires=60)
+def fail_stale_imports() -> None:
+    """Beat, every 60 s: fail imports whose worker died (F19), so none stays ``running`` for ever."""
+    fail_stale()
+
+
+@shared_task(name="campaigns.purge_expired_files", ignore_result=True, soft_time_limit=240, time_limit=300,
+             expires=3600)
+def purge_expired_files() -> None:
+    """Beat, hourly: delete uploads, error reports and recordings past their retention (F14)."""
+    purge()
+
+
+@shared_task(name="campaigns.run_dnc_import", ignore_result=True, soft_time_limit=1700, time_limit=1800)
+def run_dnc_import(job_id: int) -> None:
+    """Add an uploaded do-not-call list (F15). Runs once per job: the QUEUED -> RUNNING update is the guard."""
+    run_dnc_upload(job_id)

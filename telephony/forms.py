@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 
 from telephony.choices import TrunkAuth
-from telephony.models import Trunk
+from telephony.models import ENDPOINT_FIELDS, Trunk
 
 HELP_WHEN_STORED = "A password is stored. It is never shown; leave this blank to keep it, or type a new one."
 HELP_WHEN_EMPTY = "Digest password. It is never shown again after saving."
@@ -49,12 +49,20 @@ class TrunkAdminForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         new_password = cleaned.get("password") or ""
-        has_password = bool(new_password) or (bool(self._stored_password) and not cleaned.get("clear_password"))
+        # F8: the stored password belongs to the endpoint it was entered for; a new endpoint needs it typed again.
+        moved = bool(self.instance.pk) and any(name in self.changed_data for name in ENDPOINT_FIELDS)
+        keeps_stored = bool(self._stored_password) and not cleaned.get("clear_password") and not moved
+        has_password = bool(new_password) or keeps_stored
         if cleaned.get("auth_mode") in (TrunkAuth.DIGEST, TrunkAuth.REGISTER):
             if not cleaned.get("username"):
                 self.add_error("username", "Digest and REGISTER authentication need a username.")
             if not has_password:
-                self.add_error("password", "Digest and REGISTER authentication need a password.")
+                self.add_error("password", "Enter the password again: the host, port, transport or realm changed."
+                               if moved and self._stored_password else
+                               "Digest and REGISTER authentication need a password.")
+            # F5/F8: a blank realm would answer a challenge from any realm ('*'), so the provider's realm is named.
+            if not cleaned.get("realm"):
+                self.add_error("realm", "Digest and REGISTER authentication need the provider's realm.")
         return cleaned
 
     def save(self, commit: bool = True) -> Trunk:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from telephony.choices import SrtpPolicy, Transport, TrunkAuth
+from telephony.secrets import EncryptedPasswordField
+
+# F8: a stored password is sent only to the endpoint it was entered for. Changing any of these clears it, so a user
+# who may edit a trunk cannot point it at their own server and harvest digest responses to the old password.
+ENDPOINT_FIELDS = ("host", "port", "transport", "realm")
 
 
 class Trunk(models.Model):
@@ -19,9 +25,10 @@ class Trunk(models.Model):
     transport = models.CharField(max_length=8, choices=Transport.choices, default=Transport.UDP)
     auth_mode = models.CharField(max_length=10, choices=TrunkAuth.choices, default=TrunkAuth.IP)
     username = models.CharField(max_length=128, blank=True)
-    # Never rendered by the admin and never logged: see TrunkAdminForm and __repr__.
-    password = models.CharField(max_length=256, blank=True)
-    realm = models.CharField(max_length=128, blank=True, help_text="Digest realm; blank accepts any ('*').")
+    # Never rendered by the admin and never logged (TrunkAdminForm, __repr__); encrypted at rest (F8).
+    password = EncryptedPasswordField(blank=True)
+    realm = models.CharField(max_length=128, blank=True,
+                             help_text="Digest realm of the provider; required for digest and REGISTER trunks.")
     register_expiry_s = models.PositiveIntegerField(default=300)
     srtp_policy = models.CharField(max_length=10, choices=SrtpPolicy.choices, default=SrtpPolicy.DISABLED)
     codecs = models.CharField(max_length=100, default="PCMU,PCMA", help_text="Codec order, comma separated.")
@@ -52,6 +59,32 @@ class Trunk(models.Model):
     def __repr__(self) -> str:
         # The password is deliberately absent so it never reaches a log line or a traceback.
         return f"<Trunk {self.pk} {self.name} {self.transport}://{self.host}:{self.port}>"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save; a stored password is cleared when the endpoint changed and no new password was given (F8)."""
+        loaded = getattr(self, "_loaded_endpoint", None)
+        endpoint = self._endpoint()
+        if (self.pk and loaded is not None and endpoint is not None and endpoint != loaded
+                and self.password and self.password == getattr(self, "_loaded_password", None)):
+            self.password = ""
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "password"}
+        super().save(*args, **kwargs)
+        self._loaded_endpoint = self._endpoint()
+        self._loaded_password = self.__dict__.get("password")
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any) -> Trunk:
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_endpoint = instance._endpoint()
+        instance._loaded_password = instance.__dict__.get("password")
+        return instance
+
+    def _endpoint(self) -> tuple[Any, ...] | None:
+        if any(name not in self.__dict__ for name in ENDPOINT_FIELDS):
+            return None  # loaded with .only()/.defer(): not compared
+        return tuple(getattr(self, name) for name in ENDPOINT_FIELDS)
+
 
 
 class CallerID(models.Model):

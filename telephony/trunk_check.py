@@ -25,8 +25,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from django.views.decorators.debug import sensitive_variables
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _AUTH_CHALLENGES = (401, 407)
+_CHILD_ENV = ("PATH", "HOME", "LANG", "TZ", "TMPDIR", "VIRTUAL_ENV", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class TrunkCheckResult:
 _KEEP_ALIVE: list[object] = []  # pjsua2 objects of the child, never destroyed (see _run_check)
 
 
+# F6: the spec holds the password; a traceback of this frame (debug page, error mail) must not show it.
+@sensitive_variables("spec", "trunk")
 def check_trunk(trunk: Any, *, timeout_s: float = 8.0) -> TrunkCheckResult:
     """Run the check for a `telephony.models.Trunk` in a child process.
 
@@ -74,7 +79,9 @@ def check_trunk(trunk: Any, *, timeout_s: float = 8.0) -> TrunkCheckResult:
         "auth_mode": trunk.auth_mode, "username": trunk.username, "password": trunk.password,
         "realm": trunk.realm, "register_expiry_s": trunk.register_expiry_s,
     }
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    # F1: the child needs neither the database nor any other secret of the web process: a short explicit list.
+    env = {name: os.environ[name] for name in _CHILD_ENV if name in os.environ}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
     command = [sys.executable, "-m", "telephony.trunk_check", "--timeout", str(timeout_s),
                "--bind", settings.UA_BIND_ADDRESS]
     try:
@@ -82,6 +89,10 @@ def check_trunk(trunk: Any, *, timeout_s: float = 8.0) -> TrunkCheckResult:
                               timeout=timeout_s + 10, env=env, cwd=PROJECT_ROOT, check=False)
     except subprocess.TimeoutExpired:
         return TrunkCheckResult(False, None, "", None, None, error="the check timed out")
+    except OSError as exc:
+        # Answered here, not raised: subprocess's own frames hold the stdin text (the password) as a local, and
+        # a traceback through them (debug page, error mail) would show it.
+        return TrunkCheckResult(False, None, "", None, None, error=f"the check could not start ({type(exc).__name__})")
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("{"):
             return TrunkCheckResult(**json.loads(line))

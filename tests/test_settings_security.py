@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.contrib.auth.models import User
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ImproperlyConfigured, ValidationError
@@ -30,12 +31,22 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _production_env(**extra: str) -> dict[str, str]:
-    return _env(DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="engine.example.com", **extra)
+    return _env(DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="engine.example.com",
+                TRUNK_SECRET_KEYS=Fernet.generate_key().decode(), **extra)
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,  # noqa: S603
                           timeout=120, check=False)
+
+
+def test_production_refuses_to_start_without_the_trunk_password_keys() -> None:
+    # F8: no derived key in production; trunk passwords at rest need keys from the environment
+    env = _production_env()
+    del env["TRUNK_SECRET_KEYS"]
+    done = _run(["manage.py", "check", "--settings=config.settings.production"], env)
+    assert done.returncode != 0
+    assert "TRUNK_SECRET_KEYS" in done.stderr
 
 
 def test_check_deploy_on_the_production_settings_is_clean() -> None:

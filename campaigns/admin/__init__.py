@@ -25,7 +25,7 @@ from campaigns.admin.deletion import KeepsCallAttemptsAdmin
 from campaigns.admin.search import PhoneSearchMixin
 from campaigns.choices import CONTACT_DIALABLE, ContactStatus, DncSource
 from campaigns.contacts.dnc import add_to_do_not_call
-from campaigns.forms import CampaignAdminForm, RetryRuleForm
+from campaigns.forms import CampaignAdminForm, ContactAdminForm, RetryRuleForm
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, RetryRule
 from campaigns.reports.live import campaign_live_stats
 from campaigns.services import (
@@ -256,6 +256,7 @@ class ContactAdmin(PhoneSearchMixin, KeepsCallAttemptsAdmin):
 
     attempts_lookup = "contact"
     instead = "To stop calling the number, add it to the do-not-call list."
+    form = ContactAdminForm  # F18: variables are a flat object of bounded texts
 
     list_display = ["phone_e164", "name", "campaign", "status", "attempts", "last_disposition",
                     "next_attempt_at", "outcome"]
@@ -333,6 +334,14 @@ class CallAttemptAdmin(PhoneSearchMixin, admin.ModelAdmin):
                                      "transcript_view", "recording", "first_response_ms", "usage", "cost"]}),
     ]
     readonly_fields = ["transcript_view"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        # F4: the transcript is the conversation itself, behind its own permission.
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.has_perm(report_views.TRANSCRIPT_PERMISSION):
+            return fieldsets
+        return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "transcript_view"]})
+                for name, opts in fieldsets]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

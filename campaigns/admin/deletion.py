@@ -18,6 +18,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -83,6 +84,10 @@ class KeepsCallAttemptsAdmin(admin.ModelAdmin):
     def delete_view(self, request: HttpRequest, object_id: str,
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         obj: Model | None = self.get_object(request, unquote(object_id))
+        # The right to delete first: the refusal names the object (a contact's number), which a user who may not
+        # delete (or even see) it must not learn from this page.
+        if obj is not None and not self.has_delete_permission(request, obj):
+            raise PermissionDenied
         if obj is not None and self._with_attempts(self.model._default_manager.filter(pk=obj.pk)).exists():
             meta = self.model._meta
             self.message_user(request, f"\u201c{obj}\u201d has call attempts, which are the record of the calls made "

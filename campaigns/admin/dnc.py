@@ -56,6 +56,8 @@ class DoNotCallAdmin(PhoneSearchMixin, KeepsOptOutsAdmin):
         urls = [
             path("upload/", wrap(partial(dnc_views.upload_do_not_call, model_admin=self)),
                  name="campaigns_donotcall_upload"),
+            path("upload/<int:job_id>/", wrap(partial(dnc_views.upload_job, model_admin=self)),
+                 name="campaigns_donotcall_upload_job"),
         ]
         return urls + super().get_urls()
 

@@ -9,7 +9,7 @@ not touched here; the dial path re-checks :func:`is_on_do_not_call` before it di
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +89,8 @@ def add_to_do_not_call(
 
 
 def import_do_not_call_csv(
-    path: Path, *, campaign: Campaign | None = None, default_region: str = "US"
+    path: Path, *, campaign: Campaign | None = None, default_region: str = "US",
+    progress: Callable[[int, DncImportResult], None] | None = None,
 ) -> DncImportResult:
     """Add every number of a CSV file to the do-not-call list.
 
@@ -100,6 +101,7 @@ def import_do_not_call_csv(
         path: The CSV file.
         campaign: Scope of the new entries; ``None`` means every campaign.
         default_region: ISO country used to read national-format numbers.
+        progress: called after each stored batch with the lines read so far and the counts.
 
     Returns:
         The counts and the per-line errors.
@@ -130,6 +132,8 @@ def import_do_not_call_csv(
         if len(batch) >= DNC_BATCH_SIZE:
             _store_batch(batch, campaign_id, result)
             batch = []
+            if progress is not None:
+                progress(line, result)
     if batch:
         _store_batch(batch, campaign_id, result)
     logger.info("do-not-call upload: scope=%s added=%d already=%d invalid=%d contacts_marked=%d",

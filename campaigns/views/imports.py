@@ -19,6 +19,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from access.models import ExportKind
+from access.services import record_export
 from campaigns.choices import IMPORT_FINISHED, ImportStatus
 from campaigns.contacts import imports as contact_import
 from campaigns.contacts.csv_input import normalize_header
@@ -135,7 +137,8 @@ def import_progress(request: HttpRequest, job_id: int, *, model_admin: ModelAdmi
 def import_error_report(request: HttpRequest, job_id: int, *, model_admin: ModelAdmin) -> FileResponse:
     """Download the per-row error report (CSV: line, raw value, reason)."""
     job = get_object_or_404(ImportJob, pk=job_id)
-    if not model_admin.has_view_permission(request, job):
+    # F4: the rejected rows are raw contact data leaving the system: an export, with its permission and log.
+    if not model_admin.has_view_permission(request, job) or not request.user.has_perm("access.export_contacts"):
         raise PermissionDenied
     if not job.error_report:
         raise Http404("This import has no error report.")
@@ -143,6 +146,7 @@ def import_error_report(request: HttpRequest, job_id: int, *, model_admin: Model
         handle = job.error_report.open("rb")
     except FileNotFoundError as exc:
         raise Http404("The error report file is missing.") from exc
+    record_export(request, ExportKind.IMPORT_ERRORS, job.pk, f"error report of import {job.pk}")
     return FileResponse(handle, as_attachment=True, filename=f"import-{job.pk}-errors.csv",
                         content_type="text/csv")
 

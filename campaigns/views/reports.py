@@ -2,8 +2,11 @@
 
 The views are mounted under the campaign's admin URLs (``CampaignAdmin.get_urls``), so the admin site
 has already required a logged-in staff user; each view then checks the model permission it needs.
-Listening to a recording needs its own permission, ``campaigns.listen_recording``: a recording holds a
-person's voice, which many operators who may read the report should not hear.
+Each kind of personal data has its own permission (audit F4): the report itself (``view_campaign``) shows
+aggregate figures only; the attempts with numbers and names and one attempt's details need
+``campaigns.view_callattempt``; its transcript ``access.read_transcript``; its recording
+``campaigns.listen_recording`` (a person's voice, which many who may read the report should not hear); the
+contacts CSV ``campaigns.view_contact`` and ``access.export_contacts``, and each export is logged.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from access.models import ExportKind
+from access.services import record_export
 from campaigns.contacts.csv_export import write_csv
 from campaigns.models import CallAttempt, Campaign
 from campaigns.reports import export, facts
@@ -34,6 +39,9 @@ if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
 
 LISTEN_PERMISSION = "campaigns.listen_recording"
+ATTEMPTS_PERMISSION = "campaigns.view_callattempt"
+TRANSCRIPT_PERMISSION = "access.read_transcript"
+EXPORT_PERMISSIONS = ("campaigns.view_contact", "access.export_contacts")
 TIMELINE_LABELS = 12
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -60,7 +68,10 @@ def campaign_report(request: HttpRequest, campaign_id: int, *, model_admin: Mode
         "timeline_chart": timeline_chart(report),
         "local_hour_chart": local_hour_chart(report),
         "disposition_chart": disposition_chart(report),
-        "attempts": export.recent_attempts(campaign.pk),
+        # F4: numbers and names of the latest attempts only to those who may see attempts; others get aggregates.
+        "can_see_attempts": (can_see_attempts := request.user.has_perm(ATTEMPTS_PERMISSION)),
+        "attempts": export.recent_attempts(campaign.pk) if can_see_attempts else [],
+        "can_export": request.user.has_perms(EXPORT_PERMISSIONS),
         "abandon_after_s": facts.ABANDON_AFTER_S,
         "can_listen": request.user.has_perm(LISTEN_PERMISSION),
     }
@@ -71,6 +82,8 @@ def campaign_report(request: HttpRequest, campaign_id: int, *, model_admin: Mode
 def attempt_detail(request: HttpRequest, campaign_id: int, attempt_id: int, *,
                    model_admin: ModelAdmin) -> HttpResponse:
     """One attempt: SIP result, timings, the transcript as a conversation, the recording, the outcome."""
+    if not request.user.has_perm(ATTEMPTS_PERMISSION):
+        raise PermissionDenied  # F4: an attempt shows the number, the name and the call's result
     campaign = _campaign_for(request, campaign_id, model_admin)
     try:
         attempt = export.attempt_for_report(campaign.pk, attempt_id)
@@ -85,7 +98,8 @@ def attempt_detail(request: HttpRequest, campaign_id: int, attempt_id: int, *,
         "attempt": attempt,
         "timeline": attempt_timeline(attempt),
         "talk_seconds": _billed_seconds(attempt),
-        "conversation": conversation(attempt.transcript),
+        "can_read_transcript": (can_read := request.user.has_perm(TRANSCRIPT_PERMISSION)),
+        "conversation": conversation(attempt.transcript) if can_read else [],
         "outcome_fields": sorted((attempt.outcome_fields or {}).items())
         if isinstance(attempt.outcome_fields, dict) else [],
         "can_listen": can_listen,
@@ -130,8 +144,12 @@ def contacts_csv(request: HttpRequest, campaign_id: int, *, model_admin: ModelAd
     """Every contact of the campaign as CSV (status, attempts, last disposition, outcome, each field).
 
     Streamed in chunks through ``campaigns.contacts.csv_export.write_csv``, which defuses spreadsheet formulas.
+    Needs ``campaigns.view_contact`` and ``access.export_contacts``; every export is logged (F4).
     """
+    if not request.user.has_perms(EXPORT_PERMISSIONS):
+        raise PermissionDenied
     campaign = _campaign_for(request, campaign_id, model_admin)
+    record_export(request, ExportKind.CONTACTS_CSV, campaign.pk, f"contacts of campaign {campaign.pk} {campaign.name}")
     header, rows = export.contact_export_rows(campaign)
     response = StreamingHttpResponse(_csv_chunks(header, rows), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,6 +33,10 @@ INSTALLED_APPS = [
     "ninja",  # the API docs page's Swagger UI comes from its static files (no CDN: works offline)
     "api",
     "webhooks",
+    "axes",  # login throttling (F24)
+    "django_otp",  # TOTP for staff (F24), enforced by DJANGO_ADMIN_REQUIRE_OTP
+    "django_otp.plugins.otp_totp",
+    "access",  # last: its post_migrate syncs the shipped groups once every permission exists
 ]  # `media` is a plain library (no models, no Django), used by the UA pool and the local agent
 
 MIDDLEWARE = [
@@ -40,9 +46,26 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "api.middleware.ApiMiddleware",  # /api/v1/ only: key, rate limit, transaction, Idempotency-Key, audit
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
+
+# F24: login throttling (django-axes). After LOGIN_FAILURE_LIMIT failed logins for one username from one address,
+# that pair is locked out for LOGIN_LOCKOUT_MINUTES; a success resets the count. The address is REMOTE_ADDR: behind a
+# proxy, set AXES_IPWARE_PROXY_COUNT (docs/security.md) or every client shares the proxy's address.
+AUTHENTICATION_BACKENDS = ["access.backends.ThrottlingBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ADMIN = False  # lockouts are lifted with `manage.py axes_reset_username` (or they expire)
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_IPWARE_PROXY_COUNT", default=0) or None
+# F24: with DJANGO_ADMIN_REQUIRE_OTP on, the admin asks every staff user for a TOTP code at login (django-otp);
+# staff then need a confirmed TOTP device (added in the admin under "TOTP devices").
+ADMIN_REQUIRE_OTP = env.bool("DJANGO_ADMIN_REQUIRE_OTP", default=False)
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Campaign engine")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -94,6 +117,20 @@ RECORDINGS_ROOT = Path(env("RECORDINGS_ROOT", default=str(BASE_DIR / "var" / "re
 # Uploads over 2.5 MB stream to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10_485_760
+# F15: uploads are cut off while they stream once past UPLOAD_MAX_BYTES (campaigns/uploads.py); each form has its own
+# limit below it. A web server or proxy in front should cap the body too.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=250_000_000)
+CONTACT_UPLOAD_MAX_BYTES = env.int("CONTACT_UPLOAD_MAX_BYTES", default=200_000_000)
+DNC_UPLOAD_MAX_BYTES = env.int("DNC_UPLOAD_MAX_BYTES", default=50_000_000)
+FILE_UPLOAD_HANDLERS = [
+    "campaigns.uploads.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# F14: how long files are kept, in days (0: for ever). A beat task deletes older ones (campaigns/retention.py).
+RETENTION_UPLOAD_DAYS = env.int("RETENTION_UPLOAD_DAYS", default=30)  # uploaded contact CSVs of finished imports
+RETENTION_ERROR_REPORT_DAYS = env.int("RETENTION_ERROR_REPORT_DAYS", default=90)  # import error reports
+RETENTION_RECORDING_DAYS = env.int("RETENTION_RECORDING_DAYS", default=90)  # call recordings
 
 ADMIN_URL = env("DJANGO_ADMIN_URL", default="admin/")
 
@@ -114,6 +151,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_S", default=10),
     "unacked_restore_throttle": 1,
 }
+# F10: bulk work (imports, report rollups, file retention, do-not-call uploads) has its own queue, so the dial path
+# (originate, dispatch ticks, the reaper) never waits behind an hour-long import. Production runs one worker per
+# queue (Procfile: `worker` -Q dial path, `bulk` -Q bulk); a worker started without -Q serves both (demo, tests).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+DIAL_QUEUE = "celery"
+BULK_QUEUE = "bulk"
+CELERY_TASK_QUEUES = {DIAL_QUEUE: {"routing_key": DIAL_QUEUE}, BULK_QUEUE: {"routing_key": BULK_QUEUE}}
+CELERY_TASK_ROUTES = {name: {"queue": BULK_QUEUE} for name in (
+    "campaigns.run_import", "campaigns.refresh_report_rollups", "campaigns.purge_expired_files",
+    "campaigns.run_dnc_import", "campaigns.fail_stale_imports")}
 # The dispatcher tick: how often it claims, and how many claims one tick may make (its duration grows with
 # them, about 0.15-0.2 ms of CPU each), so the claim rate is at most DIALER_MAX_CLAIMS_PER_TICK / DIALER_TICK_S.
 # A tick's dials go out together, and the calls-per-second buckets hold one tick's worth: a short tick
@@ -139,6 +186,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "api-purge-idempotency": {"task": "api.purge_idempotency", "schedule": 3600.0, "options": {"expires": 3600.0}},
     "refresh-report-rollups": {"task": "campaigns.refresh_report_rollups", "schedule": 60.0,
                                "options": {"expires": 60.0}},
+    # Fails imports whose worker died (F19).
+    "fail-stale-imports": {"task": "campaigns.fail_stale_imports", "schedule": 60.0, "options": {"expires": 60.0}},
+    # Deletes files past their retention (F14).
+    "purge-expired-files": {"task": "campaigns.purge_expired_files", "schedule": 3600.0,
+                            "options": {"expires": 3600.0}},
 }
 
 # Webhooks (docs/api.md): URLs must be https and public. Development may allow http:// to loopback; a
@@ -191,6 +243,19 @@ def ua_command_key(secret_key: str) -> bytes:
     """
     return hashlib.sha256(("ua-command-key:" + (env("UA_COMMAND_KEY", default="") or secret_key)).encode()).digest()
 
+
+def trunk_secret_keys(secret_key: str) -> list[str]:
+    """The Fernet keys of trunk passwords at rest (telephony/secrets.py), as TRUNK_SECRET_KEYS, for local/test.
+
+    The environment's TRUNK_SECRET_KEYS when set (comma separated; the first encrypts), else one key derived from
+    that module's development SECRET_KEY. Production reads TRUNK_SECRET_KEYS only: no derived key there.
+    """
+    keys = env.list("TRUNK_SECRET_KEYS", default=[])
+    if keys:
+        return keys
+    digest = hashlib.sha256(("trunk-secret-key:" + secret_key).encode()).digest()
+    return [base64.urlsafe_b64encode(digest).decode()]
+
 # Where the UA pool reports calls: the control plane's implementation of telephony.ua.ledger.Ledger.
 UA_LEDGER = env("UA_LEDGER", default="campaigns.dialer.ledger:CampaignLedger")
 # Each UA worker spools call events here before the ledger has them (survives a database outage and a restart).
@@ -201,6 +266,7 @@ UA_REDIS_SOCKET_TIMEOUT_S = env.float("UA_REDIS_SOCKET_TIMEOUT_S", default=5.0)
 # Contact import
 IMPORT_BATCH_SIZE = env.int("IMPORT_BATCH_SIZE", default=5000)
 IMPORT_MAX_FIELD_LENGTH = env.int("IMPORT_MAX_FIELD_LENGTH", default=1000)
+CONTACT_MAX_VARIABLES = env.int("CONTACT_MAX_VARIABLES", default=50)  # F18: variables per contact
 
 LOGGING = {
     "version": 1,

@@ -7,6 +7,8 @@ from config.settings.base import *  # noqa: F403  (settings modules extend the b
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # noqa: F405
 # Derived here, after SECRET_KEY: base.py has no key to derive it from (F6).
 UA_COMMAND_KEY = ua_command_key(SECRET_KEY)  # noqa: F405
+# F8: Fernet keys of the trunk passwords at rest (comma separated, the first encrypts): required, never derived.
+TRUNK_SECRET_KEYS = env.list("TRUNK_SECRET_KEYS")  # noqa: F405
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")  # noqa: F405
 DEBUG = False
 # F26: trust X-Forwarded-Proto only when told to. Set DJANGO_TRUST_X_FORWARDED_PROTO=1 only behind a proxy that

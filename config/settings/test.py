@@ -9,6 +9,7 @@ from config.settings.base import *  # noqa: F403  (settings modules extend the b
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="test-only-insecure-key")  # noqa: F405  (F6: never in base)
 UA_COMMAND_KEY = ua_command_key(SECRET_KEY)  # noqa: F405
+TRUNK_SECRET_KEYS = trunk_secret_keys(SECRET_KEY)  # noqa: F405
 
 # Development-only apps: the demo (`run_demo`) and the simulated phone network (`simulate_pstn`); production
 # settings install only the product apps.

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from telephony.ua.worker_env import worker_environment
+
 logger = logging.getLogger(__name__)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -118,7 +120,8 @@ class UaSupervisor:
 
     def __init__(self, settings: PoolSettings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
-        self.env = {**os.environ, **(env or {})}
+        # F1: the workers get an environment built from an explicit list (telephony/ua/worker_env.py).
+        self.env = worker_environment({**os.environ, **(env or {})})
         from config.entrypoints import require_settings_module
 
         # F6: the workers get the supervisor's settings, named explicitly; never a default.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from tests.factories import ContactFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_operator_adds_uploads_and_searches_numbers(live_server: object, tmp_path: Path,
-                                                    screenshot_dir: Path) -> None:
+def test_operator_adds_uploads_and_searches_numbers(live_server: object, celery_worker: subprocess.Popen[str],
+                                                    tmp_path: Path, screenshot_dir: Path) -> None:
     # given a contact waiting to be called and a list of numbers to block
     User.objects.create_superuser("operator", "op@example.com", "op-pass-123")
     waiting = ContactFactory(phone_e164="+12125550123")
@@ -42,7 +43,8 @@ def test_operator_adds_uploads_and_searches_numbers(live_server: object, tmp_pat
         page.click("#upload-dnc")
         page.set_input_files("#id_file", str(upload))
         page.click("input[type=submit][value=Upload]")
-        expect(page.locator("#dnc-added")).to_have_text("2")
+        # a worker adds the list; the job's page reloads itself until it has
+        expect(page.locator("#dnc-added")).to_have_text("2", timeout=30_000)
         expect(page.locator("#dnc-result")).to_contain_text("not-a-number")
         page.screenshot(path=screenshot_dir / "dnc-upload-result.png", full_page=True)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+
 from campaigns.contacts.csv_input import (
     FIRST_NAME_ALIASES,
     LAST_NAME_ALIASES,
@@ -71,13 +73,18 @@ def detect_mapping(source: CsvSource) -> dict[str, Any]:
     name = full_name if full_name is not None else first_name if first_name is not None else last_name
     name_last = last_name if full_name is None and first_name is not None else None
     special = {phone, time_zone, priority, full_name}
+    variables = [h for i, h in enumerate(source.headers) if i not in special]
+    # F18: every other column becomes a variable sent with each call; a bounded number of them.
+    if len(variables) > settings.CONTACT_MAX_VARIABLES:
+        raise CsvFormatError(f"The file has {len(variables)} columns besides phone, name, time zone and priority; "
+                             f"at most {settings.CONTACT_MAX_VARIABLES} can become variables. Remove the others.")
     return {
         "phone": source.headers[phone],
         "name": _header(source, name),
         "name_last": _header(source, name_last),
         "time_zone": _header(source, time_zone),
         "priority": _header(source, priority),
-        "variables": [h for i, h in enumerate(source.headers) if i not in special],
+        "variables": variables,
     }
 
 

@@ -25,6 +25,7 @@ from campaigns.contacts.csv_input import (
     open_csv,
 )
 from campaigns.contacts.imports.error_report import REPORT_HEADER
+from campaigns.contacts.imports.liveness import run_lock
 from campaigns.contacts.imports.pipeline import checked_chunks, row_rules
 from campaigns.contacts.imports.preview import check_region, detect_mapping, preview_csv
 from campaigns.contacts.imports.publish import (
@@ -107,7 +108,8 @@ def run_import_job(job_id: int, progress: ProgressCallback | None = None,
         return job
     timings = timings or ImportTimings()
     try:
-        _import(job, progress, timings)
+        with run_lock(job_id):  # F19: held while this worker lives; see liveness.py
+            _import(job, progress, timings)
     except CsvFormatError as exc:
         _fail(job_id, str(exc))
     except Exception as exc:

@@ -16,7 +16,8 @@ from django.urls import reverse
 from django.views.debug import SafeExceptionReporterFilter
 
 from campaigns.choices import AttemptState, CampaignStatus, ContactStatus, Disposition, DncSource
-from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, RetryRule
+from campaigns.contacts.dnc_uploads import run_dnc_upload
+from campaigns.models import CallAttempt, Campaign, Contact, DncUpload, DoNotCall, RetryRule
 from telephony.admin import TrunkAdmin
 from telephony.choices import TrunkAuth
 from telephony.models import Trunk
@@ -188,10 +189,13 @@ def test_campaign_status_is_not_editable_in_the_form(admin_client: Client) -> No
 # --- Trunk passwords ----------------------------------------------------------------------------------
 
 
+_ENDPOINT = {"host": "sip.example.net", "port": 5060, "transport": "udp", "realm": "carrier.example"}
+
+
 def _trunk_data(**overrides: str) -> dict[str, str]:
     data = {
         "name": "carrier", "host": "sip.example.net", "port": "5060", "transport": "udp",
-        "auth_mode": TrunkAuth.DIGEST, "username": "acct1", "password": SECRET, "realm": "",
+        "auth_mode": TrunkAuth.DIGEST, "username": "acct1", "password": SECRET, "realm": "carrier.example",
         "register_expiry_s": "300", "srtp_policy": "disabled", "codecs": "PCMU,PCMA", "max_channels": "30",
         "max_cps": "5", "cost_per_minute": "0.01", "enabled": "on",
         "caller_ids-TOTAL_FORMS": "0", "caller_ids-INITIAL_FORMS": "0",
@@ -231,7 +235,7 @@ def test_trunk_password_is_stored_but_never_displayed_or_logged(
 
 
 def test_trunk_password_left_blank_keeps_the_stored_one(admin_client: Client) -> None:
-    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET)
+    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET, **_ENDPOINT)
 
     response = admin_client.post(reverse("admin:telephony_trunk_change", args=[trunk.pk]),
                                  _trunk_data(name=trunk.name, password="", max_channels="40"))
@@ -243,7 +247,7 @@ def test_trunk_password_left_blank_keeps_the_stored_one(admin_client: Client) ->
 
 
 def test_trunk_password_typed_again_replaces_it(admin_client: Client) -> None:
-    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET)
+    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET, **_ENDPOINT)
 
     admin_client.post(reverse("admin:telephony_trunk_change", args=[trunk.pk]),
                       _trunk_data(name=trunk.name, password="n3w-pass"))
@@ -253,7 +257,7 @@ def test_trunk_password_typed_again_replaces_it(admin_client: Client) -> None:
 
 
 def test_trunk_password_can_be_removed_for_ip_auth(admin_client: Client) -> None:
-    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET)
+    trunk = TrunkFactory(auth_mode=TrunkAuth.DIGEST, username="acct1", password=SECRET, **_ENDPOINT)
 
     admin_client.post(reverse("admin:telephony_trunk_change", args=[trunk.pk]),
                       _trunk_data(name=trunk.name, password="", auth_mode=TrunkAuth.IP, clear_password="on"))
@@ -409,21 +413,36 @@ def test_dnc_search_finds_a_number_typed_in_national_format(admin_client: Client
     assert list(response.context["cl"].result_list) == [wanted]
 
 
-def test_dnc_upload_page_adds_numbers_and_lists_bad_lines(admin_client: Client) -> None:
+def test_dnc_upload_page_adds_numbers_in_a_worker_and_lists_bad_lines(
+        admin_client: Client, django_capture_on_commit_callbacks: Any, redis_client: Any) -> None:
     campaign = CampaignFactory()
     waiting = ContactFactory(campaign=campaign, phone_e164="+12125550101")
     upload = SimpleUploadedFile("dnc.csv", b"phone\n2125550101\n2125550102\nnope\n", content_type="text/csv")
 
-    response = admin_client.post(reverse("admin:campaigns_donotcall_upload"),
-                                 {"file": upload, "campaign": str(campaign.pk), "default_region": "US"})
+    # when the list is uploaded (F15: the request stores it and enqueues the job on the bulk queue)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:campaigns_donotcall_upload"),
+                                     {"file": upload, "campaign": str(campaign.pk), "default_region": "US"})
+    job = DncUpload.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:campaigns_donotcall_upload_job", args=[job.pk])
+    assert redis_client.llen("bulk") == 1
+    assert not DoNotCall.objects.exists()
+    pending = admin_client.get(response["Location"]).content.decode()
+    assert 'http-equiv="refresh"' in pending
+    # and a worker runs it
+    run_dnc_upload(job.pk)
 
-    assert response.status_code == 200
-    body = response.content.decode()
-    assert response.context["result"].added == 2
+    page = admin_client.get(response["Location"])
+    body = page.content.decode()
+    assert 'id="dnc-added">2<' in body
     assert "nope" in body
+    assert 'http-equiv="refresh"' not in body
     assert DoNotCall.objects.filter(campaign=campaign).count() == 2
     waiting.refresh_from_db()
     assert waiting.status == ContactStatus.DNC
+    job.refresh_from_db()
+    assert not job.file  # the list is not kept once its numbers are
 
 
 def test_dnc_upload_of_an_unusable_file_shows_a_clear_error(admin_client: Client) -> None:
@@ -434,6 +453,7 @@ def test_dnc_upload_of_an_unusable_file_shows_a_clear_error(admin_client: Client
     assert response.status_code == 200
     assert "No phone column found" in response.content.decode()
     assert not DoNotCall.objects.exists()
+    assert not DncUpload.objects.exists()
 
 
 def test_dnc_changelist_links_to_the_upload(admin_client: Client) -> None:

@@ -90,7 +90,8 @@ def test_confirm_queues_the_import_and_enqueues_the_task_on_commit(
     job.refresh_from_db()
     assert job.status == ImportStatus.QUEUED
     assert len(callbacks) == 1
-    assert redis_client.llen("celery") == 1  # the message waits for a worker
+    assert redis_client.llen("bulk") == 1  # the message waits for a bulk worker (F10: not on the dial queue)
+    assert redis_client.llen("celery") == 0
 
 
 def test_finished_import_page_shows_counts_and_error_report(admin_client: Client) -> None:

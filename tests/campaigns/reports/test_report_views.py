@@ -24,6 +24,10 @@ pytestmark = pytest.mark.django_db
 WAV = b"RIFF" + b"\x00" * 40 + b"recorded-audio" * 100
 
 
+ANALYST = ("campaigns.view_campaign", "campaigns.view_callattempt", "access.read_transcript", "campaigns.view_contact",
+           "access.export_contacts")
+
+
 def _staff(username: str, *perms: str) -> User:
     user = User.objects.create_user(username, f"{username}@example.com", "pw", is_staff=True)
     for perm in perms:
@@ -56,7 +60,7 @@ def _recording_url(attempt: CallAttempt) -> str:
 
 def test_report_page_shows_the_funnel_and_definitions() -> None:
     data = build_report_campaign()
-    client = _client(_staff("viewer", "campaigns.view_campaign"))
+    client = _client(_staff("viewer", *ANALYST))
 
     response = client.get(_report_url(data.campaign.pk))
 
@@ -71,7 +75,7 @@ def test_report_page_shows_the_funnel_and_definitions() -> None:
 
 def test_report_page_query_count_does_not_grow_with_the_campaign() -> None:
     data = build_report_campaign()
-    client = _client(_staff("viewer", "campaigns.view_campaign"))
+    client = _client(_staff("viewer", *ANALYST))
     client.get(_report_url(data.campaign.pk))  # warm the session and content types
     with CaptureQueriesContext(connection) as small:
         assert client.get(_report_url(data.campaign.pk)).status_code == 200
@@ -109,7 +113,7 @@ def test_anonymous_visitors_are_sent_to_the_login_page() -> None:
 def test_attempt_detail_shows_sip_timings_and_the_conversation_in_time_order() -> None:
     data = build_report_campaign()
     attempt = data.attempts["ny_2"]
-    client = _client(_staff("viewer", "campaigns.view_campaign"))
+    client = _client(_staff("viewer", *ANALYST[:3]))
 
     response = client.get(reverse("admin:campaigns_campaign_report_attempt", args=[data.campaign.pk, attempt.pk]))
 
@@ -128,7 +132,7 @@ def test_attempt_detail_shows_sip_timings_and_the_conversation_in_time_order() -
 def test_attempt_of_another_campaign_is_not_found_under_this_one() -> None:
     data = build_report_campaign()
     other = build_report_campaign()
-    client = _client(_staff("viewer", "campaigns.view_campaign"))
+    client = _client(_staff("viewer", "campaigns.view_campaign", "campaigns.view_callattempt"))
 
     url = reverse("admin:campaigns_campaign_report_attempt", args=[data.campaign.pk, other.attempts["ny_2"].pk])
 
@@ -152,7 +156,7 @@ def test_recording_is_served_to_staff_with_the_listen_permission(recordings: Pat
     attempt = data.attempts["ny_2"]
     (recordings / attempt.recording).parent.mkdir(parents=True)
     (recordings / attempt.recording).write_bytes(WAV)
-    client = _client(_staff("listener", "campaigns.view_campaign", "campaigns.listen_recording"))
+    client = _client(_staff("listener", *ANALYST[:2], "campaigns.listen_recording"))
 
     detail = client.get(reverse("admin:campaigns_campaign_report_attempt", args=[data.campaign.pk, attempt.pk]))
     response = client.get(_recording_url(attempt))
@@ -204,7 +208,7 @@ def _csv_rows(data_campaign_id: int, client: Client) -> list[list[str]]:
 
 def test_csv_has_one_row_per_contact_with_every_outcome_field() -> None:
     data = build_report_campaign()
-    client = _client(_staff("viewer", "campaigns.view_campaign"))
+    client = _client(_staff("viewer", "campaigns.view_campaign", "campaigns.view_contact", "access.export_contacts"))
 
     rows = _csv_rows(data.campaign.pk, client)
 
@@ -218,7 +222,7 @@ def test_csv_has_one_row_per_contact_with_every_outcome_field() -> None:
 
 def test_csv_defuses_spreadsheet_formulas_in_every_cell() -> None:
     data = build_report_campaign()
-    client = _client(_staff("viewer", "campaigns.view_campaign"))
+    client = _client(_staff("viewer", "campaigns.view_campaign", "campaigns.view_contact", "access.export_contacts"))
 
     rows = _csv_rows(data.campaign.pk, client)
 
@@ -231,7 +235,7 @@ def test_csv_defuses_spreadsheet_formulas_in_every_cell() -> None:
 def test_csv_keeps_fields_the_schema_no_longer_declares() -> None:
     data = build_report_campaign()
     ContactFactory(campaign=data.campaign, outcome="interested", outcome_fields={"legacy_note": "call after 5"})
-    client = _client(_staff("viewer", "campaigns.view_campaign"))
+    client = _client(_staff("viewer", "campaigns.view_campaign", "campaigns.view_contact", "access.export_contacts"))
 
     rows = _csv_rows(data.campaign.pk, client)
 

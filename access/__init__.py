@@ -1,0 +1,1 @@
+"""Who may see what: the permissions on sensitive data, the shipped roles, and the log of exports."""
