@@ -14,7 +14,6 @@ from telephony.contract import OriginateCommand
 
 logger = logging.getLogger(__name__)
 
-GREETING_MARGIN_MS = 100  # a short deadline's greeting rule ends this long before the deadline
 
 
 @dataclass(frozen=True)
@@ -69,13 +68,6 @@ class CallPlan:
         amd_fields: dict[str, Any] = {"greet_immediately": talk.amd_greet_immediately}
         if talk.amd_max_decision_ms is not None:
             amd_fields["max_decision_ms"] = talk.amd_max_decision_ms
-            # A campaign may ask for a deadline (1-10 s) at or below the detector's longest "short" greeting
-            # (1.6 s), which AmdConfig refuses; the greeting rule is shortened to fit instead of dropping the
-            # campaign's deadline for the default one.
-            greeting_max_ms = AmdConfig().greeting_max_ms
-            if isinstance(talk.amd_max_decision_ms, int) and 2 * GREETING_MARGIN_MS < talk.amd_max_decision_ms \
-                    <= greeting_max_ms:
-                amd_fields["greeting_max_ms"] = talk.amd_max_decision_ms - GREETING_MARGIN_MS
         try:
             amd = AmdConfig(**amd_fields)
         except (ValueError, TypeError):
