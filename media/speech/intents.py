@@ -319,7 +319,4 @@ ANSWER_CORPUS: tuple[str, ...] = (
     "transfer me to an agent", "i want to speak to a representative",
     "hello", "who is this", "what is this about", "sorry", "what", "i do not know", "maybe", "i am not sure",
     "goodbye", "thank you", "thanks",
-    # Goodbyes and questions: without them the model forces such turns onto the answers above (measured: more
-    # of them, or the answers a caller gives to the opt-out question, made every answer worse heard).
-    "bye", "i have to go", "sorry i have to go", "who is calling", "how did you get my number", "why are you calling",
 )  # fmt: skip
