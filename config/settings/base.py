@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "telephony",
     "campaigns",
+    "compliance",
 ]  # `media` is a plain library (no models, no Django), used by the UA pool and the local agent
 
 MIDDLEWARE = [

@@ -1,0 +1,68 @@
+"""Frequency caps counted from the attempt ledger (PostgreSQL), across every campaign that calls a number.
+
+The claim and the dial gate enforce the caps in SQL (``compliance.claim_sql``); this module answers the same
+question in Python for the evidence record and for the next time a capped contact may be called.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.apps import apps
+from django.db.models import Q
+
+from compliance.policy import CompanyPolicy, strictest_caps
+
+
+@dataclass(frozen=True, slots=True)
+class CapCount:
+    """One cap checked for one number: the rule that sets it, its limit, the calls counted, when it frees."""
+
+    rule: str
+    limit: str
+    counted: int
+    reached: bool
+    frees_at: dt.datetime | None
+
+    def as_json(self) -> dict[str, object]:
+        """The evidence record's form."""
+        return {"rule": self.rule, "limit": self.limit, "counted": self.counted, "reached": self.reached}
+
+
+def dial_times(phone_e164: str, since: dt.datetime, now: dt.datetime,
+               exclude_attempt: int | None = None) -> list[dt.datetime]:
+    """When each call to the number started since ``since`` (newest first), in every campaign; an attempt queued
+    or about to dial counts as starting ``now`` (the ledger's view, as the claim statement counts)."""
+    attempt_model = apps.get_model("campaigns", "CallAttempt")
+    rows = (attempt_model.objects.filter(contact__phone_e164=phone_e164)
+            .filter(Q(dialing_at__gt=since) | (Q(dialing_at__isnull=True) & ~Q(state="ended")))
+            .exclude(pk=exclude_attempt or 0).values_list("dialing_at", flat=True))
+    return sorted((t or now for t in rows), reverse=True)
+
+
+def check_caps(phone_e164: str, jurisdictions: Iterable[str], now: dt.datetime, company: CompanyPolicy | None = None,
+               exclude_attempt: int | None = None) -> list[CapCount]:
+    """Every cap that governs the number, with the calls counted in its period and when it frees again."""
+    caps = strictest_caps(jurisdictions, now.date(), company)
+    if not caps:
+        return []
+    longest = max(cap.period for _, cap in caps)
+    times = dial_times(phone_e164, now - longest, now, exclude_attempt)
+    return [_count(code, cap.max_calls, cap.period, cap.describe(), times, now) for code, cap in caps]
+
+
+def _count(code: str, max_calls: int, period: dt.timedelta, label: str, times: Sequence[dt.datetime],
+           now: dt.datetime) -> CapCount:
+    inside = [t for t in times if t > now - period]
+    reached = len(inside) >= max_calls
+    # The cap frees when the max_calls-th newest call leaves the period.
+    frees_at = inside[max_calls - 1] + period if reached else None
+    return CapCount(code, label, len(inside), reached, frees_at)
+
+
+def next_allowed_by_caps(counts: Sequence[CapCount]) -> dt.datetime | None:
+    """The earliest instant every reached cap has freed (None when none is reached)."""
+    frees = [c.frees_at for c in counts if c.reached and c.frees_at is not None]
+    return max(frees) if frees else None
