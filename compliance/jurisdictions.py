@@ -16,7 +16,6 @@ import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import phonenumbers
 import us
 from phonenumbers.geodata import GEOCODE_DATA
 from phonenumbers.tzdata import TIMEZONE_DATA
@@ -66,14 +65,10 @@ def number_states(e164: str) -> tuple[str, ...]:
     """The states a US number is presumed to be in (its area code's state), empty for any other number."""
     if not e164.startswith("+1") or len(e164) != 12:
         return ()
+    # The table holds US states only (Canadian provinces and the territories with their own regions are left
+    # out when it is built), so the area code alone decides.
     state = area_code_states().get(e164[2:5])
-    if state is None:
-        return ()
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(e164))
-    except phonenumbers.NumberParseException:
-        return ()
-    return (state,) if region == "US" else ()
+    return (state,) if state is not None else ()
 
 
 def number_jurisdictions(e164: str) -> tuple[str, ...]:
@@ -91,6 +86,15 @@ class ContactLocation:
 
     time_zones: tuple[str, ...]
     jurisdictions: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=1024)
+def _state_code(text: str) -> str | None:
+    """A state name or USPS code as the file gives it -> its USPS code (None when unknown)."""
+    if text in _NAME_FIXES:
+        return _NAME_FIXES[text]
+    found = us.states.lookup(text)
+    return _state_of_description(str(found.name)) if found is not None else None
 
 
 @functools.cache
@@ -121,8 +125,7 @@ def narrow_location(e164: str, number_zones: Sequence[str], file_zone: str = "",
     jurisdictions = [jurisdiction_code(s) for s in states]
     zones = tuple(number_zones)
     if file_state:
-        found = us.states.lookup(file_state.strip())
-        code = _NAME_FIXES.get(file_state.strip()) or (str(found.abbr) if found is not None else None)
+        code = _state_code(file_state.strip())
         if code is None:
             raise ImpossibleLocation(f"unknown US state {file_state!r}")
         if states and code not in states:
