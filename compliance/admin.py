@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from compliance.evidence import export_evidence_csv
+from compliance.evidence_pdf import export_evidence_pdf
 from compliance.models import (
     CampaignCompliance,
     CampaignHistory,
@@ -43,7 +44,7 @@ class DialEvidenceAdmin(_RecordAdmin):
     list_display = ("attempt_id", "phone_e164", "campaign_name", "decided_at", "local_time", "allowed_by")
     search_fields = ("=phone_e164", "=attempt_id")
     date_hierarchy = "decided_at"
-    actions = ["export_csv"]
+    actions = ["export_csv", "export_pdf"]
 
     @admin.action(description="Export the evidence of the selected numbers (CSV)")
     def export_csv(self, request: HttpRequest, queryset: QuerySet[DialEvidence]) -> HttpResponse:
@@ -53,6 +54,17 @@ class DialEvidenceAdmin(_RecordAdmin):
         body = parts[0] + "".join(p.split("\r\n", 1)[1] for p in parts[1:]) if parts else ""
         response = HttpResponse(body, content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="evidence-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+        return response
+
+    @admin.action(description="Export the evidence of the selected number (PDF)")
+    def export_pdf(self, request: HttpRequest, queryset: QuerySet[DialEvidence]) -> HttpResponse | None:
+        """Every record of one selected number, as a PDF."""
+        phones = sorted(set(queryset.values_list("phone_e164", flat=True)))
+        if len(phones) != 1:
+            self.message_user(request, "Select the records of one number for a PDF.")
+            return None
+        response = HttpResponse(export_evidence_pdf(phones[0]), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="evidence-{phones[0][1:]}.pdf"'
         return response
 
 

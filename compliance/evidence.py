@@ -106,7 +106,8 @@ def evidence_for_number(phone_e164: str, contact_id: int | None = None) -> Itera
     return DialEvidence.objects.filter(query).order_by("decided_at", "attempt_id").iterator()
 
 
-def _cell(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A field of the record as text (JSON for lists and objects, ISO 8601 for times)."""
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, list | dict):
@@ -117,7 +118,7 @@ def _cell(value: Any) -> str:
 def export_evidence_csv(phone_e164: str, contact_id: int | None = None) -> str:
     """The evidence of a number as CSV (one row per attempt, every field; spreadsheet-safe), for a dispute."""
     out = io.StringIO()
-    rows = (tuple(_cell(getattr(r, name)) for name in EXPORT_FIELDS)
+    rows = (tuple(cell_text(getattr(r, name)) for name in EXPORT_FIELDS)
             for r in evidence_for_number(phone_e164, contact_id))
     write_csv([EXPORT_FIELDS, *rows], out)
     return out.getvalue()
