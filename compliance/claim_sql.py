@@ -29,15 +29,31 @@ def _table(app: str, model: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ComplianceSql:
-    """SQL text and its positional parameters (ctes first, then the predicate has none)."""
+    """SQL text and its parameters: positional (a list, all in ``ctes``) or named (a dict, ``comp_N`` keys).
+    The predicate has no parameters of its own."""
 
     ctes: str
-    params: list[object]
+    params: list[object] | dict[str, object]
     predicate: str
 
 
+class _Params:
+    def __init__(self, named: bool) -> None:
+        self.named = named
+        self.values: list[object] = []
+
+    def __call__(self, value: object) -> str:
+        self.values.append(value)
+        return f"%(comp_{len(self.values)})s" if self.named else "%s"
+
+    def collected(self) -> list[object] | dict[str, object]:
+        if self.named:
+            return {f"comp_{i}": v for i, v in enumerate(self.values, start=1)}
+        return self.values
+
+
 def compliance_sql(now: dt.datetime, windows: Sequence[tuple[int, WindowRule]], company: CompanyPolicy | None,
-                   *, wid: str, exclude_attempt: str = "0") -> ComplianceSql:
+                   *, wid: str, exclude_attempt: str = "0", named: bool = False) -> ComplianceSql:
     """The checks for contacts claimed or dialed at ``now``.
 
     Args:
@@ -46,31 +62,28 @@ def compliance_sql(now: dt.datetime, windows: Sequence[tuple[int, WindowRule]], 
         company: The company's own rules, or None.
         wid: SQL expression of the window id for the contact row ``ct``.
         exclude_attempt: SQL expression of an attempt id not to count against the caps (the one being gated).
+        named: Named parameters (``%(comp_N)s``) instead of positional ones.
     """
     attempt_t, contact_t = _table("campaigns", "CallAttempt"), _table("campaigns", "Contact")
     consent_t, cc_t = _table("compliance", "ConsentRecord"), _table("compliance", "CampaignCompliance")
     list_t, number_t = _table("compliance", "NationalDncList"), _table("compliance", "NationalDncNumber")
     rnd_t = _table("compliance", "ReassignedNumberResult")
-    params: list[object] = []
+    p = _Params(named)
     zone_rows: list[str] = []
     for window_id, window in windows:
         for code, zones in zones_open_by_jurisdiction(now, company, window).items():
             if code == FEDERAL:
                 continue
-            zone_rows.append("(%s::integer, %s::varchar, %s::varchar[])")
-            params += [window_id, code, zones]
+            zone_rows.append(f"({p(window_id)}::integer, {p(code)}::varchar, {p(zones)}::varchar[])")
     if not zone_rows:
         zone_rows.append("(NULL::integer, NULL::varchar, NULL::varchar[])")
-    cap_rows: list[str] = []
-    for code, max_calls, period in _caps(now.date(), company):
-        cap_rows.append("(%s::varchar, %s::integer, %s::interval)")
-        params += [code, max_calls, period]
+    cap_rows = [f"({p(code)}::varchar, {p(max_calls)}::integer, {p(period)}::interval)"
+                for code, max_calls, period in _caps(now.date(), company)]
     if not cap_rows:
         cap_rows.append("(NULL::varchar, NULL::integer, NULL::interval)")
-    params += [now, now - NATIONAL_DNC_MAX_AGE]
     ctes = (f"comp_zones(wid, code, zones) AS (VALUES {', '.join(zone_rows)}), "
             f"comp_caps(code, maxn, period) AS (VALUES {', '.join(cap_rows)}), "
-            "comp_now(t, dnc_fresh) AS (VALUES (%s::timestamptz, %s::timestamptz))")
+            f"comp_now(t, dnc_fresh) AS (VALUES ({p(now)}::timestamptz, {p(now - NATIONAL_DNC_MAX_AGE)}::timestamptz))")
     telemarketing, written = CampaignPurpose.TELEMARKETING.value, ConsentNeeded.WRITTEN.value
     any_consent, kind_written = ConsentNeeded.PRIOR_EXPRESS.value, ConsentKind.WRITTEN.value
     valid_consent = (f"SELECT 1 FROM {consent_t} k WHERE k.phone_e164 = ct.phone_e164 "  # noqa: S608 (table name)
@@ -111,7 +124,7 @@ def compliance_sql(now: dt.datetime, windows: Sequence[tuple[int, WindowRule]], 
                                WHERE n.phone_e164 = ct.phone_e164
                                  AND l.downloaded_at > (SELECT dnc_fresh FROM comp_now))))))
     """  # noqa: S608 (identifiers from model metadata, constants from choice sets; values are parameters)
-    return ComplianceSql(ctes, params, predicate)
+    return ComplianceSql(ctes, p.collected(), predicate)
 
 
 def _caps(day: dt.date, company: CompanyPolicy | None) -> Iterable[tuple[str, int, dt.timedelta]]:
