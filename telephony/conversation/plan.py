@@ -31,6 +31,7 @@ class CallPlan:
         machine_policy: ``hang_up`` or ``leave_message``.
         voicemail_message: template spoken after the beep.
         opt_out_digit: DTMF key that opts out ("" for none).
+        disclosures: ``(kind, text)`` spoken before anything else (see `media.config.CallContext`).
     """
 
     attempt_id: int
@@ -44,6 +45,7 @@ class CallPlan:
     machine_policy: str = "hang_up"
     voicemail_message: str = ""
     opt_out_digit: str = ""
+    disclosures: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_command(cls, command: OriginateCommand, local_agent_url: str, *, policy: EndpointPolicy | None = None,
@@ -93,6 +95,7 @@ class CallPlan:
             machine_policy=talk.machine_policy or "hang_up",
             voicemail_message=talk.voicemail_message,
             opt_out_digit=talk.opt_out_digit,
+            disclosures=talk.disclosures,
         )
 
 
