@@ -22,6 +22,8 @@ from compliance.models import (
 from compliance.policy import CompanyPolicy
 from compliance.rules_table import FrequencyCap
 
+# pg_advisory_xact_lock(namespace, hashtext(number)): one dial decision per number at a time.
+NUMBER_LOCK_NAMESPACE = 0x0CA9_0E5C
 _TEN_DIGITS = re.compile(r"\D*(1?)(\d{10})\D*$")
 
 
@@ -126,4 +128,4 @@ def lock_number(phone_e164: str) -> None:
     """Serialise dial decisions for one number until the transaction ends (frequency caps across campaigns: two
     campaigns' gates for the same number must not both count the other's call as not yet made)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 20))", [phone_e164])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [NUMBER_LOCK_NAMESPACE, phone_e164])
