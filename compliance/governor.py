@@ -12,6 +12,7 @@ the campaign before the next abandoned call could take it past 3 %.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from django.db import connection, transaction
 
 from compliance.choices import GovernorAction
 from compliance.models import CampaignGovernor, CampaignHistory
+
+logger = logging.getLogger(__name__)
 
 ABANDON_AFTER_S = 2  # FCC: a live voice within two seconds of the completed greeting
 LEGAL_LIMIT = 0.03  # FCC/TSR: 3 % of live-answered calls per campaign per 30 days
@@ -116,7 +119,10 @@ def govern_campaigns(campaigns: Sequence[tuple[int, int]], now: dt.datetime, pau
                 CampaignHistory.objects.create(campaign_id=campaign_id, at=now, action=decision.action,
                                                reason=decision.reason, rate=decision.rate)
         if decision.action == GovernorAction.PAUSE:
-            pause(campaign_id)
+            try:
+                pause(campaign_id)
+            except ValueError:  # paused or stopped by someone else meanwhile: nothing left to dial anyway
+                logger.info("campaign %s: governor pause not applied (no longer running)", campaign_id)
         if decision.action is not None:
             acted.append((campaign_id, decision))
     return acted
