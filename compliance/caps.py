@@ -32,24 +32,26 @@ class CapCount:
 
 
 def dial_times(phone_e164: str, since: dt.datetime, now: dt.datetime,
-               exclude_attempt: int | None = None) -> list[dt.datetime]:
-    """When each call to the number started since ``since`` (newest first), in every campaign; an attempt queued
-    or about to dial counts as starting ``now`` (the ledger's view, as the claim statement counts)."""
+               exclude_attempt: int | None = None, count_queued: bool = True) -> list[dt.datetime]:
+    """When each call to the number started since ``since`` (newest first), in every campaign; with
+    ``count_queued`` an attempt queued or about to dial counts as starting ``now`` (as the claim counts)."""
     attempt_model = apps.get_model("campaigns", "CallAttempt")
-    rows = (attempt_model.objects.filter(contact__phone_e164=phone_e164)
-            .filter(Q(dialing_at__gt=since) | (Q(dialing_at__isnull=True) & ~Q(state="ended")))
+    started = Q(dialing_at__gt=since)
+    if count_queued:
+        started |= Q(dialing_at__isnull=True) & ~Q(state="ended")
+    rows = (attempt_model.objects.filter(contact__phone_e164=phone_e164).filter(started)
             .exclude(pk=exclude_attempt or 0).values_list("dialing_at", flat=True))
     return sorted((t or now for t in rows), reverse=True)
 
 
 def check_caps(phone_e164: str, jurisdictions: Iterable[str], now: dt.datetime, company: CompanyPolicy | None = None,
-               exclude_attempt: int | None = None) -> list[CapCount]:
+               exclude_attempt: int | None = None, count_queued: bool = True) -> list[CapCount]:
     """Every cap that governs the number, with the calls counted in its period and when it frees again."""
     caps = strictest_caps(jurisdictions, now.date(), company)
     if not caps:
         return []
     longest = max(cap.period for _, cap in caps)
-    times = dial_times(phone_e164, now - longest, now, exclude_attempt)
+    times = dial_times(phone_e164, now - longest, now, exclude_attempt, count_queued)
     return [_count(code, cap.max_calls, cap.period, cap.describe(), times, now) for code, cap in caps]
 
 

@@ -9,13 +9,13 @@ Neither reads a wall clock: ``now`` is a parameter, so tests travel in time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.apps import apps
 
 from compliance.choices import CampaignPurpose, ConsentKind, ConsentNeeded, ReassignedResult
-from compliance.policy import CompanyPolicy, WindowRule, zones_open_by_jurisdiction
+from compliance.policy import CompanyPolicy, company_zones, zones_open_by_jurisdiction
 from compliance.rules_table import FEDERAL, RULES
 
 # National DNC safe harbor (47 CFR 64.1200(c)(2)(i)(D), 16 CFR 310.4(b)(3)(iv)): the registry must have been
@@ -52,17 +52,20 @@ class _Params:
         return self.values
 
 
-def compliance_sql(now: dt.datetime, windows: Sequence[tuple[int, WindowRule]], company: CompanyPolicy | None,
-                   *, wid: str, exclude_attempt: str = "0", named: bool = False) -> ComplianceSql:
+def compliance_sql(now: dt.datetime, company: CompanyPolicy | None, *, exclude_attempt: str = "0",
+                   named: bool = False, count_queued: bool = True) -> ComplianceSql:
     """The checks for contacts claimed or dialed at ``now``.
+
+    The campaign's window (clipped to the federal hours) is checked by the caller, as before; a contact passes
+    when that holds *and* each state rule holds (``comp_zones``): the conjunction is the strictest reading.
 
     Args:
         now: The instant of the claim or the dial.
-        windows: (window id, campaign window) pairs; ``wid`` is the SQL expression giving a contact's window id.
-        company: The company's own rules, or None.
-        wid: SQL expression of the window id for the contact row ``ct``.
+        company: The company's own rules, or None (its hours apply to every contact: ``comp_zones`` code ``*``).
         exclude_attempt: SQL expression of an attempt id not to count against the caps (the one being gated).
         named: Named parameters (``%(comp_N)s``) instead of positional ones.
+        count_queued: Count attempts queued but not dialed yet against the caps (the claim: no over-claiming);
+            the gate counts only calls dialed, under its per-number lock, so one of two rivals passes.
     """
     attempt_t, contact_t = _table("campaigns", "CallAttempt"), _table("campaigns", "Contact")
     consent_t, cc_t = _table("compliance", "ConsentRecord"), _table("compliance", "CampaignCompliance")
@@ -70,28 +73,30 @@ def compliance_sql(now: dt.datetime, windows: Sequence[tuple[int, WindowRule]], 
     rnd_t = _table("compliance", "ReassignedNumberResult")
     p = _Params(named)
     zone_rows: list[str] = []
-    for window_id, window in windows:
-        for code, zones in zones_open_by_jurisdiction(now, company, window).items():
-            if code == FEDERAL:
-                continue
-            zone_rows.append(f"({p(window_id)}::integer, {p(code)}::varchar, {p(zones)}::varchar[])")
+    for code, zones in zones_open_by_jurisdiction(now, company).items():
+        if code != FEDERAL:
+            zone_rows.append(f"({p(code)}::varchar, {p(zones)}::varchar[])")
+    if company is not None:
+        zone_rows.append(f"('*'::varchar, {p(company_zones(now, company))}::varchar[])")
     if not zone_rows:
-        zone_rows.append("(NULL::integer, NULL::varchar, NULL::varchar[])")
+        zone_rows.append("(NULL::varchar, NULL::varchar[])")
     cap_rows = [f"({p(code)}::varchar, {p(max_calls)}::integer, {p(period)}::interval)"
                 for code, max_calls, period in _caps(now.date(), company)]
     if not cap_rows:
         cap_rows.append("(NULL::varchar, NULL::integer, NULL::interval)")
-    ctes = (f"comp_zones(wid, code, zones) AS (VALUES {', '.join(zone_rows)}), "
+    ctes = (f"comp_zones(code, zones) AS (VALUES {', '.join(zone_rows)}), "
             f"comp_caps(code, maxn, period) AS (VALUES {', '.join(cap_rows)}), "
             f"comp_now(t, dnc_fresh) AS (VALUES ({p(now)}::timestamptz, {p(now - NATIONAL_DNC_MAX_AGE)}::timestamptz))")
     telemarketing, written = CampaignPurpose.TELEMARKETING.value, ConsentNeeded.WRITTEN.value
     any_consent, kind_written = ConsentNeeded.PRIOR_EXPRESS.value, ConsentKind.WRITTEN.value
     valid_consent = (f"SELECT 1 FROM {consent_t} k WHERE k.phone_e164 = ct.phone_e164 "  # noqa: S608 (table name)
                      "AND k.revoked_at IS NULL AND k.obtained_at <= (SELECT t FROM comp_now)")
+    queued = " OR (a2.dialing_at IS NULL AND a2.state <> 'ended')" if count_queued else ""
     predicate = f"""
         -- State hours, Sundays and holidays (compliance.rules_table, e.g. FL/OK/MD 08:00-20:00): every zone the
         -- contact may be in must be inside the hours of each of its states, the strictest reading winning.
-        AND NOT EXISTS (SELECT 1 FROM comp_zones z WHERE z.wid = {wid} AND z.code = ANY(ct.jurisdictions)
+        -- The company's own hours (code '*') apply to every contact.
+        AND NOT EXISTS (SELECT 1 FROM comp_zones z WHERE (z.code = '*' OR z.code = ANY(ct.jurisdictions))
                         AND NOT (ct.time_zones <@ z.zones))
         -- Frequency caps (FL/OK/MD: 3 calls per 24 h on the same subject; company caps), counted across every
         -- campaign from the attempt ledger: calls dialed in the period plus attempts about to dial.
@@ -99,8 +104,7 @@ def compliance_sql(now: dt.datetime, windows: Sequence[tuple[int, WindowRule]], 
             SELECT 1 FROM comp_caps cap WHERE (cap.code = '*' OR cap.code = ANY(ct.jurisdictions))
               AND (SELECT count(*) FROM {attempt_t} a2 JOIN {contact_t} c2 ON c2.id = a2.contact_id
                    WHERE c2.phone_e164 = ct.phone_e164 AND a2.id <> {exclude_attempt}
-                     AND (a2.dialing_at > (SELECT t FROM comp_now) - cap.period
-                          OR (a2.dialing_at IS NULL AND a2.state <> 'ended'))) >= cap.maxn)
+                     AND (a2.dialing_at > (SELECT t FROM comp_now) - cap.period{queued})) >= cap.maxn)
         -- Reassigned numbers (FCC RND safe harbor): a number reported permanently disconnected since a date on
         -- or after the latest consent is someone else's now.
         AND NOT EXISTS (

@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 
-from campaigns.csv_export import write_csv
+from campaigns.contacts.csv_export import write_csv
 from compliance.caps import CapCount
 from compliance.choices import ConsentKind
 from compliance.claim_sql import NATIONAL_DNC_MAX_AGE

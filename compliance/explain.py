@@ -35,10 +35,10 @@ class Assessment:
 
 def assess(*, phone_e164: str, campaign_id: int, time_zones: Sequence[str], jurisdictions: Sequence[str],
            now: dt.datetime, window: WindowRule | None, company: CompanyPolicy | None,
-           exclude_attempt: int | None = None) -> Assessment:
+           exclude_attempt: int | None = None, count_queued: bool = True) -> Assessment:
     """Evaluate every compliance rule for a contact at ``now``, the way the claim and the gate do in SQL."""
     verdict = may_call_at(time_zones, jurisdictions, now, company, window)
-    caps = tuple(check_caps(phone_e164, jurisdictions, now, company, exclude_attempt))
+    caps = tuple(check_caps(phone_e164, jurisdictions, now, company, exclude_attempt, count_queued))
     if not verdict.allowed:
         opening = next_opening(time_zones, jurisdictions, now, company, window)
         return Assessment(verdict, caps, verdict.reason, opening)

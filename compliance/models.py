@@ -29,7 +29,7 @@ class CompanyRule(models.Model):
     name = models.CharField(max_length=100, default="Company rules")
     enabled = models.BooleanField(default=True)
     window_start = models.TimeField(default=dt.time(0, 0))
-    window_end = models.TimeField(default=dt.time(23, 59, 59))
+    window_end = models.TimeField(default=dt.time(23, 59))
     window_days = ArrayField(models.PositiveSmallIntegerField(), default=_all_days,
                              help_text="Allowed local weekdays, Monday = 0.")
     no_holidays = models.BooleanField("No calls on US federal holidays", default=False)

@@ -27,7 +27,7 @@ class CompanyPolicy:
     """The operator's own, stricter rules: applied to every contact and intersected with the law's."""
 
     start: dt.time = dt.time(0, 0)
-    end: dt.time = dt.time(23, 59, 59)
+    end: dt.time = dt.time(23, 59)
     days: frozenset[int] = ALL_DAYS
     no_holidays: bool = False
     caps: tuple[FrequencyCap, ...] = ()
@@ -186,10 +186,16 @@ def zones_open_by_jurisdiction(now: dt.datetime, company: CompanyPolicy | None =
     federal/company/campaign part for contacts without a state is ``zones_open_by_jurisdiction(...)[FEDERAL]``
     computed over every known zone by the caller (``campaigns.windows`` does it for the campaign window).
     """
-    minute = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
-    if minute == now:
+    if _whole_minutes(company, window):
+        minute = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
         return {k: list(v) for k, v in _open_by_jurisdiction_at(minute, company, window).items()}
     return {k: list(v) for k, v in _open_by_jurisdiction_at.__wrapped__(now, company, window).items()}
+
+
+def _whole_minutes(*rules: CompanyPolicy | WindowRule | None) -> bool:
+    """Whether every edge is a whole minute: then (zone offsets being whole minutes) a minute has one answer."""
+    return all(r is None or not (r.start.second or r.start.microsecond or r.end.second or r.end.microsecond)
+               for r in rules)
 
 
 def window_jurisdictions() -> list[str]:
@@ -210,3 +216,20 @@ def _open_by_jurisdiction_at(now: dt.datetime, company: CompanyPolicy | None,
         juris = () if code == FEDERAL else (code,)
         out[code] = tuple(z for z in nanp_zones() if may_call_at((z,), juris, now, company, window).allowed)
     return out
+
+
+def company_zones(now: dt.datetime, company: CompanyPolicy) -> list[str]:
+    """Every known zone in which the company's own rules (and the federal ones) allow a call at ``now``."""
+    if _whole_minutes(company):
+        return list(_company_zones_at(now.astimezone(dt.UTC).replace(second=0, microsecond=0), company))
+    return [z for z in _all_zones() if may_call_at((z,), (), now, company).allowed]
+
+
+@functools.cache
+def _all_zones() -> tuple[str, ...]:
+    return tuple(sorted(z for z in zoneinfo.available_timezones() if z not in {"Factory", "localtime"}))
+
+
+@functools.lru_cache(maxsize=64)
+def _company_zones_at(minute: dt.datetime, company: CompanyPolicy) -> tuple[str, ...]:
+    return tuple(z for z in _all_zones() if may_call_at((z,), (), minute, company).allowed)

@@ -42,6 +42,9 @@ from campaigns.redis_client import get_redis
 from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 from campaigns.services import complete_finished_campaigns
 from campaigns.task_queue import send_originates
+from compliance.claim_sql import compliance_sql
+from compliance.policy import CompanyPolicy
+from compliance.services import company_policy
 from telephony.ua_registry import total_free_lines
 
 logger = logging.getLogger(__name__)
@@ -200,13 +203,17 @@ def _attempt_default_columns() -> tuple[list[str], list[str], list[object]]:
 
 
 def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
-                       enqueue: Enqueue | None = None) -> dict[int, list[int]]:
+                       enqueue: Enqueue | None = None, company: CompanyPolicy | None = None) -> dict[int, list[int]]:
     """Claim due, dialable, in-window, not-DNC contacts and create their queued attempts (one transaction).
+
+    Every compliance rule (``compliance.claim_sql``: state hours, frequency caps across campaigns, consent,
+    national do-not-call, reassigned numbers) is a condition of the same statement.
 
     Args:
         plans: Per campaign, how many to claim (``granted``) and the zones inside the window now.
         now: The tick's time.
         enqueue: Called after commit with the new attempt ids (default: the ``originate`` task per id).
+        company: The company's own rules (default: read from the database).
 
     Returns:
         The new attempt ids per campaign.
@@ -229,8 +236,12 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
     for p in todo:
         params += [p.campaign_id, p.granted, arrays[tuple(p.zones)]]
     dialable = sorted(CONTACT_DIALABLE)  # the same list as the partial dispatch index
+    rules = compliance_sql(now, company if company is not None else company_policy())
+    assert isinstance(rules.params, list)  # noqa: S101 (positional by default)
+    params = rules.params + params
     sql = f"""
-        WITH win(wid, zones) AS (VALUES {zones_sql}),
+        WITH {rules.ctes},
+        win(wid, zones) AS (VALUES {zones_sql}),
         req(campaign_id, n, wid) AS (VALUES {values_sql}),
         cap AS (
             -- The in-flight predicate is written as the partial index attempt_in_flight_idx states it.
@@ -252,6 +263,7 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
                   -- Do-not-call: company-wide or this campaign's list.
                   AND NOT EXISTS (SELECT 1 FROM {dnc_t} d WHERE d.phone_e164 = ct.phone_e164
                                   AND (d.campaign_id IS NULL OR d.campaign_id = ct.campaign_id))
+                  {rules.predicate}
                 ORDER BY ct.priority DESC, ct.next_attempt_at ASC NULLS FIRST, ct.id
                 LIMIT GREATEST(cap.n, 0)
                 FOR UPDATE OF ct SKIP LOCKED

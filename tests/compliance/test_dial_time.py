@@ -81,7 +81,9 @@ def test_gate_refuses_a_florida_contact_queued_before_2000_and_dialed_after() ->
     campaign = _wide_campaign()
     florida = ContactFactory(campaign=campaign, phone_e164=FL_NUMBER, time_zones=[NY], jurisdictions=["US-FL"])
     attempt = _queued(campaign, florida, FL_EVENING - dt.timedelta(minutes=31))
-    decision = mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=dt.datetime(2026, 6, 16, 0, 0, tzinfo=dt.UTC))
+    at_2000 = dt.datetime(2026, 6, 16, 0, 0, tzinfo=dt.UTC)
+    with time_machine.travel(at_2000, tick=False):
+        decision = mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=at_2000)
     assert not decision
     assert decision.reason.startswith("US-FL (08:00-20:00)")
     attempt.refresh_from_db()
@@ -103,13 +105,14 @@ def _dialed(phone: str, at: dt.datetime) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_florida_cap_across_campaigns_at_claim(redis_client: redis.Redis, ua: str) -> None:
     # given three calls to a Florida number today from other campaigns
-    for hours in (6, 4, 2):
+    for hours in (20, 10, 2):
         _dialed(FL_NUMBER, MIDDAY - dt.timedelta(hours=hours))
     campaign = _wide_campaign()
     ContactFactory(campaign=campaign, phone_e164=FL_NUMBER, time_zones=[NY], jurisdictions=["US-FL"])
-    # then this campaign does not claim it until the oldest of the three is 24 h old
+    # then this campaign does not claim it until the oldest of the three is 24 h old (16:00 EDT)
     assert tick(redis_client, MIDDAY) == []
-    assert len(tick(redis_client, MIDDAY + dt.timedelta(hours=18, minutes=1))) == 1
+    assert tick(redis_client, MIDDAY + dt.timedelta(hours=3, minutes=59)) == []
+    assert len(tick(redis_client, MIDDAY + dt.timedelta(hours=4, seconds=1))) == 1
 
 
 @pytest.mark.django_db
@@ -119,7 +122,8 @@ def test_florida_cap_at_the_gate_sets_the_next_allowed_time() -> None:
     campaign = _wide_campaign()
     contact = ContactFactory(campaign=campaign, phone_e164=FL_NUMBER, time_zones=[NY], jurisdictions=["US-FL"])
     attempt = _queued(campaign, contact, MIDDAY)
-    decision = mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=MIDDAY)
+    with time_machine.travel(MIDDAY, tick=False):
+        decision = mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=MIDDAY)
     assert not decision
     assert "US-FL cap 3 per 24h reached" in decision.reason
     contact.refresh_from_db()

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from campaigns.choices import AttemptState, CampaignStatus, Disposition
-from campaigns.lifecycle import pause_campaign
+from campaigns.services import pause_campaign
 from campaigns.models import CallAttempt, Campaign
 from compliance.choices import GovernorAction
 from compliance.governor import LEGAL_LIMIT, GovernorConfig, abandonment_counts, decide, govern_campaigns
