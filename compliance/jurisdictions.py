@@ -131,10 +131,15 @@ def narrow_location(e164: str, number_zones: Sequence[str], file_zone: str = "",
         if states and code not in states:
             raise ImpossibleLocation(f"state {code} is not possible for {e164} (its area code is in {states[0]})")
         if not states:
-            # A number without a state (mobile from elsewhere, non-geographic): the address adds the state's
-            # rules, and its zones must all hold as well (the strictest reading).
+            # A number without a state (toll-free, non-geographic): the address adds the state's rules, and
+            # narrows the number's zones to the state's (every one of which must then hold).
             jurisdictions.append(jurisdiction_code(code))
-            zones = tuple(sorted(set(zones) | set(state_zones().get(code, ()))))
+            own = state_zones().get(code, ())
+            narrowed = tuple(z for z in own if z in zones) if zones else own
+            if not narrowed:
+                raise ImpossibleLocation(f"state {code} is not possible for {e164} (the number is in "
+                                         f"{', '.join(zones)})")
+            zones = narrowed
     if file_zone:
         if zones and file_zone not in zones:
             raise ImpossibleLocation(f"time zone {file_zone} is not possible for {e164} "

@@ -8,8 +8,8 @@ import random
 import pytest
 
 from campaigns.choices import AttemptState, CampaignStatus, Disposition
-from campaigns.services import pause_campaign
 from campaigns.models import CallAttempt, Campaign
+from campaigns.services import pause_campaign
 from compliance.choices import GovernorAction
 from compliance.governor import LEGAL_LIMIT, GovernorConfig, abandonment_counts, decide, govern_campaigns
 from compliance.models import CampaignGovernor, CampaignHistory

@@ -52,6 +52,12 @@ def test_a_state_other_than_the_numbers_is_a_row_error() -> None:
 
 def test_a_number_without_a_state_takes_the_address_state_and_all_its_zones() -> None:
     # a non-geographic number (no area code state) with a Florida address: Florida's rules and both its zones
-    location = narrow_location("+18005550123", [], file_state="FL")
+    location = narrow_location("+18005550123", ["America/Chicago", "America/Denver", "America/New_York"],
+                               file_state="FL")
     assert location.jurisdictions == ("US-FL",)
     assert set(location.time_zones) == set(state_zones()["FL"]) == {"America/Chicago", NY}
+
+
+def test_an_address_state_outside_the_numbers_zones_is_a_row_error() -> None:
+    with pytest.raises(ImpossibleLocation, match="state FL is not possible"):
+        narrow_location("+442079460000", ["Europe/London"], file_state="FL")

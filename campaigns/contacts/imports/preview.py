@@ -13,6 +13,7 @@ from campaigns.contacts.csv_input import (
     NAME_ALIASES,
     PHONE_ALIASES,
     PRIORITY_ALIASES,
+    STATE_ALIASES,
     TIME_ZONE_ALIASES,
     CsvFormatError,
     CsvSource,
@@ -71,7 +72,7 @@ def detect_mapping(source: CsvSource) -> dict[str, Any]:
     name = full_name if full_name is not None else first_name if first_name is not None else last_name
     name_last = last_name if full_name is None and first_name is not None else None
     special = {phone, time_zone, priority, full_name}
-    return {
+    mapping: dict[str, Any] = {
         "phone": source.headers[phone],
         "name": _header(source, name),
         "name_last": _header(source, name_last),
@@ -79,6 +80,11 @@ def detect_mapping(source: CsvSource) -> dict[str, Any]:
         "priority": _header(source, priority),
         "variables": [h for i, h in enumerate(source.headers) if i not in special],
     }
+    # A US state of the contact's address: its rules are added to the number's (it stays a variable too).
+    state = source.column(STATE_ALIASES)
+    if state is not None:
+        mapping["state"] = source.headers[state]
+    return mapping
 
 
 def _header(source: CsvSource, index: int | None) -> str | None:

@@ -68,7 +68,7 @@ class ImportCounts:
 # faster than one per chunk at a million rows.
 _RANK_SQL = """
 CREATE TEMPORARY TABLE {ranked} ON COMMIT DROP AS
-SELECT s.line, s.raw, s.e164, s.name, s.zones, s.variables, s.priority,
+SELECT s.line, s.raw, s.e164, s.name, s.zones, s.variables, s.priority, s.jurisdictions,
        -- "C" collation: the partition only needs equal numbers together, not a locale's order.
        row_number() OVER (PARTITION BY s.e164 COLLATE "C" ORDER BY s.line) AS nth,
        EXISTS (SELECT 1 FROM campaigns_contact c
@@ -79,10 +79,10 @@ FROM {stage} s
 """
 _INSERT_SQL = """
 WITH inserted AS (
-    INSERT INTO campaigns_contact (campaign_id, phone_e164, name, time_zones, variables, status, priority,
-                                   attempts, last_disposition, outcome, outcome_fields, import_job_id,
+    INSERT INTO campaigns_contact (campaign_id, phone_e164, name, time_zones, jurisdictions, variables, status,
+                                   priority, attempts, last_disposition, outcome, outcome_fields, import_job_id,
                                    created_at, updated_at)
-    SELECT %(campaign)s, e164, name, zones, variables,
+    SELECT %(campaign)s, e164, name, zones, jurisdictions, variables,
            CASE WHEN dnc THEN %(dnc_status)s ELSE %(pending)s END, priority,
            0, '', '', '{{}}'::jsonb, %(job)s, %(now)s, %(now)s
     FROM {ranked} WHERE nth = 1 AND NOT existing
