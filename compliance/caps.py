@@ -68,3 +68,31 @@ def next_allowed_by_caps(counts: Sequence[CapCount]) -> dt.datetime | None:
     """The earliest instant every reached cap has freed (None when none is reached)."""
     frees = [c.frees_at for c in counts if c.reached and c.frees_at is not None]
     return max(frees) if frees else None
+
+
+def capped_until(contacts: Sequence[tuple[int, str, Sequence[str]]], now: dt.datetime,
+                 company: CompanyPolicy | None = None) -> dict[int, dt.datetime]:
+    """For contacts ``(id, number, jurisdictions)``: those whose number reached a cap, with when it frees.
+
+    One query for all of them (the dial times of their numbers over the longest period).
+    """
+    capped = [(cid, phone, caps) for cid, phone, juris in contacts
+              if (caps := strictest_caps(juris, now.date(), company))]
+    if not capped:
+        return {}
+    longest = max(cap.period for _, _, caps in capped for _, cap in caps)
+    attempt_model = apps.get_model("campaigns", "CallAttempt")
+    times: dict[str, list[dt.datetime]] = {}
+    rows = (attempt_model.objects.filter(contact__phone_e164__in={p for _, p, _ in capped})
+            .filter(Q(dialing_at__gt=now - longest) | (Q(dialing_at__isnull=True) & ~Q(state="ended")))
+            .values_list("contact__phone_e164", "dialing_at"))
+    for phone, at in rows:
+        times.setdefault(phone, []).append(at or now)
+    out: dict[int, dt.datetime] = {}
+    for cid, phone, caps in capped:
+        mine = sorted(times.get(phone, ()), reverse=True)
+        frees = next_allowed_by_caps([_count(code, cap.max_calls, cap.period, cap.describe(), mine, now)
+                                      for code, cap in caps])
+        if frees is not None and frees > now:
+            out[cid] = frees
+    return out

@@ -42,8 +42,9 @@ from campaigns.redis_client import get_redis
 from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 from campaigns.services import complete_finished_campaigns
 from campaigns.task_queue import send_originates
+from compliance.caps import capped_until
 from compliance.claim_sql import compliance_sql
-from compliance.policy import CompanyPolicy
+from compliance.policy import CompanyPolicy, WindowRule, next_opening
 from compliance.services import company_policy
 from telephony.ua_registry import total_free_lines
 
@@ -370,29 +371,38 @@ def park_contacts_outside_window(now: dt.datetime | None = None, limit: int = PA
     """
     now = now or timezone.now()
     parked = 0
+    company = company_policy()
     for campaign in Campaign.objects.filter(status=CampaignStatus.RUNNING).only(
             "id", "window_days", "window_start", "window_end"):
         window = CallingWindow.of(campaign)
         head = (Contact.objects.filter(campaign_id=campaign.pk, status__in=CONTACT_DIALABLE)
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
                 .order_by(F("priority").desc(), F("next_attempt_at").asc(nulls_first=True), "id")
-                .values_list("id", "time_zones")[:limit])
+                .values_list("id", "time_zones", "jurisdictions", "phone_e164")[:limit])
         with transaction.atomic(), connection.cursor() as cursor:
             # Walk the ordered dispatch index from the head, as the claim does (see claim_due_contacts).
             cursor.execute("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)")
             rows = list(head)
         until: dict[dt.datetime, list[int]] = defaultdict(list)
-        openings: dict[tuple[str, ...], dt.datetime] = {}
-        for contact_id, zones in rows:
-            key = tuple(zones)
+        openings: dict[tuple[tuple[str, ...], tuple[str, ...]], dt.datetime] = {}
+        rule = WindowRule(window.days, window.start, window.end)
+        for contact_id, zones, jurisdictions, _ in rows:
+            key = (tuple(zones), tuple(jurisdictions))
             if key not in openings:
-                if contact_in_window(zones, now, window):
-                    openings[key] = now
+                if jurisdictions or company is not None:
+                    # The state and company rules too (compliance.policy), the strictest reading winning.
+                    opening = next_opening(zones, jurisdictions, now, company, rule)
+                elif contact_in_window(zones, now, window):
+                    opening = now
                 else:
                     opening = next_window_opening(zones, now, window)
-                    openings[key] = opening if opening is not None else now + UNKNOWN_ZONE_RECHECK
+                openings[key] = opening if opening is not None else now + UNKNOWN_ZONE_RECHECK
             if openings[key] > now:
                 until[openings[key]].append(contact_id)
+        # Frequency caps (FL/OK/MD, company): a capped number waits until its cap frees, shown on the contact.
+        for contact_id, when in capped_until([(c, p, j) for c, z, j, p in rows
+                                              if openings[(tuple(z), tuple(j))] <= now], now, company).items():
+            until[when].append(contact_id)
         for when, ids in until.items():
             locked = (Contact.objects.filter(pk__in=ids, status__in=CONTACT_DIALABLE)
                       .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))

@@ -231,3 +231,27 @@ def test_every_dial_leaves_an_evidence_record_exportable_per_contact() -> None:
     pdf = export_evidence_pdf(FL_NUMBER, contact.pk)
     assert pdf.startswith(b"%PDF-")
     assert len(pdf) > 1000
+
+
+@pytest.mark.django_db
+def test_parking_shows_the_next_allowed_time_for_state_hours_and_caps() -> None:
+    from campaigns.dialer.claim import park_contacts_outside_window
+
+    campaign = _wide_campaign()
+    evening = ContactFactory(campaign=campaign, phone_e164="+13055550140", time_zones=[NY], jurisdictions=["US-FL"])
+    capped = ContactFactory(campaign=campaign, phone_e164="+13055550141", time_zones=[NY], jurisdictions=["US-FL"])
+    free = ContactFactory(campaign=campaign, phone_e164="+12125550142", time_zones=[NY], jurisdictions=["US-NY"])
+    for hours in (5, 3, 1):
+        _dialed("+13055550141", FL_EVENING - dt.timedelta(hours=hours))
+    # at 20:30 EDT: Florida is closed until 08:00 EDT (both wait for it)
+    assert park_contacts_outside_window(FL_EVENING) == 2
+    for c in (evening, capped, free):
+        c.refresh_from_db()
+    assert evening.next_attempt_at == dt.datetime(2026, 6, 16, 12, 0, tzinfo=dt.UTC)
+    assert capped.next_attempt_at == dt.datetime(2026, 6, 16, 12, 0, tzinfo=dt.UTC)  # hours first: 08:00 EDT
+    assert free.next_attempt_at is None
+    # at 08:00 EDT the capped number still has 3 calls in 24 h: it waits until its oldest is 24 h old
+    morning = dt.datetime(2026, 6, 16, 12, 0, tzinfo=dt.UTC)
+    assert park_contacts_outside_window(morning) == 1
+    capped.refresh_from_db()
+    assert capped.next_attempt_at == FL_EVENING - dt.timedelta(hours=5) + dt.timedelta(hours=24)
