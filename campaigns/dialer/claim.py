@@ -129,7 +129,7 @@ def plan_tick(now: dt.datetime, r: redis.Redis, *, rotation: int = 0) -> list[Ca
         Campaign.objects.filter(status=CampaignStatus.RUNNING, trunk__enabled=True)
         .order_by("id")
         .values_list("id", "trunk_id", "max_concurrent", "max_cps", "window_days", "window_start", "window_end",
-                     "trunk__max_channels", "trunk__max_cps")
+                     "trunk__max_channels", "trunk__max_cps", "governor__concurrency_limit")
     )
     if not campaigns:
         return []
@@ -143,7 +143,9 @@ def plan_tick(now: dt.datetime, r: redis.Redis, *, rotation: int = 0) -> list[Ca
     plans: dict[int, CampaignPlan] = {}
     trunk_members: dict[int, list[int]] = defaultdict(list)
     trunk_free: dict[int, int] = {}
-    for cid, tid, max_concurrent, max_cps, days, start, end, channels, trunk_cps in campaigns:
+    for cid, tid, max_concurrent, max_cps, days, start, end, channels, trunk_cps, governed in campaigns:
+        # FCC abandonment rule: the governor (compliance.governor) may have lowered the campaign's concurrency.
+        max_concurrent = min(max_concurrent, governed) if governed is not None else max_concurrent
         zones = zones_in_window(now, CallingWindow.for_campaign(days, start, end))
         want = min(MAX_CLAIM_PER_CAMPAIGN, max(0, max_concurrent - by_campaign[cid])) if zones else 0
         plans[cid] = CampaignPlan(cid, tid, want, zones, float(max_cps), float(trunk_cps))

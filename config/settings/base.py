@@ -132,7 +132,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Keeps the campaign reports' rollups current, so no report aggregates a big campaign in the request.
     "refresh-report-rollups": {"task": "campaigns.refresh_report_rollups", "schedule": 60.0,
                                "options": {"expires": 60.0}},
+    # The abandonment governor (FCC 3 % over 30 days): lowers concurrency from 2.5 %, pauses before 3 %.
+    "govern-abandonment": {"task": "compliance.govern_abandonment", "schedule": 30.0, "options": {"expires": 30.0}},
 }
+
+# Compliance: years the evidence of every dial is kept (TSR 16 CFR 310.5: five).
+COMPLIANCE_RETENTION_YEARS = env.int("COMPLIANCE_RETENTION_YEARS", default=5)
 
 # The SIP user-agent pool (`sip` process): N pjsua2 worker processes, each with up to 4 calls.
 # Worker i listens on UA_SIP_PORT_BASE + 2i (UDP/TCP; TLS on the next port) and takes RTP ports from

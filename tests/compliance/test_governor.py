@@ -6,14 +6,18 @@ import datetime as dt
 import random
 
 import pytest
+import redis
+import time_machine
 
 from campaigns.choices import AttemptState, CampaignStatus, Disposition
+from campaigns.dialer.claim import run_dispatch_tick
 from campaigns.models import CallAttempt, Campaign
+from campaigns.reports.live import campaign_live_stats
 from campaigns.services import pause_campaign
 from compliance.choices import GovernorAction
 from compliance.governor import LEGAL_LIMIT, GovernorConfig, abandonment_counts, decide, govern_campaigns
 from compliance.models import CampaignGovernor, CampaignHistory
-from tests.campaigns.dialer_setup import MIDDAY, running_campaign
+from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
 from tests.factories import ContactFactory
 
 
@@ -105,3 +109,31 @@ def test_a_simulated_run_throttles_then_pauses_before_three_percent() -> None:
     assert "abandoned of" in history[-1].reason
     governor = CampaignGovernor.objects.get(campaign=campaign)
     assert (governor.answered, governor.abandoned) == (answered, abandoned)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dispatcher_claims_no_more_than_the_governors_limit(redis_client: redis.Redis) -> None:
+    live_ua(redis_client)
+    campaign = running_campaign(max_concurrent=10)
+    contacts(campaign, 6)
+    CampaignGovernor.objects.create(campaign=campaign, concurrency_limit=2)
+    with time_machine.travel(MIDDAY, tick=False):
+        result = run_dispatch_tick(now=MIDDAY, r=redis_client, enqueue=lambda ids: None)
+    assert result.claimed == 2
+
+
+@pytest.mark.django_db
+def test_the_live_view_shows_the_rate_the_limit_and_the_governors_reasons() -> None:
+    campaign = running_campaign(max_concurrent=10)
+    for i in range(97):
+        _answered(campaign, MIDDAY - dt.timedelta(minutes=i + 1), abandoned=False)
+    for i in range(3):
+        _answered(campaign, MIDDAY - dt.timedelta(minutes=200 + i), abandoned=True)
+    govern_campaigns([(campaign.pk, 10)], MIDDAY, pause_campaign)
+    view = campaign_live_stats(campaign.pk, now=MIDDAY)["compliance"]
+    assert view["abandonment"]["answered"] == 100
+    assert view["abandonment"]["abandoned"] == 3
+    assert view["abandonment"]["rate_pct"] == 3.0
+    assert view["abandonment"]["history"][0]["action"] == "Paused"
+    assert "3 abandoned of 100 answered" in view["abandonment"]["history"][0]["reason"]
+    assert view["dialing_blocked"] is None
