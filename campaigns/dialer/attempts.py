@@ -32,6 +32,8 @@ from campaigns.dialer.leases import LEASE_TTL_S, attempt_scopes, release_attempt
 from campaigns.models import CallAttempt, Contact, DoNotCall, RetryRule
 from campaigns.redis_client import get_redis
 from campaigns.rules.retries import Rule, plan_next_step
+from compliance.evidence import complete_evidence
+from compliance.services import revoke_consent
 from telephony.contract import RESULT_KEYS
 from telephony.models import Trunk
 from telephony.ua.ledger import DialDecision
@@ -193,6 +195,8 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
     unknown = set(results) - RESULT_FIELDS
     if unknown:
         raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
+    # Disclosures played are evidence, not attempt columns (compliance.evidence; TSR record keeping).
+    disclosures = results.pop("disclosures", None) or []
     now = timezone.now()
     carried: dict[str, Any] = {}
     # Without a failover the call went out on the attempt's own trunk: nothing to move, no query. After one, the
@@ -210,6 +214,8 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
         attempt = _ended_attempt(attempt_id)
         _charge(attempt)
         _move_contact_on(attempt, disposition, results, now)
+        complete_evidence(attempt_id, caller_id=attempt.caller_id, amd_result=results.get("amd_result") or "",
+                          amd_at=attempt.bridged_at or attempt.answered_at, disclosures=disclosures)
         campaign_id, trunk, primary = attempt.campaign_id, attempt.trunk_id, attempt.primary_trunk_id
         # Redis after commit: the ledger is updated first, so a failed release only delays a slot. The primary
         # trunk's channel lease is released too: a failover held both.
@@ -226,7 +232,7 @@ def _release(attempt_id: int, campaign_id: int, trunk_id: int | None, primary_tr
 def _ended_attempt(attempt_id: int) -> CallAttempt:
     return (CallAttempt.objects.select_related("trunk", "campaign")
             .only("id", "contact_id", "campaign_id", "trunk_id", "primary_trunk_id", "answered_at", "ended_at",
-                  "dialing_at", "trunk__cost_per_minute", "campaign__max_attempts")
+                  "dialing_at", "bridged_at", "caller_id", "trunk__cost_per_minute", "campaign__max_attempts")
             .get(pk=attempt_id))
 
 
@@ -285,6 +291,8 @@ def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, 
         # Compliance: an opt-out during a call is honoured everywhere at once (company-wide list): the entry
         # and, in the same transaction, every other campaign's dialable contact with this number become DNC.
         add_to_do_not_call(contact.phone_e164, campaign=None, source=DncSource.OPT_OUT, note=f"attempt {attempt.pk}")
+        # FCC revocation rule (2025-04-11): an opt-out revokes the consent on record too, at once.
+        revoke_consent(contact.phone_e164, now)
     elif status not in (ContactStatus.DNC, ContactStatus.INVALID) and (
         contact.status == ContactStatus.DNC
         or DoNotCall.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=attempt.campaign_id),
