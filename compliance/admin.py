@@ -46,7 +46,7 @@ class DialEvidenceAdmin(_RecordAdmin):
     date_hierarchy = "decided_at"
     actions = ["export_csv", "export_pdf"]
 
-    @admin.action(description="Export the evidence of the selected numbers (CSV)")
+    @admin.action(description="Export the evidence of the selected numbers (CSV)", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[DialEvidence]) -> HttpResponse:
         """Every record of every selected number, one CSV."""
         phones = sorted(set(queryset.values_list("phone_e164", flat=True)))
@@ -56,7 +56,7 @@ class DialEvidenceAdmin(_RecordAdmin):
         response["Content-Disposition"] = f'attachment; filename="evidence-{timezone.now():%Y%m%d-%H%M%S}.csv"'
         return response
 
-    @admin.action(description="Export the evidence of the selected number (PDF)")
+    @admin.action(description="Export the evidence of the selected number (PDF)", permissions=["view"])
     def export_pdf(self, request: HttpRequest, queryset: QuerySet[DialEvidence]) -> HttpResponse | None:
         """Every record of one selected number, as a PDF."""
         phones = sorted(set(queryset.values_list("phone_e164", flat=True)))
@@ -104,7 +104,7 @@ class ConsentRecordAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    @admin.action(description="Revoke consent of the selected numbers")
+    @admin.action(description="Revoke consent of the selected numbers", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ConsentRecord]) -> None:
         """Revoke every consent of the selected records' numbers."""
         count = sum(revoke_consent(p) for p in set(queryset.values_list("phone_e164", flat=True)))

@@ -19,7 +19,7 @@ CONSENT_COLUMNS = {
     "consent_source": ("consent_source", "consent_url", "opt_in_source"),
     "consent_text": ("consent_text", "consent_language"),
     "consent_evidence": ("consent_evidence", "consent_ref", "consent_proof"),
-    "consent_seller": ("consent_seller", "seller"),
+    "consent_seller": ("consent_seller",),
 }
 _KINDS = {
     "written": ConsentKind.WRITTEN, "prior_express_written": ConsentKind.WRITTEN, "pewc": ConsentKind.WRITTEN,

@@ -11,6 +11,7 @@ in, or a state other than the number's, is a row error, never a replacement.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import zoneinfo
 from collections.abc import Sequence
@@ -97,6 +98,18 @@ def _state_code(text: str) -> str | None:
     return _state_of_description(str(found.name)) if found is not None else None
 
 
+_CLOCK_START = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+_CLOCK_HOURS = 24 * 365 * 4
+
+
+@functools.lru_cache(maxsize=4096)
+def _same_clock(a: str, b: str) -> bool:
+    """Whether two zones show the same local time every hour of 2024-2027 (a link and its target do)."""
+    za, zb = zoneinfo.ZoneInfo(a), zoneinfo.ZoneInfo(b)
+    return all(za.utcoffset(t) == zb.utcoffset(t)
+               for t in (_CLOCK_START + dt.timedelta(hours=h) for h in range(_CLOCK_HOURS)))
+
+
 @functools.cache
 def _known_zone(name: str) -> bool:
     try:
@@ -141,10 +154,15 @@ def narrow_location(e164: str, number_zones: Sequence[str], file_zone: str = "",
                                          f"{', '.join(zones)})")
             zones = narrowed
     if file_zone:
-        if zones and file_zone not in zones:
-            raise ImpossibleLocation(f"time zone {file_zone} is not possible for {e164} "
-                                     f"(the number is in {', '.join(zones)})")
         if not _known_zone(file_zone):
             raise ImpossibleLocation(f"unknown time zone {file_zone!r}")
-        zones = (file_zone,)
+        if zones:
+            # An alias of one of the number's zones (Asia/Kolkata for Asia/Calcutta) is that zone.
+            same = [z for z in zones if z == file_zone or _same_clock(z, file_zone)]
+            if not same:
+                raise ImpossibleLocation(f"time zone {file_zone} is not possible for {e164} "
+                                         f"(the number is in {', '.join(zones)})")
+            zones = (same[0],)
+        else:
+            zones = (file_zone,)
     return ContactLocation(time_zones=zones, jurisdictions=tuple(sorted(set(jurisdictions))))

@@ -49,3 +49,24 @@ def test_a_state_column_is_checked_against_the_area_code_and_kept(tmp_path: Path
     assert found["+442079460000"][0] == []
     # the state stays a variable for the prompt too
     assert Contact.objects.get(phone_e164="+13055550124").variables["state"] == "Florida"
+
+
+def test_consent_columns_become_consent_records_and_bad_ones_row_errors(tmp_path: Path) -> None:
+    from compliance.models import ConsentRecord
+
+    path = tmp_path / "leads.csv"
+    path.write_text("phone,consent_type,consent_at,consent_source,plan\n"
+                    "+13055550170,written,2026-05-01T10:00:00-04:00,https://example.invalid/form,gold\n"
+                    "+13055550171,,,,silver\n"
+                    "+13055550172,written,,,bronze\n")
+    preview = preview_csv(path, "US")
+    assert preview.mapping["consent"] == {"consent_type": "consent_type", "consent_at": "consent_at",
+                                          "consent_source": "consent_source"}
+    assert preview.mapping["variables"] == ["plan"]
+    job = import_contacts_file(CampaignFactory(), path)
+    assert (job.imported, job.invalid) == (2, 1)
+    assert _report(job) == [["4", "'+13055550172", "consent needs both consent_type and consent_at"]]
+    record = ConsentRecord.objects.get()
+    assert (record.phone_e164, record.kind, record.source) == ("+13055550170", "prior_express_written",
+                                                               "https://example.invalid/form")
+    assert record.obtained_at.isoformat() == "2026-05-01T14:00:00+00:00"

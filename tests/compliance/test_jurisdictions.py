@@ -61,3 +61,10 @@ def test_a_number_without_a_state_takes_the_address_state_and_all_its_zones() ->
 def test_an_address_state_outside_the_numbers_zones_is_a_row_error() -> None:
     with pytest.raises(ImpossibleLocation, match="state FL is not possible"):
         narrow_location("+442079460000", ["Europe/London"], file_state="FL")
+
+
+def test_an_alias_of_the_numbers_zone_is_that_zone() -> None:
+    assert narrow_location("+918040401108", ["Asia/Calcutta"], "Asia/Kolkata").time_zones == ("Asia/Calcutta",)
+    # same offset today, different rules (no DST in Phoenix): not the same zone
+    with pytest.raises(ImpossibleLocation):
+        narrow_location("+16025550100", ["America/Phoenix"], "America/Denver")

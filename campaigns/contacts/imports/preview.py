@@ -20,6 +20,7 @@ from campaigns.contacts.csv_input import (
     open_csv,
 )
 from campaigns.rules.phones import is_supported_region
+from compliance.consent_columns import CONSENT_COLUMNS
 
 # Broken records listed by the preview; the import reports them all.
 PREVIEW_MAX_PROBLEMS = 20
@@ -71,7 +72,10 @@ def detect_mapping(source: CsvSource) -> dict[str, Any]:
     priority = source.column(PRIORITY_ALIASES)
     name = full_name if full_name is not None else first_name if first_name is not None else last_name
     name_last = last_name if full_name is None and first_name is not None else None
-    special = {phone, time_zone, priority, full_name}
+    # Consent columns (compliance.consent_columns) become consent records, not prompt variables.
+    consent = {key: source.headers[i] for key, aliases in CONSENT_COLUMNS.items()
+               if (i := source.column(aliases)) is not None}
+    special = {phone, time_zone, priority, full_name} | {source.headers.index(h) for h in consent.values()}
     mapping: dict[str, Any] = {
         "phone": source.headers[phone],
         "name": _header(source, name),
@@ -84,6 +88,8 @@ def detect_mapping(source: CsvSource) -> dict[str, Any]:
     state = source.column(STATE_ALIASES)
     if state is not None:
         mapping["state"] = source.headers[state]
+    if consent:
+        mapping["consent"] = consent
     return mapping
 
 
