@@ -73,8 +73,15 @@ def number_states(e164: str) -> tuple[str, ...]:
 
 
 def number_jurisdictions(e164: str) -> tuple[str, ...]:
-    """The state jurisdictions (``US-FL``) of a number's area code."""
-    return tuple(jurisdiction_code(s) for s in number_states(e164))
+    """The state jurisdictions (``US-FL``) of a number's area code (called for every imported row)."""
+    if len(e164) != 12 or not e164.startswith("+1"):
+        return ()
+    return _npa_jurisdictions().get(e164[2:5], ())
+
+
+@functools.cache
+def _npa_jurisdictions() -> dict[str, tuple[str, ...]]:
+    return {npa: (jurisdiction_code(state),) for npa, state in area_code_states().items()}
 
 
 class ImpossibleLocation(ValueError):
