@@ -59,8 +59,9 @@ from media.adapters.base import (
 from media.audio.frames import FRAME_MS
 from media.audio.recording import StereoRecorder
 from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.disclosures import played_disclosures, queue_disclosures
 from media.bridge.inbound import Inbound
-from media.bridge.playout import DISCLOSURE, Playout
+from media.bridge.playout import Playout
 from media.bridge.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, render_template
 from media.bridge.result import AI_ERROR, BridgeStats, CallResult, outcome_from_tool_call, sum_usage
 from media.bridge.transcript import Transcript
@@ -253,7 +254,7 @@ class BridgeSession:
         self.playout.attach(self._loop)
         self.inbound.attach(self._loop)
         try:
-            await self._queue_disclosures()
+            await queue_disclosures(self.call, self.config, self.playout)
             await self._run()
         except AdapterError as exc:
             self._failure = self._failure or exc
@@ -420,22 +421,6 @@ class BridgeSession:
 
     # ---- failure and end ---------------------------------------------------------------------------------
 
-    async def _queue_disclosures(self) -> None:
-        """Queue the call's disclosures ahead of any agent audio (FCC 24-17: identify the call at its start)."""
-        if not self.call.disclosures:
-            return
-        from media.speech.tts import SpeechSynthesisError, Voice, synthesize
-
-        for kind, text in self.call.disclosures:
-            try:
-                audio = await asyncio.to_thread(synthesize, render_template(text, self.call.variables), 8000,
-                                                Voice(name=self.config.fallback_voice))
-            except (SpeechSynthesisError, ValueError, OSError) as exc:
-                # No disclosure, no conversation: the call ends (as an AI error) rather than go on without it.
-                raise AdapterError("internal", f"the {kind} disclosure could not be synthesised: {exc}") from exc
-            self.playout.queue_audio(AgentAudio(audio, f"{DISCLOSURE}{kind}"))
-            self.playout.end_turn(f"{DISCLOSURE}{kind}")
-
     async def _play_fallback(self) -> None:
         """Speak the fallback message to the caller, then hang up (unless the call is already gone)."""
         from media.speech.tts import SpeechSynthesisError, Voice, synthesize
@@ -491,9 +476,6 @@ class BridgeSession:
             except OSError:
                 logger.exception("attempt %s: recording could not be written", self.call.attempt_id)
         spans, played_ms, latencies = self.playout.summary()
-        texts = dict(self.call.disclosures)
-        disclosures = [{"kind": kind, "text": texts.get(kind, ""), "offset_ms": offset, "duration_ms": duration}
-                       for kind, offset, duration in self.playout.played_disclosures()]
         failure = self._failure
         return CallResult(
             disposition=AI_ERROR if failure is not None else None,
@@ -508,5 +490,5 @@ class BridgeSession:
             ended_by="ai_error" if failure is not None else (self._ended_by or "ua"),
             transfer_requested=self.transfer_requested,
             played_ms=played_ms,
-            disclosures=disclosures,
+            disclosures=played_disclosures(self.call, self.playout),
         )

@@ -31,7 +31,7 @@ class CallPlan:
         machine_policy: ``hang_up`` or ``leave_message``.
         voicemail_message: template spoken after the beep.
         opt_out_digit: DTMF key that opts out ("" for none).
-        disclosures: ``(kind, text)`` spoken before anything else (see `media.config.CallContext`).
+        disclosures: ``(kind, text)`` spoken before anything else (see `media.bridge.config.CallContext`).
     """
 
     attempt_id: int
