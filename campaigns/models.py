@@ -214,6 +214,9 @@ class Contact(models.Model):
     # Every IANA zone the number may be in. Empty = unknown: the dialer will not call it.
     # Several = called only when all of them are inside the window (the strictest reading).
     time_zones = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # Every state jurisdiction that governs the contact ("US-FL"): its number's area code and its address when
+    # the contact file gives one (compliance.jurisdictions). The state rules of each must all hold.
+    jurisdictions = ArrayField(models.CharField(max_length=8), default=list, blank=True)
     variables = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=ContactStatus.choices, default=ContactStatus.PENDING)
     priority = models.SmallIntegerField(default=0, help_text="Higher is dialed first.")

@@ -166,11 +166,14 @@ class ConversationSpec:
     machine_policy: str = "hang_up"
     voicemail_message: str = ""
     opt_out_digit: str = ""
+    # (kind, text) spoken before anything else, uninterruptible: the opening AI disclosure, the recording notice.
+    disclosures: tuple[tuple[str, str], ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-ready form."""
         data = asdict(self)
         data["agent"] = asdict(self.agent) if self.agent else None
+        data["disclosures"] = [list(d) for d in self.disclosures]
         return data
 
     @classmethod
@@ -181,6 +184,11 @@ class ConversationSpec:
         if not isinstance(variables, dict):
             raise ValueError("conversation variables must be an object")
         decision = data.get("amd_max_decision_ms")
+        disclosures = data.get("disclosures") or []
+        pairs_ok = all(isinstance(d, list | tuple) and len(d) == 2 and all(isinstance(x, str) for x in d)
+                       for d in disclosures) if isinstance(disclosures, list) else False
+        if not pairs_ok:
+            raise ValueError("conversation disclosures must be [kind, text] pairs")
         return cls(
             agent=AgentSpec.from_wire(agent) if isinstance(agent, dict) else None, variables=dict(variables),
             amd_enabled=bool(data.get("amd_enabled", True)),
@@ -189,6 +197,7 @@ class ConversationSpec:
             machine_policy=str(data.get("machine_policy") or "hang_up"),
             voicemail_message=str(data.get("voicemail_message") or ""),
             opt_out_digit=str(data.get("opt_out_digit") or ""),
+            disclosures=tuple((str(k), str(t)) for k, t in disclosures),
         )
 
 
@@ -335,7 +344,7 @@ def open_command(raw: bytes | str, key: bytes, *, now: float) -> Command:
 
 # Results the UA reports at the end of a call, and nothing else (the ledger stores exactly these).
 RESULT_KEYS = ("transcript", "recording", "outcome", "outcome_fields", "outcome_error", "amd_result",
-               "first_response_ms", "usage", "agent_first_audio_at")
+               "first_response_ms", "usage", "agent_first_audio_at", "disclosures")
 
 
 @dataclass(frozen=True)
@@ -351,6 +360,7 @@ class CallResults:
     first_response_ms: list[int] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
     agent_first_audio_at: str | None = None
+    disclosures: list[dict[str, Any]] = field(default_factory=list)  # [{kind, text, offset_ms, duration_ms}]
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> CallResults:

@@ -46,6 +46,7 @@ FIRST_NAME_ALIASES = ("first_name", "firstname", "first", "given_name", "forenam
 LAST_NAME_ALIASES = ("last_name", "lastname", "last", "surname", "family_name")
 TIME_ZONE_ALIASES = ("time_zone", "timezone", "tz", "iana_time_zone", "zone")
 PRIORITY_ALIASES = ("priority", "prio")
+STATE_ALIASES = ("state", "us_state", "address_state", "state_code")
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 

@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import redis
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Upper
 from django.utils import timezone
@@ -23,17 +23,18 @@ from campaigns.choices import (
     ATTEMPT_IN_FLIGHT,
     CONTACT_TERMINAL,
     AttemptState,
-    CampaignStatus,
     ContactStatus,
     Disposition,
     DncSource,
 )
 from campaigns.contacts.dnc import add_to_do_not_call
+from campaigns.dialer.gate import gate_attempt, hold_contact_until
 from campaigns.dialer.leases import LEASE_TTL_S, attempt_scopes, release_attempt_leases, renew_leases
-from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall, RetryRule
+from campaigns.models import CallAttempt, Contact, DoNotCall, RetryRule
 from campaigns.redis_client import get_redis
 from campaigns.rules.retries import Rule, plan_next_step
-from campaigns.rules.windows import CallingWindow, contact_in_window, zones_in_window
+from compliance.evidence import complete_evidence
+from compliance.services import revoke_consent
 from telephony.contract import RESULT_KEYS
 from telephony.models import Trunk
 from telephony.ua.ledger import DialDecision
@@ -101,30 +102,18 @@ def _transition(attempt_id: int, from_states: frozenset[str] | set[str], to_stat
     return bool(updated)
 
 
-_GATE_SQL = f"""
-    UPDATE {CallAttempt._meta.db_table} a
-       SET state = %(dialing)s, ua_name = %(ua)s, sip_call_id = %(call_id)s, dialing_at = %(now)s,
-           lease_expires_at = %(lease)s
-      FROM {Contact._meta.db_table} ct, {Campaign._meta.db_table} c
-     WHERE a.id = %(id)s AND upper(a.state) = %(queued)s AND a.lease_expires_at > %(now)s
-       AND ct.id = a.contact_id AND c.id = a.campaign_id AND c.status = %(running)s
-       AND cardinality(ct.time_zones) > 0 AND ct.time_zones <@ %(zones)s::varchar[]
-       AND NOT EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
-                       AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id))
-"""  # noqa: S608 (table names from model metadata; values are parameters)
-
-
 def mark_attempt_dialing(attempt_id: int, *, ua_name: str, sip_call_id: str = "",
                          now: dt.datetime | None = None) -> DialDecision:
     """The last gate before the INVITE: QUEUED -> DIALING only if the call may still be placed *now*.
 
-    One conditional update checks, at the instant of the dial, everything the claim checked seconds or minutes
-    earlier: the attempt is still queued and its lease valid (a stale command after a pause or a UA restart is
-    not dialed), the campaign is running, the number is on no do-not-call list, and every zone the contact may
-    be in is inside the campaign's calling window (TCPA 47 CFR 64.1200(c)(1): 8 am-9 pm at the called party's
-    location; the zones inside the window are computed here in Python, as the claim does). When the update
-    refuses, the attempt ends ``cancelled`` (not dialed) with the reason, so it does not count against the
-    contact.
+    One conditional update (``campaigns.dialer.gate``) checks, at the instant of the dial, everything the claim
+    checked seconds or minutes earlier: the attempt is still queued and its lease valid (a stale command after a
+    pause or a UA restart is not dialed), the campaign is running, the number is on no do-not-call list, every
+    zone the contact may be in is inside the campaign's calling window (TCPA 47 CFR 64.1200(c)(1)), and every
+    compliance rule holds (state hours, frequency caps across campaigns, consent, national do-not-call,
+    reassigned numbers: ``compliance.claim_sql``). It runs under a per-number lock, and writes the evidence record
+    in the same transaction. When it refuses, the attempt ends ``cancelled`` (not dialed) with the reason, so it
+    does not count against the contact; a time rule's next opening is set on the contact.
 
     The UA must call this *before* sending the INVITE: a queued attempt is then known never to have rung.
 
@@ -132,44 +121,20 @@ def mark_attempt_dialing(attempt_id: int, *, ua_name: str, sip_call_id: str = ""
         Allowed (truthy) when the UA may dial; refused with the reason when it must not.
     """
     now = now or timezone.now()
-    row = (CallAttempt.objects.filter(pk=attempt_id)
-           .values_list("campaign__window_days", "campaign__window_start", "campaign__window_end").first())
-    if row is None:
-        return DialDecision(False, "no such attempt")
-    window = CallingWindow.for_campaign(*row)
-    with connection.cursor() as cursor:
-        cursor.execute(_GATE_SQL, {
-            "dialing": AttemptState.DIALING.value, "ua": ua_name[:100], "call_id": sip_call_id[:255], "now": now,
-            "lease": now + timedelta(seconds=LEASE_TTL_S), "id": attempt_id,
-            "queued": AttemptState.QUEUED.value.upper(), "running": CampaignStatus.RUNNING.value,
-            "zones": zones_in_window(now, window)})
-        if cursor.rowcount:
-            return DialDecision(True)
-    reason = _why_not_dialable(attempt_id, now, window)
-    if reason is None:
+    result = gate_attempt(attempt_id, ua_name=ua_name, sip_call_id=sip_call_id, now=now)
+    if result.allowed:
+        return DialDecision(True)
+    if result.reason is None:
         return DialDecision(False, "not queued any more")
-    end_attempt_not_dialed(attempt_id, f"{reason} at dial time")
-    logger.info("attempt %s not dialed: %s", attempt_id, reason)
-    return DialDecision(False, reason)
-
-
-def _why_not_dialable(attempt_id: int, now: dt.datetime, window: CallingWindow) -> str | None:
-    """Why the gate refused a queued attempt (None when it is not queued: someone else moved it)."""
-    attempt = (CallAttempt.objects.select_related("campaign", "contact")
-               .only("state", "lease_expires_at", "campaign__status", "contact__phone_e164", "contact__time_zones",
-                     "campaign_id").get(pk=attempt_id))
-    if attempt.state != AttemptState.QUEUED:
-        return None
-    if attempt.lease_expires_at is None or attempt.lease_expires_at <= now:
-        return "lease expired (stale command)"
-    if attempt.campaign.status != CampaignStatus.RUNNING:
-        return f"campaign {attempt.campaign.status}"
-    if DoNotCall.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=attempt.campaign_id),
-                                phone_e164=attempt.contact.phone_e164).exists():
-        return "on a do-not-call list"
-    if not contact_in_window(attempt.contact.time_zones, now, window):
-        return "outside the calling window"
-    return "refused by the dial gate"
+    if result.reason == "no such attempt":
+        return DialDecision(False, result.reason)
+    end_attempt_not_dialed(attempt_id, f"{result.reason} at dial time")
+    if result.next_allowed_at is not None:
+        contact_id = CallAttempt.objects.filter(pk=attempt_id).values_list("contact_id", flat=True).first()
+        if contact_id is not None:
+            hold_contact_until(contact_id, result.next_allowed_at)
+    logger.info("attempt %s not dialed: %s", attempt_id, result.reason)
+    return DialDecision(False, result.reason)
 
 
 def mark_attempt_ringing(attempt_id: int) -> bool:
@@ -236,6 +201,8 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
     unknown = set(results) - RESULT_FIELDS
     if unknown:
         raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
+    # Disclosures played are evidence, not attempt columns (compliance.evidence; TSR record keeping).
+    disclosures = results.pop("disclosures", None) or []
     now = timezone.now()
     carried: dict[str, Any] = {}
     # Without a failover the call went out on the attempt's own trunk: nothing to move, no query. After one, the
@@ -256,6 +223,8 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
         attempt = _ended_attempt(attempt_id)
         _charge(attempt)
         completed = _move_contact_on(attempt, disposition, results, now)
+        complete_evidence(attempt_id, caller_id=attempt.caller_id, amd_result=results.get("amd_result") or "",
+                          amd_at=attempt.bridged_at or attempt.answered_at, disclosures=disclosures)
         # Outbox rows, in the transaction that ends the attempt (delivered in this order: same subject).
         webhook_events.attempt_ended(attempt_id)
         if completed:
@@ -276,7 +245,7 @@ def _release(attempt_id: int, campaign_id: int, trunk_id: int | None, primary_tr
 def _ended_attempt(attempt_id: int) -> CallAttempt:
     return (CallAttempt.objects.select_related("trunk", "campaign")
             .only("id", "contact_id", "campaign_id", "trunk_id", "primary_trunk_id", "answered_at", "ended_at",
-                  "dialing_at", "trunk__cost_per_minute", "campaign__max_attempts")
+                  "dialing_at", "bridged_at", "caller_id", "trunk__cost_per_minute", "campaign__max_attempts")
             .get(pk=attempt_id))
 
 
@@ -337,6 +306,8 @@ def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, 
         # and, in the same transaction, every other campaign's dialable contact with this number become DNC.
         add_to_do_not_call(contact.phone_e164, campaign=None, source=DncSource.OPT_OUT, note=f"attempt {attempt.pk}",
                            attempt_id=attempt.pk)
+        # FCC revocation rule (2025-04-11): an opt-out revokes the consent on record too, at once.
+        revoke_consent(contact.phone_e164, now)
     elif status not in (ContactStatus.DNC, ContactStatus.INVALID) and (
         contact.status == ContactStatus.DNC
         or DoNotCall.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=attempt.campaign_id),

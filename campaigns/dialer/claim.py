@@ -42,6 +42,10 @@ from campaigns.redis_client import get_redis
 from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 from campaigns.services import complete_finished_campaigns
 from campaigns.task_queue import send_originates
+from compliance.caps import capped_until
+from compliance.claim_sql import compliance_sql
+from compliance.policy import CompanyPolicy, WindowRule, next_opening
+from compliance.services import company_policy
 from telephony.ua_registry import total_free_lines
 
 logger = logging.getLogger(__name__)
@@ -125,7 +129,7 @@ def plan_tick(now: dt.datetime, r: redis.Redis, *, rotation: int = 0) -> list[Ca
         Campaign.objects.filter(status=CampaignStatus.RUNNING, trunk__enabled=True)
         .order_by("id")
         .values_list("id", "trunk_id", "max_concurrent", "max_cps", "window_days", "window_start", "window_end",
-                     "trunk__max_channels", "trunk__max_cps")
+                     "trunk__max_channels", "trunk__max_cps", "governor__concurrency_limit")
     )
     if not campaigns:
         return []
@@ -139,7 +143,9 @@ def plan_tick(now: dt.datetime, r: redis.Redis, *, rotation: int = 0) -> list[Ca
     plans: dict[int, CampaignPlan] = {}
     trunk_members: dict[int, list[int]] = defaultdict(list)
     trunk_free: dict[int, int] = {}
-    for cid, tid, max_concurrent, max_cps, days, start, end, channels, trunk_cps in campaigns:
+    for cid, tid, max_concurrent, max_cps, days, start, end, channels, trunk_cps, governed in campaigns:
+        # FCC abandonment rule: the governor (compliance.governor) may have lowered the campaign's concurrency.
+        max_concurrent = min(max_concurrent, governed) if governed is not None else max_concurrent
         zones = zones_in_window(now, CallingWindow.for_campaign(days, start, end))
         want = min(MAX_CLAIM_PER_CAMPAIGN, max(0, max_concurrent - by_campaign[cid])) if zones else 0
         plans[cid] = CampaignPlan(cid, tid, want, zones, float(max_cps), float(trunk_cps))
@@ -200,13 +206,17 @@ def _attempt_default_columns() -> tuple[list[str], list[str], list[object]]:
 
 
 def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
-                       enqueue: Enqueue | None = None) -> dict[int, list[int]]:
+                       enqueue: Enqueue | None = None, company: CompanyPolicy | None = None) -> dict[int, list[int]]:
     """Claim due, dialable, in-window, not-DNC contacts and create their queued attempts (one transaction).
+
+    Every compliance rule (``compliance.claim_sql``: state hours, frequency caps across campaigns, consent,
+    national do-not-call, reassigned numbers) is a condition of the same statement.
 
     Args:
         plans: Per campaign, how many to claim (``granted``) and the zones inside the window now.
         now: The tick's time.
         enqueue: Called after commit with the new attempt ids (default: the ``originate`` task per id).
+        company: The company's own rules (default: read from the database).
 
     Returns:
         The new attempt ids per campaign.
@@ -229,8 +239,12 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
     for p in todo:
         params += [p.campaign_id, p.granted, arrays[tuple(p.zones)]]
     dialable = sorted(CONTACT_DIALABLE)  # the same list as the partial dispatch index
+    rules = compliance_sql(now, company if company is not None else company_policy())
+    assert isinstance(rules.params, list)  # noqa: S101 (positional by default)
+    params = rules.params + params
     sql = f"""
-        WITH win(wid, zones) AS (VALUES {zones_sql}),
+        WITH {rules.ctes},
+        win(wid, zones) AS (VALUES {zones_sql}),
         req(campaign_id, n, wid) AS (VALUES {values_sql}),
         cap AS (
             -- The in-flight predicate is written as the partial index attempt_in_flight_idx states it.
@@ -252,6 +266,7 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
                   -- Do-not-call: company-wide or this campaign's list.
                   AND NOT EXISTS (SELECT 1 FROM {dnc_t} d WHERE d.phone_e164 = ct.phone_e164
                                   AND (d.campaign_id IS NULL OR d.campaign_id = ct.campaign_id))
+                  {rules.predicate}
                 ORDER BY ct.priority DESC, ct.next_attempt_at ASC NULLS FIRST, ct.id
                 LIMIT GREATEST(cap.n, 0)
                 FOR UPDATE OF ct SKIP LOCKED
@@ -358,29 +373,38 @@ def park_contacts_outside_window(now: dt.datetime | None = None, limit: int = PA
     """
     now = now or timezone.now()
     parked = 0
+    company = company_policy()
     for campaign in Campaign.objects.filter(status=CampaignStatus.RUNNING).only(
             "id", "window_days", "window_start", "window_end"):
         window = CallingWindow.of(campaign)
         head = (Contact.objects.filter(campaign_id=campaign.pk, status__in=CONTACT_DIALABLE)
                 .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
                 .order_by(F("priority").desc(), F("next_attempt_at").asc(nulls_first=True), "id")
-                .values_list("id", "time_zones")[:limit])
+                .values_list("id", "time_zones", "jurisdictions", "phone_e164")[:limit])
         with transaction.atomic(), connection.cursor() as cursor:
             # Walk the ordered dispatch index from the head, as the claim does (see claim_due_contacts).
             cursor.execute("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true)")
             rows = list(head)
         until: dict[dt.datetime, list[int]] = defaultdict(list)
-        openings: dict[tuple[str, ...], dt.datetime] = {}
-        for contact_id, zones in rows:
-            key = tuple(zones)
+        openings: dict[tuple[tuple[str, ...], tuple[str, ...]], dt.datetime] = {}
+        rule = WindowRule(window.days, window.start, window.end)
+        for contact_id, zones, jurisdictions, _ in rows:
+            key = (tuple(zones), tuple(jurisdictions))
             if key not in openings:
-                if contact_in_window(zones, now, window):
-                    openings[key] = now
+                if jurisdictions or company is not None:
+                    # The state and company rules too (compliance.policy), the strictest reading winning.
+                    opening = next_opening(zones, jurisdictions, now, company, rule)
+                elif contact_in_window(zones, now, window):
+                    opening = now
                 else:
                     opening = next_window_opening(zones, now, window)
-                    openings[key] = opening if opening is not None else now + UNKNOWN_ZONE_RECHECK
+                openings[key] = opening if opening is not None else now + UNKNOWN_ZONE_RECHECK
             if openings[key] > now:
                 until[openings[key]].append(contact_id)
+        # Frequency caps (FL/OK/MD, company): a capped number waits until its cap frees, shown on the contact.
+        for contact_id, when in capped_until([(c, p, j) for c, z, j, p in rows
+                                              if openings[(tuple(z), tuple(j))] <= now], now, company).items():
+            until[when].append(contact_id)
         for when, ids in until.items():
             locked = (Contact.objects.filter(pk__in=ids, status__in=CONTACT_DIALABLE)
                       .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))

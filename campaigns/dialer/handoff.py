@@ -33,6 +33,8 @@ from campaigns.dialer.leases import LEASE_TTL_S, acquire_leases, attempt_scopes,
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.redis_client import get_redis
 from campaigns.rules.windows import CallingWindow, contact_in_window
+from compliance.disclosures import disclosures_for
+from compliance.models import CampaignCompliance
 from telephony.contract import AgentSpec, ConversationSpec, OriginateCommand, TrunkSpec, seal_command
 from telephony.models import Trunk
 from telephony.ua_registry import push_command, release_ua_line, reserve_ua_line
@@ -94,6 +96,9 @@ class _Handoff:
     voicemail_message: str
     amd_max_decision_ms: int
     amd_greet_immediately: bool
+    jurisdictions: list[str]
+    campaign_name: str
+    compliance: dict[str, Any] | None  # the campaign's compliance settings (compliance.CampaignCompliance)
 
 
 _GATE_STATEMENT = "dialer_originate_gate"
@@ -116,7 +121,9 @@ _GATE_SQL = f"""
               (SELECT row_to_json(f.*) FROM {Trunk._meta.db_table} f WHERE f.id = t.failover_id),
               EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
                       AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id)),
-              row_to_json(ag.*), c.voicemail_message, c.amd_max_decision_ms, c.amd_greet_immediately
+              row_to_json(ag.*), c.voicemail_message, c.amd_max_decision_ms, c.amd_greet_immediately,
+              ct.jurisdictions, c.name,
+              (SELECT row_to_json(cc.*) FROM {CampaignCompliance._meta.db_table} cc WHERE cc.campaign_id = c.id)
 """  # noqa: S608 (table names from model metadata; values are parameters)
 _prepared_on: weakref.WeakSet[object] = weakref.WeakSet()
 
@@ -149,7 +156,8 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
         return None
     (campaign_id, contact_id, trunk_id, phone, name, zones, variables, status, days, start, end, max_concurrent,
      ring_timeout_s, agent_id, amd_enabled, machine_policy, opt_out_digit, max_call_s, max_channels, trunk,
-     failover, on_dnc, agent, voicemail_message, amd_max_decision_ms, amd_greet_immediately) = row
+     failover, on_dnc, agent, voicemail_message, amd_max_decision_ms, amd_greet_immediately, jurisdictions,
+     campaign_name, compliance) = row
     trunk = {**(json.loads(trunk) if isinstance(trunk, str) else trunk), "max_channels": max_channels}
     if isinstance(failover, str):
         failover = json.loads(failover)
@@ -157,10 +165,13 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
         variables = json.loads(variables)
     if isinstance(agent, str):
         agent = json.loads(agent)
+    if isinstance(compliance, str):
+        compliance = json.loads(compliance)
     return _Handoff(attempt_id, campaign_id, contact_id, trunk_id, phone, name, list(zones), variables or {},
                     status, CallingWindow.for_campaign(days, start, end), max_concurrent, ring_timeout_s, agent_id,
                     amd_enabled, machine_policy, opt_out_digit, max_call_s, trunk, failover, bool(on_dnc),
-                    agent, voicemail_message or "", amd_max_decision_ms, amd_greet_immediately)
+                    agent, voicemail_message or "", amd_max_decision_ms, amd_greet_immediately, list(jurisdictions),
+                    campaign_name, compliance)
 
 
 def build_originate_command(h: _Handoff, caller_id: str) -> OriginateCommand:
@@ -178,8 +189,20 @@ def build_originate_command(h: _Handoff, caller_id: str) -> OriginateCommand:
             variables={"name": h.contact_name, **variables}, amd_enabled=h.amd_enabled,
             amd_max_decision_ms=h.amd_max_decision_ms, amd_greet_immediately=h.amd_greet_immediately,
             machine_policy=h.machine_policy, voicemail_message=h.voicemail_message, opt_out_digit=h.opt_out_digit,
+            disclosures=_disclosures(h),
         ),
     )
+
+
+def _disclosures(h: _Handoff) -> tuple[tuple[str, str], ...]:
+    """FCC 24-17 / Cal. AB 2905: the opening AI disclosure, and the recording notice where all-party consent may
+    apply, for campaigns with compliance settings (without them the operator's greeting must identify the call)."""
+    if h.compliance is None:
+        return ()
+    spoken = disclosures_for(h.jurisdictions, seller=str(h.compliance.get("seller") or h.campaign_name),
+                             opening=str(h.compliance.get("opening_disclosure") or ""),
+                             recording_notice=str(h.compliance.get("recording_notice") or ""))
+    return tuple((d.kind, d.text) for d in spoken)
 
 
 def _spec_fields(spec: TrunkSpec) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns.choices import ATTEMPT_IN_FLIGHT, CONTACT_DIALABLE, ContactStatus, Disposition
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening
+from compliance.selectors import campaign_compliance_view
 
 # Grouping a large campaign's waiting contacts by zone reads all of them: done at most this often.
 ZONE_GROUPS_CACHE_S = 30
@@ -72,5 +73,6 @@ def campaign_live_stats(campaign_id: int, now: dt.datetime | None = None) -> dic
         "outside_window_contacts": sum(row["contacts"] for row in outside),
         "next_window_opening": outside[0]["opens_at"] if outside else None,
         "unknown_zone_contacts": unknown_zone,
+        "compliance": campaign_compliance_view(campaign_id, now),
         "as_of": now.isoformat(),
     }

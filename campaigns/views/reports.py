@@ -34,6 +34,7 @@ from campaigns.models import CallAttempt, Campaign
 from campaigns.reports import export, facts
 from campaigns.reports import report as reporting
 from campaigns.reports.charts import MUTED, PRIMARY, SECONDARY, Bar, Column, Segment, bar_chart, column_chart
+from compliance.selectors import campaign_compliance_view
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -73,6 +74,8 @@ def campaign_report(request: HttpRequest, campaign_id: int, *, model_admin: Mode
         "attempts": export.recent_attempts(campaign.pk) if can_see_attempts else [],
         "can_export": request.user.has_perms(EXPORT_PERMISSIONS),
         "abandon_after_s": facts.ABANDON_AFTER_S,
+        # The abandonment governor's view (rolling 30 days) and what it did to the campaign, with its reasons.
+        "compliance": campaign_compliance_view(campaign.pk, timezone.now()),
         "can_listen": request.user.has_perm(LISTEN_PERMISSION),
     }
     return TemplateResponse(request, "admin/campaigns/report.html", context)

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "axes",  # login throttling (F24)
     "django_otp",  # TOTP for staff (F24), enforced by DJANGO_ADMIN_REQUIRE_OTP
     "django_otp.plugins.otp_totp",
+    "compliance",
     "access",  # last: its post_migrate syncs the shipped groups once every permission exists
 ]  # `media` is a plain library (no models, no Django), used by the UA pool and the local agent
 
@@ -191,6 +192,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Deletes files past their retention (F14).
     "purge-expired-files": {"task": "campaigns.purge_expired_files", "schedule": 3600.0,
                             "options": {"expires": 3600.0}},
+    # The abandonment governor (FCC 3 % over 30 days): lowers concurrency from 2.5 %, pauses before 3 %.
+    "govern-abandonment": {"task": "compliance.govern_abandonment", "schedule": 30.0, "options": {"expires": 30.0}},
 }
 
 # Webhooks (docs/api.md): URLs must be https and public. Development may allow http:// to loopback; a
@@ -198,6 +201,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 WEBHOOK_ALLOW_HTTP_LOOPBACK = env.bool("WEBHOOK_ALLOW_HTTP_LOOPBACK", default=False)
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False)
 WEBHOOK_RETRY_HORIZON_S = env.int("WEBHOOK_RETRY_HORIZON_S", default=26 * 3600)  # at least 24 h of retries
+
+# Compliance: years the evidence of every dial is kept (TSR 16 CFR 310.5: five).
+COMPLIANCE_RETENTION_YEARS = env.int("COMPLIANCE_RETENTION_YEARS", default=5)
 
 # The SIP user-agent pool (`sip` process): N pjsua2 worker processes, each with up to 4 calls.
 # Worker i listens on UA_SIP_PORT_BASE + 2i (UDP/TCP; TLS on the next port) and takes RTP ports from

@@ -195,11 +195,14 @@ class CallContext:
         attempt_id: the CallAttempt id (names the recording and the log lines).
         variables: the contact's variables (prompt rendering, Twilio ``customParameters``).
         call_sid: an id for the call towards Twilio-style agents; derived from the attempt when blank.
+        disclosures: ``(kind, text)`` pairs spoken before anything else, uninterruptible (the opening AI
+            disclosure, the recording notice); where each was played is in ``CallResult.disclosures``.
     """
 
     attempt_id: int
     variables: dict[str, Any] = field(default_factory=dict)
     call_sid: str = ""
+    disclosures: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.attempt_id < 0:

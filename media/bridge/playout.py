@@ -25,6 +25,7 @@ from media.bridge.result import BridgeStats
 
 SILENCE = bytes(FRAME_BYTES)
 _BYTES_PER_MS = 16  # PCM16 at 8 kHz
+DISCLOSURE = "disclosure:"  # the turn name prefix of disclosure audio (never cut by a barge-in)
 
 
 @dataclass(frozen=True)
@@ -184,10 +185,14 @@ class Playout:
         """Drop everything queued (the next tick plays silence) and say what of the current turn was heard."""
         with self._lock:
             marks = [entry[3] for entry in self._queue if entry[0] is None]
-            queued_turns = {entry[1] for entry in self._queue if entry[0] is not None}
+            # Disclosures are not interruptible: they stay queued (and are always whole frames).
+            kept = [entry for entry in self._queue if entry[1].startswith(DISCLOSURE)]
+            queued_turns = {entry[1] for entry in self._queue
+                            if entry[0] is not None and not entry[1].startswith(DISCLOSURE)}
             if self._partial:
                 queued_turns.add(self._partial_turn)
             self._queue.clear()
+            self._queue.extend(kept)
             self._partial.clear()
             current = self._current_turn
             span = self._turn_play.get(current)
@@ -209,3 +214,10 @@ class Playout:
             spans = {turn: (s[0] * FRAME_MS, (s[1] + 1) * FRAME_MS) for turn, s in self._turn_play.items()}
             played_ms = sum(s[2] for turn, s in self._turn_play.items() if turn != "fallback") * FRAME_MS
             return spans, played_ms, list(self._latencies)
+
+    def played_disclosures(self) -> list[tuple[str, int, int]]:
+        """(kind, offset ms, duration ms) of each disclosure played, in the order played."""
+        with self._lock:
+            return [(turn[len(DISCLOSURE):], s[0] * FRAME_MS, s[2] * FRAME_MS)
+                    for turn, s in sorted(self._turn_play.items(), key=lambda t: t[1][0])
+                    if turn.startswith(DISCLOSURE)]

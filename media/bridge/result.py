@@ -43,6 +43,7 @@ class CallResult:
         ended_by: ``"agent"``, ``"ua"`` (hangup or stop from the call side) or ``"ai_error"``.
         transfer_requested: the agent asked for a transfer and the UA accepted.
         played_ms: agent audio played in total (silence excluded).
+        disclosures: ``[{"kind", "text", "offset_ms", "duration_ms"}]`` as played, on the call's clock.
     """
 
     disposition: str | None = None
@@ -57,6 +58,7 @@ class CallResult:
     ended_by: str = ""
     transfer_requested: bool = False
     played_ms: int = 0
+    disclosures: list[dict[str, Any]] = field(default_factory=list)
 
     def results(self) -> dict[str, Any]:
         """The ``results`` argument of ``campaigns.dialer.attempts.finish_attempt``."""
@@ -69,6 +71,8 @@ class CallResult:
             out["recording"] = self.recording
         if self.outcome or self.outcome_error:
             out.update(outcome=self.outcome[:64], outcome_fields=self.outcome_fields, outcome_error=self.outcome_error)
+        if self.disclosures:
+            out["disclosures"] = self.disclosures
         return out
 
     def finish_fields(self) -> dict[str, Any]:

@@ -59,6 +59,7 @@ from media.adapters.base import (
 from media.audio.frames import FRAME_MS
 from media.audio.recording import StereoRecorder
 from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.disclosures import played_disclosures, queue_disclosures
 from media.bridge.inbound import Inbound
 from media.bridge.playout import Playout
 from media.bridge.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, render_template
@@ -253,6 +254,7 @@ class BridgeSession:
         self.playout.attach(self._loop)
         self.inbound.attach(self._loop)
         try:
+            await queue_disclosures(self.call, self.config, self.playout)
             await self._run()
         except AdapterError as exc:
             self._failure = self._failure or exc
@@ -488,4 +490,5 @@ class BridgeSession:
             ended_by="ai_error" if failure is not None else (self._ended_by or "ua"),
             transfer_requested=self.transfer_requested,
             played_ms=played_ms,
+            disclosures=played_disclosures(self.call, self.playout),
         )

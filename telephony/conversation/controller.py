@@ -315,7 +315,7 @@ class CampaignCall(CallHooks):
         agent = self.plan.agent
         if open_call and not agent.greeting.strip():
             agent = replace(agent, open_call=True)
-        context = CallContext(self.plan.attempt_id, self.plan.variables)
+        context = CallContext(self.plan.attempt_id, self.plan.variables, disclosures=self.plan.disclosures)
         self.session = BridgeSession(agent, context, self.config, _BridgeControls(self))
         self._session_task = asyncio.get_running_loop().create_task(self.session.run())
         self._bridged = True

@@ -30,6 +30,7 @@ class CallPlan:
         machine_policy: ``hang_up`` or ``leave_message``.
         voicemail_message: template spoken after the beep.
         opt_out_digit: DTMF key that opts out ("" for none).
+        disclosures: ``(kind, text)`` spoken before anything else (see `media.bridge.config.CallContext`).
     """
 
     attempt_id: int
@@ -43,6 +44,7 @@ class CallPlan:
     machine_policy: str = "hang_up"
     voicemail_message: str = ""
     opt_out_digit: str = ""
+    disclosures: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_command(cls, command: OriginateCommand, local_agent_url: str, *, policy: EndpointPolicy | None = None,
@@ -85,6 +87,7 @@ class CallPlan:
             machine_policy=talk.machine_policy or "hang_up",
             voicemail_message=talk.voicemail_message,
             opt_out_digit=talk.opt_out_digit,
+            disclosures=talk.disclosures,
         )
 
 

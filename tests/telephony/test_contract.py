@@ -135,6 +135,7 @@ CONVERSATION_WIRE = {
               "outcome_schema": [{"label": "ok"}], "fallback_message": "Sorry."},
     "variables": {"name": "Ada"}, "amd_enabled": False, "amd_max_decision_ms": 2800, "amd_greet_immediately": True,
     "machine_policy": "leave_message", "voicemail_message": "Call us back.", "opt_out_digit": "9",
+    "disclosures": [["opening", "An automated call with an AI voice."]],
 }
 ORIGINATE_WIRE = {
     "type": "originate", "attempt_id": 11, "destination": "+12125550100", "trunk": TRUNK_WIRE,
@@ -154,7 +155,8 @@ def _full_command() -> OriginateCommand:
     conversation = ConversationSpec(agent=agent, variables={"name": "Ada"}, amd_enabled=False,
                                     amd_max_decision_ms=2800, amd_greet_immediately=True,
                                     machine_policy="leave_message", voicemail_message="Call us back.",
-                                    opt_out_digit="9")
+                                    opt_out_digit="9",
+                                    disclosures=(("opening", "An automated call with an AI voice."),))
     return OriginateCommand(attempt_id=11, destination="+12125550100", trunk=trunk, conversation=conversation,
                             caller_id="+12125550000", ring_timeout_s=25.0, max_call_s=300.0, campaign_id=2,
                             contact_id=8, issued_at=1.5, expires_at=31.5)
@@ -177,10 +179,17 @@ def test_a_hangup_command_has_exactly_the_documented_wire_form() -> None:
     assert HangupCommand.from_wire(wire) == command
 
 
+def test_disclosures_must_be_kind_and_text_pairs() -> None:
+    for bad in ("hello", [["opening"]], [["opening", 3]]):
+        with pytest.raises(ValueError, match="disclosures"):
+            ConversationSpec.from_wire({"disclosures": bad})
+
+
 def test_a_conversation_without_an_agent_travels_with_a_null_agent() -> None:
     assert ConversationSpec().to_wire() == {
         "agent": None, "variables": {}, "amd_enabled": True, "amd_max_decision_ms": None,
-        "amd_greet_immediately": False, "machine_policy": "hang_up", "voicemail_message": "", "opt_out_digit": ""}
+        "amd_greet_immediately": False, "machine_policy": "hang_up", "voicemail_message": "", "opt_out_digit": "",
+        "disclosures": []}
 
 
 @pytest.mark.parametrize("blank", [{}, {"port": None, "transport": "", "auth_mode": None, "username": None,

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import multiprocessing
 import os
 import zoneinfo
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from campaigns.contacts.csv_input import (
     CsvFormatError,
@@ -21,6 +23,8 @@ from campaigns.contacts.csv_input import (
 )
 from campaigns.models import Contact
 from campaigns.rules.phones import InvalidNumber, normalize_number
+from compliance.consent_columns import ConsentError, consent_from_values
+from compliance.jurisdictions import ImpossibleLocation, narrow_location, number_jurisdictions
 
 NAME_MAX_LENGTH = Contact._meta.get_field("name").max_length or 200
 PRIORITY_MIN, PRIORITY_MAX = -32768, 32767  # SmallIntegerField
@@ -45,6 +49,9 @@ class _RowRules:
     name_last: int | None
     time_zone: int | None
     priority: int | None
+    state: int | None
+    consent: tuple[tuple[str, int], ...]  # consent column key -> index (compliance.consent_columns)
+    now: dt.datetime
     variables: tuple[tuple[int, str], ...]
     max_field: int
 
@@ -114,13 +121,22 @@ def _check_chunk(chunk: RecordChunk, rules: _RowRules | None = None) -> _ChunkRe
         except InvalidNumber as exc:
             errors.append((line, raw, str(exc)))
             continue
-        zones = number.time_zones
-        if rules.time_zone is not None and rules.time_zone < count and (tz := fields[rules.time_zone].strip()):
-            canonical = zones_by_lower.get(tz.lower())
-            if canonical is None:
-                errors.append((line, raw, f"unknown time zone {tz!r} (use an IANA name such as America/New_York)"))
+        zones, jurisdictions = number.time_zones, number_jurisdictions(number.e164)
+        file_zone = fields[rules.time_zone].strip() if rules.time_zone is not None and rules.time_zone < count else ""
+        file_state = fields[rules.state].strip() if rules.state is not None and rules.state < count else ""
+        if file_zone or file_state:
+            canonical = zones_by_lower.get(file_zone.lower(), "") if file_zone else ""
+            if file_zone and not canonical:
+                errors.append((line, raw, f"unknown time zone {file_zone!r} (use an IANA name such as "
+                                          "America/New_York)"))
                 continue
-            zones = (canonical,)
+            try:
+                # F12: the file may only narrow what the number says; an impossible zone or state is a row error.
+                location = narrow_location(number.e164, zones, canonical, file_state)
+            except ImpossibleLocation as exc:
+                errors.append((line, raw, str(exc)))
+                continue
+            zones, jurisdictions = location.time_zones, location.jurisdictions
         priority = 0
         if rules.priority is not None and rules.priority < count and (text := fields[rules.priority].strip()):
             try:
@@ -137,11 +153,21 @@ def _check_chunk(chunk: RecordChunk, rules: _RowRules | None = None) -> _ChunkRe
         if len(name) > NAME_MAX_LENGTH:
             errors.append((line, raw, f"name is longer than {NAME_MAX_LENGTH} characters"))
             continue
+        consent = "\\N"
+        if rules.consent:
+            try:
+                given = consent_from_values({k: fields[i] if i < count else "" for k, i in rules.consent},
+                                            now=rules.now)
+            except ConsentError as exc:
+                errors.append((line, raw, str(exc)))
+                continue
+            if given is not None:
+                consent = _copy_text(json.dumps({**asdict(given), "obtained_at": given.obtained_at.isoformat()}))
         # JSON built by hand: the keys are normalised headers ([a-z0-9_]), the values go through json's encoder.
         variables = ",".join([f'"{key}":{_json_string(fields[i].strip() if i < count else "")}'
                               for i, key in rules.variables])
         out.append(f"{line}\t{_copy_text(raw)}\t{number.e164}\t{_copy_text(name)}\t{{{','.join(zones)}}}\t"
-                   f"{{{_copy_text(variables)}}}\t{priority}\n")
+                   f"{{{_copy_text(variables)}}}\t{priority}\t{{{','.join(jurisdictions)}}}\t{consent}\n")
     return _ChunkResult(rows=rows, valid=len(out), copy_data="".join(out).encode(), errors=errors)
 
 
@@ -179,7 +205,9 @@ def row_rules(source: CsvSource, mapping: dict[str, Any], region: str) -> _RowRu
     wanted = set(mapping.get("variables") or [])
     return _RowRules(
         region=region, width=len(headers), headers=tuple(headers), phone=phone, name=index("name"),
-        name_last=index("name_last"), time_zone=index("time_zone"), priority=index("priority"),
+        name_last=index("name_last"), time_zone=index("time_zone"), priority=index("priority"), state=index("state"),
+        consent=tuple((key, headers.index(h)) for key, h in (mapping.get("consent") or {}).items() if h in headers),
+        now=timezone.now(),
         variables=tuple((i, source.keys[i]) for i, h in enumerate(headers) if h in wanted and i != phone),
         max_field=settings.IMPORT_MAX_FIELD_LENGTH,
     )

@@ -15,12 +15,14 @@ from campaigns.contacts.csv_input import (
     NAME_ALIASES,
     PHONE_ALIASES,
     PRIORITY_ALIASES,
+    STATE_ALIASES,
     TIME_ZONE_ALIASES,
     CsvFormatError,
     CsvSource,
     open_csv,
 )
 from campaigns.rules.phones import is_supported_region
+from compliance.consent_columns import CONSENT_COLUMNS
 
 # Broken records listed by the preview; the import reports them all.
 PREVIEW_MAX_PROBLEMS = 20
@@ -72,13 +74,16 @@ def detect_mapping(source: CsvSource) -> dict[str, Any]:
     priority = source.column(PRIORITY_ALIASES)
     name = full_name if full_name is not None else first_name if first_name is not None else last_name
     name_last = last_name if full_name is None and first_name is not None else None
-    special = {phone, time_zone, priority, full_name}
+    # Consent columns (compliance.consent_columns) become consent records, not prompt variables.
+    consent = {key: source.headers[i] for key, aliases in CONSENT_COLUMNS.items()
+               if (i := source.column(aliases)) is not None}
+    special = {phone, time_zone, priority, full_name} | {source.headers.index(h) for h in consent.values()}
     variables = [h for i, h in enumerate(source.headers) if i not in special]
     # F18: every other column becomes a variable sent with each call; a bounded number of them.
     if len(variables) > settings.CONTACT_MAX_VARIABLES:
         raise CsvFormatError(f"The file has {len(variables)} columns besides phone, name, time zone and priority; "
                              f"at most {settings.CONTACT_MAX_VARIABLES} can become variables. Remove the others.")
-    return {
+    mapping: dict[str, Any] = {
         "phone": source.headers[phone],
         "name": _header(source, name),
         "name_last": _header(source, name_last),
@@ -86,6 +91,13 @@ def detect_mapping(source: CsvSource) -> dict[str, Any]:
         "priority": _header(source, priority),
         "variables": variables,
     }
+    # A US state of the contact's address: its rules are added to the number's (it stays a variable too).
+    state = source.column(STATE_ALIASES)
+    if state is not None:
+        mapping["state"] = source.headers[state]
+    if consent:
+        mapping["consent"] = consent
+    return mapping
 
 
 def _header(source: CsvSource, index: int | None) -> str | None:

@@ -68,7 +68,7 @@ class ImportCounts:
 # faster than one per chunk at a million rows.
 _RANK_SQL = """
 CREATE TEMPORARY TABLE {ranked} ON COMMIT DROP AS
-SELECT s.line, s.raw, s.e164, s.name, s.zones, s.variables, s.priority,
+SELECT s.line, s.raw, s.e164, s.name, s.zones, s.variables, s.priority, s.jurisdictions, s.consent,
        -- "C" collation: the partition only needs equal numbers together, not a locale's order.
        row_number() OVER (PARTITION BY s.e164 COLLATE "C" ORDER BY s.line) AS nth,
        EXISTS (SELECT 1 FROM campaigns_contact c
@@ -79,10 +79,10 @@ FROM {stage} s
 """
 _INSERT_SQL = """
 WITH inserted AS (
-    INSERT INTO campaigns_contact (campaign_id, phone_e164, name, time_zones, variables, status, priority,
-                                   attempts, last_disposition, outcome, outcome_fields, import_job_id,
+    INSERT INTO campaigns_contact (campaign_id, phone_e164, name, time_zones, jurisdictions, variables, status,
+                                   priority, attempts, last_disposition, outcome, outcome_fields, import_job_id,
                                    created_at, updated_at)
-    SELECT %(campaign)s, e164, name, zones, variables,
+    SELECT %(campaign)s, e164, name, zones, jurisdictions, variables,
            CASE WHEN dnc THEN %(dnc_status)s ELSE %(pending)s END, priority,
            0, '', '', '{{}}'::jsonb, %(job)s, %(now)s, %(now)s
     FROM {ranked} WHERE nth = 1 AND NOT existing
@@ -91,6 +91,13 @@ WITH inserted AS (
     RETURNING status
 )
 SELECT count(*) FILTER (WHERE status = %(pending)s), count(*) FILTER (WHERE status = %(dnc_status)s) FROM inserted
+"""
+_CONSENT_SQL = """
+INSERT INTO compliance_consentrecord (phone_e164, kind, seller, source, obtained_at, text, evidence_ref, created_at)
+SELECT e164, consent->>'kind', consent->>'seller', consent->>'source', (consent->>'obtained_at')::timestamptz,
+       consent->>'text', consent->>'evidence_ref', %(now)s
+FROM {ranked} WHERE nth = 1 AND consent IS NOT NULL
+ORDER BY line
 """
 _UNIQUE_NUMBER = "contact_unique_number_per_campaign"
 _ON_CONFLICT = "ON CONFLICT (campaign_id, phone_e164) DO NOTHING"
@@ -131,6 +138,8 @@ def publish_staged(cursor: Any, stage: str, ranked: str, job: ImportJob, counts:
         # as a duplicate.
         cursor.execute(_INSERT_SQL.format(ranked=ranked, on_conflict=_ON_CONFLICT), params)
         pending, dnc = cursor.fetchone()
+    # Consent given in the file: a record per number (first occurrence), whatever became of the contact row.
+    cursor.execute(_CONSENT_SQL.format(ranked=ranked), params)
     timings.insert += time.perf_counter() - ranked_at
     counts.imported += pending
     counts.dnc += dnc

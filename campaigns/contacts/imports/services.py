@@ -233,7 +233,8 @@ def _import(job: ImportJob, progress: ProgressCallback | None, timings: ImportTi
                 if cursor.fetchone() is None:
                     raise CsvFormatError("The import job was deleted before it ran.")
                 cursor.execute(f"CREATE TEMPORARY TABLE {stage} (line integer, raw text, e164 text, name text, "
-                               "zones text[], variables jsonb, priority smallint) ON COMMIT DROP")
+                               "zones text[], variables jsonb, priority smallint, jurisdictions text[], consent jsonb) "
+                               "ON COMMIT DROP")
                 chunks = checked_chunks(source, rules, settings.IMPORT_BATCH_SIZE)
                 while True:
                     waited = time.perf_counter()
@@ -246,8 +247,8 @@ def _import(job: ImportJob, progress: ProgressCallback | None, timings: ImportTi
                     rejected_writer.writerows(result.errors)  # in line order: chunks come in file order
                     if result.valid:
                         copy_started = time.perf_counter()
-                        with cursor.copy(f"COPY {stage} (line, raw, e164, name, zones, variables, priority) "
-                                         "FROM STDIN") as copy:
+                        with cursor.copy(f"COPY {stage} (line, raw, e164, name, zones, variables, priority, "
+                                         "jurisdictions, consent) FROM STDIN") as copy:
                             copy.write(result.copy_data)
                         counts.valid += result.valid
                         timings.copy += time.perf_counter() - copy_started

@@ -44,6 +44,19 @@
       });
       box.appendChild(list);
     }
+    var c = d.compliance;
+    if (c) {
+      var a = c.abandonment;
+      var gov = make("p", "Abandoned (30 days): " + a.abandoned + " of " + a.answered + " answered = " + a.rate_pct +
+        " % (limit 3 %)" + (a.governor_limit ? "; concurrency lowered to " + a.governor_limit : ""), "live-abandonment");
+      box.appendChild(gov);
+      a.history.forEach(function (h) {
+        box.appendChild(make("p", local(h.at) + " \u2014 " + h.action + ": " + h.reason)).className = "help";
+      });
+      if (c.dialing_blocked) {
+        box.appendChild(make("p", "Dialing blocked: " + c.dialing_blocked, "live-blocked")).className = "errornote";
+      }
+    }
     if (d.unknown_zone_contacts) {
       box.appendChild(make("p", d.unknown_zone_contacts + " waiting contacts have no known time zone and will not be called."));
     }

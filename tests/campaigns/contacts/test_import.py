@@ -250,14 +250,22 @@ def test_do_not_call_numbers_are_recorded_as_dnc_not_dialable(tmp_path: Path) ->
     ]
 
 
-def test_time_zone_column_wins_over_the_number_and_is_validated(tmp_path: Path) -> None:
+def test_time_zone_column_may_only_narrow_the_numbers_zones(tmp_path: Path) -> None:
+    # F12: a zone the number cannot be in is a row error with its line, never a replacement
     campaign = CampaignFactory()
-    path = _csv(tmp_path, "phone,timezone\n2125550101,america/los_angeles\n2125550102,\n2125550103,EST5EDT\n")
+    path = _csv(tmp_path, "phone,timezone\n2125550101,america/los_angeles\n2125550102,\n2125550103,EST5EDT\n"
+                          "2125550104,America/New_York\n2125550105,Mars/Base\n")
     job = import_contacts_file(campaign, path)
     zones = {e164: c.time_zones for e164, c in _contacts(campaign).items()}
-    assert job.imported == 3
-    assert zones == {"+12125550101": ["America/Los_Angeles"], "+12125550102": ["America/New_York"],
-                     "+12125550103": ["EST5EDT"]}
+    # EST5EDT keeps New York's clock: it is accepted as the number's own zone
+    assert (job.imported, job.invalid) == (3, 2)
+    assert zones == {"+12125550102": ["America/New_York"], "+12125550103": ["America/New_York"],
+                     "+12125550104": ["America/New_York"]}
+    report = _report(job)[1:]
+    assert [row[0] for row in report] == ["2", "6"]
+    assert report[0][2] == ("time zone America/Los_Angeles is not possible for +12125550101 "
+                            "(the number is in America/New_York)")
+    assert report[1][2].startswith("unknown time zone 'Mars/Base'")
 
 
 def test_zones_derived_from_the_number_record_every_candidate_or_none(tmp_path: Path) -> None:

@@ -90,7 +90,8 @@ def test_report_page_query_count_does_not_grow_with_the_campaign() -> None:
         assert client.get(_report_url(data.campaign.pk)).status_code == 200
 
     assert len(large.captured_queries) == len(small.captured_queries)
-    assert len(small.captured_queries) <= 25
+    # 25 for the report itself, 4 for the abandonment governor's view (30-day counts, limit, history, purpose)
+    assert len(small.captured_queries) <= 29
 
 
 def test_staff_without_view_permission_cannot_see_the_report() -> None:
