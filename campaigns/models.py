@@ -141,7 +141,7 @@ class Campaign(models.Model):
     # Answering machines
     amd_enabled = models.BooleanField("Detect answering machines", default=True)
     amd_max_decision_ms = models.PositiveIntegerField(
-        "AMD decision deadline (ms)", default=3500,
+        "AMD decision deadline (ms)", default=5000,
         validators=[MinValueValidator(AMD_DECISION_MS_MIN), MaxValueValidator(AMD_DECISION_MS_MAX)],
         help_text=f"After answer, the detector decides human, machine or unknown within this time "
                   f"({AMD_DECISION_MS_MIN}-{AMD_DECISION_MS_MAX}).")
