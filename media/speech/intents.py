@@ -30,6 +30,7 @@ class Intent(StrEnum):
     OPT_OUT = "opt_out"  # an unambiguous request to stop calling: recorded at once
     MAYBE_OPT_OUT = "maybe_opt_out"  # sounds like one, may not be: confirmed with the caller first
     TRANSFER = "transfer"
+    QUESTION = "question"  # who is calling, why, how they got the number: answered, never a yes
     CALL_BACK = "call_back"
     NOT_INTERESTED = "not_interested"
     INTERESTED = "interested"
@@ -93,6 +94,19 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # A caller who asks who is calling or objects to the call has not answered the question; taking the
+        # words that follow ("please do ...", "sure, who ...") as a yes would record a conversion nobody gave.
+        Intent.QUESTION,
+        (
+            r"\bwho (is|are) (this|that|it|you|calling|speaking)\b",
+            r"\bwho (is )?calling\b",
+            r"\b(how|where) did you get (my|this|the) (number|details|name|phone)\b",
+            r"\bwhat is (this|it|that) (about|regarding|for)\b",
+            r"\bwhy (are|do) you (calling|call|ringing|phoning)\b",
+            r"\bwhat company\b",
+        ),
+    ),
+    (
         Intent.CALL_BACK,
         (
             r"\b(call|ring|phone|try) (me )?(back|later|another time)\b",
@@ -130,7 +144,7 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r"(?<!not )\b(yes|yeah|yep|yup|sure|okay|ok|certainly|absolutely|definitely|correct|alright|right)\b",
             r"\bof course\b",
             r"\bi (do|am|will)\b(?! not)",
-            r"\bplease do\b",
+            r"\bplease do\b(?! \w)",  # "please do" as a whole answer, not "please do this about ..."
         ),
     ),
 )
@@ -268,6 +282,7 @@ LABEL_SYNONYMS: dict[Intent, tuple[str, ...]] = {
 LABEL_SYNONYMS[Intent.YES] = LABEL_SYNONYMS[Intent.INTERESTED]
 LABEL_SYNONYMS[Intent.MAYBE_OPT_OUT] = LABEL_SYNONYMS[Intent.UNKNOWN]  # never recorded as an opt-out unconfirmed
 LABEL_SYNONYMS[Intent.NO] = LABEL_SYNONYMS[Intent.NOT_INTERESTED]
+LABEL_SYNONYMS[Intent.QUESTION] = LABEL_SYNONYMS[Intent.UNKNOWN]
 
 _NEGATIONS = {"not", "no", "non", "never", "dont"}
 
@@ -317,7 +332,8 @@ ANSWER_CORPUS: tuple[str, ...] = (
     "this is not a good time", "i am busy right now", "maybe tomorrow", "maybe next week",
     "i want to talk to a person", "can i speak to a human", "let me talk to a real person",
     "transfer me to an agent", "i want to speak to a representative",
-    "hello", "who is this", "what is this about", "sorry", "what", "i do not know", "maybe", "i am not sure",
+    "hello", "who is this", "what is this about", "sorry who is this", "how did you get my number",
+    "who is calling", "why are you calling me", "sorry", "what", "i do not know", "maybe", "i am not sure",
     "goodbye", "thank you", "thanks",
     # Goodbyes and questions: without them the model forces such turns onto the answers above (measured: more
     # of them, or the answers a caller gives to the opt-out question, made every answer worse heard).
