@@ -7,12 +7,14 @@ change is in the campaign's History; cancel asks first (campaigns/views/lifecycl
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import Count, JSONField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 from django.forms import ModelForm
@@ -38,6 +40,11 @@ from telephony.choices import Disposition
 
 _DEFAULTS_TEXT = ", ".join(f"{Disposition(d).label.lower()} after {s // 60} min"
                            for d, s in DEFAULT_RETRY_DELAY_S.items())
+RETRIES_HELP = (
+    f"Without a rule, a disposition is retried with the built-in delay ({_DEFAULTS_TEXT}), up to \u201cMax "
+    "attempts per contact\u201d; " + " and ".join(Disposition(d).label.lower() for d in sorted(RETRY_ONLY_WITH_RULE))
+    + " are retried only with a rule. A rule's \u201cmax attempts\u201d counts the attempts that ended this way "
+    "(1 = not retried); the campaign's cap still applies.")
 
 
 class RetryRuleInline(admin.TabularInline):
@@ -52,16 +59,6 @@ class RetryRuleInline(admin.TabularInline):
 
     def get_extra(self, request: HttpRequest, obj: Campaign | None = None, **kwargs: Any) -> int:
         return len(DEFAULT_RETRY_DELAY_S) if obj is None else 0
-
-    def get_formset(self, request: HttpRequest, obj: Campaign | None = None, **kwargs: Any) -> Any:
-        formset = super().get_formset(request, obj, **kwargs)
-        formset.help_text = (  # type: ignore[attr-defined]
-            f"Without a rule, a disposition is retried with the built-in delay ({_DEFAULTS_TEXT}), up to "
-            "\u201cMax attempts per contact\u201d; "
-            + ", ".join(Disposition(d).label.lower() for d in sorted(RETRY_ONLY_WITH_RULE))
-            + " are retried only with a rule. A rule's \u201cmax attempts\u201d counts attempts that ended this "
-            "way (1 = never retried); the campaign's cap still applies.")
-        return formset
 
 
 def _contact_counts() -> Subquery:
@@ -81,6 +78,35 @@ def _contact_counts() -> Subquery:
 def _count(campaign: Campaign, key: str) -> int:
     counts = getattr(campaign, "contact_counts", None) or {}  # NULL: no contacts at all
     return int(counts.get(key, 0))
+
+
+def campaign_warnings(campaign: Campaign) -> list[str]:
+    """What will hold the campaign back or read oddly, said when it is saved (the save still happens)."""
+    warnings = []
+    trunk = campaign.trunk
+    if campaign.max_concurrent > trunk.max_channels:
+        warnings.append(f"Max concurrent calls {campaign.max_concurrent} is more than trunk \u201c{trunk}\u201d has "
+                        f"channels ({trunk.max_channels}): at most {trunk.max_channels} calls will run at once.")
+    used = {name for text in (campaign.agent.prompt_template, campaign.agent.greeting, campaign.voicemail_message)
+            for name in _VARIABLE.findall(text or "")}
+    missing = sorted(used - _known_variables(campaign))
+    if missing and campaign.contacts.exists():
+        warnings.append("The agent's texts use " + ", ".join("{{" + n + "}}" for n in missing) + " but no "
+                        "contact of this campaign has it: it will be read as empty.")
+    return warnings
+
+
+_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# Every contact has its name as a variable, whatever its import's columns (campaigns/dialer/handoff.py).
+_BUILT_IN_VARIABLES = frozenset({"name"})
+
+
+def _known_variables(campaign: Campaign) -> set[str]:
+    with connection.cursor() as cursor:
+        # The names of the variables the campaign's imports provided, from a sample of its contacts.
+        cursor.execute("SELECT DISTINCT jsonb_object_keys(variables) FROM (SELECT variables FROM campaigns_contact "
+                       "WHERE campaign_id = %s LIMIT 1000) c", [campaign.pk])
+        return {row[0] for row in cursor.fetchall()} | _BUILT_IN_VARIABLES
 
 
 @admin.register(Campaign)
@@ -112,7 +138,7 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
         ("Limits", {"fields": ["max_concurrent", "max_cps", "ring_timeout_s"]}),
         ("Answering machines", {"fields": ["amd_enabled", ("amd_max_decision_ms", "amd_greet_immediately"),
                                            "machine_policy", "voicemail_message", "opt_out_digit"]}),
-        ("Retries", {"fields": ["max_attempts"]}),
+        ("Retries", {"fields": ["max_attempts"], "description": RETRIES_HELP}),
     ]
 
     class Media:
@@ -201,6 +227,8 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
             obj.save(update_fields=editable)
         else:
             obj.save()
+        for warning in campaign_warnings(obj):
+            self.message_user(request, warning, messages.WARNING)
 
     @admin.display(description="Contacts")
     def progress(self, obj: Campaign) -> SafeString:

@@ -247,6 +247,7 @@ def conversation(transcript: Any) -> list[dict[str, Any]]:
         start = segment.get("start_ms")
         turns.append({"speaker": speaker or "unknown", "agent": speaker == "agent",
                       "text": str(segment.get("text", "")),
+                      "ms": int(start) if isinstance(start, int | float) else None,
                       "at": f"{int(start) // 60000}:{int(start) // 1000 % 60:02d}"
                       if isinstance(start, int | float) else ""})
     return turns
