@@ -44,7 +44,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from media.speech.intents import Intent, IntentResult, classify, label_for_intent, normalize_text, parse_day
+from media.speech.intents import (
+    LEAVING,
+    Intent,
+    IntentResult,
+    classify,
+    label_for_intent,
+    normalize_text,
+    parse_day,
+)
 
 DEFAULT_GREETING = "Hello, this is an automated call."
 DEFAULT_QUESTION = "Would you be interested in hearing more?"
@@ -327,6 +335,11 @@ class Dialogue:
         ):
             self.answers.append(heard)
             return self._finish(IntentResult(intent, result.day))
+        if intent is Intent.UNKNOWN and LEAVING.search(normalize_text(heard)):
+            # The caller is saying goodbye: asking again would talk to a closed line. Recorded as unknown
+            # (never as interest: nothing was agreed to).
+            self.answers.append(heard)
+            return self._finish(IntentResult(Intent.UNKNOWN))
         if first and intent is Intent.UNKNOWN and self._reprompts < _MAX_REPROMPTS:
             self._reprompts += 1
             return [Say(f"{self.script.reprompt} {self._question().text}")]
@@ -421,8 +434,13 @@ class Dialogue:
 
 
 def _pick_label(intent: Intent, labels: Sequence[str]) -> str:
-    """The label for an intent, else one for "unknown", else the last label (schemas list "other" last)."""
-    return label_for_intent(intent, labels) or label_for_intent(Intent.UNKNOWN, labels) or labels[-1]
+    """The label for an intent, else one for "unknown", else one for "not interested", else the last label.
+
+    An answer nobody understood is never recorded as interest (it would count as a conversion) nor, when the
+    schema has no "unknown", as whatever label comes last (often an opt-out).
+    """
+    return (label_for_intent(intent, labels) or label_for_intent(Intent.UNKNOWN, labels)
+            or label_for_intent(Intent.NOT_INTERESTED, labels) or labels[-1])
 
 
 CALLBACK_LOCAL_TIME = dt.time(10, 0)

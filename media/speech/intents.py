@@ -178,6 +178,8 @@ _OPT_OUT_CUES: dict[str, tuple[str, ...]] = {
 _CUES = {kind: tuple(re.compile(p) for p in patterns) for kind, patterns in _OPT_OUT_CUES.items()}
 _QUESTION_WORDS = frozenset({"who", "what", "why", "how", "where", "when", "am", "is", "are", "did", "does", "can"})
 
+# The caller is ending the call.
+LEAVING = re.compile(r"\b(good ?bye|bye|hanging up)\b")
 _LEADING = dict.fromkeys(("yes", "yeah", "yep", "yup", "sure", "okay", "ok", "absolutely", "certainly"), Intent.YES)
 _LEADING.update(dict.fromkeys(("no", "nope", "nah"), Intent.NO))
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -250,7 +252,9 @@ def classify(text: str, today: dt.date | None = None) -> IntentResult:
                 # "Yes, tomorrow" / "maybe next week" to "can we talk now?" is a call back.
                 return IntentResult(Intent.CALL_BACK, day)
             return IntentResult(intent, day if intent is Intent.CALL_BACK else None)
-    if day is not None:
+    if day is not None and not LEAVING.search(norm):
+        # A named day alone reads as "call me then"; not when the caller is saying goodbye ("fine ... goodbye"
+        # misheard as "friday ... goodbye" scheduled a call-back nobody asked for).
         return IntentResult(Intent.CALL_BACK, day)
     return IntentResult(Intent.UNKNOWN)
 
@@ -332,8 +336,7 @@ ANSWER_CORPUS: tuple[str, ...] = (
     "this is not a good time", "i am busy right now", "maybe tomorrow", "maybe next week",
     "i want to talk to a person", "can i speak to a human", "let me talk to a real person",
     "transfer me to an agent", "i want to speak to a representative",
-    "hello", "who is this", "what is this about", "sorry who is this", "how did you get my number",
-    "who is calling", "why are you calling me", "sorry", "what", "i do not know", "maybe", "i am not sure",
+    "hello", "who is this", "what is this about", "sorry", "what", "i do not know", "maybe", "i am not sure",
     "goodbye", "thank you", "thanks",
     # Goodbyes and questions: without them the model forces such turns onto the answers above (measured: more
     # of them, or the answers a caller gives to the opt-out question, made every answer worse heard).

@@ -421,3 +421,23 @@ def test_a_call_back_date_time_is_the_persons_wall_clock_time() -> None:
     actions = d.next_response()
     assert isinstance(actions[-1], Call)
     assert actions[-1].arguments["callback_at"] == "2026-11-26T10:00:00"
+
+
+def test_a_caller_saying_goodbye_is_not_asked_again_nor_counted_interested() -> None:
+    # the interrupter's "Fine, but I am not interested. Goodbye." as the recogniser heard it
+    d = Dialogue(parse_script("Question: Still interested?"), ToolSet.from_tools([{
+        "type": "function", "name": "record_outcome", "parameters": {"type": "object", "properties": {
+            "outcome": {"type": "string", "enum": ["interested", "not_interested", "call_back", "opted_out"]}}}}]),
+        today=WEDNESDAY)
+    d.next_response()
+    d.user_said("fine but i what is this goodbye")
+    actions = d.next_response()
+    # then the call is wrapped up at once, as not interested: never interested, never the last label (opted out)
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["outcome"] == "not_interested"
+
+
+def test_a_day_heard_in_a_goodbye_is_not_a_call_back() -> None:
+    # "Fine, but I am not interested. Goodbye." as the recogniser heard it
+    assert classify("friday list what is this goodbye", WEDNESDAY).intent is Intent.UNKNOWN
+    assert classify("call me on friday goodbye", WEDNESDAY).intent is Intent.CALL_BACK
