@@ -32,7 +32,7 @@ from campaigns.models import Campaign, Contact, RetryRule
 from campaigns.redis_client import get_redis
 from campaigns.reports.live import campaign_live_stats
 from campaigns.rules.retries import DEFAULT_RETRY_DELAY_S, RETRY_ONLY_WITH_RULE
-from campaigns.views import explorer, lifecycle
+from campaigns.views import explorer, lifecycle, reviews
 from campaigns.views import imports as import_views
 from campaigns.views import live as live_views
 from campaigns.views import reports as report_views
@@ -168,6 +168,9 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
             path("<int:campaign_id>/report/attempts/<int:attempt_id>/",
                  wrap(partial(report_views.attempt_detail, model_admin=self)),
                  name="campaigns_campaign_report_attempt"),
+            path("<int:campaign_id>/report/attempts/<int:attempt_id>/review/",
+                 wrap(partial(reviews.review_attempt, model_admin=self)),
+                 name="campaigns_campaign_report_review"),
             path("<int:campaign_id>/report/attempts/<int:attempt_id>/recording/",
                  wrap(partial(report_views.attempt_recording, model_admin=self)),
                  name="campaigns_campaign_report_recording"),

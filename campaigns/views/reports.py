@@ -30,10 +30,12 @@ from django.views.decorators.http import require_GET
 from access.models import ExportKind
 from access.services import record_export
 from campaigns.contacts.csv_export import write_csv
+from campaigns.dialer.reviews import attempt_reviews
 from campaigns.models import CallAttempt, Campaign
 from campaigns.reports import export, facts
 from campaigns.reports import report as reporting
 from campaigns.reports.charts import MUTED, PRIMARY, SECONDARY, Bar, Column, Segment, bar_chart, column_chart
+from campaigns.views.reviews import outcome_labels
 
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
@@ -104,6 +106,10 @@ def attempt_detail(request: HttpRequest, campaign_id: int, attempt_id: int, *,
         if isinstance(attempt.outcome_fields, dict) else [],
         "can_listen": can_listen,
         "has_recording": bool(attempt.recording) and recording_path(attempt.recording) is not None,
+        "can_review": model_admin.has_change_permission(request, campaign),
+        "outcome_labels": outcome_labels(campaign),
+        "reviews": attempt_reviews(attempt.pk),
+        "currency": settings.COST_CURRENCY,
     }
     return TemplateResponse(request, "admin/campaigns/report_attempt.html", context)
 
