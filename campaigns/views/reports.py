@@ -16,6 +16,7 @@ import math
 import mimetypes
 import re
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,10 +75,19 @@ def campaign_report(request: HttpRequest, campaign_id: int, *, model_admin: Mode
         "can_see_attempts": (can_see_attempts := request.user.has_perm(ATTEMPTS_PERMISSION)),
         "attempts": export.recent_attempts(campaign.pk) if can_see_attempts else [],
         "can_export": request.user.has_perms(EXPORT_PERMISSIONS),
+        "cost_per_outcome": cost_per_outcome(report),
+        "currency": settings.COST_CURRENCY,
         "abandon_after_s": facts.ABANDON_AFTER_S,
         "can_listen": request.user.has_perm(LISTEN_PERMISSION),
     }
     return TemplateResponse(request, "admin/campaigns/report.html", context)
+
+
+def cost_per_outcome(report: reporting.CampaignReport) -> list[tuple[str, int, Decimal]]:
+    """``(label, contacts, spend / contacts)`` per outcome: what each result cost, all calls' spend included
+    (a conversion costs the unanswered calls it took too)."""
+    return [(o.label, o.contacts, (report.cost_total / o.contacts).quantize(Decimal("0.01")))
+            for o in report.outcomes if o.contacts]
 
 
 @require_GET
