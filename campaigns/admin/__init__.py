@@ -34,6 +34,9 @@ class AgentProfileAdmin(admin.ModelAdmin):
         ("Outcomes", {"fields": ["outcome_schema"]}),
     ]
 
+    class Media:
+        js = ["campaigns/outcome_editor.js"]  # the outcome schema as rows instead of raw JSON
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[AgentProfile]:
         return super().get_queryset(request).annotate(campaign_total=Count("campaigns"))
 
