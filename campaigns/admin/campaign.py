@@ -206,13 +206,11 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
         if campaign is not None:
             extra["lifecycle"] = lifecycle.lifecycle_context(
                 campaign, can_change=self.has_change_permission(request, campaign))
+            if extra["lifecycle"]["kept_note"]:
+                # A campaign that dialed is kept with its attempts: no Delete button that can only fail (D10);
+                # the delete page itself still answers with the reason (campaigns/admin/deletion.py).
+                extra["show_delete"] = False
         return super().change_view(request, object_id, form_url, extra)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
-        # A campaign that dialed is kept with its attempts: no Delete button that can only fail (D10).
-        if obj is not None and lifecycle.has_dialed(obj.pk):
-            return False
-        return super().has_delete_permission(request, obj)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         # Lifecycle actions first; delete (which refuses campaigns that dialed) last.
@@ -269,7 +267,9 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
             r.ping()
         except Exception:  # noqa: BLE001 - the page shows "unknown" for the UA lines instead of failing
             r = None
-        data["calls"] = live_views.live_calls(campaign_id, now)
+        # F4: the calls in progress show numbers and names: only to those who may see attempts.
+        data["calls"] = (live_views.live_calls(campaign_id, now)
+                         if request.user.has_perm("campaigns.view_callattempt") else None)
         data["holding"] = live_views.holding_back(campaign, now, r, in_flight=data["in_flight"],
                                                   dialed_last_minute=data["dialed_last_minute"])
         data["per_minute"] = live_views.dials_per_minute(campaign_id, now)

@@ -32,6 +32,7 @@ from campaigns.choices import DncSource
 from campaigns.contacts.dnc import add_to_do_not_call
 from campaigns.contacts.services import ContactQueueError, retry_contact_now, schedule_contact_callback
 from campaigns.contacts.whynext import explain_contact
+from campaigns.forms import ContactAdminForm
 from campaigns.models import CallAttempt, Contact
 
 
@@ -94,6 +95,7 @@ class ContactAdmin(PhoneSearchMixin, KeepsCallAttemptsAdmin):
 
     attempts_lookup = "contact"
     instead = "To stop calling the number, add it to the do-not-call list."
+    form = ContactAdminForm  # F18: variables are a flat object of bounded texts
 
     list_display = ["phone_e164", "name", "campaign", "status", "attempts", "last_disposition", "next_attempt",
                     "outcome"]

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0011_attempt_protect_campaign_contact'),
+        ('campaigns', '0012_dnc_upload_job'),
     ]
 
     operations = [

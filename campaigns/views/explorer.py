@@ -30,6 +30,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from access.models import ExportKind
+from access.services import record_export
 from campaigns.contacts.csv_export import write_csv
 from campaigns.models import CallAttempt, Campaign
 from telephony.choices import Disposition
@@ -37,6 +39,9 @@ from telephony.choices import Disposition
 if TYPE_CHECKING:
     from django.contrib.admin import ModelAdmin
 
+ATTEMPTS_PERMISSION = "campaigns.view_callattempt"
+TRANSCRIPT_PERMISSION = "access.read_transcript"
+EXPORT_PERMISSIONS = ("campaigns.view_contact", "access.export_contacts")
 PAGE_SIZE = 50
 QUEUE_MAX = 200  # recordings in one listen queue; narrow the filter for more
 EXPORT_CHUNK = 2000
@@ -100,6 +105,8 @@ def filtered_attempts(campaign_id: int, data: dict[str, Any]) -> QuerySet[CallAt
 
 def _form(request: HttpRequest, campaign: Campaign) -> tuple[AttemptFilterForm, dict[str, Any]]:
     form = AttemptFilterForm(request.GET or None, outcomes=campaign_outcomes(campaign))
+    if not request.user.has_perm(TRANSCRIPT_PERMISSION):
+        del form.fields["q"]  # F4: searching transcripts reads them
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     return form, data
 
@@ -123,6 +130,9 @@ def first_transcript_match(transcript: Any, words: str) -> str:
 
 
 def _campaign_for(request: HttpRequest, campaign_id: int, model_admin: ModelAdmin) -> Campaign:
+    # F4: the explorer lists numbers, names and results: it needs the attempts permission, not just the report's.
+    if not request.user.has_perm(ATTEMPTS_PERMISSION):
+        raise PermissionDenied
     campaign = get_object_or_404(Campaign.objects.select_related("agent"), pk=campaign_id)
     if not model_admin.has_view_permission(request, campaign):
         raise PermissionDenied
@@ -193,14 +203,15 @@ def _utc(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
 
 
-def attempt_csv_rows(request: HttpRequest, campaign_id: int, qs: QuerySet[CallAttempt]) -> Iterator[list[Any]]:
+def attempt_csv_rows(request: HttpRequest, campaign_id: int, qs: QuerySet[CallAttempt], *,
+                     with_transcripts: bool = True) -> Iterator[list[Any]]:
     """One row per attempt, read in chunks (a large campaign never sits in memory)."""
     for a in qs.iterator(EXPORT_CHUNK):
         talk = a.talk_seconds
         recording = (request.build_absolute_uri(
             reverse("admin:campaigns_campaign_report_recording", args=[campaign_id, a.pk])) if a.recording else "")
         transcript = " | ".join(f"{s.get('speaker', '')}: {s.get('text', '')}" for s in (a.transcript or [])
-                                if isinstance(s, dict))
+                                if isinstance(s, dict)) if with_transcripts else ""
         yield [a.pk, _utc(a.queued_at), a.contact.phone_e164, a.contact.name, a.attempt_number, a.state,
                a.disposition, a.sip_code or "", a.amd_result, _utc(a.answered_at), _utc(a.ended_at),
                "" if talk is None else f"{talk:.1f}", a.outcome,
@@ -214,11 +225,17 @@ def attempt_csv_rows(request: HttpRequest, campaign_id: int, qs: QuerySet[CallAt
 def attempts_csv(request: HttpRequest, campaign_id: int, *, model_admin: ModelAdmin) -> StreamingHttpResponse:
     """The filtered attempts as CSV: times in UTC, outcome, latencies, cost with its currency, recording link,
     transcript."""
+    if not request.user.has_perms(EXPORT_PERMISSIONS):
+        raise PermissionDenied
     campaign = _campaign_for(request, campaign_id, model_admin)
     _, data = _form(request, campaign)
     qs = filtered_attempts(campaign.pk, data).order_by("id")
-    response = StreamingHttpResponse(_csv_chunks(ATTEMPTS_CSV_HEADER, attempt_csv_rows(request, campaign.pk, qs)),
-                                     content_type="text/csv; charset=utf-8")
+    with_transcripts = request.user.has_perm(TRANSCRIPT_PERMISSION)
+    # F4: every export of personal data is logged before the file is sent.
+    record_export(request, ExportKind.CONTACTS_CSV, campaign.pk,
+                  f"attempts of campaign {campaign.pk} {campaign.name}" + (f" ({_query(data)})" if data else ""))
+    rows = attempt_csv_rows(request, campaign.pk, qs, with_transcripts=with_transcripts)
+    response = StreamingHttpResponse(_csv_chunks(ATTEMPTS_CSV_HEADER, rows), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-attempts-{stamp}.csv"'
     return response
