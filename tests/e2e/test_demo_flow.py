@@ -192,7 +192,9 @@ def test_demo_campaign_reaches_every_persona_retries_and_reports_what_the_ledger
     assert (local.date(), local.time()) == (asked.date(), dt.time(10)), (asked, local)
     assert contacts["3"].status == ContactStatus.DNC
     assert DoNotCall.objects.filter(phone_e164=contacts["3"].phone_e164, campaign__isnull=True).exists()
-    assert by_digit["9"][0].outcome != ""  # the interrupter spoke too (its label depends on what was heard)
+    # the interrupter asked who was calling, then declined: never a conversion (D6); when the recogniser did not
+    # catch the refusal before the hang-up, no outcome is recorded rather than a wrong one
+    assert by_digit["9"][0].outcome in {"", "not_interested"}, (by_digit["9"][0].outcome, by_digit["9"][0].transcript)
     # the demo campaign leaves messages: the voicemail persona got one, after its beep
     assert by_digit["4"][0].disposition == Disposition.VOICEMAIL_LEFT, by_digit["4"][0].reason
     assert by_digit["4"][0].outcome == ""
