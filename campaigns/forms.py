@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import phonenumbers
@@ -11,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator
 
 from campaigns.choices import RETRYABLE_DISPOSITIONS, Disposition
-from campaigns.models import Campaign, Contact, DoNotCall, RetryRule
+from campaigns.models import Campaign, Contact, DoNotCall, RetryRule, default_window_days
 from campaigns.rules.phones import InvalidNumber, normalize_number
 from campaigns.rules.variables import InvalidVariables, check_variables
 from campaigns.rules.windows import LEGAL_END, LEGAL_START
@@ -19,6 +20,8 @@ from campaigns.uploads import max_size
 
 WEEKDAY_CHOICES = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 CSV_EXTENSIONS = ["csv", "txt", "tsv"]
+RING_TIMEOUT_MIN_S, RING_TIMEOUT_MAX_S = 5, 300  # the campaign_ring_timeout_range constraint
+RETRY_DELAY_MIN_S = 60
 
 
 def validate_region(value: str) -> None:
@@ -47,8 +50,9 @@ class CampaignAdminForm(forms.ModelForm):
     window_days = forms.TypedMultipleChoiceField(
         choices=WEEKDAY_CHOICES, coerce=int, widget=forms.CheckboxSelectMultiple,
         label="Calling days", help_text="Weekdays in the contact's own time zone.",
+        initial=default_window_days,
     )
-    default_region = RegionField()
+    default_region = RegionField(initial="US")
 
     class Meta:
         model = Campaign
@@ -65,6 +69,33 @@ class CampaignAdminForm(forms.ModelForm):
             "window_start": "Local time at the contact; not before 08:00.",
             "window_end": "Local time at the contact; not after 21:00.",
         }
+
+    # D3: each database check constraint has its words here, on its field, before the database sees the row
+    # (it said "Constraint “campaign_max_concurrent_gte_1” is violated." at the top of the form).
+    def clean_max_concurrent(self) -> int:
+        return _at_least(self.cleaned_data["max_concurrent"], 1, "At least 1 call at a time.")
+
+    def clean_max_cps(self) -> Decimal:
+        value = self.cleaned_data["max_cps"]
+        if value is not None and value <= 0:
+            raise ValidationError("More than 0 calls per second (0.1 is one new call every 10 seconds).")
+        return value
+
+    def clean_ring_timeout_s(self) -> int:
+        value = self.cleaned_data["ring_timeout_s"]
+        if value is not None and not RING_TIMEOUT_MIN_S <= value <= RING_TIMEOUT_MAX_S:
+            raise ValidationError(f"Between {RING_TIMEOUT_MIN_S} and {RING_TIMEOUT_MAX_S} seconds: shorter "
+                                  "hangs up before most people can answer.")
+        return value
+
+    def clean_max_attempts(self) -> int:
+        return _at_least(self.cleaned_data["max_attempts"], 1, "At least 1 attempt per contact.")
+
+    def clean_opt_out_digit(self) -> str:
+        value = (self.cleaned_data.get("opt_out_digit") or "").strip()
+        if value and (len(value) != 1 or value not in "0123456789*#"):
+            raise ValidationError("One key of the phone's keypad (0-9, * or #), or empty for none.")
+        return value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -98,6 +129,22 @@ class RetryRuleForm(forms.ModelForm):
     class Meta:
         model = RetryRule
         fields = ["disposition", "delay_s", "max_attempts"]
+        labels = {"delay_s": "Wait before retrying (s)"}
+        help_texts = {"max_attempts": "Attempts that may end this way; 1 = not retried."}
+
+    def clean_delay_s(self) -> int:
+        return _at_least(self.cleaned_data["delay_s"], RETRY_DELAY_MIN_S,
+                         f"At least {RETRY_DELAY_MIN_S} seconds: calling straight back annoys and gets numbers "
+                         "flagged as spam.")
+
+    def clean_max_attempts(self) -> int:
+        return _at_least(self.cleaned_data["max_attempts"], 1, "At least 1 (1 means this result is not retried).")
+
+
+def _at_least(value: int | None, low: int, message: str) -> int:
+    if value is not None and value < low:
+        raise ValidationError(message)
+    return value  # type: ignore[return-value]  # None only when the field already has an error
 
 
 class ContactUploadForm(forms.Form):

@@ -372,7 +372,7 @@ class DoNotCall(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "do-not-call entry"
-        verbose_name_plural = "do-not-call list"
+        verbose_name_plural = "do-not-call entries"  # "4 do-not-call entries", "Delete selected ..." (D16)
         constraints = [
             models.UniqueConstraint(fields=["phone_e164"], condition=Q(campaign__isnull=True),
                                     name="dnc_unique_global"),
@@ -421,7 +421,7 @@ class ImportJob(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"import {self.pk} into {self.campaign_id}"
+        return f"{self.original_name or f'import {self.pk}'} into {self.campaign}"
 
     @property
     def summary(self) -> str:

@@ -280,6 +280,9 @@ def _local_time(zone: str, now: dt.datetime) -> str:
         return f"{zone} (unknown zone)"
 
 
+SCHEDULED_LATER = dt.timedelta(minutes=10)
+
+
 def read_demo_progress(campaign_id: int, *, now: dt.datetime | None = None) -> DemoProgress:
     """Where the demo campaign stands: contacts done, attempts dialed and in flight, contacts waiting."""
     now = now or timezone.now()
@@ -291,10 +294,15 @@ def read_demo_progress(campaign_id: int, *, now: dt.datetime | None = None) -> D
                      & ~Q(disposition=Disposition.CANCELLED)),
         in_flight=Count("id", filter=Q(state__in=ATTEMPT_IN_FLIGHT)))
     waiting = waiting_contacts(campaign, now)
-    dialable = Contact.objects.filter(campaign_id=campaign_id, status__in=CONTACT_DIALABLE).count()
+    waiting_ids = {w.contact_id for w in waiting}
+    dialable = Contact.objects.filter(campaign_id=campaign_id, status__in=CONTACT_DIALABLE)
+    # A call-back the person asked for (tomorrow at 10, their time) is scheduled, not due: the demo does not
+    # wait for it. Retries of the demo's rules come within seconds and are waited for.
+    later = sum(1 for pk in dialable.filter(next_attempt_at__gt=now + SCHEDULED_LATER).values_list("pk", flat=True)
+                if pk not in waiting_ids)
     return DemoProgress(campaign_status=campaign.status, contacts=contacts["total"], done=contacts["done"],
                         dialed=attempts["dialed"], in_flight=attempts["in_flight"],
-                        due_in_window=dialable - len(waiting), waiting=waiting)
+                        due_in_window=dialable.count() - len(waiting) - later, waiting=waiting)
 
 
 def progress_bar(progress: DemoProgress, elapsed_s: float, width: int = 20) -> str:

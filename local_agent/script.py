@@ -17,7 +17,8 @@ is ignored by the local agent (a real model reads it).
 * Replies, all optional: ``Closing:`` (after the last question), ``Not interested reply:``,
   ``Callback reply:`` (``{day}`` is replaced by the day named, e.g. "on Friday, November 27"),
   ``Opt-out reply:``, ``Opt-out confirmation:`` (asked when an answer may be an opt-out), ``Transfer reply:``,
-  ``Reprompt:`` (when an answer was not understood).
+  ``Reprompt:`` (when an answer was not understood),
+  ``Identity:`` (the answer to "who is this?" / "how did you get my number?"; default: the greeting).
 
 Flow: the first ``response.create`` speaks the greeting and the first question. Each caller turn is
 classified (:mod:`media.speech.intents`): an opt-out (at any time, even after the call was wrapped up),
@@ -26,7 +27,9 @@ Wording that may be an opt-out but may as well be a goodbye, a question or a mis
 first ("Just to confirm: you want us to stop calling you?"): a yes records the opt-out, anything else does
 not (the question is asked again, or a call back, transfer or refusal in the answer is taken as such);
 otherwise the next question is asked, and after the last one the call closes as interested. An answer that
-is not understood is asked again once (first question only). Ending means: say the reply and call the
+is not understood is asked again once (first question only). A caller who asks who is calling or how we got
+the number is answered (``Identity:``) and asked the same question again, up to twice; it never counts as a
+yes, so an objection cannot be recorded as interest. Ending means: say the reply and call the
 outcome tool with the label mapped from the intent through the tool's ``enum``; when the client returns the
 tool output and asks for a response, call ``end_call`` (or ``transfer_call`` for a transfer); after that,
 responses are empty.
@@ -41,7 +44,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from media.speech.intents import Intent, IntentResult, classify, label_for_intent, normalize_text, parse_day
+from media.speech.intents import (
+    LEAVING,
+    Intent,
+    IntentResult,
+    classify,
+    label_for_intent,
+    normalize_text,
+    parse_day,
+)
 
 DEFAULT_GREETING = "Hello, this is an automated call."
 DEFAULT_QUESTION = "Would you be interested in hearing more?"
@@ -69,12 +80,14 @@ _REPLY_KEYS = {
     "opt out confirmation": "confirm_opt_out",
     "transfer reply": "transfer",
     "reprompt": "reprompt",
+    "identity": "identity",
 }
 _OUTCOME_PARAM_NAMES = ("outcome", "label", "disposition", "result", "status")
 _END_CALL_NAMES = ("end_call", "hang_up", "hangup", "end_conversation")
 _NOTE_FIELDS = ("notes", "note", "summary", "comment", "comments", "details", "transcript")
 _DATE_HINTS = ("date", "day", "when", "callback", "call_back")
 _MAX_REPROMPTS = 1
+_MAX_QUESTIONS_ANSWERED = 2
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,7 @@ class Script:
     confirm_opt_out: str = DEFAULT_CONFIRM_OPT_OUT
     transfer: str = DEFAULT_TRANSFER
     reprompt: str = DEFAULT_REPROMPT
+    identity: str = ""
 
     def phrases(self) -> list[str]:
         """Words a caller may echo back (fed to the recogniser's language model)."""
@@ -250,6 +264,7 @@ class Dialogue:
     _tool_outputs: list[str] = field(default_factory=list)
     _reprompts: int = 0
     _opt_out_asked: str | None = None  # what the caller said when the agent asked to confirm an opt-out
+    _questions_answered: int = 0
 
     def user_said(self, text: str) -> None:
         """Record a caller turn (transcript or typed text) for the next response."""
@@ -308,11 +323,23 @@ class Dialogue:
             intent = Intent.UNKNOWN  # nobody to transfer to: treat it as not understood
         if intent is Intent.MAYBE_OPT_OUT:
             return self._ask_opt_out(heard)
+        if intent is Intent.QUESTION:
+            self.answers.append(heard)
+            if self._questions_answered < _MAX_QUESTIONS_ANSWERED:
+                # Who is calling and why, then the same question again: the caller has not answered it yet.
+                self._questions_answered += 1
+                return [Say(f"{self.script.identity or self.script.greeting} {self._question().text}")]
+            return self._finish(IntentResult(Intent.UNKNOWN))
         if intent in (Intent.OPT_OUT, Intent.CALL_BACK, Intent.TRANSFER, Intent.NOT_INTERESTED) or (
             first and intent is Intent.NO
         ):
             self.answers.append(heard)
             return self._finish(IntentResult(intent, result.day))
+        if intent is Intent.UNKNOWN and LEAVING.search(normalize_text(heard)):
+            # The caller is saying goodbye: asking again would talk to a closed line. Recorded as unknown
+            # (never as interest: nothing was agreed to).
+            self.answers.append(heard)
+            return self._finish(IntentResult(Intent.UNKNOWN))
         if first and intent is Intent.UNKNOWN and self._reprompts < _MAX_REPROMPTS:
             self._reprompts += 1
             return [Say(f"{self.script.reprompt} {self._question().text}")]
@@ -407,13 +434,24 @@ class Dialogue:
 
 
 def _pick_label(intent: Intent, labels: Sequence[str]) -> str:
-    """The label for an intent, else one for "unknown", else the last label (schemas list "other" last)."""
-    return label_for_intent(intent, labels) or label_for_intent(Intent.UNKNOWN, labels) or labels[-1]
+    """The label for an intent, else one for "unknown", else one for "not interested", else the last label.
+
+    An answer nobody understood is never recorded as interest (it would count as a conversion) nor, when the
+    schema has no "unknown", as whatever label comes last (often an opt-out).
+    """
+    return (label_for_intent(intent, labels) or label_for_intent(Intent.UNKNOWN, labels)
+            or label_for_intent(Intent.NOT_INTERESTED, labels) or labels[-1])
+
+
+CALLBACK_LOCAL_TIME = dt.time(10, 0)
 
 
 def _iso(day: dt.date, fmt: str) -> str:
     if fmt == "date-time":
-        return dt.datetime.combine(day, dt.time(10, 0), tzinfo=dt.UTC).isoformat()
+        # A wall-clock time without an offset: 10:00 where the person is. The agent does not know their zone;
+        # the dialer reads an offset-less time in the contact's own zone (never as UTC, which put New York's
+        # callback at 05:00) and clips it to the calling window.
+        return dt.datetime.combine(day, CALLBACK_LOCAL_TIME).isoformat()
     return day.isoformat()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 from django import forms
@@ -11,6 +13,37 @@ from telephony.models import ENDPOINT_FIELDS, Trunk
 
 HELP_WHEN_STORED = "A password is stored. It is never shown; leave this blank to keep it, or type a new one."
 HELP_WHEN_EMPTY = "Digest password. It is never shown again after saving."
+# The codecs the user agent can put in its offer (names of telephony/ua/manager.py's _CODEC_IDS).
+SUPPORTED_CODECS = ("PCMU", "PCMA", "G722", "GSM", "ILBC", "SPEEX", "L16")
+# RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 253 characters at most.
+_HOST_NAME = re.compile(r"^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                        r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+def clean_host(value: str) -> str:
+    """A host name or an IP address (an IPv6 address with or without brackets), else a form error."""
+    host = value.strip()
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") and host.endswith("]") else host)
+    except ValueError:
+        if not _HOST_NAME.match(host):
+            raise forms.ValidationError(
+                f"\u201c{value}\u201d is not a host name or IP address (for example sip.example.com or "
+                "203.0.113.10; no spaces, scheme or port here).") from None
+    return host
+
+
+def clean_codecs(value: str) -> str:
+    """A comma-separated codec order of supported names, upper-cased, without repeats."""
+    names = [c.strip().upper() for c in value.split(",") if c.strip()]
+    unknown = [c for c in names if c not in SUPPORTED_CODECS]
+    if unknown:
+        raise forms.ValidationError(
+            f"Unknown codec{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: "
+            f"use names from {', '.join(SUPPORTED_CODECS)}, most preferred first.")
+    if not names:
+        raise forms.ValidationError("Name at least one codec, for example PCMU,PCMA.")
+    return ",".join(dict.fromkeys(names))
 
 
 class TrunkAdminForm(forms.ModelForm):
@@ -45,6 +78,12 @@ class TrunkAdminForm(forms.ModelForm):
             self.fields["password"].help_text = HELP_WHEN_STORED
         else:
             self.fields.pop("clear_password", None)
+
+    def clean_host(self) -> str:
+        return clean_host(self.cleaned_data["host"])
+
+    def clean_codecs(self) -> str:
+        return clean_codecs(self.cleaned_data["codecs"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

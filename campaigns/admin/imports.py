@@ -20,8 +20,10 @@ from campaigns.views import imports as import_views
 class ImportJobAdmin(admin.ModelAdmin):
     """Contact imports: created by "Upload contacts" on a campaign, then read-only with live progress."""
 
-    list_display = ["id", "created_at", "campaign", "original_name", "status", "progress", "imported",
-                    "duplicates", "invalid", "dnc", "error_report_link", "created_by"]
+    # File and campaign in one column, status with its progress: the counts stay on screen at 1440 px.
+    list_display = ["upload", "created_at", "status_progress", "imported", "duplicates", "invalid", "dnc",
+                    "error_report_link"]
+    list_display_links = None  # the file name links to the job page itself
     list_filter = ["status", "campaign"]
     search_fields = ["original_name", "campaign__name"]
     list_select_related = ["campaign", "created_by"]
@@ -59,6 +61,18 @@ class ImportJobAdmin(admin.ModelAdmin):
         if job is not None:
             context.update(import_views.progress_context(job))
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    @admin.display(description="File", ordering="-created_at")
+    def upload(self, obj: ImportJob) -> SafeString:
+        url = reverse("admin:campaigns_importjob_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a><br><span class="console-muted">into {}{}</span>', url,
+                           obj.original_name or f"import {obj.pk}", obj.campaign,
+                           f" by {obj.created_by}" if obj.created_by else "")
+
+    @admin.display(description="Status", ordering="status")
+    def status_progress(self, obj: ImportJob) -> str:
+        progress = self.progress(obj)
+        return obj.get_status_display() + ("" if progress == "-" else f" \u00b7 {progress}")
 
     @admin.display(description="Progress")
     def progress(self, obj: ImportJob) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import zoneinfo
 from collections.abc import Iterable
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -32,7 +33,9 @@ from campaigns.dialer.gate import gate_attempt, hold_contact_until
 from campaigns.dialer.leases import LEASE_TTL_S, attempt_scopes, release_attempt_leases, renew_leases
 from campaigns.models import CallAttempt, Contact, DoNotCall, RetryRule
 from campaigns.redis_client import get_redis
+from campaigns.rules.callbacks import callback_at, callback_field, requested_instant
 from campaigns.rules.retries import Rule, plan_next_step
+from campaigns.rules.windows import CallingWindow
 from compliance.evidence import complete_evidence
 from compliance.services import revoke_consent
 from telephony.contract import RESULT_KEYS
@@ -245,7 +248,8 @@ def _release(attempt_id: int, campaign_id: int, trunk_id: int | None, primary_tr
 def _ended_attempt(attempt_id: int) -> CallAttempt:
     return (CallAttempt.objects.select_related("trunk", "campaign")
             .only("id", "contact_id", "campaign_id", "trunk_id", "primary_trunk_id", "answered_at", "ended_at",
-                  "dialing_at", "bridged_at", "caller_id", "trunk__cost_per_minute", "campaign__max_attempts")
+                  "dialing_at", "bridged_at", "caller_id", "trunk__cost_per_minute", "campaign__max_attempts",
+                  "campaign__window_days", "campaign__window_start", "campaign__window_end")
             .get(pk=attempt_id))
 
 
@@ -315,14 +319,48 @@ def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, 
     ):
         # Added to a do-not-call list while the attempt was in flight: never again.
         status, next_at = ContactStatus.DNC, None
+    outcome_fields = dict(results.get("outcome_fields") or {})
+    if disposition == Disposition.HUMAN and status == ContactStatus.DONE:
+        status, next_at = _schedule_callback(attempt, contact, outcome_fields, attempts, now, status, next_at)
     fields: dict[str, Any] = {"attempts": attempts, "status": status, "next_attempt_at": next_at, "updated_at": now}
     if counted:
         fields["last_disposition"] = disposition
     if results.get("outcome"):
         fields["outcome"] = results["outcome"]
-        fields["outcome_fields"] = results.get("outcome_fields") or {}
+        fields["outcome_fields"] = outcome_fields
     Contact.objects.filter(pk=contact.pk).update(**fields)
     return status in CONTACT_TERMINAL and contact.status not in CONTACT_TERMINAL
+
+
+def _schedule_callback(attempt: CallAttempt, contact: Contact, outcome_fields: dict[str, Any], attempts: int,
+                       now: dt.datetime, status: str, next_at: dt.datetime | None) -> tuple[str, dt.datetime | None]:
+    """A person who asked to be called back is called back then (D5), in their own zone and inside the window.
+
+    The requested time is rewritten with the contact's UTC offset, so the report and the contact page show the
+    same instant the dialer uses. Counted against the campaign's cap: a contact with no attempt left is done.
+    """
+    name = callback_field(outcome_fields)
+    if name is None or attempts >= attempt.campaign.max_attempts:
+        return status, next_at
+    window = CallingWindow.of(attempt.campaign)
+    when = callback_at(str(outcome_fields[name]), list(contact.time_zones), window, now)
+    if when is None:
+        logger.info("attempt %s: call-back %r not schedulable for contact %s", attempt.pk, outcome_fields[name],
+                    contact.pk)
+        return status, next_at
+    local = requested_instant(str(outcome_fields[name]), list(contact.time_zones), window)
+    if local is not None:
+        outcome_fields[name] = local.astimezone(_first_zone(contact.time_zones)).isoformat()
+    return ContactStatus.RETRY_SCHEDULED, when
+
+
+def _first_zone(zones: Iterable[str]) -> dt.tzinfo:
+    for name in zones:
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            continue
+    return dt.UTC
 
 
 def end_attempt_not_dialed(attempt_id: int, reason: str) -> bool:

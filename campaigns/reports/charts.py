@@ -61,6 +61,21 @@ def nice_ceiling(value: float) -> float:
     return float(10 ** (exponent + 1))
 
 
+def axis_ticks(top: float, *, whole: bool = False) -> list[float]:
+    """Gridline values from 0 to at least ``top`` in a round step (1, 2 or 5 x 10^n), at most five intervals.
+
+    D13: a quarter of the axis (12.5, 37.5; 2.5 % shown as "2 %") is not a number a reader divides by. Counts
+    (``whole``) step by whole numbers, so one call is not drawn against ticks at 0.25.
+    """
+    top = top if top > 0 else 1.0
+    exponent = math.floor(math.log10(top / 5))
+    step = next(m * 10**e for e in (exponent, exponent + 1) for m in (1, 2, 5) if m * 10**e * 5 >= top - 1e-12)
+    if whole:
+        step = max(1, round(step))
+    intervals = max(1, math.ceil(top / step - 1e-9))
+    return [round(i * step, 10) for i in range(intervals + 1)]
+
+
 def _number(value: float) -> str:
     if value >= 1_000_000:
         return f"{value / 1_000_000:g}M"
@@ -90,7 +105,8 @@ def column_chart(columns: Sequence[Column], *, title: str, height: int = 220, wi
     left, right, top, bottom = 48, 8, 22 if legend else 8, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     tallest = max((sum(s.value for s in c.segments) for c in columns), default=0.0)
-    top_value = y_max if y_max is not None else nice_ceiling(tallest)
+    ticks = axis_ticks(y_max if y_max is not None else nice_ceiling(tallest), whole=y_format == "count")
+    top_value = ticks[-1]
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" role="img" '
              f'aria-label="{escape(title)}" class="report-chart" style="{FONT};max-width:100%;height:auto">',
              f"<title>{escape(title)}</title>"]
@@ -98,10 +114,9 @@ def column_chart(columns: Sequence[Column], *, title: str, height: int = 220, wi
         lx = left + x * 160
         parts.append(f'<rect x="{lx}" y="4" width="10" height="10" fill="{escape(color)}"/>'
                      f'<text x="{lx + 14}" y="13" fill="currentColor">{escape(text)}</text>')
-    for i in range(5):
-        value = top_value * i / 4
-        y = top + plot_h - plot_h * i / 4
-        text = f"{value * 100:.0f}%" if y_format == "percent" else _number(value)
+    for i, value in enumerate(ticks):
+        y = top + plot_h - plot_h * value / top_value
+        text = f"{value * 100:g}%" if y_format == "percent" else _number(value)
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" stroke="{AXIS}" '
                      f'stroke-opacity="{0.6 if i == 0 else 0.2}"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="currentColor">{text}</text>')

@@ -21,6 +21,8 @@ from campaigns.reports.facts import (
     _OUTCOME_FIELDS_SQL,
     _OUTCOMES_SQL,
     CONNECTED,
+    DIALED,
+    IN_FLIGHT,
     MAX_TIMELINE_BARS,
     Partial,
     aggregate_attempts,
@@ -122,6 +124,12 @@ class CampaignReport:
     audio_time_unknown: int
     rollup_through_attempt_id: int = 0
     field_names: list[str] = field(default_factory=list)
+    attempts_ringing: int = 0  # dialed, still in flight and not answered yet: their answer is not known
+
+    @property
+    def attempts_decided(self) -> int:
+        """Dialed attempts whose answer is known: ended, or answered while still in the call."""
+        return self.attempts_dialed - self.attempts_ringing
 
     @property
     def abandoned_rate(self) -> float | None:
@@ -130,9 +138,10 @@ class CampaignReport:
 
     @property
     def answer_rate(self) -> float | None:
-        """Connected / dialed attempts."""
+        """Connected / dialed attempts whose answer is known (D14: calls still ringing are not counted as
+        unanswered, which made a running campaign's rate read low)."""
         connected = next(s.attempts for s in self.funnel if s.key == "connected") or 0
-        return connected / self.attempts_dialed if self.attempts_dialed else None
+        return connected / self.attempts_decided if self.attempts_decided else None
 
     @property
     def cost_per_connected(self) -> Decimal | None:
@@ -213,6 +222,7 @@ def build_campaign_report(campaign: Campaign, *, display_zone: dt.tzinfo | None 
         human_connected=totals["human_connected"],
         abandoned=totals["abandoned"],
         audio_time_unknown=totals["audio_unknown"],
+        attempts_ringing=totals["ringing"],
         rollup_through_attempt_id=rollup.through_attempt_id,
         field_names=outcome_field_names(campaign),
     )
@@ -220,13 +230,15 @@ def build_campaign_report(campaign: Campaign, *, display_zone: dt.tzinfo | None 
 
 def _attempt_totals(partial: Partial) -> dict[str, Any]:
     """Attempt totals per fact (from the attempt groups) and contacts per funnel stage."""
-    totals: dict[str, Any] = {"rows_total": 0, "stored_cost": Decimal(0)}
+    totals: dict[str, Any] = {"rows_total": 0, "stored_cost": Decimal(0), "ringing": 0}
     for name in _FACTS:
         totals[name] = 0
         totals[f"c_{name}"] = 0
     for (_, _, m), (n, stored_cost) in partial.attempts.items():
         totals["rows_total"] += n
         totals["stored_cost"] += stored_cost
+        if m & DIALED and m & IN_FLIGHT and not m & CONNECTED:
+            totals["ringing"] += n
         for name, bits in _FACTS.items():
             if m & bits == bits:
                 totals[name] += n

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from access.models import ExportKind
 from access.services import record_export
-from campaigns.choices import IMPORT_FINISHED, ImportStatus
+from campaigns.choices import CAMPAIGN_FINISHED, IMPORT_FINISHED, ImportStatus
 from campaigns.contacts import imports as contact_import
 from campaigns.contacts.csv_input import normalize_header
 from campaigns.forms import ContactUploadForm
@@ -32,6 +32,14 @@ if TYPE_CHECKING:
 
 # How often the import job page asks for progress.
 PROGRESS_POLL_MS = 1000
+
+
+def closed_campaign_message(campaign: Campaign) -> str:
+    """Why contacts cannot go into a cancelled or completed campaign (D9: it was allowed silently), or ""."""
+    if campaign.status not in CAMPAIGN_FINISHED:
+        return ""
+    return (f"Campaign \u201c{campaign}\u201d is {campaign.get_status_display().lower()}: contacts imported into "
+            "it would never be called. Create a new campaign (or upload into a draft, running or paused one).")
 
 
 def mapping_roles(mapping: dict[str, Any]) -> list[tuple[str, str]]:
@@ -54,9 +62,12 @@ def upload_contacts(request: HttpRequest, campaign_id: int, *, model_admin: Mode
     campaign = get_object_or_404(Campaign, pk=campaign_id)
     if not model_admin.has_change_permission(request, campaign):
         raise PermissionDenied
+    closed = closed_campaign_message(campaign)
     if request.method == "POST":
         form = ContactUploadForm(request.POST, request.FILES)
-        if form.is_valid():
+        if closed:
+            form.add_error(None, closed)
+        elif form.is_valid():
             try:
                 job = contact_import.create_import_job(
                     campaign, form.cleaned_data["file"], default_region=form.cleaned_data["default_region"],
@@ -74,6 +85,7 @@ def upload_contacts(request: HttpRequest, campaign_id: int, *, model_admin: Mode
         "original": campaign,
         "title": f"Upload contacts into {campaign}",
         "form": form,
+        "closed_warning": closed,
         "recent_imports": campaign.imports.select_related("created_by")[:5],
     }
     return TemplateResponse(request, "admin/campaigns/import_upload.html", context)
@@ -94,6 +106,11 @@ def import_preview(request: HttpRequest, job_id: int, *, model_admin: ModelAdmin
         if "discard" in request.POST:
             _discard_preview(job)
             messages.info(request, "The upload was discarded; nothing was imported.")
+            return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[job.campaign_id]))
+        closed = closed_campaign_message(job.campaign)
+        if closed:
+            # The campaign was cancelled or completed after the upload: importing now would be lost work.
+            messages.error(request, closed)
             return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[job.campaign_id]))
         contact_import.confirm_import_job(job.pk)
         messages.success(request, "Import queued. This page shows its progress.")

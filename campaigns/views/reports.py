@@ -16,6 +16,7 @@ import math
 import mimetypes
 import re
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,10 +31,12 @@ from django.views.decorators.http import require_GET
 from access.models import ExportKind
 from access.services import record_export
 from campaigns.contacts.csv_export import write_csv
+from campaigns.dialer.reviews import attempt_reviews
 from campaigns.models import CallAttempt, Campaign
 from campaigns.reports import export, facts
 from campaigns.reports import report as reporting
 from campaigns.reports.charts import MUTED, PRIMARY, SECONDARY, Bar, Column, Segment, bar_chart, column_chart
+from campaigns.views.reviews import outcome_labels
 from compliance.selectors import campaign_compliance_view
 
 if TYPE_CHECKING:
@@ -73,12 +76,21 @@ def campaign_report(request: HttpRequest, campaign_id: int, *, model_admin: Mode
         "can_see_attempts": (can_see_attempts := request.user.has_perm(ATTEMPTS_PERMISSION)),
         "attempts": export.recent_attempts(campaign.pk) if can_see_attempts else [],
         "can_export": request.user.has_perms(EXPORT_PERMISSIONS),
+        "cost_per_outcome": cost_per_outcome(report),
+        "currency": settings.COST_CURRENCY,
         "abandon_after_s": facts.ABANDON_AFTER_S,
         # The abandonment governor's view (rolling 30 days) and what it did to the campaign, with its reasons.
         "compliance": campaign_compliance_view(campaign.pk, timezone.now()),
         "can_listen": request.user.has_perm(LISTEN_PERMISSION),
     }
     return TemplateResponse(request, "admin/campaigns/report.html", context)
+
+
+def cost_per_outcome(report: reporting.CampaignReport) -> list[tuple[str, int, Decimal]]:
+    """``(label, contacts, spend / contacts)`` per outcome: what each result cost, all calls' spend included
+    (a conversion costs the unanswered calls it took too)."""
+    return [(o.label, o.contacts, (report.cost_total / o.contacts).quantize(Decimal("0.01")))
+            for o in report.outcomes if o.contacts]
 
 
 @require_GET
@@ -107,6 +119,10 @@ def attempt_detail(request: HttpRequest, campaign_id: int, attempt_id: int, *,
         if isinstance(attempt.outcome_fields, dict) else [],
         "can_listen": can_listen,
         "has_recording": bool(attempt.recording) and recording_path(attempt.recording) is not None,
+        "can_review": model_admin.has_change_permission(request, campaign),
+        "outcome_labels": outcome_labels(campaign),
+        "reviews": attempt_reviews(attempt.pk),
+        "currency": settings.COST_CURRENCY,
     }
     return TemplateResponse(request, "admin/campaigns/report_attempt.html", context)
 
@@ -250,6 +266,7 @@ def conversation(transcript: Any) -> list[dict[str, Any]]:
         start = segment.get("start_ms")
         turns.append({"speaker": speaker or "unknown", "agent": speaker == "agent",
                       "text": str(segment.get("text", "")),
+                      "ms": int(start) if isinstance(start, int | float) else None,
                       "at": f"{int(start) // 60000}:{int(start) // 1000 % 60:02d}"
                       if isinstance(start, int | float) else ""})
     return turns

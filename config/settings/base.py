@@ -108,6 +108,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The console's one date-time format (ISO order, 24 h, zone named): config/formats/en/formats.py.
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
@@ -134,6 +136,8 @@ RETENTION_ERROR_REPORT_DAYS = env.int("RETENTION_ERROR_REPORT_DAYS", default=90)
 RETENTION_RECORDING_DAYS = env.int("RETENTION_RECORDING_DAYS", default=90)  # call recordings
 
 ADMIN_URL = env("DJANGO_ADMIN_URL", default="admin/")
+# The currency of every cost the console shows (trunk rates, attempt costs, report totals): ISO 4217.
+COST_CURRENCY = env("COST_CURRENCY", default="USD")
 
 # Celery: at-least-once delivery; tasks are idempotent by their rows, so ack late where that holds.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)

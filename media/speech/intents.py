@@ -30,6 +30,7 @@ class Intent(StrEnum):
     OPT_OUT = "opt_out"  # an unambiguous request to stop calling: recorded at once
     MAYBE_OPT_OUT = "maybe_opt_out"  # sounds like one, may not be: confirmed with the caller first
     TRANSFER = "transfer"
+    QUESTION = "question"  # who is calling, why, how they got the number: answered, never a yes
     CALL_BACK = "call_back"
     NOT_INTERESTED = "not_interested"
     INTERESTED = "interested"
@@ -93,6 +94,19 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        # A caller who asks who is calling or objects to the call has not answered the question; taking the
+        # words that follow ("please do ...", "sure, who ...") as a yes would record a conversion nobody gave.
+        Intent.QUESTION,
+        (
+            r"\bwho (is|are) (this|that|it|you|calling|speaking)\b",
+            r"\bwho (is )?calling\b",
+            r"\b(how|where) did you get (my|this|the) (number|details|name|phone)\b",
+            r"\bwhat is (this|it|that) (about|regarding|for)\b",
+            r"\bwhy (are|do) you (calling|call|ringing|phoning)\b",
+            r"\bwhat company\b",
+        ),
+    ),
+    (
         Intent.CALL_BACK,
         (
             r"\b(call|ring|phone|try) (me )?(back|later|another time)\b",
@@ -130,7 +144,7 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
             r"(?<!not )\b(yes|yeah|yep|yup|sure|okay|ok|certainly|absolutely|definitely|correct|alright|right)\b",
             r"\bof course\b",
             r"\bi (do|am|will)\b(?! not)",
-            r"\bplease do\b",
+            r"\bplease do\b(?! \w)",  # "please do" as a whole answer, not "please do this about ..."
         ),
     ),
 )
@@ -164,6 +178,8 @@ _OPT_OUT_CUES: dict[str, tuple[str, ...]] = {
 _CUES = {kind: tuple(re.compile(p) for p in patterns) for kind, patterns in _OPT_OUT_CUES.items()}
 _QUESTION_WORDS = frozenset({"who", "what", "why", "how", "where", "when", "am", "is", "are", "did", "does", "can"})
 
+# The caller is ending the call.
+LEAVING = re.compile(r"\b(good ?bye|bye|hanging up)\b")
 _LEADING = dict.fromkeys(("yes", "yeah", "yep", "yup", "sure", "okay", "ok", "absolutely", "certainly"), Intent.YES)
 _LEADING.update(dict.fromkeys(("no", "nope", "nah"), Intent.NO))
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -236,7 +252,9 @@ def classify(text: str, today: dt.date | None = None) -> IntentResult:
                 # "Yes, tomorrow" / "maybe next week" to "can we talk now?" is a call back.
                 return IntentResult(Intent.CALL_BACK, day)
             return IntentResult(intent, day if intent is Intent.CALL_BACK else None)
-    if day is not None:
+    if day is not None and not LEAVING.search(norm):
+        # A named day alone reads as "call me then"; not when the caller is saying goodbye ("fine ... goodbye"
+        # misheard as "friday ... goodbye" scheduled a call-back nobody asked for).
         return IntentResult(Intent.CALL_BACK, day)
     return IntentResult(Intent.UNKNOWN)
 
@@ -268,6 +286,7 @@ LABEL_SYNONYMS: dict[Intent, tuple[str, ...]] = {
 LABEL_SYNONYMS[Intent.YES] = LABEL_SYNONYMS[Intent.INTERESTED]
 LABEL_SYNONYMS[Intent.MAYBE_OPT_OUT] = LABEL_SYNONYMS[Intent.UNKNOWN]  # never recorded as an opt-out unconfirmed
 LABEL_SYNONYMS[Intent.NO] = LABEL_SYNONYMS[Intent.NOT_INTERESTED]
+LABEL_SYNONYMS[Intent.QUESTION] = LABEL_SYNONYMS[Intent.UNKNOWN]
 
 _NEGATIONS = {"not", "no", "non", "never", "dont"}
 

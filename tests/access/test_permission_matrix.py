@@ -66,6 +66,16 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "campaigns_campaign_report_attempt":    (403, 200, 200, 200, 200, 403),
     "campaigns_campaign_report_recording":  (403, 403, 200, 200, 403, 403),
     "campaigns_campaign_report_csv":        (403, 200, 200, 200, 403, 403),
+    # The console (docs/console.md): the attempts explorer and its CSV, the control bar, the outcome review.
+    "campaigns_campaign_report_attempts":   (403, 200, 200, 200, 200, 403),
+    "campaigns_campaign_report_attempts_csv": (403, 200, 200, 200, 403, 403),
+    "campaigns_campaign_report_review":     (405, 405, 405, 405, 405, 405),  # POST only
+    "campaigns_campaign_lifecycle_start":   (405, 405, 405, 405, 405, 405),  # POST only
+    "campaigns_campaign_lifecycle_pause":   (405, 405, 405, 405, 405, 405),  # POST only
+    "campaigns_campaign_lifecycle_resume":  (405, 405, 405, 405, 405, 405),  # POST only
+    "campaigns_campaign_lifecycle_cancel":  (200, 403, 200, 200, 403, 403),  # the confirmation page
+    "campaigns_contact_retry":              (405, 405, 405, 405, 405, 405),  # POST only
+    "campaigns_contact_callback":           (405, 405, 405, 405, 405, 405),  # POST only
     "campaigns_campaign_changelist":        (200, 200, 200, 200, 200, 403),
     "campaigns_campaign_add":               (200, 403, 200, 200, 403, 403),
     "campaigns_campaign_history":           (200, 200, 200, 200, 200, 403),
@@ -121,7 +131,7 @@ ACTIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "campaigns.agentprofile": ((), (), (), _DEL, (), ()),
     "campaigns.callattempt":  ((), (), (), (), (), ()),
     "campaigns.campaign":     (_LIFECYCLE, (), _LIFECYCLE, (*_LIFECYCLE, *_DEL), (), ()),
-    "campaigns.contact":      (_DNC, (), _DNC, (*_DNC, *_DEL), (), ()),
+    "campaigns.contact":      ((*_DNC, "retry_now"), (), (*_DNC, "retry_now"), (*_DNC, *_DEL, "retry_now"), (), ()),
     "campaigns.donotcall":    ((), (), _DEL, _DEL, (), ()),
     "campaigns.importjob":    ((), (), (), _DEL, (), ()),
     "telephony.callerid":     ((), (), (), _DEL, (), ()),

@@ -29,8 +29,12 @@ LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]
         ("yes, stop calling me", Intent.OPT_OUT),  # opt-out outranks everything
         ("calling me again", Intent.MAYBE_OPT_OUT),  # "stop" lost by the recogniser: asked about
         # questions and misheard words are not opt-outs: a false one takes the number off every campaign
-        ("why are you calling me", Intent.UNKNOWN),
-        ("who is calling me", Intent.UNKNOWN),
+        ("why are you calling me", Intent.QUESTION),
+        ("who is calling me", Intent.QUESTION),
+        ("sorry who is this how did you get my number", Intent.QUESTION),
+        ("what is this about", Intent.QUESTION),
+        ("please do", Intent.YES),
+        ("please do this about list", Intent.UNKNOWN),
         ("call me back tomorrow", Intent.CALL_BACK),
         ("I'm busy right now", Intent.CALL_BACK),
         ("maybe next week", Intent.CALL_BACK),
@@ -368,3 +372,72 @@ def test_without_an_outcome_tool_the_agent_just_says_goodbye() -> None:
     d.user_said("no thanks")
     assert d.next_response() == [Say("I understand. Thank you for your time. Goodbye.")]
     assert d.stage is Stage.DONE
+
+
+def test_a_caller_who_asks_who_is_calling_is_answered_and_asked_again() -> None:
+    # given the demo's interrupter: "Sorry, who is this? How did you get my number?" then "not interested"
+    d = _dialogue("Greeting: Hello, this is Sam from Sunny Solar.\nQuestion: Would you like a free quote?\n"
+                  "Identity: This is Sam from Sunny Solar; you are on our customer list.")
+    d.next_response()
+    d.user_said("Sorry, who is this? How did you get my number?")
+    # then the agent says who it is and asks the same question again, recording nothing yet
+    assert d.next_response() == [
+        Say("This is Sam from Sunny Solar; you are on our customer list. Would you like a free quote?")]
+    d.user_said("Fine, but I am not interested. Goodbye.")
+    actions = d.next_response()
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["outcome"] == "not_interested"
+
+
+def test_the_misheard_interruption_is_not_recorded_as_interest() -> None:
+    # given the words the recogniser once made of the interruption (D6: it was recorded as "interested")
+    d = _dialogue("Question: Would you like a free quote?")
+    d.next_response()
+    d.user_said("please do this about list")
+    assert d.next_response() == [Say("Sorry, I did not catch that. Would you like a free quote?")]
+    d.user_said("not interested goodbye")
+    actions = d.next_response()
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["outcome"] == "not_interested"
+
+
+def test_questions_alone_never_make_a_conversion() -> None:
+    d = _dialogue("Question: Would you like a free quote?")
+    d.next_response()
+    for _ in range(3):
+        d.user_said("who is this")
+        actions = d.next_response()
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["outcome"] == "unknown"
+
+
+def test_a_call_back_date_time_is_the_persons_wall_clock_time() -> None:
+    # D5: an offset-less local time; the dialer reads it in the contact's zone (it was 10:00 UTC for everyone)
+    tools = [{"type": "function", "name": "record_outcome", "parameters": {"type": "object", "properties": {
+        "outcome": {"type": "string", "enum": LABELS}, "callback_at": {"type": "string", "format": "date-time"}}}}]
+    d = Dialogue(parse_script("Question: Interested?"), ToolSet.from_tools(tools), today=WEDNESDAY)
+    d.next_response()
+    d.user_said("call me back tomorrow")
+    actions = d.next_response()
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["callback_at"] == "2026-11-26T10:00:00"
+
+
+def test_a_caller_saying_goodbye_is_not_asked_again_nor_counted_interested() -> None:
+    # the interrupter's "Fine, but I am not interested. Goodbye." as the recogniser heard it
+    d = Dialogue(parse_script("Question: Still interested?"), ToolSet.from_tools([{
+        "type": "function", "name": "record_outcome", "parameters": {"type": "object", "properties": {
+            "outcome": {"type": "string", "enum": ["interested", "not_interested", "call_back", "opted_out"]}}}}]),
+        today=WEDNESDAY)
+    d.next_response()
+    d.user_said("fine but i what is this goodbye")
+    actions = d.next_response()
+    # then the call is wrapped up at once, as not interested: never interested, never the last label (opted out)
+    assert isinstance(actions[-1], Call)
+    assert actions[-1].arguments["outcome"] == "not_interested"
+
+
+def test_a_day_heard_in_a_goodbye_is_not_a_call_back() -> None:
+    # "Fine, but I am not interested. Goodbye." as the recogniser heard it
+    assert classify("friday list what is this goodbye", WEDNESDAY).intent is Intent.UNKNOWN
+    assert classify("call me on friday goodbye", WEDNESDAY).intent is Intent.CALL_BACK

@@ -70,8 +70,10 @@ def test_change_page_loads_the_live_script(admin_client: Client) -> None:
 
 
 def _act(client: Client, action: str, *campaigns: Campaign) -> list[str]:
+    # "post": "yes" is the confirmation page's answer (cancel asks first; the others ignore it)
     response = client.post(reverse("admin:campaigns_campaign_changelist"),
-                           {"action": action, "_selected_action": [c.pk for c in campaigns]}, follow=True)
+                           {"action": action, "_selected_action": [c.pk for c in campaigns], "post": "yes"},
+                           follow=True)
     assert response.status_code == 200
     return [str(m) for m in get_messages(response.wsgi_request)]
 

@@ -265,3 +265,23 @@ def test_the_beat_moves_the_rollups_of_active_and_recently_finished_campaigns_on
     assert ReportRollup.objects.get(campaign=recent).through_attempt_id > 0
     assert not ReportRollup.objects.filter(campaign__in=[old, draft]).exists()
     assert build_campaign_report(data.campaign).rollup_through_attempt_id == moved[data.campaign.pk]
+
+
+def test_answer_rate_leaves_out_calls_still_ringing() -> None:
+    # D14: 10 ended calls of which 5 answered, then 4 still ringing and 1 answered and still talking
+    campaign = CampaignFactory()
+    for k in range(10):
+        answered = k < 5
+        add_attempt(campaign, ContactFactory(campaign=campaign), 1, at(12, k),
+                    Disposition.HUMAN if answered else Disposition.NO_ANSWER,
+                    answered_after_s=3 if answered else None, talk_s=20)
+    for k in range(4):
+        add_attempt(campaign, ContactFactory(campaign=campaign), 1, at(13, k), "", state=AttemptState.RINGING)
+    add_attempt(campaign, ContactFactory(campaign=campaign), 1, at(13, 5), "", state=AttemptState.BRIDGED,
+                answered_after_s=3)
+
+    report = build_campaign_report(campaign)
+
+    # then the rate is 6 answered of the 11 dialed calls whose answer is known, not 6 of 15
+    assert (report.attempts_dialed, report.attempts_ringing) == (15, 4)
+    assert report.answer_rate == pytest.approx(6 / 11)

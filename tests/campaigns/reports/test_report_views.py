@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from django.urls import reverse
 
 from campaigns.choices import Disposition
 from campaigns.models import CallAttempt
+from campaigns.reports.report import build_campaign_report
 from tests.campaigns.report_data import INJECTED_NAME, INJECTED_REASON, add_attempt, at, build_report_campaign
 from tests.factories import ContactFactory
 
@@ -253,3 +255,21 @@ def test_campaign_list_and_change_page_link_to_the_report() -> None:
 
     assert _report_url(data.campaign.pk) in listing
     assert _report_url(data.campaign.pk) in change
+
+
+def test_report_shows_cost_with_its_currency_and_per_outcome(settings: pytest.FixtureRequest) -> None:
+    # given a campaign with priced calls and two contacts who ended "interested"
+    settings.COST_CURRENCY = "EUR"  # type: ignore[attr-defined]
+    campaign = build_report_campaign().campaign
+    campaign.contacts.update(outcome="")
+    for contact in campaign.contacts.order_by("id")[:2]:
+        type(contact).objects.filter(pk=contact.pk).update(outcome="interested")
+    total = build_campaign_report(campaign).cost_total
+
+    body = _client(_staff("viewer", "campaigns.view_campaign")).get(_report_url(campaign.pk)).content.decode()
+
+    # then the total and the cost per interested contact (all spend / 2) carry the currency
+    assert total > 0
+    assert f'id="card-cost"><span class="figure">{total} EUR</span>' in body
+    each = (total / 2).quantize(Decimal("0.01"))
+    assert f'data-outcome="interested"><span class="figure">{each} EUR</span><span class="what">per interested' in body
