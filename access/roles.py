@@ -13,6 +13,20 @@ the shipped groups are reset to their definition.
 | supervisor | owns the calling | operator + analyst + recordings, agent profiles, retry rules, caller ids, |
 | | | trunk tests, the export log |
 | admin | owns the system | every permission of the product apps, and the users and groups |
+
+Integrations and compliance (the table in docs/security.md says why):
+
+- API keys and webhook endpoints are integration secrets: only the admin creates, changes, revokes or rotates
+  them. A key carries the permissions of its groups, so issuing one is granting rights. Supervisors may view the
+  API keys (name, prefix, owner, groups, last use: the key itself is shown once and only its digest is stored)
+  and the API audit log; nobody but the admin views an endpoint, whose page shows its signing secret.
+- The webhook events and delivery log are read by supervisors, who may replay events and deliveries to the
+  endpoints that got them; a replay of an endpoint's time range is done from the endpoint, by the admin.
+- Compliance records: every role sees the governor's campaign history, the national DNC downloads, consent, the
+  company rules and each campaign's compliance settings. Supervisors add and change consent (and revoke it),
+  company rules and campaign compliance settings; deleting a rule or a campaign's settings is the admin's.
+  Dial evidence and reassigned-number answers (numbers with their checks) are read by analysts, supervisors and
+  admins; evidence is read-only for everyone, and its export needs ``access.export_contacts``.
 """
 
 from __future__ import annotations
@@ -26,12 +40,14 @@ SUPERVISOR = "supervisor"
 ADMIN = "admin"
 
 # Product apps whose every permission the admin role holds.
-PRODUCT_APPS = ("campaigns", "telephony", "access")
+PRODUCT_APPS = ("campaigns", "telephony", "access", "api", "webhooks", "compliance")
 
 _VIEW_ALL = frozenset({
     "campaigns.view_agentprofile", "campaigns.view_campaign", "campaigns.view_retryrule",
     "campaigns.view_contact", "campaigns.view_donotcall", "campaigns.view_importjob",
     "telephony.view_trunk", "telephony.view_callerid",
+    "compliance.view_campaignhistory", "compliance.view_nationaldnclist", "compliance.view_consentrecord",
+    "compliance.view_companyrule", "compliance.view_campaigncompliance",
 })
 
 ROLES: dict[str, frozenset[str]] = {
@@ -44,6 +60,7 @@ ROLES: dict[str, frozenset[str]] = {
     ANALYST: _VIEW_ALL | {
         "campaigns.view_callattempt",
         "access.read_transcript", "access.export_contacts",
+        "compliance.view_dialevidence", "compliance.view_reassignednumberresult",
     },
 }
 ROLES[SUPERVISOR] = ROLES[OPERATOR] | ROLES[ANALYST] | {
@@ -54,6 +71,12 @@ ROLES[SUPERVISOR] = ROLES[OPERATOR] | ROLES[ANALYST] | {
     "telephony.change_trunk",  # the "Test trunk" action (F16)
     "telephony.add_callerid", "telephony.change_callerid",
     "access.view_exportrecord",  # who exported what
+    "api.view_apikey", "api.view_auditentry",  # no secret on these pages; issuing and revoking is the admin's
+    "webhooks.view_webhookevent", "webhooks.change_webhookevent",  # change: the replay action (pages read-only)
+    "webhooks.view_webhookdelivery", "webhooks.change_webhookdelivery",
+    "compliance.add_consentrecord", "compliance.change_consentrecord",  # change: the revoke action too
+    "compliance.add_companyrule", "compliance.change_companyrule",
+    "compliance.add_campaigncompliance", "compliance.change_campaigncompliance",
 }
 
 

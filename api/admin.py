@@ -51,3 +51,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The audit of API writes is kept like the export log: nobody deletes it from the admin.
+        return False

@@ -46,7 +46,11 @@ class DialEvidenceAdmin(_RecordAdmin):
     date_hierarchy = "decided_at"
     actions = ["export_csv", "export_pdf"]
 
-    @admin.action(description="Export the evidence of the selected numbers (CSV)", permissions=["view"])
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        """Evidence names numbers and the consent relied on: its export is an export of personal data (F4)."""
+        return self.has_view_permission(request) and request.user.has_perm("access.export_contacts")
+
+    @admin.action(description="Export the evidence of the selected numbers (CSV)", permissions=["export"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[DialEvidence]) -> HttpResponse:
         """Every record of every selected number, one CSV."""
         phones = sorted(set(queryset.values_list("phone_e164", flat=True)))
@@ -56,7 +60,7 @@ class DialEvidenceAdmin(_RecordAdmin):
         response["Content-Disposition"] = f'attachment; filename="evidence-{timezone.now():%Y%m%d-%H%M%S}.csv"'
         return response
 
-    @admin.action(description="Export the evidence of the selected number (PDF)", permissions=["view"])
+    @admin.action(description="Export the evidence of the selected number (PDF)", permissions=["export"])
     def export_pdf(self, request: HttpRequest, queryset: QuerySet[DialEvidence]) -> HttpResponse | None:
         """Every record of one selected number, as a PDF."""
         phones = sorted(set(queryset.values_list("phone_e164", flat=True)))

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -81,7 +82,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def replay_range(self, request: HttpRequest, endpoint_id: int) -> HttpResponse:
         """Replay an endpoint's events of a time range (a form, then the new deliveries)."""
         if not self.has_change_permission(request):
-            raise admin.sites.PermissionDenied  # type: ignore[attr-defined]
+            raise PermissionDenied
         endpoint = WebhookEndpoint.objects.get(pk=endpoint_id)
         form = ReplayRangeForm(request.POST or None)
         if request.method == "POST" and form.is_valid():

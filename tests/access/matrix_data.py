@@ -11,12 +11,26 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access.models import ExportKind, ExportRecord
+from api.models import ApiKey, AuditEntry
 from campaigns.choices import AttemptState, Disposition, DncSource, ImportStatus
 from campaigns.models import CallAttempt, DncUpload, ImportJob
+from compliance.choices import ConsentKind, GovernorAction, ReassignedResult
+from compliance.models import (
+    CampaignCompliance,
+    CampaignHistory,
+    CompanyRule,
+    ConsentRecord,
+    DialEvidence,
+    NationalDncList,
+    ReassignedNumberResult,
+)
 from tests.factories import CallerIDFactory, CampaignFactory, ContactFactory, DoNotCallFactory, TrunkFactory
+from webhooks.models import EventType, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 ROLES = ("operator", "analyst", "supervisor", "admin", "viewonly", "nobody")
-PRODUCT_APPS = ("campaigns", "telephony", "access")
+KEY_DIGEST = "feed" * 16
+ENDPOINT_SECRET = "whsec_matrix_secret"
+PRODUCT_APPS = ("campaigns", "telephony", "access", "api", "webhooks", "compliance")
 
 
 @dataclass
@@ -36,6 +50,18 @@ class World:
     user: int
     totpdevice: int
     dncupload: int
+    apikey: int
+    auditentry: int
+    webhookendpoint: int
+    webhookevent: int
+    webhookdelivery: int
+    companyrule: int
+    campaigncompliance: int
+    consentrecord: int
+    nationaldnclist: int
+    reassignednumberresult: int
+    dialevidence: int
+    campaignhistory: int
 
 
 def build_world(recordings: Path) -> World:
@@ -57,13 +83,38 @@ def build_world(recordings: Path) -> World:
                                          description="contacts")
     group = Group.objects.get(name="operator")
     target = User.objects.create_user("target")
+    now = timezone.now()
+    key = ApiKey.objects.create(name="crm", user=target, prefix="abcd1234", digest=KEY_DIGEST)
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example.com/in", secret=ENDPOINT_SECRET)
+    event = WebhookEvent.objects.create(type=EventType.values[0], campaign_id=campaign.pk, subject="a1")
+    evidence = DialEvidence.objects.create(
+        attempt_id=attempt.pk, campaign_id=campaign.pk, campaign_name=campaign.name, contact_id=contact.pk,
+        phone_e164=contact.phone_e164, decided_at=now, local_time="10:00 America/New_York",
+        allowed_by="federal 8-21", retain_until=now.date())
+    more = {
+        "apikey": key.pk,
+        "auditentry": AuditEntry.objects.create(api_key=key, user=target, method="POST", path="/api/v1/calls",
+                                                status_code=201).pk,
+        "webhookendpoint": endpoint.pk, "webhookevent": event.pk,
+        "webhookdelivery": WebhookDelivery.objects.create(event=event, endpoint=endpoint).pk,
+        "companyrule": CompanyRule.objects.create().pk,
+        "campaigncompliance": CampaignCompliance.objects.get_or_create(campaign=campaign)[0].pk,
+        "consentrecord": ConsentRecord.objects.create(phone_e164=contact.phone_e164, kind=ConsentKind.WRITTEN,
+                                                      source="form", obtained_at=now).pk,
+        "nationaldnclist": NationalDncList.objects.create(downloaded_at=now, numbers=1).pk,
+        "reassignednumberresult": ReassignedNumberResult.objects.create(
+            phone_e164=contact.phone_e164, date_asked=now.date(), result=ReassignedResult.NO, queried_at=now).pk,
+        "dialevidence": evidence.pk,
+        "campaignhistory": CampaignHistory.objects.create(campaign=campaign, at=now, action=GovernorAction.PAUSE,
+                                                          reason="abandonment over 3%").pk,
+    }
     return World(campaign=campaign.pk, contact=contact.pk, callattempt=attempt.pk,
                  agentprofile=campaign.agent_id,
                  trunk=trunk.pk, callerid=CallerIDFactory(trunk=trunk).pk,
                  donotcall=DoNotCallFactory(source=DncSource.MANUAL).pk, importjob=job.pk,
                  exportrecord=record.pk, group=group.pk, user=target.pk,
                  totpdevice=TOTPDevice.objects.create(user=target, name="phone").pk,
-                 dncupload=DncUpload.objects.create(status=ImportStatus.COMPLETED, added=1).pk)
+                 dncupload=DncUpload.objects.create(status=ImportStatus.COMPLETED, added=1).pk, **more)
 
 
 def role_user(role: str) -> User:

@@ -19,7 +19,7 @@ from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from access.models import ExportKind, ExportRecord
-from tests.access.matrix_data import ROLES, World, build_world, role_user
+from tests.access.matrix_data import ENDPOINT_SECRET, KEY_DIGEST, ROLES, World, build_world, role_user
 
 pytestmark = pytest.mark.django_db
 
@@ -118,11 +118,73 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "otp_totp_totpdevice_change":           (403, 403, 403, 200, 403, 403),
     "otp_totp_totpdevice_config":           (403, 403, 403, 200, 403, 403),
     "otp_totp_totpdevice_qrcode":           (403, 403, 403, 200, 403, 403),
+    "api_apikey_changelist":                (403, 403, 200, 200, 200, 403),
+    "api_apikey_add":                       (403, 403, 403, 200, 403, 403),
+    "api_apikey_history":                   (403, 403, 200, 200, 200, 403),
+    "api_apikey_delete":                    (403, 403, 403, 200, 403, 403),
+    "api_apikey_change":                    (403, 403, 200, 200, 200, 403),
+    "api_auditentry_changelist":            (403, 403, 200, 200, 200, 403),
+    "api_auditentry_add":                   (403, 403, 403, 403, 403, 403),
+    "api_auditentry_history":               (403, 403, 200, 200, 200, 403),
+    "api_auditentry_delete":                (403, 403, 403, 403, 403, 403),
+    "api_auditentry_change":                (403, 403, 200, 200, 200, 403),
+    "webhooks_webhookendpoint_replay":      (403, 403, 403, 200, 403, 403),
+    "webhooks_webhookendpoint_changelist":  (403, 403, 403, 200, 200, 403),
+    "webhooks_webhookendpoint_add":         (403, 403, 403, 200, 403, 403),
+    "webhooks_webhookendpoint_history":     (403, 403, 403, 200, 200, 403),
+    "webhooks_webhookendpoint_delete":      (403, 403, 403, 200, 403, 403),
+    "webhooks_webhookendpoint_change":      (403, 403, 403, 200, 200, 403),
+    "webhooks_webhookevent_changelist":     (403, 403, 200, 200, 200, 403),
+    "webhooks_webhookevent_add":            (403, 403, 403, 403, 403, 403),
+    "webhooks_webhookevent_history":        (403, 403, 200, 200, 200, 403),
+    "webhooks_webhookevent_delete":         (403, 403, 403, 200, 403, 403),
+    "webhooks_webhookevent_change":         (403, 403, 200, 200, 200, 403),
+    "webhooks_webhookdelivery_changelist":  (403, 403, 200, 200, 200, 403),
+    "webhooks_webhookdelivery_add":         (403, 403, 403, 403, 403, 403),
+    "webhooks_webhookdelivery_history":     (403, 403, 200, 200, 200, 403),
+    "webhooks_webhookdelivery_delete":      (403, 403, 403, 200, 403, 403),
+    "webhooks_webhookdelivery_change":      (403, 403, 200, 200, 200, 403),
+    "compliance_dialevidence_changelist":   (403, 200, 200, 200, 200, 403),
+    "compliance_dialevidence_add":          (403, 403, 403, 403, 403, 403),
+    "compliance_dialevidence_history":      (403, 200, 200, 200, 200, 403),
+    "compliance_dialevidence_delete":       (403, 403, 403, 403, 403, 403),
+    "compliance_dialevidence_change":       (403, 200, 200, 200, 200, 403),
+    "compliance_campaignhistory_changelist":(200, 200, 200, 200, 200, 403),
+    "compliance_campaignhistory_add":       (403, 403, 403, 403, 403, 403),
+    "compliance_campaignhistory_history":   (200, 200, 200, 200, 200, 403),
+    "compliance_campaignhistory_delete":    (403, 403, 403, 403, 403, 403),
+    "compliance_campaignhistory_change":    (200, 200, 200, 200, 200, 403),
+    "compliance_nationaldnclist_changelist":(200, 200, 200, 200, 200, 403),
+    "compliance_nationaldnclist_add":       (403, 403, 403, 403, 403, 403),
+    "compliance_nationaldnclist_history":   (200, 200, 200, 200, 200, 403),
+    "compliance_nationaldnclist_delete":    (403, 403, 403, 403, 403, 403),
+    "compliance_nationaldnclist_change":    (200, 200, 200, 200, 200, 403),
+    "compliance_reassignednumberresult_changelist":(403, 200, 200, 200, 200, 403),
+    "compliance_reassignednumberresult_add":(403, 403, 403, 403, 403, 403),
+    "compliance_reassignednumberresult_history":(403, 200, 200, 200, 200, 403),
+    "compliance_reassignednumberresult_delete":(403, 403, 403, 403, 403, 403),
+    "compliance_reassignednumberresult_change":(403, 200, 200, 200, 200, 403),
+    "compliance_consentrecord_changelist":  (200, 200, 200, 200, 200, 403),
+    "compliance_consentrecord_add":         (403, 403, 200, 200, 403, 403),
+    "compliance_consentrecord_history":     (200, 200, 200, 200, 200, 403),
+    "compliance_consentrecord_delete":      (403, 403, 403, 403, 403, 403),
+    "compliance_consentrecord_change":      (200, 200, 200, 200, 200, 403),
+    "compliance_companyrule_changelist":    (200, 200, 200, 200, 200, 403),
+    "compliance_companyrule_add":           (403, 403, 200, 200, 403, 403),
+    "compliance_companyrule_history":       (200, 200, 200, 200, 200, 403),
+    "compliance_companyrule_delete":        (403, 403, 403, 200, 403, 403),
+    "compliance_companyrule_change":        (200, 200, 200, 200, 200, 403),
+    "compliance_campaigncompliance_changelist":(200, 200, 200, 200, 200, 403),
+    "compliance_campaigncompliance_add":    (403, 403, 200, 200, 403, 403),
+    "compliance_campaigncompliance_history":(200, 200, 200, 200, 200, 403),
+    "compliance_campaigncompliance_delete": (403, 403, 403, 200, 403, 403),
+    "compliance_campaigncompliance_change": (200, 200, 200, 200, 200, 403),
 }
 
 _LIFECYCLE = ("cancel_campaigns", "pause_campaigns", "resume_campaigns", "start_campaigns")
 _DNC = ("add_to_dnc_campaign", "add_to_dnc_global")
 _DEL = ("delete_selected",)
+_EVIDENCE = ("export_csv", "export_pdf")  # an export of personal data: view + access.export_contacts
 # Columns: operator, analyst, supervisor, admin, viewonly, nobody.
 ACTIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "access.exportrecord":    ((), (), (), (), (), ()),
@@ -137,6 +199,18 @@ ACTIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "telephony.callerid":     ((), (), (), _DEL, (), ()),
     "telephony.trunk":        ((), (), ("test_trunk",), ("test_trunk", *_DEL), (), ()),
     "otp_totp.totpdevice":    ((), (), (), _DEL, (), ()),
+    "api.apikey":             ((), (), (), ("revoke", *_DEL), (), ()),
+    "api.auditentry":         ((), (), (), (), (), ()),
+    "webhooks.webhookendpoint": ((), (), (), ("enable", "finish_rotation", "rotate", *_DEL), (), ()),
+    "webhooks.webhookevent":  ((), (), ("replay",), ("replay", *_DEL), (), ()),
+    "webhooks.webhookdelivery": ((), (), ("replay",), ("replay", *_DEL), (), ()),
+    "compliance.dialevidence": ((), _EVIDENCE, _EVIDENCE, _EVIDENCE, (), ()),
+    "compliance.campaignhistory": ((), (), (), (), (), ()),
+    "compliance.nationaldnclist": ((), (), (), (), (), ()),
+    "compliance.reassignednumberresult": ((), (), (), (), (), ()),
+    "compliance.consentrecord": ((), (), ("revoke",), ("revoke",), (), ()),
+    "compliance.companyrule": ((), (), (), _DEL, (), ()),
+    "compliance.campaigncompliance": ((), (), (), _DEL, (), ()),
 }
 
 
@@ -151,11 +225,13 @@ def _admin_urls() -> Iterator[tuple[str, URLPattern]]:
 
 
 def _url(name: str, pattern: URLPattern, world: World) -> str:
-    model = re.match(r"(?:auth|telephony|campaigns|access|otp_totp)_([a-z]+)_", name)
+    model = re.match(r"(?:auth|telephony|campaigns|access|otp_totp|api|webhooks|compliance)_([a-z]+)_", name)
     args = []
     for key in pattern.pattern.regex.groupindex:
         if key == "campaign_id":
             args.append(world.campaign)
+        elif key == "endpoint_id":
+            args.append(world.webhookendpoint)
         elif key == "attempt_id":
             args.append(world.callattempt)
         elif key == "job_id":
@@ -211,6 +287,25 @@ def test_every_admin_action_declares_its_permissions() -> None:
         for action in model_admin.actions or ():
             function = getattr(model_admin, action) if isinstance(action, str) else action
             assert getattr(function, "allowed_permissions", None), f"{type(model_admin).__name__}.{action}"
+
+
+def test_the_integration_pages_a_supervisor_reads_show_no_secret(world: World) -> None:
+    # given a supervisor, who may read API keys, the API audit, webhook events and deliveries
+    client = Client()
+    client.force_login(role_user("supervisor"))
+    for name, pk in [("api_apikey_change", world.apikey), ("api_apikey_changelist", None),
+                     ("api_auditentry_change", world.auditentry), ("webhooks_webhookevent_change", world.webhookevent),
+                     ("webhooks_webhookdelivery_change", world.webhookdelivery),
+                     ("webhooks_webhookdelivery_changelist", None)]:
+        # when each page is read
+        response = client.get(reverse(f"admin:{name}", args=[pk] if pk else []))
+        # then it answers, without the key's digest or the endpoint's signing secret
+        page = response.content.decode()
+        assert response.status_code == 200, name
+        assert KEY_DIGEST not in page, name
+        assert ENDPOINT_SECRET not in page, name
+    # and the endpoint's own page, which shows the secret, is the admin's only
+    assert client.get(reverse("admin:webhooks_webhookendpoint_change", args=[world.webhookendpoint])).status_code == 403
 
 
 @pytest.mark.parametrize(("role", "sees_numbers", "reads_transcript"), [

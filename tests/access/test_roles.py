@@ -35,5 +35,6 @@ def test_sync_is_idempotent_and_resets_a_changed_group() -> None:
 
 
 def test_the_admin_role_holds_every_product_permission() -> None:
-    product = Permission.objects.filter(content_type__app_label__in=["campaigns", "telephony", "access"]).count()
+    product = Permission.objects.filter(content_type__app_label__in=[
+        "campaigns", "telephony", "access", "api", "webhooks", "compliance"]).count()
     assert len({p for p in _perms("admin") if not p.startswith(("auth.", "otp_totp."))}) == product
