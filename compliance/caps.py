@@ -52,7 +52,16 @@ def check_caps(phone_e164: str, jurisdictions: Iterable[str], now: dt.datetime, 
         return []
     longest = max(cap.period for _, cap in caps)
     times = dial_times(phone_e164, now - longest, now, exclude_attempt, count_queued)
-    return [_count(code, cap.max_calls, cap.period, cap.describe(), times, now) for code, cap in caps]
+    return count_caps(times, jurisdictions, now, company)
+
+
+def count_caps(times: Iterable[dt.datetime], jurisdictions: Iterable[str], now: dt.datetime,
+               company: CompanyPolicy | None = None) -> list[CapCount]:
+    """``check_caps`` for dial times already read (any order; those older than a cap's period are ignored):
+    the dial gate reads them in its own statement."""
+    caps = strictest_caps(jurisdictions, now.date(), company)
+    ordered = sorted(times, reverse=True)
+    return [_count(code, cap.max_calls, cap.period, cap.describe(), ordered, now) for code, cap in caps]
 
 
 def _count(code: str, max_calls: int, period: dt.timedelta, label: str, times: Sequence[dt.datetime],

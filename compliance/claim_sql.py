@@ -9,7 +9,7 @@ Neither reads a wall clock: ``now`` is a parameter, so tests travel in time.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from django.apps import apps
@@ -53,7 +53,8 @@ class _Params:
 
 
 def compliance_sql(now: dt.datetime, company: CompanyPolicy | None, *, exclude_attempt: str = "0",
-                   named: bool = False, count_queued: bool = True) -> ComplianceSql:
+                   named: bool = False, count_queued: bool = True,
+                   contact_zones: Collection[str] | None = None) -> ComplianceSql:
     """The checks for contacts claimed or dialed at ``now``.
 
     The campaign's window (clipped to the federal hours) is checked by the caller, as before; a contact passes
@@ -66,18 +67,23 @@ def compliance_sql(now: dt.datetime, company: CompanyPolicy | None, *, exclude_a
         named: Named parameters (``%(comp_N)s``) instead of positional ones.
         count_queued: Count attempts queued but not dialed yet against the caps (the claim: no over-claiming);
             the gate counts only calls dialed, under its per-number lock, so one of two rivals passes.
+        contact_zones: For one contact (the gate): its zones as read before the statement. Each list of open
+            zones is cut down to these (a few names instead of hundreds, so the statement is small and quick to
+            plan). Never looser: ``ct.time_zones <@ (open & known)`` implies ``ct.time_zones <@ open``; a contact
+            whose zones changed meanwhile is refused, not let through.
     """
     attempt_t, contact_t = _table("campaigns", "CallAttempt"), _table("campaigns", "Contact")
     consent_t, cc_t = _table("compliance", "ConsentRecord"), _table("compliance", "CampaignCompliance")
     list_t, number_t = _table("compliance", "NationalDncList"), _table("compliance", "NationalDncNumber")
     rnd_t = _table("compliance", "ReassignedNumberResult")
     p = _Params(named)
+    keep = _zone_filter(contact_zones)
     zone_rows: list[str] = []
     for code, zones in zones_open_by_jurisdiction(now, company).items():
         if code != FEDERAL:
-            zone_rows.append(f"({p(code)}::varchar, {p(zones)}::varchar[])")
+            zone_rows.append(f"({p(code)}::varchar, {p(keep(zones))}::varchar[])")
     if company is not None:
-        zone_rows.append(f"('*'::varchar, {p(company_zones(now, company))}::varchar[])")
+        zone_rows.append(f"('*'::varchar, {p(keep(company_zones(now, company)))}::varchar[])")
     if not zone_rows:
         zone_rows.append("(NULL::varchar, NULL::varchar[])")
     cap_rows = [f"({p(code)}::varchar, {p(max_calls)}::integer, {p(period)}::interval)"
@@ -131,6 +137,13 @@ def compliance_sql(now: dt.datetime, company: CompanyPolicy | None, *, exclude_a
     return ComplianceSql(ctes, p.collected(), predicate)
 
 
+def _zone_filter(contact_zones: Collection[str] | None) -> Callable[[Iterable[str]], list[str]]:
+    if contact_zones is None:
+        return list
+    known = frozenset(contact_zones)
+    return lambda zones: [z for z in zones if z in known]
+
+
 def _caps(day: dt.date, company: CompanyPolicy | None) -> Iterable[tuple[str, int, dt.timedelta]]:
     for rule in RULES:
         if rule.in_effect(day):
@@ -139,3 +152,8 @@ def _caps(day: dt.date, company: CompanyPolicy | None) -> Iterable[tuple[str, in
     if company is not None:
         for cap in company.caps:
             yield ("*", cap.max_calls, cap.period)
+
+
+def longest_cap_period(day: dt.date, company: CompanyPolicy | None) -> dt.timedelta | None:
+    """The longest period of any frequency cap in effect on ``day`` (how far back a cap count must read)."""
+    return max((period for _, _, period in _caps(day, company)), default=None)

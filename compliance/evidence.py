@@ -36,41 +36,63 @@ def lists_checked(phone_e164: str, campaign_id: int, now: dt.datetime) -> dict[s
     """The lists the dial was checked against, with their versions (what the gate's statement consulted)."""
     registry = (NationalDncList.objects.filter(downloaded_at__gt=now - NATIONAL_DNC_MAX_AGE,
                                                area_codes__contains=[phone_e164[2:5]])
-                .order_by("-downloaded_at").first() if phone_e164.startswith("+1") else None)
-    rnd = ReassignedNumberResult.objects.filter(phone_e164=phone_e164).order_by("-queried_at").first()
+                .order_by("-downloaded_at").values_list("pk", "downloaded_at").first()
+                if phone_e164.startswith("+1") else None)
+    rnd = (ReassignedNumberResult.objects.filter(phone_e164=phone_e164).order_by("-queried_at")
+           .values_list("date_asked", "result", "queried_at").first())
+    return lists_checked_from(campaign_id, now, registry, rnd)
+
+
+def lists_checked_from(campaign_id: int, now: dt.datetime, registry: tuple[int, dt.datetime] | None,
+                       rnd: tuple[dt.date, str, dt.datetime] | None) -> dict[str, Any]:
+    """``lists_checked`` from values already read: the newest fresh registry download covering the area code
+    ``(id, downloaded_at)`` and the newest reassigned-numbers answer ``(date_asked, result, queried_at)``."""
     return {
         "internal_dnc": {"scope": ["company", f"campaign {campaign_id}"], "checked_at": now.isoformat(),
                          "result": "not listed"},
-        "national_dnc": ({"registry_id": registry.pk, "downloaded_at": registry.downloaded_at.isoformat(),
+        "national_dnc": ({"registry_id": registry[0], "downloaded_at": registry[1].isoformat(),
                           "result": "not listed"} if registry is not None else {"result": "not checked"}),
-        "reassigned_numbers": ({"date_asked": rnd.date_asked.isoformat(), "result": rnd.result,
-                                "queried_at": rnd.queried_at.isoformat()} if rnd is not None
+        "reassigned_numbers": ({"date_asked": rnd[0].isoformat(), "result": rnd[1],
+                                "queried_at": rnd[2].isoformat()} if rnd is not None
                                else {"result": "not queried"}),
     }
+
+
+CONSENT_FIELDS = ("id", "kind", "source", "seller", "obtained_at", "evidence_ref")
 
 
 def consent_relied_on(phone_e164: str, now: dt.datetime) -> dict[str, Any]:
     """The newest valid consent for the number (written first), or {} when there is none on record."""
     valid = ConsentRecord.objects.filter(phone_e164=phone_e164, revoked_at__isnull=True, obtained_at__lte=now)
-    record = (valid.filter(kind=ConsentKind.WRITTEN).order_by("-obtained_at").first()
-              or valid.order_by("-obtained_at").first())
+    record = (valid.filter(kind=ConsentKind.WRITTEN).order_by("-obtained_at").values_list(*CONSENT_FIELDS).first()
+              or valid.order_by("-obtained_at").values_list(*CONSENT_FIELDS).first())
+    return consent_from(record)
+
+
+def consent_from(record: Sequence[Any] | None) -> dict[str, Any]:
+    """``consent_relied_on`` from a row already read (the values of ``CONSENT_FIELDS``), or {} for none."""
     if record is None:
         return {}
-    return {"id": record.pk, "kind": record.kind, "source": record.source, "seller": record.seller,
-            "obtained_at": record.obtained_at.isoformat(), "evidence_ref": record.evidence_ref}
+    fields = dict(zip(CONSENT_FIELDS, record, strict=True))
+    return {**fields, "obtained_at": fields["obtained_at"].isoformat()}
 
 
 def write_evidence(*, attempt_id: int, campaign_id: int, campaign_name: str, contact_id: int, phone_e164: str,
                    time_zones: Sequence[str], jurisdictions: Sequence[str], now: dt.datetime, verdict: Verdict,
-                   caps: Iterable[CapCount], caller_id: str = "") -> DialEvidence:
-    """Record why an attempt may dial now (call it inside the dial gate's transaction, after its update)."""
+                   caps: Iterable[CapCount], caller_id: str = "", lists: dict[str, Any] | None = None,
+                   consent: dict[str, Any] | None = None) -> DialEvidence:
+    """Record why an attempt may dial now (call it inside the dial gate's transaction, after its update).
+
+    ``lists`` and ``consent`` are read here unless given (the gate passes them from its own statement).
+    """
     local = now.astimezone(zoneinfo.ZoneInfo(time_zones[0])) if time_zones else now
     return DialEvidence.objects.create(
         attempt_id=attempt_id, campaign_id=campaign_id, campaign_name=campaign_name[:200], contact_id=contact_id,
         phone_e164=phone_e164, decided_at=now, local_time=f"{local:%Y-%m-%d %H:%M:%S %Z (UTC%z)}",
         time_zones=list(time_zones), jurisdictions=list(jurisdictions), allowed_by=verdict.reason,
-        caps=[c.as_json() for c in caps], lists_checked=lists_checked(phone_e164, campaign_id, now),
-        consent=consent_relied_on(phone_e164, now), caller_id=caller_id,
+        caps=[c.as_json() for c in caps],
+        lists_checked=lists if lists is not None else lists_checked(phone_e164, campaign_id, now),
+        consent=consent if consent is not None else consent_relied_on(phone_e164, now), caller_id=caller_id,
         retain_until=_years_later(now.date(), RETENTION_YEARS))
 
 

@@ -9,18 +9,23 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
 
 from campaigns.choices import CONTACT_DIALABLE, AttemptState, CampaignStatus
 from campaigns.dialer.leases import LEASE_TTL_S
+from campaigns.dialer.prepared import execute_prepared
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
 from campaigns.rules.windows import CallingWindow, contact_in_window, zones_in_window
-from compliance.claim_sql import compliance_sql
-from compliance.evidence import write_evidence
+from compliance.caps import count_caps
+from compliance.choices import ConsentKind
+from compliance.claim_sql import NATIONAL_DNC_MAX_AGE, compliance_sql, longest_cap_period
+from compliance.evidence import CONSENT_FIELDS, consent_from, lists_checked_from, write_evidence
 from compliance.explain import assess
-from compliance.policy import CompanyPolicy, WindowRule
+from compliance.models import ConsentRecord, NationalDncList, ReassignedNumberResult
+from compliance.policy import CompanyPolicy, WindowRule, may_call_at
 from compliance.services import company_policy, lock_number
 
 _GATE_SQL = f"""
@@ -28,7 +33,23 @@ _GATE_SQL = f"""
     UPDATE {CallAttempt._meta.db_table} a
        SET state = %(dialing)s, ua_name = %(ua)s, sip_call_id = %(call_id)s, dialing_at = %(now)s,
            lease_expires_at = %(lease)s
-      FROM {Contact._meta.db_table} ct, {Campaign._meta.db_table} c
+      FROM {Contact._meta.db_table} ct
+           -- What the evidence record shows (TSR 16 CFR 310.5), read by this statement rather than after it:
+           -- the newest fresh registry download covering the area code, the newest reassigned-numbers
+           -- answer, and the consent relied on (written first, then the newest).
+           LEFT JOIN LATERAL (SELECT l.id, l.downloaded_at FROM {NationalDncList._meta.db_table} l
+                              WHERE ct.phone_e164 LIKE '+1%%' AND l.downloaded_at > %(dnc_fresh)s
+                                AND substr(ct.phone_e164, 3, 3) = ANY(l.area_codes)
+                              ORDER BY l.downloaded_at DESC LIMIT 1) reg ON true
+           LEFT JOIN LATERAL (SELECT r.date_asked, r.result, r.queried_at
+                              FROM {ReassignedNumberResult._meta.db_table} r WHERE r.phone_e164 = ct.phone_e164
+                              ORDER BY r.queried_at DESC LIMIT 1) rnd ON true
+           LEFT JOIN LATERAL (SELECT {", ".join(f"k.{f}" for f in CONSENT_FIELDS)}
+                              FROM {ConsentRecord._meta.db_table} k
+                              WHERE k.phone_e164 = ct.phone_e164 AND k.revoked_at IS NULL AND k.obtained_at <= %(now)s
+                              ORDER BY (k.kind = '{ConsentKind.WRITTEN.value}') DESC, k.obtained_at DESC
+                              LIMIT 1) kc ON true,
+           {Campaign._meta.db_table} c
      WHERE a.id = %(id)s AND upper(a.state) = %(queued)s AND a.lease_expires_at > %(now)s
        AND ct.id = a.contact_id AND c.id = a.campaign_id AND c.status = %(running)s
        -- TCPA 47 CFR 64.1200(c)(1): every zone of the contact inside the campaign's window clipped to 8-21.
@@ -36,7 +57,15 @@ _GATE_SQL = f"""
        AND NOT EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
                        AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id))
        {{predicate}}
-"""  # noqa: S608 (table names from model metadata; values are parameters)
+    RETURNING a.campaign_id, c.name, a.contact_id, a.caller_id, ct.phone_e164, ct.time_zones, ct.jurisdictions,
+              reg.id, reg.downloaded_at, rnd.date_asked, rnd.result, rnd.queried_at,
+              {", ".join(f"kc.{f}" for f in CONSENT_FIELDS)},
+              -- Frequency caps: when each other call to the number started in the longest cap period, in
+              -- every campaign (the statement's snapshot: what its own cap check counted).
+              (SELECT array_agg(a2.dialing_at) FROM {CallAttempt._meta.db_table} a2
+                 JOIN {Contact._meta.db_table} c2 ON c2.id = a2.contact_id
+                WHERE c2.phone_e164 = ct.phone_e164 AND a2.id <> a.id AND a2.dialing_at > %(caps_since)s)
+"""  # noqa: S608 (table names from model metadata, constants from choice sets; values are parameters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,27 +85,34 @@ def gate_attempt(attempt_id: int, *, ua_name: str, sip_call_id: str, now: dt.dat
     """QUEUED -> DIALING if every rule allows the call now; the evidence record in the same transaction."""
     row = (CallAttempt.objects.filter(pk=attempt_id)
            .values_list("campaign__window_days", "campaign__window_start", "campaign__window_end",
-                        "contact__phone_e164").first())
+                        "contact__phone_e164", "contact__time_zones").first())
     if row is None:
         return GateResult(False, "no such attempt")
-    days, start, end, phone = row
+    days, start, end, phone, known_zones = row
     window = CallingWindow.for_campaign(days, start, end)
     company = company if company is not None else company_policy()
-    rules = compliance_sql(now, company, exclude_attempt="a.id", named=True, count_queued=False)
+    # The zone lists are cut down to the contact's zones as read above (never looser: see compliance_sql).
+    rules = compliance_sql(now, company, exclude_attempt="a.id", named=True, count_queued=False,
+                           contact_zones=known_zones)
     assert isinstance(rules.params, dict)  # noqa: S101 (named=True)
+    longest = longest_cap_period(now.date(), company)
     with transaction.atomic():
         # Frequency caps count calls across campaigns: two campaigns' gates for one number must not both see
         # the other's call as not yet made. The per-number lock makes them take turns (held to commit).
         lock_number(phone)
+        # Prepared once per connection and rules text (rows in comp_zones/comp_caps change with the rules in
+        # effect, not per call): planning this many-table statement costs several times more than running it.
         with connection.cursor() as cursor:
-            cursor.execute(_GATE_SQL.format(ctes=rules.ctes, predicate=rules.predicate), {
+            allowed = execute_prepared(cursor, "dialer_dial_gate", _GATE_SQL.format(
+                ctes=rules.ctes, predicate=rules.predicate), {
                 **rules.params, "dialing": AttemptState.DIALING.value, "ua": ua_name[:100],
                 "call_id": sip_call_id[:255], "now": now, "lease": now + timedelta(seconds=LEASE_TTL_S),
                 "id": attempt_id, "queued": AttemptState.QUEUED.value.upper(),
-                "running": CampaignStatus.RUNNING.value, "zones": zones_in_window(now, window)})
-            allowed = bool(cursor.rowcount)
-        if allowed:
-            _write_evidence(attempt_id, now, window, company)
+                "running": CampaignStatus.RUNNING.value,
+                "zones": [z for z in zones_in_window(now, window) if z in known_zones],
+                "dnc_fresh": now - NATIONAL_DNC_MAX_AGE, "caps_since": now - longest if longest else now})
+        if allowed is not None:
+            _write_evidence(attempt_id, allowed, now, window, company)
             return GateResult(True)
     return _why_not(attempt_id, now, window, company)
 
@@ -85,18 +121,19 @@ def _window_rule(window: CallingWindow) -> WindowRule:
     return WindowRule(window.days, window.start, window.end)
 
 
-def _write_evidence(attempt_id: int, now: dt.datetime, window: CallingWindow, company: CompanyPolicy | None) -> None:
-    attempt = (CallAttempt.objects.select_related("campaign", "contact")
-               .only("caller_id", "campaign__name", "contact__phone_e164", "contact__time_zones",
-                     "contact__jurisdictions").get(pk=attempt_id))
-    contact = attempt.contact
-    view = assess(phone_e164=contact.phone_e164, campaign_id=attempt.campaign_id, time_zones=contact.time_zones,
-                  jurisdictions=contact.jurisdictions, now=now, window=_window_rule(window), company=company,
-                  exclude_attempt=attempt_id, count_queued=False)
-    write_evidence(attempt_id=attempt_id, campaign_id=attempt.campaign_id, campaign_name=attempt.campaign.name,
-                   contact_id=contact.pk, phone_e164=contact.phone_e164, time_zones=contact.time_zones,
-                   jurisdictions=contact.jurisdictions, now=now, verdict=view.verdict, caps=view.caps,
-                   caller_id=attempt.caller_id)
+def _write_evidence(attempt_id: int, row: tuple[Any, ...], now: dt.datetime, window: CallingWindow,
+                    company: CompanyPolicy | None) -> None:
+    """The evidence record from the gate statement's row: no further reads (the same rules as ``assess``)."""
+    (campaign_id, campaign_name, contact_id, caller_id, phone, zones, jurisdictions,
+     registry_id, registry_at, rnd_asked, rnd_result, rnd_queried, *consent, dial_times) = row
+    verdict = may_call_at(zones, jurisdictions, now, company, _window_rule(window))
+    caps = count_caps(dial_times or (), jurisdictions, now, company)
+    lists = lists_checked_from(campaign_id, now, (registry_id, registry_at) if registry_id is not None else None,
+                               (rnd_asked, rnd_result, rnd_queried) if rnd_result is not None else None)
+    write_evidence(attempt_id=attempt_id, campaign_id=campaign_id, campaign_name=campaign_name,
+                   contact_id=contact_id, phone_e164=phone, time_zones=zones, jurisdictions=jurisdictions, now=now,
+                   verdict=verdict, caps=caps, caller_id=caller_id, lists=lists,
+                   consent=consent_from(consent if consent[0] is not None else None))
 
 
 def _why_not(attempt_id: int, now: dt.datetime, window: CallingWindow, company: CompanyPolicy | None) -> GateResult:
