@@ -110,8 +110,8 @@ class PoolSettings:
             "--media-timeout", str(self.media_timeout_s),
             "--drain-timeout", str(drain_timeout_for(self.stop_timeout_s)),
         ]
-        if self.advertise_host:
-            command += ["--advertise-host", self.advertise_host]
+        # Always passed, empty too: the pool's choice (empty: the bind address) wins over the worker's settings.
+        command += ["--advertise-host", self.advertise_host]
         if self.hooks:
             command += ["--hooks", self.hooks]
         return command + list(self.extra_args)

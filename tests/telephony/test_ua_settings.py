@@ -97,6 +97,10 @@ def test_the_pool_and_its_worker_command_come_from_the_same_settings() -> None:
     # the worker reading that command line gets what the pool meant
     _, worker = worker_settings(UaSettings.from_django(django_settings), command[3:])
     assert (worker.name, worker.drain_timeout_s, worker.rtp_port) == ("p-1", 17.0, ua.rtp_port_base + ua.rtp_port_range)
+    # and a pool told to advertise its bind address does so, whatever the worker's own settings say
+    worker_ua = UaSettings.from_django(django_settings).with_flags(advertise_host="ua.example")
+    pool = PoolSettings.from_ua(ua.with_flags(advertise_host=""), "p")
+    assert worker_settings(worker_ua, pool.worker_command(0)[3:])[1].advertise_host == ua.bind_address
 
 
 def test_the_call_plan_and_the_bridge_take_the_installed_ua_settings(settings: Settings) -> None:
