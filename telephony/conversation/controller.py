@@ -53,6 +53,7 @@ from telephony.conversation.voicemail import wait_for_beep
 from telephony.ua.call import OutboundCall
 from telephony.ua.hooks import CallControl, CallHooks, EndReport
 from telephony.ua.media_port import CallMediaPort
+from telephony.ua.settings import UaSettings, process_settings
 
 logger = logging.getLogger(__name__)
 
@@ -80,17 +81,15 @@ def process_media_loop() -> MediaLoop:
         return _process_loop
 
 
-def bridge_config_from_settings() -> BridgeConfig:
+def bridge_config_from_settings(ua: UaSettings) -> BridgeConfig:
     """The bridge settings of this process (recordings under RECORDINGS_ROOT)."""
-    from django.conf import settings
-
-    root = getattr(settings, "RECORDINGS_ROOT", None)
-    return BridgeConfig(recordings_root=root)
+    return BridgeConfig(recordings_root=ua.recordings_root)
 
 
 def campaign_call(command: OriginateCommand) -> CampaignCall:
-    """Hooks factory for the UA worker (`telephony.ua.process.MEDIA_HOOKS`)."""
-    return CampaignCall(call_plan_from_settings(command), process_media_loop(), bridge_config_from_settings())
+    """Hooks factory for the UA worker (`telephony.ua.settings.MEDIA_HOOKS`), with the worker's UA settings."""
+    ua = process_settings()
+    return CampaignCall(call_plan_from_settings(command, ua), process_media_loop(), bridge_config_from_settings(ua))
 
 
 class _BridgeControls:

@@ -11,6 +11,7 @@ from media.bridge.config import AgentConfig
 from media.endpoints import EndpointPolicy
 from telephony.agent_endpoints import agent_config
 from telephony.contract import OriginateCommand
+from telephony.ua.settings import UaSettings
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +92,7 @@ class CallPlan:
         )
 
 
-def call_plan_from_settings(command: OriginateCommand) -> CallPlan:
-    """The plan of a call with this process's settings: the local agent's URL and token, the endpoint policy."""
-    from django.conf import settings
-
-    from telephony.agent_endpoints import endpoint_policy
-
-    return CallPlan.from_command(
-        command, str(getattr(settings, "LOCAL_AGENT_URL", "") or ""), policy=endpoint_policy(settings),
-        local_agent_token=str(getattr(settings, "LOCAL_AGENT_TOKEN", "") or ""))
+def call_plan_from_settings(command: OriginateCommand, ua: UaSettings) -> CallPlan:
+    """The plan of a call with this process's UA settings: the local agent's URL and token, the endpoint policy."""
+    return CallPlan.from_command(command, ua.local_agent_url, policy=ua.endpoint_policy,
+                                 local_agent_token=ua.local_agent_token)

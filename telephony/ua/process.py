@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import redis
 
@@ -48,12 +47,13 @@ from telephony.ua.endpoint import EndpointSettings, PjsuaThread, freeze_startup_
 from telephony.ua.hooks import CallHooks
 from telephony.ua.ledger import Ledger, LedgerUnavailable, LedgerWriter
 from telephony.ua.manager import CallManager
+from telephony.ua.settings import MEDIA_HOOKS, UaSettings, install_process_settings
 from telephony.ua.spool import EventSpool
 
 logger = logging.getLogger(__name__)
 
-# The per-call hooks installed unless told otherwise (`--hooks`, settings UA_CALL_HOOKS / UA_MEDIA_BRIDGE).
-MEDIA_HOOKS = "telephony.conversation.controller:campaign_call"
+__all__ = ["MEDIA_HOOKS", "UaWorker", "WorkerSettings", "build_parser", "main", "worker_settings"]
+
 # Commands a UA refused (expired, unsigned, tampered), newest first, for operators: ids and reasons only.
 REJECTED_KEY = "ce:ua:rejected"
 REJECTED_KEEP = 1000
@@ -79,21 +79,21 @@ class WorkerSettings:
 
     name: str
     redis_url: str
-    command_key: bytes = b""
-    spool_dir: str = "var/ua-spool"
-    bind_address: str = "127.0.0.1"
-    advertise_host: str = "127.0.0.1"
-    sip_port: int = 5070
-    rtp_port: int = 20000
-    rtp_port_range: int = 16
-    max_calls: int = 4
-    media_timeout_s: float = 15.0
+    command_key: bytes
+    spool_dir: str
+    bind_address: str
+    advertise_host: str
+    sip_port: int
+    rtp_port: int
+    rtp_port_range: int
+    max_calls: int
+    media_timeout_s: float
+    lease_renew_s: float
+    drain_timeout_s: float
+    hooks: str
+    redis_timeout_s: float
     heartbeat_s: float = 1.0
     heartbeat_ttl_s: int = 5
-    lease_renew_s: float = 3.0
-    drain_timeout_s: float = 10.0
-    hooks: str = ""
-    redis_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -108,6 +108,17 @@ class WorkerSettings:
             raise ValueError("media_timeout_s must be >= 0")
         if self.redis_timeout_s <= 1.0:
             raise ValueError("redis_timeout_s must exceed the 1 s blocking read of the command queue")
+
+    @classmethod
+    def for_slot(cls, ua: UaSettings, name: str, sip_port: int, rtp_port: int) -> WorkerSettings:
+        """The settings of the worker `name` on these ports, everything else from `ua`."""
+        return cls(
+            name=name, redis_url=ua.redis_url, command_key=ua.command_key, spool_dir=str(ua.spool_dir),
+            bind_address=ua.bind_address, advertise_host=ua.advertise_host or ua.bind_address, sip_port=sip_port,
+            rtp_port=rtp_port, rtp_port_range=ua.rtp_port_range, max_calls=ua.max_calls_per_process,
+            media_timeout_s=ua.media_timeout_s, lease_renew_s=ua.lease_renew_s, drain_timeout_s=ua.drain_timeout_s,
+            hooks=ua.call_hooks, redis_timeout_s=ua.redis_socket_timeout_s,
+        )
 
     def endpoint_settings(self) -> EndpointSettings:
         """The Endpoint part of the settings."""
@@ -413,35 +424,40 @@ class UaWorker:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Command-line options of a worker (the supervisor fills them)."""
-    parser = argparse.ArgumentParser(description="One SIP user-agent worker of the UA pool.")
+    """Command-line options of a worker (the supervisor fills them); an option not given keeps the UA setting."""
+    parser = argparse.ArgumentParser(description="One SIP user-agent worker of the UA pool.", allow_abbrev=False)
     parser.add_argument("--name", required=True)
-    parser.add_argument("--bind", default="127.0.0.1")
-    parser.add_argument("--advertise-host", default="")
     parser.add_argument("--sip-port", type=int, required=True)
     parser.add_argument("--rtp-port", type=int, required=True)
-    parser.add_argument("--rtp-port-range", type=int, default=16)
-    parser.add_argument("--max-calls", type=int, default=4)
-    parser.add_argument("--media-timeout", type=float, default=15.0)
-    parser.add_argument("--lease-renew", type=float, default=0.0, help="seconds; 0: the dialer's RENEW_EVERY_S")
-    parser.add_argument("--drain-timeout", type=float, default=10.0)
+    parser.add_argument("--bind", help="default: UA_BIND_ADDRESS")
+    parser.add_argument("--advertise-host", help="default: UA_ADVERTISE_HOST, else the bind address")
+    parser.add_argument("--rtp-port-range", type=int, help="default: UA_RTP_PORT_RANGE")
+    parser.add_argument("--max-calls", type=int, help="default: UA_MAX_CALLS_PER_PROCESS")
+    parser.add_argument("--media-timeout", type=float, help="seconds; default: UA_MEDIA_TIMEOUT_S")
+    parser.add_argument("--lease-renew", type=float, help="seconds; default (or 0): a third of DIALER_LEASE_TTL_S")
+    parser.add_argument("--drain-timeout", type=float, help="seconds; default: UA_STOP_TIMEOUT_S - 3")
     parser.add_argument("--hooks", default=None,
-                        help='"module:callable"; default: settings.UA_CALL_HOOKS, else the media bridge unless '
-                             'settings.UA_MEDIA_BRIDGE is off; "" installs none')
+                        help='"module:callable"; default: UA_CALL_HOOKS, else the media bridge unless '
+                             'UA_MEDIA_BRIDGE is off; "" installs none')
     return parser
 
 
-def default_hooks(django_settings: Any) -> str:
-    """The hooks a worker installs when `--hooks` is not given: UA_CALL_HOOKS, else the media bridge (if on)."""
-    configured = str(getattr(django_settings, "UA_CALL_HOOKS", "") or "")
-    if configured:
-        return configured
-    return MEDIA_HOOKS if getattr(django_settings, "UA_MEDIA_BRIDGE", True) else ""
+def worker_settings(ua: UaSettings, argv: list[str] | None = None) -> tuple[UaSettings, WorkerSettings]:
+    """The worker's command line applied over `ua`: the resulting UA settings and this worker's settings.
+
+    Raises:
+        SystemExit: an unknown option (argparse); ValueError: a value the settings refuse.
+    """
+    args = build_parser().parse_args(argv)
+    ua = ua.with_flags(
+        bind_address=args.bind, advertise_host=args.advertise_host, rtp_port_range=args.rtp_port_range,
+        max_calls_per_process=args.max_calls, media_timeout_s=args.media_timeout,
+        lease_renew_s=args.lease_renew or None, drain_timeout_s=args.drain_timeout, call_hooks=args.hooks)
+    return ua, WorkerSettings.for_slot(ua, args.name, args.sip_port, args.rtp_port)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of a worker process."""
-    args = build_parser().parse_args(argv)
     # A crash inside pjsua2 (C++) kills the process; print every thread's Python stack first for the log.
     # SIGUSR2 prints them on demand (the supervisor sends it before killing a worker that will not stop).
     faulthandler.enable()
@@ -457,23 +473,16 @@ def main(argv: list[str] | None = None) -> int:
     from telephony.credentials import registration_trunks, with_credentials
     from telephony.ua.ledger import load_ledger
 
+    ua, settings = worker_settings(UaSettings.from_django(django_settings), argv)
+    install_process_settings(ua)  # the call plan and the controller read these, not Django's settings
     # Why: every frame callback runs on the conference clock thread and must take the GIL. While another
     # thread of this process holds it (a ledger write, SIP handling), the clock thread waits for Python's
     # switch interval, 5 ms by default, once per callback: with 8 callbacks per 20 ms tick that stalls the
     # media of all four calls. A short interval bounds each wait; the cost is more frequent GIL hand-overs
     # between the process's few busy threads.
-    sys.setswitchinterval(django_settings.UA_GIL_SWITCH_INTERVAL_MS / 1000)
+    sys.setswitchinterval(ua.gil_switch_interval_ms / 1000)
 
-    lease_ttl_s = float(getattr(django_settings, "DIALER_LEASE_TTL_S", 30))
-    worker = UaWorker(WorkerSettings(
-        name=args.name, redis_url=django_settings.REDIS_URL, command_key=django_settings.UA_COMMAND_KEY,
-        spool_dir=str(django_settings.UA_SPOOL_DIR), bind_address=args.bind,
-        advertise_host=args.advertise_host or args.bind, sip_port=args.sip_port, rtp_port=args.rtp_port,
-        rtp_port_range=args.rtp_port_range, max_calls=args.max_calls, media_timeout_s=args.media_timeout,
-        lease_renew_s=args.lease_renew or max(1.0, lease_ttl_s // 3), drain_timeout_s=args.drain_timeout,
-        hooks=args.hooks if args.hooks is not None else default_hooks(django_settings),
-        redis_timeout_s=django_settings.UA_REDIS_SOCKET_TIMEOUT_S,
-    ), load_ledger(django_settings.UA_LEDGER), with_credentials, registration_trunks=registration_trunks)
+    worker = UaWorker(settings, load_ledger(ua.ledger), with_credentials, registration_trunks=registration_trunks)
     signal.signal(signal.SIGTERM, worker.request_stop)
     signal.signal(signal.SIGINT, worker.request_stop)
     return worker.run()

@@ -15,10 +15,11 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
+from telephony.ua.settings import UaSettings, drain_timeout_for
 from telephony.ua.worker_env import worker_environment
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,17 @@ class PoolSettings:
         if not -20 <= self.nice <= 19:
             raise ValueError(f"nice must be -20..19, got {self.nice}")
 
+    @classmethod
+    def from_ua(cls, ua: UaSettings, name_prefix: str = "") -> PoolSettings:
+        """The pool shape of these UA settings (`name_prefix` empty: ``ua-<host name>``)."""
+        pool = cls(
+            processes=ua.pool_processes, bind_address=ua.bind_address, advertise_host=ua.advertise_host,
+            sip_port_base=ua.sip_port_base, rtp_port_base=ua.rtp_port_base, rtp_port_range=ua.rtp_port_range,
+            max_calls=ua.max_calls_per_process, media_timeout_s=ua.media_timeout_s, stop_timeout_s=ua.stop_timeout_s,
+            hooks=ua.call_hooks, nice=ua.nice,
+        )
+        return replace(pool, name_prefix=name_prefix) if name_prefix else pool
+
     def worker_name(self, index: int) -> str:
         """The registry name of the worker in slot `index`."""
         return f"{self.name_prefix}-{index}"
@@ -96,10 +108,10 @@ class PoolSettings:
             "--rtp-port-range", str(self.rtp_port_range),
             "--max-calls", str(self.max_calls),
             "--media-timeout", str(self.media_timeout_s),
-            "--drain-timeout", str(max(1.0, self.stop_timeout_s - 3)),
+            "--drain-timeout", str(drain_timeout_for(self.stop_timeout_s)),
         ]
-        if self.advertise_host:
-            command += ["--advertise-host", self.advertise_host]
+        # Always passed, empty too: the pool's choice (empty: the bind address) wins over the worker's settings.
+        command += ["--advertise-host", self.advertise_host]
         if self.hooks:
             command += ["--hooks", self.hooks]
         return command + list(self.extra_args)

@@ -32,7 +32,7 @@ from telephony.conversation import opt_out
 from telephony.conversation.controller import CampaignCall
 from telephony.conversation.plan import CallPlan, call_plan_from_settings
 from telephony.ua.hooks import EndReport
-from telephony.ua.process import MEDIA_HOOKS, default_hooks
+from telephony.ua.settings import MEDIA_HOOKS, UaSettings
 from telephony.ua_registry import pending_commands
 from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
 from tests.factories import ContactFactory
@@ -120,7 +120,7 @@ def test_a_call_whose_agent_names_another_secret_never_reaches_the_agent(
     command = _command(agent={"provider": "openai_realtime", "url": "ws://127.0.0.1:9/anything",
                               "api_key_env": "DATABASE_URL", "outcome_schema": []})
     # when the UA reads the call's plan with its settings
-    plan = call_plan_from_settings(command)
+    plan = call_plan_from_settings(command, UaSettings.from_django(settings))
     # then there is no agent to connect to, and the reason names the field, not the value
     assert plan.agent is None
     assert "api_key_env: DATABASE_URL is not an allowed API key variable" in plan.agent_error
@@ -132,9 +132,9 @@ def test_the_ua_gives_the_local_agent_token_to_the_local_agent_only(settings: Se
     settings.LOCAL_AGENT_URL = "ws://agent.internal:8765/v1"
     settings.LOCAL_AGENT_TOKEN = "s3cret-local-token"
     # when the UA reads the plans of a local call and of a twilio_stream call
-    local = call_plan_from_settings(_command(agent={"provider": "local"}))
+    local = call_plan_from_settings(_command(agent={"provider": "local"}), UaSettings.from_django(settings))
     other = call_plan_from_settings(_command(agent={
-        "provider": "twilio_stream", "url": "wss://agents.example.com/stream"}))
+        "provider": "twilio_stream", "url": "wss://agents.example.com/stream"}), UaSettings.from_django(settings))
     # then only the local agent's config carries the token
     assert local.agent is not None
     assert (local.agent.resolved_url, local.agent.token) == ("ws://agent.internal:8765/v1/realtime",
@@ -143,25 +143,30 @@ def test_the_ua_gives_the_local_agent_token_to_the_local_agent_only(settings: Se
     assert other.agent.token == ""
     # and without the token, a local agent off loopback is refused
     settings.LOCAL_AGENT_TOKEN = ""
-    refused = call_plan_from_settings(_command(agent={"provider": "local"}))
+    refused = call_plan_from_settings(_command(agent={"provider": "local"}), UaSettings.from_django(settings))
     assert refused.agent is None
     assert "LOCAL_AGENT_TOKEN" in refused.agent_error
 
 
 def test_the_ua_checks_agents_against_the_deployments_allow_lists(settings: Settings) -> None:
     settings.AI_OPENAI_HOSTS = ["realtime-proxy.example.com"]
-    default_host = call_plan_from_settings(_command(agent={"provider": "openai_realtime"}))
+    default_host = call_plan_from_settings(_command(agent={"provider": "openai_realtime"}),
+                                           UaSettings.from_django(settings))
     assert default_host.agent is None
     assert "api.openai.com is not an allowed openai_realtime host" in default_host.agent_error
     proxied = call_plan_from_settings(_command(agent={
-        "provider": "openai_realtime", "url": "wss://realtime-proxy.example.com/v1/realtime"}))
+        "provider": "openai_realtime", "url": "wss://realtime-proxy.example.com/v1/realtime"}),
+        UaSettings.from_django(settings))
     assert proxied.agent is not None
 
 
-def test_default_hooks_follow_the_settings() -> None:
-    assert default_hooks(types.SimpleNamespace(UA_CALL_HOOKS="", UA_MEDIA_BRIDGE=True)) == MEDIA_HOOKS
-    assert default_hooks(types.SimpleNamespace(UA_CALL_HOOKS="", UA_MEDIA_BRIDGE=False)) == ""
-    assert default_hooks(types.SimpleNamespace(UA_CALL_HOOKS="x.y:z", UA_MEDIA_BRIDGE=False)) == "x.y:z"
+def test_default_hooks_follow_the_settings(settings: Settings) -> None:
+    settings.UA_CALL_HOOKS, settings.UA_MEDIA_BRIDGE = "", True
+    assert UaSettings.from_django(settings).call_hooks == MEDIA_HOOKS
+    settings.UA_MEDIA_BRIDGE = False
+    assert UaSettings.from_django(settings).call_hooks == ""
+    settings.UA_CALL_HOOKS = "x.y:z"
+    assert UaSettings.from_django(settings).call_hooks == "x.y:z"
 
 
 def _bridged_attempt() -> CallAttempt:
