@@ -33,7 +33,6 @@ from django.utils import timezone
 
 from campaigns.choices import ContactStatus, Disposition
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
-from campaigns.rules.windows import known_zones
 from demo.demo_campaign import DEMO_CAMPAIGN_PREFIX
 from simulator.calllog import find_call
 from tests.telephony.conftest import PROJECT_ROOT, running_worker, stop_process, wait_for, worker_env
@@ -50,15 +49,23 @@ SPEAKING = {"0": "interested", "1": "not_interested", "2": "call_back", "3": "op
 RETRIED = {"5": (Disposition.BUSY, 3), "6": (Disposition.NO_ANSWER, 2)}  # the demo's retry rules
 
 
-def _zone_with_local_hour(now: dt.datetime, hours: range) -> str:
-    """A known zone whose local hour now is in ``hours`` (the campaign's window cannot close or open mid-test)."""
-    for zone in ("Europe/Paris", "Asia/Tokyo", "America/New_York", "Australia/Sydney", "Asia/Kolkata",
-                 "America/Los_Angeles", "Pacific/Honolulu", "Europe/London", *known_zones()):
-        try:
-            if now.astimezone(zoneinfo.ZoneInfo(zone)).hour in hours:
-                return zone
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            continue
+# Numbers whose digits 0-9 after the prefix are all valid, each prefix in one zone only. A contact's time zone may
+# only narrow the number's own zones (compliance, F12), so a contact "in a zone inside the window now" is a number
+# of a country (or US area code) whose zone is inside it; these span the globe so that one always is.
+_NUMBERS_BY_ZONE = (
+    ("+1 212 555 014", "America/New_York"), ("+1 213 555 014", "America/Los_Angeles"),
+    ("+1 808 555 014", "Pacific/Honolulu"), ("+55 11 3456 014", "America/Sao_Paulo"),
+    ("+44 20 7946 014", "Europe/London"), ("+27 21 123 414", "Africa/Johannesburg"),
+    ("+91 22 2778 014", "Asia/Kolkata"), ("+65 6123 414", "Asia/Singapore"), ("+81 3 3224 014", "Asia/Tokyo"),
+    ("+61 2 9876 014", "Australia/Sydney"),
+)
+
+
+def _numbers_with_local_hour(now: dt.datetime, hours: range) -> tuple[str, str]:
+    """A number prefix and its zone whose local hour now is in ``hours`` (the window cannot close or open mid-test)."""
+    for prefix, zone in _NUMBERS_BY_ZONE:
+        if now.astimezone(zoneinfo.ZoneInfo(zone)).hour in hours:
+            return prefix, zone
     raise AssertionError(f"no zone with a local hour in {hours}")
 
 
@@ -124,11 +131,11 @@ def test_demo_campaign_reaches_every_persona_retries_and_reports_what_the_ledger
         demo_processes: dict[str, Path], tmp_path: Path, live_server: Any) -> None:
     # given one contact per persona digit inside its window, and one outside its window
     now = timezone.now()
-    inside = _zone_with_local_hour(now, range(9, 19))
-    outside = _zone_with_local_hour(now, range(0, 6))
+    inside_prefix, inside = _numbers_with_local_hour(now, range(9, 19))
+    outside_prefix, outside = _numbers_with_local_hour(now, range(0, 6))
     csv = tmp_path / "contacts.csv"
-    rows = [f"+1 212 555 014{d},Person{d},City{d},{inside}" for d in "0123456789"]
-    rows.append(f"+1 212 555 0150,Sleeper,Far away,{outside}")
+    rows = [f"{inside_prefix}{d},Person{d},City{d},{inside}" for d in "0123456789"]
+    rows.append(f"{outside_prefix}0,Sleeper,Far away,{outside}")
     csv.write_text("Phone,First Name,City,Time Zone\n" + "\n".join(rows) + "\n")
     out = io.StringIO()
     started = time.monotonic()

@@ -165,7 +165,7 @@ def test_operator_sets_the_amd_deadline_and_greet_at_once(admin_client: Client) 
     campaign = CampaignFactory()
     url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
     data = admin_form_data(admin_client.get(url))
-    assert (data["amd_max_decision_ms"], data.get("amd_greet_immediately")) == ("3500", None)
+    assert (data["amd_max_decision_ms"], data.get("amd_greet_immediately")) == ("5000", None)
 
     # when the operator asks for a deadline outside 1-10 s, the form says so and saves nothing
     response = admin_client.post(url, {**data, "amd_max_decision_ms": "12000"})
