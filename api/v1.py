@@ -165,7 +165,7 @@ api.get_openapi_schema = _openapi_schema  # type: ignore[method-assign]
 
 
 def _register_routes() -> None:
-    from api.routes import attempts, calls, campaigns, catalog, contacts, dnc
+    from api.routes import attempts, calls, campaigns, catalog, contacts, dnc, webhooks
 
     api.add_router("/campaigns", campaigns.router, tags=["campaigns"])
     api.add_router("/", contacts.router, tags=["contacts"])
@@ -173,6 +173,7 @@ def _register_routes() -> None:
     api.add_router("/attempts", attempts.router, tags=["attempts"])
     api.add_router("/calls", calls.router, tags=["calls"])
     api.add_router("/", catalog.router, tags=["catalogue"])
+    api.add_router("/webhooks", webhooks.router, tags=["webhooks"])
 
 
 _register_routes()
