@@ -142,7 +142,7 @@ def _problem_content_types(schema: dict[str, Any]) -> dict[str, Any]:
                 for code, what in ((409, "Idempotency-Key reused with another body"),
                                    (413, "Body too large for an Idempotency-Key")):
                     responses.setdefault(code, {"description": what, "content": problem_ref})
-            if method == "patch":
+            if method == "patch" and {428, "428"} & set(responses):  # only the updates that check a version
                 operation.setdefault("parameters", []).append(_IF_MATCH)
     # Error responses are application/problem+json (RFC 9457), not the generator's application/json.
     for operations in schema.get("paths", {}).values():
