@@ -31,6 +31,8 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "call-in-progress": ("A call is in progress", "Follow it with GET /api/v1/calls/{contact_id}."),
     "attempts-exhausted": ("Attempts exhausted", "The contact was called the campaign's maximum number of times."),
     "contact-needs-review": ("Contact not callable", "An operator decides about this contact first."),
+    "cannot-start": ("Direct-calls campaign cannot start",
+                     "Give the trunk an active caller ID (or enable it), then call again; the detail says which."),
 }
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ninja import Field, Schema
+from pydantic import model_validator
 
 MAX_CONTACTS_PER_REQUEST = 10_000
 
@@ -264,11 +265,26 @@ class AttemptDetail(AttemptOut):
 
 
 class CallIn(Schema):
+    """A campaign, or an agent profile and a trunk (the engine's direct-calls campaign of that pair)."""
+
     to: str = Field(..., min_length=1, max_length=64, description="The number to call.")
-    campaign_id: int
+    campaign_id: int | None = Field(None, description="The campaign; or give agent_profile_id and trunk_id.")
+    agent_profile_id: int | None = Field(None, description="Without a campaign: the agent profile to call with.")
+    trunk_id: int | None = Field(None, description="Without a campaign: the trunk to call through.")
+    caller_id: int | None = Field(None, description="Without a campaign: the id of a caller ID of the trunk "
+                                                    "(default: every active one of the trunk).")
     name: str = Field("", max_length=200)
     time_zone: str | None = Field(None, max_length=64)
     variables: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _campaign_or_agent_and_trunk(self) -> CallIn:
+        direct = (self.agent_profile_id, self.trunk_id, self.caller_id)
+        if self.campaign_id is not None and any(v is not None for v in direct):
+            raise ValueError("give campaign_id, or agent_profile_id and trunk_id, not both")
+        if self.campaign_id is None and (self.agent_profile_id is None or self.trunk_id is None):
+            raise ValueError("give campaign_id, or agent_profile_id and trunk_id")
+        return self
 
 
 class CallOut(Schema):

@@ -142,7 +142,7 @@ def _problem_content_types(schema: dict[str, Any]) -> dict[str, Any]:
                 for code, what in ((409, "Idempotency-Key reused with another body"),
                                    (413, "Body too large for an Idempotency-Key")):
                     responses.setdefault(code, {"description": what, "content": problem_ref})
-            if method == "patch":
+            if method == "patch" and {428, "428"} & set(responses):  # only the updates that check a version
                 operation.setdefault("parameters", []).append(_IF_MATCH)
     # Error responses are application/problem+json (RFC 9457), not the generator's application/json.
     for operations in schema.get("paths", {}).values():
@@ -165,7 +165,7 @@ api.get_openapi_schema = _openapi_schema  # type: ignore[method-assign]
 
 
 def _register_routes() -> None:
-    from api.routes import attempts, calls, campaigns, catalog, contacts, dnc
+    from api.routes import attempts, calls, campaigns, catalog, contacts, dnc, webhooks
 
     api.add_router("/campaigns", campaigns.router, tags=["campaigns"])
     api.add_router("/", contacts.router, tags=["contacts"])
@@ -173,6 +173,7 @@ def _register_routes() -> None:
     api.add_router("/attempts", attempts.router, tags=["attempts"])
     api.add_router("/calls", calls.router, tags=["calls"])
     api.add_router("/", catalog.router, tags=["catalogue"])
+    api.add_router("/webhooks", webhooks.router, tags=["webhooks"])
 
 
 _register_routes()

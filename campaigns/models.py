@@ -152,6 +152,10 @@ class Campaign(models.Model):
     machine_policy = models.CharField(max_length=16, choices=MachinePolicy.choices, default=MachinePolicy.HANG_UP)
     voicemail_message = models.TextField(blank=True, help_text="Left after the beep; {{variables}} allowed.")
     opt_out_digit = models.CharField(max_length=1, blank=True, default="9", help_text="DTMF digit to opt out.")
+    # The engine's own campaign for calls placed through the API with an agent profile and a trunk (no campaign):
+    # one per (agent, trunk), made on first use (api/direct_calls.py).
+    direct_calls = models.BooleanField(default=False, editable=False,
+                                       help_text="Made by the engine for calls placed without a campaign.")
 
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -161,6 +165,9 @@ class Campaign(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(condition=Q(max_concurrent__gte=1), name="campaign_max_concurrent_gte_1"),
+            # Two concurrent first direct calls for one (agent, trunk) make one campaign: the second insert fails.
+            models.UniqueConstraint(fields=["agent", "trunk"], condition=Q(direct_calls=True),
+                                    name="campaign_one_direct_per_agent_trunk"),
             models.CheckConstraint(condition=Q(max_cps__gt=0), name="campaign_max_cps_gt_0"),
             models.CheckConstraint(condition=Q(max_attempts__gte=1), name="campaign_max_attempts_gte_1"),
             # Why a ceiling: a person who said "hello?" and heard nothing for 10 s has hung up.

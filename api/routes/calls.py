@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from api.calls import place_call
+from api.direct_calls import direct_campaign
 from api.problems import not_found
 from api.routes.attempts import attempt_summary
 from api.schemas import CallIn, CallOut
@@ -26,8 +27,14 @@ def _call(contact: Contact) -> dict[str, Any]:
 @router.post("", response={202: CallOut, **problems(404, 409)},
              summary="Place one call now (or learn why it may not be dialed now, and when it could)")
 def create_call(request: HttpRequest, payload: CallIn) -> Status[dict[str, Any]]:
-    require(request, "campaigns.add_callattempt")
-    placed = place_call(payload.campaign_id, payload.to, name=payload.name, time_zone=payload.time_zone,
+    campaign_id = payload.campaign_id
+    if campaign_id is None:
+        # Without a campaign the engine may make and start one: the key needs what that needs too.
+        require(request, "campaigns.add_callattempt", "campaigns.add_campaign", "campaigns.change_campaign")
+        campaign_id = direct_campaign(payload.agent_profile_id or 0, payload.trunk_id or 0, payload.caller_id)
+    else:
+        require(request, "campaigns.add_callattempt")
+    placed = place_call(campaign_id, payload.to, name=payload.name, time_zone=payload.time_zone,
                         variables=payload.variables)
     return Status(202, _call(placed.contact))
 

@@ -52,7 +52,8 @@ ALL_PERMS = (
     "telephony.view_trunk", "telephony.view_callerid", "campaigns.add_contact", "campaigns.view_contact",
     "campaigns.add_importjob", "campaigns.view_importjob", "campaigns.view_donotcall", "campaigns.add_donotcall",
     "campaigns.delete_donotcall", "campaigns.view_callattempt", "campaigns.add_callattempt",
-    "campaigns.listen_recording",
+    "campaigns.listen_recording", "webhooks.view_webhookendpoint", "webhooks.add_webhookendpoint",
+    "webhooks.change_webhookendpoint", "webhooks.delete_webhookendpoint",
 )
 
 
