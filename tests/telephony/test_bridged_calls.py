@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import os
 import socket
 import subprocess
 import sys
 import time
-import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +45,7 @@ from tests.telephony.conftest import (
     wait_ended,
     wait_for,
 )
+from tests.telephony.recordings import PROMPT, VOICED_RMS, frame_rms, read_wav
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -60,13 +59,6 @@ AGENT_PORT = 18600
 CLOSED_AGENT_PORT = 18699
 SILENT_AGENT_PORT = 18601
 DROPPING_AGENT_PORT = 18602
-FRAME = 160  # samples per 20 ms at 8 kHz
-VOICED_RMS = 300  # media.bridge.config.BridgeConfig.speech_rms_threshold
-
-PROMPT = """You are Sam from Sunny Solar calling {{name}} about a free solar quote.
-Greeting: Hello {{name}}, this is Sam from Sunny Solar.
-Question: Would you like a free solar quote?
-"""
 OUTCOMES = [
     {"label": "interested", "description": "Wants the quote.", "fields": []},
     {"label": "not_interested", "description": "Declined.", "fields": []},
@@ -169,26 +161,14 @@ def _caller_text(attempt: CallAttempt) -> str:
     return " ".join(str(s["text"]) for s in attempt.transcript if s["speaker"] == "caller").lower()
 
 
-def _read_wav(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    with wave.open(io.BytesIO(path.read_bytes())) as wav:
-        assert (wav.getnchannels(), wav.getframerate(), wav.getsampwidth()) == (2, 8000, 2)
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
-    return samples[:, 0].astype(np.float64), samples[:, 1].astype(np.float64)
-
-
-def _frame_rms(channel: np.ndarray) -> np.ndarray:
-    n = len(channel) // FRAME
-    return np.sqrt(np.mean(channel[: n * FRAME].reshape(n, FRAME) ** 2, axis=1))
-
-
 def _wav_response_gaps(caller: np.ndarray, agent: np.ndarray) -> list[int]:
     """Per agent turn that follows caller speech: ms from the caller's last voiced frame to the agent's onset.
 
     Computed on the recording alone, the way the bridge computes `first_response_ms` on its media clock; if the
     two channels were shifted against each other, every gap would be off by that shift.
     """
-    caller_voiced = _frame_rms(caller) >= VOICED_RMS
-    agent_active = _frame_rms(agent) > 0  # the agent channel is exact zeros between turns
+    caller_voiced = frame_rms(caller) >= VOICED_RMS
+    agent_active = frame_rms(agent) > 0  # the agent channel is exact zeros between turns
     gaps: list[int] = []
     last_agent = -2
     last_voiced = -1_000_000
@@ -237,9 +217,9 @@ def test_interested_person_talks_with_the_local_agent_and_the_outcome_lands_in_t
     # the simulator heard the agent speak, and the agent channel of the recording is not silent
     assert far["heard"], far
     assert attempt.recording
-    caller, agent = _read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
+    caller, agent = read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
     assert float(np.sqrt(np.mean(agent**2))) > 300
-    assert float(np.max(_frame_rms(caller))) > 1000
+    assert float(np.max(frame_rms(caller))) > 1000
     # the channels are aligned: the response gaps read off the WAV match the bridge's, taken on its media clock
     gaps = _wav_response_gaps(caller, agent)
     assert gaps, "no agent turn after caller speech in the recording"

@@ -11,7 +11,6 @@ Ports (loopback only): UA worker SIP 17800 and RTP 46200-46215, SIPp 17900 and R
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import time
 import wave
@@ -41,6 +40,7 @@ from tests.telephony.conftest import (
     wait_ended,
     wait_for,
 )
+from tests.telephony.recordings import PROMPT, read_wav, voiced_frames
 from tests.telephony.sip_peers import baresip_phone, kamailio, type_on_phone
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -52,12 +52,6 @@ SIPP_RTP_PORT = 47100
 AGENT_PORT = 18610
 # Longer than the AMD deadlines below, so that a call without RTP ends by the deadline, not the media timeout.
 MEDIA_TIMEOUT_S = 4.0
-FRAME = 160  # samples per 20 ms at 8 kHz
-VOICED_RMS = 300  # media.bridge.config.BridgeConfig.speech_rms_threshold
-PROMPT = """You are Sam from Sunny Solar calling {{name}} about a free solar quote.
-Greeting: Hello {{name}}, this is Sam from Sunny Solar.
-Question: Would you like a free solar quote?
-"""
 
 
 @pytest.fixture(scope="module")
@@ -133,16 +127,7 @@ def call(registry: redis.Redis, contact: Contact, timeout_s: float = 40) -> Call
 def recording_channels(attempt: CallAttempt) -> tuple[np.ndarray, np.ndarray]:
     """The caller and agent channels of the attempt's recording."""
     assert attempt.recording, f"no recording: {attempt.reason}"
-    with wave.open(io.BytesIO((Path(settings.RECORDINGS_ROOT) / attempt.recording).read_bytes())) as wav:
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
-    return samples[:, 0].astype(np.float64), samples[:, 1].astype(np.float64)
-
-
-def voiced_frames(channel: np.ndarray) -> int:
-    """How many 20 ms frames of a channel are louder than speech's threshold."""
-    n = len(channel) // FRAME
-    rms = np.sqrt(np.mean(channel[: n * FRAME].reshape(n, FRAME) ** 2, axis=1))
-    return int(np.sum(rms >= VOICED_RMS))
+    return read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
 
 
 def assert_two_way_audio(attempt: CallAttempt) -> tuple[int, int]:
