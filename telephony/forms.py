@@ -67,7 +67,7 @@ class TrunkAdminForm(forms.ModelForm):
         model = Trunk
         fields = ["name", "enabled", "host", "port", "transport", "failover", "auth_mode", "username", "realm",
                   "register_expiry_s", "srtp_policy", "codecs", "send_pai", "max_channels", "max_cps",
-                  "cost_per_minute"]
+                  "cost_per_minute", "currency"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -85,8 +85,22 @@ class TrunkAdminForm(forms.ModelForm):
     def clean_codecs(self) -> str:
         return clean_codecs(self.cleaned_data["codecs"])
 
+    def clean_currency(self) -> str:
+        return str(self.cleaned_data["currency"]).strip().upper()
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        # Costs are never summed across currencies: a call that fails over is costed on the failover trunk, and
+        # the campaign's spend (and its budget cap) must stay one sum.
+        failover, currency = cleaned.get("failover"), cleaned.get("currency")
+        if failover is not None and currency and failover.currency != currency:
+            self.add_error("failover", f"The failover trunk bills in {failover.currency}, this one in {currency}: "
+                                       "a campaign's calls must cost in one currency.")
+        if self.instance.pk and currency and "currency" in self.changed_data:
+            backing = Trunk.objects.filter(failover_id=self.instance.pk).exclude(currency=currency).first()
+            if backing is not None:
+                self.add_error("currency", f"Trunk \u201c{backing}\u201d fails over to this one and bills in "
+                                           f"{backing.currency}: change both together.")
         new_password = cleaned.get("password") or ""
         # F8: the stored password belongs to the endpoint it was entered for; a new endpoint needs it typed again.
         moved = bool(self.instance.pk) and any(name in self.changed_data for name in ENDPOINT_FIELDS)

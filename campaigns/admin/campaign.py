@@ -135,7 +135,7 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
         ("Telephony", {"fields": ["trunk", "caller_ids", "default_region"]}),
         ("Schedule", {"fields": ["window_days", ("window_start", "window_end")],
                       "description": "Evaluated in each contact's own time zone."}),
-        ("Limits", {"fields": ["max_concurrent", "max_cps", "ring_timeout_s"]}),
+        ("Limits", {"fields": ["max_concurrent", "max_cps", "ring_timeout_s", "budget"]}),
         ("Answering machines", {"fields": ["amd_enabled", ("amd_max_decision_ms", "amd_greet_immediately"),
                                            "machine_policy", "voicemail_message", "opt_out_digit"]}),
         ("Retries", {"fields": ["max_attempts"], "description": RETRIES_HELP}),
