@@ -24,8 +24,9 @@ from django.db import connection, models
 class CampaignSpend(models.Model):
     """The running cost of a campaign's calls, in its trunk's currency."""
 
-    campaign = models.OneToOneField("campaigns.Campaign", on_delete=models.CASCADE, primary_key=True,
-                                    related_name="spend")
+    campaign = models.OneToOneField(
+        "campaigns.Campaign", on_delete=models.CASCADE, primary_key=True, related_name="spend"
+    )
     amount = models.DecimalField(max_digits=14, decimal_places=4, default=Decimal(0))
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -74,7 +75,7 @@ class BudgetState:
 
     @property
     def label(self) -> str:
-        """"12.34 of 50.00 USD spent" or "12.34 USD spent (no cap)"."""
+        """ "12.34 of 50.00 USD spent" or "12.34 USD spent (no cap)"."""
         spent = self.spent.quantize(Decimal("0.01"))
         if self.cap is None:
             return f"{spent} {self.currency} spent (no budget cap)"

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 
 from telephony.choices import TrunkAuth
-from telephony.models import ENDPOINT_FIELDS, Trunk
+from telephony.models import ENDPOINT_FIELDS, Trunk, default_currency
 
 HELP_WHEN_STORED = "A password is stored. It is never shown; leave this blank to keep it, or type a new one."
 HELP_WHEN_EMPTY = "Digest password. It is never shown again after saving."
@@ -74,6 +74,8 @@ class TrunkAdminForm(forms.ModelForm):
         # The admin builds this form with "password" among its fields, so the ModelForm copies the
         # (blank) input onto the instance; keep the stored value to put back.
         self._stored_password = self.instance.password
+        if "currency" in self.fields:  # absent from a read-only view's form
+            self.fields["currency"].required = False
         if self.instance.pk and self.instance.password:
             self.fields["password"].help_text = HELP_WHEN_STORED
         else:
@@ -86,7 +88,8 @@ class TrunkAdminForm(forms.ModelForm):
         return clean_codecs(self.cleaned_data["codecs"])
 
     def clean_currency(self) -> str:
-        return str(self.cleaned_data["currency"]).strip().upper()
+        # Left out (an older form or script): the deployment's currency, as a new trunk's default.
+        return (str(self.cleaned_data.get("currency") or "").strip() or default_currency()).upper()
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -41,10 +41,16 @@ def _talking(campaign: Campaign, seconds: int = 60) -> CallAttempt:
     contact = ContactFactory(campaign=campaign, status=ContactStatus.IN_PROGRESS)
     now = timezone.now()
     return CallAttempt.objects.create(
-        campaign=campaign, contact=contact, trunk=campaign.trunk, state=AttemptState.BRIDGED,
-        originated_at=now - timedelta(seconds=seconds + 5), dialing_at=now - timedelta(seconds=seconds + 5),
-        answered_at=now - timedelta(seconds=seconds), bridged_at=now - timedelta(seconds=seconds),
-        lease_expires_at=now + timedelta(seconds=30))
+        campaign=campaign,
+        contact=contact,
+        trunk=campaign.trunk,
+        state=AttemptState.BRIDGED,
+        originated_at=now - timedelta(seconds=seconds + 5),
+        dialing_at=now - timedelta(seconds=seconds + 5),
+        answered_at=now - timedelta(seconds=seconds),
+        bridged_at=now - timedelta(seconds=seconds),
+        lease_expires_at=now + timedelta(seconds=30),
+    )
 
 
 def _end(attempt: CallAttempt) -> None:
@@ -53,7 +59,8 @@ def _end(attempt: CallAttempt) -> None:
 
 @pytest.mark.django_db
 def test_the_campaign_pauses_itself_when_its_spend_reaches_the_cap(
-        django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
     # given a running campaign with a 1.00 EUR cap on a trunk at 0.60 EUR a minute
     campaign = _budgeted("1.00")
     first, second = _talking(campaign), _talking(campaign)
@@ -81,7 +88,8 @@ def test_the_campaign_pauses_itself_when_its_spend_reaches_the_cap(
 
 @pytest.mark.django_db
 def test_an_unanswered_call_costs_nothing_and_a_campaign_without_cap_never_pauses(
-        django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
     campaign = _budgeted(None)
     attempt = _talking(campaign, seconds=600)
     with django_capture_on_commit_callbacks(execute=True):
@@ -159,10 +167,24 @@ def test_two_calls_ending_together_past_the_cap_pause_the_campaign() -> None:
 @pytest.mark.django_db
 def test_a_failover_trunk_must_bill_in_the_same_currency() -> None:
     backup = TrunkFactory(currency="EUR")
-    form = TrunkAdminForm(data={
-        "name": "primary", "enabled": True, "host": "sip.example.com", "port": 5060, "transport": "udp",
-        "failover": backup.pk, "auth_mode": "ip", "register_expiry_s": 300, "srtp_policy": "disabled",
-        "codecs": "PCMU", "max_channels": 10, "max_cps": "5", "cost_per_minute": "0.01", "currency": "usd"})
+    form = TrunkAdminForm(
+        data={
+            "name": "primary",
+            "enabled": True,
+            "host": "sip.example.com",
+            "port": 5060,
+            "transport": "udp",
+            "failover": backup.pk,
+            "auth_mode": "ip",
+            "register_expiry_s": 300,
+            "srtp_policy": "disabled",
+            "codecs": "PCMU",
+            "max_channels": 10,
+            "max_cps": "5",
+            "cost_per_minute": "0.01",
+            "currency": "usd",
+        }
+    )
     assert not form.is_valid()
     assert "bills in EUR, this one in USD" in form.errors["failover"][0]
 
