@@ -471,8 +471,10 @@ class CampaignCall(CallHooks):
             # The voicemail drop's transcript is the message as played (to its end, or until the hangup).
             # Cut short by the hangup, the message played until the end of the call.
             end_ms = self.voicemail.get("end_ms") or (recording.now_ms if recording is not None else 0)
-            results["transcript"] = [{"speaker": "agent", "text": self.voicemail["text"],
-                                      "start_ms": self.voicemail["start_ms"], "end_ms": end_ms}]
+            # After what the agent said to the machine, if it greeted at once (same clock: both from the answer).
+            results["transcript"] = [*(results.get("transcript") or []), {
+                "speaker": "agent", "text": self.voicemail["text"], "start_ms": self.voicemail["start_ms"],
+                "end_ms": end_ms}]
         if self.amd is not None:
             results["amd_result"] = self.amd.label.value
         if self.agent_first_audio_at is not None:
