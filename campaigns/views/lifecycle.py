@@ -87,8 +87,10 @@ def lifecycle_context(campaign: Campaign, *, can_change: bool) -> dict[str, Any]
         steps.append({"name": step.name, "label": step.label, "allowed": allowed, "confirm": step.confirm,
                       "help": step.help, "why_not": why_not, "url": _url(f"lifecycle_{step.name}", campaign.pk)})
     checklist = start_checklist(campaign) if campaign.status == CampaignStatus.DRAFT else []
+    # Paused by the cap and the cap not raised since: the page says so (a raised cap shows the plain budget line).
+    budget_paused = campaign.status == CampaignStatus.PAUSED and bool(campaign.budget_reached_at) and budget.reached
     return {"steps": steps, "checklist": checklist, "kept_note": KEPT_NOTE if has_dialed(campaign.pk) else "",
-            "budget": budget, "budget_paused": campaign.status == CampaignStatus.PAUSED and campaign.budget_reached_at}
+            "budget": budget, "budget_paused": budget_paused}
 
 
 def start_checklist(campaign: Campaign) -> list[dict[str, Any]]:
