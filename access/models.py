@@ -17,7 +17,7 @@ class SensitiveData(models.Model):
 
     class Meta:
         managed = False
-        default_permissions: tuple[str, ...] = ()
+        default_permissions = ()
         permissions = [
             ("read_transcript", "Can read call transcripts"),
             ("export_contacts", "Can export contacts and their outcomes"),

@@ -1,6 +1,6 @@
 """Benchmark: the REST API through a production WSGI server against the same service functions called directly.
 
-    DATABASE_URL=... REDIS_URL=... /work/devtools/nsrun.sh NS .venv/bin/python bench/api.py [--seconds 10]
+    DATABASE_URL=... REDIS_URL=... scripts/netns-run.sh NS .venv/bin/python bench/api.py [--seconds 10]
 
 Works in its own database, ``NAME_api_bench`` (created and migrated if missing). In one run:
 

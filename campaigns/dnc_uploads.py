@@ -5,14 +5,14 @@ Imported by ``campaigns.models`` (the app's model registry); kept apart to keep 
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from campaigns.choices import ImportStatus
+from campaigns.jobs import FileJob
 
 
-class DncUpload(models.Model):
+class DncUpload(FileJob):
     """One uploaded do-not-call list: QUEUED -> RUNNING -> COMPLETED or FAILED, with its counts."""
 
     campaign = models.ForeignKey("campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE,
@@ -27,15 +27,8 @@ class DncUpload(models.Model):
     invalid = models.PositiveIntegerField(default=0)
     contacts_marked = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="The first refused lines: [line, value, reason].")
-    error = models.TextField(blank=True, help_text="Why the file could not be processed.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(FileJob.Meta):
         constraints = [models.CheckConstraint(condition=Q(status__in=ImportStatus.values),
                                               name="dncupload_status_valid")]
 

@@ -43,7 +43,7 @@ class RegionField(forms.CharField):
         self.widget.attrs.setdefault("size", 3)
 
     def to_python(self, value: Any) -> str:
-        return super().to_python(value).upper()
+        return (super().to_python(value) or "").upper()
 
 
 class CampaignAdminForm(forms.ModelForm):
@@ -106,7 +106,7 @@ class CampaignAdminForm(forms.ModelForm):
         return value
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         self._check_currency(cleaned.get("trunk"))
         start, end = cleaned.get("window_start"), cleaned.get("window_end")
         # TCPA: calls only between 08:00 and 21:00 at the called party's location; the dialer clips
@@ -191,7 +191,7 @@ class DoNotCallAddForm(forms.ModelForm):
         fields = ["phone_e164", "default_region", "campaign", "note"]
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         raw, region = cleaned.get("phone_e164"), cleaned.get("default_region")
         if raw and region:
             try:

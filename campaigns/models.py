@@ -31,6 +31,7 @@ from campaigns.choices import (
     ImportStatus,
     MachinePolicy,
 )
+from campaigns.jobs import FileJob
 from campaigns.outcome_schema import validate_outcome_schema
 from media.bridge.config import DEFAULT_KEY_ENVS, DEFAULT_URLS
 from media.endpoints import EndpointRefused, check_agent_endpoint
@@ -410,7 +411,7 @@ class DoNotCall(models.Model):
         return "campaign" if self.campaign_id else "global"
 
 
-class ImportJob(models.Model):
+class ImportJob(FileJob):
     """One upload of a contact CSV into a campaign, with its counts and per-row error report."""
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports")
@@ -426,15 +427,8 @@ class ImportJob(models.Model):
     invalid = models.PositiveIntegerField(default=0)
     dnc = models.PositiveIntegerField("Do not call", default=0)
     error_report = models.FileField(upload_to="import-errors/%Y/%m/", blank=True)
-    error = models.TextField(blank=True, help_text="Why the file could not be processed.")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at"]
+    class Meta(FileJob.Meta):
         constraints = [
             models.CheckConstraint(condition=Q(status__in=ImportStatus.values), name="import_status_valid"),
         ]

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import us
-from phonenumbers.geodata import GEOCODE_DATA
 from phonenumbers.tzdata import TIMEZONE_DATA
 
 # phonenumbers' descriptions that the ``us`` lookup does not resolve by itself.
@@ -39,6 +38,11 @@ def _state_of_description(description: str) -> str | None:
 @functools.cache
 def area_code_states() -> dict[str, str]:
     """Every US area code (3 digits) with its state's USPS code, from phonenumbers' geocoding data."""
+    # Imported on first use, not with the module: the geocoding data of every country takes about 1.5 s and
+    # 150 MB, and processes that load this module without reading a number's state (the UA workers, through
+    # Django's admin discovery) must not pay it.
+    from phonenumbers.geodata import GEOCODE_DATA
+
     table: dict[str, str] = {}
     for prefix, names in GEOCODE_DATA.items():
         if len(prefix) == 4 and prefix.startswith("1"):

@@ -319,7 +319,9 @@ def calls_outside_window(campaign: Campaign) -> int:
     window = CallingWindow.of(campaign)
     rows = CallAttempt.objects.filter(campaign=campaign, dialing_at__isnull=False).values_list(
         "dialing_at", "contact__time_zones")
-    return sum(1 for dialed_at, zones in rows if not contact_in_window(zones, dialed_at, window))
+    # dialing_at__isnull=False above: every dialed_at is set.
+    return sum(1 for dialed_at, zones in rows
+               if dialed_at is not None and not contact_in_window(zones, dialed_at, window))
 
 
 def report_summary_lines(report: CampaignReport, *, outside_window: int,

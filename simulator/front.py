@@ -251,11 +251,11 @@ class SimulatorFront:
     def handle(self, data: bytes, source: tuple[str, int], now: float) -> bytes | None:
         """Handle one datagram; returns the answer to send back (or None)."""
         if data.startswith(b"SIMSTAT "):
-            parts = data.split()
-            if len(parts) == 4 and all(p.isdigit() for p in parts[1:]):
-                index = int(parts[1])
+            stat = data.split()
+            if len(stat) == 4 and all(p.isdigit() for p in stat[1:]):
+                index = int(stat[1])
                 if 0 <= index < len(self.workers):
-                    self.workers[index].report(int(parts[2]), int(parts[3]), now)
+                    self.workers[index].report(int(stat[2]), int(stat[3]), now)
             return None
         try:
             start, headers = parse_message(data)

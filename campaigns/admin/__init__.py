@@ -74,7 +74,7 @@ class CallAttemptAdmin(PhoneSearchMixin, admin.ModelAdmin):
         return [(name, {**opts, "fields": [f for f in opts["fields"] if f != "transcript_view"]})
                 for name, opts in fieldsets]
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
         shown = list(super().get_list_display(request))
         if "campaign__id__exact" in request.GET:
             shown.remove("campaign")  # one campaign: the column would repeat its name on every row

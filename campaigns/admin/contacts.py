@@ -77,8 +77,7 @@ class CallAttemptInline(admin.TabularInline):
     model = CallAttempt
     extra = 0
     can_delete = False
-    fields = ["details", "state", "disposition", "sip_code", "queued_at", "ended_at", "outcome"]
-    readonly_fields = fields
+    fields = readonly_fields = ("details", "state", "disposition", "sip_code", "queued_at", "ended_at", "outcome")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -127,7 +126,7 @@ class ContactAdmin(PhoneSearchMixin, KeepsCallAttemptsAdmin):
             *super().get_urls(),
         ]
 
-    def get_list_display(self, request: HttpRequest) -> list[str]:
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
         shown = list(super().get_list_display(request))
         if "campaign__id__exact" in request.GET:
             shown.remove("campaign")  # one campaign: the column would repeat its name on every row

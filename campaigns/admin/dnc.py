@@ -67,7 +67,7 @@ class DoNotCallAdmin(PhoneSearchMixin, KeepsOptOutsAdmin):
             kwargs["form"] = self.add_form
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: DoNotCall | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: DoNotCall | None = None) -> list[Any]:
         if obj is None:
             return ["phone_e164", "default_region", "campaign", "note"]
         return ["phone_e164", "campaign", "source", "note", "created_at"]

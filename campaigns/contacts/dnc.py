@@ -81,7 +81,7 @@ def add_to_do_not_call(
         marked = _mark_contacts([e164], campaign_id=campaign_id)
         if added and source == DncSource.OPT_OUT:  # once per opt-out, committed with the entry
             webhook_events.contact_opted_out(e164, campaign_id=campaign_id, attempt_id=attempt_id)
-        entry = DoNotCall.objects.get(phone_e164=e164, campaign_id=campaign_id)
+        entry = DoNotCall.objects.get(phone_e164=e164, campaign=campaign)
     # F23: ids and kinds only; the number is in the database, whose access and retention are the narrower ones.
     logger.info("do-not-call: entry %s scope=%s source=%s contacts_marked=%d",
                 entry.pk, campaign_id or "global", source, marked)

@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -236,7 +237,7 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
         arrays.setdefault(tuple(p.zones), len(arrays))
     zones_sql = ", ".join("(%s::integer, %s::varchar[])" for _ in arrays)
     values_sql = ", ".join("(%s::bigint, %s::integer, %s::integer)" for _ in todo)
-    params: list[object] = []
+    params: list[Any] = []
     for zones, wid in arrays.items():
         params += [wid, list(zones)]
     for p in todo:
@@ -244,7 +245,7 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
     dialable = sorted(CONTACT_DIALABLE)  # the same list as the partial dispatch index
     rules = compliance_sql(now, company if company is not None else company_policy())
     assert isinstance(rules.params, list)  # noqa: S101 (positional by default)
-    params = rules.params + params
+    params = [*rules.params, *params]
     sql = f"""
         WITH {rules.ctes},
         win(wid, zones) AS (VALUES {zones_sql}),

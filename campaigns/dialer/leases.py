@@ -254,7 +254,7 @@ def take_dial_tokens(r: redis.Redis, requests: Sequence[TokenRequest], burst_s: 
         ci = slot(_bucket_key("campaign", q.campaign_id), q.campaign_rate)
         ti = slot(_bucket_key("trunk", q.trunk_id), q.trunk_rate)
         triples += [ci, ti, max(0, q.want)]
-    args: list[object] = [len(keys), repr(float(burst_s)), *(repr(float(x)) for x in rates), *triples]
+    args: list[str | int] = [len(keys), repr(float(burst_s)), *(repr(float(x)) for x in rates), *triples]
     granted = r.register_script(_TAKE_TOKENS)(keys=keys, args=args)
     return [int(g) for g in granted]
 

@@ -61,7 +61,7 @@ def reap_stuck_attempts(now: dt.datetime | None = None, limit: int = REAP_BATCH,
             reason = f"lease expired in state {state} without progress (user agent stopped renewing)"
         # finish_attempt's conditional update makes this safe against a late report from the user agent.
         if finish_attempt(attempt_id, disposition=Disposition.FAILED_UNKNOWN,
-                          reason=f"{reason}; expired at {expired_at.isoformat()}"):
+                          reason=f"{reason}; expired at {expired_at:%Y-%m-%dT%H:%M:%S%z}"):
             logger.warning("reaped attempt %s: %s", attempt_id, reason)
             reaped.append(attempt_id)
     return reaped

@@ -26,7 +26,7 @@ class OutcomeReviewError(ValueError):
 
 
 def _log(user: AbstractBaseUser, attempt: CallAttempt, message: str) -> None:
-    LogEntry.objects.log_actions(user_id=user.pk, queryset=[attempt], action_flag=CHANGE,  # type: ignore[arg-type]
+    LogEntry.objects.log_actions(user_id=user.pk, queryset=[attempt], action_flag=CHANGE,
                                  change_message=message, single_object=True)
 
 

@@ -110,8 +110,8 @@ def column_chart(columns: Sequence[Column], *, title: str, height: int = 220, wi
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" role="img" '
              f'aria-label="{escape(title)}" class="report-chart" style="{FONT};max-width:100%;height:auto">',
              f"<title>{escape(title)}</title>"]
-    for x, (color, text) in enumerate(legend):
-        lx = left + x * 160
+    for n, (color, text) in enumerate(legend):
+        lx = left + n * 160
         parts.append(f'<rect x="{lx}" y="4" width="10" height="10" fill="{escape(color)}"/>'
                      f'<text x="{lx + 14}" y="13" fill="currentColor">{escape(text)}</text>')
     for i, value in enumerate(ticks):

@@ -30,7 +30,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection, transaction
@@ -171,6 +171,14 @@ ORDER BY outcome, key, rank
 """  # noqa: S608 (fragments are module constants; every value is a parameter)
 
 
+_K = TypeVar("_K")
+
+
+def _add_counts(mine: dict[_K, int], theirs: dict[_K, int]) -> None:
+    for key, n in theirs.items():
+        mine[key] = mine.get(key, 0) + n
+
+
 @dataclass
 class Partial:
     """Aggregates of a range of attempts, which add up: the rollup plus the newer attempts is the campaign.
@@ -189,11 +197,11 @@ class Partial:
 
     def add(self, other: Partial) -> None:
         """Add ``other``'s counts to this one."""
-        for mine, theirs in ((self.contacts, other.contacts), (self.talk, other.talk),
-                             (self.timeline, other.timeline), (self.local, other.local),
-                             (self.responses, other.responses)):
-            for key, n in theirs.items():
-                mine[key] = mine.get(key, 0) + n  # type: ignore[index,operator]
+        _add_counts(self.contacts, other.contacts)
+        _add_counts(self.talk, other.talk)
+        _add_counts(self.timeline, other.timeline)
+        _add_counts(self.local, other.local)
+        _add_counts(self.responses, other.responses)
         for key, (n, cost) in other.attempts.items():
             entry = self.attempts.setdefault(key, [0, Decimal(0)])
             entry[0] += n

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import PhoneMetadata, PhoneNumberType
+from phonenumbers import PhoneMetadata, PhoneNumberDesc, PhoneNumberType
 from phonenumbers import phonenumberutil as pnu
 from phonenumbers import timezone as pn_timezone
 from phonenumbers.tzdata import TIMEZONE_DATA, TIMEZONE_LONGEST_PREFIX
@@ -153,7 +153,7 @@ _TYPE_ORDER = (
 )
 
 
-def _desc_pattern(desc: object) -> tuple[re.Pattern[str] | None, frozenset[int] | None]:
+def _desc_pattern(desc: PhoneNumberDesc | None) -> tuple[re.Pattern[str] | None, frozenset[int] | None]:
     """(compiled pattern or None when it can never match, allowed lengths or None for any)."""
     if desc is None or not desc.national_number_pattern:
         return None, None
@@ -172,7 +172,11 @@ def _compile_region(metadata: PhoneMetadata, region: str, main: PhoneMetadata) -
     by_length: dict[int, tuple[tuple[int, re.Pattern[str]], ...]] = {}
     for length in range(1, _MAX_NSN + 1):
         by_length[length] = tuple((t, p) for t, p, lens in typed if lens is None or length in lens)
-    main_desc = main.general_desc
+    # Every region's metadata has a general description and a country code (libphonenumber's metadata schema);
+    # the stubs leave them optional.
+    main_desc, own_desc = main.general_desc, metadata.general_desc
+    if main_desc is None or own_desc is None or metadata.country_code is None:
+        raise ValueError(f"libphonenumber's metadata for {region} lacks its general description or country code")
     possible = frozenset(main_desc.possible_length) | frozenset(main_desc.possible_length_local_only)
     return _RegionRules(
         region=region,
@@ -182,8 +186,8 @@ def _compile_region(metadata: PhoneMetadata, region: str, main: PhoneMetadata) -
         national_prefix=(re.compile(metadata.national_prefix_for_parsing)
                          if metadata.national_prefix_for_parsing else None),
         possible_lengths=possible,
-        own_max_length=max(metadata.general_desc.possible_length, default=10**6),
-        own_local_lengths=frozenset(metadata.general_desc.possible_length_local_only),
+        own_max_length=max(own_desc.possible_length, default=10**6),
+        own_local_lengths=frozenset(own_desc.possible_length_local_only),
         type_patterns=by_length,
         general=general,
         general_lengths=general_lengths or frozenset(),
@@ -197,7 +201,7 @@ def _compile_region(metadata: PhoneMetadata, region: str, main: PhoneMetadata) -
 def _rules_for_region(region: str) -> _RegionRules | None:
     """Rules of a geographic region (as ``parse``'s default region or a member of a country code)."""
     metadata = PhoneMetadata.metadata_for_region(region, None)
-    if metadata is None:
+    if metadata is None or metadata.country_code is None:
         return None
     main = PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_country_code(metadata.country_code), None)
     return _compile_region(metadata, region, main or metadata)

@@ -88,9 +88,10 @@ def plan_next_step(*, disposition: str, counted: bool, attempts: int, same_dispo
             return NextStep(_closed_status(disposition), None)
         delay = rule.delay_s
     else:
-        delay = DEFAULT_RETRY_DELAY_S.get(disposition)
-        if delay is None:
+        default = DEFAULT_RETRY_DELAY_S.get(disposition)
+        if default is None:
             return NextStep(_closed_status(disposition), None)
+        delay = default
     return NextStep(ContactStatus.RETRY_SCHEDULED, now + dt.timedelta(seconds=delay))
 
 

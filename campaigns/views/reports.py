@@ -132,7 +132,7 @@ def attempt_detail(request: HttpRequest, campaign_id: int, attempt_id: int, *,
 
 @require_GET
 def attempt_recording(request: HttpRequest, campaign_id: int, attempt_id: int, *,
-                      model_admin: ModelAdmin) -> HttpResponse:
+                      model_admin: ModelAdmin) -> HttpResponse | StreamingHttpResponse:
     """The attempt's stereo recording, to staff holding ``campaigns.listen_recording`` only.
 
     Supports a single byte range (``Range: bytes=a-b``) so the audio player can seek.
@@ -262,7 +262,7 @@ def conversation(transcript: Any) -> list[dict[str, Any]]:
     if not isinstance(transcript, list):
         return []
     segments = [s for s in transcript if isinstance(s, dict)]
-    segments.sort(key=lambda s: s.get("start_ms") if isinstance(s.get("start_ms"), int | float) else 0)
+    segments.sort(key=lambda s: s["start_ms"] if isinstance(s.get("start_ms"), int | float) else 0)
     turns = []
     for segment in segments:
         speaker = str(segment.get("speaker", ""))

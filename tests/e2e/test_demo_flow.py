@@ -15,10 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import itertools
-import os
 import re
-import subprocess
-import sys
 import time
 import zoneinfo
 from collections import Counter
@@ -35,7 +32,7 @@ from campaigns.choices import ContactStatus, Disposition
 from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
 from demo.demo_campaign import DEMO_CAMPAIGN_PREFIX
 from simulator.calllog import find_call
-from tests.telephony.conftest import PROJECT_ROOT, running_worker, stop_process, wait_for, worker_env
+from tests.process_stack import StackPorts, process_stack
 
 SIM_PORT = 19100
 SIM_RTP_BASE = 48000
@@ -69,51 +66,17 @@ def _numbers_with_local_hour(now: dt.datetime, hours: range) -> tuple[str, str]:
     raise AssertionError(f"no zone with a local hour in {hours}")
 
 
-def _process(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603 (our own commands)
-                                stderr=subprocess.STDOUT)
-
-
 @pytest.fixture(scope="module")
 def demo_processes(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """The demo's processes minus the web server, on the test database: simulator, agent, UA worker, Celery."""
     workdir = tmp_path_factory.mktemp("demo")
-    paths = {"sim_log": workdir / "simulator.jsonl", "workdir": workdir}
-    env = {**worker_env(), "UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": f"ws://127.0.0.1:{AGENT_PORT}/v1",
-           "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT), "PYTHONUNBUFFERED": "1"}
-    bin_dir = Path(sys.executable).parent
-    started: list[subprocess.Popen[bytes]] = []
-    saved = {k: os.environ.get(k) for k in ("UA_MEDIA_BRIDGE", "LOCAL_AGENT_URL", "TEST_MEDIA_ROOT")}
-    os.environ.update({k: env[k] for k in saved})  # running_worker passes os.environ on to the UA worker
-    try:
-        sim_out = workdir / "simulator.out"
-        started.append(_process(
-            [sys.executable, "manage.py", "simulate_pstn", "--port", str(SIM_PORT), "--workers", "2",
-             "--rtp-port-base", str(SIM_RTP_BASE), "--log", str(paths["sim_log"]), "--ring", "0.5",
-             "--max-ring", "30", "--max-call", "60", "--greeting", "Please leave a message after the tone.",
-             "--final-wait", "4", "--no-speech-timeout", "6", "--hangup-delay", "0.3"], sim_out, env))
-        started.append(_process([sys.executable, "-m", "local_agent", "--port", str(AGENT_PORT)],
-                                workdir / "agent.out", env))
-        started.append(_process([str(bin_dir / "celery"), "-A", "config", "worker", "--loglevel=info",
-                                 "--concurrency=2", "--without-gossip", "--without-mingle"],
-                                workdir / "celery-worker.out", env))
-        started.append(_process([str(bin_dir / "celery"), "-A", "config", "beat", "--loglevel=info",
-                                 "--schedule", str(workdir / "beat-schedule")], workdir / "celery-beat.out", env))
-        wait_for(lambda: "simulated network ready" in sim_out.read_text(errors="replace")
-                 or started[0].poll() is not None, 60, "the simulator", interval_s=0.2)
-        assert started[0].poll() is None, sim_out.read_text(errors="replace")[-3000:]
-        with running_worker(f"demo-ua-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, workdir / "ua-worker.log"):
-            yield paths
-    finally:
-        for process in reversed(started):
-            stop_process(process, timeout_s=30)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        print(f"demo test processes' logs: {workdir}")
+    ports = StackPorts(simulator=SIM_PORT, simulator_rtp=SIM_RTP_BASE, ua_sip=UA_SIP_PORT, ua_rtp=UA_RTP_PORT,
+                       agent=AGENT_PORT)
+    with process_stack(workdir, ports, [
+            "--ring", "0.5", "--max-ring", "30", "--max-call", "60",
+            "--greeting", "Please leave a message after the tone.", "--final-wait", "4",
+            "--no-speech-timeout", "6", "--hangup-delay", "0.3"]) as sim_log:
+        yield {"sim_log": sim_log, "workdir": workdir}
 
 
 def _summary(output: str) -> dict[str, str]:

@@ -14,16 +14,12 @@ Ports (loopback, inside the test run's network namespace): simulator 19120 (work
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 import zoneinfo
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from api.keys import issue_api_key
@@ -31,7 +27,8 @@ from campaigns.choices import AgentProvider, ContactStatus
 from campaigns.models import AgentProfile, Campaign, RetryRule
 from telephony.models import CallerID, Trunk
 from tests.api.conftest import ALL_PERMS, ApiClient, group_with
-from tests.telephony.conftest import PROJECT_ROOT, running_worker, stop_process, wait_for, worker_env
+from tests.process_stack import StackPorts, process_stack
+from tests.telephony.conftest import wait_for
 from tests.webhooks.receiver import Receiver
 from webhooks.services import create_endpoint
 
@@ -54,50 +51,15 @@ def _numbers() -> str:
     raise AssertionError("no candidate zone is inside 09:30-19:30 now")
 
 
-def _process(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603 (our own commands)
-                                stderr=subprocess.STDOUT)
-
-
 @pytest.fixture(scope="module")
 def stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Simulator, local agent, Celery worker and beat, one UA worker with the media bridge."""
     workdir = tmp_path_factory.mktemp("api-e2e")
-    env = {**worker_env(), "UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": f"ws://127.0.0.1:{AGENT_PORT}/v1",
-           "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT), "PYTHONUNBUFFERED": "1"}
-    bin_dir = Path(sys.executable).parent
-    started: list[subprocess.Popen[bytes]] = []
-    saved = {k: os.environ.get(k) for k in ("UA_MEDIA_BRIDGE", "LOCAL_AGENT_URL", "TEST_MEDIA_ROOT")}
-    os.environ.update({k: env[k] for k in saved})  # running_worker passes os.environ on to the UA worker
-    try:
-        sim_out = workdir / "simulator.out"
-        started.append(_process(
-            [sys.executable, "manage.py", "simulate_pstn", "--port", str(SIM_PORT), "--workers", "2",
-             "--rtp-port-base", str(SIM_RTP_BASE), "--log", str(workdir / "simulator.jsonl"), "--ring", "0.5",
-             "--max-ring", "30", "--max-call", "60", "--final-wait", "4", "--no-speech-timeout", "6",
-             "--hangup-delay", "0.3"], sim_out, env))
-        started.append(_process([sys.executable, "-m", "local_agent", "--port", str(AGENT_PORT)],
-                                workdir / "agent.out", env))
-        started.append(_process([str(bin_dir / "celery"), "-A", "config", "worker", "--loglevel=info",
-                                 "--concurrency=2", "--without-gossip", "--without-mingle"],
-                                workdir / "celery-worker.out", env))
-        started.append(_process([str(bin_dir / "celery"), "-A", "config", "beat", "--loglevel=info",
-                                 "--schedule", str(workdir / "beat-schedule")], workdir / "celery-beat.out", env))
-        wait_for(lambda: "simulated network ready" in sim_out.read_text(errors="replace")
-                 or started[0].poll() is not None, 60, "the simulator", interval_s=0.2)
-        assert started[0].poll() is None, sim_out.read_text(errors="replace")[-3000:]
-        with running_worker(f"api-e2e-ua-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, workdir / "ua-worker.log"):
-            yield workdir
-    finally:
-        for process in reversed(started):
-            stop_process(process, timeout_s=30)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        print(f"end-to-end processes' logs: {workdir}")
+    ports = StackPorts(simulator=SIM_PORT, simulator_rtp=SIM_RTP_BASE, ua_sip=UA_SIP_PORT, ua_rtp=UA_RTP_PORT,
+                       agent=AGENT_PORT)
+    with process_stack(workdir, ports, ["--ring", "0.5", "--max-ring", "30", "--max-call", "60", "--final-wait",
+                                        "4", "--no-speech-timeout", "6", "--hangup-delay", "0.3"]):
+        yield workdir
 
 
 @pytest.fixture
