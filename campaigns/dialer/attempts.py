@@ -260,8 +260,9 @@ def _charge(attempt: CallAttempt) -> None:
     """Cost at the rate of the trunk that carried the call, in its currency; added to the campaign's spend.
 
     A second charge of the same attempt (a late result replacing the reaper's guess) adds only the difference.
-    Once the commit is done, a campaign with a budget cap is paused if its spend reached the cap: checked after
-    the commit, so of two call ends committing together the later one sees both additions.
+    Once the commit is done, a campaign with a budget cap is paused if its spend reached the cap. After the commit,
+    so the call's end never holds the campaign row (the dispatcher locks it while it claims); the spend row's lock
+    orders concurrent additions, so of two call ends committing together the later check sees both.
     """
     trunk = attempt.trunk
     cost = _cost(attempt.answered_at, attempt.ended_at, trunk.cost_per_minute if trunk else None)
