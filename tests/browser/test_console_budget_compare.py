@@ -54,15 +54,22 @@ def _one_minute_call_ends(campaign: Campaign) -> bool:
     contact = ContactFactory(campaign=campaign, status=ContactStatus.IN_PROGRESS)
     now = timezone.now()
     attempt = CallAttempt.objects.create(
-        campaign=campaign, contact=contact, trunk=campaign.trunk, state=AttemptState.BRIDGED,
-        originated_at=now - timedelta(seconds=65), dialing_at=now - timedelta(seconds=65),
-        answered_at=now - timedelta(seconds=60), bridged_at=now - timedelta(seconds=60),
-        lease_expires_at=now + timedelta(seconds=30))
+        campaign=campaign,
+        contact=contact,
+        trunk=campaign.trunk,
+        state=AttemptState.BRIDGED,
+        originated_at=now - timedelta(seconds=65),
+        dialing_at=now - timedelta(seconds=65),
+        answered_at=now - timedelta(seconds=60),
+        bridged_at=now - timedelta(seconds=60),
+        lease_expires_at=now + timedelta(seconds=30),
+    )
     return finish_attempt(attempt.pk, disposition=Disposition.HUMAN, sip_code=200)
 
 
 def test_a_campaign_pauses_at_its_budget_cap_and_resumes_once_it_is_raised(
-        live_server: object, screenshot_dir: Path) -> None:
+    live_server: object, screenshot_dir: Path
+) -> None:
     # given a running campaign with a 1.00 USD cap on a trunk at 0.60 USD a minute, after one call
     User.objects.create_superuser("operator", "op@example.com", "op-pass-123")
     trunk = TrunkFactory(name="carrier-usd", cost_per_minute=Decimal("0.6000"), currency="USD")
@@ -117,21 +124,36 @@ def _with_calls(name: str, currency: str, calls: list[tuple[str, int, str]]) -> 
     for i, (disposition, talk_s, outcome) in enumerate(calls):
         contact = ContactFactory(campaign=campaign, status=ContactStatus.DONE, outcome=outcome)
         answered = disposition == Disposition.HUMAN
-        add_attempt(campaign, contact, 1, at(15, i), disposition, answered_after_s=5 if answered else None,
-                    talk_s=talk_s, first_audio_after_s=0.5 if answered else None, outcome=outcome,
-                    amd_result="human" if answered else "", cost=Decimal(talk_s) / 100 if answered else None,
-                    cost_currency=currency if answered else "")
+        add_attempt(
+            campaign,
+            contact,
+            1,
+            at(15, i),
+            disposition,
+            answered_after_s=5 if answered else None,
+            talk_s=talk_s,
+            first_audio_after_s=0.5 if answered else None,
+            outcome=outcome,
+            amd_result="human" if answered else "",
+            cost=Decimal(talk_s) / 100 if answered else None,
+            cost_currency=currency if answered else "",
+        )
     return campaign
 
 
 def test_two_campaigns_compared_side_by_side_from_the_list(live_server: object, screenshot_dir: Path) -> None:
     # given two campaigns billed in two currencies
     User.objects.create_superuser("analyst", "an@example.com", "an-pass-123")
-    spring = _with_calls("Spring solar offer", "USD", [
-        (Disposition.HUMAN, 60, "interested"), (Disposition.HUMAN, 40, "not_interested"),
-        (Disposition.NO_ANSWER, 0, "")])
-    autumn = _with_calls("Autumn heat pumps", "EUR", [
-        (Disposition.HUMAN, 30, "interested"), (Disposition.BUSY, 0, "")])
+    spring = _with_calls(
+        "Spring solar offer",
+        "USD",
+        [
+            (Disposition.HUMAN, 60, "interested"),
+            (Disposition.HUMAN, 40, "not_interested"),
+            (Disposition.NO_ANSWER, 0, ""),
+        ],
+    )
+    autumn = _with_calls("Autumn heat pumps", "EUR", [(Disposition.HUMAN, 30, "interested"), (Disposition.BUSY, 0, "")])
     base_url = live_server.url  # type: ignore[attr-defined]
 
     with sync_playwright() as playwright:
@@ -156,8 +178,10 @@ def test_two_campaigns_compared_side_by_side_from_the_list(live_server: object, 
         expect(table.locator("tr[data-outcome=interested]")).to_contain_text("1.00 USD")
         expect(table.locator("tr[data-outcome=interested]")).to_contain_text("0.30 EUR")
         expect(page.locator("#compare-spend")).to_contain_text("0.30 EUR + 1.00 USD")
-        box = page.evaluate("() => { const t = document.querySelector('#compare-table'); "
-                            "return {table: t.scrollWidth, box: t.parentElement.clientWidth}; }")
+        box = page.evaluate(
+            "() => { const t = document.querySelector('#compare-table'); "
+            "return {table: t.scrollWidth, box: t.parentElement.clientWidth}; }"
+        )
         assert box["table"] <= box["box"], box
         page.screenshot(path=screenshot_dir / "campaign-compare.png", full_page=True)
 

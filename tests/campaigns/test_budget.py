@@ -100,6 +100,20 @@ def test_an_unanswered_call_costs_nothing_and_a_campaign_without_cap_never_pause
 
 
 @pytest.mark.django_db
+def test_a_late_result_replacing_the_reapers_guess_is_not_charged_twice() -> None:
+    # given a call the reaper ended failed_unknown (charged once), whose real end arrives late
+    campaign = _budgeted("10.00")
+    attempt = _talking(campaign)
+    assert finish_attempt(attempt.pk, disposition=Disposition.FAILED_UNKNOWN, reason="lease expired")
+    charged = CallAttempt.objects.get(pk=attempt.pk).cost
+    # when the late result replaces it
+    assert finish_attempt(attempt.pk, disposition=Disposition.HUMAN, sip_code=200)
+    # then the spend holds the call's cost once
+    assert charged
+    assert spend_by_campaign([campaign.pk])[campaign.pk] == charged
+
+
+@pytest.mark.django_db
 def test_resume_is_refused_until_the_cap_is_raised() -> None:
     campaign = _budgeted("1.00")
     add_spend(campaign.pk, Decimal("1.0000"))

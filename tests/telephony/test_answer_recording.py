@@ -39,8 +39,10 @@ def test_the_file_starts_at_the_answer_with_the_words_heard_during_detection(tmp
 def test_bridge_times_are_moved_to_the_answer_clock(tmp_path: Path) -> None:
     recording = _record(tmp_path)
     assert recording.bridge_tick == 50
-    results = {"transcript": [{"speaker": "agent", "text": "Hi", "start_ms": 200, "end_ms": 500}],
-               "disclosures": [{"kind": "ai", "offset_ms": 0, "duration_ms": 100}]}
+    results = {
+        "transcript": [{"speaker": "agent", "text": "Hi", "start_ms": 200, "end_ms": 500}],
+        "disclosures": [{"kind": "ai", "offset_ms": 0, "duration_ms": 100}],
+    }
 
     recording.rebase(results)
 
