@@ -248,7 +248,7 @@ def test_call_forked_by_kamailio_with_early_media_on_one_branch_is_answered_by_t
                       branch_b=branch_b.port) as log:
             contact = dialable_contact(
                 TrunkFactory(host="127.0.0.1", port=KAMAILIO_PORT, auth_mode=TrunkAuth.DIGEST, username="trunkuser",
-                             password="s3cret"),
+                             realm="carrier.test", password="s3cret"),
                 phone_e164="+12025550182", name="Ada", ring_timeout_s=10)
             AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
                 provider="local", url="", prompt_template=PROMPT,
