@@ -206,11 +206,14 @@ class CallManager:
         media.transportConfig.boundAddress = self.bind_address
         media.transportConfig.port = self.rtp_port
         media.transportConfig.portRange = self.rtp_port_range
-        media.srtpUse = _SRTP_USE[SrtpPolicy(spec.srtp_policy)]
         # F5: SDES keys travel in the SDP, so they are offered only over TLS signalling (RFC 4568 section 8.3):
-        # 1 = the next hop is TLS. An "optional" trunk on UDP/TCP then offers plain RTP instead of its keys in
-        # clear; "mandatory" is only valid over TLS (refused above).
-        media.srtpSecureSignaling = 0 if spec.srtp_policy == SrtpPolicy.DISABLED else 1
+        # srtpSecureSignaling 1 = the next hop must be TLS (pjsua refuses a call otherwise). An "optional" trunk
+        # on UDP/TCP therefore offers plain RTP rather than its keys in clear; "mandatory" needs TLS (refused above).
+        policy = SrtpPolicy(spec.srtp_policy)
+        if policy == SrtpPolicy.OPTIONAL and spec.transport != "tls":
+            policy = SrtpPolicy.DISABLED
+        media.srtpUse = _SRTP_USE[policy]
+        media.srtpSecureSignaling = 0 if policy == SrtpPolicy.DISABLED else 1
         # A multi-codec answer would otherwise trigger a re-INVITE to lock one codec: needless signalling
         # that some trunks mishandle.
         media.lockCodecEnabled = False
@@ -381,6 +384,8 @@ class CallManager:
         disposition = call.disposition_override or disposition_for(outcome)
         if outcome.media_timeout or outcome.ring_timeout or call.local_hangup:
             reason = call.hangup_reason
+        elif outcome.answered and call.refresh_failure:
+            reason = f"session refresh failed ({call.refresh_failure}): hung up"
         elif outcome.answered:
             reason = "remote hangup"
         elif outcome.network_error:

@@ -102,12 +102,15 @@ def _contact(port: int, ca: TestCa, **fields: object) -> Contact:
     return dialable_contact(_tls_trunk(port, ca, **fields))
 
 
-def test_tls_call_reaches_a_verified_trunk(ua_worker: str, registry: redis.Redis, test_ca: TestCa,
-                                           tmp_path: Path) -> None:
+@pytest.mark.parametrize(("policy", "profile", "crypto"), [
+    ("disabled", "RTP/AVP", False), ("optional", "RTP/AVP", True), ("mandatory", "RTP/SAVP", True)])
+def test_tls_call_reaches_a_verified_trunk_and_offers_srtp_keys_as_its_policy_says(
+        ua_worker: str, registry: redis.Redis, test_ca: TestCa, tmp_path: Path,
+        policy: str, profile: str, crypto: bool) -> None:
     # given a TLS peer whose certificate the trunk's CA signed for the trunk's host (it answers 486)
     peer = TlsSipPeer(PEER_PORT + 4, test_ca.issue("trunk", "127.0.0.1"), tmp_path)
     peer.start()
-    attempt = queue_attempt(_contact(PEER_PORT + 4, test_ca))
+    attempt = queue_attempt(_contact(PEER_PORT + 4, test_ca, srtp_policy=policy))
     # when
     hand_to_pool(registry, attempt)
     ended = wait_ended(attempt)
@@ -119,6 +122,10 @@ def test_tls_call_reaches_a_verified_trunk(ua_worker: str, registry: redis.Redis
     assert ";transport=tls" in peer.received[0].split("\r\n", 1)[0]
     assert "SIP/2.0/TLS" in header(peer.received[0].replace("\r\n", "\n"), "Via")
     assert peer.received[1].startswith("ACK ")
+    # and the SDES keys went in the offer only as the trunk's SRTP policy says (over TLS signalling only)
+    sdp = peer.received[0].split("\r\n\r\n", 1)[1]
+    assert f" {profile} " in sdp
+    assert ("a=crypto:" in sdp) is crypto
 
 
 @pytest.mark.parametrize(("certificate", "fault"), [

@@ -102,9 +102,9 @@ def _issue(common_name: str, names: tuple[str, ...],
 class TlsSipPeer(threading.Thread):
     """A minimal SIP-over-TLS server on loopback (this SIPp build has no TLS).
 
-    It answers OPTIONS 200, INVITE 486 (and takes the ACK), and records every message it read. `handshakes`
-    counts completed TLS handshakes, `errors` what failed, so a test can tell "refused before any SIP message
-    was written" from "never connected".
+    It answers OPTIONS 200, INVITE 486 (and takes the ACK), and records every message it read (with its body).
+    `handshakes` counts completed TLS handshakes, `errors` what failed, so a test can tell "refused before any
+    SIP message was written" from "never connected".
     """
 
     def __init__(self, port: int, issued: Issued, workdir: Path, *, connections: int = 1) -> None:
@@ -149,8 +149,8 @@ class TlsSipPeer(threading.Thread):
             length = int(match.group(1)) if match else 0
             while len(buffer) < length:
                 buffer += conn.recv(4096)
-            buffer = buffer[length:]
-            message = head.decode()
+            body, buffer = buffer[:length], buffer[length:]
+            message = (head + b"\r\n\r\n" + body).decode()
             self.received.append(message)
             method = message.split(" ", 1)[0]
             if method in ("OPTIONS", "INVITE"):
