@@ -79,7 +79,7 @@ class OutboundCall(pj.Call):
         self.results: dict[str, Any] = {}
         self.disposition_override: str | None = None
         self.redirects = 0
-        self.refresh_failure = ""  # "408 Request Timeout" when our in-dialog UPDATE/re-INVITE failed
+        self.refresh_failure = ""  # "UPDATE 408 Request Timeout" when our session refresh failed
 
     @property
     def attempt_id(self) -> int:

@@ -153,7 +153,7 @@ class CallManager:
                 continue
             try:
                 self.account_for(spec).pinned = True
-            except (pj.Error, RuntimeError) as exc:
+            except (pj.Error, RuntimeError, ValueError) as exc:  # ValueError: a trunk the F5 rules refuse
                 text = exc.info() if isinstance(exc, pj.Error) else str(exc)
                 logger.warning("trunk %s: registration could not start: %s", spec.id, text)
                 continue
