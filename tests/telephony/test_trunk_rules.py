@@ -12,7 +12,6 @@ import pytest
 from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 
-from telephony.contract import trunk_security_errors
 from telephony.forms import TrunkAdminForm
 from tests.factories import TrunkFactory
 from tests.telephony.tls_peers import TestCa
@@ -87,9 +86,3 @@ def test_the_migration_names_each_trunk_it_cannot_repair() -> None:
     assert f"trunk {blank.pk} (old-digest): digest authentication without a realm" in text
     assert f"trunk {clear.pk} (old-srtp): SRTP mandatory over UDP" in text
     assert f"trunk {good.pk} " not in text
-
-
-def test_the_rules_are_one_function_for_the_form_the_ua_and_the_check() -> None:
-    assert trunk_security_errors(transport="tls", auth_mode="digest", realm="r", srtp_policy="mandatory") == {}
-    assert set(trunk_security_errors(transport="udp", auth_mode="register", realm="*", srtp_policy="mandatory",
-                                     tls_ca_pem="x")) == {"realm", "srtp_policy", "tls_ca_pem"}
