@@ -16,6 +16,7 @@ pjsip's status text.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import ssl
 import threading
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pjsua2 as pj
+
+logger = logging.getLogger(__name__)
 
 # pjsua's transport table is small (PJSIP_MAX_TRANSPORTS); the Endpoint already uses three (UDP, TCP, TLS).
 MAX_TRUNK_CA_TRANSPORTS = 3
@@ -55,8 +58,12 @@ def verifying_tls_config(transport: pj.TransportConfig, *, ca_pem: str = "", ca_
     tls.verifyServer = True
     if ca_pem.strip():
         tls.CaBuf = ca_pem
-    else:
+        return
+    try:
         tls.CaListFile = ca_file or system_ca_file()
+    except RuntimeError as exc:
+        # Still verifying, with nothing trusted: every TLS trunk without its own CA is refused, none is trusted blind.
+        logger.warning("%s: TLS trunks need their own CA certificate", exc)
 
 
 def refusal_text(tls_info: pj.TlsInfo) -> str:
