@@ -72,11 +72,12 @@ def test_the_database_refuses_insecure_rows_written_around_the_form(fields: dict
 
 
 def test_the_migration_names_each_trunk_it_cannot_repair() -> None:
-    # given rows from before the rules (written with the constraints out of the way)
-    good = TrunkFactory(auth_mode="digest", username="u", realm="carrier.example")
+    # given rows from before the rules (written with the constraints out of the way; the test's transaction
+    # restores them)
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE telephony_trunk DROP CONSTRAINT trunk_digest_has_realm")
         cursor.execute("ALTER TABLE telephony_trunk DROP CONSTRAINT trunk_mandatory_srtp_over_tls")
+    good = TrunkFactory(auth_mode="digest", username="u", realm="carrier.example")
     blank = TrunkFactory(name="old-digest", auth_mode="digest", username="u", realm="")
     clear = TrunkFactory(name="old-srtp", transport="udp", srtp_policy="mandatory")
     # when / then the migration stops with a message naming them and what to change
