@@ -218,6 +218,10 @@ class CallManager:
         # that some trunks mishandle.
         media.lockCodecEnabled = False
         config.natConfig.sipOutboundUse = 0
+        # RFC 4028 session timers, stated rather than left to defaults: offered, never required; a far end may
+        # shorten the interval down to Min-SE and name us refresher (we refresh at half; a failed one ends it).
+        config.callConfig.timerUse = pj.PJSUA_SIP_TIMER_OPTIONAL
+        config.callConfig.timerSessExpiresSec, config.callConfig.timerMinSESec = 1800, 90
         return config
 
     # ---- dialing -----------------------------------------------------------------------------------------
