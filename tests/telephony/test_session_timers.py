@@ -51,6 +51,10 @@ def test_the_ua_refreshes_a_short_session_and_the_call_outlives_the_interval(
     assert ended.talk_seconds > INTERVAL_S, ended.talk_seconds
     assert INTERVAL_S / 2 - 5 <= first <= INTERVAL_S / 2 + 5, first
     assert second - first <= INTERVAL_S / 2 + 5, (first, second)
+    # (our INVITE offered session timers: 1800 s, accepting down to 90 s)
+    invite = peer.received("INVITE")[0]
+    assert header(invite, "Session-Expires").startswith("1800"), header(invite, "Session-Expires")
+    assert header(invite, "Min-SE") == "90"
     update = peer.received("UPDATE")[0]
     assert "refresher=uac" in header(update, "Session-Expires")
     assert peer.wait(10) == 0
