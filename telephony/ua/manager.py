@@ -153,7 +153,7 @@ class CallManager:
                 continue
             try:
                 self.account_for(spec).pinned = True
-            except (pj.Error, RuntimeError) as exc:
+            except (pj.Error, RuntimeError, ValueError) as exc:  # ValueError: a trunk the F5 rules refuse
                 text = exc.info() if isinstance(exc, pj.Error) else str(exc)
                 logger.warning("trunk %s: registration could not start: %s", spec.id, text)
                 continue
@@ -181,12 +181,19 @@ class CallManager:
         config = pj.AccountConfig()
         user = spec.username or "dialer"
         config.idUri = f"sip:{user}@{spec.host_port()}"
-        transport_id = self.pjsua.transport_ids.get(spec.transport)
+        problems = spec.security_problems()
+        if problems:  # F5: refused here too, whatever the database let through (rows from before the rules)
+            raise ValueError("; ".join(problems))
+        if spec.transport == "tls" and self.pjsua.tls_transports is not None:
+            # F5: a transport that verifies the server against the trunk's CA (or the system's bundle).
+            transport_id: int | None = self.pjsua.tls_transports.transport_for(spec.tls_ca_pem)
+        else:
+            transport_id = self.pjsua.transport_ids.get(spec.transport)
         if transport_id is None:
             raise RuntimeError(f"transport {spec.transport} is not available in this process")
         config.sipConfig.transportId = transport_id
         if spec.auth_mode != TrunkAuth.IP:
-            cred = pj.AuthCredInfo("digest", spec.realm or "*", spec.username, 0, spec.password)
+            cred = pj.AuthCredInfo("digest", spec.realm, spec.username, 0, spec.password)
             config.sipConfig.authCreds.append(cred)
         if spec.auth_mode == TrunkAuth.REGISTER:
             config.regConfig.registrarUri = f"sip:{spec.host_port()}{spec.uri_params()}"
@@ -199,13 +206,22 @@ class CallManager:
         media.transportConfig.boundAddress = self.bind_address
         media.transportConfig.port = self.rtp_port
         media.transportConfig.portRange = self.rtp_port_range
-        media.srtpUse = _SRTP_USE[SrtpPolicy(spec.srtp_policy)]
-        # SDES keys travel in the SDP; requiring TLS signalling for them is the trunk operator's choice.
-        media.srtpSecureSignaling = 0
+        # F5: SDES keys travel in the SDP, so they are offered only over TLS signalling (RFC 4568 section 8.3):
+        # srtpSecureSignaling 1 = the next hop must be TLS (pjsua refuses a call otherwise). An "optional" trunk
+        # on UDP/TCP therefore offers plain RTP rather than its keys in clear; "mandatory" needs TLS (refused above).
+        policy = SrtpPolicy(spec.srtp_policy)
+        if policy == SrtpPolicy.OPTIONAL and spec.transport != "tls":
+            policy = SrtpPolicy.DISABLED
+        media.srtpUse = _SRTP_USE[policy]
+        media.srtpSecureSignaling = 0 if policy == SrtpPolicy.DISABLED else 1
         # A multi-codec answer would otherwise trigger a re-INVITE to lock one codec: needless signalling
         # that some trunks mishandle.
         media.lockCodecEnabled = False
         config.natConfig.sipOutboundUse = 0
+        # RFC 4028 session timers, stated rather than left to defaults: offered, never required; a far end may
+        # shorten the interval down to Min-SE and name us refresher (we refresh at half; a failed one ends it).
+        config.callConfig.timerUse = pj.PJSUA_SIP_TIMER_OPTIONAL
+        config.callConfig.timerSessExpiresSec, config.callConfig.timerMinSESec = 1800, 90
         return config
 
     # ---- dialing -----------------------------------------------------------------------------------------
@@ -372,10 +388,16 @@ class CallManager:
         disposition = call.disposition_override or disposition_for(outcome)
         if outcome.media_timeout or outcome.ring_timeout or call.local_hangup:
             reason = call.hangup_reason
+        elif outcome.answered and call.refresh_failure:
+            reason = f"session refresh failed ({call.refresh_failure}): hung up"
         elif outcome.answered:
             reason = "remote hangup"
         elif outcome.network_error:
             reason = f"no response from trunk ({call.final_code} {call.final_reason})"
+            if call.trunk.transport == "tls" and "ECERTVERIF" in call.final_reason:
+                # F5: the handshake was refused before the INVITE was written; say which certificate and why.
+                refusal = self.pjsua.tls_refusals.reason_for(call.trunk.host, call.trunk.port)
+                reason = f"not sent: {refusal or call.final_reason}"
         else:
             reason = f"{call.final_code} {call.final_reason}"
         failover = call.results.get("failover")
