@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from media.audio.frames import FRAME_MS
+from media.bridge.prompts import DEFAULT_VARIABLE_MAX_CHARS
 from media.endpoints import EndpointPolicy, check_agent_endpoint
 
 PROVIDERS = ("openai_realtime", "gemini_live", "twilio_stream", "local")  # campaigns.choices.AgentProvider
@@ -57,6 +58,8 @@ class BridgeConfig:
         transfer_available: whether the UA can transfer calls (the `transfer_call` tool says so to the model).
         transcription_model: OpenAI input transcription model.
         collect_stats: keep per-frame latency samples (benchmarks and tests).
+        prompt_variable_max_chars: the longest contact variable value sent to the AI or spoken (F13); longer
+            values are cut.
     """
 
     inbound_buffer_ms: int = 1000
@@ -72,6 +75,7 @@ class BridgeConfig:
     transfer_available: bool = False
     transcription_model: str = "gpt-4o-mini-transcribe"
     collect_stats: bool = False
+    prompt_variable_max_chars: int = DEFAULT_VARIABLE_MAX_CHARS
 
     def __post_init__(self) -> None:
         if self.inbound_buffer_ms < FRAME_MS or self.inbound_buffer_ms % FRAME_MS:
@@ -85,6 +89,8 @@ class BridgeConfig:
             raise ValueError(f"speech_rms_threshold must be >= 0, got {self.speech_rms_threshold!r}")
         if self.end_call_grace_ms < 0:
             raise ValueError(f"end_call_grace_ms must be >= 0, got {self.end_call_grace_ms!r}")
+        if self.prompt_variable_max_chars < 1:
+            raise ValueError(f"prompt_variable_max_chars must be >= 1, got {self.prompt_variable_max_chars!r}")
         if self.max_bad_events < 1:
             raise ValueError(f"max_bad_events must be >= 1, got {self.max_bad_events!r}")
         if self.recordings_root is not None and not isinstance(self.recordings_root, Path):
@@ -102,7 +108,8 @@ class AgentConfig:
 
     Attributes:
         provider: one of `PROVIDERS`.
-        prompt_template: instructions; ``{{variable}}`` is replaced by the contact's value.
+        prompt_template: instructions; ``{{variable}}`` refers to the contact's value, sent in a data section
+            (`media.bridge.prompts.render_instructions`).
         outcome_schema: the campaign's outcome schema (labels and typed fields).
         model: provider model name; blank uses the provider default.
         voice: provider voice; blank uses the provider default.

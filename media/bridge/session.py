@@ -62,7 +62,7 @@ from media.bridge.config import AgentConfig, BridgeConfig, CallContext
 from media.bridge.disclosures import played_disclosures, queue_disclosures
 from media.bridge.inbound import Inbound
 from media.bridge.playout import Playout
-from media.bridge.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, render_template
+from media.bridge.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, referenced_variables, render_spoken
 from media.bridge.result import AI_ERROR, BridgeStats, CallResult, outcome_from_tool_call, sum_usage
 from media.bridge.transcript import Transcript
 
@@ -406,7 +406,9 @@ class BridgeSession:
 
     def _record_outcome(self, call: ToolCall) -> dict[str, Any]:
         outcome = outcome_from_tool_call(self.agent.outcome_schema, call.arguments, call.raw)
-        self.outcome, self.outcome_fields, self.outcome_error = outcome.label, outcome.fields, outcome.error
+        # F13: an invalid outcome never replaces a valid one recorded earlier; the model is told and may retry.
+        if outcome.valid or not self.outcome:
+            self.outcome, self.outcome_fields, self.outcome_error = outcome.label, outcome.fields, outcome.error
         return {"ok": not outcome.problems, "errors": outcome.problems}
 
     async def _end_after_playout(self, reason: str, *, grace_ms: int) -> None:
@@ -431,10 +433,13 @@ class BridgeSession:
             return  # the caller is gone: nobody to speak to
         self._ended_by = "ai_error"
         self._barge_in(truncate=False)
-        text = render_template(self.agent.fallback_message or self.config.fallback_message, self.call.variables)
+        template = self.agent.fallback_message or self.config.fallback_message
+        text = render_spoken(template, self.call.variables, self.config.prompt_variable_max_chars)
         audio = b""
         try:
-            audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice))
+            # F21: a text rendered from the contact's variables is unique per contact: not cached.
+            audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice),
+                                            cache=not referenced_variables(template))
         except (SpeechSynthesisError, ValueError, OSError):
             logger.exception("attempt %s: fallback message could not be synthesised", self.call.attempt_id)
         if audio:
