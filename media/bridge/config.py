@@ -60,6 +60,10 @@ class BridgeConfig:
         collect_stats: keep per-frame latency samples (benchmarks and tests).
         prompt_variable_max_chars: the longest contact variable value sent to the AI or spoken (F13); longer
             values are cut.
+        max_playout_ms: the most agent audio queued for playback; an AI that sends more (faster than real time)
+            fails the call as ``ai_error`` (F20).
+        ai_silence_timeout_s: an AI that sends no audio for this long after the caller's last speech fails the
+            call as ``ai_error`` (F20: a stalled model with its socket open).
     """
 
     inbound_buffer_ms: int = 1000
@@ -76,6 +80,8 @@ class BridgeConfig:
     transcription_model: str = "gpt-4o-mini-transcribe"
     collect_stats: bool = False
     prompt_variable_max_chars: int = DEFAULT_VARIABLE_MAX_CHARS
+    max_playout_ms: int = 30_000
+    ai_silence_timeout_s: float = 15.0
 
     def __post_init__(self) -> None:
         if self.inbound_buffer_ms < FRAME_MS or self.inbound_buffer_ms % FRAME_MS:
@@ -89,6 +95,9 @@ class BridgeConfig:
             raise ValueError(f"speech_rms_threshold must be >= 0, got {self.speech_rms_threshold!r}")
         if self.end_call_grace_ms < 0:
             raise ValueError(f"end_call_grace_ms must be >= 0, got {self.end_call_grace_ms!r}")
+        if self.max_playout_ms < 1000:
+            raise ValueError(f"max_playout_ms must be >= 1000, got {self.max_playout_ms!r}")
+        _positive("ai_silence_timeout_s", self.ai_silence_timeout_s)
         if self.prompt_variable_max_chars < 1:
             raise ValueError(f"prompt_variable_max_chars must be >= 1, got {self.prompt_variable_max_chars!r}")
         if self.max_bad_events < 1:
