@@ -219,6 +219,10 @@ UA_SIP_PORT_BASE = env.int("UA_SIP_PORT_BASE", default=5070)
 UA_RTP_PORT_BASE = env.int("UA_RTP_PORT_BASE", default=20000)
 UA_RTP_PORT_RANGE = env.int("UA_RTP_PORT_RANGE", default=16)
 UA_MAX_CALLS_PER_PROCESS = env.int("UA_MAX_CALLS_PER_PROCESS", default=4)  # the pjsua2 wheel's limit
+# F27: SIP is accepted from the trunks' hosts (added as each is used), these networks (the carrier's signalling
+# ranges, comma-separated IPs or CIDRs) and, when on, 127.0.0.1/::1; other INVITEs are refused 403.
+UA_SIP_ALLOWED_SOURCES = env.list("UA_SIP_ALLOWED_SOURCES", default=[])
+UA_SIP_ALLOW_LOOPBACK = env.bool("UA_SIP_ALLOW_LOOPBACK", default=True)
 UA_MEDIA_TIMEOUT_S = env.float("UA_MEDIA_TIMEOUT_S", default=15.0)  # no RTP this long: the call failed
 UA_STOP_TIMEOUT_S = env.float("UA_STOP_TIMEOUT_S", default=15.0)  # SIGTERM: time to hang up and record
 UA_CALL_HOOKS = env("UA_CALL_HOOKS", default="")  # "module:callable" building per-call media hooks

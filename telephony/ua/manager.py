@@ -24,12 +24,13 @@ import pjsua2 as pj
 from telephony.choices import SrtpPolicy, TrunkAuth
 from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
 from telephony.registrations import Registration
-from telephony.ua.accounts import MAX_ACCOUNTS, REGISTRATION_WAIT_S, TrunkAccount
+from telephony.ua.accounts import MAX_ACCOUNTS, REGISTRATION_WAIT_S, TrunkAccount, create_guard_account
 from telephony.ua.call import OutboundCall
 from telephony.ua.endpoint import PjsuaThread
 from telephony.ua.hooks import CallHooks, ChannelGate, EndReport
 from telephony.ua.media_port import MAX_MEDIA_PORTS, MediaPortPool
 from telephony.ua.sip_codes import CallOutcome, disposition_for, should_fail_over
+from telephony.ua.sip_sources import SipSourcePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +57,13 @@ class CallManager:
         media_timeout_s: end an answered call as failed after this long without RTP (0 disables).
         hooks_factory: builds the per-call hooks for the media work.
         channel_gate: asks for a channel on a failover trunk (None: failover needs no permission, as in tests).
+        source_policy: who may send SIP (F27); trunks are added as they are used. None refuses no one.
     """
 
     def __init__(self, pjsua: PjsuaThread, events: queue.SimpleQueue[CallEvent], *, bind_address: str,
                  rtp_port: int, rtp_port_range: int, media_timeout_s: float,
                  hooks_factory: Callable[[OriginateCommand], CallHooks] | None = None,
-                 channel_gate: ChannelGate | None = None) -> None:
+                 channel_gate: ChannelGate | None = None, source_policy: SipSourcePolicy | None = None) -> None:
         self.pjsua = pjsua
         self.events = events
         self.bind_address = bind_address
@@ -83,6 +85,9 @@ class CallManager:
         self._lock = threading.Lock()  # guards the live-attempt snapshot read by other threads
         self._live_ids: frozenset[int] = frozenset()
         self._live_trunks: dict[int, int] = {}
+        # F27: inbound INVITEs from outside the trunks' addresses are refused (403) by the default account.
+        self.source_policy = source_policy
+        self.guard_account = create_guard_account(source_policy, bind_address) if source_policy else None
         pjsua.tick_handlers.append(self.tick)
 
     # ---- helpers -----------------------------------------------------------------------------------------
@@ -125,7 +130,9 @@ class CallManager:
             account.last_used = time.monotonic()
             return account
         self._evict_accounts()
-        account = TrunkAccount(spec)
+        if self.source_policy is not None:
+            self.source_policy.add_host(spec.host)
+        account = TrunkAccount(spec, self.source_policy)
         account.create(self._account_config(spec))
         self.accounts[key] = account
         self._refresh_registering()
@@ -465,7 +472,7 @@ class CallManager:
             self._gate_executor.shutdown(wait=False, cancel_futures=True)
         self._awaiting_registration.clear()
         self._graveyard.clear()
-        for account in self.accounts.values():
+        for account in [*self.accounts.values(), *([self.guard_account] if self.guard_account else [])]:
             account.shutdown()
         self.accounts.clear()
         self._registering = ()

@@ -16,6 +16,7 @@ from typing import Any
 
 from media.endpoints import EndpointPolicy
 from telephony.agent_endpoints import endpoint_policy
+from telephony.ua.sip_sources import SipSourcePolicy
 
 # The per-call hooks installed unless told otherwise (`--hooks`, settings UA_CALL_HOOKS / UA_MEDIA_BRIDGE).
 MEDIA_HOOKS = "telephony.conversation.controller:campaign_call"
@@ -71,6 +72,10 @@ class UaSettings:
     """Where call recordings are written (``RECORDINGS_ROOT``)."""
     endpoint_policy: EndpointPolicy
     """The allow-lists every call's agent must pass (``AI_*`` settings, `telephony.agent_endpoints`)."""
+    sip_allowed_sources: tuple[str, ...] = ()
+    """Networks allowed to send SIP besides the trunks' hosts (``UA_SIP_ALLOWED_SOURCES``, F27)."""
+    sip_allow_loopback: bool = True
+    """Whether 127.0.0.1 and ::1 may send SIP (``UA_SIP_ALLOW_LOOPBACK``, F27)."""
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
@@ -98,6 +103,7 @@ class UaSettings:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        SipSourcePolicy(self.sip_allowed_sources)  # raises naming UA_SIP_ALLOWED_SOURCES
 
     @classmethod
     def from_django(cls, settings: Any) -> UaSettings:
@@ -130,6 +136,8 @@ class UaSettings:
             local_agent_token=str(settings.LOCAL_AGENT_TOKEN or ""),
             recordings_root=Path(recordings) if recordings else None,
             endpoint_policy=endpoint_policy(settings),
+            sip_allowed_sources=tuple(str(n) for n in settings.UA_SIP_ALLOWED_SOURCES),
+            sip_allow_loopback=bool(settings.UA_SIP_ALLOW_LOOPBACK),
         )
 
     def with_flags(self, **flags: Any) -> UaSettings:
