@@ -133,10 +133,10 @@ def outcome_from_tool_call(schema: list[dict[str, Any]], arguments: dict[str, An
         problems.append(f"label must be a string, got {str(label)[:64]!r}")
     if not isinstance(fields, dict):
         problems.append("fields must be an object")
-    if not problems:
+    if isinstance(label, str) and isinstance(fields, dict):
         problems = validate_outcome(schema, label, fields)
-    if not problems:
-        return ToolOutcome(label, fields, [])
+        if not problems:
+            return ToolOutcome(label, fields, [])
     kept: dict[str, Any] = {"invalid_label": "" if label is None else str(label)[:64]}
     kept["invalid_fields"] = fields if isinstance(fields, dict) else str(fields)[:2000]
     return ToolOutcome("", kept, problems)

@@ -472,8 +472,10 @@ class CallManager:
             self._gate_executor.shutdown(wait=False, cancel_futures=True)
         self._awaiting_registration.clear()
         self._graveyard.clear()
-        for account in [*self.accounts.values(), *([self.guard_account] if self.guard_account else [])]:
+        for account in self.accounts.values():
             account.shutdown()
+        if self.guard_account is not None:
+            self.guard_account.shutdown()
         self.accounts.clear()
         self._registering = ()
         self.ports.clear()
