@@ -243,6 +243,11 @@ AI_GEMINI_HOSTS = env.list("AI_GEMINI_HOSTS", default=["generativelanguage.googl
 AI_TWILIO_STREAM_HOSTS = env.list("AI_TWILIO_STREAM_HOSTS", default=[])  # empty: any host, over wss://
 # Lets every provider use a loopback URL (test doubles, a local simulator): never in production.
 AI_ALLOW_LOOPBACK_AGENTS = env.bool("AI_ALLOW_LOOPBACK_AGENTS", default=False)
+# F13: the longest contact value sent to the AI or spoken (longer ones are cut); F20: the most agent audio queued
+# for playback, and how long the AI may stay silent after the caller spoke, before the call ends as ai_error.
+AI_PROMPT_VARIABLE_MAX_CHARS = env.int("AI_PROMPT_VARIABLE_MAX_CHARS", default=200)
+AI_MAX_PLAYOUT_S = env.int("AI_MAX_PLAYOUT_S", default=30)
+AI_SILENCE_TIMEOUT_S = env.float("AI_SILENCE_TIMEOUT_S", default=15.0)
 # How long a UA worker's busy thread may keep the GIL while the media clock thread waits for it.
 UA_GIL_SWITCH_INTERVAL_MS = env.float("UA_GIL_SWITCH_INTERVAL_MS", default=0.5)
 UA_NICE = env.int("UA_NICE", default=0)  # < 0 puts the media clock ahead of other work (CAP_SYS_NICE)

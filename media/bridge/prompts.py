@@ -33,8 +33,9 @@ END_CALL = "end_call"
 TRANSFER_CALL = "transfer_call"
 
 # F13: the longest value of one contact variable that reaches the AI or the speech synthesiser. A name, a company,
-# an appointment time fit; a paragraph of orders does not. BridgeConfig.prompt_variable_max_chars overrides it.
-DEFAULT_VARIABLE_MAX_CHARS = 120
+# an address, an appointment time fit; a page of orders does not. BridgeConfig.prompt_variable_max_chars
+# (AI_PROMPT_VARIABLE_MAX_CHARS) overrides it.
+DEFAULT_VARIABLE_MAX_CHARS = 200
 ELLIPSIS = "\u2026"
 
 CONTACT_DATA_OPEN = "<contact_data>"

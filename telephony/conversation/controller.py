@@ -82,8 +82,13 @@ def process_media_loop() -> MediaLoop:
 
 
 def bridge_config_from_settings(ua: UaSettings) -> BridgeConfig:
-    """The bridge settings of this process (recordings under RECORDINGS_ROOT)."""
-    return BridgeConfig(recordings_root=ua.recordings_root)
+    """The bridge settings of this process (recordings under RECORDINGS_ROOT, the F13/F20 limits from ``AI_*``)."""
+    return BridgeConfig(
+        recordings_root=ua.recordings_root,
+        prompt_variable_max_chars=ua.prompt_variable_max_chars,
+        max_playout_ms=ua.max_playout_ms,
+        ai_silence_timeout_s=ua.ai_silence_timeout_s,
+    )
 
 
 def campaign_call(command: OriginateCommand) -> CampaignCall:
