@@ -43,7 +43,7 @@ from media.audio.frames import FRAME_BYTES, FRAME_MS
 from media.bridge.config import DEFAULT_FALLBACK, BridgeConfig, CallContext
 from media.bridge.loop import MediaLoop
 from media.bridge.playout import SILENCE
-from media.bridge.prompts import render_template
+from media.bridge.prompts import referenced_variables, render_spoken
 from media.bridge.result import CallResult
 from media.bridge.session import BridgeSession
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
@@ -82,8 +82,13 @@ def process_media_loop() -> MediaLoop:
 
 
 def bridge_config_from_settings(ua: UaSettings) -> BridgeConfig:
-    """The bridge settings of this process (recordings under RECORDINGS_ROOT)."""
-    return BridgeConfig(recordings_root=ua.recordings_root)
+    """The bridge settings of this process (recordings under RECORDINGS_ROOT, the F13/F20 limits from ``AI_*``)."""
+    return BridgeConfig(
+        recordings_root=ua.recordings_root,
+        prompt_variable_max_chars=ua.prompt_variable_max_chars,
+        max_playout_ms=ua.max_playout_ms,
+        ai_silence_timeout_s=ua.ai_silence_timeout_s,
+    )
 
 
 def campaign_call(command: OriginateCommand) -> CampaignCall:
@@ -251,7 +256,7 @@ class CampaignCall(CallHooks):
         plan = self.plan
         if plan.agent is None:
             self.disposition, self.reason = AI_ERROR, f"config: {plan.agent_error}"
-            await self._play(render_template(DEFAULT_FALLBACK, plan.variables))
+            await self._play(DEFAULT_FALLBACK)
             self.hangup(f"AI failure: {plan.agent_error}")
             return
         if not plan.amd_enabled or plan.amd.greet_immediately:
@@ -381,20 +386,24 @@ class CampaignCall(CallHooks):
         self.reason = "voicemail message not delivered: the call ended before the beep"
         after = await wait_for_beep(self._rx, plan.amd, decision)
         self._listening = False
-        text = render_template(plan.voicemail_message, plan.variables)
+        text = render_spoken(plan.voicemail_message, plan.variables, self.config.prompt_variable_max_chars)
         self.reason = f"voicemail message not delivered: the call ended while it played (after the {after})"
-        delivered = await self._play(text)
+        delivered = await self._play(text, cache=not referenced_variables(plan.voicemail_message))
         self.voicemail = {"after": after, "delivered": delivered}
         if delivered:
             self.disposition, self.reason = VOICEMAIL_LEFT, f"voicemail message left after the {after}"
             self.hangup("voicemail left")
 
-    async def _play(self, text: str) -> bool:
-        """Speak `text` to the callee with local TTS; True once it was played to the end."""
+    async def _play(self, text: str, *, cache: bool = True) -> bool:
+        """Speak `text` to the callee with local TTS; True once it was played to the end.
+
+        ``cache=False`` for a text rendered from the contact's variables (F21: unique per contact).
+        """
         from media.speech.tts import SpeechSynthesisError, Voice, synthesize
 
         try:
-            audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice))
+            audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice),
+                                            cache=cache)
         except (SpeechSynthesisError, ValueError, OSError):
             logger.exception("attempt %s: could not synthesise %d characters", self.plan.attempt_id, len(text))  # F23
             return False
