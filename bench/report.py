@@ -81,6 +81,15 @@ def _attempt_columns() -> list[str]:
     return [f.column for f in CallAttempt._meta.concrete_fields if not f.primary_key]
 
 
+def _column_defaults(model: Any) -> dict[str, Any]:
+    """Each column's default as the database takes it, for the columns the loader does not set itself (so a
+    field added to the model later does not break the benchmark)."""
+    from django.db import connection
+
+    return {f.column: f.get_db_prep_save(f.get_default(), connection)
+            for f in model._meta.concrete_fields if not f.primary_key}
+
+
 def load(n_attempts: int) -> int:
     """Empty the ledger tables and load the benchmark campaigns; return the measured campaign's id."""
     from django.core.management import call_command
@@ -123,7 +132,11 @@ def _load_campaign(campaign_id: int, n_attempts: int, trunk_id: int, failover_id
     dispositions = [d for d, _ in DISPOSITIONS]
     disposition_weights = [w for _, w in DISPOSITIONS]
     now = EPOCH + dt.timedelta(days=DAYS + 1)
+    from campaigns.models import CallAttempt, Contact
+
     contact_columns = _contact_columns()
+    contact_defaults = _column_defaults(Contact)
+    attempt_defaults = _column_defaults(CallAttempt)
     # Spread the attempts over the contacts: each gets at least one, the rest at random.
     per_contact = [1] * n_contacts
     for _ in range(n_attempts - n_contacts):
@@ -146,7 +159,7 @@ def _load_campaign(campaign_id: int, n_attempts: int, trunk_id: int, failover_id
                           "last_disposition": "human" if outcome else rng.choice(dispositions[:3]),
                           "outcome": outcome, "outcome_fields": Jsonb(fields), "import_job_id": None,
                           "created_at": EPOCH, "updated_at": now}
-                copy.write_row([first_id + k, *[values[c] for c in contact_columns]])
+                copy.write_row([first_id + k, *[values.get(c, contact_defaults[c]) for c in contact_columns]])
                 contacts.append({"id": first_id + k, "n": per_contact[k], "outcome": outcome, "fields": fields})
         attempt_columns = _attempt_columns()
         with cursor.cursor.copy(f"COPY campaigns_callattempt ({', '.join(attempt_columns)}) FROM STDIN") as copy:
@@ -156,7 +169,7 @@ def _load_campaign(campaign_id: int, n_attempts: int, trunk_id: int, failover_id
                     disposition = "human" if last and contact["outcome"] else rng.choices(
                         dispositions, disposition_weights)[0]
                     row = _attempt(rng, campaign_id, contact, number, disposition, trunk_id, failover_id)
-                    copy.write_row([row.get(c) for c in attempt_columns])
+                    copy.write_row([row[c] if c in row else attempt_defaults[c] for c in attempt_columns])
 
 
 def _outcome(rng: random.Random) -> tuple[str, dict[str, Any]]:

@@ -68,7 +68,10 @@ class AgentProfile(models.Model):
         "API key environment variable", max_length=100, blank=True,
         help_text="Name of the environment variable holding the key. Keys are never stored here.",
     )
-    prompt_template = models.TextField(help_text="Instructions; {{variable}} is replaced by the contact's value.")
+    prompt_template = models.TextField(
+        help_text="Instructions; {{variable}} refers to the contact's value, which the AI receives in a separate "
+        "data section, as data, never as instructions."
+    )
     greeting = models.TextField(blank=True, help_text="First words; {{variables}} allowed.")
     outcome_schema = models.JSONField(
         default=default_outcome_schema, validators=[validate_outcome_schema],

@@ -6,6 +6,9 @@ The session ``instructions`` (the campaign's rendered prompt) may contain lines 
 (case-insensitive, anywhere in the prompt, optionally after ``-`` or ``*``). Everything else in the prompt
 is ignored by the local agent (a real model reads it).
 
+Contact values come in a ``<contact_data>`` section (`media.bridge.prompts.render_instructions`), never read as
+script lines: a reference such as ``[contact.first_name]`` is replaced inside its line, after the lines were split.
+
 * ``Greeting: Hello Ada, this is Sam from Sunny Solar.`` — said first (default: "Hello, this is an
   automated call.").
 * ``Question: Would you like a free quote?`` — asked in order, one per line; the **first** question is the
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from media.bridge.prompts import read_contact_data
 from media.speech.intents import (
     LEAVING,
     Intent,
@@ -82,6 +86,7 @@ _REPLY_KEYS = {
     "reprompt": "reprompt",
     "identity": "identity",
 }
+_REFERENCE = re.compile(r"\[contact\.([A-Za-z_][A-Za-z0-9_.]*)\]")  # a placeholder, as render_instructions writes it
 _OUTCOME_PARAM_NAMES = ("outcome", "label", "disposition", "result", "status")
 _END_CALL_NAMES = ("end_call", "hang_up", "hangup", "end_conversation")
 _NOTE_FIELDS = ("notes", "note", "summary", "comment", "comments", "details", "transcript")
@@ -130,12 +135,13 @@ def parse_script(instructions: str) -> Script:
     greeting: str | None = None
     questions: list[Question] = []
     replies: dict[str, str] = {}
-    for line in instructions.splitlines():
+    head, data = read_contact_data(instructions)  # F13: values only fill references inside a line
+    for line in head.splitlines():
         match = _LINE.match(line)
         if not match:
             continue
         key = " ".join(match.group("key").lower().split())
-        text = match.group("text").strip()
+        text = _REFERENCE.sub(lambda m: data.get(m.group(1), ""), match.group("text")).strip()
         if key == "greeting":
             greeting = text
         elif key == "question":

@@ -43,7 +43,7 @@ class TrunkAdmin(admin.ModelAdmin):
     readonly_fields = ["registration"]
     fieldsets = [
         (None, {"fields": ["name", "enabled"]}),
-        ("Where calls go", {"fields": ["host", "port", "transport", "failover"]}),
+        ("Where calls go", {"fields": ["host", "port", "transport", "tls_ca_pem", "failover"]}),
         ("Authentication", {"fields": ["auth_mode", "username", "password", "clear_password", "realm",
                                        "register_expiry_s", "registration"]}),
         ("Media", {"fields": ["srtp_policy", "codecs", "send_pai"]}),

@@ -66,6 +66,9 @@ class TrunkSpec:
     max_channels: int = 1
     failover: TrunkSpec | None = None
     password: str = field(default="", repr=False, compare=False)
+    # F5: the CA certificate(s) (PEM) the trunk's TLS certificate must chain to; empty: the system's CA bundle.
+    # Like the password it is not on the wire: the UA reads it from the trunk row (`with_credentials`).
+    tls_ca_pem: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -115,6 +118,17 @@ class TrunkSpec:
         failover = self.failover.with_password(failover_password) if self.failover else None
         return replace(self, password=password, failover=failover)
 
+    def with_tls_ca(self, ca_pem: str, failover_ca_pem: str = "") -> TrunkSpec:
+        """This spec with the trunk's own CA certificates for TLS (and its failover's), read by the UA."""
+        failover = self.failover.with_tls_ca(failover_ca_pem) if self.failover else None
+        return replace(self, tls_ca_pem=ca_pem, failover=failover)
+
+    def security_problems(self) -> list[str]:
+        """Why this trunk must not be used as configured (empty when it may): `trunk_security_errors`."""
+        errors = trunk_security_errors(transport=self.transport, auth_mode=self.auth_mode, realm=self.realm,
+                                       srtp_policy=self.srtp_policy, tls_ca_pem=self.tls_ca_pem)
+        return [f"trunk {self.id}: {message}" for message in errors.values()]
+
     def uri_params(self) -> str:
         """The `;transport=` parameter for URIs towards this trunk (empty for UDP)."""
         return "" if self.transport == "udp" else f";transport={self.transport}"
@@ -127,7 +141,38 @@ class TrunkSpec:
     def account_key(self) -> tuple[Any, ...]:
         """What makes two trunks share one pjsua2 account (everything but failover and codec order)."""
         return (self.id, self.host, self.port, self.transport, self.auth_mode, self.username, self.password,
-                self.realm, self.register_expiry_s, self.srtp_policy)
+                self.realm, self.register_expiry_s, self.srtp_policy, self.tls_ca_pem)
+
+
+PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+
+
+def trunk_security_errors(*, transport: str, auth_mode: str, realm: str, srtp_policy: str,
+                          tls_ca_pem: str = "") -> dict[str, str]:
+    """The security rules of a trunk's configuration (F5), field name -> message; empty when they hold.
+
+    One rule set for the trunk form and model (`Trunk.clean`), the UA (no account is built for a trunk that
+    breaks one) and the trunk check:
+
+    - digest and REGISTER trunks name the provider's realm: a blank or ``*`` realm answers a challenge from any
+      realm, so whoever can answer our requests with a 401 gets a digest response to crack offline;
+    - SRTP ``mandatory`` needs TLS signalling: SDES keys travel in the SDP, and over UDP or TCP anyone who reads
+      the signalling reads the keys (RFC 4568 section 8.3: the SDP must be protected);
+    - a trunk's own CA certificates apply to TLS only, and must be PEM certificates.
+    """
+    errors: dict[str, str] = {}
+    if auth_mode in ("digest", "register") and realm.strip() in ("", "*"):
+        errors["realm"] = ("digest and REGISTER authentication need the provider's realm (a blank or '*' realm "
+                           "would answer a challenge from any realm)")
+    if srtp_policy == "mandatory" and transport != "tls":
+        errors["srtp_policy"] = ("SRTP mandatory needs the TLS transport: SDES keys travel in the SDP, which "
+                                 f"{transport.upper()} signalling sends in clear")
+    if tls_ca_pem.strip():
+        if transport != "tls":
+            errors["tls_ca_pem"] = "a CA certificate applies to TLS trunks only"
+        elif PEM_CERTIFICATE not in tls_ca_pem:
+            errors["tls_ca_pem"] = f"the CA certificate must be PEM text starting with {PEM_CERTIFICATE}"
+    return errors
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from telephony.ua.ledger import LedgerUnavailable
 
 
 def with_credentials(spec: TrunkSpec) -> TrunkSpec:
-    """`spec` (and its failover) with the passwords of their trunk rows.
+    """`spec` (and its failover) with the passwords and TLS CA certificates of their trunk rows.
 
     Raises:
         LookupError: the trunk no longer exists.
@@ -19,14 +19,16 @@ def with_credentials(spec: TrunkSpec) -> TrunkSpec:
     """
     ids = [spec.id] + ([spec.failover.id] if spec.failover else [])
     try:
-        passwords = dict(Trunk.objects.filter(pk__in=ids).values_list("id", "password"))
+        rows = {pk: (password, ca) for pk, password, ca in
+                Trunk.objects.filter(pk__in=ids).values_list("id", "password", "tls_ca_pem")}
     except (OperationalError, InterfaceError) as exc:
         close_old_connections()
         raise LedgerUnavailable(f"trunk credentials: {type(exc).__name__}") from exc
-    if spec.id not in passwords:
+    if spec.id not in rows:
         raise LookupError(f"trunk {spec.id} does not exist")
-    failover_password = passwords.get(spec.failover.id, "") if spec.failover else ""
-    return spec.with_password(passwords[spec.id], failover_password)
+    failover = rows.get(spec.failover.id, ("", "")) if spec.failover else ("", "")
+    # F5: the trust anchor comes from the trunk row, like the password, never from the command.
+    return spec.with_password(rows[spec.id][0], failover[0]).with_tls_ca(rows[spec.id][1], failover[1])
 
 
 def registration_trunks() -> list[TrunkSpec]:
@@ -44,5 +46,5 @@ def registration_trunks() -> list[TrunkSpec]:
                              register_expiry_s=trunk.register_expiry_s, srtp_policy=trunk.srtp_policy)
         except ValueError:
             continue  # a row the dialer could not use either
-        specs.append(spec.with_password(trunk.password))
+        specs.append(spec.with_password(trunk.password).with_tls_ca(trunk.tls_ca_pem))
     return specs

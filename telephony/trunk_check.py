@@ -48,7 +48,9 @@ class TrunkCheckResult:
     def summary(self) -> str:
         """One line for an operator."""
         if self.error and not self.reachable:
-            return f"unreachable: {self.error}"
+            # A check that sent nothing (F5: a refused certificate, a trunk the calls would refuse) says so itself.
+            sent_nothing = self.error.startswith(("not checked", "OPTIONS not sent"))
+            return self.error if sent_nothing else f"unreachable: {self.error}"
         parts = [f"reachable ({self.options_code} {self.options_reason}, {self.rtt_ms:.0f} ms)"
                  if self.reachable and self.rtt_ms is not None else "unreachable (no answer to OPTIONS)"]
         if self.register_code is not None:
@@ -77,7 +79,8 @@ def check_trunk(trunk: Any, *, timeout_s: float = 8.0) -> TrunkCheckResult:
     spec = {
         "id": trunk.pk, "host": trunk.host, "port": trunk.port, "transport": trunk.transport,
         "auth_mode": trunk.auth_mode, "username": trunk.username, "password": trunk.password,
-        "realm": trunk.realm, "register_expiry_s": trunk.register_expiry_s,
+        "realm": trunk.realm, "register_expiry_s": trunk.register_expiry_s, "srtp_policy": trunk.srtp_policy,
+        "tls_ca_pem": trunk.tls_ca_pem,
     }
     # F1: the child needs neither the database nor any other secret of the web process: a short explicit list.
     env = {name: os.environ[name] for name in _CHILD_ENV if name in os.environ}
@@ -105,11 +108,24 @@ def _run_check(spec: dict[str, Any], bind: str, timeout_s: float) -> TrunkCheckR
 
     from telephony.choices import TrunkAuth
     from telephony.contract import TrunkSpec
+    from telephony.ua.tls import TlsRefusals, refusal_text, verifying_tls_config
 
     # The password came on stdin (never a command line); the wire form refuses one, so it is set apart.
     password = str(spec.pop("password", "") or "")
-    trunk = TrunkSpec.from_wire(spec).with_password(password)
-    endpoint = pj.Endpoint()
+    ca_pem = str(spec.pop("tls_ca_pem", "") or "")
+    trunk = TrunkSpec.from_wire(spec).with_password(password).with_tls_ca(ca_pem)
+    problems = trunk.security_problems()
+    if problems:  # F5: nothing is sent for a trunk the calls would refuse
+        return TrunkCheckResult(False, None, "", None, None, error="not checked: " + "; ".join(problems))
+    refusals = TlsRefusals()
+
+    class CheckEndpoint(pj.Endpoint):
+        def onTransportState(self, prm: pj.OnTransportStateParam) -> None:  # pjsua2 callback name
+            text = refusal_text(prm.tlsInfo)
+            if text:
+                refusals.record(str(prm.tlsInfo.remoteAddr), text)
+
+    endpoint = CheckEndpoint()
     endpoint.libCreate()
     config = pj.EpConfig()
     config.uaConfig.threadCnt = 0
@@ -119,6 +135,9 @@ def _run_check(spec: dict[str, Any], bind: str, timeout_s: float) -> TrunkCheckR
     transport = pj.TransportConfig()
     transport.boundAddress = bind
     transport.port = 0
+    if trunk.transport == "tls":
+        # F5: the trunk's certificate must chain to its CA (or the system's bundle) and name its host.
+        verifying_tls_config(transport, ca_pem=trunk.tls_ca_pem)
     kinds = {"udp": pj.PJSIP_TRANSPORT_UDP, "tcp": pj.PJSIP_TRANSPORT_TCP, "tls": pj.PJSIP_TRANSPORT_TLS}
     transport_id = endpoint.transportCreate(kinds[trunk.transport], transport)
     endpoint.libStart()
@@ -142,7 +161,7 @@ def _run_check(spec: dict[str, Any], bind: str, timeout_s: float) -> TrunkCheckR
     account_config.regConfig.registerOnAdd = False
     if trunk.auth_mode != TrunkAuth.IP:
         account_config.sipConfig.authCreds.append(
-            pj.AuthCredInfo("digest", trunk.realm or "*", trunk.username, 0, trunk.password))
+            pj.AuthCredInfo("digest", trunk.realm, trunk.username, 0, trunk.password))
     if trunk.auth_mode == TrunkAuth.REGISTER:
         account_config.regConfig.registrarUri = f"sip:{trunk.host_port()}{trunk.uri_params()}"
         account_config.regConfig.timeoutSec = trunk.register_expiry_s
@@ -167,6 +186,11 @@ def _run_check(spec: dict[str, Any], bind: str, timeout_s: float) -> TrunkCheckR
     options = state.get("options")
     if options is None and not error:
         error = f"no answer to OPTIONS within {timeout_s:g} s"
+    if options is not None and "ECERTVERIF" in options[1]:
+        # The handshake was refused before OPTIONS was written: not reachable, and nothing else is tried.
+        refusal = refusals.reason_for(trunk.host, trunk.port) or options[1]
+        _KEEP_ALIVE.append((endpoint, account))
+        return TrunkCheckResult(False, None, "", None, None, error=f"OPTIONS not sent: {refusal}")
     code, reason, rtt = (options[0], options[1], (options[2] - sent) * 1000) if options else (None, "", None)
     # pjsip answers a timeout or transport failure itself (408/503 with no response received): not reachable.
     reachable = options is not None and not (code in (408, 503) and (rtt or 0) >= timeout_s * 1000 * 0.9)

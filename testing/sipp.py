@@ -39,6 +39,7 @@ class SippRun:
     port: int
     media_port: int
     workdir: Path
+    local_ip: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
     message_file: Path = field(init=False)
     stat_file: Path = field(init=False)
@@ -67,8 +68,8 @@ class SippRun:
         """
         if SIPP is None:
             raise RuntimeError("sipp is not installed (Debian package sip-tester)")
-        command = [SIPP, "-sf", str(self.scenario), "-i", "127.0.0.1", "-p", str(self.port),
-                   "-mi", "127.0.0.1", "-mp", str(self.media_port), "-m", str(calls), "-nostdin",
+        command = [SIPP, "-sf", str(self.scenario), "-i", self.local_ip, "-p", str(self.port),
+                   "-mi", self.local_ip, "-mp", str(self.media_port), "-m", str(calls), "-nostdin",
                    "-timeout", f"{int(timeout_s)}s", "-timeout_error",
                    "-trace_err", "-error_file", str(self.error_file),
                    "-trace_stat", "-stf", str(self.stat_file), "-fd", "1"]
@@ -85,7 +86,7 @@ class SippRun:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603
                                             stdin=subprocess.DEVNULL, cwd=self.workdir)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not port_is_bound_udp(self.port):
+        while time.monotonic() < deadline and not port_is_bound_udp(self.port, self.local_ip):
             if self.process.poll() is not None:
                 raise RuntimeError(f"sipp exited at start: {self.log_file.read_text(errors='replace')[-2000:]}")
             time.sleep(0.02)

@@ -33,6 +33,7 @@ from campaigns.contacts.dnc import add_to_do_not_call
 from campaigns.dialer.gate import gate_attempt, hold_contact_until
 from campaigns.dialer.leases import LEASE_TTL_S, attempt_scopes, release_attempt_leases, renew_leases
 from campaigns.models import CallAttempt, Contact, DoNotCall, RetryRule
+from campaigns.outcome_schema import checked_outcome
 from campaigns.redis_client import get_redis
 from campaigns.rules.callbacks import callback_at, callback_field, requested_instant
 from campaigns.rules.retries import Rule, plan_next_step
@@ -206,6 +207,8 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
     unknown = set(results) - RESULT_FIELDS
     if unknown:
         raise ValueError(f"unknown result fields: {', '.join(sorted(unknown))}")
+    if results.get("outcome"):
+        results = _with_checked_outcome(attempt_id, results)
     # Disclosures played are evidence, not attempt columns (compliance.evidence; TSR record keeping).
     disclosures = results.pop("disclosures", None) or []
     now = timezone.now()
@@ -239,6 +242,14 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
         # trunk's channel lease is released too: a failover held both.
         transaction.on_commit(lambda: _release(attempt_id, campaign_id, trunk, primary))
     return True
+
+
+def _with_checked_outcome(attempt_id: int, results: dict[str, Any]) -> dict[str, Any]:
+    """F13: the outcome is checked against the campaign agent's schema again, where it is stored (the UA checked it
+    too, but the ledger event may come from a UA of another version, or a schema changed mid-call)."""
+    schema = (CallAttempt.objects.filter(pk=attempt_id)
+              .values_list("campaign__agent__outcome_schema", flat=True).first())
+    return checked_outcome(list(schema or []), results)
 
 
 def _release(attempt_id: int, campaign_id: int, trunk_id: int | None, primary_trunk_id: int | None) -> None:

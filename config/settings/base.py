@@ -220,6 +220,10 @@ UA_SIP_PORT_BASE = env.int("UA_SIP_PORT_BASE", default=5070)
 UA_RTP_PORT_BASE = env.int("UA_RTP_PORT_BASE", default=20000)
 UA_RTP_PORT_RANGE = env.int("UA_RTP_PORT_RANGE", default=16)
 UA_MAX_CALLS_PER_PROCESS = env.int("UA_MAX_CALLS_PER_PROCESS", default=4)  # the pjsua2 wheel's limit
+# F27: SIP is accepted from the trunks' hosts (added as each is used), these networks (the carrier's signalling
+# ranges, comma-separated IPs or CIDRs) and, when on, 127.0.0.1/::1; other INVITEs are refused 403.
+UA_SIP_ALLOWED_SOURCES = env.list("UA_SIP_ALLOWED_SOURCES", default=[])
+UA_SIP_ALLOW_LOOPBACK = env.bool("UA_SIP_ALLOW_LOOPBACK", default=True)
 UA_MEDIA_TIMEOUT_S = env.float("UA_MEDIA_TIMEOUT_S", default=15.0)  # no RTP this long: the call failed
 UA_STOP_TIMEOUT_S = env.float("UA_STOP_TIMEOUT_S", default=15.0)  # SIGTERM: time to hang up and record
 UA_CALL_HOOKS = env("UA_CALL_HOOKS", default="")  # "module:callable" building per-call media hooks
@@ -240,6 +244,11 @@ AI_GEMINI_HOSTS = env.list("AI_GEMINI_HOSTS", default=["generativelanguage.googl
 AI_TWILIO_STREAM_HOSTS = env.list("AI_TWILIO_STREAM_HOSTS", default=[])  # empty: any host, over wss://
 # Lets every provider use a loopback URL (test doubles, a local simulator): never in production.
 AI_ALLOW_LOOPBACK_AGENTS = env.bool("AI_ALLOW_LOOPBACK_AGENTS", default=False)
+# F13: the longest contact value sent to the AI or spoken (longer ones are cut); F20: the most agent audio queued
+# for playback, and how long the AI may stay silent after the caller spoke, before the call ends as ai_error.
+AI_PROMPT_VARIABLE_MAX_CHARS = env.int("AI_PROMPT_VARIABLE_MAX_CHARS", default=200)
+AI_MAX_PLAYOUT_S = env.int("AI_MAX_PLAYOUT_S", default=30)
+AI_SILENCE_TIMEOUT_S = env.float("AI_SILENCE_TIMEOUT_S", default=15.0)
 # How long a UA worker's busy thread may keep the GIL while the media clock thread waits for it.
 UA_GIL_SWITCH_INTERVAL_MS = env.float("UA_GIL_SWITCH_INTERVAL_MS", default=0.5)
 UA_NICE = env.int("UA_NICE", default=0)  # < 0 puts the media clock ahead of other work (CAP_SYS_NICE)

@@ -31,11 +31,18 @@ from media.endpoints import EndpointRefused, check_key_env, check_url
 logger = logging.getLogger(__name__)
 
 
+# F20: what one AI connection may hold in the UA's memory before the bridge reads it. Audio deltas are a few KB
+# (OpenAI's about 0.1-0.5 s, Gemini's 40 ms-1 s, Twilio's 20 ms); 1 MiB is about 90 s of mu-law as base64.
+MAX_MESSAGE_BYTES = 2**20
+MAX_QUEUED_MESSAGES = 16
+
+
 class AdapterError(Exception):
     """The AI connection failed; the call gets the fallback message and ends as ``ai_error``.
 
     Attributes:
-        kind: ``refused``, ``timeout``, ``rejected``, ``dropped``, ``bad_events`` or ``config``.
+        kind: ``refused``, ``timeout``, ``rejected``, ``dropped``, ``bad_events``, ``config``, ``overflow`` (too
+            much audio queued) or ``stalled`` (silent after the caller spoke); the last two from `media.bridge.guards`.
         reason: what happened, in words (stored on the attempt).
     """
 
@@ -255,7 +262,8 @@ class AgentAdapter(ABC):
                 url,
                 additional_headers=headers or {},
                 compression=None,
-                max_size=2**24,
+                max_size=MAX_MESSAGE_BYTES,
+                max_queue=MAX_QUEUED_MESSAGES,
                 open_timeout=None,
                 close_timeout=self.bridge.close_timeout_s / 2,
             )

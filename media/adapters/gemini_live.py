@@ -37,7 +37,13 @@ from media.adapters.base import (
     Usage,
 )
 from media.audio.frames import SAMPLE_RATE
-from media.bridge.prompts import OPEN_CALL_INSTRUCTIONS, gemini_function_declarations, render_template, tool_definitions
+from media.bridge.prompts import (
+    OPEN_CALL_INSTRUCTIONS,
+    gemini_function_declarations,
+    greeting_request,
+    render_instructions,
+    tool_definitions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +104,14 @@ class GeminiLiveAdapter(AgentAdapter):
                 "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": self.agent.resolved_voice}}},
             },
             "systemInstruction": {
-                "parts": [{"text": render_template(self.agent.prompt_template, self.call.variables)}]
+                # F13: contact values only inside the quoted data section, never in the instruction text.
+                "parts": [
+                    {
+                        "text": render_instructions(
+                            self.agent.prompt_template, self.call.variables, self.bridge.prompt_variable_max_chars
+                        )
+                    }
+                ]
             },
             "tools": [{"functionDeclarations": gemini_function_declarations(tools)}],
             "realtimeInputConfig": {
@@ -142,14 +155,13 @@ class GeminiLiveAdapter(AgentAdapter):
                 connection closed during setup (``rejected``).
         """
         self.ws = await self._open_session(None)
-        greeting = render_template(self.agent.greeting, self.call.variables).strip()
+        greeting = greeting_request(self.agent.greeting, self.call.variables, self.bridge.prompt_variable_max_chars)
         if greeting:
             await self.send_json(
                 {
                     "clientContent": {
-                        "turns": [
-                            {"role": "user", "parts": [{"text": f"The call is connected. Start by saying: {greeting}"}]}
-                        ],
+                        # F13: fixed words and the rendered greeting, quoted; never an instruction made of values.
+                        "turns": [{"role": "user", "parts": [{"text": greeting}]}],
                         "turnComplete": True,
                     }
                 }

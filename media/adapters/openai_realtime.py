@@ -33,7 +33,7 @@ from media.adapters.base import (
     require,
 )
 from media.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
-from media.bridge.prompts import OPEN_CALL_INSTRUCTIONS, render_template, tool_definitions
+from media.bridge.prompts import OPEN_CALL_INSTRUCTIONS, greeting_request, render_instructions, tool_definitions
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,10 @@ class OpenAIRealtimeAdapter(AgentAdapter):
         return rt.session_update(
             {
                 "type": "realtime",
-                "instructions": render_template(self.agent.prompt_template, variables),
+                # F13: contact values only inside the quoted data section, never in the instruction text.
+                "instructions": render_instructions(
+                    self.agent.prompt_template, variables, self.bridge.prompt_variable_max_chars
+                ),
                 "output_modalities": ["audio"],
                 "audio": {
                     "input": {
@@ -108,9 +111,9 @@ class OpenAIRealtimeAdapter(AgentAdapter):
                     "rejected",
                     f"AI rejected the session: {error.get('code') or ''} {error.get('message') or ''}".strip(),
                 )
-        greeting = render_template(self.agent.greeting, self.call.variables).strip()
+        greeting = greeting_request(self.agent.greeting, self.call.variables, self.bridge.prompt_variable_max_chars)
         if greeting:
-            await self.send_json(rt.response_create(f"Start the call now by saying: {greeting}"))
+            await self.send_json(rt.response_create(greeting))
         elif self.agent.open_call:
             await self.send_json(rt.response_create(OPEN_CALL_INSTRUCTIONS))
 

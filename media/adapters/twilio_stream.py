@@ -30,6 +30,7 @@ from media.adapters.base import (
     require,
 )
 from media.audio.g711 import pcm16_to_ulaw, ulaw_to_pcm16
+from media.bridge.prompts import limit_variables
 
 
 class TwilioStreamAdapter(AgentAdapter):
@@ -64,7 +65,8 @@ class TwilioStreamAdapter(AgentAdapter):
                 "accountSid": self.account_sid,
                 "callSid": self.call_sid,
                 "tracks": ["inbound"],
-                "customParameters": {str(k): "" if v is None else str(v) for k, v in self.call.variables.items()},
+                # F13: the same length-limited one-line values the other providers get.
+                "customParameters": limit_variables(self.call.variables, self.bridge.prompt_variable_max_chars),
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
         }

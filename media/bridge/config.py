@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from media.audio.frames import FRAME_MS
+from media.bridge.prompts import DEFAULT_VARIABLE_MAX_CHARS
 from media.endpoints import EndpointPolicy, check_agent_endpoint
 
 PROVIDERS = ("openai_realtime", "gemini_live", "twilio_stream", "local")  # campaigns.choices.AgentProvider
@@ -57,6 +58,12 @@ class BridgeConfig:
         transfer_available: whether the UA can transfer calls (the `transfer_call` tool says so to the model).
         transcription_model: OpenAI input transcription model.
         collect_stats: keep per-frame latency samples (benchmarks and tests).
+        prompt_variable_max_chars: the longest contact variable value sent to the AI or spoken (F13); longer
+            values are cut.
+        max_playout_ms: the most agent audio queued for playback; an AI that sends more (faster than real time)
+            fails the call as ``ai_error`` (F20).
+        ai_silence_timeout_s: an AI that sends no audio for this long after the caller's last speech fails the
+            call as ``ai_error`` (F20: a stalled model with its socket open).
     """
 
     inbound_buffer_ms: int = 1000
@@ -72,6 +79,9 @@ class BridgeConfig:
     transfer_available: bool = False
     transcription_model: str = "gpt-4o-mini-transcribe"
     collect_stats: bool = False
+    prompt_variable_max_chars: int = DEFAULT_VARIABLE_MAX_CHARS
+    max_playout_ms: int = 30_000
+    ai_silence_timeout_s: float = 15.0
 
     def __post_init__(self) -> None:
         if self.inbound_buffer_ms < FRAME_MS or self.inbound_buffer_ms % FRAME_MS:
@@ -85,6 +95,11 @@ class BridgeConfig:
             raise ValueError(f"speech_rms_threshold must be >= 0, got {self.speech_rms_threshold!r}")
         if self.end_call_grace_ms < 0:
             raise ValueError(f"end_call_grace_ms must be >= 0, got {self.end_call_grace_ms!r}")
+        if self.max_playout_ms < 1000:
+            raise ValueError(f"max_playout_ms must be >= 1000, got {self.max_playout_ms!r}")
+        _positive("ai_silence_timeout_s", self.ai_silence_timeout_s)
+        if self.prompt_variable_max_chars < 1:
+            raise ValueError(f"prompt_variable_max_chars must be >= 1, got {self.prompt_variable_max_chars!r}")
         if self.max_bad_events < 1:
             raise ValueError(f"max_bad_events must be >= 1, got {self.max_bad_events!r}")
         if self.recordings_root is not None and not isinstance(self.recordings_root, Path):
@@ -102,7 +117,8 @@ class AgentConfig:
 
     Attributes:
         provider: one of `PROVIDERS`.
-        prompt_template: instructions; ``{{variable}}`` is replaced by the contact's value.
+        prompt_template: instructions; ``{{variable}}`` refers to the contact's value, sent in a data section
+            (`media.bridge.prompts.render_instructions`).
         outcome_schema: the campaign's outcome schema (labels and typed fields).
         model: provider model name; blank uses the provider default.
         voice: provider voice; blank uses the provider default.

@@ -13,7 +13,7 @@ from typing import Any
 from media.adapters.base import AdapterError, AgentAudio
 from media.bridge.config import BridgeConfig, CallContext
 from media.bridge.playout import DISCLOSURE, Playout
-from media.bridge.prompts import render_template
+from media.bridge.prompts import referenced_variables, render_spoken
 
 
 async def queue_disclosures(call: CallContext, config: BridgeConfig, playout: Playout) -> None:
@@ -28,8 +28,10 @@ async def queue_disclosures(call: CallContext, config: BridgeConfig, playout: Pl
 
     for kind, text in call.disclosures:
         try:
-            audio = await asyncio.to_thread(synthesize, render_template(text, call.variables), 8000,
-                                            Voice(name=config.fallback_voice))
+            # F21: a text rendered from the contact's variables is unique per contact: not cached.
+            audio = await asyncio.to_thread(
+                synthesize, render_spoken(text, call.variables, config.prompt_variable_max_chars), 8000,
+                Voice(name=config.fallback_voice), cache=not referenced_variables(text))
         except (SpeechSynthesisError, ValueError, OSError) as exc:
             raise AdapterError("internal", f"the {kind} disclosure could not be synthesised: {exc}") from exc
         playout.queue_audio(AgentAudio(audio, f"{DISCLOSURE}{kind}"))

@@ -24,7 +24,7 @@ from media.audio.frames import FRAME_BYTES, FRAME_MS
 from media.bridge.result import BridgeStats
 
 SILENCE = bytes(FRAME_BYTES)
-_BYTES_PER_MS = 16  # PCM16 at 8 kHz
+BYTES_PER_MS = 16  # PCM16 at 8 kHz
 DISCLOSURE = "disclosure:"  # the turn name prefix of disclosure audio (never cut by a barge-in)
 
 
@@ -52,6 +52,7 @@ class Playout:
     Attributes:
         ticks: media ticks so far (20 ms each): the call's clock.
         last_audio_at: ``time.monotonic()`` of the last agent audio queued.
+        last_audio_tick: media tick at which agent audio was last queued (-1 before any).
         on_marks: called on the event loop with the names of marks whose preceding audio has been played.
     """
 
@@ -74,6 +75,7 @@ class Playout:
         self._last_agent_tick = -2
         self._latencies: list[int] = []
         self.last_audio_at = 0.0
+        self.last_audio_tick = -1
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Bind to the event loop that `on_marks` runs on."""
@@ -128,6 +130,12 @@ class Playout:
         """Whether everything queued has been played."""
         return not self._queue and not self._partial
 
+    @property
+    def queued_ms(self) -> int:
+        """Agent audio queued and not yet played, in milliseconds (marks count as a frame: there are few)."""
+        with self._lock:
+            return len(self._queue) * FRAME_MS + len(self._partial) // BYTES_PER_MS
+
     def queue_audio(self, event: AgentAudio) -> None:
         """Queue an agent audio chunk as whole frames (a trailing part waits for more of its turn)."""
         turn = event.turn
@@ -135,6 +143,7 @@ class Playout:
             return  # still in flight when the caller barged in: never play it
         pcm = event.pcm
         self.last_audio_at = time.monotonic()
+        self.last_audio_tick = self.ticks
         self._turn_received[turn] = self._turn_received.get(turn, 0) + len(pcm)
         with self._lock:
             if not self._partial and len(pcm) == FRAME_BYTES:  # the common case: one whole frame
@@ -205,7 +214,7 @@ class Playout:
         if turn:
             self._dropped_turns.add(turn)
         self._dropped_turns.update(queued_turns)
-        heard_ms = min(played_ms, self._turn_received.get(turn, 0) // _BYTES_PER_MS) if turn else 0
+        heard_ms = min(played_ms, self._turn_received.get(turn, 0) // BYTES_PER_MS) if turn else 0
         return Flushed(turn, heard_ms, marks)
 
     def summary(self) -> tuple[dict[str, tuple[int, int]], int, list[int]]:

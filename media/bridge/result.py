@@ -37,7 +37,8 @@ class CallResult:
         transcript: ``[{"speaker", "text", "start_ms", "end_ms"}]`` on the call's clock.
         recording: WAV path relative to the recordings root ("" when not recorded).
         outcome, outcome_fields, outcome_error: from the ``record_outcome`` tool call, validated against the
-            campaign's schema; an invalid one is kept as sent with the problems in ``outcome_error``.
+            campaign's schema; an invalid one leaves ``outcome`` blank, keeps what was sent in
+            ``outcome_fields`` and the problems in ``outcome_error`` (`outcome_from_tool_call`).
         first_response_ms: per agent turn, end of caller speech to first agent audio played.
         usage: tokens etc. reported by the provider, summed per key.
         ended_by: ``"agent"``, ``"ua"`` (hangup or stop from the call side) or ``"ai_error"``.
@@ -88,8 +89,10 @@ class ToolOutcome:
     """The outcome an agent recorded with ``record_outcome``, as it will be stored.
 
     Attributes:
-        label: the outcome label (at most 64 characters).
-        fields: the outcome's fields; what could not be read is kept under ``raw_arguments``/``raw_fields``.
+        label: the outcome label, a label of the campaign's schema; "" when the call does not fit the schema
+            (F13: an invalid outcome is never stored as if it were one of the schema's).
+        fields: the outcome's fields; for an invalid outcome, what was sent, under ``invalid_label`` (the label
+            as sent), ``invalid_fields``, ``raw_arguments`` (arguments that were not a JSON object).
         problems: why the outcome does not fit the campaign's schema (empty when it does).
     """
 
@@ -102,12 +105,19 @@ class ToolOutcome:
         """The problems as one line ("" when none)."""
         return "; ".join(self.problems)
 
+    @property
+    def valid(self) -> bool:
+        """Whether the outcome fits the schema."""
+        return not self.problems
+
 
 def outcome_from_tool_call(schema: list[dict[str, Any]], arguments: dict[str, Any] | None, raw: str) -> ToolOutcome:
     """Read a ``record_outcome`` call against the campaign's outcome schema.
 
-    An outcome is never dropped: arguments that are not a JSON object are kept as raw text, and a label or
-    fields that do not fit the schema are kept as sent, with the problems named.
+    An outcome is never dropped silently, and never stored as valid when it is not: a label or fields that do
+    not fit the schema leave the label blank, keep what was sent under ``invalid_label``/``invalid_fields``
+    (arguments that are not a JSON object as ``raw_arguments``) and name the problems, which the attempt keeps
+    as ``outcome_error`` for review.
 
     Args:
         schema: the agent's outcome schema (`media.outcomes`).
@@ -120,14 +130,16 @@ def outcome_from_tool_call(schema: list[dict[str, Any]], arguments: dict[str, An
     fields = arguments.get("fields", {})
     problems: list[str] = []
     if not isinstance(label, str):
-        problems.append(f"label must be a string, got {label!r}")
-        label = "" if label is None else str(label)
+        problems.append(f"label must be a string, got {str(label)[:64]!r}")
     if not isinstance(fields, dict):
-        problems.append(f"fields must be an object, got {fields!r}")
-        fields = {"raw_fields": fields}
-    elif not problems:
+        problems.append("fields must be an object")
+    if isinstance(label, str) and isinstance(fields, dict):
         problems = validate_outcome(schema, label, fields)
-    return ToolOutcome(label[:64], fields, problems)
+        if not problems:
+            return ToolOutcome(label, fields, [])
+    kept: dict[str, Any] = {"invalid_label": "" if label is None else str(label)[:64]}
+    kept["invalid_fields"] = fields if isinstance(fields, dict) else str(fields)[:2000]
+    return ToolOutcome("", kept, problems)
 
 
 def sum_usage(total: dict[str, Any], data: dict[str, Any]) -> None:

@@ -13,8 +13,8 @@ Two sides, two threads:
 
 The parts: `inbound.Inbound` (caller frames to the agent), `playout.Playout` (agent audio paced by the media
 clock; its tick count is the call's clock, shared by the stereo recording and the transcript),
-`result.CallResult`, `loop.MediaLoop`. This module holds the session that ties them to the adapter: its
-events, tool calls, failures and the end of the call.
+`result.CallResult`, `loop.MediaLoop`, `guards` (F20: the playout cap, the AI silence timeout). This module
+holds the session that ties them to the adapter: its events, tool calls, failures and the end of the call.
 
 How the UA wires it (``telephony.ua.hooks``): the UA process starts one `MediaLoop` at boot. For each
 answered call its `CallHooks.create_media_port` builds a `BridgeSession`, submits ``session.run()`` with
@@ -36,7 +36,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
@@ -59,10 +59,12 @@ from media.adapters.base import (
 from media.audio.frames import FRAME_MS
 from media.audio.recording import StereoRecorder
 from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.controls import CallControls, NoControls
 from media.bridge.disclosures import played_disclosures, queue_disclosures
+from media.bridge.guards import playout_overflow, watch_ai_silence
 from media.bridge.inbound import Inbound
 from media.bridge.playout import Playout
-from media.bridge.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, render_template
+from media.bridge.prompts import END_CALL, RECORD_OUTCOME, TRANSFER_CALL, referenced_variables, render_spoken
 from media.bridge.result import AI_ERROR, BridgeStats, CallResult, outcome_from_tool_call, sum_usage
 from media.bridge.transcript import Transcript
 
@@ -73,27 +75,6 @@ logger = logging.getLogger(__name__)
 # clock thread, which then ran up to a second late; one thread keeps the file work out of the loop without
 # that convoy. The work per flush is small (one second of audio interleaved, 32 KB written).
 _RECORDING_WRITER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="recordings")
-
-
-class CallControls(Protocol):
-    """What the bridge may ask of the call. Called on the event loop: post to the pjsua thread and return."""
-
-    def hangup(self, reason: str) -> None:
-        """End the call (the agent said goodbye, or the AI failed and the fallback message was played)."""
-
-    def transfer(self, reason: str) -> bool:
-        """Start a transfer to a human; return False when none is possible."""
-
-
-class NoControls:
-    """Controls that do nothing (a session not attached to a call)."""
-
-    def hangup(self, reason: str) -> None:
-        """Ignore."""
-
-    def transfer(self, reason: str) -> bool:
-        """Refuse."""
-        return False
 
 
 class BridgeSession:
@@ -292,6 +273,8 @@ class BridgeSession:
         self.inbound.streaming = True
         self._spawn(self.inbound.send_loop(self.adapter))
         self._spawn(self._run_adapter())
+        ending = lambda: self.transfer_requested or self._end_task is not None  # noqa: E731 - silence expected
+        self._spawn(watch_ai_silence(self.playout, self.inbound, self.config, ending))
         if self.recorder is not None:
             self._spawn(self._flush_recording())
         await self._stop_event.wait()
@@ -323,7 +306,12 @@ class BridgeSession:
     def _on_event(self, event: AdapterEvent) -> None:
         """Apply one adapter event (event loop; in message order)."""
         if isinstance(event, AgentAudio):
-            self.playout.queue_audio(event)
+            if self._failure is None:  # F20: checked before queueing, so the queue never passes the cap
+                overflow = playout_overflow(self.playout, self.config, len(event.pcm))
+                if overflow is not None:
+                    self._fail(overflow)
+                else:
+                    self.playout.queue_audio(event)
         elif isinstance(event, CallerSpeechStarted):
             if event.audio_ms is not None and event.item_id:
                 self._speech_start_ms[event.item_id] = self._input_ms(event.audio_ms)
@@ -406,7 +394,9 @@ class BridgeSession:
 
     def _record_outcome(self, call: ToolCall) -> dict[str, Any]:
         outcome = outcome_from_tool_call(self.agent.outcome_schema, call.arguments, call.raw)
-        self.outcome, self.outcome_fields, self.outcome_error = outcome.label, outcome.fields, outcome.error
+        # F13: an invalid outcome never replaces a valid one recorded earlier; the model is told and may retry.
+        if outcome.valid or not self.outcome:
+            self.outcome, self.outcome_fields, self.outcome_error = outcome.label, outcome.fields, outcome.error
         return {"ok": not outcome.problems, "errors": outcome.problems}
 
     async def _end_after_playout(self, reason: str, *, grace_ms: int) -> None:
@@ -431,10 +421,12 @@ class BridgeSession:
             return  # the caller is gone: nobody to speak to
         self._ended_by = "ai_error"
         self._barge_in(truncate=False)
-        text = render_template(self.agent.fallback_message or self.config.fallback_message, self.call.variables)
+        template = self.agent.fallback_message or self.config.fallback_message
+        text = render_spoken(template, self.call.variables, self.config.prompt_variable_max_chars)
         audio = b""
         try:
-            audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice))
+            audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice),
+                                            cache=not referenced_variables(template))  # F21: per contact
         except (SpeechSynthesisError, ValueError, OSError):
             logger.exception("attempt %s: fallback message could not be synthesised", self.call.attempt_id)
         if audio:

@@ -6,7 +6,10 @@ wheel cannot be loaded, the ``espeak-ng`` command (Debian package ``espeak-ng``)
 WAV file to stdout. eSpeak NG renders at 22,050 Hz; ``soxr`` resamples with a proper anti-alias filter.
 
 eSpeak NG keeps global state and is not thread-safe, so one lock serialises every synthesis in a process;
-results are cached (phrases repeat on every call of a campaign), so the lock is rarely contended.
+results are cached (phrases repeat on every call of a campaign), so the lock is rarely contended. The cache is
+bounded by bytes (`CACHE_MAX_BYTES`, least recently used out first), and callers leave texts rendered from a
+contact's variables out of it (``cache=False``): such a text is unique per contact, so caching it only
+pushes the shared phrases out and grows the process (audit F21: 512 renders of 10-30 s took 80-250 MB).
 
 Used by the local agent's voice, by fallback messages of the media bridge and by the simulated callees.
 """
@@ -14,16 +17,18 @@ Used by the local agent's voice, by fallback messages of the media bridge and by
 from __future__ import annotations
 
 import ctypes
-import functools
 import io
 import shutil
 import subprocess
 import threading
 import wave
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from media.audio.resample import resample_pcm16
 
+# F21: the most PCM kept by the synthesis cache of one process (about 5 minutes of 8 kHz audio).
+CACHE_MAX_BYTES = 8 * 1024 * 1024
 ESPEAK_RATE = 22050  # eSpeak NG's native output rate (its MBROLA-free voices)
 DEFAULT_VOICE = "en-us"
 
@@ -152,14 +157,76 @@ def _render_with_command(text: str, voice: Voice) -> tuple[bytes, int]:
         return wav.readframes(wav.getnframes()), wav.getframerate()
 
 
-@functools.lru_cache(maxsize=512)
-def synthesize(text: str, rate: int = 8000, voice: Voice | None = None) -> bytes:
+class PcmCache:
+    """A least-recently-used cache of rendered phrases, bounded by the bytes of PCM it holds.
+
+    Thread-safe (its own lock: synthesis runs in worker threads). A phrase larger than the whole budget is
+    never kept.
+
+    Args:
+        max_bytes: the budget; 0 keeps nothing.
+
+    Raises:
+        ValueError: ``max_bytes`` is negative.
+    """
+
+    def __init__(self, max_bytes: int = CACHE_MAX_BYTES) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes!r}")
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[tuple[str, int, Voice], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple[str, int, Voice]) -> bytes | None:
+        """The cached PCM of ``key`` (marked as recently used), or None."""
+        with self._lock:
+            pcm = self._items.get(key)
+            if pcm is not None:
+                self._items.move_to_end(key)
+            return pcm
+
+    def put(self, key: tuple[str, int, Voice], pcm: bytes) -> None:
+        """Keep ``pcm``, dropping the least recently used phrases until the budget holds."""
+        if len(pcm) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= len(old)
+            self._items[key] = pcm
+            self.bytes += len(pcm)
+            while self.bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self.bytes -= len(dropped)
+
+    def clear(self) -> None:
+        """Forget every phrase."""
+        with self._lock:
+            self._items.clear()
+            self.bytes = 0
+
+
+_cache = PcmCache()
+
+
+def cache() -> PcmCache:
+    """The process's synthesis cache (for its size and for tests)."""
+    return _cache
+
+
+def synthesize(text: str, rate: int = 8000, voice: Voice | None = None, *, cache: bool = True) -> bytes:
     """Speak ``text`` and return PCM16 LE mono at ``rate`` Hz (cached per text, rate and voice).
 
     Args:
         text: what to say (plain text; eSpeak reads punctuation as pauses).
         rate: output sample rate in Hz, e.g. 8000 for G.711 or 24000 for OpenAI ``audio/pcm``.
         voice: voice settings; the default US English voice when omitted.
+        cache: keep the result for the next call with the same text. Pass False for a text rendered from a
+            contact's variables (unique per contact, F21).
 
     Returns:
         The samples; empty bytes for blank text.
@@ -170,12 +237,20 @@ def synthesize(text: str, rate: int = 8000, voice: Voice | None = None) -> bytes
     if not text.strip():
         return b""
     voice = voice or Voice()
+    key = (text, rate, voice)
+    if cache:
+        hit = _cache.get(key)
+        if hit is not None:
+            return hit
     with _lock:  # eSpeak NG has process-global state
         rendered = _render_with_library(text, voice)
     if rendered is None:
         rendered = _render_with_command(text, voice)
     pcm, native_rate = rendered
-    return resample_pcm16(pcm, native_rate, rate)
+    out = resample_pcm16(pcm, native_rate, rate)
+    if cache:
+        _cache.put(key, out)
+    return out
 
 
 def engine_name() -> str:

@@ -43,13 +43,13 @@ from media.audio.frames import FRAME_BYTES, FRAME_MS
 from media.bridge.config import DEFAULT_FALLBACK, BridgeConfig, CallContext
 from media.bridge.loop import MediaLoop
 from media.bridge.playout import SILENCE
-from media.bridge.prompts import render_template
+from media.bridge.prompts import referenced_variables, render_spoken
 from media.bridge.result import CallResult
 from media.bridge.session import BridgeSession
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
 from telephony.conversation import opt_out
 from telephony.conversation.plan import CallPlan, call_plan_from_settings
-from telephony.conversation.recording import AnswerRecording
+from telephony.conversation.recording import AnswerRecording, add_recording_results, now_ms
 from telephony.conversation.voicemail import wait_for_beep
 from telephony.ua.call import OutboundCall
 from telephony.ua.hooks import CallControl, CallHooks, EndReport
@@ -83,8 +83,13 @@ def process_media_loop() -> MediaLoop:
 
 
 def bridge_config_from_settings(ua: UaSettings) -> BridgeConfig:
-    """The bridge settings of this process (recordings under RECORDINGS_ROOT)."""
-    return BridgeConfig(recordings_root=ua.recordings_root)
+    """The bridge settings of this process (recordings under RECORDINGS_ROOT, the F13/F20 limits from ``AI_*``)."""
+    return BridgeConfig(
+        recordings_root=ua.recordings_root,
+        prompt_variable_max_chars=ua.prompt_variable_max_chars,
+        max_playout_ms=ua.max_playout_ms,
+        ai_silence_timeout_s=ua.ai_silence_timeout_s,
+    )
 
 
 def campaign_call(command: OriginateCommand) -> CampaignCall:
@@ -269,7 +274,7 @@ class CampaignCall(CallHooks):
             self._spawn(self.recording.flush_forever())
         if plan.agent is None:
             self.disposition, self.reason = AI_ERROR, f"config: {plan.agent_error}"
-            await self._play(render_template(DEFAULT_FALLBACK, plan.variables))
+            await self._play(DEFAULT_FALLBACK)
             self.hangup(f"AI failure: {plan.agent_error}")
             return
         if not plan.amd_enabled or plan.amd.greet_immediately:
@@ -401,24 +406,26 @@ class CampaignCall(CallHooks):
         self.reason = "voicemail message not delivered: the call ended before the beep"
         after = await wait_for_beep(self._rx, plan.amd, decision)
         self._listening = False
-        text = render_template(plan.voicemail_message, plan.variables)
+        text = render_spoken(plan.voicemail_message, plan.variables, self.config.prompt_variable_max_chars)
         self.reason = f"voicemail message not delivered: the call ended while it played (after the {after})"
         # What was left, on the recording's clock: the proof of the message (D15).
-        start_ms = self.recording.now_ms if self.recording is not None else 0
-        self.voicemail = {"after": after, "delivered": False, "text": text, "start_ms": start_ms}
-        delivered = await self._play(text)
-        self.voicemail.update(delivered=delivered,
-                              end_ms=self.recording.now_ms if self.recording is not None else start_ms)
+        self.voicemail = {"after": after, "delivered": False, "text": text, "start_ms": now_ms(self.recording)}
+        delivered = await self._play(text, cache=not referenced_variables(plan.voicemail_message))
+        self.voicemail.update(delivered=delivered, end_ms=now_ms(self.recording))
         if delivered:
             self.disposition, self.reason = VOICEMAIL_LEFT, f"voicemail message left after the {after}"
             self.hangup("voicemail left")
 
-    async def _play(self, text: str) -> bool:
-        """Speak `text` to the callee with local TTS; True once it was played to the end."""
+    async def _play(self, text: str, *, cache: bool = True) -> bool:
+        """Speak `text` to the callee with local TTS; True once it was played to the end.
+
+        ``cache=False`` for a text rendered from the contact's variables (F21: unique per contact).
+        """
         from media.speech.tts import SpeechSynthesisError, Voice, synthesize
 
         try:
-            audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice))
+            audio = await asyncio.to_thread(synthesize, text, 8000, Voice(name=self.config.fallback_voice),
+                                            cache=cache)
         except (SpeechSynthesisError, ValueError, OSError):
             logger.exception("attempt %s: could not synthesise %d characters", self.plan.attempt_id, len(text))  # F23
             return False
@@ -463,18 +470,7 @@ class CampaignCall(CallHooks):
         results: dict[str, Any] = data.setdefault("results", {})
         if result is not None:
             results.update(result.results())
-        recording = self.recording
-        if recording is not None and recording.written:
-            recording.rebase(results)  # bridge times count from the answer, as the file does
-            results["recording"] = recording.path
-        if self.voicemail.get("text"):
-            # The voicemail drop's transcript is the message as played (to its end, or until the hangup).
-            # Cut short by the hangup, the message played until the end of the call.
-            end_ms = self.voicemail.get("end_ms") or (recording.now_ms if recording is not None else 0)
-            # After what the agent said to the machine, if it greeted at once (same clock: both from the answer).
-            results["transcript"] = [*(results.get("transcript") or []), {
-                "speaker": "agent", "text": self.voicemail["text"], "start_ms": self.voicemail["start_ms"],
-                "end_ms": end_ms}]
+        add_recording_results(results, self.recording, self.voicemail)
         if self.amd is not None:
             results["amd_result"] = self.amd.label.value
         if self.agent_first_audio_at is not None:

@@ -63,11 +63,12 @@ class AnswerRecording:
 
     def played(self, frame: bytes | None, *, from_bridge: bool) -> None:
         """The frame sent to the callee at this tick (None: silence); advances the clock."""
+        recorder = self._recorder
+        if recorder is None:
+            return  # closed: the clock stops with the file
         if from_bridge and self.bridge_tick is None:
             self.bridge_tick = self.ticks
-        recorder = self._recorder
-        if recorder is not None:
-            recorder.add_agent(frame or SILENCE)
+        recorder.add_agent(frame or SILENCE)
         self.ticks += 1
 
     @property
@@ -112,3 +113,29 @@ class AnswerRecording:
         for disclosure in results.get("disclosures") or []:
             if isinstance(disclosure.get("offset_ms"), int):
                 disclosure["offset_ms"] += offset
+
+
+def now_ms(recording: AnswerRecording | None) -> int:
+    """Milliseconds since the answer on the recording's clock (0 when the call is not recorded)."""
+    return recording.now_ms if recording is not None else 0
+
+
+def add_recording_results(
+    results: dict[str, Any], recording: AnswerRecording | None, voicemail: dict[str, Any]
+) -> None:
+    """Put the recording and a voicemail drop's transcript into a call's results, on the answer's clock.
+
+    Args:
+        results: the ``results`` of the call's end (the bridge session's, when it was bridged).
+        recording: the call's recording, if any.
+        voicemail: the drop, when one was played: ``text``, ``start_ms`` and (played to its end) ``end_ms``.
+    """
+    if recording is not None and recording.written:
+        recording.rebase(results)  # bridge times count from the answer, as the file does
+        results["recording"] = recording.path
+    if voicemail.get("text"):
+        # The drop's transcript is the message as played: to its end, or (cut short) until the hangup. It follows
+        # what the agent said to the machine if it greeted at once (same clock: both from the answer).
+        end_ms = voicemail.get("end_ms") or now_ms(recording)
+        segment = {"speaker": "agent", "text": voicemail["text"], "start_ms": voicemail["start_ms"], "end_ms": end_ms}
+        results["transcript"] = [*(results.get("transcript") or []), segment]

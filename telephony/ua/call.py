@@ -79,6 +79,7 @@ class OutboundCall(pj.Call):
         self.results: dict[str, Any] = {}
         self.disposition_override: str | None = None
         self.redirects = 0
+        self.refresh_failure = ""  # "UPDATE 408 Request Timeout" when our session refresh failed
 
     @property
     def attempt_id(self) -> int:
@@ -122,6 +123,14 @@ class OutboundCall(pj.Call):
         # or 503 is then the far end's answer, not a network failure.
         if not self.got_response and _received_a_message(prm.e):
             self.got_response = True
+        if self.answered_at is not None and prm.e.type == pj.PJSIP_EVENT_TSX_STATE:
+            tsx = prm.e.body.tsxState.tsx
+            # RFC 4028 section 10 / RFC 3261 section 12.2.1.2: a session refresh (our UPDATE or re-INVITE) that
+            # times out or finds no dialog (408, 481) ends the session; pjsip sends the BYE. Kept for the reason.
+            if (tsx.role == pj.PJSIP_ROLE_UAC and str(tsx.method) in ("UPDATE", "INVITE")
+                    and tsx.state in (pj.PJSIP_TSX_STATE_COMPLETED, pj.PJSIP_TSX_STATE_TERMINATED)
+                    and int(tsx.statusCode) in (408, 481) and not self.refresh_failure):
+                self.refresh_failure = f"{tsx.method} {tsx.statusCode} {tsx.statusText}"
 
     def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:  # pjsua2 callback name
         # Follow a 3xx only to another port of the trunk's own host (a front that spreads calls over its

@@ -27,6 +27,8 @@ from typing import Any, NoReturn
 
 import pjsua2 as pj
 
+from telephony.ua.tls import TlsRefusals, TlsTransports, refusal_text, verifying_tls_config
+
 logger = logging.getLogger(__name__)
 
 _PJ_LOG_LEVELS = {0: logging.CRITICAL, 1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO}
@@ -45,7 +47,8 @@ class EndpointSettings:
         clock_rate: conference bridge clock. 8000 keeps G.711 audio un-resampled end to end.
         log_level: pjsip log level forwarded to Python logging (0-5).
         user_agent: the User-Agent header value.
-        enable_tls: create a TLS client/server transport as well.
+        enable_tls: create a TLS client/server transport as well. It verifies every server it connects to
+            (`telephony.ua.tls`): against `tls_ca_file`, empty for the system's CA bundle.
     """
 
     bind_address: str = "127.0.0.1"
@@ -57,6 +60,7 @@ class EndpointSettings:
     log_level: int = 2
     user_agent: str = "campaign-engine"
     enable_tls: bool = True
+    tls_ca_file: str = ""
 
     def __post_init__(self) -> None:
         if not 1 <= self.sip_port <= 65534:
@@ -121,6 +125,20 @@ class _PythonLogWriter(pj.LogWriter):
         logging.getLogger("pjsip").log(level, entry.msg.rstrip())
 
 
+class _Endpoint(pj.Endpoint):
+    """The Endpoint, keeping why TLS servers were refused (`TlsRefusals`) for the calls that fail on it."""
+
+    def __init__(self, refusals: TlsRefusals) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    def onTransportState(self, prm: pj.OnTransportStateParam) -> None:  # pjsua2 callback name
+        text = refusal_text(prm.tlsInfo)
+        if text:
+            self.refusals.record(str(prm.tlsInfo.remoteAddr), text)
+            logger.warning("%s", text)
+
+
 class PjsuaThread(threading.Thread):
     """Owns the Endpoint and runs every pjsua2 operation of the process.
 
@@ -145,6 +163,8 @@ class PjsuaThread(threading.Thread):
         self.startup_error: BaseException | None = None
         self.endpoint: pj.Endpoint | None = None
         self.transport_ids: dict[str, int] = {}
+        self.tls_refusals = TlsRefusals()
+        self.tls_transports: TlsTransports | None = None
         self.tick_handlers: list[Callable[[float], None]] = []
         self.shutdown_hook: Callable[[], None] | None = None
         self._jobs: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Future[Any] | None]] = (
@@ -246,7 +266,7 @@ class PjsuaThread(threading.Thread):
 
     def _create_endpoint(self) -> None:
         s = self.settings
-        endpoint = pj.Endpoint()
+        endpoint = _Endpoint(self.tls_refusals)
         endpoint.libCreate()
         config = pj.EpConfig()
         # One thread drives SIP: ours. pjsua2's own worker threads would call back into Python concurrently.
@@ -287,10 +307,12 @@ class PjsuaThread(threading.Thread):
             tls = pj.TransportConfig()
             tls.boundAddress = s.bind_address
             tls.port = s.sip_port + 1
+            verifying_tls_config(tls, ca_file=s.tls_ca_file)
             try:
                 self.transport_ids["tls"] = endpoint.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls)
             except pj.Error as exc:  # a TLS listener needs no certificate for outbound use, but log if it fails
                 logger.warning("TLS transport unavailable: %s", exc.info())
+        self.tls_transports = TlsTransports(endpoint, s.bind_address, self.transport_ids.get("tls"))
         endpoint.libStart()
         # No sound card on a server: the null device only supplies the conference bridge clock.
         endpoint.audDevManager().setNullDev()

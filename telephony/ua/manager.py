@@ -21,15 +21,22 @@ from typing import Any
 
 import pjsua2 as pj
 
-from telephony.choices import SrtpPolicy, TrunkAuth
+from telephony.choices import TrunkAuth
 from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
 from telephony.registrations import Registration
-from telephony.ua.accounts import MAX_ACCOUNTS, REGISTRATION_WAIT_S, TrunkAccount
+from telephony.ua.accounts import (
+    MAX_ACCOUNTS,
+    REGISTRATION_WAIT_S,
+    TrunkAccount,
+    create_guard_account,
+    trunk_account_config,
+)
 from telephony.ua.call import OutboundCall
 from telephony.ua.endpoint import PjsuaThread
 from telephony.ua.hooks import CallHooks, ChannelGate, EndReport
 from telephony.ua.media_port import MAX_MEDIA_PORTS, MediaPortPool
 from telephony.ua.sip_codes import CallOutcome, disposition_for, should_fail_over
+from telephony.ua.sip_sources import SipSourcePolicy
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +44,6 @@ logger = logging.getLogger(__name__)
 # crashed pjsua2 (pjproject issue 2815), and deleting from another thread asserts.
 RELEASE_DELAY_S = 0.5
 
-_SRTP_USE = {
-    SrtpPolicy.DISABLED: pj.PJMEDIA_SRTP_DISABLED,
-    SrtpPolicy.OPTIONAL: pj.PJMEDIA_SRTP_OPTIONAL,
-    SrtpPolicy.MANDATORY: pj.PJMEDIA_SRTP_MANDATORY,
-}
 _CODEC_IDS = {"PCMU": "PCMU/8000", "PCMA": "PCMA/8000", "G722": "G722/16000", "GSM": "GSM/8000",
               "ILBC": "iLBC/8000", "SPEEX": "speex/8000", "L16": "L16/8000"}
 
@@ -56,12 +58,13 @@ class CallManager:
         media_timeout_s: end an answered call as failed after this long without RTP (0 disables).
         hooks_factory: builds the per-call hooks for the media work.
         channel_gate: asks for a channel on a failover trunk (None: failover needs no permission, as in tests).
+        source_policy: who may send SIP (F27); trunks are added as they are used. None refuses no one.
     """
 
     def __init__(self, pjsua: PjsuaThread, events: queue.SimpleQueue[CallEvent], *, bind_address: str,
                  rtp_port: int, rtp_port_range: int, media_timeout_s: float,
                  hooks_factory: Callable[[OriginateCommand], CallHooks] | None = None,
-                 channel_gate: ChannelGate | None = None) -> None:
+                 channel_gate: ChannelGate | None = None, source_policy: SipSourcePolicy | None = None) -> None:
         self.pjsua = pjsua
         self.events = events
         self.bind_address = bind_address
@@ -83,6 +86,9 @@ class CallManager:
         self._lock = threading.Lock()  # guards the live-attempt snapshot read by other threads
         self._live_ids: frozenset[int] = frozenset()
         self._live_trunks: dict[int, int] = {}
+        # F27: inbound INVITEs from outside the trunks' addresses are refused (403) by the default account.
+        self.source_policy = source_policy
+        self.guard_account = create_guard_account(source_policy, bind_address) if source_policy else None
         pjsua.tick_handlers.append(self.tick)
 
     # ---- helpers -----------------------------------------------------------------------------------------
@@ -125,7 +131,9 @@ class CallManager:
             account.last_used = time.monotonic()
             return account
         self._evict_accounts()
-        account = TrunkAccount(spec)
+        if self.source_policy is not None:
+            self.source_policy.add_host(spec.host)
+        account = TrunkAccount(spec, self.source_policy)
         account.create(self._account_config(spec))
         self.accounts[key] = account
         self._refresh_registering()
@@ -153,7 +161,7 @@ class CallManager:
                 continue
             try:
                 self.account_for(spec).pinned = True
-            except (pj.Error, RuntimeError) as exc:
+            except (pj.Error, RuntimeError, ValueError) as exc:  # ValueError: a trunk the F5 rules refuse
                 text = exc.info() if isinstance(exc, pj.Error) else str(exc)
                 logger.warning("trunk %s: registration could not start: %s", spec.id, text)
                 continue
@@ -178,35 +186,18 @@ class CallManager:
                 raise RuntimeError("all SIP accounts are in use")
 
     def _account_config(self, spec: TrunkSpec) -> pj.AccountConfig:
-        config = pj.AccountConfig()
-        user = spec.username or "dialer"
-        config.idUri = f"sip:{user}@{spec.host_port()}"
-        transport_id = self.pjsua.transport_ids.get(spec.transport)
+        problems = spec.security_problems()
+        if problems:  # F5: refused here too, whatever the database let through (rows from before the rules)
+            raise ValueError("; ".join(problems))
+        if spec.transport == "tls" and self.pjsua.tls_transports is not None:
+            # F5: a transport that verifies the server against the trunk's CA (or the system's bundle).
+            transport_id: int | None = self.pjsua.tls_transports.transport_for(spec.tls_ca_pem)
+        else:
+            transport_id = self.pjsua.transport_ids.get(spec.transport)
         if transport_id is None:
             raise RuntimeError(f"transport {spec.transport} is not available in this process")
-        config.sipConfig.transportId = transport_id
-        if spec.auth_mode != TrunkAuth.IP:
-            cred = pj.AuthCredInfo("digest", spec.realm or "*", spec.username, 0, spec.password)
-            config.sipConfig.authCreds.append(cred)
-        if spec.auth_mode == TrunkAuth.REGISTER:
-            config.regConfig.registrarUri = f"sip:{spec.host_port()}{spec.uri_params()}"
-            config.regConfig.timeoutSec = spec.register_expiry_s
-            config.regConfig.registerOnAdd = True
-            config.regConfig.retryIntervalSec = 30
-        else:
-            config.regConfig.registerOnAdd = False
-        media = config.mediaConfig
-        media.transportConfig.boundAddress = self.bind_address
-        media.transportConfig.port = self.rtp_port
-        media.transportConfig.portRange = self.rtp_port_range
-        media.srtpUse = _SRTP_USE[SrtpPolicy(spec.srtp_policy)]
-        # SDES keys travel in the SDP; requiring TLS signalling for them is the trunk operator's choice.
-        media.srtpSecureSignaling = 0
-        # A multi-codec answer would otherwise trigger a re-INVITE to lock one codec: needless signalling
-        # that some trunks mishandle.
-        media.lockCodecEnabled = False
-        config.natConfig.sipOutboundUse = 0
-        return config
+        return trunk_account_config(spec, transport_id=transport_id, bind_address=self.bind_address,
+                                    rtp_port=self.rtp_port, rtp_port_range=self.rtp_port_range)
 
     # ---- dialing -----------------------------------------------------------------------------------------
 
@@ -372,10 +363,16 @@ class CallManager:
         disposition = call.disposition_override or disposition_for(outcome)
         if outcome.media_timeout or outcome.ring_timeout or call.local_hangup:
             reason = call.hangup_reason
+        elif outcome.answered and call.refresh_failure:
+            reason = f"session refresh failed ({call.refresh_failure}): hung up"
         elif outcome.answered:
             reason = "remote hangup"
         elif outcome.network_error:
             reason = f"no response from trunk ({call.final_code} {call.final_reason})"
+            if call.trunk.transport == "tls" and "ECERTVERIF" in call.final_reason:
+                # F5: the handshake was refused before the INVITE was written; say which certificate and why.
+                refusal = self.pjsua.tls_refusals.reason_for(call.trunk.host, call.trunk.port)
+                reason = f"not sent: {refusal or call.final_reason}"
         else:
             reason = f"{call.final_code} {call.final_reason}"
         failover = call.results.get("failover")
@@ -467,6 +464,8 @@ class CallManager:
         self._graveyard.clear()
         for account in self.accounts.values():
             account.shutdown()
+        if self.guard_account is not None:
+            self.guard_account.shutdown()
         self.accounts.clear()
         self._registering = ()
         self.ports.clear()

@@ -48,6 +48,7 @@ from telephony.ua.hooks import CallHooks
 from telephony.ua.ledger import Ledger, LedgerUnavailable, LedgerWriter
 from telephony.ua.manager import CallManager
 from telephony.ua.settings import MEDIA_HOOKS, UaSettings, install_process_settings
+from telephony.ua.sip_sources import SipSourcePolicy
 from telephony.ua.spool import EventSpool
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class WorkerSettings:
         command_key: the HMAC key that seals commands (`UA_COMMAND_KEY`).
         spool_dir: where this worker's event spool lives (one file per worker name).
         redis_timeout_s: socket timeout of the Redis client (a black-holed Redis must not block a thread).
+        sip_allowed_sources, sip_allow_loopback: who besides the trunks may send SIP (F27, `SipSourcePolicy`).
     """
 
     name: str
@@ -94,6 +96,8 @@ class WorkerSettings:
     redis_timeout_s: float
     heartbeat_s: float = 1.0
     heartbeat_ttl_s: int = 5
+    sip_allowed_sources: tuple[str, ...] = ()
+    sip_allow_loopback: bool = True
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -118,6 +122,7 @@ class WorkerSettings:
             rtp_port=rtp_port, rtp_port_range=ua.rtp_port_range, max_calls=ua.max_calls_per_process,
             media_timeout_s=ua.media_timeout_s, lease_renew_s=ua.lease_renew_s, drain_timeout_s=ua.drain_timeout_s,
             hooks=ua.call_hooks, redis_timeout_s=ua.redis_socket_timeout_s,
+            sip_allowed_sources=ua.sip_allowed_sources, sip_allow_loopback=ua.sip_allow_loopback,
         )
 
     def endpoint_settings(self) -> EndpointSettings:
@@ -231,10 +236,11 @@ class UaWorker:
         if gate is not None:
             def channel_gate(attempt_id: int, trunk: TrunkSpec) -> bool:
                 return bool(gate(attempt_id, trunk.id, trunk.max_channels))
+        sources = SipSourcePolicy(s.sip_allowed_sources, allow_loopback=s.sip_allow_loopback)
         self.manager = self.pjsua.submit(
             lambda: CallManager(self.pjsua, self.events, bind_address=s.bind_address, rtp_port=s.rtp_port,
                                 rtp_port_range=s.rtp_port_range, media_timeout_s=s.media_timeout_s,
-                                hooks_factory=hooks_factory, channel_gate=channel_gate)
+                                hooks_factory=hooks_factory, channel_gate=channel_gate, source_policy=sources)
         ).result(timeout=10)
         self.pjsua.shutdown_hook = self.manager.shutdown
         self._register_trunks()

@@ -16,6 +16,7 @@ from typing import Any
 
 from media.endpoints import EndpointPolicy
 from telephony.agent_endpoints import endpoint_policy
+from telephony.ua.sip_sources import SipSourcePolicy
 
 # The per-call hooks installed unless told otherwise (`--hooks`, settings UA_CALL_HOOKS / UA_MEDIA_BRIDGE).
 MEDIA_HOOKS = "telephony.conversation.controller:campaign_call"
@@ -71,10 +72,24 @@ class UaSettings:
     """Where call recordings are written (``RECORDINGS_ROOT``)."""
     endpoint_policy: EndpointPolicy
     """The allow-lists every call's agent must pass (``AI_*`` settings, `telephony.agent_endpoints`)."""
+    sip_allowed_sources: tuple[str, ...] = ()
+    """Networks allowed to send SIP besides the trunks' hosts (``UA_SIP_ALLOWED_SOURCES``, F27)."""
+    sip_allow_loopback: bool = True
+    """Whether 127.0.0.1 and ::1 may send SIP (``UA_SIP_ALLOW_LOOPBACK``, F27)."""
+    prompt_variable_max_chars: int = 200
+    """The longest contact value sent to the AI or spoken (``AI_PROMPT_VARIABLE_MAX_CHARS``, F13)."""
+    max_playout_ms: int = 30_000
+    """The most agent audio queued for playback (``AI_MAX_PLAYOUT_S``, F20)."""
+    ai_silence_timeout_s: float = 15.0
+    """How long the AI may stay silent after the caller spoke (``AI_SILENCE_TIMEOUT_S``, F20)."""
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
             (self.pool_processes >= 1, f"UA_POOL_PROCESSES must be >= 1, got {self.pool_processes}"),
+            (self.prompt_variable_max_chars >= 1,
+             f"AI_PROMPT_VARIABLE_MAX_CHARS must be >= 1, got {self.prompt_variable_max_chars}"),
+            (self.max_playout_ms >= 1000, f"AI_MAX_PLAYOUT_S must be >= 1, got {self.max_playout_ms / 1000:g}"),
+            (self.ai_silence_timeout_s > 0, f"AI_SILENCE_TIMEOUT_S must be positive, got {self.ai_silence_timeout_s}"),
             (1 <= self.max_calls_per_process <= 4,
              f"UA_MAX_CALLS_PER_PROCESS must be 1..4, got {self.max_calls_per_process}"),
             (0 < self.sip_port_base <= 65535, f"UA_SIP_PORT_BASE must be a port, got {self.sip_port_base}"),
@@ -98,6 +113,7 @@ class UaSettings:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        SipSourcePolicy(self.sip_allowed_sources)  # raises naming UA_SIP_ALLOWED_SOURCES
 
     @classmethod
     def from_django(cls, settings: Any) -> UaSettings:
@@ -130,6 +146,11 @@ class UaSettings:
             local_agent_token=str(settings.LOCAL_AGENT_TOKEN or ""),
             recordings_root=Path(recordings) if recordings else None,
             endpoint_policy=endpoint_policy(settings),
+            sip_allowed_sources=tuple(str(n) for n in settings.UA_SIP_ALLOWED_SOURCES),
+            sip_allow_loopback=bool(settings.UA_SIP_ALLOW_LOOPBACK),
+            prompt_variable_max_chars=int(settings.AI_PROMPT_VARIABLE_MAX_CHARS),
+            max_playout_ms=int(float(settings.AI_MAX_PLAYOUT_S) * 1000),
+            ai_silence_timeout_s=float(settings.AI_SILENCE_TIMEOUT_S),
         )
 
     def with_flags(self, **flags: Any) -> UaSettings:

@@ -22,7 +22,8 @@ SECRET = "never-shown-Pa55"
 def test_admin_pages_render_without_script_errors(live_server: object, screenshot_dir: Path) -> None:
     # given a configured campaign with contacts, a digest trunk and a do-not-call entry
     User.objects.create_superuser("operator", "op@example.com", "op-pass-123")
-    trunk = TrunkFactory(name="carrier", auth_mode=TrunkAuth.DIGEST, username="acct", password=SECRET)
+    trunk = TrunkFactory(name="carrier", auth_mode=TrunkAuth.DIGEST, username="acct", password=SECRET,
+                         realm="carrier.example")
     CallerIDFactory(trunk=trunk)
     campaign = CampaignFactory(name="Renewals", trunk=trunk)
     RetryRule.objects.create(campaign=campaign, disposition="busy", delay_s=900, max_attempts=3)

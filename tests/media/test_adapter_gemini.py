@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 
 from media.bridge.config import AgentConfig, CallContext
+from media.bridge.prompts import CONTACT_DATA_RULES, GREETING_INSTRUCTIONS
 from media.bridge.session import BridgeSession
 from tests.media.bridge_harness import (
     SILENCE,
@@ -46,7 +47,8 @@ EXPECTED_SETUP = {
     "model": "models/gemini-live-2.5-flash-preview",
     "generationConfig": {"responseModalities": ["AUDIO"],
                          "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": "Kore"}}}},
-    "systemInstruction": {"parts": [{"text": "You call Ada."}]},
+    "systemInstruction": {"parts": [{"text": "You call [contact.name].\n\n" + CONTACT_DATA_RULES
+                                              + '\n<contact_data>\n{"name": "Ada"}\n</contact_data>'}]},
     "tools": [{"functionDeclarations": [
         {"name": "record_outcome",
          "description": "Record the outcome of this call as soon as it is known, before ending the call.",
@@ -217,7 +219,8 @@ def test_go_away_resumes_the_session_on_a_new_connection_with_the_last_handle() 
     assert 380 <= result.played_ms <= 420
     # the greeting was asked for once, on the first connection only
     assert [m["clientContent"] for _, m in server.received.messages if "clientContent" in m] == [
-        {"turns": [{"role": "user", "parts": [{"text": "The call is connected. Start by saying: Hello Ada"}]}],
+        {"turns": [{"role": "user",
+                    "parts": [{"text": GREETING_INSTRUCTIONS + '\n<greeting_text>\n"Hello Ada"\n</greeting_text>'}]}],
          "turnComplete": True}]
     # the resumed connection carries the caller's audio
     assert np.sum([1 for _, m in server.received.messages if "realtimeInput" in m]) > 5

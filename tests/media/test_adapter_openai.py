@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.server import ServerConnection
 
 from media.bridge.config import AgentConfig, BridgeConfig, CallContext
-from media.bridge.prompts import OPEN_CALL_INSTRUCTIONS
+from media.bridge.prompts import CONTACT_DATA_RULES, GREETING_INSTRUCTIONS, OPEN_CALL_INSTRUCTIONS
 from media.bridge.session import BridgeSession
 from tests.media import realtime_events as ev
 from tests.media.bridge_harness import (
@@ -78,7 +78,10 @@ def _caller_sine(tick: int) -> bytes:
 
 EXPECTED_SESSION = {
     "type": "realtime",
-    "instructions": "Call Ada about solar panels.",
+    "instructions": (
+        "Call [contact.first_name] about [contact.product].\n\n" + CONTACT_DATA_RULES
+        + '\n<contact_data>\n{"first_name": "Ada", "product": "solar panels"}\n</contact_data>'
+    ),
     "output_modalities": ["audio"],
     "audio": {
         "input": {
@@ -141,7 +144,8 @@ def test_session_update_is_ga_shaped_and_caller_audio_goes_as_pcmu_frames() -> N
     first = server.received.messages[0][1]
     assert first == {"type": "session.update", "session": EXPECTED_SESSION}
     assert server.received.messages[1][1] == {
-        "type": "response.create", "response": {"instructions": "Start the call now by saying: Hi Ada!"}}
+        "type": "response.create",
+        "response": {"instructions": GREETING_INSTRUCTIONS + '\n<greeting_text>\n"Hi Ada!"\n</greeting_text>'}}
     # and every caller frame went out once, in order, as 160 bytes of mu-law (8 kHz, 20 ms, no resampling)
     sent = [ulaw_b64_to_pcm(m["audio"]) for m in _appends(server)]
     assert all(len(ulaw) == FRAME for ulaw in sent)
@@ -154,7 +158,8 @@ def test_session_update_is_ga_shaped_and_caller_audio_goes_as_pcmu_frames() -> N
 @pytest.mark.parametrize(("greeting", "open_call", "expected"), [
     ("", True, {"type": "response.create", "response": {"instructions": OPEN_CALL_INSTRUCTIONS}}),
     ("", False, None),
-    ("Hi!", True, {"type": "response.create", "response": {"instructions": "Start the call now by saying: Hi!"}}),
+    ("Hi!", True, {"type": "response.create",
+                   "response": {"instructions": GREETING_INSTRUCTIONS + '\n<greeting_text>\n"Hi!"\n</greeting_text>'}}),
 ])
 def test_agent_opens_the_call_when_the_callee_already_spoke(greeting: str, open_call: bool,
                                                              expected: dict[str, Any] | None) -> None:
@@ -317,18 +322,45 @@ def test_valid_outcome_is_recorded_and_end_call_hangs_up_without_a_new_response(
     assert result.results()["outcome"] == "callback"
 
 
-def test_invalid_outcome_is_kept_raw_with_the_validation_error() -> None:
+def test_invalid_outcome_is_kept_for_review_and_not_stored_as_its_label() -> None:
     calls = [{"call_id": "c1", "name": "record_outcome",
               "arguments": json.dumps({"label": "callback", "fields": {"when": "tomorrow", "colour": "red"}})}]
     with WsServer(_tool_server(calls), OPENAI_REALTIME) as server, media_loop() as loop:
         session = BridgeSession(_agent(server.url, greeting=""), CallContext(11, {}))
         result, _ = run_bridged(loop, session, until=lambda _c: len(_outputs(server)) >= 2)
 
-    assert result.outcome == "callback"
-    assert result.outcome_fields == {"when": "tomorrow", "colour": "red"}
+    # (F13: a label with fields that do not fit is no "callback": reports and call-back rules never see it)
+    assert result.outcome == ""
+    assert result.outcome_fields == {"invalid_label": "callback",
+                                     "invalid_fields": {"when": "tomorrow", "colour": "red"}}
     assert result.outcome_error == "unknown field 'colour'; field 'when': expected an ISO date, got 'tomorrow'"
     assert _outputs(server)[0] == ("c1", {"ok": False, "errors": result.outcome_error.split("; ")})
     assert result.results()["outcome_error"] == result.outcome_error
+    assert result.results()["outcome"] == ""
+
+
+def test_a_label_outside_the_schema_is_flagged_and_never_replaces_a_valid_outcome() -> None:
+    # given a model that records a valid outcome, then one with a label the schema does not have
+    calls = [{"call_id": "c1", "name": "record_outcome", "arguments": json.dumps({"label": "not_interested"})},
+             {"call_id": "c2", "name": "record_outcome", "arguments": json.dumps({"label": "interested"})}]
+    with WsServer(_tool_server(calls), OPENAI_REALTIME) as server, media_loop() as loop:
+        session = BridgeSession(_agent(server.url, greeting=""), CallContext(16, {}))
+        result, _ = run_bridged(loop, session, until=lambda _c: "c2" in dict(_outputs(server)))
+
+    # then the model is told the label is unknown, and the valid outcome stays
+    assert dict(_outputs(server))["c2"] == {"ok": False, "errors": ["unknown outcome label 'interested'"]}
+    assert (result.outcome, result.outcome_fields, result.outcome_error) == ("not_interested", {}, "")
+
+
+def test_a_label_outside_the_schema_alone_is_kept_blank_with_the_error() -> None:
+    calls = [{"call_id": "c1", "name": "record_outcome", "arguments": json.dumps({"label": "interested"})}]
+    with WsServer(_tool_server(calls), OPENAI_REALTIME) as server, media_loop() as loop:
+        session = BridgeSession(_agent(server.url, greeting=""), CallContext(17, {}))
+        result, _ = run_bridged(loop, session, until=lambda _c: len(_outputs(server)) >= 1)
+
+    assert result.results()["outcome"] == ""
+    assert result.outcome_fields == {"invalid_label": "interested", "invalid_fields": {}}
+    assert result.outcome_error == "unknown outcome label 'interested'"
 
 
 def test_outcome_arguments_that_are_not_json_are_kept_as_text() -> None:

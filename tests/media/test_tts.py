@@ -67,3 +67,48 @@ def test_resampling_keeps_duration() -> None:
     pcm = (np.sin(np.arange(24000) / 10) * 8000).astype("<i2").tobytes()
     out = resample_pcm16(pcm, 24000, 8000)
     assert len(out) // 2 == 8000
+
+
+def test_the_cache_is_bounded_by_bytes_least_recently_used_out_first() -> None:
+    # given a cache of 1,000 bytes holding two phrases of 400
+    cache = tts.PcmCache(1000)
+    voice = tts.Voice()
+    cache.put(("a", 8000, voice), b"a" * 400)
+    cache.put(("b", 8000, voice), b"b" * 400)
+    assert cache.get(("a", 8000, voice)) is not None  # "a" is now the most recently used
+
+    # when a third phrase would pass the budget
+    cache.put(("c", 8000, voice), b"c" * 400)
+
+    # then the least recently used one went, and the bytes held stay within the budget
+    assert cache.get(("b", 8000, voice)) is None
+    assert cache.get(("a", 8000, voice)) == b"a" * 400
+    assert (len(cache), cache.bytes) == (2, 800)
+    # and a phrase larger than the whole budget is never kept
+    cache.put(("huge", 8000, voice), b"h" * 1001)
+    assert cache.get(("huge", 8000, voice)) is None
+    assert cache.bytes == 800
+    with pytest.raises(ValueError, match="max_bytes"):
+        tts.PcmCache(-1)
+
+
+def test_a_text_rendered_for_one_contact_is_not_cached() -> None:
+    tts.cache().clear()
+    # when a per-contact text is synthesised without the cache, and a shared phrase with it
+    tts.synthesize("Goodbye Ada Lovelace, we will call you back.", 8000, cache=False)
+    tts.synthesize("Goodbye.", 8000)
+
+    # then only the shared phrase is kept
+    assert len(tts.cache()) == 1
+    assert tts.cache().bytes == len(tts.synthesize("Goodbye.", 8000))
+
+
+def test_many_unique_renders_never_grow_the_cache_past_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a small budget (about 6 s of 8 kHz audio)
+    monkeypatch.setattr(tts, "_cache", tts.PcmCache(96_000))
+    # when 40 different phrases are cached (what per-contact voicemail texts did before, F21)
+    for i in range(40):
+        tts.synthesize(f"Hello caller number {i}, this is a reminder of your appointment.", 8000)
+    # then the cache holds no more than its budget
+    assert 0 < tts.cache().bytes <= 96_000
+    assert len(tts.cache()) < 40

@@ -60,11 +60,14 @@ def kamailio(config: str, workdir: Path, **ports: int) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def baresip_phone(workdir: Path, *, number: str, port: int, rtp_port: int, speech: Path, codec: str = "PCMU",
-                  quit_after_s: int = 14, console_port: int = 0) -> Iterator[Path]:
+                  quit_after_s: int = 14, console_port: int = 0, tls_certificate: Path | None = None,
+                  media_encryption: str = "") -> Iterator[Path]:
     """A baresip phone on loopback that answers at once, says `speech` (an 8 kHz mono WAV) and records what it
     hears (module sndfile, the decoded stream); it quits, hanging up, after `quit_after_s`. Yields the folder of
     its recordings (`dump-*-dec.wav`: what it heard). With `console_port`, keys sent there as UDP datagrams
-    are typed on the phone (module cons): a digit during the call is sent as RFC 2833 DTMF."""
+    are typed on the phone (module cons): a digit during the call is sent as RFC 2833 DTMF. With
+    `tls_certificate` (certificate and key in one PEM) it also takes SIP over TLS on `port + 1`; with
+    `media_encryption` (e.g. ``srtp-mand``: SDES, refusing plain RTP) its account encrypts the media (module srtp)."""
     binary = shutil.which("baresip")
     if binary is None:
         raise RuntimeError("baresip is not installed (Debian package baresip; see tests/peers.py)")
@@ -83,9 +86,12 @@ def baresip_phone(workdir: Path, *, number: str, port: int, rtp_port: int, speec
         "module\t\t\tg711.so\nmodule\t\t\tg722.so\nmodule\t\t\taufile.so\nmodule\t\t\taubridge.so\n"
         "module\t\t\tsndfile.so\n"
         "module_app\t\taccount.so\nmodule_app\t\tmenu.so\n"
-        + (f"module\t\t\tcons.so\ncons_listen\t\t127.0.0.1:{console_port}\n" if console_port else ""))
+        + (f"module\t\t\tcons.so\ncons_listen\t\t127.0.0.1:{console_port}\n" if console_port else "")
+        + (f"sip_certificate\t\t{tls_certificate}\n" if tls_certificate else "")
+        + ("module\t\t\tsrtp.so\n" if media_encryption else ""))
     (home / "accounts").write_text(
-        f"<sip:{number}@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs={codec}\n")
+        f"<sip:{number}@127.0.0.1:{port}>;regint=0;answermode=auto;audio_codecs={codec}"
+        + (f";mediaenc={media_encryption}" if media_encryption else "") + "\n")
     log = home / "baresip.log"
     with log.open("wb") as out:
         process = subprocess.Popen(  # noqa: S603 - a Debian binary with our config

@@ -39,7 +39,7 @@ UA_RTP_PORT = 15500
 
 def _register_trunk(port: int, password: str) -> Trunk:
     return TrunkFactory(host="127.0.0.1", port=port, auth_mode=TrunkAuth.REGISTER, username="trunkuser",
-                        password=password, register_expiry_s=120)
+                        realm="trunk.test", password=password, register_expiry_s=120)
 
 
 def test_register_trunks_register_at_start_refresh_show_their_state_and_a_failed_one_gets_no_call(

@@ -42,6 +42,7 @@ from tests.telephony.conftest import (
 )
 from tests.telephony.recordings import PROMPT, read_wav, voiced_frames
 from tests.telephony.sip_peers import baresip_phone, kamailio, type_on_phone
+from tests.telephony.tls_peers import TestCa
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -248,7 +249,7 @@ def test_call_forked_by_kamailio_with_early_media_on_one_branch_is_answered_by_t
                       branch_b=branch_b.port) as log:
             contact = dialable_contact(
                 TrunkFactory(host="127.0.0.1", port=KAMAILIO_PORT, auth_mode=TrunkAuth.DIGEST, username="trunkuser",
-                             password="s3cret"),
+                             realm="carrier.test", password="s3cret"),
                 phone_e164="+12025550182", name="Ada", ring_timeout_s=10)
             AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
                 provider="local", url="", prompt_template=PROMPT,
@@ -379,3 +380,45 @@ def test_a_baresip_phone_that_holds_and_resumes_the_call_is_heard_after_it(
     assert voiced_frames(caller[5 * 8000:]) >= 25, voiced_frames(caller[5 * 8000:])
     caller_text = " ".join(str(s["text"]) for s in ended.transcript if s["speaker"] == "caller").lower()
     assert {"yes", "interested", "quote"} & set(caller_text.split()), ended.transcript
+
+
+def test_a_tls_trunk_with_mandatory_srtp_talks_with_a_baresip_phone_that_requires_srtp(
+        conversation_worker: str, registry: redis.Redis, tmp_path: Path) -> None:
+    # given a baresip phone that takes SIP over TLS with a certificate our test CA signed for 127.0.0.1, refuses
+    # plain RTP (srtp-mand: SDES keys in the SDP), answers, and says a sentence 4 s later
+    ca = TestCa()
+    issued = ca.issue("phone", "127.0.0.1")
+    certificate = tmp_path / "phone.pem"
+    certificate.write_text(issued.cert_pem + issued.key_pem)
+    speech = tmp_path / "person.wav"
+    with wave.open(str(speech), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(bytes(64000) + synthesize(PERSON_SAYS, 8000) + bytes(160000))
+    with baresip_phone(tmp_path, number="+12025550188", port=BARESIP_PORT, rtp_port=BARESIP_RTP_PORT,
+                       speech=speech, tls_certificate=certificate, media_encryption="srtp-mand") as phone_dir:
+        # when the campaign calls it on a TLS trunk (verified against that CA) whose SRTP is mandatory
+        trunk = TrunkFactory(host="127.0.0.1", port=BARESIP_PORT + 1, transport="tls", srtp_policy="mandatory",
+                             tls_ca_pem=ca.pem)
+        contact = dialable_contact(trunk, phone_e164="+12025550188", name="Ada", ring_timeout_s=10)
+        AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
+            provider="local", url="", prompt_template=PROMPT, greeting="Hello {{name}}, this is Sam from Sunny Solar.")
+        Campaign.objects.filter(pk=contact.campaign_id).update(amd_enabled=False)
+        attempt = call(registry, contact, timeout_s=40)
+    # then the call was a person's: what the person said is in the transcript and on the recording (decrypted by
+    # us), and the phone heard the agent (decrypted by it): the keys agreed both ways
+    log = (phone_dir / "baresip.log").read_text(errors="replace")
+    assert attempt.disposition == Disposition.HUMAN, (attempt.disposition, attempt.reason, log[-1500:])
+    caller, agent = recording_channels(attempt)
+    assert voiced_frames(caller) >= 25, voiced_frames(caller)
+    assert voiced_frames(agent) >= 25, voiced_frames(agent)
+    caller_text = " ".join(str(s["text"]) for s in attempt.transcript if s["speaker"] == "caller").lower()
+    assert {"yes", "interested", "quote"} & set(caller_text.split()), attempt.transcript
+    dumps = sorted(phone_dir.glob("dump-*-dec.wav"))
+    assert dumps, sorted(p.name for p in phone_dir.iterdir())
+    with wave.open(str(dumps[0])) as wav:
+        heard = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float64)
+    assert voiced_frames(heard) >= 25, voiced_frames(heard)
+    assert "Using media encryption 'srtp-mand'" in log
+    print(f"TLS + SRTP: {attempt.reason}; phone heard {voiced_frames(heard)} voiced frames; caller: {caller_text!r}")

@@ -40,7 +40,7 @@ def test_register_trunk_with_right_credentials_registers_then_unregisters(sipp: 
     # given a registrar (SIPp answers the OPTIONS on its own with -aa)
     peer = sipp("uas_register.xml", rtp_echo=False, calls=2, extra=["-aa"])
     trunk = TrunkFactory(host="127.0.0.1", port=peer.port, auth_mode=TrunkAuth.REGISTER, username="trunkuser",
-                         password="s3cret")
+                         realm="trunk.test", password="s3cret")
     # when
     result = check_trunk(trunk)
     # then
@@ -59,7 +59,7 @@ def test_register_trunk_with_right_credentials_registers_then_unregisters(sipp: 
 def test_register_trunk_with_wrong_credentials_reports_auth_failed(sipp: Callable[..., SippRun]) -> None:
     peer = sipp("uas_register.xml", rtp_echo=False, calls=2, extra=["-aa"])
     trunk = TrunkFactory(host="127.0.0.1", port=peer.port, auth_mode=TrunkAuth.REGISTER, username="trunkuser",
-                         password="wrong")
+                         realm="trunk.test", password="wrong")
     result = check_trunk(trunk)
     assert result.reachable
     assert result.register_code == 403

@@ -122,3 +122,18 @@ def test_the_call_plan_and_the_bridge_take_the_installed_ua_settings(settings: S
     assert call.plan.agent is not None
     assert (call.plan.agent.resolved_url, call.plan.agent.token) == ("ws://agent.example:1/v1/realtime", "tok")
     assert bridge_config_from_settings(ua).recordings_root == Path("/srv/rec-x")
+
+
+def test_the_ai_limits_reach_the_bridge_and_bad_ones_are_refused_by_name(settings: Settings) -> None:
+    # given the F13/F20 limits set for the deployment
+    settings.AI_PROMPT_VARIABLE_MAX_CHARS, settings.AI_MAX_PLAYOUT_S, settings.AI_SILENCE_TIMEOUT_S = 80, 20, 9.5
+    # then every call's bridge uses them
+    config = bridge_config_from_settings(UaSettings.from_django(settings))
+    assert (config.prompt_variable_max_chars, config.max_playout_ms, config.ai_silence_timeout_s) == (80, 20_000, 9.5)
+    # and an unusable one stops the UA at start, naming the setting
+    settings.AI_MAX_PLAYOUT_S = 0
+    with pytest.raises(ValueError, match="AI_MAX_PLAYOUT_S must be >= 1"):
+        UaSettings.from_django(settings)
+    settings.AI_MAX_PLAYOUT_S, settings.AI_SILENCE_TIMEOUT_S = 30, 0.0
+    with pytest.raises(ValueError, match="AI_SILENCE_TIMEOUT_S must be positive"):
+        UaSettings.from_django(settings)

@@ -91,6 +91,7 @@ def test_finish_rejects_an_unknown_disposition() -> None:
 
 def test_human_answer_records_results_cost_and_closes_the_contact() -> None:
     attempt = _attempt(state=AttemptState.DIALING)
+    _set_schema(attempt, [{"label": "interested", "fields": [{"name": "day", "type": "string"}]}])
     trunk = attempt.trunk
     trunk.cost_per_minute = Decimal("0.0120")
     trunk.save()
@@ -109,6 +110,36 @@ def test_human_answer_records_results_cost_and_closes_the_contact() -> None:
     assert contact.outcome == "interested"
     assert contact.outcome_fields == {"day": "monday"}
     assert contact.last_disposition == Disposition.HUMAN
+
+
+def _set_schema(attempt: CallAttempt, schema: list[dict[str, object]]) -> None:
+    agent = attempt.campaign.agent
+    agent.outcome_schema = schema
+    agent.save(update_fields=["outcome_schema"])
+
+
+@pytest.mark.parametrize(("results", "error"), [
+    ({"outcome": "interested", "outcome_fields": {}}, "unknown outcome label 'interested'"),
+    ({"outcome": "sale", "outcome_fields": {"amount": "lots"}}, "field 'amount': expected number, got 'lots'"),
+    ({"outcome": "sale", "outcome_fields": {"amount": 3, "card": "4111"}}, "unknown field 'card'"),
+])
+def test_an_outcome_outside_the_agents_schema_is_stored_for_review_not_as_a_label(
+    results: dict[str, object], error: str,
+) -> None:
+    # given a campaign whose agent records "sale" (with an amount) or "no_sale"
+    attempt = _attempt(state=AttemptState.DIALING)
+    _set_schema(attempt, [{"label": "sale", "fields": [{"name": "amount", "type": "number"}]}, {"label": "no_sale"}])
+    mark_attempt_answered(attempt.pk)
+
+    # when the call ends with an outcome the schema does not have (F13: a made-up or talked-into label)
+    assert finish_attempt(attempt.pk, disposition=Disposition.HUMAN, results=results)
+
+    # then the label is blank, what was sent is kept for review, and the contact carries no such outcome
+    attempt.refresh_from_db()
+    assert attempt.outcome == ""
+    assert attempt.outcome_fields == {"invalid_label": results["outcome"], "invalid_fields": results["outcome_fields"]}
+    assert attempt.outcome_error == error
+    assert Contact.objects.get(pk=attempt.contact_id).outcome == ""
 
 
 def test_busy_is_retried_after_the_rules_delay() -> None:

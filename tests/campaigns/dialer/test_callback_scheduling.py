@@ -18,6 +18,8 @@ pytestmark = pytest.mark.django_db
 # Monday 2026-12-07 20:00 UTC; the agent heard "tomorrow" and wrote 10:00 the person's time, with no offset.
 NOW = dt.datetime(2026, 12, 7, 20, 0, tzinfo=dt.UTC)
 TOMORROW_10 = "2026-12-08T10:00:00"
+SCHEMA = [{"label": "call_back", "fields": [{"name": "callback_at", "type": "datetime", "required": True}]},
+          {"label": "interested", "fields": [{"name": "notes", "type": "string"}]}]
 
 
 def _answered(zone: str, *, attempts_before: int = 0, max_attempts: int = 3) -> CallAttempt:
@@ -25,6 +27,9 @@ def _answered(zone: str, *, attempts_before: int = 0, max_attempts: int = 3) -> 
                              campaign__status=CampaignStatus.RUNNING, campaign__max_attempts=max_attempts,
                              campaign__window_days=[0, 1, 2, 3, 4], campaign__window_start=dt.time(9),
                              campaign__window_end=dt.time(20))
+    agent = contact.campaign.agent
+    agent.outcome_schema = SCHEMA
+    agent.save(update_fields=["outcome_schema"])
     now = timezone.now()
     return CallAttempt.objects.create(campaign=contact.campaign, contact=contact, trunk=contact.campaign.trunk,
                                       state=AttemptState.BRIDGED, attempt_number=attempts_before + 1,

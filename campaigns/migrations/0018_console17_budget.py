@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0016_campaign_direct_calls'),
-        ('telephony', '0003_console17_trunk_currency'),
+        ('campaigns', '0017_sec15_prompt_help'),
+        ('telephony', '0004_console17_trunk_currency'),
     ]
 
     operations = [

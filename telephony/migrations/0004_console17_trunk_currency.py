@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('telephony', '0002_trunk_password_encrypted'),
+        ('telephony', '0003_siptls_tls_ca_realm_srtp'),
     ]
 
     operations = [
