@@ -3,14 +3,12 @@
 The generator's voices (eSpeak NG variants split into train, heldout and test pools) are the ones
 the detector's settings and deadline model were chosen on. These sentences are spoken by other
 eSpeak NG variants, at speeds no person of the generator uses, and by Flite (another synthesiser
-with recorded-speaker voices) where it is installed, then sent through the generator's telephone
-channel. Hanging up on a person is the worst error an outbound engine makes (an abandoned call),
-so none of them may be decided machine.
+with recorded-speaker voices), then sent through the generator's telephone channel. Hanging up
+on a person is the worst error an outbound engine makes (an abandoned call), so none of them may
+be decided machine.
 """
 
 from __future__ import annotations
-
-import shutil
 
 import numpy as np
 import pytest
@@ -18,8 +16,6 @@ import pytest
 from media.amd import AmdConfig, AmdLabel, AnsweringMachineDetector
 from media.audio.tones import FRAME_SAMPLES
 from tests.media.test_amd_bench import load
-
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs eSpeak NG")
 
 RATE = 8000
 
@@ -62,8 +58,6 @@ def call(make, indep, clip: np.ndarray, start_s: float, seed: int, noisy: bool) 
 
 @pytest.mark.parametrize(("engine", "voice", "rate", "text"), PEOPLE, ids=[f"{p[0]}-{p[1]}" for p in PEOPLE])
 def test_a_one_breath_greeting_from_an_unseen_voice_is_never_a_machine(engine, voice, rate, text):
-    if engine == "flite" and shutil.which("flite") is None:
-        pytest.skip("needs Flite")
     make = load("make_amd_set")
     indep = load("make_amd_independent")
     # given: the sentence read in one breath of 1.5-3.5 s by a voice outside the generator's pools
