@@ -194,7 +194,9 @@ def one_breath(text: str, voice: IndependentVoice, low_s: float = 1.5, high_s: f
     return clip[: int(high_s * RATE)]
 
 
-def compose(rng: np.random.Generator, label: str, scenario: str, engines: tuple[str, ...], level_dbfs: float):
+def compose(
+    rng: np.random.Generator, label: str, scenario: str, engines: tuple[str, ...], level_dbfs: float
+) -> tuple[np.ndarray, int | None]:
     """The clean audio of one answered call and, for a person, where their greeting ends (ms)."""
     voice = pick_voice(rng, engines)
     parts: list[np.ndarray] = []
