@@ -28,11 +28,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import multiprocessing as mp
 import os
 import random
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -46,7 +50,8 @@ from bench.benchdb import ensure_database, setup_django
 EPOCH = dt.datetime(2026, 6, 16, 16, 0, tzinfo=dt.UTC)
 # (zones, country code + area prefix, share of contacts)
 ZONES: list[tuple[list[str], str, float]] = [
-    (["America/New_York"], "+1212", 0.25),
+    (["America/New_York"], "+1212", 0.21),
+    (["America/New_York"], "+1305", 0.04),  # Florida: state hours 08:00-20:00 and 3 calls per 24 h
     (["America/Chicago"], "+1312", 0.15),
     (["America/Denver"], "+1303", 0.08),
     (["America/Los_Angeles"], "+1213", 0.17),
@@ -79,6 +84,7 @@ def load(n_contacts: int, n_campaigns: int, max_concurrent: int, dnc_share: floa
 
     from campaigns.choices import CampaignStatus
     from campaigns.models import AgentProfile, Campaign, Contact, DoNotCall
+    from compliance.jurisdictions import number_jurisdictions
     from telephony.models import CallerID, Trunk
 
     call_command("migrate", verbosity=0)
@@ -117,8 +123,8 @@ def load(n_contacts: int, n_campaigns: int, max_concurrent: int, dnc_share: floa
                 zones, prefix, _ = rng.choices(ZONES, weights)[0]
                 phone = f"{prefix}{ci:02d}{k:05d}"[:16]
                 values = {"campaign_id": campaign_id, "phone_e164": phone, "name": f"C {k}",
-                          "time_zones": zones, "priority": rng.choice((0, 0, 0, 1)), "created_at": now,
-                          "updated_at": now}
+                          "time_zones": zones, "jurisdictions": list(number_jurisdictions(phone)),
+                          "priority": rng.choice((0, 0, 0, 1)), "created_at": now, "updated_at": now}
                 if rng.random() < dnc_share:
                     dnc_numbers.append(phone)
                 copy.write_row([_copy_value(f, values) for f in fields])
@@ -363,6 +369,45 @@ def report(name: str, durations: list[float], claims_per_s: float, extra: str = 
           f"tick_max_ms={max(durations):.1f}", flush=True)
 
 
+def _claim_run(root: Path, args: argparse.Namespace, base_url: str, redis_url: str) -> dict[str, float]:
+    """One claim phase by the bench and code of ``root`` (a subprocess), on the loaded data; its figures."""
+    cmd = [sys.executable, str(root / "bench" / "dispatch.py"), "--skip-load", "--skip-full",
+           "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--max-concurrent", str(args.max_concurrent)]
+    env = {**os.environ, "DATABASE_URL": base_url, "REDIS_URL": redis_url}
+    out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+    figures: dict[str, float] = {}
+    for line in out.splitlines():
+        if line.startswith("claim:"):
+            for item in line.split()[1:]:
+                key, _, value = item.partition("=")
+                figures[key] = float(value)
+    return figures
+
+
+def compare_with(ref: str, args: argparse.Namespace, base_url: str, redis_url: str) -> int:
+    """A/B on the same data in one run: claim phases of ``ref`` (exported with ``git archive``) and of this
+    tree, alternating, ``--rounds`` each; prints every round and the medians."""
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+        archive = subprocess.run(["git", "-C", str(here), "archive", ref], capture_output=True,
+                                 check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        sides = {"baseline": Path(tmp), "this": here}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+        for round_no in range(1, args.rounds + 1):
+            for name, root in sides.items():
+                figures = _claim_run(root, args, base_url, redis_url)
+                results[name].append(figures)
+                print(f"round {round_no} {name}: " + " ".join(f"{k}={v:g}" for k, v in figures.items()), flush=True)
+    keys = ("claims_per_s", "cpu_ms_per_tick", "tick_p50_ms", "tick_p99_ms")
+    for name, rows in results.items():
+        medians = {k: statistics.median(r.get(k, 0.0) for r in rows) for k in keys}
+        label = f"baseline({ref})" if name == "baseline" else "this"
+        print(f"median {label}: " + " ".join(f"{k}={v:.1f}" for k, v in medians.items()), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -376,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dnc-share", type=float, default=0.01)
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded contacts (statuses reset)")
     parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument("--baseline-ref", default="",
+                        help="A/B: claim phases of the code at this git ref and of this tree, alternating, same data")
+    parser.add_argument("--rounds", type=int, default=3, help="claim phases per side with --baseline-ref")
     args = parser.parse_args(argv)
 
     base_url = os.environ.get("DATABASE_URL")
@@ -401,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
             cursor.execute("VACUUM ANALYZE campaigns_contact")
     else:
         load(args.contacts, args.campaigns, args.max_concurrent, args.dnc_share)
+    if args.baseline_ref:
+        return compare_with(args.baseline_ref, args, base_url, redis_url)
 
     # What the park beat (every 10 s) keeps done: due contacts outside their window wait for its opening.
     from campaigns.dialer.claim import park_contacts_outside_window
