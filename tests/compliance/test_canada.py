@@ -4,10 +4,13 @@ the claim and the dial gate at Toronto's and Vancouver's window edges (time trav
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
 import redis
 import time_machine
+from django.apps import apps as django_apps
+from django.db import connection
 
 from campaigns.dialer.attempts import mark_attempt_dialing
 from campaigns.dialer.claim import run_dispatch_tick
@@ -226,3 +229,22 @@ def test_a_campaign_without_identification_details_does_not_dial_canada(redis_cl
         result = originate_attempt(attempt.pk, r=redis_client, now=noon)
     assert result.outcome == "not_dialed"
     assert "callback_number and mailing_address" in str(result.reason)
+
+
+@pytest.mark.django_db
+def test_the_migration_fills_canadian_contacts_imported_before() -> None:
+    backfill = importlib.import_module("compliance.migrations.0002_compl20_canada").backfill_canadian_contacts
+    campaign = _wide_campaign()
+    kenora = ContactFactory(campaign=campaign, phone_e164="+18075550123", time_zones=[TORONTO], jurisdictions=[])
+    narrowed = ContactFactory(campaign=campaign, phone_e164="+18075550124", time_zones=["America/Winnipeg"],
+                              jurisdictions=[])
+    new_york = ContactFactory(campaign=campaign, phone_e164="+12125550123", time_zones=["America/New_York"],
+                              jurisdictions=[])
+    with connection.schema_editor() as editor:
+        backfill(django_apps, editor)
+    kenora.refresh_from_db()
+    narrowed.refresh_from_db()
+    new_york.refresh_from_db()
+    assert (kenora.jurisdictions, kenora.time_zones) == (list(CANADA), [TORONTO, "America/Winnipeg"])
+    assert (narrowed.jurisdictions, narrowed.time_zones) == (list(CANADA), ["America/Winnipeg"])
+    assert (new_york.jurisdictions, new_york.time_zones) == ([], ["America/New_York"])
