@@ -43,7 +43,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The code measured: this tree, or (the A/B of --baseline-ref) another one, measured by this same file.
+sys.path.insert(0, os.environ.get("BENCH_CODE_ROOT") or str(Path(__file__).resolve().parent.parent))
 
 from bench.benchdb import ensure_database, setup_django
 
@@ -194,27 +195,29 @@ def claim_phase(seconds: float, warmup: float) -> tuple[float, list[float]]:
     durations: list[float] = []
     claimed = 0
     measured_from = None
-    cpu_s = 0.0
+    cpu_s = py_s = 0.0
     while True:
         elapsed = time.monotonic() - start
         if elapsed >= warmup + seconds:
             break
         advertise_ua(r, BENCH_UA, free_lines=1_000_000, host="127.0.0.1", sip_port=5070, ttl_s=30)
-        cpu0 = time.process_time() + backend_cpu_s(backend)
+        py0, be0 = time.process_time(), backend_cpu_s(backend)
         t0 = time.perf_counter()
         result = run_dispatch_tick(now=virtual_now(start), r=r, enqueue=lambda ids: None)
         took = (time.perf_counter() - t0) * 1000
-        cpu1 = time.process_time() + backend_cpu_s(backend)
+        py1, be1 = time.process_time(), backend_cpu_s(backend)
         end_calls(("queued",))
         if elapsed >= warmup:
             if measured_from is None:
                 measured_from = time.monotonic()
             durations.append(took)
             claimed += result.claimed
-            cpu_s += cpu1 - cpu0
+            cpu_s += (py1 - py0) + (be1 - be0)
+            py_s += py1 - py0
     wall = time.monotonic() - (measured_from or start)
     # CPU spent by the ticks (this process and its PostgreSQL backend), whatever else the machine runs.
     print(f"claim: cpu_ms_per_tick={cpu_s * 1000 / max(1, len(durations)):.1f} "
+          f"python_ms_per_tick={py_s * 1000 / max(1, len(durations)):.1f} "
           f"claims_per_cpu_s={claimed / cpu_s if cpu_s else 0:.0f} load={os.getloadavg()[0]:.1f}", flush=True)
     return claimed / wall, durations
 
@@ -370,10 +373,10 @@ def report(name: str, durations: list[float], claims_per_s: float, extra: str = 
 
 
 def _claim_run(root: Path, args: argparse.Namespace, base_url: str, redis_url: str) -> dict[str, float]:
-    """One claim phase by the bench and code of ``root`` (a subprocess), on the loaded data; its figures."""
-    cmd = [sys.executable, str(root / "bench" / "dispatch.py"), "--skip-load", "--skip-full",
+    """One claim phase of the code of ``root``, measured by this file (a subprocess), on the loaded data."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--skip-load", "--skip-full",
            "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--max-concurrent", str(args.max_concurrent)]
-    env = {**os.environ, "DATABASE_URL": base_url, "REDIS_URL": redis_url}
+    env = {**os.environ, "DATABASE_URL": base_url, "REDIS_URL": redis_url, "BENCH_CODE_ROOT": str(root)}
     out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
     figures: dict[str, float] = {}
     for line in out.splitlines():
@@ -400,7 +403,7 @@ def compare_with(ref: str, args: argparse.Namespace, base_url: str, redis_url: s
                 figures = _claim_run(root, args, base_url, redis_url)
                 results[name].append(figures)
                 print(f"round {round_no} {name}: " + " ".join(f"{k}={v:g}" for k, v in figures.items()), flush=True)
-    keys = ("claims_per_s", "cpu_ms_per_tick", "tick_p50_ms", "tick_p99_ms")
+    keys = ("claims_per_s", "cpu_ms_per_tick", "python_ms_per_tick", "tick_p50_ms", "tick_p99_ms")
     for name, rows in results.items():
         medians = {k: statistics.median(r.get(k, 0.0) for r in rows) for k in keys}
         label = f"baseline({ref})" if name == "baseline" else "this"
