@@ -22,6 +22,10 @@ The virtual clock starts on Tuesday 2026-06-16 16:00 UTC: New York 12:00, Los An
 17:00, Honolulu 06:00 and Tokyo 01:00 (outside the window: those contacts are skipped).
 
 Prints each phase's figures and, last: ``claims_per_s=R tick_p99_ms=T`` (of the claim phase).
+
+``--baseline-ref REF [--rounds N]``: an A/B on the same data in one run, claim phases of the code at ``REF``
+(exported with ``git archive``) and of this tree alternating, both measured by this file; prints each round and
+the medians (CPU per tick, of it Python, claims/s, tick p50/p99).
 """
 
 from __future__ import annotations
