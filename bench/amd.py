@@ -1,14 +1,14 @@
 """Benchmark answering-machine detection on a directory of labelled recordings.
 
 Usage:
-    python bench/amd.py DIR [--max-decision-ms MS]
+    python bench/amd.py DIR [--max-decision-ms MS] [--baseline-ref GITREF]
     python bench/amd.py --fit-deadline DIR [DIR ...]
 
 Reads every DIR/*.wav (8 kHz mono PCM16) whose name starts with `human-` or `machine-`, feeds it
 to the detector exactly as a call does (20 ms frames, streaming, stopping at the decision), prints
 one line per file and, last:
 
-    files=N accuracy=A human_as_machine=H machine_as_human=M median_decision_ms=D
+    files=N accuracy=A human_as_machine=H machine_as_human=M median_decision_ms=D p95_decision_ms=P
 
 accuracy counts an UNKNOWN decision as wrong. human_as_machine is the share of human files decided
 machine (hanging up on a person); machine_as_human the share of machine files decided human.
@@ -17,6 +17,12 @@ the detector used per second of audio it analysed. If DIR holds the generator's 
 also prints, for human files, the time from the end of the person's first utterance to the
 decision that connects them (HUMAN, or UNKNOWN, which the engine treats like a person), p50 and
 p95: the FCC two-second rule counts from the end of the person's greeting.
+
+--baseline-ref GITREF also runs the detector of that git ref (its `media` package exported with
+`git archive` into a temporary folder and imported beside this one, in this process) on every
+file, right after this detector, and prints its lines prefixed `baseline[GITREF]` before this
+detector's: before and after from one command, under the same load. Each detector runs with its
+own default deadline unless --max-decision-ms is given.
 
 --fit-deadline fits the cadence model used at the decision deadline (`media.amd.deadline`, a
 boosted tree ensemble; needs scikit-learn) on the recordings that reach the deadline with an
@@ -27,13 +33,19 @@ train and heldout directories only.
 from __future__ import annotations
 
 import argparse
+import importlib
+import io
 import json
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 import wave
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,16 +68,8 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 def run_file(samples: np.ndarray, config: AmdConfig) -> AmdDecision:
-    """Stream one recording through a fresh detector as PCM16 byte frames, like the call path."""
-    detector = AnsweringMachineDetector(config)
-    pcm = samples.astype("<i2").tobytes()
-    step = FRAME_SAMPLES * 2
-    for start in range(0, len(pcm) - step + 1, step):
-        decision = detector.feed(pcm[start : start + step])
-        if decision is not None:
-            return decision
-    # The recording ended before the deadline: what the detector would say at the end of audio.
-    return AmdDecision(AmdLabel.UNKNOWN, "end_of_audio", detector.elapsed_ms, None)
+    """Stream one recording through a fresh detector; UNKNOWN ("end_of_audio") if it ends first."""
+    return stream(AnsweringMachineDetector(config), samples)
 
 
 def deadline_rows(directories: list[Path], config: AmdConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -134,17 +138,133 @@ def to_deadline_model(fitted: GradientBoostingClassifier, reference: np.ndarray)
     return DeadlineModel(FEATURE_NAMES, init, rate, trees)
 
 
+@dataclass
+class Score:
+    """Tallies of one detector over one directory."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"human": 0, "machine": 0})
+    correct: int = 0
+    unknown: int = 0
+    human_as_machine: int = 0
+    machine_as_human: int = 0
+    decision_ms: list[int] = field(default_factory=list)
+    human_after_first_word: list[int] = field(default_factory=list)
+    after_utterance: list[int] = field(default_factory=list)
+    cpu_s: float = 0.0
+    audio_ms: int = 0
+
+    def add(self, truth: str, decision: AmdDecision, cpu_s: float, end_ms: int | None) -> None:
+        """Count one file's decision against its truth."""
+        self.cpu_s += cpu_s
+        self.audio_ms += decision.decided_ms
+        self.counts[truth] += 1
+        self.decision_ms.append(decision.decided_ms)
+        if decision.label == truth:
+            self.correct += 1
+        elif decision.label == "unknown":
+            self.unknown += 1
+        elif truth == "human":
+            self.human_as_machine += 1
+        else:
+            self.machine_as_human += 1
+        if truth == "human" and decision.label == "human" and decision.first_speech_ms is not None:
+            self.human_after_first_word.append(decision.decided_ms - decision.first_speech_ms)
+        if truth == "human" and decision.label != "machine" and end_ms is not None:
+            self.after_utterance.append(decision.decided_ms - end_ms)
+
+    def summary(self) -> str:
+        """The closing line: `files=N accuracy=A human_as_machine=H machine_as_human=M ...`."""
+        n = sum(self.counts.values())
+        p95 = float(np.percentile(self.decision_ms, 95))
+        return (
+            f"files={n} accuracy={self.correct / n:.3f} "
+            f"human_as_machine={self.human_as_machine / max(self.counts['human'], 1):.3f} "
+            f"machine_as_human={self.machine_as_human / max(self.counts['machine'], 1):.3f} "
+            f"median_decision_ms={statistics.median(self.decision_ms):.0f} p95_decision_ms={p95:.0f}"
+        )
+
+    def cpu_ms_per_audio_second(self) -> float:
+        """Process CPU the detector used per second of audio it analysed."""
+        return 1000 * self.cpu_s / max(self.audio_ms / 1000, 1e-9)
+
+
+def load_baseline(ref: str, into: Path) -> tuple[type, type]:
+    """The detector and config classes of the `media` package at git ref `ref`, loaded beside ours.
+
+    The package is exported with `git archive` into `into` and imported under its own name while
+    this process's `media` modules are set aside, then those are put back: each detector keeps
+    the module globals it was loaded with, so both run in this one process on the same files.
+
+    Raises:
+        ValueError: if `ref` is not a commit of this repository or has no `media.amd`.
+    """
+    repo = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", ref, "media"], capture_output=True, check=False
+    )
+    if archive.returncode != 0:
+        raise ValueError(f"--baseline-ref {ref}: {archive.stderr.decode(errors='replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    ours = {name: module for name, module in sys.modules.items() if name == "media" or name.startswith("media.")}
+    for name in ours:
+        del sys.modules[name]
+    sys.path.insert(0, str(into))
+    try:
+        baseline = importlib.import_module("media.amd")
+        classes = (baseline.AnsweringMachineDetector, baseline.AmdConfig)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"--baseline-ref {ref}: no usable media.amd ({exc})") from exc
+    finally:
+        sys.path.remove(str(into))
+        for name in [n for n in sys.modules if n == "media" or n.startswith("media.")]:
+            del sys.modules[name]
+        sys.modules.update(ours)
+    return classes
+
+
+def stream(detector: Any, samples: np.ndarray) -> AmdDecision:
+    """Stream one recording through `detector` as PCM16 byte frames, like the call path."""
+    pcm = samples.astype("<i2").tobytes()
+    step = FRAME_SAMPLES * 2
+    for start in range(0, len(pcm) - step + 1, step):
+        decision = detector.feed(pcm[start : start + step])
+        if decision is not None:
+            return decision
+    return AmdDecision(AmdLabel.UNKNOWN, "end_of_audio", detector.elapsed_ms, None)
+
+
+def print_score(score: Score, prefix: str = "") -> None:
+    """The timing lines, then the summary line."""
+    if score.human_after_first_word:
+        print(
+            f"{prefix}human_decided_after_first_word_ms median={statistics.median(score.human_after_first_word):.0f} "
+            f"max={max(score.human_after_first_word)}"
+        )
+    if score.after_utterance:
+        p50, p95 = np.percentile(score.after_utterance, (50, 95))
+        print(
+            f"{prefix}human_decided_after_utterance_end_ms p50={p50:.0f} p95={p95:.0f} "
+            f"max={max(score.after_utterance)} n={len(score.after_utterance)}"
+        )
+    print(f"{prefix}unknown={score.unknown} cpu_ms_per_audio_second={score.cpu_ms_per_audio_second():.2f}")
+    print(f"{prefix}{score.summary()}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path, nargs="+")
-    parser.add_argument("--max-decision-ms", type=int, default=AmdConfig().max_decision_ms)
+    parser.add_argument("--max-decision-ms", type=int, default=None, help="the deadline (default: each detector's)")
+    parser.add_argument(
+        "--baseline-ref", help="also score the detector of this git ref (commit, branch, tag), file by file"
+    )
     parser.add_argument("--fit-deadline", action="store_true", help="fit the deadline cadence model and write it")
     parser.add_argument(
         "--model-out", type=Path, default=DEFAULT_MODEL_PATH, help="where --fit-deadline writes the model"
     )
     args = parser.parse_args(argv)
-    config = AmdConfig(max_decision_ms=args.max_decision_ms)
+    config = AmdConfig() if args.max_decision_ms is None else AmdConfig(max_decision_ms=args.max_decision_ms)
     if args.fit_deadline:
         features, labels = deadline_rows(args.directory, config)
         if len(labels) == 0 or labels.min() == labels.max():
@@ -162,63 +282,41 @@ def main(argv: list[str] | None = None) -> int:
     if not paths:
         print(f"no human-*.wav or machine-*.wav in {args.directory}", file=sys.stderr)
         return 2
-    counts = {"human": 0, "machine": 0}
-    correct = unknown = human_as_machine = machine_as_human = 0
-    decision_ms: list[int] = []
-    human_after_first_word: list[int] = []
-    cpu_s = 0.0
-    audio_ms = 0
-    truth_path = args.directory / "truth.json"
-    utterance_end = json.loads(truth_path.read_text()) if truth_path.exists() else {}
-    after_utterance: list[int] = []
-    for path in paths:
-        truth = path.name.split("-")[0]
-        samples = read_wav(path)
-        started = time.process_time()
-        decision = run_file(samples, config)
-        cpu_s += time.process_time() - started
-        audio_ms += decision.decided_ms
-        counts[truth] += 1
-        decision_ms.append(decision.decided_ms)
-        if decision.label == truth:
-            correct += 1
-        elif decision.label == AmdLabel.UNKNOWN:
-            unknown += 1
-        elif truth == "human":
-            human_as_machine += 1
-        else:
-            machine_as_human += 1
-        if truth == "human" and decision.label == AmdLabel.HUMAN and decision.first_speech_ms is not None:
-            human_after_first_word.append(decision.decided_ms - decision.first_speech_ms)
-        end_ms = utterance_end.get(path.name, {}).get("first_utterance_end_ms")
-        if truth == "human" and decision.label != AmdLabel.MACHINE and end_ms is not None:
-            after_utterance.append(decision.decided_ms - end_ms)
-        mark = "ok" if decision.label == truth else "WRONG"
-        detail = f" ({decision.detail})" if decision.detail else ""
-        print(
-            f"{path.name} truth={truth} decision={decision.label} reason={decision.reason}{detail} "
-            f"decided_ms={decision.decided_ms} first_speech_ms={decision.first_speech_ms} {mark}"
-        )
-
-    n = len(paths)
-    if human_after_first_word:
-        print(
-            f"human_decided_after_first_word_ms median={statistics.median(human_after_first_word):.0f} "
-            f"max={max(human_after_first_word)}"
-        )
-    if after_utterance:
-        p50, p95 = np.percentile(after_utterance, (50, 95))
-        print(
-            f"human_decided_after_utterance_end_ms p50={p50:.0f} p95={p95:.0f} "
-            f"max={max(after_utterance)} n={len(after_utterance)}"
-        )
-    print(f"unknown={unknown} cpu_ms_per_audio_second={1000 * cpu_s / max(audio_ms / 1000, 1e-9):.2f}")
-    print(
-        f"files={n} accuracy={correct / n:.3f} "
-        f"human_as_machine={human_as_machine / max(counts['human'], 1):.3f} "
-        f"machine_as_human={machine_as_human / max(counts['machine'], 1):.3f} "
-        f"median_decision_ms={statistics.median(decision_ms):.0f}"
-    )
+    with tempfile.TemporaryDirectory(prefix="amd-baseline-") as tmp:
+        baseline = None
+        if args.baseline_ref:
+            try:
+                detector_class, config_class = load_baseline(args.baseline_ref, Path(tmp))
+            except ValueError as exc:
+                print(exc, file=sys.stderr)
+                return 2
+            deadline = {} if args.max_decision_ms is None else {"max_decision_ms": args.max_decision_ms}
+            base_config = config_class(**deadline)
+            baseline = (detector_class, base_config, Score())
+        score = Score()
+        truth_path = args.directory / "truth.json"
+        utterance_end = json.loads(truth_path.read_text()) if truth_path.exists() else {}
+        for path in paths:
+            truth = path.name.split("-")[0]
+            samples = read_wav(path)
+            end_ms = utterance_end.get(path.name, {}).get("first_utterance_end_ms")
+            started = time.process_time()
+            decision = run_file(samples, config)
+            score.add(truth, decision, time.process_time() - started, end_ms)
+            if baseline is not None:
+                # File by file, right after ours: both see the same load on a shared machine.
+                started = time.process_time()
+                before = stream(baseline[0](baseline[1]), samples)
+                baseline[2].add(truth, before, time.process_time() - started, end_ms)
+            mark = "ok" if decision.label == truth else "WRONG"
+            detail = f" ({decision.detail})" if decision.detail else ""
+            print(
+                f"{path.name} truth={truth} decision={decision.label} reason={decision.reason}{detail} "
+                f"decided_ms={decision.decided_ms} first_speech_ms={decision.first_speech_ms} {mark}"
+            )
+        if baseline is not None:
+            print_score(baseline[2], prefix=f"baseline[{args.baseline_ref}] ")
+    print_score(score)
     return 0
 
 

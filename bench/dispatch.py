@@ -22,31 +22,41 @@ The virtual clock starts on Tuesday 2026-06-16 16:00 UTC: New York 12:00, Los An
 17:00, Honolulu 06:00 and Tokyo 01:00 (outside the window: those contacts are skipped).
 
 Prints each phase's figures and, last: ``claims_per_s=R tick_p99_ms=T`` (of the claim phase).
+
+``--baseline-ref REF [--rounds N]``: an A/B on the same data in one run, claim phases of the code at ``REF``
+(exported with ``git archive``) and of this tree alternating, both measured by this file; prints each round and
+the medians (CPU per tick, of it Python, claims/s, tick p50/p99).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import multiprocessing as mp
 import os
 import random
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The code measured: this tree, or (the A/B of --baseline-ref) another one, measured by this same file.
+sys.path.insert(0, os.environ.get("BENCH_CODE_ROOT") or str(Path(__file__).resolve().parent.parent))
 
 from bench.benchdb import ensure_database, setup_django
 
 EPOCH = dt.datetime(2026, 6, 16, 16, 0, tzinfo=dt.UTC)
 # (zones, country code + area prefix, share of contacts)
 ZONES: list[tuple[list[str], str, float]] = [
-    (["America/New_York"], "+1212", 0.25),
+    (["America/New_York"], "+1212", 0.21),
+    (["America/New_York"], "+1305", 0.04),  # Florida: state hours 08:00-20:00 and 3 calls per 24 h
     (["America/Chicago"], "+1312", 0.15),
     (["America/Denver"], "+1303", 0.08),
     (["America/Los_Angeles"], "+1213", 0.17),
@@ -79,6 +89,7 @@ def load(n_contacts: int, n_campaigns: int, max_concurrent: int, dnc_share: floa
 
     from campaigns.choices import CampaignStatus
     from campaigns.models import AgentProfile, Campaign, Contact, DoNotCall
+    from compliance.jurisdictions import number_jurisdictions
     from telephony.models import CallerID, Trunk
 
     call_command("migrate", verbosity=0)
@@ -117,8 +128,8 @@ def load(n_contacts: int, n_campaigns: int, max_concurrent: int, dnc_share: floa
                 zones, prefix, _ = rng.choices(ZONES, weights)[0]
                 phone = f"{prefix}{ci:02d}{k:05d}"[:16]
                 values = {"campaign_id": campaign_id, "phone_e164": phone, "name": f"C {k}",
-                          "time_zones": zones, "priority": rng.choice((0, 0, 0, 1)), "created_at": now,
-                          "updated_at": now}
+                          "time_zones": zones, "jurisdictions": list(number_jurisdictions(phone)),
+                          "priority": rng.choice((0, 0, 0, 1)), "created_at": now, "updated_at": now}
                 if rng.random() < dnc_share:
                     dnc_numbers.append(phone)
                 copy.write_row([_copy_value(f, values) for f in fields])
@@ -188,27 +199,29 @@ def claim_phase(seconds: float, warmup: float) -> tuple[float, list[float]]:
     durations: list[float] = []
     claimed = 0
     measured_from = None
-    cpu_s = 0.0
+    cpu_s = py_s = 0.0
     while True:
         elapsed = time.monotonic() - start
         if elapsed >= warmup + seconds:
             break
         advertise_ua(r, BENCH_UA, free_lines=1_000_000, host="127.0.0.1", sip_port=5070, ttl_s=30)
-        cpu0 = time.process_time() + backend_cpu_s(backend)
+        py0, be0 = time.process_time(), backend_cpu_s(backend)
         t0 = time.perf_counter()
         result = run_dispatch_tick(now=virtual_now(start), r=r, enqueue=lambda ids: None)
         took = (time.perf_counter() - t0) * 1000
-        cpu1 = time.process_time() + backend_cpu_s(backend)
+        py1, be1 = time.process_time(), backend_cpu_s(backend)
         end_calls(("queued",))
         if elapsed >= warmup:
             if measured_from is None:
                 measured_from = time.monotonic()
             durations.append(took)
             claimed += result.claimed
-            cpu_s += cpu1 - cpu0
+            cpu_s += (py1 - py0) + (be1 - be0)
+            py_s += py1 - py0
     wall = time.monotonic() - (measured_from or start)
     # CPU spent by the ticks (this process and its PostgreSQL backend), whatever else the machine runs.
     print(f"claim: cpu_ms_per_tick={cpu_s * 1000 / max(1, len(durations)):.1f} "
+          f"python_ms_per_tick={py_s * 1000 / max(1, len(durations)):.1f} "
           f"claims_per_cpu_s={claimed / cpu_s if cpu_s else 0:.0f} load={os.getloadavg()[0]:.1f}", flush=True)
     return claimed / wall, durations
 
@@ -363,6 +376,45 @@ def report(name: str, durations: list[float], claims_per_s: float, extra: str = 
           f"tick_max_ms={max(durations):.1f}", flush=True)
 
 
+def _claim_run(root: Path, args: argparse.Namespace, base_url: str, redis_url: str) -> dict[str, float]:
+    """One claim phase of the code of ``root``, measured by this file (a subprocess), on the loaded data."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--skip-load", "--skip-full",
+           "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--max-concurrent", str(args.max_concurrent)]
+    env = {**os.environ, "DATABASE_URL": base_url, "REDIS_URL": redis_url, "BENCH_CODE_ROOT": str(root)}
+    out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+    figures: dict[str, float] = {}
+    for line in out.splitlines():
+        if line.startswith("claim:"):
+            for item in line.split()[1:]:
+                key, _, value = item.partition("=")
+                figures[key] = float(value)
+    return figures
+
+
+def compare_with(ref: str, args: argparse.Namespace, base_url: str, redis_url: str) -> int:
+    """A/B on the same data in one run: claim phases of ``ref`` (exported with ``git archive``) and of this
+    tree, alternating, ``--rounds`` each; prints every round and the medians."""
+    here = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
+        archive = subprocess.run(["git", "-C", str(here), "archive", ref], capture_output=True,
+                                 check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        sides = {"baseline": Path(tmp), "this": here}
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+        for round_no in range(1, args.rounds + 1):
+            for name, root in sides.items():
+                figures = _claim_run(root, args, base_url, redis_url)
+                results[name].append(figures)
+                print(f"round {round_no} {name}: " + " ".join(f"{k}={v:g}" for k, v in figures.items()), flush=True)
+    keys = ("claims_per_s", "cpu_ms_per_tick", "python_ms_per_tick", "tick_p50_ms", "tick_p99_ms")
+    for name, rows in results.items():
+        medians = {k: statistics.median(r.get(k, 0.0) for r in rows) for k in keys}
+        label = f"baseline({ref})" if name == "baseline" else "this"
+        print(f"median {label}: " + " ".join(f"{k}={v:.1f}" for k, v in medians.items()), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -376,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dnc-share", type=float, default=0.01)
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded contacts (statuses reset)")
     parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument("--baseline-ref", default="",
+                        help="A/B: claim phases of the code at this git ref and of this tree, alternating, same data")
+    parser.add_argument("--rounds", type=int, default=3, help="claim phases per side with --baseline-ref")
     args = parser.parse_args(argv)
 
     base_url = os.environ.get("DATABASE_URL")
@@ -401,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
             cursor.execute("VACUUM ANALYZE campaigns_contact")
     else:
         load(args.contacts, args.campaigns, args.max_concurrent, args.dnc_share)
+    if args.baseline_ref:
+        return compare_with(args.baseline_ref, args, base_url, redis_url)
 
     # What the park beat (every 10 s) keeps done: due contacts outside their window wait for its opening.
     from campaigns.dialer.claim import park_contacts_outside_window

@@ -86,7 +86,7 @@ class CampaignHistoryAdmin(_RecordAdmin):
 class NationalDncListAdmin(_RecordAdmin):
     """National Do Not Call Registry downloads (imported with ``manage.py import_national_dnc``)."""
 
-    list_display = ("downloaded_at", "numbers", "file_name", "imported_at")
+    list_display = ("downloaded_at", "registry", "numbers", "file_name", "imported_at")
 
 
 @admin.register(ReassignedNumberResult)

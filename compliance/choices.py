@@ -41,3 +41,10 @@ class GovernorAction(models.TextChoices):
     THROTTLE = "throttle", "Concurrency lowered"
     PAUSE = "pause", "Paused"
     RESTORE = "restore", "Concurrency restored"
+
+
+class DncRegistry(models.TextChoices):
+    """Which national do-not-call list a download is from (area codes tell them apart: NANP codes are unique)."""
+
+    US = "us", "US National Do Not Call Registry (FTC)"
+    CA = "ca", "Canada's National Do Not Call List (CRTC)"

@@ -54,7 +54,7 @@ class _Params:
 
 def compliance_sql(now: dt.datetime, company: CompanyPolicy | None, *, exclude_attempt: str = "0",
                    named: bool = False, count_queued: bool = True,
-                   contact_zones: Collection[str] | None = None) -> ComplianceSql:
+                   contact_zones: Collection[str] | None = None, company_in_window: bool = False) -> ComplianceSql:
     """The checks for contacts claimed or dialed at ``now``.
 
     The campaign's window (clipped to the federal hours) is checked by the caller, as before; a contact passes
@@ -71,6 +71,9 @@ def compliance_sql(now: dt.datetime, company: CompanyPolicy | None, *, exclude_a
             zones is cut down to these (a few names instead of hundreds, so the statement is small and quick to
             plan). Never looser: ``ct.time_zones <@ (open & known)`` implies ``ct.time_zones <@ open``; a contact
             whose zones changed meanwhile is refused, not let through.
+        company_in_window: The caller has intersected its window's zones with the company's open zones
+            (``company_zones``), as the claim does once per tick: the company's hours are then not repeated
+            here for every contact.
     """
     attempt_t, contact_t = _table("campaigns", "CallAttempt"), _table("campaigns", "Contact")
     consent_t, cc_t = _table("compliance", "ConsentRecord"), _table("compliance", "CampaignCompliance")
@@ -78,46 +81,60 @@ def compliance_sql(now: dt.datetime, company: CompanyPolicy | None, *, exclude_a
     rnd_t = _table("compliance", "ReassignedNumberResult")
     p = _Params(named)
     keep = _zone_filter(contact_zones)
+    # Precomputed per call of this function (the claim: once per tick), not per contact: the open zones of each
+    # state with its own hours, the company's, the caps, and the sets of state codes that have either.
     zone_rows: list[str] = []
+    zone_codes: list[str] = []
     for code, zones in zones_open_by_jurisdiction(now, company).items():
         if code != FEDERAL:
+            zone_codes.append(code)
             zone_rows.append(f"({p(code)}::varchar, {p(keep(zones))}::varchar[])")
-    if company is not None:
+    if company is not None and not company_in_window:
         zone_rows.append(f"('*'::varchar, {p(keep(company_zones(now, company)))}::varchar[])")
     if not zone_rows:
         zone_rows.append("(NULL::varchar, NULL::varchar[])")
+    caps = list(_caps(now.date(), company))
     cap_rows = [f"({p(code)}::varchar, {p(max_calls)}::integer, {p(period)}::interval)"
-                for code, max_calls, period in _caps(now.date(), company)]
+                for code, max_calls, period in caps]
     if not cap_rows:
         cap_rows.append("(NULL::varchar, NULL::integer, NULL::interval)")
+    cap_codes = sorted({code for code, _, _ in caps})
     ctes = (f"comp_zones(code, zones) AS (VALUES {', '.join(zone_rows)}), "
             f"comp_caps(code, maxn, period) AS (VALUES {', '.join(cap_rows)}), "
-            f"comp_now(t, dnc_fresh) AS (VALUES ({p(now)}::timestamptz, {p(now - NATIONAL_DNC_MAX_AGE)}::timestamptz))")
+            f"comp_now(t, dnc_fresh, zone_codes, cap_codes) AS (VALUES ({p(now)}::timestamptz, "
+            f"{p(now - NATIONAL_DNC_MAX_AGE)}::timestamptz, {p(zone_codes)}::varchar[], {p(cap_codes)}::varchar[]))")
     telemarketing, written = CampaignPurpose.TELEMARKETING.value, ConsentNeeded.WRITTEN.value
     any_consent, kind_written = ConsentNeeded.PRIOR_EXPRESS.value, ConsentKind.WRITTEN.value
     valid_consent = (f"SELECT 1 FROM {consent_t} k WHERE k.phone_e164 = ct.phone_e164 "  # noqa: S608 (table name)
                      "AND k.revoked_at IS NULL AND k.obtained_at <= (SELECT t FROM comp_now)")
     queued = " OR (a2.dialing_at IS NULL AND a2.state <> 'ended')" if count_queued else ""
+    # A contact none of whose states has hours (or caps) of its own skips that check with one array overlap
+    # against the precomputed codes (an InitPlan, read once per statement), instead of meeting every state's
+    # row. The company's rows ('*') concern every contact, so with them the check always runs.
+    has_company_zones = company is not None and not company_in_window
+    zone_guard = "" if has_company_zones else "NOT (ct.jurisdictions && (SELECT zone_codes FROM comp_now)) OR "
+    cap_guard = "" if "*" in cap_codes else "NOT (ct.jurisdictions && (SELECT cap_codes FROM comp_now)) OR "
     predicate = f"""
         -- State hours, Sundays and holidays (compliance.rules_table, e.g. FL/OK/MD 08:00-20:00): every zone the
         -- contact may be in must be inside the hours of each of its states, the strictest reading winning.
-        -- The company's own hours (code '*') apply to every contact.
-        AND NOT EXISTS (SELECT 1 FROM comp_zones z WHERE (z.code = '*' OR z.code = ANY(ct.jurisdictions))
-                        AND NOT (ct.time_zones <@ z.zones))
+        -- The company's own hours (code '*') apply to every contact (the claim folds them into its window).
+        AND ({zone_guard}NOT EXISTS (
+            SELECT 1 FROM comp_zones z WHERE (z.code = '*' OR z.code = ANY(ct.jurisdictions))
+              AND NOT (ct.time_zones <@ z.zones)))
         -- Frequency caps (FL/OK/MD: 3 calls per 24 h on the same subject; company caps), counted across every
         -- campaign from the attempt ledger: calls dialed in the period plus attempts about to dial.
-        AND NOT EXISTS (
+        AND ({cap_guard}NOT EXISTS (
             SELECT 1 FROM comp_caps cap WHERE (cap.code = '*' OR cap.code = ANY(ct.jurisdictions))
               AND (SELECT count(*) FROM {attempt_t} a2 JOIN {contact_t} c2 ON c2.id = a2.contact_id
                    WHERE c2.phone_e164 = ct.phone_e164 AND a2.id <> {exclude_attempt}
-                     AND (a2.dialing_at > (SELECT t FROM comp_now) - cap.period{queued})) >= cap.maxn)
+                     AND (a2.dialing_at > (SELECT t FROM comp_now) - cap.period{queued})) >= cap.maxn))
         -- Reassigned numbers (FCC RND safe harbor): a number reported permanently disconnected since a date on
-        -- or after the latest consent is someone else's now.
+        -- or after the latest consent is someone else's now (no consent given after the date asked about).
+        -- The consent is looked up only for a number with such an answer, not for every contact.
         AND NOT EXISTS (
             SELECT 1 FROM {rnd_t} r WHERE r.phone_e164 = ct.phone_e164 AND r.result = '{ReassignedResult.YES.value}'
-              AND r.date_asked >= COALESCE((SELECT max(k.obtained_at) FROM {consent_t} k
-                                            WHERE k.phone_e164 = ct.phone_e164 AND k.revoked_at IS NULL)::date,
-                                           '-infinity'::date))
+              AND NOT EXISTS (SELECT 1 FROM {consent_t} k WHERE k.phone_e164 = r.phone_e164
+                              AND k.revoked_at IS NULL AND k.obtained_at::date > r.date_asked))
         -- The campaign's own duties (compliance.CampaignCompliance; none recorded = informational).
         AND NOT EXISTS (
             SELECT 1 FROM {cc_t} cc WHERE cc.campaign_id = ct.campaign_id AND (

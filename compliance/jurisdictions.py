@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import us
 from phonenumbers.tzdata import TIMEZONE_DATA
 
+from compliance import canada
+
 # phonenumbers' descriptions that the ``us`` lookup does not resolve by itself.
 _NAME_FIXES = {"Washington State": "WA", "Washington D.C.": "DC"}
 
@@ -85,7 +87,17 @@ def number_jurisdictions(e164: str) -> tuple[str, ...]:
 
 @functools.cache
 def _npa_jurisdictions() -> dict[str, tuple[str, ...]]:
-    return {npa: (jurisdiction_code(state),) for npa, state in area_code_states().items()}
+    table = {npa: (jurisdiction_code(state),) for npa, state in area_code_states().items()}
+    # Canadian numbers: the CRTC's national rules ("CA") and the province or territory ("CA-ON").
+    table.update({npa: (canada.COUNTRY, *(f"CA-{p}" for p in provinces))
+                  for npa, (provinces, _) in canada.area_codes().items()})
+    return table
+
+
+def number_zones(e164: str, zones: Sequence[str]) -> tuple[str, ...]:
+    """The zones a number may be in: phonenumbers' (``zones``), widened for the Canadian area codes that span
+    several (``compliance.canada``); the calling hours must hold in each."""
+    return canada.number_zones(e164, tuple(zones))
 
 
 class ImpossibleLocation(ValueError):
@@ -145,6 +157,8 @@ def narrow_location(e164: str, number_zones: Sequence[str], file_zone: str = "",
             state (F12: a New York number labelled ``Asia/Tokyo`` would otherwise be called at 22:30 New York
             time), or the state is unknown.
     """
+    if canada.is_canadian(e164):
+        return _narrow_canadian(e164, tuple(number_zones), file_zone, file_state)
     states = number_states(e164)
     jurisdictions = [jurisdiction_code(s) for s in states]
     zones = tuple(number_zones)
@@ -164,16 +178,37 @@ def narrow_location(e164: str, number_zones: Sequence[str], file_zone: str = "",
                 raise ImpossibleLocation(f"state {code} is not possible for {e164} (the number is in "
                                          f"{', '.join(zones)})")
             zones = narrowed
-    if file_zone:
-        if not _known_zone(file_zone):
-            raise ImpossibleLocation(f"unknown time zone {file_zone!r}")
-        if zones:
-            # An alias of one of the number's zones (Asia/Kolkata for Asia/Calcutta) is that zone.
-            same = [z for z in zones if z == file_zone or _same_clock(z, file_zone)]
-            if not same:
-                raise ImpossibleLocation(f"time zone {file_zone} is not possible for {e164} "
-                                         f"(the number is in {', '.join(zones)})")
-            zones = (same[0],)
-        else:
-            zones = (file_zone,)
+    zones = _narrow_zone(e164, zones, file_zone)
     return ContactLocation(time_zones=zones, jurisdictions=tuple(sorted(set(jurisdictions))))
+
+
+def _narrow_zone(e164: str, zones: tuple[str, ...], file_zone: str) -> tuple[str, ...]:
+    if not file_zone:
+        return zones
+    if not _known_zone(file_zone):
+        raise ImpossibleLocation(f"unknown time zone {file_zone!r}")
+    if not zones:
+        return (file_zone,)
+    # An alias of one of the number's zones (Asia/Kolkata for Asia/Calcutta) is that zone.
+    same = [z for z in zones if z == file_zone or _same_clock(z, file_zone)]
+    if not same:
+        raise ImpossibleLocation(f"time zone {file_zone} is not possible for {e164} "
+                                 f"(the number is in {', '.join(zones)})")
+    return (same[0],)
+
+
+def _narrow_canadian(e164: str, zones: tuple[str, ...], file_zone: str, file_state: str) -> ContactLocation:
+    """A Canadian number: the file's province may only be one of its area code's (a US state is a row error)."""
+    provinces = canada.number_provinces(e164)
+    zones = canada.number_zones(e164, zones)
+    if file_state:
+        code = canada.province_code(file_state)
+        if code is None:
+            raise ImpossibleLocation(f"{file_state!r} is not a Canadian province or territory, and {e164} is a "
+                                     "Canadian number")
+        if code not in provinces:
+            raise ImpossibleLocation(f"province {code} is not possible for {e164} (its area code is in "
+                                     f"{'/'.join(provinces)})")
+        provinces = (code,)
+    zones = _narrow_zone(e164, zones, file_zone)
+    return ContactLocation(time_zones=zones, jurisdictions=(canada.COUNTRY, *(f"CA-{p}" for p in provinces)))

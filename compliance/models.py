@@ -14,7 +14,14 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
-from compliance.choices import CampaignPurpose, ConsentKind, ConsentNeeded, GovernorAction, ReassignedResult
+from compliance.choices import (
+    CampaignPurpose,
+    ConsentKind,
+    ConsentNeeded,
+    DncRegistry,
+    GovernorAction,
+    ReassignedResult,
+)
 
 E164_REGEX = r"^\+[1-9][0-9]{6,14}$"
 
@@ -55,6 +62,11 @@ class CampaignCompliance(models.Model):
     opening_disclosure = models.TextField(
         blank=True, help_text="Spoken first: who is calling and that the voice is automated (AI).")
     recording_notice = models.TextField(blank=True, help_text="Spoken where all-party consent to recording applies.")
+    # CRTC ADAD Rules: calls to Canada identify the caller with a mailing address and a number to reach a person.
+    callback_number = models.CharField(
+        max_length=32, blank=True, help_text="A local or toll-free number where a person of the caller answers "
+                                             "(spoken to contacts whose rules require it, e.g. Canada).")
+    mailing_address = models.CharField(max_length=300, blank=True, help_text="The caller's mailing address (the same).")
 
     def __str__(self) -> str:
         return f"compliance of campaign {self.campaign_id}"
@@ -94,6 +106,8 @@ class NationalDncList(models.Model):
     """One download of the National Do Not Call Registry (numbers of some area codes), with its date."""
 
     downloaded_at = models.DateTimeField(help_text="When the file was downloaded from the registry.")
+    registry = models.CharField(max_length=2, choices=DncRegistry.choices, default=DncRegistry.US,
+                                help_text="The US National Do Not Call Registry or Canada's National DNCL.")
     area_codes = ArrayField(models.CharField(max_length=3), default=list)
     numbers = models.PositiveIntegerField(default=0)
     file_name = models.CharField(max_length=255, blank=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import holidays
 from phonenumbers.tzdata import TIMEZONE_DATA
 
+from compliance.canada import EXTRA_ZONES as CANADA_EXTRA_ZONES
 from compliance.rules_table import ALL_DAYS, FEDERAL, RULES, FrequencyCap, JurisdictionRule, rules_in_effect
 
 
@@ -174,6 +175,8 @@ def next_opening(zones: Sequence[str], jurisdictions: Iterable[str], now: dt.dat
 def nanp_zones() -> tuple[str, ...]:
     """Every zone a +1 number may be in: the domain of the state rules (a state contact elsewhere is refused)."""
     found = {z for k, v in TIMEZONE_DATA.items() if k.startswith("1") for z in v if z != "Etc/Unknown"}
+    # Canadian area codes spanning more zones than phonenumbers gives (compliance.canada) are in the domain too.
+    found.update(z for zones in CANADA_EXTRA_ZONES.values() for z in zones)
     return tuple(sorted(found))
 
 

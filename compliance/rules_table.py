@@ -65,6 +65,8 @@ class JurisdictionRule:
     caps: tuple[FrequencyCap, ...] = ()
     recording_consent: str = RecordingConsent.ONE_PARTY
     ai_disclosure: bool = False
+    # What the call must say about the caller at its start beyond the opening's "on behalf of" (IDENTIFICATION_ITEMS).
+    identification: tuple[str, ...] = ()
     effective_from: dt.date = dt.date(1992, 1, 1)
     sources: tuple[str, ...] = ()
     unsure: bool = False
@@ -94,6 +96,11 @@ class JurisdictionRule:
 
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+SATURDAY = 5
+# Identification items a rule may require (compliance.disclosures speaks them after the opening).
+CALLBACK_NUMBER = "callback_number"  # a local or toll-free number where a person of the caller can be reached
+MAILING_ADDRESS = "mailing_address"  # the caller's mailing address
+IDENTIFICATION_ITEMS = frozenset({CALLBACK_NUMBER, MAILING_ADDRESS})
 _T = dt.time
 _DAY = dt.timedelta(hours=24)
 THREE_PER_DAY = (FrequencyCap(3, _DAY),)
@@ -159,6 +166,20 @@ RULES: tuple[JurisdictionRule, ...] = (
     JurisdictionRule("US-UT", "Utah", no_holidays=True, ai_disclosure=True, sources=(
         *_PRACTITIONER, "[C8] Utah AI Policy Act: disclose generative AI when asked")),
     JurisdictionRule("US-WA", "Washington", recording_consent=RecordingConsent.ALL_PARTY, sources=_ALL_PARTY),
+    # Canada: every Canadian number (compliance.canada), whatever its province. The US federal rule above is
+    # applied too (the engine's window never passes 08:00-21:00), so 21:00-21:30 on weekdays is not used.
+    JurisdictionRule(
+        "CA", "Canada (CRTC Unsolicited Telecommunications Rules)", _T(9), _T(21, 30),
+        day_hours=MappingProxyType({SATURDAY: (_T(10), _T(18)), SUNDAY: (_T(10), _T(18))}),
+        recording_consent=RecordingConsent.ALL_PARTY, identification=(CALLBACK_NUMBER, MAILING_ADDRESS),
+        sources=("[C9] CRTC Unsolicited Telecommunications Rules, Part III (Telemarketing Rules): calls 09:00-21:30 "
+                 "on weekdays and 10:00-18:00 on weekends in the called consumer's time; the caller identifies "
+                 "on whose behalf it calls at the start",
+                 "[C9] Part IV (Automatic Dialing-Announcing Device Rules): a synthesized-voice message begins by "
+                 "identifying the person it is for, with a mailing address and a local or toll-free number",
+                 "[C9] Part II (National DNCL Rules): a copy of the National DNCL at most 31 days old",
+                 "[C10] PIPEDA (recording for a commercial purpose: the person is told at the start)"),
+        note="Recording: Criminal Code s. 184 is one-party, but PIPEDA wants the person told: a notice is spoken."),
 )
 
 RULES_BY_CODE: Mapping[str, JurisdictionRule] = MappingProxyType({r.code: r for r in RULES})

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
-from compliance.choices import ConsentKind, ReassignedResult
+from compliance import canada
+from compliance.choices import ConsentKind, DncRegistry, ReassignedResult
 from compliance.claim_sql import NATIONAL_DNC_MAX_AGE
 from compliance.models import (
     CompanyRule,
@@ -73,12 +74,18 @@ class RegistryImport:
 
 
 def import_national_dnc(lines: Iterable[str], *, downloaded_at: dt.datetime, file_name: str = "",
-                        area_codes: Iterable[str] = ()) -> RegistryImport:
+                        area_codes: Iterable[str] = (), registry: str = DncRegistry.US) -> RegistryImport:
     """Import a National Do Not Call Registry download: one 10-digit number per line (the registry's format,
     ``2125550123`` or ``212,5550123``), for the area codes it covers (``area_codes``, else those seen).
 
-    The download date matters: a telemarketing campaign may dial a US number only when a download covering its
-    area code is at most 31 days old (``compliance.claim_sql``).
+    The same for Canada's National DNCL (``registry="ca"``, the CRTC's 10-digit download by area code): its area
+    codes must be Canadian ones, and a US registry's must not be (a list covers only its own country's numbers).
+
+    The download date matters: a telemarketing campaign may dial a +1 number only when a download covering its
+    area code is at most 31 days old (``compliance.claim_sql``; CRTC National DNCL Rules: 31 days too).
+
+    Raises:
+        ValueError: a naive date, an unknown registry, or an area code of the other country.
     """
     if timezone.is_naive(downloaded_at):
         raise ValueError("downloaded_at must be an aware datetime")
@@ -94,12 +101,19 @@ def import_national_dnc(lines: Iterable[str], *, downloaded_at: dt.datetime, fil
             continue
         numbers.add("+1" + match.group(2))
     codes = tuple(sorted(set(area_codes) | {n[2:5] for n in numbers}))
+    if registry not in DncRegistry.values:
+        raise ValueError(f"unknown do-not-call registry {registry!r} (us or ca)")
+    canadian = set(canada.area_codes())
+    wrong = sorted(c for c in codes if (c in canadian) != (registry == DncRegistry.CA))
+    if wrong:
+        country = "not Canadian" if registry == DncRegistry.CA else "Canadian (import them as the National DNCL)"
+        raise ValueError(f"area codes {', '.join(wrong)} are {country}: a {registry} download cannot cover them")
     with transaction.atomic():
-        registry = NationalDncList.objects.create(downloaded_at=downloaded_at, area_codes=list(codes),
-                                                  numbers=len(numbers), file_name=file_name[:255])
+        download = NationalDncList.objects.create(downloaded_at=downloaded_at, area_codes=list(codes),
+                                                  numbers=len(numbers), file_name=file_name[:255], registry=registry)
         NationalDncNumber.objects.bulk_create(
-            (NationalDncNumber(registry=registry, phone_e164=n) for n in sorted(numbers)), batch_size=5000)
-    return RegistryImport(registry.pk, len(numbers), codes, tuple(rejected))
+            (NationalDncNumber(registry=download, phone_e164=n) for n in sorted(numbers)), batch_size=5000)
+    return RegistryImport(download.pk, len(numbers), codes, tuple(rejected))
 
 
 def national_dnc_status(now: dt.datetime | None = None) -> tuple[bool, str]:

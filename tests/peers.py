@@ -1,6 +1,6 @@
 """The independent programs the suite talks to, checked once per session: a missing one fails the run.
 
-A test that needs SIPp, eSpeak NG or Chromium never skips: a run that silently left out the failover, digest,
+A test that needs SIPp, eSpeak NG, Flite or Chromium never skips: a run that silently left out the failover, digest,
 opt-out and browser tests would read as a pass while proving nothing. `make test` installs them
 (`scripts/ensure-tools.sh`); a bare `pytest` on a machine without them stops at once with the install command.
 """
@@ -28,6 +28,7 @@ PEERS = (
     Peer("chromium", "chromium", ("--version",), "the admin browser tests"),
     Peer("kamailio", "kamailio", ("-v",), "a real carrier in the SIP interop tests: digest, forking, Record-Route"),
     Peer("baresip", "baresip", ("-h",), "a real phone as the callee in the SIP interop tests"),
+    Peer("flite", "flite", ("--version",), "AMD tests with voices the detector was not tuned on"),
 )
 
 

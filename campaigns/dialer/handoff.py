@@ -201,7 +201,9 @@ def _disclosures(h: _Handoff) -> tuple[tuple[str, str], ...]:
         return ()
     spoken = disclosures_for(h.jurisdictions, seller=str(h.compliance.get("seller") or h.campaign_name),
                              opening=str(h.compliance.get("opening_disclosure") or ""),
-                             recording_notice=str(h.compliance.get("recording_notice") or ""))
+                             recording_notice=str(h.compliance.get("recording_notice") or ""),
+                             callback_number=str(h.compliance.get("callback_number") or ""),
+                             mailing_address=str(h.compliance.get("mailing_address") or ""))
     return tuple((d.kind, d.text) for d in spoken)
 
 

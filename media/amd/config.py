@@ -31,6 +31,27 @@ class AmdConfig:
             its phrases lasted `phrase_min_ms`. People answer with at most about 3 s in one go
             ("Hello, this is Maria, how can I help you?"); Twilio's default speech threshold is
             2.4 s. It must be speech that goes on past where people stop.
+        one_breath_max_ms: an utterance with no pause of `breath_pause_ms` or more inside it is
+            one breath, and one breath is a greeting only past this much speech (`greeting_max_ms`
+            needs a pause, a second sentence, before it). People answer with one fluent sentence
+            of up to about 3.5 s ("Hello, this is Maria Lopez speaking, how can I help you?"),
+            fast or slow; a recording reads sentences with pauses between them. Below
+            `greeting_max_ms` it changes nothing.
+        breath_pause_ms: see `one_breath_max_ms`. People's one-sentence answers that reach 3 s of
+            speech pause under 450 ms inside them (commas); greetings read sentence by sentence
+            pause 300-800 ms between sentences.
+        timeout_one_breath_span_ms: at the deadline, the cadence model may call an utterance
+            with no pause of `breath_pause_ms` inside it a machine only if it began at least this
+            long ago: a person who picked up late can be in the middle of, or just past, their
+            one sentence of up to 3.5 s when the deadline comes. Hanging up on them is worse than
+            talking to a machine, so such an utterance is left UNKNOWN (connected). So is one
+            begun that recently whose talker has been quiet for `timeout_sentence_end_ms`, pause
+            or not: on a real line soft sounds drop under the speech gate, so one spoken sentence
+            can show a pause of 450 ms, and this one may just have ended.
+        timeout_sentence_end_ms: see `timeout_one_breath_span_ms`.
+        timeout_waiting_silence_ms: nor may it call a machine a far end that has been silent
+            this long at the deadline: it has stopped and is waiting, as people do. Greetings
+            pause between sentences for less (0.15-0.6 s).
         min_level_swing_db: a greeting is one talker, whose level swings between syllables and
             pauses: the frames since the utterance began must spread at least this far between
             their 10th and 90th percentile levels. Several people talking at once in the room
@@ -76,6 +97,8 @@ class AmdConfig:
             (`media.amd.deadline`: phrase lengths, pauses, phrase endings, trailing silence) to
             give a machine at least this probability. People who keep asking
             "Hello? ... Hello?" into the deadline pause after each question and end them rising.
+            0.9 (it was 0.8): when the model is less sure, the far end is left UNKNOWN and
+            connected, because hanging up on a person is the worse error.
         timeout_human_probability: at the deadline, an utterance the cadence model gives at most
             this machine probability is a person (short bursts with pauses, questions).
         greeting_talker_range_db: before the long-greeting rule calls a machine, the utterance is
@@ -122,6 +145,11 @@ class AmdConfig:
 
     max_decision_ms: int = 5000
     greeting_max_ms: int = 3300
+    one_breath_max_ms: int = 4400
+    breath_pause_ms: int = 450
+    timeout_one_breath_span_ms: int = 4000
+    timeout_waiting_silence_ms: int = 700
+    timeout_sentence_end_ms: int = 300
     phrase_min_ms: int = 1300
     min_level_swing_db: float = 15.0
     after_greeting_silence_ms: int = 900
@@ -139,7 +167,7 @@ class AmdConfig:
     timeout_machine_speech_ms: int = 1000
     timeout_machine_span_ms: int = 2000
     timeout_machine_phrase_ms: int = 0
-    timeout_machine_probability: float = 0.8
+    timeout_machine_probability: float = 0.9
     timeout_human_probability: float = 0.5
     greeting_talker_range_db: float = 12.0
     greeting_phrase_range_db: float = 10.0
@@ -160,6 +188,11 @@ class AmdConfig:
         positive_ms = (
             "max_decision_ms",
             "greeting_max_ms",
+            "one_breath_max_ms",
+            "breath_pause_ms",
+            "timeout_one_breath_span_ms",
+            "timeout_waiting_silence_ms",
+            "timeout_sentence_end_ms",
             "phrase_min_ms",
             "after_greeting_silence_ms",
             "word_gap_ms",

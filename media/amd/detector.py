@@ -49,7 +49,6 @@ _CADENCE_RECHECK_MS = 200
 _RECENT_FRAMES = 50  # the last second, for the talker's current level
 
 
-
 class AnsweringMachineDetector:
     """Streaming AMD for one call: feed every received 20 ms frame until it returns a decision.
 
@@ -90,6 +89,7 @@ class AnsweringMachineDetector:
         # Speech bookkeeping: the current word, the current utterance and the first speech heard.
         self._last_speech_ms = -10_000  # end of the last speech frame
         self._resumed_ms = -10_000  # when the talk last resumed after a pause (`resume_pause_ms`)
+        self._breathed_ms = -10_000  # when the talk last resumed after a breath (`breath_pause_ms`)
         self._last_talker_ms = -10_000  # end of the last speech frame near the talker's level
         self._word_start_ms = -1
         self._word_speech_ms = 0  # word length, short dips included
@@ -267,6 +267,8 @@ class AnsweringMachineDetector:
             self._word_voiced_ms = FRAME_MS
         if self._utterance_start_ms >= 0 and gap >= cfg.resume_pause_ms:
             self._resumed_ms = frame_start
+        if self._utterance_start_ms >= 0 and gap >= cfg.breath_pause_ms:
+            self._breathed_ms = frame_start
         self._last_speech_ms = frame_start + FRAME_MS
         if self._utterance_start_ms >= 0:
             # Dips inside a word count toward the greeting's length; pauses between phrases do not.
@@ -283,13 +285,14 @@ class AnsweringMachineDetector:
         if self._utterance_start_ms < 0:
             return None
         longest = max(self._longest_phrase_ms, self._word_speech_ms)
+        greeting_ms = self._greeting_speech_ms()
         if (
-            self._utterance_speech_ms >= cfg.greeting_max_ms
+            self._utterance_speech_ms >= greeting_ms
             and longest >= cfg.phrase_min_ms
             and self._one_talker()
             and self._now_ms - self._resumed_ms >= cfg.resumed_speech_ms
             and not self._asks_questions(longest)
-            and self._talker_holds_greeting()
+            and self._talker_holds_greeting(greeting_ms)
             and self._talker_still_talking()
         ):
             return self._decide(AmdLabel.MACHINE, "long_greeting")
@@ -334,7 +337,23 @@ class AnsweringMachineDetector:
             self._cadence = self.cadence()
         return self._cadence is not None and self._cadence.end_rise >= self.config.question_rise_st_per_s
 
-    def _talker_holds_greeting(self) -> bool:
+    def _paused_in_utterance(self) -> bool:
+        """Whether the talk paused for `breath_pause_ms` or more since the utterance began."""
+        return self._utterance_start_ms >= 0 and self._breathed_ms > self._utterance_start_ms
+
+    def _greeting_speech_ms(self) -> int:
+        """The speech the long-greeting rule needs: more when the utterance is still one breath.
+
+        Why: a person's answer is one breath of up to about 3.5 s; a greeting reads sentences with
+        pauses between them. Without such a pause the talk must go on past where people stop
+        (`AmdConfig.one_breath_max_ms`) before it is called a greeting.
+        """
+        cfg = self.config
+        if self._paused_in_utterance():
+            return cfg.greeting_max_ms
+        return max(cfg.greeting_max_ms, cfg.one_breath_max_ms)
+
+    def _talker_holds_greeting(self, greeting_ms: int) -> bool:
         """Whether the utterance is still a greeting when measured from its talker's first word.
 
         Why: the speech gate learns the talker's level as it goes, so before the person's first
@@ -354,7 +373,7 @@ class AnsweringMachineDetector:
             _ONSET_MS // FRAME_MS,
             cfg.greeting_phrase_range_db,
         )
-        return speech_ms >= cfg.greeting_max_ms and longest_ms >= cfg.phrase_min_ms
+        return speech_ms >= greeting_ms and longest_ms >= cfg.phrase_min_ms
 
     def _read_sentences(self) -> bool:
         """Whether the utterance that just ended was several whole sentences read one after another.
@@ -432,11 +451,22 @@ class AnsweringMachineDetector:
         # person asking "Hello? ... Hello?" into silence alike; the phrase lengths, pauses, endings
         # and repetitions tell them apart (see media.amd.deadline).
         machine = (self._deadline_model or shipped_model()).machine_probability(cadence)
+        span = self._now_ms - self._utterance_start_ms
+        # Why two more conditions before hanging up: an unbroken utterance that began under 4 s
+        # ago, or one that did and has been quiet for 300 ms, may be a person who picked up late,
+        # in or just past their one sentence; a far end
+        # silent for 700 ms has stopped and waits. Either is left UNKNOWN and connected: hanging
+        # up on a person is an abandoned call (FCC), talking to a machine costs an agent turn.
+        one_breath = span < cfg.timeout_one_breath_span_ms and (
+            not self._paused_in_utterance() or silence >= cfg.timeout_sentence_end_ms
+        )
         if (
             self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
-            and self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms
+            and span >= cfg.timeout_machine_span_ms
             and max(self._longest_phrase_ms, self._word_speech_ms) >= cfg.timeout_machine_phrase_ms
             and machine >= cfg.timeout_machine_probability
+            and not one_breath
+            and silence < cfg.timeout_waiting_silence_ms
             and self._one_talker()
         ):
             return self._decide(AmdLabel.MACHINE, "cadence")

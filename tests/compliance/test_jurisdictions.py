@@ -25,7 +25,7 @@ def test_area_codes_map_to_states_from_the_geocoder() -> None:
 
 def test_number_jurisdictions() -> None:
     assert number_jurisdictions("+13055550123") == ("US-FL",)
-    assert number_jurisdictions("+16045550100") == ()  # Canada
+    assert number_jurisdictions("+16045550100") == ("CA", "CA-BC")  # Canada: CRTC rules and the province
     assert number_jurisdictions("+17875550100") == ()  # Puerto Rico is its own region
     assert number_jurisdictions("+442079460000") == ()
 

@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from compliance.policy import CompanyPolicy, WindowRule, may_call_at, next_opening, zones_open_by_jurisdiction
-from compliance.rules_table import RULES, RULES_BY_CODE, FrequencyCap, rules_in_effect
+from compliance.rules_table import IDENTIFICATION_ITEMS, RULES, RULES_BY_CODE, FrequencyCap, rules_in_effect
 
 NY, CHI, LA = "America/New_York", "America/Chicago", "America/Los_Angeles"
 UTC = dt.UTC
@@ -146,7 +146,10 @@ def test_every_rule_has_sources_and_a_valid_shape() -> None:
     for rule in RULES:
         assert rule.sources, rule.code
         assert rule.start < rule.end, rule.code
-        assert rule.code == "US" or rule.code.startswith("US-")
+        assert rule.code in {"US", "CA"} or rule.code.startswith("US-")
+        assert set(rule.identification) <= IDENTIFICATION_ITEMS, rule.code
+        for start, end in rule.day_hours.values():
+            assert start < end, rule.code
     assert RULES_BY_CODE["US-FL"].caps == (FrequencyCap(3, dt.timedelta(hours=24)),)
 
 

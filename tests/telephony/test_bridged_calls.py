@@ -9,8 +9,10 @@ and never answers: the slow case; 18602 is a local agent stopped mid-call: the d
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
+import json
 import os
 import socket
 import subprocess
@@ -28,6 +30,9 @@ from django.conf import settings
 from campaigns.choices import ContactStatus, Disposition, DncSource, MachinePolicy
 from campaigns.dialer.claim import run_dispatch_tick
 from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
+from campaigns.rules.windows import CallingWindow, zones_in_window
+from compliance.disclosures import disclosures_for
+from compliance.models import CampaignCompliance, DialEvidence
 from local_agent.server import RunningAgent, start_in_thread
 from media.speech.tts import synthesize
 from simulator.calllog import find_call
@@ -424,3 +429,72 @@ def test_opt_out_digit_puts_the_number_on_the_do_not_call_list(
     assert len(peer.received("BYE")) == 1
     _assert_opted_out_everywhere(attempt, contact, registry, other, control)
     print(f"dtmf opt-out: talk {talk_s:.1f}s")
+
+
+def _fresh_speech(texts: list[str]) -> list[bytes]:
+    """``texts`` spoken one after the other by the bridge's disclosure voice (eSpeak NG ``en-us``) in a fresh
+    process, as the UA worker speaks them: eSpeak's output depends on what the process spoke before (this one has
+    spoken the local agent's voices), so only the same sequence from a fresh start renders the same samples."""
+    code = ("import base64, json, sys; from media.speech.tts import Voice, synthesize; "
+            "print(json.dumps([base64.b64encode(synthesize(t, 8000, Voice(name='en-us'))).decode() "
+            "for t in json.loads(sys.argv[1])]))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(texts)], cwd=PROJECT_ROOT,  # noqa: S603
+                         capture_output=True, check=True, timeout=60, text=True).stdout
+    return [base64.b64decode(b) for b in json.loads(out.strip().splitlines()[-1])]
+
+
+def _envelope_match(channel: np.ndarray, start_ms: int, expected: bytes) -> float:
+    """Correlation of the recording's 20 ms level envelope from ``start_ms`` with that of ``expected`` (PCM16), best
+    within +-100 ms. The envelope, not the samples: eSpeak's samples for one text vary with what the speaking
+    process said before, its rhythm of syllables and pauses does not."""
+    reference = frame_rms(np.frombuffer(expected, dtype="<i2").astype(np.float64))
+    levels = frame_rms(channel)
+    best = 0.0
+    for shift in range(-5, 6):
+        begin = start_ms // 20 + shift
+        if begin < 0 or begin + len(reference) > len(levels):
+            continue
+        best = max(best, float(np.corrcoef(levels[begin:begin + len(reference)], reference)[0, 1]))
+    return best
+
+
+def test_a_california_contact_hears_the_ai_disclosure_and_the_recording_notice_before_the_agent(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    # given a Los Angeles number: California's AB 2905 (say the voice is artificial) and all-party consent to
+    # recording (a recording notice), in a campaign with compliance settings
+    contact = _contact("+12135550140")  # last digit 0: the interested persona
+    # its own zone when Los Angeles is inside the window now, so the test runs at any hour on the window's zone
+    zone = "America/Los_Angeles" if "America/Los_Angeles" in zones_in_window(
+        dt.datetime.now(dt.UTC), CallingWindow.for_campaign(range(7), dt.time(8), dt.time(21))) else None
+    Contact.objects.filter(pk=contact.pk).update(jurisdictions=["US-CA"], **({"time_zones": [zone]} if zone else {}))
+    CampaignCompliance.objects.create(campaign_id=contact.campaign_id, seller="Sunny Solar")
+    expected = [(d.kind, d.text) for d in disclosures_for(["US-CA"], seller="Sunny Solar")]
+    assert [kind for kind, _ in expected] == ["opening", "recording_notice"]
+    # when the call is made and answered by a person
+    attempt = _call(registry, contact)
+    assert attempt.disposition == Disposition.HUMAN, (attempt.reason, attempt.transcript)
+    # then the evidence record holds both disclosures as played, in order, on the call's clock
+    played = DialEvidence.objects.get(attempt_id=attempt.pk).disclosures
+    assert [(d["kind"], d["text"]) for d in played] == expected, played
+    opening, notice = played
+    assert opening["duration_ms"] >= 0.9 * _speech_ms(opening["text"]), played
+    assert notice["offset_ms"] >= opening["offset_ms"] + opening["duration_ms"], played
+    disclosed_until = notice["offset_ms"] + notice["duration_ms"]
+    # and the recording's agent channel is silent before the opening, which is the first audio the person heard
+    _, agent = read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
+    active = np.flatnonzero(frame_rms(agent) > 0)
+    assert active.size, "the agent channel of the recording is silent"
+    first_audio_ms = int(active[0]) * 20
+    assert abs(first_audio_ms - opening["offset_ms"]) <= 60, (first_audio_ms, played)
+    # the audio at each disclosure's place is that disclosure's speech and nothing else (agent audio mixed in
+    # would change the envelope)
+    scores = {d["kind"]: _envelope_match(agent, d["offset_ms"], speech)
+              for d, speech in zip(played, _fresh_speech([d["text"] for d in played]), strict=True)}
+    assert all(score > 0.95 for score in scores.values()), scores
+    # and the agent's own speech (its greeting) starts only after the last disclosure ended
+    after = [int(i) * 20 for i in active if int(i) * 20 >= disclosed_until]
+    assert after, "the agent never spoke after the disclosures"
+    assert any(s["speaker"] == "agent" and s["text"] for s in attempt.transcript), attempt.transcript
+    print(f"disclosures: opening at {opening['offset_ms']} ms for {opening['duration_ms']} ms, recording notice at "
+          f"{notice['offset_ms']} ms; agent channel first audio at {first_audio_ms} ms, agent speech from "
+          f"{after[0]} ms; envelope match {scores}")

@@ -24,7 +24,7 @@ from campaigns.contacts.csv_input import (
 from campaigns.models import Contact
 from campaigns.rules.phones import InvalidNumber, normalize_number
 from compliance.consent_columns import ConsentError, consent_from_values
-from compliance.jurisdictions import ImpossibleLocation, narrow_location, number_jurisdictions
+from compliance.jurisdictions import ImpossibleLocation, narrow_location, number_jurisdictions, number_zones
 
 NAME_MAX_LENGTH = Contact._meta.get_field("name").max_length or 200
 PRIORITY_MIN, PRIORITY_MAX = -32768, 32767  # SmallIntegerField
@@ -121,7 +121,7 @@ def _check_chunk(chunk: RecordChunk, rules: _RowRules | None = None) -> _ChunkRe
         except InvalidNumber as exc:
             errors.append((line, raw, str(exc)))
             continue
-        zones, jurisdictions = number.time_zones, number_jurisdictions(number.e164)
+        zones, jurisdictions = number_zones(number.e164, number.time_zones), number_jurisdictions(number.e164)
         file_zone = fields[rules.time_zone].strip() if rules.time_zone is not None and rules.time_zone < count else ""
         file_state = fields[rules.state].strip() if rules.state is not None and rules.state < count else ""
         if file_zone or file_state:
