@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 
 import phonenumbers
-from phonenumbers.geodata import GEOCODE_DATA
 from phonenumbers.tzdata import TIMEZONE_DATA
 
 COUNTRY = "CA"  # the national jurisdiction code of compliance.rules_table (CRTC rules)
@@ -66,6 +65,9 @@ def _provinces_of(description: str) -> tuple[str, ...]:
 @functools.cache
 def area_codes() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """Every Canadian area code (3 digits) -> (its provinces or territories, every zone it may be in)."""
+    # Imported on first use: the geocoding data costs 1.5 s and about 150 MB (see jurisdictions.area_code_states).
+    from phonenumbers.geodata import GEOCODE_DATA
+
     table: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for prefix, names in GEOCODE_DATA.items():
         if len(prefix) != 4 or not prefix.startswith("1"):

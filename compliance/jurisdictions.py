@@ -87,7 +87,7 @@ def number_jurisdictions(e164: str) -> tuple[str, ...]:
 
 @functools.cache
 def _npa_jurisdictions() -> dict[str, tuple[str, ...]]:
-    table = {npa: (jurisdiction_code(state),) for npa, state in area_code_states().items()}
+    table: dict[str, tuple[str, ...]] = {npa: (jurisdiction_code(state),) for npa, state in area_code_states().items()}
     # Canadian numbers: the CRTC's national rules ("CA") and the province or territory ("CA-ON").
     table.update({npa: (canada.COUNTRY, *(f"CA-{p}" for p in provinces))
                   for npa, (provinces, _) in canada.area_codes().items()})
