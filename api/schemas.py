@@ -246,6 +246,7 @@ class AttemptOut(Schema):
     outcome: str
     outcome_fields: dict[str, Any]
     cost: Decimal | None
+    cost_currency: str = Field("", description="ISO 4217 currency of the cost: the carrying trunk's.")
 
 
 class AttemptPage(Page):

@@ -11,12 +11,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator
 
+from campaigns.budget import spend_by_campaign
 from campaigns.choices import RETRYABLE_DISPOSITIONS, Disposition
 from campaigns.models import Campaign, Contact, DoNotCall, RetryRule, default_window_days
 from campaigns.rules.phones import InvalidNumber, normalize_number
 from campaigns.rules.variables import InvalidVariables, check_variables
 from campaigns.rules.windows import LEGAL_END, LEGAL_START
 from campaigns.uploads import max_size
+from telephony.models import Trunk
 
 WEEKDAY_CHOICES = [(0, "Mon"), (1, "Tue"), (2, "Wed"), (3, "Thu"), (4, "Fri"), (5, "Sat"), (6, "Sun")]
 CSV_EXTENSIONS = ["csv", "txt", "tsv"]
@@ -59,7 +61,7 @@ class CampaignAdminForm(forms.ModelForm):
         fields = ["name", "agent", "trunk", "caller_ids", "default_region", "window_days", "window_start",
                   "window_end", "max_concurrent", "max_cps", "ring_timeout_s", "max_attempts", "amd_enabled",
                   "amd_max_decision_ms", "amd_greet_immediately", "machine_policy", "voicemail_message",
-                  "opt_out_digit"]
+                  "opt_out_digit", "budget"]
         widgets = {
             "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "window_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
@@ -97,8 +99,15 @@ class CampaignAdminForm(forms.ModelForm):
             raise ValidationError("One key of the phone's keypad (0-9, * or #), or empty for none.")
         return value
 
+    def clean_budget(self) -> Decimal | None:
+        value = self.cleaned_data.get("budget")
+        if value is not None and value <= 0:
+            raise ValidationError("A cap above 0, or empty for no cap.")
+        return value
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        self._check_currency(cleaned.get("trunk"))
         start, end = cleaned.get("window_start"), cleaned.get("window_end")
         # TCPA: calls only between 08:00 and 21:00 at the called party's location; the dialer clips
         # the window to those hours anyway, but the form says so instead of silently narrowing it.
@@ -117,6 +126,17 @@ class CampaignAdminForm(forms.ModelForm):
         if policy == "leave_message" and not (message or "").strip():
             self.add_error("voicemail_message", "Leaving a message needs the message text.")
         return cleaned
+
+
+    def _check_currency(self, trunk: Trunk | None) -> None:
+        """A campaign's spend is one sum in one currency: no move to a trunk of another once calls cost."""
+        if trunk is None or not self.instance.pk or "trunk" not in self.changed_data:
+            return
+        spent = spend_by_campaign([self.instance.pk])[self.instance.pk]
+        old = Trunk.objects.filter(pk=self.instance.trunk_id).values_list("currency", flat=True).first()
+        if spent and old and old != trunk.currency:
+            self.add_error("trunk", f"This campaign has spent {spent:.2f} {old}; trunk \u201c{trunk}\u201d bills "
+                                    f"in {trunk.currency}. Choose a trunk that bills in {old}.")
 
 
 class RetryRuleForm(forms.ModelForm):

@@ -156,6 +156,15 @@ class Campaign(models.Model):
     machine_policy = models.CharField(max_length=16, choices=MachinePolicy.choices, default=MachinePolicy.HANG_UP)
     voicemail_message = models.TextField(blank=True, help_text="Left after the beep; {{variables}} allowed.")
     opt_out_digit = models.CharField(max_length=1, blank=True, default="9", help_text="DTMF digit to opt out.")
+    # Spend: billed seconds x the rate of the trunk that carried each call, in that trunk's currency (a failover
+    # trunk shares it). The campaign pauses itself when its spend reaches the cap (campaigns/budget.py).
+    budget = models.DecimalField(
+        "Budget cap", max_digits=12, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="The campaign pauses itself once its calls have cost this much, in its trunk's currency. "
+                  "Calls in progress finish, so the spend can end slightly above. Blank: no cap.")
+    budget_reached_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the campaign paused itself at its budget cap.")
     # The engine's own campaign for calls placed through the API with an agent profile and a trunk (no campaign):
     # one per (agent, trunk), made on first use (api/direct_calls.py).
     direct_calls = models.BooleanField(default=False, editable=False,
@@ -186,6 +195,7 @@ class Campaign(models.Model):
                                    name="campaign_window_days_valid"),
             models.CheckConstraint(condition=Q(status__in=CampaignStatus.values), name="campaign_status_valid"),
             models.CheckConstraint(condition=Q(opt_out_digit__regex=r"^[0-9*#]?$"), name="campaign_opt_out_digit"),
+            models.CheckConstraint(condition=Q(budget__isnull=True) | Q(budget__gt=0), name="campaign_budget_gt_0"),
         ]
         indexes = [models.Index(fields=["status"], name="campaign_status_idx")]
 
@@ -323,6 +333,8 @@ class CallAttempt(models.Model):
                                    help_text="Per turn: end of caller speech to first agent audio played.")
     usage = models.JSONField(default=dict, blank=True, help_text="Tokens or other usage the provider reported.")
     cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
+    cost_currency = models.CharField(max_length=3, blank=True,
+                                     help_text="ISO 4217 currency of the cost: the carrying trunk's when charged.")
     # Dialer bookkeeping: when originate handed the attempt to a user agent (the idempotency gate of a
     # redelivered originate), and until when the attempt is alive without news (the reaper's clock).
     originated_at = models.DateTimeField(null=True, blank=True)
@@ -454,6 +466,7 @@ __all__ = [
     "AgentProfile",
     "CallAttempt",
     "Campaign",
+    "CampaignSpend",
     "Contact",
     "DoNotCall",
     "ImportJob",
@@ -474,4 +487,5 @@ def _lock_import_job_before_delete(sender: type[ImportJob], instance: ImportJob,
     ImportJob.objects.filter(pk=instance.pk).select_for_update().values_list("pk").first()
 
 
+from campaigns.budget import CampaignSpend  # noqa: E402  (a model of this app, kept in its own module)
 from campaigns.dnc_uploads import DncUpload  # noqa: E402, F401  (a model of this app, kept in its own module)

@@ -9,15 +9,21 @@ finish normally.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from campaigns.budget import CampaignSpend, budget_state
 from campaigns.choices import ATTEMPT_IN_FLIGHT, CONTACT_DIALABLE, CampaignStatus
 from campaigns.models import CallAttempt, Campaign, Contact
+from compliance.choices import GovernorAction
+from compliance.models import CampaignHistory
 from webhooks import events as webhook_events
+
+logger = logging.getLogger(__name__)
 
 
 class CampaignTransitionError(ValueError):
@@ -60,8 +66,47 @@ def pause_campaign(campaign_id: int) -> Campaign:
 
 
 def resume_campaign(campaign_id: int) -> Campaign:
-    """PAUSED -> RUNNING."""
-    return _transition(campaign_id, {CampaignStatus.PAUSED}, CampaignStatus.RUNNING, "resume")
+    """PAUSED -> RUNNING, unless the campaign's spend has reached its budget cap.
+
+    Raises:
+        CampaignTransitionError: not paused, or its budget is spent (raise the cap first).
+    """
+    spend = CampaignSpend.objects.filter(campaign_id=OuterRef("pk"), amount__gte=OuterRef("budget"))
+    with transaction.atomic():
+        # The cap is checked in the UPDATE itself: spend added concurrently is either seen here or pauses it again.
+        updated = (Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.PAUSED)
+                   .filter(~Exists(spend)).update(status=CampaignStatus.RUNNING, budget_reached_at=None))
+        campaign = Campaign.objects.select_related("trunk").get(pk=campaign_id)
+    if updated:
+        return campaign
+    if campaign.status == CampaignStatus.PAUSED:
+        state = budget_state(campaign.pk, campaign.budget, campaign.trunk.currency)
+        raise CampaignTransitionError(
+            f"Cannot resume campaign \u201c{campaign.name}\u201d: its budget is spent ({state.label}). "
+            "Raise the budget cap first.")
+    raise CampaignTransitionError(
+        f"Cannot resume campaign \u201c{campaign.name}\u201d: it is {campaign.get_status_display().lower()}.")
+
+
+def pause_campaign_at_budget(campaign_id: int) -> bool:
+    """RUNNING -> PAUSED when the campaign's spend has reached its budget cap; True when this call paused it.
+
+    One conditional update (running, with a cap, spend at or above it): a campaign paused or cancelled meanwhile,
+    or whose cap was raised, is left alone. The pause is written to the campaign's engine history, with the spend.
+    """
+    spend = CampaignSpend.objects.filter(campaign_id=OuterRef("pk"), amount__gte=OuterRef("budget"))
+    now = timezone.now()
+    with transaction.atomic():
+        updated = (Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.RUNNING, budget__isnull=False)
+                   .filter(Exists(spend)).update(status=CampaignStatus.PAUSED, budget_reached_at=now))
+        if not updated:
+            return False
+        campaign = Campaign.objects.select_related("trunk").get(pk=campaign_id)
+        state = budget_state(campaign.pk, campaign.budget, campaign.trunk.currency)
+        CampaignHistory.objects.create(campaign_id=campaign_id, at=now, action=GovernorAction.PAUSE,
+                                       reason=f"budget cap reached: {state.label}; paused")
+    logger.info("campaign %s paused at its budget cap (%s)", campaign_id, state.label)
+    return True
 
 
 def cancel_campaign(campaign_id: int) -> Campaign:

@@ -47,7 +47,7 @@ class TrunkAdmin(admin.ModelAdmin):
         ("Authentication", {"fields": ["auth_mode", "username", "password", "clear_password", "realm",
                                        "register_expiry_s", "registration"]}),
         ("Media", {"fields": ["srtp_policy", "codecs", "send_pai"]}),
-        ("Capacity and cost", {"fields": ["max_channels", "max_cps", "cost_per_minute"]}),
+        ("Capacity and cost", {"fields": ["max_channels", "max_cps", ("cost_per_minute", "currency")]}),
     ]
 
     # An error report for a failed save (500 page, mail to admins) shows "********" for the password.
@@ -79,7 +79,7 @@ class TrunkAdmin(admin.ModelAdmin):
 
     @admin.display(description="Cost per minute", ordering="cost_per_minute")
     def cost(self, obj: Trunk) -> str:
-        return f"{obj.cost_per_minute:.4f} {settings.COST_CURRENCY}"
+        return f"{obj.cost_per_minute:.4f} {obj.currency}"
 
     @admin.display(description="Caller IDs", ordering="caller_id_total")
     def caller_id_count(self, obj: Trunk) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 
 from telephony.choices import TrunkAuth
-from telephony.models import ENDPOINT_FIELDS, Trunk
+from telephony.models import ENDPOINT_FIELDS, Trunk, default_currency
 
 HELP_WHEN_STORED = "A password is stored. It is never shown; leave this blank to keep it, or type a new one."
 HELP_WHEN_EMPTY = "Digest password. It is never shown again after saving."
@@ -67,13 +67,15 @@ class TrunkAdminForm(forms.ModelForm):
         model = Trunk
         fields = ["name", "enabled", "host", "port", "transport", "failover", "auth_mode", "username", "realm",
                   "register_expiry_s", "srtp_policy", "tls_ca_pem", "codecs", "send_pai", "max_channels", "max_cps",
-                  "cost_per_minute"]
+                  "cost_per_minute", "currency"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # The admin builds this form with "password" among its fields, so the ModelForm copies the
         # (blank) input onto the instance; keep the stored value to put back.
         self._stored_password = self.instance.password
+        if "currency" in self.fields:  # absent from a read-only view's form
+            self.fields["currency"].required = False
         if self.instance.pk and self.instance.password:
             self.fields["password"].help_text = HELP_WHEN_STORED
         else:
@@ -85,8 +87,23 @@ class TrunkAdminForm(forms.ModelForm):
     def clean_codecs(self) -> str:
         return clean_codecs(self.cleaned_data["codecs"])
 
+    def clean_currency(self) -> str:
+        # Left out (an older form or script): the deployment's currency, as a new trunk's default.
+        return (str(self.cleaned_data.get("currency") or "").strip() or default_currency()).upper()
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        # Costs are never summed across currencies: a call that fails over is costed on the failover trunk, and
+        # the campaign's spend (and its budget cap) must stay one sum.
+        failover, currency = cleaned.get("failover"), cleaned.get("currency")
+        if failover is not None and currency and failover.currency != currency:
+            self.add_error("failover", f"The failover trunk bills in {failover.currency}, this one in {currency}: "
+                                       "a campaign's calls must cost in one currency.")
+        if self.instance.pk and currency and "currency" in self.changed_data:
+            backing = Trunk.objects.filter(failover_id=self.instance.pk).exclude(currency=currency).first()
+            if backing is not None:
+                self.add_error("currency", f"Trunk \u201c{backing}\u201d fails over to this one and bills in "
+                                           f"{backing.currency}: change both together.")
         new_password = cleaned.get("password") or ""
         # F8: the stored password belongs to the endpoint it was entered for; a new endpoint needs it typed again.
         moved = bool(self.instance.pk) and any(name in self.changed_data for name in ENDPOINT_FIELDS)

@@ -6,8 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from cryptography import x509
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from telephony.choices import SrtpPolicy, Transport, TrunkAuth
@@ -21,6 +22,12 @@ ENDPOINT_FIELDS = ("host", "port", "transport", "realm", "tls_ca_pem")
 # F5: digest trunks name their realm; SRTP mandatory only over TLS (the rules: telephony.contract).
 _DIGEST_HAS_REALM = models.Q(auth_mode=TrunkAuth.IP) | (~models.Q(realm="") & ~models.Q(realm="*"))
 _MANDATORY_SRTP_OVER_TLS = ~models.Q(srtp_policy=SrtpPolicy.MANDATORY) | models.Q(transport=Transport.TLS)
+CURRENCY_REGEX = r"^[A-Z]{3}$"
+
+
+def default_currency() -> str:
+    """The deployment's currency (``COST_CURRENCY``) for a new trunk."""
+    return str(settings.COST_CURRENCY)
 
 
 class Trunk(models.Model):
@@ -48,6 +55,12 @@ class Trunk(models.Model):
     max_channels = models.PositiveIntegerField(default=30)
     max_cps = models.DecimalField("Max calls per second", max_digits=6, decimal_places=2, default=Decimal("5"))
     cost_per_minute = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("0"))
+    # Costs are never summed across currencies: an attempt keeps the currency it was charged in
+    # (CallAttempt.cost_currency) and every total is grouped by it.
+    currency = models.CharField(
+        max_length=3, default=default_currency,
+        validators=[RegexValidator(CURRENCY_REGEX, "An ISO 4217 code in capitals, e.g. USD or EUR.")],
+        help_text="ISO 4217 code of the rate, e.g. USD. A failover trunk must use the same currency.")
     failover = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text="Secondary trunk tried on 5xx or timeout before answer.",
@@ -61,6 +74,7 @@ class Trunk(models.Model):
             models.CheckConstraint(condition=models.Q(max_channels__gte=1), name="trunk_max_channels_gte_1"),
             models.CheckConstraint(condition=models.Q(max_cps__gt=0), name="trunk_max_cps_gt_0"),
             models.CheckConstraint(condition=models.Q(cost_per_minute__gte=0), name="trunk_cost_gte_0"),
+            models.CheckConstraint(condition=models.Q(currency__regex=CURRENCY_REGEX), name="trunk_currency_iso"),
             models.CheckConstraint(condition=models.Q(port__gte=1, port__lte=65535), name="trunk_port_range"),
             models.CheckConstraint(condition=~models.Q(failover=models.F("id")), name="trunk_failover_not_self"),
             models.CheckConstraint(

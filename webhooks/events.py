@@ -26,7 +26,8 @@ def _attempt_data(attempt: CallAttempt) -> dict[str, Any]:
             "caller_id": attempt.caller_id, "state": attempt.state, "disposition": attempt.disposition,
             "reason": attempt.reason, "sip_code": attempt.sip_code, "amd_result": attempt.amd_result,
             "outcome": attempt.outcome, "fields": attempt.outcome_fields, "talk_seconds": attempt.talk_seconds,
-            "cost": attempt.cost, "queued_at": attempt.queued_at, "answered_at": attempt.answered_at,
+            "cost": attempt.cost, "cost_currency": attempt.cost_currency, "queued_at": attempt.queued_at,
+            "answered_at": attempt.answered_at,
             "ended_at": attempt.ended_at, "contact_status": attempt.contact.status}
 
 

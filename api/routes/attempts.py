@@ -18,7 +18,7 @@ router = Router()
 
 ATTEMPT_FIELDS = ("id", "campaign_id", "contact_id", "attempt_number", "state", "disposition", "reason", "caller_id",
                   "sip_code", "queued_at", "answered_at", "ended_at", "amd_result", "outcome", "outcome_fields",
-                  "cost")
+                  "cost", "cost_currency")
 
 
 def attempt_summary(attempt: CallAttempt) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
@@ -101,7 +100,7 @@ class CallAttemptAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="Cost", ordering="cost")
     def cost_shown(self, obj: CallAttempt) -> str:
-        return "\u2014" if obj.cost is None else f"{obj.cost:.4f} {settings.COST_CURRENCY}"
+        return "\u2014" if obj.cost is None else f"{obj.cost:.4f} {obj.cost_currency}".rstrip()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the ledger of dials is kept

@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import Count, JSONField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import JSONObject
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -32,7 +32,7 @@ from campaigns.models import Campaign, Contact, RetryRule
 from campaigns.redis_client import get_redis
 from campaigns.reports.live import campaign_live_stats
 from campaigns.rules.retries import DEFAULT_RETRY_DELAY_S, RETRY_ONLY_WITH_RULE
-from campaigns.views import explorer, lifecycle, reviews
+from campaigns.views import compare, explorer, lifecycle, reviews
 from campaigns.views import imports as import_views
 from campaigns.views import live as live_views
 from campaigns.views import reports as report_views
@@ -121,7 +121,8 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
 
     form = CampaignAdminForm
     inlines = [RetryRuleInline]
-    actions: list[Any] = ["start_campaigns", "pause_campaigns", "resume_campaigns", "cancel_campaigns"]
+    actions: list[Any] = ["start_campaigns", "pause_campaigns", "resume_campaigns", "cancel_campaigns",
+                          "compare_selected"]
     list_display = ["name", "status", "progress", "waiting", "calling_window", "report_link"]
     list_filter = ["status", "agent", "trunk"]
     search_fields = ["name"]
@@ -135,7 +136,7 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
         ("Telephony", {"fields": ["trunk", "caller_ids", "default_region"]}),
         ("Schedule", {"fields": ["window_days", ("window_start", "window_end")],
                       "description": "Evaluated in each contact's own time zone."}),
-        ("Limits", {"fields": ["max_concurrent", "max_cps", "ring_timeout_s"]}),
+        ("Limits", {"fields": ["max_concurrent", "max_cps", "ring_timeout_s", "budget"]}),
         ("Answering machines", {"fields": ["amd_enabled", ("amd_max_decision_ms", "amd_greet_immediately"),
                                            "machine_policy", "voicemail_message", "opt_out_digit"]}),
         ("Retries", {"fields": ["max_attempts"], "description": RETRIES_HELP}),
@@ -148,6 +149,8 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
         """Campaign pages beyond the standard ones; extend this list for more."""
         wrap = self.admin_site.admin_view
         urls = [
+            # Campaigns side by side (campaigns/views/compare.py); the list's action sends its selection here.
+            path("compare/", wrap(partial(compare.compare_view, model_admin=self)), name="campaigns_campaign_compare"),
             path("<int:campaign_id>/import/", wrap(partial(import_views.upload_contacts, model_admin=self)),
                  name="campaigns_campaign_import"),
             path("<int:campaign_id>/live/", wrap(self.live_view), name="campaigns_campaign_live"),
@@ -294,6 +297,12 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
     @admin.action(description="Resume selected campaigns", permissions=["change"])
     def resume_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> None:
         self._lifecycle(request, queryset, "resume")
+
+    @admin.action(description="Compare selected campaigns", permissions=["view"])
+    def compare_selected(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse:
+        """Open the comparison page on the selected campaigns (2 to 6; the page says so otherwise)."""
+        ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
+        return HttpResponseRedirect(f"{reverse('admin:campaigns_campaign_compare')}?ids={ids}")
 
     @admin.action(description="Cancel selected campaigns for good\u2026", permissions=["change"])
     def cancel_campaigns(self, request: HttpRequest, queryset: QuerySet[Campaign]) -> HttpResponse | None:

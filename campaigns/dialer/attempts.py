@@ -20,6 +20,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from campaigns.budget import add_spend
 from campaigns.choices import (
     ATTEMPT_IN_FLIGHT,
     CONTACT_TERMINAL,
@@ -37,6 +38,7 @@ from campaigns.redis_client import get_redis
 from campaigns.rules.callbacks import callback_at, callback_field, requested_instant
 from campaigns.rules.retries import Rule, plan_next_step
 from campaigns.rules.windows import CallingWindow
+from campaigns.services import pause_campaign_at_budget
 from compliance.evidence import complete_evidence
 from compliance.services import revoke_consent
 from telephony.contract import RESULT_KEYS
@@ -259,15 +261,27 @@ def _release(attempt_id: int, campaign_id: int, trunk_id: int | None, primary_tr
 def _ended_attempt(attempt_id: int) -> CallAttempt:
     return (CallAttempt.objects.select_related("trunk", "campaign")
             .only("id", "contact_id", "campaign_id", "trunk_id", "primary_trunk_id", "answered_at", "ended_at",
-                  "dialing_at", "bridged_at", "caller_id", "trunk__cost_per_minute", "campaign__max_attempts",
+                  "dialing_at", "bridged_at", "caller_id", "cost", "trunk__cost_per_minute", "trunk__currency",
+                  "campaign__max_attempts", "campaign__budget",
                   "campaign__window_days", "campaign__window_start", "campaign__window_end")
             .get(pk=attempt_id))
 
 
 def _charge(attempt: CallAttempt) -> None:
-    """Cost at the rate of the trunk that carried the call."""
-    cost = _cost(attempt.answered_at, attempt.ended_at, attempt.trunk.cost_per_minute if attempt.trunk else None)
-    CallAttempt.objects.filter(pk=attempt.pk).update(cost=cost)
+    """Cost at the rate of the trunk that carried the call, in its currency; added to the campaign's spend.
+
+    A second charge of the same attempt (a late result replacing the reaper's guess) adds only the difference.
+    Once the commit is done, a campaign with a budget cap is paused if its spend reached the cap. After the commit,
+    so the call's end never holds the campaign row (the dispatcher locks it while it claims); the spend row's lock
+    orders concurrent additions, so of two call ends committing together the later check sees both.
+    """
+    trunk = attempt.trunk
+    cost = _cost(attempt.answered_at, attempt.ended_at, trunk.cost_per_minute if trunk else None)
+    CallAttempt.objects.filter(pk=attempt.pk).update(cost=cost, cost_currency=trunk.currency if trunk else "")
+    add_spend(attempt.campaign_id, cost - (attempt.cost or Decimal(0)))
+    if attempt.campaign.budget is not None and cost:
+        campaign_id = attempt.campaign_id
+        transaction.on_commit(lambda: pause_campaign_at_budget(campaign_id))
 
 
 def _accept_late_result(attempt_id: int, *, disposition: str, sip_code: int | None, sip_reason: str, reason: str,

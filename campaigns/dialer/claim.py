@@ -32,13 +32,13 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.choices import CONTACT_DIALABLE, AttemptState, CampaignStatus, ContactStatus
 from campaigns.dialer.leases import TokenRequest, refund_dial_tokens, take_dial_tokens
 from campaigns.keys import DISPATCHER_LOCK_ID
-from campaigns.models import CallAttempt, Campaign, Contact, DoNotCall
+from campaigns.models import CallAttempt, Campaign, CampaignSpend, Contact, DoNotCall
 from campaigns.redis_client import get_redis
 from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 from campaigns.services import complete_finished_campaigns
@@ -128,6 +128,8 @@ def plan_tick(now: dt.datetime, r: redis.Redis, *, rotation: int = 0) -> list[Ca
     """Compute each running campaign's free capacity and the zones inside its window now (2 SQL reads)."""
     campaigns = list(
         Campaign.objects.filter(status=CampaignStatus.RUNNING, trunk__enabled=True)
+        # A campaign whose spend reached its budget cap dials no more, even before its pause lands.
+        .filter(~Exists(CampaignSpend.objects.filter(campaign_id=OuterRef("pk"), amount__gte=OuterRef("budget"))))
         .order_by("id")
         .values_list("id", "trunk_id", "max_concurrent", "max_cps", "window_days", "window_start", "window_end",
                      "trunk__max_channels", "trunk__max_cps", "governor__concurrency_limit")
@@ -227,6 +229,7 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
         return {}
     contact_t, attempt_t = Contact._meta.db_table, CallAttempt._meta.db_table
     campaign_t, dnc_t = Campaign._meta.db_table, DoNotCall._meta.db_table
+    spend_t = CampaignSpend._meta.db_table
     names, placeholders, defaults = _attempt_default_columns()
     company = company if company is not None else company_policy()
     # The company's own hours apply to every contact (they can only narrow): folded into each window's zone
@@ -261,6 +264,8 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
                        SELECT count(*) FROM {attempt_t} a WHERE a.campaign_id = c.id AND NOT (a.state = %s))) AS n
             FROM req JOIN win ON win.wid = req.wid
             JOIN {campaign_t} c ON c.id = req.campaign_id AND c.status = %s
+            -- Budget cap: no dial once the spend reached it (campaigns/budget.py), checked under the row lock.
+            WHERE NOT EXISTS (SELECT 1 FROM {spend_t} s WHERE s.campaign_id = c.id AND s.amount >= c.budget)
         ),
         picked AS (
             SELECT p.id, cap.campaign_id, cap.trunk_id

@@ -42,15 +42,19 @@ def console_dashboard() -> dict[str, Any]:
         row["waiting"] = waiting.get(row["pk"], 0)
         row["change_url"] = reverse("admin:campaigns_campaign_change", args=[row["pk"]])
         row["report_url"] = reverse("admin:campaigns_campaign_report", args=[row["pk"]])
-    today = CallAttempt.objects.filter(queued_at__gte=day_start, originated_at__isnull=False).aggregate(
-        dialed=Count("id"), answered=Count("id", filter=Q(answered_at__isnull=False)), spend=Sum("cost"))
+    dialed_today = CallAttempt.objects.filter(queued_at__gte=day_start, originated_at__isnull=False)
+    today = dialed_today.aggregate(dialed=Count("id"), answered=Count("id", filter=Q(answered_at__isnull=False)))
+    # Never one sum across currencies: one figure per currency the calls were charged in.
+    spend = [(row["cost_currency"], (row["total"] or Decimal(0)).quantize(Decimal("0.01")))
+             for row in dialed_today.filter(cost__isnull=False).exclude(cost_currency="").order_by("cost_currency")
+             .values("cost_currency").annotate(total=Sum("cost"))]
     return {
         "campaigns": campaigns,
         "in_flight": sum(c["in_flight"] for c in campaigns),
         "dialed": today["dialed"],
         "answered": today["answered"],
-        "spend": (today["spend"] or Decimal(0)).quantize(Decimal("0.01")),
-        "currency": settings.COST_CURRENCY,
+        "spend": spend,
+        "currency": settings.COST_CURRENCY,  # shown as "0.00 USD" when nothing was spent today
         "opt_outs": DoNotCall.objects.filter(source=DncSource.OPT_OUT, created_at__gte=day_start).count(),
         "failed_imports": ImportJob.objects.filter(status=ImportStatus.FAILED,
                                                    created_at__gte=day_start - dt.timedelta(days=6)).count(),

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -133,7 +132,7 @@ def _campaign_for(request: HttpRequest, campaign_id: int, model_admin: ModelAdmi
     # F4: the explorer lists numbers, names and results: it needs the attempts permission, not just the report's.
     if not request.user.has_perm(ATTEMPTS_PERMISSION):
         raise PermissionDenied
-    campaign = get_object_or_404(Campaign.objects.select_related("agent"), pk=campaign_id)
+    campaign = get_object_or_404(Campaign.objects.select_related("agent", "trunk"), pk=campaign_id)
     if not model_admin.has_view_permission(request, campaign):
         raise PermissionDenied
     return campaign
@@ -189,7 +188,7 @@ def attempts_explorer(request: HttpRequest, campaign_id: int, *, model_admin: Mo
         "queue_json": json.dumps(queue),
         "queue_size": len(queue),
         "queue_max": QUEUE_MAX,
-        "currency": settings.COST_CURRENCY,
+        "currency": campaign.trunk.currency,
     }
     return TemplateResponse(request, "admin/campaigns/report_attempts.html", context)
 
@@ -204,8 +203,11 @@ def _utc(value: dt.datetime | None) -> str:
 
 
 def attempt_csv_rows(request: HttpRequest, campaign_id: int, qs: QuerySet[CallAttempt], *,
-                     with_transcripts: bool = True) -> Iterator[list[Any]]:
-    """One row per attempt, read in chunks (a large campaign never sits in memory)."""
+                     with_transcripts: bool = True, currency: str = "") -> Iterator[list[Any]]:
+    """One row per attempt, read in chunks (a large campaign never sits in memory).
+
+    ``currency`` names a cost charged without one (the campaign's trunk's: a campaign's spend is one currency).
+    """
     for a in qs.iterator(EXPORT_CHUNK):
         talk = a.talk_seconds
         recording = (request.build_absolute_uri(
@@ -217,7 +219,7 @@ def attempt_csv_rows(request: HttpRequest, campaign_id: int, qs: QuerySet[CallAt
                "" if talk is None else f"{talk:.1f}", a.outcome,
                json.dumps(a.outcome_fields, sort_keys=True) if a.outcome_fields else "",
                " ".join(str(ms) for ms in a.first_response_ms or []),
-               "" if a.cost is None else f"{a.cost:.4f}", settings.COST_CURRENCY if a.cost is not None else "",
+               "" if a.cost is None else f"{a.cost:.4f}", (a.cost_currency or currency) if a.cost is not None else "",
                recording, transcript]
 
 
@@ -234,7 +236,8 @@ def attempts_csv(request: HttpRequest, campaign_id: int, *, model_admin: ModelAd
     # F4: every export of personal data is logged before the file is sent.
     record_export(request, ExportKind.CONTACTS_CSV, campaign.pk,
                   f"attempts of campaign {campaign.pk} {campaign.name}" + (f" ({_query(data)})" if data else ""))
-    rows = attempt_csv_rows(request, campaign.pk, qs, with_transcripts=with_transcripts)
+    rows = attempt_csv_rows(request, campaign.pk, qs, with_transcripts=with_transcripts,
+                            currency=campaign.trunk.currency)
     response = StreamingHttpResponse(_csv_chunks(ATTEMPTS_CSV_HEADER, rows), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-attempts-{stamp}.csv"'

@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from campaigns.budget import budget_state
 from campaigns.choices import CONTACT_DIALABLE, CampaignStatus
 from campaigns.models import CallAttempt, Campaign
 from campaigns.services import (
@@ -75,14 +76,21 @@ def has_dialed(campaign_id: int) -> bool:
 def lifecycle_context(campaign: Campaign, *, can_change: bool) -> dict[str, Any]:
     """What the control bar shows: each step enabled by the status, and the checklist before Start."""
     steps = []
+    budget = budget_state(campaign.pk, campaign.budget, campaign.trunk.currency)
     for step in STEPS:
         allowed = can_change and campaign.status in step.allowed_from
         why_not = ("You may view this campaign but not change it." if not can_change
                    else f"Not possible while the campaign is {campaign.get_status_display().lower()}.")
+        if allowed and step.name == "resume" and budget.reached:
+            # resume_campaign refuses it anyway; the button says why before it is pressed.
+            allowed, why_not = False, f"Its budget is spent ({budget.label}): raise the budget cap first."
         steps.append({"name": step.name, "label": step.label, "allowed": allowed, "confirm": step.confirm,
                       "help": step.help, "why_not": why_not, "url": _url(f"lifecycle_{step.name}", campaign.pk)})
     checklist = start_checklist(campaign) if campaign.status == CampaignStatus.DRAFT else []
-    return {"steps": steps, "checklist": checklist, "kept_note": KEPT_NOTE if has_dialed(campaign.pk) else ""}
+    # Paused by the cap and the cap not raised since: the page says so (a raised cap shows the plain budget line).
+    budget_paused = campaign.status == CampaignStatus.PAUSED and bool(campaign.budget_reached_at) and budget.reached
+    return {"steps": steps, "checklist": checklist, "kept_note": KEPT_NOTE if has_dialed(campaign.pk) else "",
+            "budget": budget, "budget_paused": budget_paused}
 
 
 def start_checklist(campaign: Campaign) -> list[dict[str, Any]]:

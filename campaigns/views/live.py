@@ -18,6 +18,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
 from django.urls import reverse
 
+from campaigns.budget import budget_state
 from campaigns.choices import ATTEMPT_IN_FLIGHT, CONTACT_DIALABLE, CampaignStatus, Disposition
 from campaigns.models import CallAttempt, Campaign, Contact
 from campaigns.rules.windows import CallingWindow, zones_in_window
@@ -114,6 +115,9 @@ def holding_back(campaign: Campaign, now: dt.datetime, r: redis.Redis | None, *,
     def limit(key: str, label: str, value: str, full: bool) -> None:
         limits.append({"key": key, "label": label, "value": value, "full": full})
 
+    budget = budget_state(campaign.pk, campaign.budget, campaign.trunk.currency)
+    if budget.cap is not None:  # checked first by the dispatcher: past its cap, a campaign dials nothing
+        limit("budget", "Budget cap", budget.label, budget.reached)
     window = CallingWindow.of(campaign)
     open_zones = zones_in_window(now, window)
     due = Contact.objects.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
@@ -138,6 +142,9 @@ def holding_back(campaign: Campaign, now: dt.datetime, r: redis.Redis | None, *,
     limit("ua_lines", "Free user-agent lines", "unknown (Redis unavailable)" if free is None else str(free),
           free == 0)
 
+    if campaign.status == CampaignStatus.PAUSED and campaign.budget_reached_at and budget.reached:
+        return {"binding": "budget", "text": f"Not dialing: paused at its budget cap ({budget.label}).",
+                "limits": limits}
     if campaign.status != CampaignStatus.RUNNING:
         return {"binding": "status", "text": f"Not dialing: the campaign is {campaign.get_status_display().lower()}.",
                 "limits": limits}

@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET
 
 from access.models import ExportKind
 from access.services import record_export
+from campaigns.budget import budget_state
 from campaigns.contacts.csv_export import write_csv
 from campaigns.dialer.reviews import attempt_reviews
 from campaigns.models import CallAttempt, Campaign
@@ -77,7 +78,9 @@ def campaign_report(request: HttpRequest, campaign_id: int, *, model_admin: Mode
         "attempts": export.recent_attempts(campaign.pk) if can_see_attempts else [],
         "can_export": request.user.has_perms(EXPORT_PERMISSIONS),
         "cost_per_outcome": cost_per_outcome(report),
-        "currency": settings.COST_CURRENCY,
+        # One currency per campaign: its trunk's (a failover trunk shares it; campaigns/budget.py).
+        "currency": campaign.trunk.currency,
+        "budget": budget_state(campaign.pk, campaign.budget, campaign.trunk.currency),
         "abandon_after_s": facts.ABANDON_AFTER_S,
         # The abandonment governor's view (rolling 30 days) and what it did to the campaign, with its reasons.
         "compliance": campaign_compliance_view(campaign.pk, timezone.now()),
@@ -122,7 +125,7 @@ def attempt_detail(request: HttpRequest, campaign_id: int, attempt_id: int, *,
         "can_review": model_admin.has_change_permission(request, campaign),
         "outcome_labels": outcome_labels(campaign),
         "reviews": attempt_reviews(attempt.pk),
-        "currency": settings.COST_CURRENCY,
+        "currency": attempt.cost_currency or campaign.trunk.currency,
     }
     return TemplateResponse(request, "admin/campaigns/report_attempt.html", context)
 

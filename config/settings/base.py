@@ -136,7 +136,8 @@ RETENTION_ERROR_REPORT_DAYS = env.int("RETENTION_ERROR_REPORT_DAYS", default=90)
 RETENTION_RECORDING_DAYS = env.int("RETENTION_RECORDING_DAYS", default=90)  # call recordings
 
 ADMIN_URL = env("DJANGO_ADMIN_URL", default="admin/")
-# The currency of every cost the console shows (trunk rates, attempt costs, report totals): ISO 4217.
+# ISO 4217 currency a new trunk starts with; each trunk then bills in its own (telephony.Trunk.currency) and
+# costs in two currencies are never added up.
 COST_CURRENCY = env("COST_CURRENCY", default="USD")
 
 # Celery: at-least-once delivery; tasks are idempotent by their rows, so ack late where that holds.

@@ -49,6 +49,7 @@ from media.bridge.session import BridgeSession
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
 from telephony.conversation import opt_out
 from telephony.conversation.plan import CallPlan, call_plan_from_settings
+from telephony.conversation.recording import AnswerRecording, add_recording_results, now_ms
 from telephony.conversation.voicemail import wait_for_beep
 from telephony.ua.call import OutboundCall
 from telephony.ua.hooks import CallControl, CallHooks, EndReport
@@ -156,6 +157,8 @@ class CampaignCall(CallHooks):
         self.reason = ""
         self.voicemail: dict[str, Any] = {}
         self._hung_up = False
+        # D15: recorded from the answer (AMD's listening and a voicemail drop included), not from the bridge.
+        self.recording: AnswerRecording | None = None
 
     # ==== pjsua thread ========================================================================================
 
@@ -172,6 +175,9 @@ class CampaignCall(CallHooks):
         self._control = self._control or call.control
         self._emit = self._emit or call.manager.emit
         self._answered_at = time.monotonic()
+        if self.config.recordings_root is not None and self.recording is None:
+            self.recording = AnswerRecording(self.config.recordings_root, self.plan.attempt_id,
+                                             self.config.recording_flush_s)
         self._answered = True
         self._listening = self.plan.amd_enabled
         self._controller = asyncio.run_coroutine_threadsafe(self._guarded(self._control_call()), self.loop.loop)
@@ -204,6 +210,9 @@ class CampaignCall(CallHooks):
             return  # early media: AMD starts at the answer
         if not self._heard_audio and pcm.strip(b"\x00"):
             self._heard_audio = True
+        recording = self.recording
+        if recording is not None:
+            recording.heard(pcm)
         if self._listening:
             self._rx.append(pcm)
         session = self.session
@@ -211,16 +220,23 @@ class CampaignCall(CallHooks):
             session.push_received_frame(pcm)
 
     def _source(self) -> bytes | None:
+        frame, from_bridge = self._next_frame()
+        recording = self.recording
+        if recording is not None and self._answered:
+            recording.played(frame, from_bridge=from_bridge)
+        return frame
+
+    def _next_frame(self) -> tuple[bytes | None, bool]:
         if self._tx:
             with contextlib.suppress(IndexError):  # emptied by the loop meanwhile
-                return self._tx.popleft()
+                return self._tx.popleft(), False
         session = self.session
         if session is not None and self._bridged:
             frame = session.pull_frame_to_play()
             if frame is not SILENCE and self.agent_first_audio_at is None:
                 self.agent_first_audio_at = dt.datetime.now(dt.UTC)
-            return frame
-        return None
+            return frame, True
+        return None, False
 
     # ==== any thread ==========================================================================================
 
@@ -254,6 +270,8 @@ class CampaignCall(CallHooks):
 
     async def _control_call(self) -> None:
         plan = self.plan
+        if self.recording is not None:
+            self._spawn(self.recording.flush_forever())
         if plan.agent is None:
             self.disposition, self.reason = AI_ERROR, f"config: {plan.agent_error}"
             await self._play(DEFAULT_FALLBACK)
@@ -320,7 +338,9 @@ class CampaignCall(CallHooks):
         if open_call and not agent.greeting.strip():
             agent = replace(agent, open_call=True)
         context = CallContext(self.plan.attempt_id, self.plan.variables, disclosures=self.plan.disclosures)
-        self.session = BridgeSession(agent, context, self.config, _BridgeControls(self))
+        # The call records from the answer itself (self.recording): the session must not make a second file.
+        self.session = BridgeSession(agent, context, replace(self.config, recordings_root=None),
+                                     _BridgeControls(self))
         self._session_task = asyncio.get_running_loop().create_task(self.session.run())
         self._bridged = True
         if self._emit is not None:
@@ -388,8 +408,10 @@ class CampaignCall(CallHooks):
         self._listening = False
         text = render_spoken(plan.voicemail_message, plan.variables, self.config.prompt_variable_max_chars)
         self.reason = f"voicemail message not delivered: the call ended while it played (after the {after})"
+        # What was left, on the recording's clock: the proof of the message (D15).
+        self.voicemail = {"after": after, "delivered": False, "text": text, "start_ms": now_ms(self.recording)}
         delivered = await self._play(text, cache=not referenced_variables(plan.voicemail_message))
-        self.voicemail = {"after": after, "delivered": delivered}
+        self.voicemail.update(delivered=delivered, end_ms=now_ms(self.recording))
         if delivered:
             self.disposition, self.reason = VOICEMAIL_LEFT, f"voicemail message left after the {after}"
             self.hangup("voicemail left")
@@ -426,6 +448,12 @@ class CampaignCall(CallHooks):
             self._controller.cancel()
         for pending in list(self._tasks):
             pending.cancel()
+        result = await self._stop_session()
+        if self.recording is not None:
+            await self.recording.close()
+        return result
+
+    async def _stop_session(self) -> CallResult | None:
         session, task = self.session, self._session_task
         if session is None or task is None:
             return None
@@ -442,6 +470,7 @@ class CampaignCall(CallHooks):
         results: dict[str, Any] = data.setdefault("results", {})
         if result is not None:
             results.update(result.results())
+        add_recording_results(results, self.recording, self.voicemail)
         if self.amd is not None:
             results["amd_result"] = self.amd.label.value
         if self.agent_first_audio_at is not None:

@@ -63,6 +63,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
     "campaigns_campaign_import":            (200, 403, 200, 200, 403, 403),
     "campaigns_campaign_live":              (200, 200, 200, 200, 200, 403),
     "campaigns_campaign_report":            (200, 200, 200, 200, 200, 403),
+    "campaigns_campaign_compare":           (200, 200, 200, 200, 200, 403),  # aggregates only, as the report
     "campaigns_campaign_report_attempt":    (403, 200, 200, 200, 200, 403),
     "campaigns_campaign_report_recording":  (403, 403, 200, 200, 403, 403),
     "campaigns_campaign_report_csv":        (403, 200, 200, 200, 403, 403),
@@ -182,6 +183,7 @@ MATRIX: dict[str, tuple[int, ...]] = {
 }
 
 _LIFECYCLE = ("cancel_campaigns", "pause_campaigns", "resume_campaigns", "start_campaigns")
+_COMPARE = ("compare_selected",)  # view_campaign, as the report
 _DNC = ("add_to_dnc_campaign", "add_to_dnc_global")
 _DEL = ("delete_selected",)
 _EVIDENCE = ("export_csv", "export_pdf")  # an export of personal data: view + access.export_contacts
@@ -192,7 +194,8 @@ ACTIONS: dict[str, tuple[tuple[str, ...], ...]] = {
     "auth.user":              ((), (), (), _DEL, (), ()),
     "campaigns.agentprofile": ((), (), (), _DEL, (), ()),
     "campaigns.callattempt":  ((), (), (), (), (), ()),
-    "campaigns.campaign":     (_LIFECYCLE, (), _LIFECYCLE, (*_LIFECYCLE, *_DEL), (), ()),
+    "campaigns.campaign":     ((*_LIFECYCLE, *_COMPARE), _COMPARE, (*_LIFECYCLE, *_COMPARE),
+                               (*_LIFECYCLE, *_DEL, *_COMPARE), _COMPARE, ()),
     "campaigns.contact":      ((*_DNC, "retry_now"), (), (*_DNC, "retry_now"), (*_DNC, *_DEL, "retry_now"), (), ()),
     "campaigns.donotcall":    ((), (), _DEL, _DEL, (), ()),
     "campaigns.importjob":    ((), (), (), _DEL, (), ()),
@@ -340,3 +343,22 @@ def test_exports_are_logged_with_who_and_what(world: World) -> None:
     operator.force_login(role_user("operator"))
     assert operator.get(reverse("admin:campaigns_campaign_report_csv", args=[world.campaign])).status_code == 403
     assert ExportRecord.objects.exclude(pk__in=before).count() == 2
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_comparison_of_campaigns_answers_as_the_report_and_shows_aggregates_only(world: World, role: str) -> None:
+    # given a second campaign beside the world's (whose contact is Ada Lovelace)
+    from tests.factories import CampaignFactory
+
+    other = CampaignFactory()
+    client = Client()
+    client.force_login(role_user(role))
+    # when a comparison of both is opened, then it answers as the report does for that role
+    url = f"{reverse('admin:campaigns_campaign_compare')}?ids={world.campaign},{other.pk}"
+    response = client.get(url)
+    assert response.status_code == MATRIX["campaigns_campaign_report"][ROLES.index(role)]
+    if response.status_code == 200:
+        body = response.content.decode()
+        assert 'id="compare-table"' in body
+        assert "Ada Lovelace" not in body
+        assert "secret-transcript-words" not in body

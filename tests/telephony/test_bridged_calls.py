@@ -170,7 +170,8 @@ def _wav_response_gaps(caller: np.ndarray, agent: np.ndarray) -> list[int]:
     """Per agent turn that follows caller speech: ms from the caller's last voiced frame to the agent's onset.
 
     Computed on the recording alone, the way the bridge computes `first_response_ms` on its media clock; if the
-    two channels were shifted against each other, every gap would be off by that shift.
+    two channels were shifted against each other, every gap would be off by that shift. The agent's opening
+    turn is not a response: the recording starts at the answer, so the "Hello?" heard during AMD precedes it.
     """
     caller_voiced = frame_rms(caller) >= VOICED_RMS
     agent_active = frame_rms(agent) > 0  # the agent channel is exact zeros between turns
@@ -179,7 +180,7 @@ def _wav_response_gaps(caller: np.ndarray, agent: np.ndarray) -> list[int]:
     last_voiced = -1_000_000
     for tick in range(min(len(caller_voiced), len(agent_active))):
         if agent_active[tick]:
-            if last_agent != tick - 1 and last_voiced > last_agent:
+            if last_agent >= 0 and last_agent != tick - 1 and last_voiced > last_agent:
                 gaps.append((tick - last_voiced - 1) * 20)
             last_agent = tick
         if caller_voiced[tick]:
@@ -231,6 +232,14 @@ def test_interested_person_talks_with_the_local_agent_and_the_outcome_lands_in_t
     pairs = list(zip(gaps, attempt.first_response_ms, strict=False))
     assert pairs
     assert all(abs(a - b) <= 40 for a, b in pairs), (gaps, attempt.first_response_ms)
+    # D15: the file starts at the answer: as long as the billed time, with the "Hello?" heard during AMD in it
+    file_s, billed_s = len(caller) / 8000, (attempt.ended_at - attempt.answered_at).total_seconds()
+    assert abs(file_s - billed_s) <= 1.0, (file_s, billed_s)
+    bridge_tick = int((attempt.bridged_at - attempt.answered_at).total_seconds() * 50)
+    assert np.sum(frame_rms(caller)[: max(0, bridge_tick - 10)] >= VOICED_RMS) >= 10, "no Hello? before the bridge"
+    # ... and the transcript's times count from the answer too: no turn starts before the bridge did
+    assert min(int(s["start_ms"]) for s in attempt.transcript) >= (bridge_tick - 10) * 20, attempt.transcript
+    print(f"recording {file_s:.2f} s, billed {billed_s:.2f} s from answer; bridged {bridge_tick * 20} ms in")
     print(f"interested: call {elapsed:.1f}s, bridged {bridged_after_s * 1000:.0f} ms and agent audio "
           f"{first_audio_after_s * 1000:.0f} ms after the first word; first_response_ms "
           f"{attempt.first_response_ms}; WAV gaps {gaps}")
@@ -253,6 +262,20 @@ def test_voicemail_gets_the_message_after_the_beep(
     heard_ms = message[-1]["end_ms"] - message[0]["start_ms"]
     assert heard_ms >= 0.8 * _speech_ms(VOICEMAIL.replace("{{name}}", "Ada")), (heard_ms, message)
     assert Contact.objects.get(pk=contact.pk).last_disposition == Disposition.VOICEMAIL_LEFT
+    # D15: the drop is recorded from the answer, with the message on the agent channel, and transcribed
+    assert attempt.recording, attempt.reason
+    caller, played = read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
+    file_s, billed_s = len(caller) / 8000, (attempt.ended_at - attempt.answered_at).total_seconds()
+    assert abs(file_s - billed_s) <= 1.0, (file_s, billed_s)
+    assert np.max(frame_rms(caller)) > 1000  # the machine's greeting and beep
+    [said] = attempt.transcript
+    assert (said["speaker"], said["text"]) == ("agent", VOICEMAIL.replace("{{name}}", "Ada"))
+    message = frame_rms(played)[said["start_ms"] // 20 : said["end_ms"] // 20 + 1]
+    voiced_ms = int(np.sum(message >= VOICED_RMS)) * 20
+    assert voiced_ms >= 0.6 * _speech_ms(said["text"]), (voiced_ms, said)
+    assert np.sum(frame_rms(played)[: said["start_ms"] // 20] >= VOICED_RMS) == 0  # nothing played before it
+    print(f"voicemail recording {file_s:.2f} s (billed {billed_s:.2f} s), message at {said['start_ms']} ms, "
+          f"voiced {voiced_ms} ms")
     print(f"voicemail: message started {voicemail['message_start_after_beep_ms']} ms after the beep, "
           f"heard for {heard_ms} ms")
 

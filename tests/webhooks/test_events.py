@@ -27,7 +27,7 @@ def test_attempt_ended_carries_disposition_outcome_fields_talk_time_and_cost(end
     attempt = CallAttempt.objects.create(
         campaign=contact.campaign, contact=contact, state="ended", disposition="human", outcome="interested",
         outcome_fields={"plan": "gold"}, answered_at=answered, ended_at=answered + dt.timedelta(seconds=42),
-        cost=Decimal("0.0070"), transcript=[{"speaker": "callee", "text": "private"}])
+        cost=Decimal("0.0070"), cost_currency="EUR", transcript=[{"speaker": "callee", "text": "private"}])
     events.attempt_ended(attempt.pk)
     event = WebhookEvent.objects.get()
     assert event.type == "attempt.ended"
@@ -36,6 +36,7 @@ def test_attempt_ended_carries_disposition_outcome_fields_talk_time_and_cost(end
     assert (data["disposition"], data["outcome"], data["fields"]) == ("human", "interested", {"plan": "gold"})
     assert data["talk_seconds"] == 42.0
     assert data["cost"] == "0.0070"
+    assert data["cost_currency"] == "EUR"
     assert data["to"] == contact.phone_e164
     assert "transcript" not in data  # the conversation stays behind its permission (F4)
 
