@@ -318,6 +318,9 @@ class CallAttempt(models.Model):
     first_response_ms = ArrayField(models.PositiveIntegerField(), default=list, blank=True,
                                    help_text="Per turn: end of caller speech to first agent audio played.")
     usage = models.JSONField(default=dict, blank=True, help_text="Tokens or other usage the provider reported.")
+    transfer = models.JSONField(
+        default=dict, blank=True,
+        help_text="A transfer to a person: target, method, time to answer, accepted, fallback (docs/transfer.md).")
     cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     # Dialer bookkeeping: when originate handed the attempt to a user agent (the idempotency gate of a
     # redelivered originate), and until when the attempt is alive without news (the reaper's clock).
@@ -478,3 +481,4 @@ def _lock_import_job_before_delete(sender: type[ImportJob], instance: ImportJob,
 
 
 from campaigns.dnc_uploads import DncUpload  # noqa: E402, F401  (a model of this app, kept in its own module)
+from campaigns.transfer_targets import TransferTarget  # noqa: E402, F401  (a model of this app, kept in its own module)

@@ -34,6 +34,9 @@ class Trunk(models.Model):
     codecs = models.CharField(max_length=100, default="PCMU,PCMA", help_text="Codec order, comma separated.")
     send_pai = models.BooleanField("Send P-Asserted-Identity", default=False)
     max_channels = models.PositiveIntegerField(default=30)
+    allow_refer = models.BooleanField(
+        "Transfers by SIP REFER", default=False,
+        help_text="The provider accepts REFER: a cold transfer hands the call over instead of bridging a second call.")
     max_cps = models.DecimalField("Max calls per second", max_digits=6, decimal_places=2, default=Decimal("5"))
     cost_per_minute = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("0"))
     failover = models.ForeignKey(

@@ -49,6 +49,7 @@ from media.bridge.session import BridgeSession
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
 from telephony.conversation import opt_out
 from telephony.conversation.plan import CallPlan, call_plan_from_settings
+from telephony.conversation.transfer import TRANSFERRED, TransferFlow
 from telephony.conversation.voicemail import wait_for_beep
 from telephony.ua.call import OutboundCall
 from telephony.ua.hooks import CallControl, CallHooks, EndReport
@@ -103,8 +104,8 @@ class _BridgeControls:
         self.hooks.hangup(reason)
 
     def transfer(self, reason: str) -> bool:
-        """No transfer target is configured for campaign calls."""
-        return False
+        """Start a cold transfer to the campaign's staffed target (False when none is staffed now)."""
+        return self.hooks.request_transfer(reason)
 
 
 def _frames(pcm: bytes) -> list[bytes]:
@@ -115,7 +116,7 @@ def _frames(pcm: bytes) -> list[bytes]:
     return out
 
 
-class CampaignCall(CallHooks):
+class CampaignCall(TransferFlow, CallHooks):
     """One attempt's conversation: AMD, then the AI bridge or the machine policy; opt-out at any time.
 
     Args:
@@ -151,6 +152,7 @@ class CampaignCall(CallHooks):
         self.reason = ""
         self.voicemail: dict[str, Any] = {}
         self._hung_up = False
+        self._init_transfer()
 
     # ==== pjsua thread ========================================================================================
 
@@ -315,7 +317,9 @@ class CampaignCall(CallHooks):
         if open_call and not agent.greeting.strip():
             agent = replace(agent, open_call=True)
         context = CallContext(self.plan.attempt_id, self.plan.variables, disclosures=self.plan.disclosures)
-        self.session = BridgeSession(agent, context, self.config, _BridgeControls(self))
+        # The transfer tool is offered only while a target is staffed (in its own zone), decided as the agent joins.
+        config = replace(self.config, transfer_available=self.transfer_target_now() is not None)
+        self.session = BridgeSession(agent, context, config, _BridgeControls(self))
         self._session_task = asyncio.get_running_loop().create_task(self.session.run())
         self._bridged = True
         if self._emit is not None:
@@ -437,10 +441,14 @@ class CampaignCall(CallHooks):
             results["amd_result"] = self.amd.label.value
         if self.agent_first_audio_at is not None:
             results["agent_first_audio_at"] = self.agent_first_audio_at
+        if self.transfer:
+            results["transfer"] = self._transfer_at_end()
         answered_human = data.get("disposition") == HUMAN
         if self.opted_out:
             # Compliance: an opt-out decides the disposition whatever else happened on the call.
             data["disposition"], data["reason"] = OPTED_OUT, self.reason
+        elif self.disposition == TRANSFERRED and answered_human:
+            data["disposition"], data["reason"] = self.disposition, self.reason
         elif result is not None and result.disposition == AI_ERROR and answered_human:
             data["disposition"], data["reason"] = AI_ERROR, result.reason
         elif self.disposition is not None and answered_human:

@@ -11,10 +11,10 @@ from media.bridge.config import AgentConfig
 from media.endpoints import EndpointPolicy
 from telephony.agent_endpoints import agent_config
 from telephony.contract import OriginateCommand
+from telephony.transfers import TransferTargetSpec
 from telephony.ua.settings import UaSettings
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,10 @@ class CallPlan:
         voicemail_message: template spoken after the beep.
         opt_out_digit: DTMF key that opts out ("" for none).
         disclosures: ``(kind, text)`` spoken before anything else (see `media.bridge.config.CallContext`).
+        transfer_targets: where the agent may hand the call to a person (in order; offered only when staffed).
+        trunk_host_port: ``host:port`` of the call's trunk (a number target is called through it).
+        trunk_uri_params: the ``;transport=`` parameter towards the trunk.
+        allow_refer: the trunk accepts SIP REFER (cold transfers by REFER, else a bridged second call).
     """
 
     attempt_id: int
@@ -46,6 +50,10 @@ class CallPlan:
     voicemail_message: str = ""
     opt_out_digit: str = ""
     disclosures: tuple[tuple[str, str], ...] = ()
+    transfer_targets: tuple[TransferTargetSpec, ...] = ()
+    trunk_host_port: str = ""
+    trunk_uri_params: str = ""
+    allow_refer: bool = False
 
     @classmethod
     def from_command(cls, command: OriginateCommand, local_agent_url: str, *, policy: EndpointPolicy | None = None,
@@ -89,6 +97,10 @@ class CallPlan:
             voicemail_message=talk.voicemail_message,
             opt_out_digit=talk.opt_out_digit,
             disclosures=talk.disclosures,
+            transfer_targets=talk.transfer_targets,
+            trunk_host_port=command.trunk.host_port(),
+            trunk_uri_params=command.trunk.uri_params(),
+            allow_refer=command.trunk.allow_refer,
         )
 
 

@@ -24,12 +24,14 @@ import pjsua2 as pj
 from telephony.choices import SrtpPolicy, TrunkAuth
 from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
 from telephony.registrations import Registration
+from telephony.transfers import target_uri
 from telephony.ua.accounts import MAX_ACCOUNTS, REGISTRATION_WAIT_S, TrunkAccount
 from telephony.ua.call import OutboundCall
 from telephony.ua.endpoint import PjsuaThread
 from telephony.ua.hooks import CallHooks, ChannelGate, EndReport
 from telephony.ua.media_port import MAX_MEDIA_PORTS, MediaPortPool
 from telephony.ua.sip_codes import CallOutcome, disposition_for, should_fail_over
+from telephony.ua.transfer_leg import TransferLeg
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class CallManager:
         self.accounts: OrderedDict[tuple[Any, ...], TrunkAccount] = OrderedDict()
         self._registering: tuple[TrunkAccount, ...] = ()  # the REGISTER-mode accounts, for the heartbeat
         self.calls: dict[int, OutboundCall] = {}
-        self._graveyard: list[tuple[float, OutboundCall]] = []
+        self._graveyard: list[tuple[float, pj.Call]] = []
         self._failovers: list[tuple[OutboundCall, TrunkSpec]] = []
         self.channel_gate = channel_gate
         # The channel request may wait on Redis: it runs here, never on the pjsua thread.
@@ -304,6 +306,8 @@ class CallManager:
     def hangup_all(self, reason: str) -> None:
         """Hang up every call (shutdown); dials still waiting for a registration end without being placed."""
         for call in list(self.calls.values()):
+            if call.transfer_leg is not None:
+                call.transfer_leg.hang_up(reason)
             call.hangup_now(reason)
         waiting, self._awaiting_registration = self._awaiting_registration, []
         for _deadline, _account, request, trunk, _leg, _call_id, _hooks in waiting:
@@ -329,22 +333,69 @@ class CallManager:
         call.disposition_override = disposition
         return True
 
-    def transfer(self, attempt_id: int, target: str) -> bool:
-        """Cold transfer (REFER) an answered call to a number or a SIP URI; our leg ends on the result."""
+    def transfer(self, attempt_id: int, target: str, keep_call_on_failure: bool = False) -> bool:
+        """Cold transfer (REFER) an answered call to a number or a SIP URI; our leg ends when the target took it.
+
+        A failed transfer ends the call too, unless `keep_call_on_failure` (the hooks then apply their fallback).
+        """
         call = self.calls.get(attempt_id)
         if call is None or call.answered_at is None:
             return False
         uri = target if target.startswith(("sip:", "sips:", "tel:")) else (
             f"sip:{target}@{call.trunk.host_port()}{call.trunk.uri_params()}")
         call.results["transfer"] = {"target": uri}
-        call.xfer(uri, pj.CallOpParam(True))
+        call.transfer_fallback = keep_call_on_failure
+        try:
+            call.xfer(uri, pj.CallOpParam(True))
+        except pj.Error as exc:
+            logger.warning("attempt %s: REFER not sent: %s", attempt_id, exc.info())
+            call.results["transfer"]["status"] = 500
+            self.guard(call.hooks.on_transfer_status, call, 500, "refer")
+            return False
         return True
+
+    def bridge_transfer(self, attempt_id: int, target: str, ring_timeout_s: float) -> bool:
+        """Cold transfer by a second call to `target` (a number through the call's trunk, or a SIP URI), bridged
+        to the answered call once the target answers; the hooks hear the result (`on_transfer_status`)."""
+        call = self.calls.get(attempt_id)
+        if call is None or call.answered_at is None or call.transfer_leg is not None:
+            return False
+        uri = target_uri(target, call.trunk.host_port(), call.trunk.uri_params())
+        call.results["transfer"] = {"target": uri}
+        leg = TransferLeg(call, ring_timeout_s)
+        try:
+            leg.dial(uri)
+        except pj.Error as exc:  # no free call slot in this process, a bad URI: the hooks fall back
+            logger.warning("attempt %s: transfer call not placed: %s", attempt_id, exc.info())
+            self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, leg))
+            call.results["transfer"]["status"] = 503
+            self.guard(call.hooks.on_transfer_status, call, 503, "bridge")
+            return False
+        call.transfer_leg = leg
+        return True
+
+    def cancel_transfer(self, attempt_id: int, reason: str) -> bool:
+        """Hang up an attempt's transfer call (the caller's call goes on)."""
+        call = self.calls.get(attempt_id)
+        leg = call.transfer_leg if call is not None else None
+        if leg is None:
+            return False
+        leg.hang_up(reason)
+        return True
+
+    def transfer_leg_ended(self, leg: TransferLeg) -> None:
+        """A transfer call reached DISCONNECTED: drop it later, on this thread (as for calls)."""
+        self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, leg))
+        if leg.owner.transfer_leg is leg:
+            leg.owner.transfer_leg = None
 
     # ---- end of a leg ------------------------------------------------------------------------------------
 
     def on_disconnected(self, call: OutboundCall) -> None:
         """A leg reached DISCONNECTED: fail over, or report the end of the attempt."""
         call.disconnected = True
+        if call.transfer_leg is not None:
+            call.transfer_leg.hang_up("caller hung up")
         call.stop_media()
         self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, call))
         if self.calls.get(call.attempt_id) is call:
@@ -419,6 +470,8 @@ class CallManager:
         self._refresh_live()
         for call in list(self.calls.values()):
             call.tick(now)
+            if call.transfer_leg is not None:
+                call.transfer_leg.tick(now)
         if self._graveyard and self._graveyard[0][0] <= now:
             keep = [(t, c) for t, c in self._graveyard if t > now]
             self._graveyard = keep  # the dropped references are released here, on the pjsua thread

@@ -1,0 +1,137 @@
+"""The second call of a bridged transfer: placed by the UA to the target, bridged to the caller's call on answer.
+
+Used when the trunk does not accept REFER (`TrunkSpec.allow_refer`): the UA stays in the media path, and the two
+calls' audio is connected in pjmedia's conference bridge (caller -> target and target -> caller), so no frame
+goes through Python. The target's audio is also sent to the caller's media port, which therefore hears both
+people (the recording keeps the whole call). Everything here runs on the pjsua thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+import pjsua2 as pj
+
+logger = logging.getLogger(__name__)
+
+_MEDIA_FLOWING = (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
+
+
+class TransferLeg(pj.Call):
+    """The call to a transfer target, owned by the caller's `OutboundCall` (`owner`).
+
+    Args:
+        owner: the caller's leg (a `telephony.ua.call.OutboundCall`).
+        ring_timeout_s: the target's longest time to answer; past it the leg is cancelled and reported failed.
+    """
+
+    def __init__(self, owner: Any, ring_timeout_s: float) -> None:
+        super().__init__(owner.account)
+        self.owner = owner
+        self.started = time.monotonic()
+        self.ring_deadline = self.started + ring_timeout_s
+        self.answered_at: float | None = None
+        self.disconnected = False
+        self.reported = False
+        self.final_code: int | None = None
+        self.audio_media: pj.AudioMedia | None = None
+        self.hangup_reason = ""
+
+    def dial(self, uri: str) -> None:
+        """Send the INVITE (raises pj.Error when pjsua refuses, e.g. no free call slot)."""
+        prm = pj.CallOpParam(True)
+        prm.opt.audioCount = 1
+        prm.opt.videoCount = 0
+        prm.opt.customCallId = f"{uuid.uuid4().hex}-x"
+        header = pj.SipHeader()
+        header.hName = "X-Attempt-Id"
+        header.hValue = str(self.owner.attempt_id)
+        headers = pj.SipHeaderVector()
+        headers.append(header)
+        prm.txOption.headers = headers
+        self.makeCall(uri, prm)
+
+    # ---- pjsua2 callbacks --------------------------------------------------------------------------------
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # pjsua2 callback name
+        info = self.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.answered_at is None:
+            self.answered_at = time.monotonic()
+            self._report(200)
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.disconnected = True
+            self.final_code = int(info.lastStatusCode)
+            self.audio_media = None
+            if self.answered_at is None:
+                # Busy, declined, unreachable or cancelled at the end of the wait: the caller's call goes on.
+                code = self.final_code if self.final_code >= 300 else 487
+                self._report(code)
+            elif not self.owner.disconnected:
+                # The person who took the call hung up: the caller's call ends with it.
+                self.owner.hangup_now("transfer target hung up")
+            self.owner.manager.transfer_leg_ended(self)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # pjsua2 callback name
+        info = self.getInfo()
+        index = next(
+            (
+                i
+                for i, media in enumerate(info.media)
+                if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in _MEDIA_FLOWING and media.audioConfSlot >= 0
+            ),
+            None,
+        )
+        if index is None:
+            return
+        self.audio_media = self.getAudioMedia(index)
+        self.connect()
+
+    # ---- control -----------------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Bridge the target and the caller in the conference (both ways), and let the caller's port hear the
+        target. Called on the target's answer and again on any media change of either call."""
+        mine, theirs = self.audio_media, self.owner.audio_media
+        if mine is None or theirs is None or self.answered_at is None:
+            return
+        with contextlib.suppress(pj.Error):  # a connection that exists already is refused: nothing to do
+            mine.startTransmit(theirs)
+        with contextlib.suppress(pj.Error):
+            theirs.startTransmit(mine)
+        port = self.owner.media_port
+        if port is not None:
+            with contextlib.suppress(pj.Error):
+                mine.startTransmit(port)
+
+    def tick(self, now: float) -> None:
+        """Cancel the leg when the target has not answered in time."""
+        if self.disconnected or self.answered_at is not None or now < self.ring_deadline:
+            return
+        self.hang_up("no answer in time", 0)
+
+    def hang_up(self, reason: str, code: int = 0) -> None:
+        """CANCEL before the answer, BYE after (ignored once disconnected)."""
+        if self.disconnected:
+            return
+        self.hangup_reason = self.hangup_reason or reason
+        prm = pj.CallOpParam(True)
+        if code:
+            prm.statusCode = code
+        try:
+            self.hangup(prm)
+        except pj.Error as exc:  # already terminating: DISCONNECTED follows anyway
+            logger.debug("transfer leg of attempt %s: %s", self.owner.attempt_id, exc.info())
+
+    def _report(self, code: int) -> None:
+        if self.reported:
+            return
+        self.reported = True
+        owner = self.owner
+        owner.results.setdefault("transfer", {})["status"] = code
+        if 200 <= code < 300:
+            self.connect()
+        owner.manager.guard(owner.hooks.on_transfer_status, owner, code, "bridge")
