@@ -45,7 +45,7 @@ def _events(r: redis.Redis, attempt_id: int) -> list[str]:
     return [x.decode() for x in r.lrange(events_key(attempt_id), 0, -1)]
 
 
-def _run(registry: redis.Redis, peer: SippRun, script: str, timeout_s: float = 25):  # noqa: ANN202
+def _run(registry: redis.Redis, peer: SippRun, script: str, timeout_s: float = 25):
     contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=peer.port), max_call_s=40,
                                variables={"script": script})
     attempt = queue_attempt(contact)
