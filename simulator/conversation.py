@@ -27,6 +27,7 @@ from simulator.personas import (
     GREETING,
     INTERRUPTION,
     NUDGE,
+    OPENINGS,
     REPLIES,
     Persona,
     SimulatorOptions,
@@ -178,7 +179,7 @@ class Conversation:
                               "message_start_after_beep_ms": None}
             self.state = "voicemail"
             return
-        self.say(GREETING)
+        self.say(OPENINGS.get(self.persona, GREETING))
         self.state = "listening"
 
     def _leave(self, now: float, reason: str, *, delay: bool = True) -> None:

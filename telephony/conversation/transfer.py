@@ -4,10 +4,10 @@ The agent asks for it with its ``transfer_call`` tool; the tool is offered only 
 targets is staffed (in the target's own zone). Then, on the media loop:
 
 1. the agent's last words (its "please hold") are played out, and the agent is cut off the call;
-2. the caller hears a short hold message (local TTS);
-3. the call goes to the target: by SIP REFER when the trunk accepts it (202, then NOTIFY sipfrag to the end), else
+2. the call goes to the target: by SIP REFER when the trunk accepts it (202, then NOTIFY sipfrag to the end), else
    by a second call the UA places through the trunk and bridges to the caller's call in pjmedia's conference;
-4. the target answers (2xx) within its longest wait: the disposition is ``transferred``. Busy, declined, a refused
+   meanwhile the caller hears a short hold message (local TTS);
+3. the target answers (2xx) within its longest wait: the disposition is ``transferred``. Busy, declined, a refused
    REFER or no answer in time: the target's fallback (back to the agent with a message, a call-back offer, or a
    polite end).
 
@@ -63,6 +63,7 @@ class TransferFlow:
     _hung_up: bool
     _control: Any
     _answered_at: float
+    _tx: Any
 
     def _init_transfer(self) -> None:
         self.transfer: dict[str, Any] = {}
@@ -103,7 +104,6 @@ class TransferFlow:
     async def _run_transfer(self, target: TransferTargetSpec, method: str) -> None:
         await self._agent_done_speaking()
         self._bridged = False  # the agent no longer hears or speaks to the caller
-        await self._play(HOLD_MESSAGE)
         if self._ended:
             return
         self._transfer_result = asyncio.get_running_loop().create_future()
@@ -113,6 +113,8 @@ class TransferFlow:
             self._control.transfer(uri, keep_call_on_failure=True)
         else:
             self._control.bridge_transfer(uri, float(target.max_wait_s))
+        # The caller hears the hold message while the target rings (stopped at the target's answer).
+        hold = self._spawn(self._play(HOLD_MESSAGE))
         try:
             code = await asyncio.wait_for(asyncio.shield(self._transfer_result), target.max_wait_s + RESULT_MARGIN_S)
         except TimeoutError:
@@ -121,19 +123,18 @@ class TransferFlow:
                 self._control.cancel_transfer("no answer in time")
         self.transfer["sip_code"] = code
         if 200 <= code < 300:
+            hold.cancel()
+            self._tx.clear()  # the person answered: the rest of the hold message would talk over them
             self.transfer["accepted"] = True
             self.transfer["answer_ms"] = int((time.monotonic() - started) * 1000)
             self.disposition, self.reason = TRANSFERRED, f"transferred to {target.name} ({method})"
             if self.session is not None:
                 self.session.request_stop("transferred")
             return  # REFER: our leg is hung up by the call; bridge: the two people talk until one hangs up
-        logger.info(
-            "attempt %s: transfer to %s failed (%s); fallback %s",
-            self.plan.attempt_id,
-            target.name,
-            code,
-            target.fallback,
-        )
+        with contextlib.suppress(asyncio.CancelledError):
+            await hold
+        logger.info("attempt %s: transfer to %s failed (%s); fallback %s", self.plan.attempt_id, target.name, code,
+                    target.fallback)
         await self._fall_back(target)
 
     async def _fall_back(self, target: TransferTargetSpec) -> None:

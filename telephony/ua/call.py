@@ -131,7 +131,7 @@ class OutboundCall(pj.Call):
         # processes, like the simulated network): any other target would take the call, and our credentials if
         # challenged, to a host nobody configured. A bounded count stops redirect loops.
         self.redirects += 1
-        if self.redirects <= MAX_REDIRECTS and _uri_host(str(prm.targetUri)) == self.trunk.host.strip("[]").lower():
+        if self.redirects <= MAX_REDIRECTS and uri_host(str(prm.targetUri)) == self.trunk.host.strip("[]").lower():
             return int(pj.PJSIP_REDIRECT_ACCEPT)
         return int(pj.PJSIP_REDIRECT_REJECT)
 
@@ -299,7 +299,7 @@ def _received_a_message(event: pj.SipEvent) -> bool:
     return bool(event.type == pj.PJSIP_EVENT_TSX_STATE and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG)
 
 
-def _uri_host(uri: str) -> str:
+def uri_host(uri: str) -> str:
     """The host of a SIP URI such as `<sip:+1202@127.0.0.1:17001;transport=udp>` (lower case, no brackets)."""
     text = uri.strip().strip("<>")
     text = text.split(":", 1)[1] if text.lower().startswith(("sip:", "sips:")) else text

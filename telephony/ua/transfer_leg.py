@@ -16,6 +16,8 @@ from typing import Any
 
 import pjsua2 as pj
 
+from telephony.ua.call import MAX_REDIRECTS, uri_host
+
 logger = logging.getLogger(__name__)
 
 _MEDIA_FLOWING = (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
@@ -40,6 +42,8 @@ class TransferLeg(pj.Call):
         self.final_code: int | None = None
         self.audio_media: pj.AudioMedia | None = None
         self.hangup_reason = ""
+        self.redirects = 0
+        self.target_host = ""
 
     def dial(self, uri: str) -> None:
         """Send the INVITE (raises pj.Error when pjsua refuses, e.g. no free call slot)."""
@@ -53,6 +57,7 @@ class TransferLeg(pj.Call):
         headers = pj.SipHeaderVector()
         headers.append(header)
         prm.txOption.headers = headers
+        self.target_host = uri_host(uri)
         self.makeCall(uri, prm)
 
     # ---- pjsua2 callbacks --------------------------------------------------------------------------------
@@ -74,6 +79,14 @@ class TransferLeg(pj.Call):
                 # The person who took the call hung up: the caller's call ends with it.
                 self.owner.hangup_now("transfer target hung up")
             self.owner.manager.transfer_leg_ended(self)
+
+    def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:  # pjsua2 callback name
+        # As for the caller's call: a 3xx is followed only to another port of the same host (a front spreading
+        # calls over its processes), a bounded number of times.
+        self.redirects += 1
+        if self.redirects <= MAX_REDIRECTS and uri_host(str(prm.targetUri)) == self.target_host:
+            return int(pj.PJSIP_REDIRECT_ACCEPT)
+        return int(pj.PJSIP_REDIRECT_REJECT)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # pjsua2 callback name
         info = self.getInfo()
