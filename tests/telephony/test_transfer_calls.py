@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,10 @@ from django.conf import settings
 from campaigns.choices import ContactStatus, Disposition, TransferFallback
 from campaigns.models import AgentProfile, CallAttempt, Contact, TransferTarget
 from local_agent.server import RunningAgent, start_in_thread
+from media.speech.tts import synthesize
 from simulator.calllog import find_call, read_records
+from telephony.models import Trunk
+from testing.sipp import SippRun, header, write_rtp_speech_pcap
 from tests.factories import TrunkFactory
 from tests.telephony.conftest import (
     PROJECT_ROOT,
@@ -198,3 +201,54 @@ def test_target_outside_its_hours_is_not_offered(
     assert attempt.disposition == Disposition.HUMAN
     assert not _sim_calls(simulator["log"], DESK) or all(
         c["started_at"] < attempt.dialing_at.isoformat() for c in _sim_calls(simulator["log"], DESK))
+
+
+# ---- REFER: SIPp plays the person and stands for a trunk that allows REFER ----------------------------------
+
+
+@pytest.fixture
+def person_pcap(tmp_path: Path) -> Path:
+    """The person's side of the call for SIPp: "Hello?", a pause, then a request for a representative."""
+    return write_rtp_speech_pcap(tmp_path / "person.pcap", [
+        (200, synthesize("Hello?", 8000)), (9000, synthesize("I want to speak to a representative.", 8000))])
+
+
+def _refer_contact(peer: SippRun, **target: Any) -> Contact:
+    contact = _contact(**target)
+    Trunk.objects.filter(pk=contact.campaign.trunk_id).update(port=peer.port, allow_refer=True)
+    return Contact.objects.get(pk=contact.pk)
+
+
+def test_cold_transfer_by_refer_follows_the_notifies_and_ends_transferred(
+        bridged_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun], person_pcap: Path) -> None:
+    # given a person who asks for a human, on a trunk that accepts REFER
+    peer = sipp("uas_refer_person_accepted.xml", rtp_echo=False)
+    contact = _refer_contact(peer)
+    # when the call runs
+    attempt = _call(registry, contact)
+    # then the REFER named the desk through the trunk, both NOTIFYs were answered, and our leg left with a BYE
+    assert peer.wait(15) == 0
+    [refer] = peer.received("REFER")
+    assert f"sip:{DESK}@127.0.0.1:{peer.port}" in (header(refer, "Refer-To") or "")
+    assert len(peer.received("BYE")) == 1
+    assert attempt.disposition == Disposition.TRANSFERRED, (attempt.reason, attempt.transcript)
+    transfer = attempt.transfer
+    assert (transfer["method"], transfer["accepted"], transfer["sip_code"]) == ("refer", True, 200)
+    assert transfer["answer_ms"] is not None
+    assert attempt.reason == "transferred to Sales desk (refer)"
+
+
+def test_refused_refer_falls_back_to_a_call_back_offer(
+        bridged_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun], person_pcap: Path) -> None:
+    # given a trunk flagged for REFER that refuses it (403), and the call-back fallback
+    peer = sipp("uas_refer_person_refused.xml", rtp_echo=False)
+    contact = _refer_contact(peer, fallback=TransferFallback.CALLBACK)
+    attempt = _call(registry, contact)
+    # then the person heard the offer and the call ended; the contact is called back later
+    assert peer.wait(15) == 0
+    assert attempt.disposition == Disposition.HUMAN, (attempt.reason, attempt.transcript)
+    transfer = attempt.transfer
+    assert (transfer["method"], transfer["accepted"], transfer["sip_code"], transfer["fallback"]) == (
+        "refer", False, 403, "callback")
+    assert attempt.reason == "transfer failed: callback"
+    assert Contact.objects.get(pk=contact.pk).status == ContactStatus.RETRY_SCHEDULED
