@@ -346,6 +346,8 @@ class CallAttempt(models.Model):
             models.Index(fields=["campaign", "queued_at"], name="attempt_campaign_queued_idx"),
             models.Index(fields=["state", "queued_at"], name="attempt_state_queued_idx",
                          condition=~Q(state=AttemptState.ENDED)),
+            # The report's transfer figures read only the attempts that have a transfer record.
+            models.Index(fields=["campaign"], name="attempt_transfer_idx", condition=~Q(transfer={})),
             # The dispatcher's in-flight counts per campaign and trunk (ended attempts pile up; these do not).
             models.Index(fields=["campaign", "trunk"], name="attempt_in_flight_idx",
                          condition=~Q(state=AttemptState.ENDED)),

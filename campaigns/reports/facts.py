@@ -154,6 +154,16 @@ SELECT LEAST(
               ORDER BY campaign_id DESC, id DESC LIMIT 1), 0))
 """  # noqa: S608 (fragments are module constants; every value is a parameter)
 MAX_ID = 2**63 - 1
+# Transfers to a person (docs/transfer.md): the few attempts with a transfer record, through a partial index.
+_TRANSFERS_SQL = """
+    SELECT count(*), count(*) FILTER (WHERE a.transfer->>'answer_ms' IS NOT NULL),
+           count(*) FILTER (WHERE a.transfer->>'accepted' = 'true'),
+           count(*) FILTER (WHERE a.transfer->>'abandoned' = 'true'),
+           count(*) FILTER (WHERE coalesce(a.transfer->>'fallback', '') <> ''),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY (a.transfer->>'answer_ms')::int),
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY (a.transfer->>'answer_ms')::int)
+      FROM campaigns_callattempt a WHERE a.campaign_id = %s AND a.transfer <> '{}'::jsonb
+"""
 _CONTACT_STATUS_SQL = "SELECT status, count(*) FROM campaigns_contact WHERE campaign_id = %s GROUP BY status"
 _OUTCOMES_SQL = """
 SELECT outcome, count(*) FROM campaigns_contact WHERE campaign_id = %s AND outcome <> '' GROUP BY outcome

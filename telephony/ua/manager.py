@@ -24,14 +24,13 @@ import pjsua2 as pj
 from telephony.choices import SrtpPolicy, TrunkAuth
 from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
 from telephony.registrations import Registration
-from telephony.transfers import target_uri
 from telephony.ua.accounts import MAX_ACCOUNTS, REGISTRATION_WAIT_S, TrunkAccount
 from telephony.ua.call import OutboundCall
 from telephony.ua.endpoint import PjsuaThread
 from telephony.ua.hooks import CallHooks, ChannelGate, EndReport
 from telephony.ua.media_port import MAX_MEDIA_PORTS, MediaPortPool
 from telephony.ua.sip_codes import CallOutcome, disposition_for, should_fail_over
-from telephony.ua.transfer_leg import TransferLeg
+from telephony.ua.transfer_leg import TransferOperations
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ _CODEC_IDS = {"PCMU": "PCMU/8000", "PCMA": "PCMA/8000", "G722": "G722/16000", "G
               "ILBC": "iLBC/8000", "SPEEX": "speex/8000", "L16": "L16/8000"}
 
 
-class CallManager:
+class CallManager(TransferOperations):
     """All calls and trunk accounts of one UA process. Every method runs on the pjsua thread.
 
     Args:
@@ -332,62 +331,6 @@ class CallManager:
             return False
         call.disposition_override = disposition
         return True
-
-    def transfer(self, attempt_id: int, target: str, keep_call_on_failure: bool = False) -> bool:
-        """Cold transfer (REFER) an answered call to a number or a SIP URI; our leg ends when the target took it.
-
-        A failed transfer ends the call too, unless `keep_call_on_failure` (the hooks then apply their fallback).
-        """
-        call = self.calls.get(attempt_id)
-        if call is None or call.answered_at is None:
-            return False
-        uri = target if target.startswith(("sip:", "sips:", "tel:")) else (
-            f"sip:{target}@{call.trunk.host_port()}{call.trunk.uri_params()}")
-        call.results["transfer"] = {"target": uri}
-        call.transfer_fallback = keep_call_on_failure
-        try:
-            call.xfer(uri, pj.CallOpParam(True))
-        except pj.Error as exc:
-            logger.warning("attempt %s: REFER not sent: %s", attempt_id, exc.info())
-            call.results["transfer"]["status"] = 500
-            self.guard(call.hooks.on_transfer_status, call, 500, "refer")
-            return False
-        return True
-
-    def bridge_transfer(self, attempt_id: int, target: str, ring_timeout_s: float) -> bool:
-        """Cold transfer by a second call to `target` (a number through the call's trunk, or a SIP URI), bridged
-        to the answered call once the target answers; the hooks hear the result (`on_transfer_status`)."""
-        call = self.calls.get(attempt_id)
-        if call is None or call.answered_at is None or call.transfer_leg is not None:
-            return False
-        uri = target_uri(target, call.trunk.host_port(), call.trunk.uri_params())
-        call.results["transfer"] = {"target": uri}
-        leg = TransferLeg(call, ring_timeout_s)
-        try:
-            leg.dial(uri)
-        except pj.Error as exc:  # no free call slot in this process, a bad URI: the hooks fall back
-            logger.warning("attempt %s: transfer call not placed: %s", attempt_id, exc.info())
-            self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, leg))
-            call.results["transfer"]["status"] = 503
-            self.guard(call.hooks.on_transfer_status, call, 503, "bridge")
-            return False
-        call.transfer_leg = leg
-        return True
-
-    def cancel_transfer(self, attempt_id: int, reason: str) -> bool:
-        """Hang up an attempt's transfer call (the caller's call goes on)."""
-        call = self.calls.get(attempt_id)
-        leg = call.transfer_leg if call is not None else None
-        if leg is None:
-            return False
-        leg.hang_up(reason)
-        return True
-
-    def transfer_leg_ended(self, leg: TransferLeg) -> None:
-        """A transfer call reached DISCONNECTED: drop it later, on this thread (as for calls)."""
-        self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, leg))
-        if leg.owner.transfer_leg is leg:
-            leg.owner.transfer_leg = None
 
     # ---- end of a leg ------------------------------------------------------------------------------------
 

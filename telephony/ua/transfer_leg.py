@@ -16,11 +16,14 @@ from typing import Any
 
 import pjsua2 as pj
 
+from telephony.transfers import target_uri
 from telephony.ua.call import MAX_REDIRECTS, uri_host
 
 logger = logging.getLogger(__name__)
 
 _MEDIA_FLOWING = (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
+# Transfer calls are dropped this long after DISCONNECTED, on the pjsua thread (as the manager drops calls).
+RELEASE_DELAY_S = 0.5
 
 
 class TransferLeg(pj.Call):
@@ -148,3 +151,70 @@ class TransferLeg(pj.Call):
         if 200 <= code < 300:
             self.connect()
         owner.manager.guard(owner.hooks.on_transfer_status, owner, code, "bridge")
+
+
+class TransferOperations:
+    """The transfer part of `telephony.ua.manager.CallManager` (pjsua thread): REFER, the bridged second call."""
+
+    calls: dict[int, Any]
+    _graveyard: list[tuple[float, pj.Call]]
+
+    def guard(self, fn: Any, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def transfer(self, attempt_id: int, target: str, keep_call_on_failure: bool = False) -> bool:
+        """Cold transfer (REFER) an answered call to a number or a SIP URI; our leg ends when the target took it.
+
+        A failed transfer ends the call too, unless `keep_call_on_failure` (the hooks then apply their fallback).
+        """
+        call = self.calls.get(attempt_id)
+        if call is None or call.answered_at is None:
+            return False
+        uri = target if target.startswith(("sip:", "sips:", "tel:")) else (
+            f"sip:{target}@{call.trunk.host_port()}{call.trunk.uri_params()}")
+        call.results["transfer"] = {"target": uri}
+        call.transfer_fallback = keep_call_on_failure
+        try:
+            call.xfer(uri, pj.CallOpParam(True))
+        except pj.Error as exc:
+            logger.warning("attempt %s: REFER not sent: %s", attempt_id, exc.info())
+            call.results["transfer"]["status"] = 500
+            self.guard(call.hooks.on_transfer_status, call, 500, "refer")
+            return False
+        return True
+
+    def bridge_transfer(self, attempt_id: int, target: str, ring_timeout_s: float) -> bool:
+        """Cold transfer by a second call to `target` (a number through the call's trunk, or a SIP URI), bridged
+        to the answered call once the target answers; the hooks hear the result (`on_transfer_status`)."""
+        call = self.calls.get(attempt_id)
+        if call is None or call.answered_at is None or call.transfer_leg is not None:
+            return False
+        uri = target_uri(target, call.trunk.host_port(), call.trunk.uri_params())
+        call.results["transfer"] = {"target": uri}
+        leg = TransferLeg(call, ring_timeout_s)
+        try:
+            leg.dial(uri)
+        except pj.Error as exc:  # no free call slot in this process, a bad URI: the hooks fall back
+            logger.warning("attempt %s: transfer call not placed: %s", attempt_id, exc.info())
+            self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, leg))
+            call.results["transfer"]["status"] = 503
+            self.guard(call.hooks.on_transfer_status, call, 503, "bridge")
+            return False
+        call.transfer_leg = leg
+        return True
+
+    def cancel_transfer(self, attempt_id: int, reason: str) -> bool:
+        """Hang up an attempt's transfer call (the caller's call goes on)."""
+        call = self.calls.get(attempt_id)
+        leg = call.transfer_leg if call is not None else None
+        if leg is None:
+            return False
+        leg.hang_up(reason)
+        return True
+
+    def transfer_leg_ended(self, leg: TransferLeg) -> None:
+        """A transfer call reached DISCONNECTED: drop it later, on this thread (as for calls)."""
+        self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, leg))
+        if leg.owner.transfer_leg is leg:
+            leg.owner.transfer_leg = None
+
