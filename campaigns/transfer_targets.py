@@ -47,6 +47,10 @@ class TransferTarget(models.Model):
         default=30,
         help_text=f"5-{MAX_WAIT_LIMIT_S} s; past it the caller is not left waiting: the fallback applies.",
     )
+    warm = models.BooleanField(
+        "Warm transfer", default=False,
+        help_text="The agent first briefs the person who answers (a summary of the call); they press 1 to take the "
+        "call or 2 to decline. Otherwise the call is handed over as soon as they answer.")
     fallback = models.CharField(max_length=10, choices=TransferFallback.choices, default=TransferFallback.AGENT)
     fallback_message = models.TextField(blank=True, help_text="Said when nobody answers; empty uses a short default.")
     active = models.BooleanField(default=True)
@@ -108,4 +112,5 @@ class TransferTarget(models.Model):
             max_wait_s=int(self.max_wait_s),
             fallback=self.fallback,
             fallback_message=self.fallback_message,
+            warm=self.warm,
         )

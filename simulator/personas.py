@@ -39,6 +39,7 @@ class Persona(StrEnum):
     INTERRUPTER = "interrupter"
     WANTS_PERSON = "wants_person"
     HUMAN_AGENT = "human_agent"
+    HUMAN_AGENT_DECLINES = "human_agent_declines"
 
 
 PLAN: dict[str, Persona] = {
@@ -59,6 +60,7 @@ PLAN: dict[str, Persona] = {
 SUFFIX_PLAN: dict[str, Persona] = {
     "770": Persona.WANTS_PERSON,
     "771": Persona.HUMAN_AGENT,
+    "772": Persona.HUMAN_AGENT_DECLINES,
 }
 
 # Personas that never answer: the final response they send at once (status code, reason phrase).
@@ -70,7 +72,7 @@ REJECTIONS: dict[Persona, tuple[int, str]] = {
 
 # Personas who pick up and talk.
 SPEAKERS = frozenset({Persona.INTERESTED, Persona.NOT_INTERESTED, Persona.CALL_BACK, Persona.STOP_CALLING,
-                      Persona.INTERRUPTER, Persona.WANTS_PERSON, Persona.HUMAN_AGENT})
+                      Persona.INTERRUPTER, Persona.WANTS_PERSON, Persona.HUMAN_AGENT, Persona.HUMAN_AGENT_DECLINES})
 
 GREETING = "Hello?"
 NUDGE = "Hello? Is anyone there?"
@@ -83,11 +85,16 @@ REPLIES: dict[Persona, tuple[str, ...]] = {
     Persona.CALL_BACK: ("I am busy right now. Can you call me back tomorrow?",),
     Persona.STOP_CALLING: ("Stop calling me. Put me on your do not call list.",),
     Persona.INTERRUPTER: ("Fine, but I am not interested. Goodbye.",),
-    Persona.WANTS_PERSON: ("I want to speak to a representative.", "Thank you. Goodbye."),
+    Persona.WANTS_PERSON: ("I want to speak to a representative.", "Okay, I will hold.", "Hello. Thank you. Goodbye."),
     Persona.HUMAN_AGENT: ("Sure, I can help you with that. Goodbye.",),
+    Persona.HUMAN_AGENT_DECLINES: ("Sorry, I cannot take it right now.",),
 }
 # What a persona says when it picks up, instead of "Hello?" (the human agent answers for the desk).
-OPENINGS: dict[Persona, str] = {Persona.HUMAN_AGENT: "Sales desk, this is Jo. How can I help you?"}
+OPENINGS: dict[Persona, str] = {Persona.HUMAN_AGENT: "Sales desk, this is Jo. How can I help you?",
+                                Persona.HUMAN_AGENT_DECLINES: "Sales desk, this is Jo."}
+# The DTMF key a persona presses with its first reply: the human agent takes a warm transfer (1) after the
+# briefing, or declines it (2). A cold transfer ignores the key.
+KEYS: dict[Persona, str] = {Persona.HUMAN_AGENT: "1", Persona.HUMAN_AGENT_DECLINES: "2"}
 
 VOICEMAIL_GREETING = ("Hi, you have reached Sam. I can't take your call right now. "
                       "Please leave a message after the tone.")

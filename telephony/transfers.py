@@ -50,6 +50,8 @@ class TransferTargetSpec:
         max_wait_s: longest wait for the target to answer.
         fallback: one of `FALLBACKS`.
         fallback_message: what the caller hears (or the agent is told) when the fallback applies.
+        warm: the agent briefs the person who answers, who takes the call with DTMF 1 (2 declines); else the call
+            is handed over at the answer (cold).
     """
 
     name: str
@@ -61,6 +63,7 @@ class TransferTargetSpec:
     max_wait_s: int = 30
     fallback: str = FALLBACK_AGENT
     fallback_message: str = ""
+    warm: bool = False
 
     def __post_init__(self) -> None:
         check_destination(self.destination)
@@ -99,6 +102,7 @@ class TransferTargetSpec:
             "max_wait_s": self.max_wait_s,
             "fallback": self.fallback,
             "fallback_message": self.fallback_message,
+            "warm": self.warm,
         }
 
     @classmethod
@@ -114,6 +118,7 @@ class TransferTargetSpec:
             max_wait_s=int(data["max_wait_s"]),
             fallback=str(data.get("fallback") or FALLBACK_AGENT),
             fallback_message=str(data.get("fallback_message") or ""),
+            warm=bool(data.get("warm")),
         )
 
 

@@ -70,7 +70,7 @@ class TransferTargetInline(admin.StackedInline):
     verbose_name_plural = "Transfer to a person"
     fields = [("position", "name", "active"), "destination", ("time_zone", "staffed_days", "staffed_start",
                                                                "staffed_end"),
-              ("max_wait_s", "fallback"), "fallback_message"]
+              ("warm", "max_wait_s", "fallback"), "fallback_message"]
 
 
 def _contact_counts() -> Subquery:

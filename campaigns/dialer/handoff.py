@@ -222,7 +222,7 @@ def _transfer_targets(h: _Handoff) -> tuple[TransferTargetSpec, ...]:
                 name=str(row["name"]), destination=str(row["destination"]), time_zone=str(row["time_zone"]),
                 days=tuple(sorted({int(d) for d in row["staffed_days"]})), start=str(row["staffed_start"])[:5],
                 end=str(row["staffed_end"])[:5], max_wait_s=int(row["max_wait_s"]), fallback=str(row["fallback"]),
-                fallback_message=str(row.get("fallback_message") or "")))
+                fallback_message=str(row.get("fallback_message") or ""), warm=bool(row.get("warm"))))
         except (KeyError, TypeError, ValueError):
             logger.warning("campaign %s: transfer target %s unusable; not offered", h.campaign_id, row.get("id"),
                            exc_info=True)

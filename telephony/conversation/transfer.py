@@ -22,10 +22,14 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections import deque
 from typing import Any
 
-from media.audio.frames import FRAME_MS
+import numpy as np
+
+from media.audio.frames import FRAME_BYTES, FRAME_MS
 from media.bridge.prompts import render_template
+from media.speech.tts import SpeechSynthesisError, Voice, synthesize
 from telephony.transfers import (
     FALLBACK_AGENT,
     FALLBACK_CALLBACK,
@@ -48,6 +52,28 @@ DEFAULT_FALLBACK_MESSAGES = {
 AGENT_GOODBYE_MAX_S = 8.0
 # Beyond the target's longest wait: the REFER's NOTIFY or the CANCEL's answer may take a moment.
 RESULT_MARGIN_S = 3.0
+# Warm transfer: after the briefing the person at the target has this long to press a key; 1 takes the call.
+ACCEPT_WAIT_S = 10.0
+ACCEPT_KEY = "1"
+HOLD_QUEUE_FRAMES = 25  # hold audio queued ahead (0.5 s)
+HOLD_REFILL_S = 0.2
+HOLD_LEVEL = 0.12  # of full scale: audible, not loud
+
+
+def hold_audio() -> bytes:
+    """Two seconds of hold audio (8 kHz PCM16): a soft two-note chime, no gap (a loop of it has none either)."""
+    rate = 8000
+    t = np.arange(rate) / rate
+    notes = [np.sin(2 * np.pi * hz * t) * np.hanning(rate) ** 0.25 for hz in (523.25, 659.25)]
+    return (np.concatenate(notes) * HOLD_LEVEL * 32767).astype("<i2").tobytes()
+
+
+def _frames(pcm: bytes) -> list[bytes]:
+    """Cut PCM16 into 20 ms frames, padding the last with silence."""
+    out = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+    if out and len(out[-1]) < FRAME_BYTES:
+        out[-1] = out[-1] + bytes(FRAME_BYTES - len(out[-1]))
+    return out
 
 
 class TransferFlow:
@@ -69,6 +95,9 @@ class TransferFlow:
         self.transfer: dict[str, Any] = {}
         self._transfer_result: asyncio.Future[int] | None = None
         self._transferring = False
+        self._holding = False
+        self._keys: asyncio.Queue[str] = asyncio.Queue()
+        self._consult_tx: deque[bytes] = deque()
 
     # ==== media loop ==========================================================================================
 
@@ -84,7 +113,7 @@ class TransferFlow:
         if target is None:
             return False
         self._transferring = True
-        method = "refer" if self.plan.allow_refer else "bridge"
+        method = "warm" if target.warm else ("refer" if self.plan.allow_refer else "bridge")
         self.transfer = {
             "target": target.name,
             "destination": target.destination,
@@ -106,36 +135,97 @@ class TransferFlow:
         self._bridged = False  # the agent no longer hears or speaks to the caller
         if self._ended:
             return
-        self._transfer_result = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._transfer_result = loop.create_future()
+        self._keys = asyncio.Queue()
         started = time.monotonic()
         uri = target_uri(target.destination, self.plan.trunk_host_port, self.plan.trunk_uri_params)
         if method == "refer":
             self._control.transfer(uri, keep_call_on_failure=True)
+        elif method == "warm":
+            self._control.consult_transfer(uri, float(target.max_wait_s))
         else:
             self._control.bridge_transfer(uri, float(target.max_wait_s))
-        # The caller hears the hold message while the target rings (stopped at the target's answer).
-        hold = self._spawn(self._play(HOLD_MESSAGE))
+        # The caller hears the hold message, then hold audio, while the target rings (and, warm, is briefed).
+        self._holding = True
+        hold = self._spawn(self._hold())
         try:
             code = await asyncio.wait_for(asyncio.shield(self._transfer_result), target.max_wait_s + RESULT_MARGIN_S)
         except TimeoutError:
             code = 408  # no final answer in time (a REFER's NOTIFY that never came)
-            if method == "bridge":
+            if method != "refer":
                 self._control.cancel_transfer("no answer in time")
         self.transfer["sip_code"] = code
-        if 200 <= code < 300:
-            hold.cancel()
-            self._tx.clear()  # the person answered: the rest of the hold message would talk over them
-            self.transfer["accepted"] = True
+        answered = 200 <= code < 300
+        if answered:
             self.transfer["answer_ms"] = int((time.monotonic() - started) * 1000)
+        if answered and method == "warm":
+            answered = await self._consult(target)
+        self._holding = False
+        hold.cancel()
+        self._tx.clear()  # the rest of the hold audio would talk over the person (or the fallback message)
+        if answered:
+            self.transfer["accepted"] = True
             self.disposition, self.reason = TRANSFERRED, f"transferred to {target.name} ({method})"
             if self.session is not None:
                 self.session.request_stop("transferred")
-            return  # REFER: our leg is hung up by the call; bridge: the two people talk until one hangs up
-        with contextlib.suppress(asyncio.CancelledError):
-            await hold
-        logger.info("attempt %s: transfer to %s failed (%s); fallback %s", self.plan.attempt_id, target.name, code,
-                    target.fallback)
+            return  # REFER: our leg is hung up by the call; else the two people talk until one hangs up
+        logger.info(
+            "attempt %s: transfer to %s failed (%s); fallback %s", self.plan.attempt_id, target.name, code,
+            target.fallback,
+        )
         await self._fall_back(target)
+
+    async def _consult(self, target: TransferTargetSpec) -> bool:
+        """Warm transfer: brief the person who answered, then wait for their key (1 takes the call)."""
+        briefing = self._briefing()
+        self.transfer["briefing"] = briefing[:1000]
+        try:
+            audio = await asyncio.to_thread(synthesize, briefing, 8000, Voice(name=self.config.fallback_voice))
+        except (SpeechSynthesisError, ValueError, OSError):
+            logger.exception("attempt %s: the briefing could not be synthesised", self.plan.attempt_id)
+            audio = b""
+        self._consult_tx.extend(_frames(audio))
+        key = ""
+        try:
+            # The key may come during the briefing (a person who already knows enough): it counts at once.
+            key = await asyncio.wait_for(self._keys.get(), len(audio) / 16000 + ACCEPT_WAIT_S)
+        except TimeoutError:
+            key = ""
+        self._consult_tx.clear()
+        self.transfer["key"] = key
+        if key == ACCEPT_KEY and not self._ended:
+            self._control.join_transfer()
+            return True
+        self.transfer["declined"] = True
+        self._control.cancel_transfer("declined" if key else "no key pressed")
+        return False
+
+    def _briefing(self) -> str:
+        """What the person at a warm transfer's target hears: who is on the line, what they said, the outcome."""
+        name = str(self.plan.variables.get("name") or "the caller")
+        parts = [f"Hello, this is the calling assistant with a transfer. {name} is on the line."]
+        session = self.session
+        if session is not None:
+            said = [s.text for s in session.transcript.segments(lambda turn: None) if s.speaker == "caller" and s.text]
+            if said:
+                parts.append(f"They said: {' '.join(said[-2:])}.")
+            if session.outcome:
+                fields = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in session.outcome_fields.items())
+                parts.append(f"Outcome so far: {session.outcome.replace('_', ' ')}{'; ' + fields if fields else ''}.")
+        if self.transfer.get("reason"):
+            parts.append(f"Reason for the transfer: {self.transfer['reason']}.")
+        parts.append("Press 1 to take the call, or 2 to decline.")
+        return " ".join(parts)
+
+    async def _hold(self) -> None:
+        await self._play(HOLD_MESSAGE)
+        # Hold audio without gaps until the transfer ends: the caller knows the line is alive.
+        frames = _frames(hold_audio())
+        while self._holding and not self._ended:
+            if len(self._tx) < HOLD_QUEUE_FRAMES:
+                self._tx.extend(frames)
+            await asyncio.sleep(HOLD_REFILL_S)
 
     async def _fall_back(self, target: TransferTargetSpec) -> None:
         self.transfer["fallback"] = target.fallback
@@ -170,6 +260,23 @@ class TransferFlow:
         """The target's final answer (or the REFER's failure): hand it to the transfer's task on the loop."""
         with contextlib.suppress(RuntimeError):  # loop closed: the process is stopping
             self.loop.loop.call_soon_threadsafe(self._set_transfer_result, int(code))
+
+    def attach_consult_media(self, call: Any, port: Any) -> None:
+        """The warm transfer's target answered: it hears the briefing from `_consult_tx` (what it says is not
+        kept: it answers with a key)."""
+        port.sink = None
+        port.source = self._consult_source
+
+    def _consult_source(self) -> bytes | None:
+        try:
+            return self._consult_tx.popleft()
+        except IndexError:
+            return None
+
+    def on_transfer_dtmf(self, call: Any, digit: str) -> None:
+        """A key from the person at the target ("" when they hung up during the consultation)."""
+        with contextlib.suppress(RuntimeError):  # loop closed: the process is stopping
+            self.loop.loop.call_soon_threadsafe(self._keys.put_nowait, digit)
 
     def _set_transfer_result(self, code: int) -> None:
         future = self._transfer_result

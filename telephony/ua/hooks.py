@@ -34,7 +34,12 @@ class CallOperations(Protocol):
 
     def transfer(self, attempt_id: int, target: str, keep_call_on_failure: bool = False) -> bool: ...
 
-    def bridge_transfer(self, attempt_id: int, target: str, ring_timeout_s: float) -> bool: ...
+    def bridge_transfer(self, attempt_id: int, target: str, ring_timeout_s: float, *, consult: bool = False) -> bool:
+        ...
+
+    def consult_transfer(self, attempt_id: int, target: str, ring_timeout_s: float) -> bool: ...
+
+    def join_transfer(self, attempt_id: int) -> bool: ...
 
     def cancel_transfer(self, attempt_id: int, reason: str) -> bool: ...
 
@@ -118,6 +123,15 @@ class CallControl:
         """Cold transfer by a second call placed here to `target` (a number or a SIP URI), bridged to this call
         once answered; `CallHooks.on_transfer_status` reports the target's answer."""
         self.manager.pjsua.call_soon(self.manager.bridge_transfer, self.attempt_id, target, ring_timeout_s)
+
+    def consult_transfer(self, target: str, ring_timeout_s: float) -> None:
+        """Warm transfer: call `target`; on its answer its audio goes to `CallHooks.attach_consult_media`'s port,
+        not to the caller, until `join_transfer`."""
+        self.manager.pjsua.call_soon(self.manager.consult_transfer, self.attempt_id, target, ring_timeout_s)
+
+    def join_transfer(self) -> None:
+        """Connect the caller and the consulted target (the agent leaves)."""
+        self.manager.pjsua.call_soon(self.manager.join_transfer, self.attempt_id)
 
     def cancel_transfer(self, reason: str) -> None:
         """Hang up the transfer's second call (nobody answered in time); the caller's call goes on."""

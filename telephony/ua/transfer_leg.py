@@ -32,11 +32,16 @@ class TransferLeg(pj.Call):
     Args:
         owner: the caller's leg (a `telephony.ua.call.OutboundCall`).
         ring_timeout_s: the target's longest time to answer; past it the leg is cancelled and reported failed.
+        consult: a warm transfer's consultation: on the answer the target is not connected to the caller but to a
+            media port of its own, whose frames the hooks exchange (`CallHooks.attach_consult_media`), until
+            `join` connects the two people.
     """
 
-    def __init__(self, owner: Any, ring_timeout_s: float) -> None:
+    def __init__(self, owner: Any, ring_timeout_s: float, *, consult: bool = False) -> None:
         super().__init__(owner.account)
         self.owner = owner
+        self.consult = consult
+        self.consult_port: Any = None
         self.started = time.monotonic()
         self.ring_deadline = self.started + ring_timeout_s
         self.answered_at: float | None = None
@@ -73,11 +78,15 @@ class TransferLeg(pj.Call):
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.disconnected = True
             self.final_code = int(info.lastStatusCode)
+            self._release_consult_port()
             self.audio_media = None
             if self.answered_at is None:
                 # Busy, declined, unreachable or cancelled at the end of the wait: the caller's call goes on.
                 code = self.final_code if self.final_code >= 300 else 487
                 self._report(code)
+            elif self.consult:
+                # Hung up during a warm transfer's briefing (or declined by us): the caller's call goes on.
+                self.owner.manager.guard(self.owner.hooks.on_transfer_dtmf, self.owner, "")
             elif not self.owner.disconnected:
                 # The person who took the call hung up: the caller's call ends with it.
                 self.owner.hangup_now("transfer target hung up")
@@ -110,9 +119,15 @@ class TransferLeg(pj.Call):
 
     def connect(self) -> None:
         """Bridge the target and the caller in the conference (both ways), and let the caller's port hear the
-        target. Called on the target's answer and again on any media change of either call."""
+        target. Called on the target's answer and again on any media change of either call. During a warm
+        transfer's consultation the target is wired to its own port instead."""
         mine, theirs = self.audio_media, self.owner.audio_media
-        if mine is None or theirs is None or self.answered_at is None:
+        if mine is None or self.answered_at is None:
+            return
+        if self.consult:
+            self._wire_consult(mine)
+            return
+        if theirs is None:
             return
         with contextlib.suppress(pj.Error):  # a connection that exists already is refused: nothing to do
             mine.startTransmit(theirs)
@@ -122,6 +137,46 @@ class TransferLeg(pj.Call):
         if port is not None:
             with contextlib.suppress(pj.Error):
                 mine.startTransmit(port)
+
+    def _wire_consult(self, mine: pj.AudioMedia) -> None:
+        port = self.consult_port
+        if port is None:
+            port = self.owner.manager.ports.acquire()
+            if port is None:
+                logger.warning("attempt %s: no free media port for the consultation", self.owner.attempt_id)
+                return
+            self.consult_port = port
+            self.owner.manager.guard(self.owner.hooks.attach_consult_media, self.owner, port)
+        with contextlib.suppress(pj.Error):
+            port.startTransmit(mine)
+        with contextlib.suppress(pj.Error):
+            mine.startTransmit(port)
+
+    def join(self) -> None:
+        """End the consultation: the target's port goes back to the pool and the two people are connected."""
+        if not self.consult:
+            return
+        self.consult = False
+        self._release_consult_port()
+        self.connect()
+
+    def _release_consult_port(self) -> None:
+        port, self.consult_port = self.consult_port, None
+        if port is None:
+            return
+        mine = self.audio_media
+        if mine is not None:
+            with contextlib.suppress(pj.Error):
+                port.stopTransmit(mine)
+            with contextlib.suppress(pj.Error):
+                mine.stopTransmit(port)
+        self.owner.manager.ports.release(port)
+
+    def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:  # pjsua2 callback name
+        # The person at the target answers a warm transfer with a key: one report per digit, at its end.
+        if prm.method == pj.PJSUA_DTMF_METHOD_RFC2833 and not (prm.flags & 1):  # PJMEDIA_STREAM_DTMF_IS_END
+            return
+        self.owner.manager.guard(self.owner.hooks.on_transfer_dtmf, self.owner, str(prm.digit))
 
     def tick(self, now: float) -> None:
         """Cancel the leg when the target has not answered in time."""
@@ -150,7 +205,7 @@ class TransferLeg(pj.Call):
         owner.results.setdefault("transfer", {})["status"] = code
         if 200 <= code < 300:
             self.connect()
-        owner.manager.guard(owner.hooks.on_transfer_status, owner, code, "bridge")
+        owner.manager.guard(owner.hooks.on_transfer_status, owner, code, "warm" if self.consult else "bridge")
 
 
 class TransferOperations:
@@ -183,7 +238,21 @@ class TransferOperations:
             return False
         return True
 
-    def bridge_transfer(self, attempt_id: int, target: str, ring_timeout_s: float) -> bool:
+    def consult_transfer(self, attempt_id: int, target: str, ring_timeout_s: float) -> bool:
+        """Warm transfer: call `target` and, on its answer, connect it to the hooks' consultation port (not to the
+        caller) until `join_transfer`."""
+        return self.bridge_transfer(attempt_id, target, ring_timeout_s, consult=True)
+
+    def join_transfer(self, attempt_id: int) -> bool:
+        """Connect the caller and the consulted target (the person accepted the warm transfer)."""
+        call = self.calls.get(attempt_id)
+        leg = call.transfer_leg if call is not None else None
+        if leg is None or leg.disconnected:
+            return False
+        leg.join()
+        return True
+
+    def bridge_transfer(self, attempt_id: int, target: str, ring_timeout_s: float, *, consult: bool = False) -> bool:
         """Cold transfer by a second call to `target` (a number through the call's trunk, or a SIP URI), bridged
         to the answered call once the target answers; the hooks hear the result (`on_transfer_status`)."""
         call = self.calls.get(attempt_id)
@@ -191,7 +260,7 @@ class TransferOperations:
             return False
         uri = target_uri(target, call.trunk.host_port(), call.trunk.uri_params())
         call.results["transfer"] = {"target": uri}
-        leg = TransferLeg(call, ring_timeout_s)
+        leg = TransferLeg(call, ring_timeout_s, consult=consult)
         try:
             leg.dial(uri)
         except pj.Error as exc:  # no free call slot in this process, a bad URI: the hooks fall back

@@ -145,7 +145,8 @@ CONVERSATION_WIRE = {
     "disclosures": [["opening", "An automated call with an AI voice."]],
     "transfer_targets": [{"name": "Sales desk", "destination": "+12125550199", "time_zone": "America/New_York",
                           "days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:30", "max_wait_s": 25,
-                          "fallback": "callback", "fallback_message": "We will call you back."}],
+                          "fallback": "callback", "fallback_message": "We will call you back.",
+                          "warm": True}],
 }
 ORIGINATE_WIRE = {
     "type": "originate", "attempt_id": 11, "destination": "+12125550100", "trunk": TRUNK_WIRE,
@@ -171,7 +172,7 @@ def _full_command() -> OriginateCommand:
                                         name="Sales desk", destination="+12125550199",
                                         time_zone="America/New_York", days=(0, 1, 2, 3, 4), start="09:00",
                                         end="17:30", max_wait_s=25, fallback="callback",
-                                        fallback_message="We will call you back."),))
+                                        fallback_message="We will call you back.", warm=True),))
     return OriginateCommand(attempt_id=11, destination="+12125550100", trunk=trunk, conversation=conversation,
                             caller_id="+12125550000", ring_timeout_s=25.0, max_call_s=300.0, campaign_id=2,
                             contact_id=8, issued_at=1.5, expires_at=31.5)

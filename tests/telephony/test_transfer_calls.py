@@ -52,6 +52,7 @@ UA_RTP_PORT = 46100
 AGENT_PORT = 18620
 CALLER = "+12025550770"  # the person who asks for a human
 DESK = "+12025550771"  # the human agent at the transfer desk
+DECLINING_DESK = "+12025550772"  # the human agent who declines a warm transfer
 BUSY_DESK = "+12025550775"  # busy (486)
 OUTCOMES = [{"label": "interested", "description": "Wants the quote.", "fields": []}]
 
@@ -71,7 +72,7 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
     paths = {"log": workdir / "log.jsonl", "out": workdir / "simulator.out"}
     command = [sys.executable, "manage.py", "simulate_pstn", "--port", str(SIM_PORT), "--workers", "2",
                "--rtp-port-base", str(SIM_RTP_BASE), "--log", str(paths["log"]), "--ring", "0.6",
-               "--final-wait", "3", "--no-speech-timeout", "6", "--hangup-delay", "0.3", "--max-call", "40"]
+               "--final-wait", "3", "--no-speech-timeout", "15", "--hangup-delay", "0.3", "--max-call", "40"]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     with paths["out"].open("wb") as out:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603
@@ -201,6 +202,49 @@ def test_target_outside_its_hours_is_not_offered(
     assert attempt.disposition == Disposition.HUMAN
     assert not _sim_calls(simulator["log"], DESK) or all(
         c["started_at"] < attempt.dialing_at.isoformat() for c in _sim_calls(simulator["log"], DESK))
+
+
+# ---- warm transfer: the agent briefs the human agent, who takes the call with a key -----------------------
+
+
+def test_warm_transfer_briefs_the_human_who_accepts_with_1_and_the_agent_leaves(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    # given a warm target: the human agent persona listens to the briefing and presses 1
+    contact = _contact(warm=True)
+    attempt = _call(registry, contact)
+    # then the call was handed over after the human accepted
+    assert attempt.disposition == Disposition.TRANSFERRED, (attempt.reason, attempt.transfer, attempt.transcript)
+    transfer = attempt.transfer
+    assert (transfer["method"], transfer["accepted"], transfer["key"], transfer["sip_code"]) == ("warm", True, "1",
+                                                                                                  200)
+    assert transfer["answer_ms"] > 0
+    # and the briefing named the person and what they asked for, and told the human what to press
+    assert "Ada is on the line" in transfer["briefing"]
+    assert "representative" in transfer["briefing"].lower()
+    assert transfer["briefing"].endswith("Press 1 to take the call, or 2 to decline.")
+    # and the human heard the briefing, pressed 1, and then heard the person (joined through the UA)
+    desk = wait_for(lambda: _sim_calls(simulator["log"], DESK), 15, "the desk's call record")[-1]
+    assert any(e["event"] == "dtmf_sent" and e["digit"] == "1" for e in desk["events"]), desk["events"]
+    key_ms = next(e["ms"] for e in desk["events"] if e["event"] == "dtmf_sent")
+    assert any(h["end_ms"] <= key_ms for h in desk["heard"]), desk  # the briefing, before the key
+    assert any(h["start_ms"] > key_ms for h in desk["heard"]), desk  # the person, after the join
+    print(f"warm transfer: answered after {transfer['answer_ms']} ms; briefing {transfer['briefing']!r}")
+
+
+def test_warm_transfer_declined_with_2_falls_back(
+        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    # given a warm target whose human declines (2), and the "back to the agent" fallback
+    contact = _contact(warm=True, destination=DECLINING_DESK, fallback=TransferFallback.AGENT)
+    attempt = _call(registry, contact)
+    # then the person was not handed over; the fallback is on record; the desk's call was ended by the UA
+    assert attempt.disposition == Disposition.HUMAN, (attempt.reason, attempt.transfer)
+    transfer = attempt.transfer
+    assert (transfer["method"], transfer["accepted"], transfer["declined"], transfer["key"]) == ("warm", False, True,
+                                                                                                 "2")
+    assert transfer["fallback"] == "agent"
+    assert transfer["answer_ms"] is not None
+    desk = wait_for(lambda: _sim_calls(simulator["log"], DECLINING_DESK), 15, "the desk's call record")[-1]
+    assert desk["events"][-1]["event"] == "bye_received", desk["events"]
 
 
 # ---- REFER: SIPp plays the person and stands for a trunk that allows REFER ----------------------------------
