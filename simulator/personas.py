@@ -85,7 +85,8 @@ REPLIES: dict[Persona, tuple[str, ...]] = {
     Persona.CALL_BACK: ("I am busy right now. Can you call me back tomorrow?",),
     Persona.STOP_CALLING: ("Stop calling me. Put me on your do not call list.",),
     Persona.INTERRUPTER: ("Fine, but I am not interested. Goodbye.",),
-    Persona.WANTS_PERSON: ("I want to speak to a representative.", "Okay, I will hold.", "Hello. Thank you. Goodbye."),
+    Persona.WANTS_PERSON: ("I want to speak to a representative. Can I speak to a human?", "Okay, I will hold.",
+                           "Hello. Thank you. Goodbye."),
     Persona.HUMAN_AGENT: ("Sure, I can help you with that. Goodbye.",),
     Persona.HUMAN_AGENT_DECLINES: ("Sorry, I cannot take it right now.",),
 }

@@ -140,6 +140,7 @@ class BridgeSession:
         self.outcome_error = ""
         self.usage: dict[str, Any] = {}
         self.transfer_requested = False
+        self._agent_detached = False
         self.recorder: StereoRecorder | None = None
         self.recording_path = ""
         if self.config.recordings_root is not None:
@@ -184,6 +185,23 @@ class BridgeSession:
             return
         with contextlib.suppress(RuntimeError):  # loop closed: already over
             loop.call_soon_threadsafe(self._stop, reason, "ua")
+
+    def detach_agent(self, reason: str) -> None:
+        """The agent leaves a call that goes on without it (handed to a person): the AI connection closes, while
+        the frames pushed and pulled are still recorded until `request_stop`. Event loop only."""
+        if self._agent_detached:
+            return
+        self._agent_detached = True
+        self._stop_reason = self._stop_reason or reason
+        self.inbound.streaming = False
+        adapter = self.adapter
+        if adapter is not None:
+            adapter.closing = True  # its connection ending now is ours, not the agent hanging up
+            self._spawn_untracked(self._close_quietly(adapter))
+
+    async def _close_quietly(self, adapter: AgentAdapter) -> None:
+        with contextlib.suppress(Exception):  # the agent is gone either way; the call and its recording go on
+            await self._close_adapter(adapter)
 
     def push_dtmf(self, digit: str) -> None:
         """Forward a caller key press to the agent (Twilio-style agents receive ``dtmf``). Any thread."""

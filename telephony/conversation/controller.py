@@ -21,7 +21,8 @@ audio from then on goes to the AI, the AI's to the caller). Machine: hang up (``
 TTS and hang up (``voicemail_left`` when it was played to the end, else ``machine``). Opt-out (the campaign's
 DTMF digit, an ``opted_out`` outcome from the agent, or an opt-out phrase in the caller's transcript): the
 number goes on the company-wide do-not-call list at once, then a short thank-you and the hangup (an agent that
-is already saying goodbye gets a few seconds to finish), disposition ``opted_out``.
+is already saying goodbye gets a few seconds to finish), disposition ``opted_out``. Transfer to a person (the
+agent's ``transfer_call`` tool, offered while a target is staffed): `telephony.conversation.transfer`.
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ class CampaignCall(TransferFlow, CallHooks):
         if self._listening:
             self._rx.append(pcm)
         session = self.session
-        if session is not None and self._bridged:
+        if session is not None and (self._bridged or self._recording_only):
             session.push_received_frame(pcm)
 
     def _source(self) -> bytes | None:
@@ -212,6 +213,9 @@ class CampaignCall(TransferFlow, CallHooks):
             with contextlib.suppress(IndexError):  # emptied by the loop meanwhile
                 return self._tx.popleft()
         session = self.session
+        if session is not None and self._recording_only:
+            session.pull_frame_to_play()  # the agent channel of the recording goes on, silent
+            return None
         if session is not None and self._bridged:
             frame = session.pull_frame_to_play()
             if frame is not SILENCE and self.agent_first_audio_at is None:

@@ -96,6 +96,7 @@ class TransferFlow:
         self._transfer_result: asyncio.Future[int] | None = None
         self._transferring = False
         self._holding = False
+        self._recording_only = False  # after a bridged or warm transfer: frames go to the recorder only
         self._keys: asyncio.Queue[str] = asyncio.Queue()
         self._consult_tx: deque[bytes] = deque()
 
@@ -167,9 +168,14 @@ class TransferFlow:
         if answered:
             self.transfer["accepted"] = True
             self.disposition, self.reason = TRANSFERRED, f"transferred to {target.name} ({method})"
-            if self.session is not None:
-                self.session.request_stop("transferred")
-            return  # REFER: our leg is hung up by the call; else the two people talk until one hangs up
+            if self.session is not None and method == "refer":
+                self.session.request_stop("transferred")  # our leg is hung up by the call
+            elif self.session is not None:
+                # The two people talk through this UA until one hangs up: the agent leaves, and the recording
+                # goes on (the caller's port hears both of them) until the end of the call.
+                self._recording_only = True
+                self.session.detach_agent("transferred")
+            return
         logger.info(
             "attempt %s: transfer to %s failed (%s); fallback %s", self.plan.attempt_id, target.name, code,
             target.fallback,

@@ -41,7 +41,7 @@ from tests.telephony.conftest import (
     wait_ended,
     wait_for,
 )
-from tests.telephony.recordings import PROMPT
+from tests.telephony.recordings import PROMPT, VOICED_RMS, frame_rms, read_wav
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -140,6 +140,15 @@ def _sim_calls(log: Path, number: str) -> list[dict[str, Any]]:
     return [c for c in records if c.get("kind") == "call" and str(c.get("number", "")).endswith(number[1:])]
 
 
+def _recorded_after_the_answer_ms(attempt: CallAttempt) -> int:
+    """How much voiced caller-channel audio the recording holds after the target answered (the whole call is
+    recorded: after a bridged or warm transfer the caller's channel carries both people)."""
+    caller, _agent = read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
+    answered_ms = attempt.transfer["requested_ms"] + attempt.transfer["answer_ms"]
+    voiced = frame_rms(caller) >= VOICED_RMS
+    return int(voiced[answered_ms // 20 + 25:].sum()) * 20  # from half a second after the answer
+
+
 def _agent_text(attempt: CallAttempt) -> str:
     return " ".join(str(s["text"]) for s in attempt.transcript if s["speaker"] == "agent").lower()
 
@@ -173,6 +182,9 @@ def test_cold_transfer_by_a_bridged_second_call_hands_the_person_to_the_desk(
     assert after_answer, (caller["heard"], desk)
     # and the desk heard the person (the bridge carries both directions)
     assert desk["heard"], desk
+    # and the recording goes on after the answer: both people are on it
+    assert attempt.recording
+    assert _recorded_after_the_answer_ms(attempt) > 1000
     print(f"bridged transfer: answered after {transfer['answer_ms']} ms; desk heard {desk['heard']}")
 
 
@@ -228,6 +240,8 @@ def test_warm_transfer_briefs_the_human_who_accepts_with_1_and_the_agent_leaves(
     key_ms = next(e["ms"] for e in desk["events"] if e["event"] == "dtmf_sent")
     assert any(h["end_ms"] <= key_ms for h in desk["heard"]), desk  # the briefing, before the key
     assert any(h["start_ms"] > key_ms for h in desk["heard"]), desk  # the person, after the join
+    # and the whole call is recorded: the briefing is not on the caller's channel, the two people after the join are
+    assert _recorded_after_the_answer_ms(attempt) > 1000
     print(f"warm transfer: answered after {transfer['answer_ms']} ms; briefing {transfer['briefing']!r}")
 
 
