@@ -223,3 +223,21 @@ def test_active_targets_travel_in_the_originate_command_in_order(redis_client: r
     )
     assert (targets[1].fallback, targets[1].max_wait_s) == ("end", 20)
     assert command["trunk"]["allow_refer"] is False
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_the_targets_on_the_campaign_and_the_refer_flag_on_the_trunk() -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from django.urls import reverse
+
+    campaign = running_campaign()
+    TransferTarget.objects.create(campaign=campaign, name="Sales desk", destination="sip:desk@pbx.example.test")
+    client = Client()
+    client.force_login(User.objects.create_superuser("boss", "boss@example.test", "x"))
+    page = client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert "Transfer to a person" in page
+    assert "sip:desk@pbx.example.test" in page
+    assert 'name="transfer_targets-0-warm"' in page
+    trunk_page = client.get(reverse("admin:telephony_trunk_change", args=[campaign.trunk_id])).content.decode()
+    assert 'name="allow_refer"' in trunk_page
