@@ -71,8 +71,16 @@ def child(mode: str, calls: int, hold_s: float, index: int) -> dict[str, Any]:
             self.transfer_code = code
 
     sip_port, rtp_port = CHILD_SIP_BASE + index, CHILD_RTP_BASE + 16 * index
-    pjsua = PjsuaThread(EndpointSettings(sip_port=sip_port, rtp_port=rtp_port, rtp_port_range=16, enable_tls=False,
-                                         user_agent="bench-transfer", log_level=1))
+    pjsua = PjsuaThread(
+        EndpointSettings(
+            sip_port=sip_port,
+            rtp_port=rtp_port,
+            rtp_port_range=16,
+            enable_tls=False,
+            user_agent="bench-transfer",
+            log_level=1,
+        )
+    )
     pjsua.start()
     pjsua.ready.wait()
     if pjsua.startup_error is not None:
@@ -84,14 +92,27 @@ def child(mode: str, calls: int, hold_s: float, index: int) -> dict[str, Any]:
         hooks[request.attempt_id] = BenchHooks()
         return hooks[request.attempt_id]
 
-    manager = pjsua.submit(lambda: CallManager(pjsua, events, bind_address="127.0.0.1", rtp_port=rtp_port,
-                                               rtp_port_range=16, media_timeout_s=0,
-                                               hooks_factory=hooks_for)).result(timeout=10)
+    manager = pjsua.submit(
+        lambda: CallManager(
+            pjsua,
+            events,
+            bind_address="127.0.0.1",
+            rtp_port=rtp_port,
+            rtp_port_range=16,
+            media_timeout_s=0,
+            hooks_factory=hooks_for,
+        )
+    ).result(timeout=10)
     pjsua.shutdown_hook = manager.shutdown
     trunk = TrunkSpec(id=1, host="127.0.0.1", port=CALLER_PORT)
     for n in range(calls):
-        request = OriginateCommand(attempt_id=1000 * index + n + 1, destination=f"+1202555{index:02d}{n:02d}",
-                                   trunk=trunk, ring_timeout_s=10, max_call_s=hold_s + 60)
+        request = OriginateCommand(
+            attempt_id=1000 * index + n + 1,
+            destination=f"+1202555{index:02d}{n:02d}",
+            trunk=trunk,
+            ring_timeout_s=10,
+            max_call_s=hold_s + 60,
+        )
         pjsua.call_soon(manager.originate, request, new_sip_call_id())
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not (len(hooks) == calls and all(h.answered for h in hooks.values())):
@@ -117,23 +138,39 @@ def child(mode: str, calls: int, hold_s: float, index: int) -> dict[str, Any]:
     time.sleep(1.0)
     pjsua.stop()
     pjsua.join(timeout=10)
-    return {"mode": mode, "calls": calls, "up": up, "transferred": transferred, "ended_early": ended_early,
-            "cores": cpu / wall}
+    return {
+        "mode": mode,
+        "calls": calls,
+        "up": up,
+        "transferred": transferred,
+        "ended_early": ended_early,
+        "cores": cpu / wall,
+    }
 
 
 def run_phase(mode: str, calls: int, processes: int, hold_s: float) -> dict[str, Any]:
     """Run the children of one phase at once and add up their cores."""
     per = [calls // processes + (1 if i < calls % processes else 0) for i in range(processes)]
-    children = [subprocess.Popen([sys.executable, __file__, "--child", mode, "--calls", str(n), "--hold", str(hold_s),
-                                  "--index", str(i)], stdout=subprocess.PIPE, cwd=ROOT)
-                for i, n in enumerate(per) if n]
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--child", mode, "--calls", str(n), "--hold", str(hold_s), "--index", str(i)],
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+        for i, n in enumerate(per)
+        if n
+    ]
     results = []
     for process in children:
         out, _ = process.communicate(timeout=hold_s + 120)
         results.append(json.loads(out.decode().strip().splitlines()[-1]))
-    return {"mode": mode, "cores": sum(r["cores"] for r in results), "up": sum(r["up"] for r in results),
-            "transferred": sum(r["transferred"] for r in results),
-            "ended_early": sum(r["ended_early"] for r in results)}
+    return {
+        "mode": mode,
+        "cores": sum(r["cores"] for r in results),
+        "up": sum(r["up"] for r in results),
+        "transferred": sum(r["transferred"] for r in results),
+        "ended_early": sum(r["ended_early"] for r in results),
+    }
 
 
 def main() -> None:
@@ -141,8 +178,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=16)
     parser.add_argument("--hold", type=float, default=20.0)
-    parser.add_argument("--processes", type=int, default=8, help="UA-like processes (2 transferred calls each fit "
-                        "pjsua2's 4 calls per process)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=8,
+        help="UA-like processes (2 transferred calls each fit pjsua2's 4 calls per process)",
+    )
     parser.add_argument("--child", choices=["plain", "transferred"])
     parser.add_argument("--index", type=int, default=0)
     args = parser.parse_args()
@@ -171,8 +212,10 @@ def main() -> None:
     added = (transferred["cores"] - plain["cores"]) / n * 1000
     ratio = transferred["cores"] / plain["cores"] if plain["cores"] else float("nan")
     print(f"host: {os.cpu_count()} cores; {args.processes} processes; hold {args.hold:g} s")
-    print(f"calls={n} plain_cores={plain['cores']:.3f} transferred_cores={transferred['cores']:.3f} "
-          f"added_cpu_ms_per_s_per_call={added:.2f} ratio={ratio:.2f}")
+    print(
+        f"calls={n} plain_cores={plain['cores']:.3f} transferred_cores={transferred['cores']:.3f} "
+        f"added_cpu_ms_per_s_per_call={added:.2f} ratio={ratio:.2f}"
+    )
 
 
 if __name__ == "__main__":

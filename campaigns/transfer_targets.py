@@ -48,9 +48,11 @@ class TransferTarget(models.Model):
         help_text=f"5-{MAX_WAIT_LIMIT_S} s; past it the caller is not left waiting: the fallback applies.",
     )
     warm = models.BooleanField(
-        "Warm transfer", default=False,
+        "Warm transfer",
+        default=False,
         help_text="The agent first briefs the person who answers (a summary of the call); they press 1 to take the "
-        "call or 2 to decline. Otherwise the call is handed over as soon as they answer.")
+        "call or 2 to decline. Otherwise the call is handed over as soon as they answer.",
+    )
     fallback = models.CharField(max_length=10, choices=TransferFallback.choices, default=TransferFallback.AGENT)
     fallback_message = models.TextField(blank=True, help_text="Said when nobody answers; empty uses a short default.")
     active = models.BooleanField(default=True)

@@ -8,81 +8,208 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0016_campaign_direct_calls'),
-        ('telephony', '0003_transfer_trunk_allow_refer'),
+        ("campaigns", "0016_campaign_direct_calls"),
+        ("telephony", "0003_transfer_trunk_allow_refer"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TransferTarget',
+            name="TransferTarget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField(default=0, help_text='Tried in this order (lowest first).')),
-                ('name', models.CharField(help_text="E.g. 'Sales desk'; shown in records and reports.", max_length=100)),
-                ('destination', models.CharField(help_text="E.164 number (sent through the campaign's trunk) or a SIP URI (sip:user@host).", max_length=255)),
-                ('time_zone', models.CharField(default='UTC', help_text='IANA zone of the staffed hours.', max_length=64)),
-                ('staffed_days', django.contrib.postgres.fields.ArrayField(base_field=models.PositiveSmallIntegerField(), default=campaigns.transfer_targets.default_staffed_days, help_text='Weekdays someone answers, Monday = 0.', size=None)),
-                ('staffed_start', models.TimeField(default=datetime.time(9, 0))),
-                ('staffed_end', models.TimeField(default=datetime.time(17, 0))),
-                ('max_wait_s', models.PositiveIntegerField(default=30, help_text='5-300 s; past it the caller is not left waiting: the fallback applies.', verbose_name='Longest wait for an answer (s)')),
-                ('warm', models.BooleanField(default=False, help_text='The agent first briefs the person who answers (a summary of the call); they press 1 to take the call or 2 to decline. Otherwise the call is handed over as soon as they answer.', verbose_name='Warm transfer')),
-                ('fallback', models.CharField(choices=[('agent', 'Back to the agent, with a message'), ('callback', 'Offer a call-back'), ('end', 'End the call politely')], default='agent', max_length=10)),
-                ('fallback_message', models.TextField(blank=True, help_text='Said when nobody answers; empty uses a short default.')),
-                ('active', models.BooleanField(default=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "position",
+                    models.PositiveSmallIntegerField(default=0, help_text="Tried in this order (lowest first)."),
+                ),
+                (
+                    "name",
+                    models.CharField(help_text="E.g. 'Sales desk'; shown in records and reports.", max_length=100),
+                ),
+                (
+                    "destination",
+                    models.CharField(
+                        help_text="E.164 number (sent through the campaign's trunk) or a SIP URI (sip:user@host).",
+                        max_length=255,
+                    ),
+                ),
+                (
+                    "time_zone",
+                    models.CharField(default="UTC", help_text="IANA zone of the staffed hours.", max_length=64),
+                ),
+                (
+                    "staffed_days",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.PositiveSmallIntegerField(),
+                        default=campaigns.transfer_targets.default_staffed_days,
+                        help_text="Weekdays someone answers, Monday = 0.",
+                        size=None,
+                    ),
+                ),
+                ("staffed_start", models.TimeField(default=datetime.time(9, 0))),
+                ("staffed_end", models.TimeField(default=datetime.time(17, 0))),
+                (
+                    "max_wait_s",
+                    models.PositiveIntegerField(
+                        default=30,
+                        help_text="5-300 s; past it the caller is not left waiting: the fallback applies.",
+                        verbose_name="Longest wait for an answer (s)",
+                    ),
+                ),
+                (
+                    "warm",
+                    models.BooleanField(
+                        default=False,
+                        help_text="The agent first briefs the person who answers (a summary of the call); they press 1 to take the call or 2 to decline. Otherwise the call is handed over as soon as they answer.",
+                        verbose_name="Warm transfer",
+                    ),
+                ),
+                (
+                    "fallback",
+                    models.CharField(
+                        choices=[
+                            ("agent", "Back to the agent, with a message"),
+                            ("callback", "Offer a call-back"),
+                            ("end", "End the call politely"),
+                        ],
+                        default="agent",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "fallback_message",
+                    models.TextField(blank=True, help_text="Said when nobody answers; empty uses a short default."),
+                ),
+                ("active", models.BooleanField(default=True)),
             ],
             options={
-                'ordering': ['campaign', 'position', 'id'],
+                "ordering": ["campaign", "position", "id"],
             },
         ),
         migrations.AddField(
-            model_name='callattempt',
-            name='transfer',
-            field=models.JSONField(blank=True, default=dict, help_text='A transfer to a person: target, method, time to answer, accepted, fallback (docs/transfer.md).'),
+            model_name="callattempt",
+            name="transfer",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text="A transfer to a person: target, method, time to answer, accepted, fallback (docs/transfer.md).",
+            ),
         ),
         migrations.AlterField(
-            model_name='callattempt',
-            name='disposition',
-            field=models.CharField(blank=True, choices=[('human', 'Human'), ('machine', 'Answering machine'), ('voicemail_left', 'Voicemail left'), ('busy', 'Busy'), ('no_answer', 'No answer'), ('rejected', 'Rejected'), ('invalid_number', 'Invalid number'), ('failed', 'Failed'), ('failed_unknown', 'Failed (unknown)'), ('ai_error', 'AI error'), ('opted_out', 'Opted out'), ('transferred', 'Transferred'), ('cancelled', 'Cancelled')], max_length=20),
+            model_name="callattempt",
+            name="disposition",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("human", "Human"),
+                    ("machine", "Answering machine"),
+                    ("voicemail_left", "Voicemail left"),
+                    ("busy", "Busy"),
+                    ("no_answer", "No answer"),
+                    ("rejected", "Rejected"),
+                    ("invalid_number", "Invalid number"),
+                    ("failed", "Failed"),
+                    ("failed_unknown", "Failed (unknown)"),
+                    ("ai_error", "AI error"),
+                    ("opted_out", "Opted out"),
+                    ("transferred", "Transferred"),
+                    ("cancelled", "Cancelled"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='contact',
-            name='last_disposition',
-            field=models.CharField(blank=True, choices=[('human', 'Human'), ('machine', 'Answering machine'), ('voicemail_left', 'Voicemail left'), ('busy', 'Busy'), ('no_answer', 'No answer'), ('rejected', 'Rejected'), ('invalid_number', 'Invalid number'), ('failed', 'Failed'), ('failed_unknown', 'Failed (unknown)'), ('ai_error', 'AI error'), ('opted_out', 'Opted out'), ('transferred', 'Transferred'), ('cancelled', 'Cancelled')], max_length=20),
+            model_name="contact",
+            name="last_disposition",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("human", "Human"),
+                    ("machine", "Answering machine"),
+                    ("voicemail_left", "Voicemail left"),
+                    ("busy", "Busy"),
+                    ("no_answer", "No answer"),
+                    ("rejected", "Rejected"),
+                    ("invalid_number", "Invalid number"),
+                    ("failed", "Failed"),
+                    ("failed_unknown", "Failed (unknown)"),
+                    ("ai_error", "AI error"),
+                    ("opted_out", "Opted out"),
+                    ("transferred", "Transferred"),
+                    ("cancelled", "Cancelled"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='retryrule',
-            name='disposition',
-            field=models.CharField(choices=[('human', 'Human'), ('machine', 'Answering machine'), ('voicemail_left', 'Voicemail left'), ('busy', 'Busy'), ('no_answer', 'No answer'), ('rejected', 'Rejected'), ('invalid_number', 'Invalid number'), ('failed', 'Failed'), ('failed_unknown', 'Failed (unknown)'), ('ai_error', 'AI error'), ('opted_out', 'Opted out'), ('transferred', 'Transferred'), ('cancelled', 'Cancelled')], max_length=20),
+            model_name="retryrule",
+            name="disposition",
+            field=models.CharField(
+                choices=[
+                    ("human", "Human"),
+                    ("machine", "Answering machine"),
+                    ("voicemail_left", "Voicemail left"),
+                    ("busy", "Busy"),
+                    ("no_answer", "No answer"),
+                    ("rejected", "Rejected"),
+                    ("invalid_number", "Invalid number"),
+                    ("failed", "Failed"),
+                    ("failed_unknown", "Failed (unknown)"),
+                    ("ai_error", "AI error"),
+                    ("opted_out", "Opted out"),
+                    ("transferred", "Transferred"),
+                    ("cancelled", "Cancelled"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AddIndex(
-            model_name='callattempt',
-            index=models.Index(condition=models.Q(('transfer', {}), _negated=True), fields=['campaign'], name='attempt_transfer_idx'),
+            model_name="callattempt",
+            index=models.Index(
+                condition=models.Q(("transfer", {}), _negated=True), fields=["campaign"], name="attempt_transfer_idx"
+            ),
         ),
         migrations.AddField(
-            model_name='transfertarget',
-            name='campaign',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='transfer_targets', to='campaigns.campaign'),
+            model_name="transfertarget",
+            name="campaign",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="transfer_targets", to="campaigns.campaign"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transfertarget',
-            constraint=models.CheckConstraint(condition=models.Q(('staffed_start__lt', models.F('staffed_end'))), name='transfertarget_start_before_end'),
+            model_name="transfertarget",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("staffed_start__lt", models.F("staffed_end"))),
+                name="transfertarget_start_before_end",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transfertarget',
-            constraint=models.CheckConstraint(condition=models.Q(('staffed_days__contained_by', [0, 1, 2, 3, 4, 5, 6]), ('staffed_days__len__gte', 1)), name='transfertarget_days_valid'),
+            model_name="transfertarget",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("staffed_days__contained_by", [0, 1, 2, 3, 4, 5, 6]), ("staffed_days__len__gte", 1)
+                ),
+                name="transfertarget_days_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transfertarget',
-            constraint=models.CheckConstraint(condition=models.Q(('max_wait_s__gte', 5), ('max_wait_s__lte', 300)), name='transfertarget_max_wait_range'),
+            model_name="transfertarget",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("max_wait_s__gte", 5), ("max_wait_s__lte", 300)),
+                name="transfertarget_max_wait_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transfertarget',
-            constraint=models.CheckConstraint(condition=models.Q(('fallback__in', ['agent', 'callback', 'end'])), name='transfertarget_fallback_valid'),
+            model_name="transfertarget",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("fallback__in", ["agent", "callback", "end"])), name="transfertarget_fallback_valid"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='transfertarget',
-            constraint=models.CheckConstraint(condition=models.Q(('destination__regex', '^(\\+[1-9][0-9]{6,14}|sips?:[^@\\s]+@\\S+)$')), name='transfertarget_destination_form'),
+            model_name="transfertarget",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("destination__regex", "^(\\+[1-9][0-9]{6,14}|sips?:[^@\\s]+@\\S+)$")),
+                name="transfertarget_destination_form",
+            ),
         ),
     ]

@@ -36,7 +36,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
@@ -59,6 +59,7 @@ from media.adapters.base import (
 from media.audio.frames import FRAME_MS
 from media.audio.recording import StereoRecorder
 from media.bridge.config import AgentConfig, BridgeConfig, CallContext
+from media.bridge.controls import CallControls, NoControls
 from media.bridge.disclosures import played_disclosures, queue_disclosures
 from media.bridge.inbound import Inbound
 from media.bridge.playout import Playout
@@ -73,27 +74,6 @@ logger = logging.getLogger(__name__)
 # clock thread, which then ran up to a second late; one thread keeps the file work out of the loop without
 # that convoy. The work per flush is small (one second of audio interleaved, 32 KB written).
 _RECORDING_WRITER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="recordings")
-
-
-class CallControls(Protocol):
-    """What the bridge may ask of the call. Called on the event loop: post to the pjsua thread and return."""
-
-    def hangup(self, reason: str) -> None:
-        """End the call (the agent said goodbye, or the AI failed and the fallback message was played)."""
-
-    def transfer(self, reason: str) -> bool:
-        """Start a transfer to a human; return False when none is possible."""
-
-
-class NoControls:
-    """Controls that do nothing (a session not attached to a call)."""
-
-    def hangup(self, reason: str) -> None:
-        """Ignore."""
-
-    def transfer(self, reason: str) -> bool:
-        """Refuse."""
-        return False
 
 
 class BridgeSession:

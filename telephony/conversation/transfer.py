@@ -177,7 +177,10 @@ class TransferFlow:
                 self.session.detach_agent("transferred")
             return
         logger.info(
-            "attempt %s: transfer to %s failed (%s); fallback %s", self.plan.attempt_id, target.name, code,
+            "attempt %s: transfer to %s failed (%s); fallback %s",
+            self.plan.attempt_id,
+            target.name,
+            code,
             target.fallback,
         )
         await self._fall_back(target)

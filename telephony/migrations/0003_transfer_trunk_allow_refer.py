@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony', '0002_trunk_password_encrypted'),
+        ("telephony", "0002_trunk_password_encrypted"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trunk',
-            name='allow_refer',
-            field=models.BooleanField(default=False, help_text='The provider accepts REFER: a cold transfer hands the call over instead of bridging a second call.', verbose_name='Transfers by SIP REFER'),
+            model_name="trunk",
+            name="allow_refer",
+            field=models.BooleanField(
+                default=False,
+                help_text="The provider accepts REFER: a cold transfer hands the call over instead of bridging a second call.",
+                verbose_name="Transfers by SIP REFER",
+            ),
         ),
     ]

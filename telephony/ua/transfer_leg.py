@@ -225,8 +225,11 @@ class TransferOperations:
         call = self.calls.get(attempt_id)
         if call is None or call.answered_at is None:
             return False
-        uri = target if target.startswith(("sip:", "sips:", "tel:")) else (
-            f"sip:{target}@{call.trunk.host_port()}{call.trunk.uri_params()}")
+        uri = (
+            target
+            if target.startswith(("sip:", "sips:", "tel:"))
+            else (f"sip:{target}@{call.trunk.host_port()}{call.trunk.uri_params()}")
+        )
         call.results["transfer"] = {"target": uri}
         call.transfer_fallback = keep_call_on_failure
         try:
@@ -286,4 +289,3 @@ class TransferOperations:
         self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, leg))
         if leg.owner.transfer_leg is leg:
             leg.owner.transfer_leg = None
-

@@ -70,16 +70,45 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
     """`manage.py simulate_pstn` (front + 2 workers: the caller's call and the desk's)."""
     workdir = tmp_path_factory.mktemp("transfer-sim")
     paths = {"log": workdir / "log.jsonl", "out": workdir / "simulator.out"}
-    command = [sys.executable, "manage.py", "simulate_pstn", "--port", str(SIM_PORT), "--workers", "2",
-               "--rtp-port-base", str(SIM_RTP_BASE), "--log", str(paths["log"]), "--ring", "0.6",
-               "--final-wait", "3", "--no-speech-timeout", "15", "--hangup-delay", "0.3", "--max-call", "40"]
+    command = [
+        sys.executable,
+        "manage.py",
+        "simulate_pstn",
+        "--port",
+        str(SIM_PORT),
+        "--workers",
+        "2",
+        "--rtp-port-base",
+        str(SIM_RTP_BASE),
+        "--log",
+        str(paths["log"]),
+        "--ring",
+        "0.6",
+        "--final-wait",
+        "3",
+        "--no-speech-timeout",
+        "15",
+        "--hangup-delay",
+        "0.3",
+        "--max-call",
+        "40",
+    ]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     with paths["out"].open("wb") as out:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        wait_for(lambda: "simulated network ready" in paths["out"].read_text(errors="replace")
-                 or process.poll() is not None, 60, "the simulator to start", interval_s=0.2)
+        wait_for(
+            lambda: "simulated network ready" in paths["out"].read_text(errors="replace") or process.poll() is not None,
+            60,
+            "the simulator to start",
+            interval_s=0.2,
+        )
         if process.poll() is not None:
             pytest.fail(f"simulator died:\n{paths['out'].read_text(errors='replace')[-3000:]}")
         yield paths
@@ -88,12 +117,16 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
 
 
 @pytest.fixture(scope="module")
-def bridged_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory,
-                   local_agent: RunningAgent) -> Iterator[str]:
+def bridged_worker(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory, local_agent: RunningAgent
+) -> Iterator[str]:
     """A UA worker process with the default hooks (the media bridge and the transfer flow)."""
     log = tmp_path_factory.mktemp("transfer-ua") / "worker.log"
-    extra_env = {"UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": local_agent.url,
-                 "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    extra_env = {
+        "UA_MEDIA_BRIDGE": "1",
+        "LOCAL_AGENT_URL": local_agent.url,
+        "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
     saved = {k: os.environ.get(k) for k in extra_env}
     os.environ.update(extra_env)
     try:
@@ -117,13 +150,22 @@ def registry() -> Iterator[redis.Redis]:
 
 def _contact(**target: Any) -> Contact:
     """The person who asks for a human, in a campaign with one transfer target (staffed all day by default)."""
-    contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=SIM_PORT), phone_e164=CALLER, name="Ada",
-                               ring_timeout_s=10, max_call_s=60)
+    contact = dialable_contact(
+        TrunkFactory(host="127.0.0.1", port=SIM_PORT), phone_e164=CALLER, name="Ada", ring_timeout_s=10, max_call_s=60
+    )
     AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
-        provider="local", prompt_template=PROMPT, greeting="Hello {{name}}, this is Sam.", outcome_schema=OUTCOMES)
-    fields: dict[str, Any] = {"name": "Sales desk", "destination": DESK, "time_zone": "UTC",
-                              "staffed_days": list(range(7)), "staffed_start": dt.time(0, 0),
-                              "staffed_end": dt.time(23, 59), "max_wait_s": 10, "fallback": TransferFallback.END}
+        provider="local", prompt_template=PROMPT, greeting="Hello {{name}}, this is Sam.", outcome_schema=OUTCOMES
+    )
+    fields: dict[str, Any] = {
+        "name": "Sales desk",
+        "destination": DESK,
+        "time_zone": "UTC",
+        "staffed_days": list(range(7)),
+        "staffed_start": dt.time(0, 0),
+        "staffed_end": dt.time(23, 59),
+        "max_wait_s": 10,
+        "fallback": TransferFallback.END,
+    }
     fields.update(target)
     TransferTarget.objects.create(campaign=contact.campaign, **fields)
     return contact
@@ -146,7 +188,7 @@ def _recorded_after_the_answer_ms(attempt: CallAttempt) -> int:
     caller, _agent = read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
     answered_ms = attempt.transfer["requested_ms"] + attempt.transfer["answer_ms"]
     voiced = frame_rms(caller) >= VOICED_RMS
-    return int(voiced[answered_ms // 20 + 25:].sum()) * 20  # from half a second after the answer
+    return int(voiced[answered_ms // 20 + 25 :].sum()) * 20  # from half a second after the answer
 
 
 def _agent_text(attempt: CallAttempt) -> str:
@@ -154,7 +196,8 @@ def _agent_text(attempt: CallAttempt) -> str:
 
 
 def test_cold_transfer_by_a_bridged_second_call_hands_the_person_to_the_desk(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     # given a person who asks for a human, and a desk staffed now on a trunk without REFER
     contact = _contact()
     # when the call runs
@@ -177,8 +220,9 @@ def test_cold_transfer_by_a_bridged_second_call_hands_the_person_to_the_desk(
     assert desk["said"][0]["text"].startswith("Sales desk")
     desk_answered = dt.datetime.fromisoformat(desk["started_at"]) + dt.timedelta(milliseconds=desk["answered_ms"])
     caller_started = dt.datetime.fromisoformat(caller["started_at"])
-    after_answer = [h for h in caller["heard"]
-                    if caller_started + dt.timedelta(milliseconds=h["end_ms"]) > desk_answered]
+    after_answer = [
+        h for h in caller["heard"] if caller_started + dt.timedelta(milliseconds=h["end_ms"]) > desk_answered
+    ]
     assert after_answer, (caller["heard"], desk)
     # and the desk heard the person (the bridge carries both directions)
     assert desk["heard"], desk
@@ -189,7 +233,8 @@ def test_cold_transfer_by_a_bridged_second_call_hands_the_person_to_the_desk(
 
 
 def test_busy_target_falls_back_to_a_polite_end(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     # given a desk that is busy (486) and the "end politely" fallback with its own message
     contact = _contact(destination=BUSY_DESK, fallback_message="Sorry {{name}}, the desk is busy. Goodbye.")
     attempt = _call(registry, contact)
@@ -204,7 +249,8 @@ def test_busy_target_falls_back_to_a_polite_end(
 
 
 def test_target_outside_its_hours_is_not_offered(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     # given a desk staffed only on a day that is not today (in its zone)
     today = dt.datetime.now(dt.UTC).weekday()
     contact = _contact(staffed_days=[(today + 3) % 7])
@@ -213,22 +259,23 @@ def test_target_outside_its_hours_is_not_offered(
     assert attempt.transfer == {}, attempt.transfer
     assert attempt.disposition == Disposition.HUMAN
     assert not _sim_calls(simulator["log"], DESK) or all(
-        c["started_at"] < attempt.dialing_at.isoformat() for c in _sim_calls(simulator["log"], DESK))
+        c["started_at"] < attempt.dialing_at.isoformat() for c in _sim_calls(simulator["log"], DESK)
+    )
 
 
 # ---- warm transfer: the agent briefs the human agent, who takes the call with a key -----------------------
 
 
 def test_warm_transfer_briefs_the_human_who_accepts_with_1_and_the_agent_leaves(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     # given a warm target: the human agent persona listens to the briefing and presses 1
     contact = _contact(warm=True)
     attempt = _call(registry, contact)
     # then the call was handed over after the human accepted
     assert attempt.disposition == Disposition.TRANSFERRED, (attempt.reason, attempt.transfer, attempt.transcript)
     transfer = attempt.transfer
-    assert (transfer["method"], transfer["accepted"], transfer["key"], transfer["sip_code"]) == ("warm", True, "1",
-                                                                                                  200)
+    assert (transfer["method"], transfer["accepted"], transfer["key"], transfer["sip_code"]) == ("warm", True, "1", 200)
     assert transfer["answer_ms"] > 0
     # and the briefing named the person and what they asked for, and told the human what to press
     assert "Ada is on the line" in transfer["briefing"]
@@ -246,15 +293,20 @@ def test_warm_transfer_briefs_the_human_who_accepts_with_1_and_the_agent_leaves(
 
 
 def test_warm_transfer_declined_with_2_falls_back(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     # given a warm target whose human declines (2), and the "back to the agent" fallback
     contact = _contact(warm=True, destination=DECLINING_DESK, fallback=TransferFallback.AGENT)
     attempt = _call(registry, contact)
     # then the person was not handed over; the fallback is on record; the desk's call was ended by the UA
     assert attempt.disposition == Disposition.HUMAN, (attempt.reason, attempt.transfer)
     transfer = attempt.transfer
-    assert (transfer["method"], transfer["accepted"], transfer["declined"], transfer["key"]) == ("warm", False, True,
-                                                                                                 "2")
+    assert (transfer["method"], transfer["accepted"], transfer["declined"], transfer["key"]) == (
+        "warm",
+        False,
+        True,
+        "2",
+    )
     assert transfer["fallback"] == "agent"
     assert transfer["answer_ms"] is not None
     desk = wait_for(lambda: _sim_calls(simulator["log"], DECLINING_DESK), 15, "the desk's call record")[-1]
@@ -267,8 +319,10 @@ def test_warm_transfer_declined_with_2_falls_back(
 @pytest.fixture
 def person_pcap(tmp_path: Path) -> Path:
     """The person's side of the call for SIPp: "Hello?", a pause, then a request for a representative."""
-    return write_rtp_speech_pcap(tmp_path / "person.pcap", [
-        (200, synthesize("Hello?", 8000)), (9000, synthesize("I want to speak to a representative.", 8000))])
+    return write_rtp_speech_pcap(
+        tmp_path / "person.pcap",
+        [(200, synthesize("Hello?", 8000)), (9000, synthesize("I want to speak to a representative.", 8000))],
+    )
 
 
 def _refer_contact(peer: SippRun, **target: Any) -> Contact:
@@ -278,7 +332,8 @@ def _refer_contact(peer: SippRun, **target: Any) -> Contact:
 
 
 def test_cold_transfer_by_refer_follows_the_notifies_and_ends_transferred(
-        bridged_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun], person_pcap: Path) -> None:
+    bridged_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun], person_pcap: Path
+) -> None:
     # given a person who asks for a human, on a trunk that accepts REFER
     peer = sipp("uas_refer_person_accepted.xml", rtp_echo=False)
     contact = _refer_contact(peer)
@@ -297,7 +352,8 @@ def test_cold_transfer_by_refer_follows_the_notifies_and_ends_transferred(
 
 
 def test_refused_refer_falls_back_to_a_call_back_offer(
-        bridged_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun], person_pcap: Path) -> None:
+    bridged_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun], person_pcap: Path
+) -> None:
     # given a trunk flagged for REFER that refuses it (403), and the call-back fallback
     peer = sipp("uas_refer_person_refused.xml", rtp_echo=False)
     contact = _refer_contact(peer, fallback=TransferFallback.CALLBACK)
@@ -307,6 +363,10 @@ def test_refused_refer_falls_back_to_a_call_back_offer(
     assert attempt.disposition == Disposition.HUMAN, (attempt.reason, attempt.transcript)
     transfer = attempt.transfer
     assert (transfer["method"], transfer["accepted"], transfer["sip_code"], transfer["fallback"]) == (
-        "refer", False, 403, "callback")
+        "refer",
+        False,
+        403,
+        "callback",
+    )
     assert attempt.reason == "transfer failed: callback"
     assert Contact.objects.get(pk=contact.pk).status == ContactStatus.RETRY_SCHEDULED

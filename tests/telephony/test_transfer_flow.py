@@ -30,21 +30,33 @@ class _Control:
         return lambda *args, **kwargs: self.calls.append((name, args))
 
 
-def _hooks(*, warm: bool = False, allow_refer: bool = False, targets: tuple[TransferTargetSpec, ...] | None = None,
-           ) -> CampaignCall:
+def _hooks(
+    *,
+    warm: bool = False,
+    allow_refer: bool = False,
+    targets: tuple[TransferTargetSpec, ...] | None = None,
+) -> CampaignCall:
     target = TransferTargetSpec(name="Sales desk", destination="+12125550199", warm=warm, **ALWAYS)  # type: ignore[arg-type]
-    plan = CallPlan(attempt_id=1, destination="+12025550133", campaign_id=1,
-                    agent=AgentConfig(provider="local", url="ws://127.0.0.1:1", policy=TEST_POLICY),
-                    variables={"name": "Ada"}, transfer_targets=(target,) if targets is None else targets,
-                    trunk_host_port="127.0.0.1:5060", allow_refer=allow_refer)
+    plan = CallPlan(
+        attempt_id=1,
+        destination="+12025550133",
+        campaign_id=1,
+        agent=AgentConfig(provider="local", url="ws://127.0.0.1:1", policy=TEST_POLICY),
+        variables={"name": "Ada"},
+        transfer_targets=(target,) if targets is None else targets,
+        trunk_host_port="127.0.0.1:5060",
+        allow_refer=allow_refer,
+    )
     hooks = CampaignCall(plan, types.SimpleNamespace(loop=None), BridgeConfig())  # type: ignore[arg-type]
     hooks._control = _Control()
     hooks._spawn = lambda coro: coro.close()  # type: ignore[method-assign]  # the flow itself is not run here
     return hooks
 
 
-@pytest.mark.parametrize(("warm", "allow_refer", "method"), [(False, False, "bridge"), (False, True, "refer"),
-                                                              (True, True, "warm"), (True, False, "warm")])
+@pytest.mark.parametrize(
+    ("warm", "allow_refer", "method"),
+    [(False, False, "bridge"), (False, True, "refer"), (True, True, "warm"), (True, False, "warm")],
+)
 def test_the_method_follows_the_target_and_the_trunk(warm: bool, allow_refer: bool, method: str) -> None:
     hooks = _hooks(warm=warm, allow_refer=allow_refer)
     assert hooks.request_transfer("wants a human") is True
@@ -55,8 +67,9 @@ def test_the_method_follows_the_target_and_the_trunk(warm: bool, allow_refer: bo
 def test_no_staffed_target_means_no_transfer() -> None:
     # given a desk staffed only on a weekday that is not today
     other_day = (dt.datetime.now(dt.UTC).weekday() + 3) % 7
-    closed = TransferTargetSpec(name="Desk", destination="+12125550199", time_zone="UTC", days=(other_day,),
-                                start="00:00", end="23:59")
+    closed = TransferTargetSpec(
+        name="Desk", destination="+12125550199", time_zone="UTC", days=(other_day,), start="00:00", end="23:59"
+    )
     hooks = _hooks(targets=(closed,))
     assert hooks.transfer_target_now() is None
     assert hooks.request_transfer("wants a human") is False
@@ -66,12 +79,16 @@ def test_no_staffed_target_means_no_transfer() -> None:
 def test_the_briefing_names_the_person_what_they_said_the_outcome_and_the_keys() -> None:
     hooks = _hooks(warm=True)
     hooks.request_transfer("asked for a representative")
-    segments = [types.SimpleNamespace(speaker="caller", text="hello"),
-                types.SimpleNamespace(speaker="agent", text="would you like a quote"),
-                types.SimpleNamespace(speaker="caller", text="i want to speak to a representative")]
+    segments = [
+        types.SimpleNamespace(speaker="caller", text="hello"),
+        types.SimpleNamespace(speaker="agent", text="would you like a quote"),
+        types.SimpleNamespace(speaker="caller", text="i want to speak to a representative"),
+    ]
     hooks.session = types.SimpleNamespace(  # type: ignore[assignment]
-        transcript=types.SimpleNamespace(segments=lambda played: segments), outcome="callback",
-        outcome_fields={"preferred_time": "tomorrow"})
+        transcript=types.SimpleNamespace(segments=lambda played: segments),
+        outcome="callback",
+        outcome_fields={"preferred_time": "tomorrow"},
+    )
     text = hooks._briefing()
     assert text.startswith("Hello, this is the calling assistant with a transfer. Ada is on the line.")
     assert "They said: hello i want to speak to a representative." in text

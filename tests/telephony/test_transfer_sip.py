@@ -36,8 +36,14 @@ TARGET = "+12125550999"
 def hooked_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A UA worker running the scripted hooks."""
     log = tmp_path_factory.mktemp("ua-transfer") / "worker.log"
-    with running_worker(f"test-ua-transfer-{os.getpid()}", WORKER_SIP_PORT + 40, WORKER_RTP_PORT + 200, log,
-                        "--hooks", "testing.scripted_hooks:scripted_hooks") as name:
+    with running_worker(
+        f"test-ua-transfer-{os.getpid()}",
+        WORKER_SIP_PORT + 40,
+        WORKER_RTP_PORT + 200,
+        log,
+        "--hooks",
+        "testing.scripted_hooks:scripted_hooks",
+    ) as name:
         yield name
 
 
@@ -46,15 +52,17 @@ def _events(r: redis.Redis, attempt_id: int) -> list[str]:
 
 
 def _run(registry: redis.Redis, peer: SippRun, script: str, timeout_s: float = 25):
-    contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=peer.port), max_call_s=40,
-                               variables={"script": script})
+    contact = dialable_contact(
+        TrunkFactory(host="127.0.0.1", port=peer.port), max_call_s=40, variables={"script": script}
+    )
     attempt = queue_attempt(contact)
     hand_to_pool(registry, attempt)
     return wait_ended(attempt, timeout_s=timeout_s)
 
 
 def test_refer_accepted_follows_the_notifies_to_the_end_then_leaves(
-        hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]) -> None:
+    hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]
+) -> None:
     # given a callee that takes the REFER and reports 100, 180, then 200 in NOTIFY sipfrags
     peer = sipp("uas_refer_accepted.xml", rtp_echo=False)
     # when the call is transferred by REFER, keeping the call should it fail
@@ -74,7 +82,8 @@ def test_refer_accepted_follows_the_notifies_to_the_end_then_leaves(
 
 
 def test_refer_refused_keeps_the_call_for_the_fallback(
-        hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]) -> None:
+    hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]
+) -> None:
     # given a callee whose trunk refuses REFER (403) and which hangs up 2 s later
     peer = sipp("uas_refer_rejected.xml", rtp_echo=False)
     ended = _run(registry, peer, f"refer:{TARGET}")
@@ -87,7 +96,8 @@ def test_refer_refused_keeps_the_call_for_the_fallback(
 
 
 def test_refer_to_a_busy_target_reports_486_and_keeps_the_call(
-        hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]) -> None:
+    hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]
+) -> None:
     peer = sipp("uas_refer_busy.xml", rtp_echo=False)
     ended = _run(registry, peer, f"refer:{TARGET}")
     assert peer.wait(10) == 0
@@ -98,7 +108,8 @@ def test_refer_to_a_busy_target_reports_486_and_keeps_the_call(
 
 
 def test_refer_that_fails_without_a_fallback_ends_the_call(
-        hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]) -> None:
+    hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]
+) -> None:
     # given hooks that ask for a plain transfer (no fallback of their own)
     peer = sipp("uas_refer_busy.xml", rtp_echo=False)
     ended = _run(registry, peer, f"transfer:{TARGET}")
@@ -106,7 +117,8 @@ def test_refer_that_fails_without_a_fallback_ends_the_call(
 
 
 def test_bridged_transfer_places_a_second_call_and_ends_with_the_target(
-        hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]) -> None:
+    hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]
+) -> None:
     # given a callee that waits for our BYE, and a target that answers, talks 2 s and hangs up
     caller = sipp("uas_answer.xml")
     target = sipp("uas_answer_remote_bye.xml", offset=1)
@@ -125,7 +137,8 @@ def test_bridged_transfer_places_a_second_call_and_ends_with_the_target(
 
 
 def test_bridged_transfer_to_a_busy_target_reports_486_and_keeps_the_caller(
-        hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]) -> None:
+    hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]
+) -> None:
     caller = sipp("uas_answer.xml")
     target = sipp("uas_busy.xml", offset=1)
     ended = _run(registry, caller, f"bridge:sip:desk@127.0.0.1:{target.port}:10;wait:1;hangup")
@@ -136,7 +149,8 @@ def test_bridged_transfer_to_a_busy_target_reports_486_and_keeps_the_caller(
 
 
 def test_bridged_transfer_not_answered_in_time_is_cancelled(
-        hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]) -> None:
+    hooked_worker: str, registry: redis.Redis, sipp: Callable[..., SippRun]
+) -> None:
     caller = sipp("uas_answer.xml")
     target = sipp("uas_ring_no_answer.xml", offset=1)
     ended = _run(registry, caller, f"bridge:sip:desk@127.0.0.1:{target.port}:5;wait:6;hangup")

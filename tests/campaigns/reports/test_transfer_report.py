@@ -20,21 +20,39 @@ pytestmark = pytest.mark.django_db
 
 
 def _transfer(accepted: bool, answer_ms: int | None, *, fallback: str = "", abandoned: bool = False) -> dict:
-    return {"target": "Sales desk", "method": "bridge", "accepted": accepted, "answer_ms": answer_ms,
-            "sip_code": 200 if accepted else (None if abandoned else 486), "fallback": fallback,
-            "abandoned": abandoned}
+    return {
+        "target": "Sales desk",
+        "method": "bridge",
+        "accepted": accepted,
+        "answer_ms": answer_ms,
+        "sip_code": 200 if accepted else (None if abandoned else 486),
+        "fallback": fallback,
+        "abandoned": abandoned,
+    }
 
 
 def _with_transfers():
     data = build_report_campaign()
-    rows = [(Disposition.TRANSFERRED, _transfer(True, 2000)), (Disposition.TRANSFERRED, _transfer(True, 4000)),
-            (Disposition.TRANSFERRED, _transfer(True, 6000)), (Disposition.HUMAN, _transfer(False, None,
-                                                                                            fallback="end")),
-            (Disposition.HUMAN, _transfer(False, None, abandoned=True))]
+    rows = [
+        (Disposition.TRANSFERRED, _transfer(True, 2000)),
+        (Disposition.TRANSFERRED, _transfer(True, 4000)),
+        (Disposition.TRANSFERRED, _transfer(True, 6000)),
+        (Disposition.HUMAN, _transfer(False, None, fallback="end")),
+        (Disposition.HUMAN, _transfer(False, None, abandoned=True)),
+    ]
     for k, (disposition, record) in enumerate(rows):
         contact = ContactFactory(campaign=data.campaign, time_zones=["Europe/London"])
-        add_attempt(data.campaign, contact, 1, at(10, k), disposition, answered_after_s=3, talk_s=60,
-                    first_audio_after_s=0.5, transfer=record)
+        add_attempt(
+            data.campaign,
+            contact,
+            1,
+            at(10, k),
+            disposition,
+            answered_after_s=3,
+            talk_s=60,
+            first_audio_after_s=0.5,
+            transfer=record,
+        )
     return data
 
 
@@ -62,8 +80,17 @@ def test_the_governor_counts_the_caller_left_on_hold_as_abandoned() -> None:
     now = timezone.now()
     before = abandonment_counts([data.campaign.pk], now)[data.campaign.pk]
     contact = ContactFactory(campaign=data.campaign, time_zones=["Europe/London"])
-    add_attempt(data.campaign, contact, 1, now - dt.timedelta(minutes=5), Disposition.HUMAN, answered_after_s=3,
-                talk_s=30, first_audio_after_s=0.5, transfer=_transfer(False, None, abandoned=True))
+    add_attempt(
+        data.campaign,
+        contact,
+        1,
+        now - dt.timedelta(minutes=5),
+        Disposition.HUMAN,
+        answered_after_s=3,
+        talk_s=30,
+        first_audio_after_s=0.5,
+        transfer=_transfer(False, None, abandoned=True),
+    )
     after = abandonment_counts([data.campaign.pk], now)[data.campaign.pk]
     assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
 
