@@ -95,7 +95,7 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
     ]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     with paths["out"].open("wb") as out:
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 (our own command line)
             command,
             cwd=PROJECT_ROOT,
             env=env,
