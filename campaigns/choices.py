@@ -71,6 +71,14 @@ class AgentProvider(models.TextChoices):
     LOCAL = "local", "Local agent (embedded)"
 
 
+class TransferFallback(models.TextChoices):
+    """What happens when a transfer target does not answer in time, is busy, or the transfer fails."""
+
+    AGENT = "agent", "Back to the agent, with a message"  # the agent tells the caller and goes on
+    CALLBACK = "callback", "Offer a call-back"  # the caller hears the offer; the attempt asks for a call-back
+    END = "end", "End the call politely"  # a short message, then the hangup
+
+
 class MachinePolicy(models.TextChoices):
     """What to do when an answering machine picks up."""
 

@@ -332,6 +332,9 @@ class CallAttempt(models.Model):
     first_response_ms = ArrayField(models.PositiveIntegerField(), default=list, blank=True,
                                    help_text="Per turn: end of caller speech to first agent audio played.")
     usage = models.JSONField(default=dict, blank=True, help_text="Tokens or other usage the provider reported.")
+    transfer = models.JSONField(
+        default=dict, blank=True,
+        help_text="A transfer to a person: target, method, time to answer, accepted, fallback (docs/transfer.md).")
     cost = models.DecimalField(max_digits=10, decimal_places=4, null=True, blank=True)
     cost_currency = models.CharField(max_length=3, blank=True,
                                      help_text="ISO 4217 currency of the cost: the carrying trunk's when charged.")
@@ -359,6 +362,8 @@ class CallAttempt(models.Model):
             models.Index(fields=["campaign", "queued_at"], name="attempt_campaign_queued_idx"),
             models.Index(fields=["state", "queued_at"], name="attempt_state_queued_idx",
                          condition=~Q(state=AttemptState.ENDED)),
+            # The report's transfer figures read only the attempts that have a transfer record.
+            models.Index(fields=["campaign"], name="attempt_transfer_idx", condition=~Q(transfer={})),
             # The dispatcher's in-flight counts per campaign and trunk (ended attempts pile up; these do not).
             models.Index(fields=["campaign", "trunk"], name="attempt_in_flight_idx",
                          condition=~Q(state=AttemptState.ENDED)),
@@ -489,3 +494,4 @@ def _lock_import_job_before_delete(sender: type[ImportJob], instance: ImportJob,
 
 from campaigns.budget import CampaignSpend  # noqa: E402  (a model of this app, kept in its own module)
 from campaigns.dnc_uploads import DncUpload  # noqa: E402, F401  (a model of this app, kept in its own module)
+from campaigns.transfer_targets import TransferTarget  # noqa: E402, F401  (a model of this app, kept in its own module)

@@ -84,12 +84,14 @@ def abandonment_counts(campaign_ids: Sequence[int], now: dt.datetime) -> dict[in
     if not campaign_ids:
         return {}
     attempt_t = apps.get_model("campaigns", "CallAttempt")._meta.db_table
-    human = "(a.disposition IN ('human', 'opted_out') OR a.amd_result = 'human')"
+    human = "(a.disposition IN ('human', 'opted_out', 'transferred') OR a.amd_result = 'human')"
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT a.campaign_id, count(*) FILTER (WHERE {human}),
                        count(*) FILTER (WHERE {human} AND (a.bridged_at IS NULL
-                           OR a.agent_first_audio_at > a.answered_at + make_interval(secs => %s)))
+                           OR a.agent_first_audio_at > a.answered_at + make_interval(secs => %s)
+                           -- FCC: a person left on hold for a human who hung up before one came is abandoned too
+                           OR coalesce(a.transfer->>'abandoned', '') = 'true'))
                   FROM {attempt_t} a
                  WHERE a.campaign_id = ANY(%s) AND a.answered_at > %s AND a.answered_at <= %s
                  GROUP BY a.campaign_id""",  # noqa: S608 (table name from model metadata)

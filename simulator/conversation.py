@@ -26,7 +26,9 @@ from media.speech.tts import Voice, synthesize
 from simulator.personas import (
     GREETING,
     INTERRUPTION,
+    KEYS,
     NUDGE,
+    OPENINGS,
     REPLIES,
     Persona,
     SimulatorOptions,
@@ -98,6 +100,8 @@ class Conversation:
         self._segment_start_vad: int | None = None
         self.interruption: dict[str, Any] | None = None
         self.voicemail: dict[str, Any] | None = None
+        self.keys: deque[str] = deque()  # DTMF to send, taken by the pjsua thread
+        self.key_pressed = False
 
     # ---- bridge clock thread: copy and return -----------------------------------------------------------
 
@@ -178,7 +182,7 @@ class Conversation:
                               "message_start_after_beep_ms": None}
             self.state = "voicemail"
             return
-        self.say(GREETING)
+        self.say(OPENINGS.get(self.persona, GREETING))
         self.state = "listening"
 
     def _leave(self, now: float, reason: str, *, delay: bool = True) -> None:
@@ -230,6 +234,11 @@ class Conversation:
             return
         self.turn_started = False
         if self.state == "listening":
+            key = KEYS.get(self.persona)
+            if key and not self.key_pressed:
+                self.key_pressed = True
+                self.keys.append(key)
+                self.event("dtmf_sent", digit=key)
             if self.replies:
                 self.say(self.replies.pop(0))
             if not self.replies:

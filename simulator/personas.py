@@ -37,6 +37,9 @@ class Persona(StrEnum):
     UNREACHABLE = "unreachable"
     INVALID = "invalid"
     INTERRUPTER = "interrupter"
+    WANTS_PERSON = "wants_person"
+    HUMAN_AGENT = "human_agent"
+    HUMAN_AGENT_DECLINES = "human_agent_declines"
 
 
 PLAN: dict[str, Persona] = {
@@ -52,6 +55,14 @@ PLAN: dict[str, Persona] = {
     "9": Persona.INTERRUPTER,
 }
 
+# Numbers ending in these three digits take the transfer personas before the last-digit plan: a person who asks
+# for a human, and the human agent at a transfer desk (the target of the transfer tests and the demo).
+SUFFIX_PLAN: dict[str, Persona] = {
+    "770": Persona.WANTS_PERSON,
+    "771": Persona.HUMAN_AGENT,
+    "772": Persona.HUMAN_AGENT_DECLINES,
+}
+
 # Personas that never answer: the final response they send at once (status code, reason phrase).
 REJECTIONS: dict[Persona, tuple[int, str]] = {
     Persona.BUSY: (486, "Busy Here"),
@@ -61,7 +72,7 @@ REJECTIONS: dict[Persona, tuple[int, str]] = {
 
 # Personas who pick up and talk.
 SPEAKERS = frozenset({Persona.INTERESTED, Persona.NOT_INTERESTED, Persona.CALL_BACK, Persona.STOP_CALLING,
-                      Persona.INTERRUPTER})
+                      Persona.INTERRUPTER, Persona.WANTS_PERSON, Persona.HUMAN_AGENT, Persona.HUMAN_AGENT_DECLINES})
 
 GREETING = "Hello?"
 NUDGE = "Hello? Is anyone there?"
@@ -74,7 +85,17 @@ REPLIES: dict[Persona, tuple[str, ...]] = {
     Persona.CALL_BACK: ("I am busy right now. Can you call me back tomorrow?",),
     Persona.STOP_CALLING: ("Stop calling me. Put me on your do not call list.",),
     Persona.INTERRUPTER: ("Fine, but I am not interested. Goodbye.",),
+    Persona.WANTS_PERSON: ("I want to speak to a representative. Can I speak to a human?", "Okay, I will hold.",
+                           "Hello. Thank you. Goodbye."),
+    Persona.HUMAN_AGENT: ("Sure, I can help you with that. Goodbye.",),
+    Persona.HUMAN_AGENT_DECLINES: ("Sorry, I cannot take it right now.",),
 }
+# What a persona says when it picks up, instead of "Hello?" (the human agent answers for the desk).
+OPENINGS: dict[Persona, str] = {Persona.HUMAN_AGENT: "Sales desk, this is Jo. How can I help you?",
+                                Persona.HUMAN_AGENT_DECLINES: "Sales desk, this is Jo."}
+# The DTMF key a persona presses with its first reply: the human agent takes a warm transfer (1) after the
+# briefing, or declines it (2). A cold transfer ignores the key.
+KEYS: dict[Persona, str] = {Persona.HUMAN_AGENT: "1", Persona.HUMAN_AGENT_DECLINES: "2"}
 
 VOICEMAIL_GREETING = ("Hi, you have reached Sam. I can't take your call right now. "
                       "Please leave a message after the tone.")
@@ -86,9 +107,12 @@ def dialed_digits(number: str) -> str:
 
 
 def persona_for_number(number: str) -> Persona:
-    """The persona answering `number`: by its last digit; a number without digits is invalid (404)."""
+    """The persona answering `number`: by its last three digits when `SUFFIX_PLAN` has them, else by its last digit;
+    a number without digits is invalid (404)."""
     digits = dialed_digits(number)
-    return PLAN[digits[-1]] if digits else Persona.INVALID
+    if not digits:
+        return Persona.INVALID
+    return SUFFIX_PLAN.get(digits[-3:], PLAN[digits[-1]])
 
 
 @dataclass(frozen=True)

@@ -261,6 +261,12 @@ class SimWorker:
             elif call.give_up_at is not None and now >= call.give_up_at:
                 call.give_up_at = None
                 call.bye("rang out")
+            elif call.answered and call.conversation.keys:
+                digit = call.conversation.keys.popleft()
+                try:
+                    call.dialDtmf(digit)  # RFC 2833, as a phone's keypad
+                except pj.Error as exc:
+                    logger.warning("DTMF %s not sent: %s", digit, exc.info())
 
     def on_disconnected(self, call: PersonaCall, code: int, reason: str) -> None:
         """A call ended: return its media port, hand its conversation to the log writer."""

@@ -47,6 +47,7 @@ class TrunkAdmin(admin.ModelAdmin):
         ("Authentication", {"fields": ["auth_mode", "username", "password", "clear_password", "realm",
                                        "register_expiry_s", "registration"]}),
         ("Media", {"fields": ["srtp_policy", "codecs", "send_pai"]}),
+        ("Transfers", {"fields": ["allow_refer"]}),
         ("Capacity and cost", {"fields": ["max_channels", "max_cps", ("cost_per_minute", "currency")]}),
     ]
 

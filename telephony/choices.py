@@ -43,4 +43,5 @@ class Disposition(models.TextChoices):
     FAILED_UNKNOWN = "failed_unknown", "Failed (unknown)"  # the reaper found it stuck; may have rung
     AI_ERROR = "ai_error", "AI error"  # the AI connection failed; fallback message played
     OPTED_OUT = "opted_out", "Opted out"  # asked not to be called again
+    TRANSFERRED = "transferred", "Transferred"  # a person answered and the call was handed to a human
     CANCELLED = "cancelled", "Cancelled"  # not dialed: campaign stopped, window closed or DNC before dial

@@ -22,6 +22,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar, Literal
 
+from telephony.transfers import TransferTargetSpec
+from telephony.trunk_rules import trunk_security_errors
+
 CONTRACT_VERSION = 1
 # How long a command stays valid after it was issued. Why: a command is acted on within a second when the
 # pool is healthy; one found later (a UA restarted over its queue, a paused pool) describes a world that
@@ -64,6 +67,7 @@ class TrunkSpec:
     codecs: tuple[str, ...] = DEFAULT_CODECS
     send_pai: bool = False
     max_channels: int = 1
+    allow_refer: bool = False  # the trunk accepts SIP REFER: cold transfers hand the call over instead of bridging
     failover: TrunkSpec | None = None
     password: str = field(default="", repr=False, compare=False)
     # F5: the CA certificate(s) (PEM) the trunk's TLS certificate must chain to; empty: the system's CA bundle.
@@ -91,7 +95,7 @@ class TrunkSpec:
             "auth_mode": self.auth_mode, "username": self.username, "realm": self.realm,
             "register_expiry_s": self.register_expiry_s, "srtp_policy": self.srtp_policy,
             "codecs": list(self.codecs), "send_pai": self.send_pai, "max_channels": self.max_channels,
-            "failover": self.failover.to_wire() if self.failover else None,
+            "allow_refer": self.allow_refer, "failover": self.failover.to_wire() if self.failover else None,
         }
 
     @classmethod
@@ -110,7 +114,8 @@ class TrunkSpec:
             register_expiry_s=int(data.get("register_expiry_s") or 300),
             srtp_policy=str(data.get("srtp_policy") or "disabled"),
             codecs=tuple(str(c).strip().upper() for c in codecs), send_pai=bool(data.get("send_pai")),
-            max_channels=int(data.get("max_channels") or 1), failover=cls.from_wire(failover) if failover else None,
+            max_channels=int(data.get("max_channels") or 1), allow_refer=bool(data.get("allow_refer")),
+            failover=cls.from_wire(failover) if failover else None,
         )
 
     def with_password(self, password: str, failover_password: str = "") -> TrunkSpec:
@@ -142,37 +147,6 @@ class TrunkSpec:
         """What makes two trunks share one pjsua2 account (everything but failover and codec order)."""
         return (self.id, self.host, self.port, self.transport, self.auth_mode, self.username, self.password,
                 self.realm, self.register_expiry_s, self.srtp_policy, self.tls_ca_pem)
-
-
-PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
-
-
-def trunk_security_errors(*, transport: str, auth_mode: str, realm: str, srtp_policy: str,
-                          tls_ca_pem: str = "") -> dict[str, str]:
-    """The security rules of a trunk's configuration (F5), field name -> message; empty when they hold.
-
-    One rule set for the trunk form and model (`Trunk.clean`), the UA (no account is built for a trunk that
-    breaks one) and the trunk check:
-
-    - digest and REGISTER trunks name the provider's realm: a blank or ``*`` realm answers a challenge from any
-      realm, so whoever can answer our requests with a 401 gets a digest response to crack offline;
-    - SRTP ``mandatory`` needs TLS signalling: SDES keys travel in the SDP, and over UDP or TCP anyone who reads
-      the signalling reads the keys (RFC 4568 section 8.3: the SDP must be protected);
-    - a trunk's own CA certificates apply to TLS only, and must be PEM certificates.
-    """
-    errors: dict[str, str] = {}
-    if auth_mode in ("digest", "register") and realm.strip() in ("", "*"):
-        errors["realm"] = ("digest and REGISTER authentication need the provider's realm (a blank or '*' realm "
-                           "would answer a challenge from any realm)")
-    if srtp_policy == "mandatory" and transport != "tls":
-        errors["srtp_policy"] = ("SRTP mandatory needs the TLS transport: SDES keys travel in the SDP, which "
-                                 f"{transport.upper()} signalling sends in clear")
-    if tls_ca_pem.strip():
-        if transport != "tls":
-            errors["tls_ca_pem"] = "a CA certificate applies to TLS trunks only"
-        elif PEM_CERTIFICATE not in tls_ca_pem:
-            errors["tls_ca_pem"] = f"the CA certificate must be PEM text starting with {PEM_CERTIFICATE}"
-    return errors
 
 
 @dataclass(frozen=True)
@@ -213,12 +187,15 @@ class ConversationSpec:
     opt_out_digit: str = ""
     # (kind, text) spoken before anything else, uninterruptible: the opening AI disclosure, the recording notice.
     disclosures: tuple[tuple[str, str], ...] = ()
+    # Where the agent may hand the call to a person, in the campaign's order (docs/transfer.md).
+    transfer_targets: tuple[TransferTargetSpec, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         """JSON-ready form."""
         data = asdict(self)
         data["agent"] = asdict(self.agent) if self.agent else None
         data["disclosures"] = [list(d) for d in self.disclosures]
+        data["transfer_targets"] = [t.to_wire() for t in self.transfer_targets]
         return data
 
     @classmethod
@@ -234,6 +211,9 @@ class ConversationSpec:
                        for d in disclosures) if isinstance(disclosures, list) else False
         if not pairs_ok:
             raise ValueError("conversation disclosures must be [kind, text] pairs")
+        targets = data.get("transfer_targets") or []
+        if not isinstance(targets, list) or not all(isinstance(t, dict) for t in targets):
+            raise ValueError("conversation transfer_targets must be a list of objects")
         return cls(
             agent=AgentSpec.from_wire(agent) if isinstance(agent, dict) else None, variables=dict(variables),
             amd_enabled=bool(data.get("amd_enabled", True)),
@@ -243,6 +223,7 @@ class ConversationSpec:
             voicemail_message=str(data.get("voicemail_message") or ""),
             opt_out_digit=str(data.get("opt_out_digit") or ""),
             disclosures=tuple((str(k), str(t)) for k, t in disclosures),
+            transfer_targets=tuple(TransferTargetSpec.from_wire(t) for t in targets),
         )
 
 
@@ -389,7 +370,7 @@ def open_command(raw: bytes | str, key: bytes, *, now: float) -> Command:
 
 # Results the UA reports at the end of a call, and nothing else (the ledger stores exactly these).
 RESULT_KEYS = ("transcript", "recording", "outcome", "outcome_fields", "outcome_error", "amd_result",
-               "first_response_ms", "usage", "agent_first_audio_at", "disclosures")
+               "first_response_ms", "usage", "agent_first_audio_at", "disclosures", "transfer")
 
 
 @dataclass(frozen=True)
@@ -406,6 +387,9 @@ class CallResults:
     usage: dict[str, Any] = field(default_factory=dict)
     agent_first_audio_at: str | None = None
     disclosures: list[dict[str, Any]] = field(default_factory=list)  # [{kind, text, offset_ms, duration_ms}]
+    # A transfer the agent asked for: {target, destination, method, offered_at_ms, answer_ms, sip_code, accepted,
+    # fallback, abandoned} (docs/transfer.md).
+    transfer: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any]) -> CallResults:

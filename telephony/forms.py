@@ -67,7 +67,7 @@ class TrunkAdminForm(forms.ModelForm):
         model = Trunk
         fields = ["name", "enabled", "host", "port", "transport", "failover", "auth_mode", "username", "realm",
                   "register_expiry_s", "srtp_policy", "tls_ca_pem", "codecs", "send_pai", "max_channels", "max_cps",
-                  "cost_per_minute", "currency"]
+                  "cost_per_minute", "currency", "allow_refer"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -12,8 +12,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from telephony.choices import SrtpPolicy, Transport, TrunkAuth
-from telephony.contract import trunk_security_errors
 from telephony.secrets import EncryptedPasswordField
+from telephony.trunk_rules import trunk_security_errors
 
 # F8: a stored password is sent only to the endpoint it was entered for. Changing any of these clears it, so a user
 # who may edit a trunk cannot point it at their own server and harvest digest responses to the old password.
@@ -53,6 +53,9 @@ class Trunk(models.Model):
     codecs = models.CharField(max_length=100, default="PCMU,PCMA", help_text="Codec order, comma separated.")
     send_pai = models.BooleanField("Send P-Asserted-Identity", default=False)
     max_channels = models.PositiveIntegerField(default=30)
+    allow_refer = models.BooleanField(
+        "Transfers by SIP REFER", default=False,
+        help_text="The provider accepts REFER: a cold transfer hands the call over instead of bridging a second call.")
     max_cps = models.DecimalField("Max calls per second", max_digits=6, decimal_places=2, default=Decimal("5"))
     cost_per_minute = models.DecimalField(max_digits=8, decimal_places=4, default=Decimal("0"))
     # Costs are never summed across currencies: an attempt keeps the currency it was charged in
@@ -106,7 +109,7 @@ class Trunk(models.Model):
         self._loaded_password = self.__dict__.get("password")
 
     def clean(self) -> None:
-        """The trunk's security rules (F5, `telephony.contract.trunk_security_errors`), per field."""
+        """The trunk's security rules (F5, `telephony.trunk_rules.trunk_security_errors`), per field."""
         errors = trunk_security_errors(transport=self.transport, auth_mode=self.auth_mode, realm=self.realm,
                                        srtp_policy=self.srtp_policy, tls_ca_pem=self.tls_ca_pem)
         if "tls_ca_pem" not in errors and self.tls_ca_pem.strip():

@@ -24,7 +24,9 @@ def events_key(attempt_id: int) -> str:
 
 
 class ScriptedHooks(CallHooks):
-    """Records call events; after the answer runs `variables["script"]`: "dtmf:<digits>:<method>;transfer:<to>"."""
+    """Records call events; after the answer runs `variables["script"]`: "dtmf:<digits>:<method>;transfer:<to>"
+    (REFER, the call ends either way), "refer:<to>" (REFER, the call stays up when it fails), "bridge:<to>:<wait s>"
+    (a second call bridged on answer), "wait:<s>", "hangup"."""
 
     def __init__(self, request: OriginateCommand) -> None:
         self.script = str(request.conversation.variables.get("script") or "")
@@ -47,6 +49,13 @@ class ScriptedHooks(CallHooks):
                     control.send_dtmf(digits, method or "rfc2833")
                 elif kind == "transfer":
                     control.transfer(rest)
+                elif kind == "refer":
+                    control.transfer(rest, keep_call_on_failure=True)
+                elif kind == "bridge":
+                    target, _, wait_s = rest.rpartition(":")
+                    control.bridge_transfer(target, float(wait_s))
+                elif kind == "wait":
+                    time.sleep(float(rest))
                 elif kind == "hangup":
                     control.hangup("script")
 
@@ -57,6 +66,9 @@ class ScriptedHooks(CallHooks):
 
     def on_remote_hangup(self, call: OutboundCall) -> None:
         self._record("remote_hangup")
+
+    def on_transfer_status(self, call: OutboundCall, code: int, method: str) -> None:
+        self._record(f"transfer:{method}:{code}")
 
     def on_ended(self, call: OutboundCall, event: EndReport) -> None:
         self._record(f"ended:{event.data['reason']}")

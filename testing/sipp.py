@@ -185,3 +185,35 @@ def write_rtp_event_pcap(path: Path, digit: str, *, payload_type: int, start_del
     header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
     path.write_bytes(header + b"".join(packets))
     return path
+
+
+def write_rtp_speech_pcap(path: Path, lines: list[tuple[int, bytes]], *, tail_ms: int = 20_000) -> Path:
+    """Write a pcap of PCMU RTP (payload type 0, 20 ms packets) for SIPp's `play_pcap_audio`: each `(at_ms, pcm)`
+    is 8 kHz PCM16 audio starting `at_ms` after the start. Packets flow without a gap (silence between the lines
+    and for `tail_ms` after the last), as a phone sends them: a silent stream would trip the UA's media timeout."""
+    import struct
+
+    from media.audio.g711 import pcm16_to_ulaw
+
+    timeline = bytearray()
+    for start_ms, pcm in sorted(lines, key=lambda line: line[0]):
+        offset = start_ms * 16
+        if len(timeline) < offset:
+            timeline += bytes(offset - len(timeline))
+        timeline[offset : offset + len(pcm)] = pcm
+    timeline += bytes(tail_ms * 16 + (-len(timeline) % 320))
+    payload = pcm16_to_ulaw(bytes(timeline))
+    packets = []
+    ssrc = 0x5EED4321
+    for seq, i in enumerate(range(0, len(payload), 160)):
+        at_ms = seq * 20
+        rtp = struct.pack("!BBHII", 0x80, 0x80 if seq == 0 else 0, (1000 + seq) & 0xFFFF, at_ms * 8, ssrc)
+        rtp += payload[i : i + 160]
+        udp = struct.pack("!HHHH", 40000, 40002, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), seq & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\x00" * 12 + b"\x08\x00" + ip
+        packets.append(struct.pack("<IIII", at_ms // 1000, (at_ms % 1000) * 1000, len(frame), len(frame)) + frame)
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    path.write_bytes(header + b"".join(packets))
+    return path

@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString
 from campaigns.admin.deletion import KeepsCallAttemptsAdmin
 from campaigns.choices import CONTACT_DIALABLE, CONTACT_TERMINAL
 from campaigns.forms import CampaignAdminForm, RetryRuleForm
-from campaigns.models import Campaign, Contact, RetryRule
+from campaigns.models import Campaign, Contact, RetryRule, TransferTarget
 from campaigns.redis_client import get_redis
 from campaigns.reports.live import campaign_live_stats
 from campaigns.rules.retries import DEFAULT_RETRY_DELAY_S, RETRY_ONLY_WITH_RULE
@@ -59,6 +59,18 @@ class RetryRuleInline(admin.TabularInline):
 
     def get_extra(self, request: HttpRequest, obj: Campaign | None = None, **kwargs: Any) -> int:
         return len(DEFAULT_RETRY_DELAY_S) if obj is None else 0
+
+
+class TransferTargetInline(admin.StackedInline):
+    """Where the agent may hand a call to a person, with its staffed hours and the fallback (docs/transfer.md)."""
+
+    model = TransferTarget
+    extra = 0
+    verbose_name = "transfer target"
+    verbose_name_plural = "Transfer to a person"
+    fields = [("position", "name", "active"), "destination", ("time_zone", "staffed_days", "staffed_start",
+                                                               "staffed_end"),
+              ("warm", "max_wait_s", "fallback"), "fallback_message"]
 
 
 def _contact_counts() -> Subquery:
@@ -120,7 +132,7 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
     instead = "Cancel the campaign to stop it for good (or pause it)."
 
     form = CampaignAdminForm
-    inlines = [RetryRuleInline]
+    inlines = [RetryRuleInline, TransferTargetInline]
     actions: list[Any] = ["start_campaigns", "pause_campaigns", "resume_campaigns", "cancel_campaigns",
                           "compare_selected"]
     list_display = ["name", "status", "progress", "waiting", "calling_window", "report_link"]

@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 # What the user agent may report at the end of a call (``results`` of finish_attempt): the contract's set.
 RESULT_FIELDS = frozenset(RESULT_KEYS)
+# A caller offered a call-back after a failed transfer is called again this much later (inside the window).
+CALLBACK_AFTER_TRANSFER_S = 3600
 _CENT = Decimal("0.0001")
 
 
@@ -347,6 +349,11 @@ def _move_contact_on(attempt: CallAttempt, disposition: str, results: dict[str, 
     outcome_fields = dict(results.get("outcome_fields") or {})
     if disposition == Disposition.HUMAN and status == ContactStatus.DONE:
         status, next_at = _schedule_callback(attempt, contact, outcome_fields, attempts, now, status, next_at)
+        transfer = results.get("transfer") or {}
+        if (transfer.get("fallback") == "callback" and status == ContactStatus.DONE
+                and attempts < attempt.campaign.max_attempts):
+            # Nobody could take the transfer and the caller was offered a call-back: keep that promise.
+            status, next_at = ContactStatus.RETRY_SCHEDULED, now + dt.timedelta(seconds=CALLBACK_AFTER_TRANSFER_S)
     fields: dict[str, Any] = {"attempts": attempts, "status": status, "next_attempt_at": next_at, "updated_at": now}
     if counted:
         fields["last_disposition"] = disposition

@@ -30,13 +30,14 @@ from campaigns.choices import AttemptState, CampaignStatus
 from campaigns.dialer.attempts import end_attempt_not_dialed
 from campaigns.dialer.caller_ids import choose_caller_id
 from campaigns.dialer.leases import LEASE_TTL_S, acquire_leases, attempt_scopes, release_leases
-from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall
+from campaigns.models import AgentProfile, CallAttempt, Campaign, Contact, DoNotCall, TransferTarget
 from campaigns.redis_client import get_redis
 from campaigns.rules.windows import CallingWindow, contact_in_window
 from compliance.disclosures import disclosures_for
 from compliance.models import CampaignCompliance
 from telephony.contract import AgentSpec, ConversationSpec, OriginateCommand, TrunkSpec, seal_command
 from telephony.models import Trunk
+from telephony.transfers import TransferTargetSpec
 from telephony.ua_registry import push_command, release_ua_line, reserve_ua_line
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def trunk_spec(trunk: dict[str, Any] | None) -> TrunkSpec | None:
         register_expiry_s=int(trunk["register_expiry_s"]), srtp_policy=str(trunk["srtp_policy"]),
         codecs=tuple(c.strip().upper() for c in str(trunk["codecs"]).split(",") if c.strip()) or ("PCMU", "PCMA"),
         send_pai=bool(trunk["send_pai"]), max_channels=int(trunk.get("max_channels") or 1),
+        allow_refer=bool(trunk.get("allow_refer")),
     )
 
 
@@ -99,6 +101,7 @@ class _Handoff:
     jurisdictions: list[str]
     campaign_name: str
     compliance: dict[str, Any] | None  # the campaign's compliance settings (compliance.CampaignCompliance)
+    transfer_targets: list[dict[str, Any]]  # the campaign's active TransferTarget rows, in order
 
 
 _GATE_STATEMENT = "dialer_originate_gate"
@@ -123,7 +126,9 @@ _GATE_SQL = f"""
                       AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id)),
               row_to_json(ag.*), c.voicemail_message, c.amd_max_decision_ms, c.amd_greet_immediately,
               ct.jurisdictions, c.name,
-              (SELECT row_to_json(cc.*) FROM {CampaignCompliance._meta.db_table} cc WHERE cc.campaign_id = c.id)
+              (SELECT row_to_json(cc.*) FROM {CampaignCompliance._meta.db_table} cc WHERE cc.campaign_id = c.id),
+              (SELECT coalesce(json_agg(row_to_json(tt.*) ORDER BY tt.position, tt.id), '[]'::json)
+               FROM {TransferTarget._meta.db_table} tt WHERE tt.campaign_id = c.id AND tt.active)
 """  # noqa: S608 (table names from model metadata; values are parameters)
 _prepared_on: weakref.WeakSet[object] = weakref.WeakSet()
 
@@ -157,7 +162,7 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
     (campaign_id, contact_id, trunk_id, phone, name, zones, variables, status, days, start, end, max_concurrent,
      ring_timeout_s, agent_id, amd_enabled, machine_policy, opt_out_digit, max_call_s, max_channels, trunk,
      failover, on_dnc, agent, voicemail_message, amd_max_decision_ms, amd_greet_immediately, jurisdictions,
-     campaign_name, compliance) = row
+     campaign_name, compliance, transfer_targets) = row
     trunk = {**(json.loads(trunk) if isinstance(trunk, str) else trunk), "max_channels": max_channels}
     if isinstance(failover, str):
         failover = json.loads(failover)
@@ -167,11 +172,13 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
         agent = json.loads(agent)
     if isinstance(compliance, str):
         compliance = json.loads(compliance)
+    if isinstance(transfer_targets, str):
+        transfer_targets = json.loads(transfer_targets)
     return _Handoff(attempt_id, campaign_id, contact_id, trunk_id, phone, name, list(zones), variables or {},
                     status, CallingWindow.for_campaign(days, start, end), max_concurrent, ring_timeout_s, agent_id,
                     amd_enabled, machine_policy, opt_out_digit, max_call_s, trunk, failover, bool(on_dnc),
                     agent, voicemail_message or "", amd_max_decision_ms, amd_greet_immediately, list(jurisdictions),
-                    campaign_name, compliance)
+                    campaign_name, compliance, list(transfer_targets or []))
 
 
 def build_originate_command(h: _Handoff, caller_id: str) -> OriginateCommand:
@@ -189,7 +196,7 @@ def build_originate_command(h: _Handoff, caller_id: str) -> OriginateCommand:
             variables={"name": h.contact_name, **variables}, amd_enabled=h.amd_enabled,
             amd_max_decision_ms=h.amd_max_decision_ms, amd_greet_immediately=h.amd_greet_immediately,
             machine_policy=h.machine_policy, voicemail_message=h.voicemail_message, opt_out_digit=h.opt_out_digit,
-            disclosures=_disclosures(h),
+            disclosures=_disclosures(h), transfer_targets=_transfer_targets(h),
         ),
     )
 
@@ -205,6 +212,23 @@ def _disclosures(h: _Handoff) -> tuple[tuple[str, str], ...]:
                              callback_number=str(h.compliance.get("callback_number") or ""),
                              mailing_address=str(h.compliance.get("mailing_address") or ""))
     return tuple((d.kind, d.text) for d in spoken)
+
+
+def _transfer_targets(h: _Handoff) -> tuple[TransferTargetSpec, ...]:
+    """The campaign's active transfer targets as the UA needs them; a row that no longer validates is left out
+    (logged), so one bad row never stops the call."""
+    specs: list[TransferTargetSpec] = []
+    for row in h.transfer_targets:
+        try:
+            specs.append(TransferTargetSpec(
+                name=str(row["name"]), destination=str(row["destination"]), time_zone=str(row["time_zone"]),
+                days=tuple(sorted({int(d) for d in row["staffed_days"]})), start=str(row["staffed_start"])[:5],
+                end=str(row["staffed_end"])[:5], max_wait_s=int(row["max_wait_s"]), fallback=str(row["fallback"]),
+                fallback_message=str(row.get("fallback_message") or ""), warm=bool(row.get("warm"))))
+        except (KeyError, TypeError, ValueError):
+            logger.warning("campaign %s: transfer target %s unusable; not offered", h.campaign_id, row.get("id"),
+                           exc_info=True)
+    return tuple(specs)
 
 
 def _spec_fields(spec: TrunkSpec) -> dict[str, Any]:

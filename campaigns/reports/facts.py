@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # FCC: a call is abandoned when no live agent speaks within two seconds of the person's greeting.
 ABANDON_AFTER_S = 2
-HUMAN_DISPOSITIONS = (Disposition.HUMAN.value, Disposition.OPTED_OUT.value)
+HUMAN_DISPOSITIONS = (Disposition.HUMAN.value, Disposition.OPTED_OUT.value, Disposition.TRANSFERRED.value)
 # The attempts-per-hour chart keeps at most this many bars; longer campaigns are shown in wider buckets.
 MAX_TIMELINE_BARS = 168
 # Dial times are grouped in 15-minute bins before being read in each contact's zone: every zone's UTC
@@ -53,12 +53,15 @@ EXPORT_CHUNK = 2000
 
 _DIALED = ("(a.originated_at IS NOT NULL OR a.dialing_at IS NOT NULL) "
            f"AND a.disposition <> '{Disposition.CANCELLED.value}'")
-_HUMAN = (f"(a.disposition IN ('{HUMAN_DISPOSITIONS[0]}', '{HUMAN_DISPOSITIONS[1]}') "
+_HUMAN = (f"(a.disposition IN ({', '.join(repr(d) for d in HUMAN_DISPOSITIONS)}) "
           "OR a.amd_result = 'human')")
 _CONNECTED = "a.answered_at IS NOT NULL"
 _OUTCOME = "a.outcome <> ''"
+# A caller left on hold past the transfer target's longest wait, who hung up before anyone took the call, was
+# abandoned too (the UA sets transfer.abandoned; docs/transfer.md).
 _ABANDONED = (f"{_CONNECTED} AND {_HUMAN} AND (a.bridged_at IS NULL "
-              f"OR a.agent_first_audio_at > a.answered_at + interval '{ABANDON_AFTER_S} seconds')")
+              f"OR a.agent_first_audio_at > a.answered_at + interval '{ABANDON_AFTER_S} seconds'"
+              " OR coalesce(a.transfer->>'abandoned', '') = 'true')")
 _AUDIO_UNKNOWN = f"{_CONNECTED} AND {_HUMAN} AND a.bridged_at IS NOT NULL AND a.agent_first_audio_at IS NULL"
 _TALK_S = "ceil(extract(epoch FROM a.ended_at - a.answered_at))"
 
@@ -151,6 +154,16 @@ SELECT LEAST(
               ORDER BY campaign_id DESC, id DESC LIMIT 1), 0))
 """  # noqa: S608 (fragments are module constants; every value is a parameter)
 MAX_ID = 2**63 - 1
+# Transfers to a person (docs/transfer.md): the few attempts with a transfer record, through a partial index.
+_TRANSFERS_SQL = """
+    SELECT count(*), count(*) FILTER (WHERE a.transfer->>'answer_ms' IS NOT NULL),
+           count(*) FILTER (WHERE a.transfer->>'accepted' = 'true'),
+           count(*) FILTER (WHERE a.transfer->>'abandoned' = 'true'),
+           count(*) FILTER (WHERE coalesce(a.transfer->>'fallback', '') <> ''),
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY (a.transfer->>'answer_ms')::int),
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY (a.transfer->>'answer_ms')::int)
+      FROM campaigns_callattempt a WHERE a.campaign_id = %s AND a.transfer <> '{}'::jsonb
+"""
 _CONTACT_STATUS_SQL = "SELECT status, count(*) FROM campaigns_contact WHERE campaign_id = %s GROUP BY status"
 _OUTCOMES_SQL = """
 SELECT outcome, count(*) FROM campaigns_contact WHERE campaign_id = %s AND outcome <> '' GROUP BY outcome

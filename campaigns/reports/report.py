@@ -20,6 +20,7 @@ from campaigns.reports.facts import (
     _FACTS,
     _OUTCOME_FIELDS_SQL,
     _OUTCOMES_SQL,
+    _TRANSFERS_SQL,
     CONNECTED,
     DIALED,
     IN_FLIGHT,
@@ -97,6 +98,25 @@ class OutcomeSummary:
     fields: list[FieldSummary]
 
 
+@dataclass(frozen=True)
+class TransferFigures:
+    """Transfers to a person: asked for by the agent (offered to the target), answered by it, accepted (the call
+    was handed over), the time to answer, and the callers who hung up while on hold (counted as abandoned)."""
+
+    offered: int = 0
+    answered: int = 0
+    accepted: int = 0
+    abandoned: int = 0
+    fell_back: int = 0
+    answer_ms_p50: float | None = None
+    answer_ms_p90: float | None = None
+
+    @property
+    def accepted_rate(self) -> float | None:
+        """Accepted / offered, None when none was offered."""
+        return self.accepted / self.offered if self.offered else None
+
+
 @dataclass
 class CampaignReport:
     """Everything the report page shows, computed for one campaign at ``generated_at``."""
@@ -125,6 +145,7 @@ class CampaignReport:
     rollup_through_attempt_id: int = 0
     field_names: list[str] = field(default_factory=list)
     attempts_ringing: int = 0  # dialed, still in flight and not answered yet: their answer is not known
+    transfers: TransferFigures = field(default_factory=TransferFigures)
 
     @property
     def attempts_decided(self) -> int:
@@ -181,6 +202,8 @@ def build_campaign_report(campaign: Campaign, *, display_zone: dt.tzinfo | None 
         outcome_counts = cursor.fetchall()
         cursor.execute(_OUTCOME_FIELDS_SQL, [campaign.pk])
         field_rows = cursor.fetchall()
+        cursor.execute(_TRANSFERS_SQL, [campaign.pk])
+        offered, answered, accepted, abandoned, fell_back, p50, p90 = cursor.fetchone()
         trunk_ids = sorted({key[0] for key in partial.talk if key[0] is not None} | {campaign.trunk_id})
         cursor.execute("SELECT id, cost_per_minute FROM telephony_trunk WHERE id = ANY(%s)", [trunk_ids])
         rates = dict(cursor.fetchall())
@@ -225,6 +248,7 @@ def build_campaign_report(campaign: Campaign, *, display_zone: dt.tzinfo | None 
         attempts_ringing=totals["ringing"],
         rollup_through_attempt_id=rollup.through_attempt_id,
         field_names=outcome_field_names(campaign),
+        transfers=TransferFigures(offered, answered, accepted, abandoned, fell_back, p50, p90),
     )
 
 

@@ -25,7 +25,8 @@ DEFAULT_RETRY_DELAY_S: Mapping[str, int] = {
 # Closed unless the campaign has a rule for them: a person declined, or a message was delivered.
 RETRY_ONLY_WITH_RULE = frozenset({Disposition.REJECTED, Disposition.VOICEMAIL_LEFT})
 # A result: the contact is done.
-FINAL_RESULT = frozenset({Disposition.HUMAN, Disposition.VOICEMAIL_LEFT, Disposition.REJECTED})
+FINAL_RESULT = frozenset({Disposition.HUMAN, Disposition.TRANSFERRED, Disposition.VOICEMAIL_LEFT,
+                          Disposition.REJECTED})
 # An attempt that did not reach the network; it does not count against the contact.
 NOT_DIALED_DELAY_S = 30
 
@@ -75,7 +76,7 @@ def plan_next_step(*, disposition: str, counted: bool, attempts: int, same_dispo
         status = ContactStatus.RETRY_SCHEDULED if attempts else ContactStatus.PENDING
         later = now + dt.timedelta(seconds=NOT_DIALED_DELAY_S)
         return NextStep(status, max(later, current_next_attempt_at) if current_next_attempt_at else later)
-    if disposition == Disposition.HUMAN:
+    if disposition in (Disposition.HUMAN, Disposition.TRANSFERRED):
         return NextStep(ContactStatus.DONE, None)
     if disposition in RETRY_ONLY_WITH_RULE and rule is None:
         return NextStep(ContactStatus.DONE, None)

@@ -234,7 +234,8 @@ def tool_definitions(schema: list[dict[str, Any]], *, transfer_available: bool =
 
     Args:
         schema: the campaign's outcome schema (may be empty: then ``record_outcome`` is omitted).
-        transfer_available: whether a transfer can actually happen (said in the tool's description).
+        transfer_available: whether a transfer to a person is possible now; without it ``transfer_call`` is not
+            offered.
     """
     tools: list[dict[str, Any]] = []
     if schema:
@@ -258,20 +259,22 @@ def tool_definitions(schema: list[dict[str, Any]], *, transfer_available: bool =
             },
         }
     )
-    tools.append(
-        {
-            "type": "function",
-            "name": TRANSFER_CALL,
-            "description": "Transfer the caller to a human colleague."
-            if transfer_available
-            else "Transfer the caller to a human colleague (currently unavailable: tell the caller so).",
-            "parameters": {
-                "type": "object",
-                "properties": {"reason": {"type": "string"}},
-                "additionalProperties": False,
-            },
-        }
-    )
+    if transfer_available:
+        # Outside the targets' staffed hours (or with none) the tool is not offered at all: a model told a transfer
+        # is "unavailable" still promises one; without the tool it can only say no.
+        tools.append(
+            {
+                "type": "function",
+                "name": TRANSFER_CALL,
+                "description": "Transfer the caller to a human colleague (available now). Tell the caller to hold "
+                "first; the call then leaves you.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"reason": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+            }
+        )
     return tools
 
 

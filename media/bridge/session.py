@@ -16,15 +16,10 @@ clock; its tick count is the call's clock, shared by the stereo recording and th
 `result.CallResult`, `loop.MediaLoop`, `guards` (F20: the playout cap, the AI silence timeout). This module
 holds the session that ties them to the adapter: its events, tool calls, failures and the end of the call.
 
-How the UA wires it (``telephony.ua.hooks``): the UA process starts one `MediaLoop` at boot. For each
-answered call its `CallHooks.create_media_port` builds a `BridgeSession`, submits ``session.run()`` with
-`MediaLoop.submit` (keeping the returned future) and returns
-``CallMediaPort(sink=session.push_received_frame, source=session.pull_frame_to_play)``; ``on_dtmf`` calls
-`BridgeSession.push_dtmf`; on hangup, ``on_ended`` calls `BridgeSession.request_stop` and then
-``future.result(timeout)`` to merge `CallResult.finish_fields` into ``event.data`` (``disposition`` and
-``reason`` only when the bridge reports ``ai_error``, ``results`` always). The session asks the UA to hang
-up or transfer through the `CallControls` it was given; those methods are called on the event loop and
-must only post a command to the pjsua thread.
+How a call uses it (`telephony.conversation.controller.CampaignCall`, docs/media-bridge.md): the media port's
+sink and source are the two frame methods, ``session.run()`` runs on the process's `MediaLoop`, and the end of
+the call merges `CallResult.finish_fields` into the ended event. The session asks the UA to hang up or transfer
+through the `CallControls` it was given, on the event loop: they only post a command to the pjsua thread.
 """
 
 from __future__ import annotations
@@ -121,6 +116,7 @@ class BridgeSession:
         self.outcome_error = ""
         self.usage: dict[str, Any] = {}
         self.transfer_requested = False
+        self._agent_detached = False
         self.recorder: StereoRecorder | None = None
         self.recording_path = ""
         if self.config.recordings_root is not None:
@@ -165,6 +161,23 @@ class BridgeSession:
             return
         with contextlib.suppress(RuntimeError):  # loop closed: already over
             loop.call_soon_threadsafe(self._stop, reason, "ua")
+
+    def detach_agent(self, reason: str) -> None:
+        """The agent leaves a call that goes on without it (handed to a person): the AI connection closes, while
+        the frames pushed and pulled are still recorded until `request_stop`. Event loop only."""
+        if self._agent_detached:
+            return
+        self._agent_detached = True
+        self._stop_reason = self._stop_reason or reason
+        self.inbound.streaming = False
+        adapter = self.adapter
+        if adapter is not None:
+            adapter.closing = True  # its connection ending now is ours, not the agent hanging up
+            self._spawn_untracked(self._close_quietly(adapter))
+
+    async def _close_quietly(self, adapter: AgentAdapter) -> None:
+        with contextlib.suppress(Exception):  # the agent is gone either way; the call and its recording go on
+            await self._close_adapter(adapter)
 
     def push_dtmf(self, digit: str) -> None:
         """Forward a caller key press to the agent (Twilio-style agents receive ``dtmf``). Any thread."""

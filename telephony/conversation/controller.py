@@ -21,7 +21,8 @@ audio from then on goes to the AI, the AI's to the caller). Machine: hang up (``
 TTS and hang up (``voicemail_left`` when it was played to the end, else ``machine``). Opt-out (the campaign's
 DTMF digit, an ``opted_out`` outcome from the agent, or an opt-out phrase in the caller's transcript): the
 number goes on the company-wide do-not-call list at once, then a short thank-you and the hangup (an agent that
-is already saying goodbye gets a few seconds to finish), disposition ``opted_out``.
+is already saying goodbye gets a few seconds to finish), disposition ``opted_out``. Transfer to a person (the
+agent's ``transfer_call`` tool, offered while a target is staffed): `telephony.conversation.transfer`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -48,13 +48,19 @@ from media.bridge.result import CallResult
 from media.bridge.session import BridgeSession
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
 from telephony.conversation import opt_out
-from telephony.conversation.plan import CallPlan, call_plan_from_settings
+from telephony.conversation.plan import (
+    CallPlan,
+    bridge_config_from_settings,
+    call_plan_from_settings,
+    process_media_loop,
+)
 from telephony.conversation.recording import AnswerRecording, add_recording_results, now_ms
+from telephony.conversation.transfer import TRANSFERRED, TransferFlow
 from telephony.conversation.voicemail import wait_for_beep
 from telephony.ua.call import OutboundCall
 from telephony.ua.hooks import CallControl, CallHooks, EndReport
 from telephony.ua.media_port import CallMediaPort
-from telephony.ua.settings import UaSettings, process_settings
+from telephony.ua.settings import process_settings
 
 logger = logging.getLogger(__name__)
 
@@ -65,31 +71,6 @@ LEAVE_MESSAGE = "leave_message"  # campaigns.choices.MachinePolicy.LEAVE_MESSAGE
 WATCH_INTERVAL_S = 0.1
 PLAYOUT_MARGIN_S = 2.0
 LISTEN_BUFFER_FRAMES = 1500  # 30 s of received audio kept for AMD / beep detection
-
-
-# ---- process-wide resources (one MediaLoop per UA process) ---------------------------------------------------
-
-_process_lock = threading.Lock()
-_process_loop: MediaLoop | None = None
-
-
-def process_media_loop() -> MediaLoop:
-    """The UA process's media event loop, started on first use."""
-    global _process_loop  # one loop per process, created lazily
-    with _process_lock:
-        if _process_loop is None:
-            _process_loop = MediaLoop().start()
-        return _process_loop
-
-
-def bridge_config_from_settings(ua: UaSettings) -> BridgeConfig:
-    """The bridge settings of this process (recordings under RECORDINGS_ROOT, the F13/F20 limits from ``AI_*``)."""
-    return BridgeConfig(
-        recordings_root=ua.recordings_root,
-        prompt_variable_max_chars=ua.prompt_variable_max_chars,
-        max_playout_ms=ua.max_playout_ms,
-        ai_silence_timeout_s=ua.ai_silence_timeout_s,
-    )
 
 
 def campaign_call(command: OriginateCommand) -> CampaignCall:
@@ -109,8 +90,8 @@ class _BridgeControls:
         self.hooks.hangup(reason)
 
     def transfer(self, reason: str) -> bool:
-        """No transfer target is configured for campaign calls."""
-        return False
+        """Start a cold transfer to the campaign's staffed target (False when none is staffed now)."""
+        return self.hooks.request_transfer(reason)
 
 
 def _frames(pcm: bytes) -> list[bytes]:
@@ -121,7 +102,7 @@ def _frames(pcm: bytes) -> list[bytes]:
     return out
 
 
-class CampaignCall(CallHooks):
+class CampaignCall(TransferFlow, CallHooks):
     """One attempt's conversation: AMD, then the AI bridge or the machine policy; opt-out at any time.
 
     Args:
@@ -159,6 +140,7 @@ class CampaignCall(CallHooks):
         self._hung_up = False
         # D15: recorded from the answer (AMD's listening and a voicemail drop included), not from the bridge.
         self.recording: AnswerRecording | None = None
+        self._init_transfer()
 
     # ==== pjsua thread ========================================================================================
 
@@ -216,7 +198,7 @@ class CampaignCall(CallHooks):
         if self._listening:
             self._rx.append(pcm)
         session = self.session
-        if session is not None and self._bridged:
+        if session is not None and (self._bridged or self._recording_only):
             session.push_received_frame(pcm)
 
     def _source(self) -> bytes | None:
@@ -231,6 +213,9 @@ class CampaignCall(CallHooks):
             with contextlib.suppress(IndexError):  # emptied by the loop meanwhile
                 return self._tx.popleft(), False
         session = self.session
+        if session is not None and self._recording_only:
+            session.pull_frame_to_play()  # the agent channel of the recording goes on, silent
+            return None, False
         if session is not None and self._bridged:
             frame = session.pull_frame_to_play()
             if frame is not SILENCE and self.agent_first_audio_at is None:
@@ -339,8 +324,10 @@ class CampaignCall(CallHooks):
             agent = replace(agent, open_call=True)
         context = CallContext(self.plan.attempt_id, self.plan.variables, disclosures=self.plan.disclosures)
         # The call records from the answer itself (self.recording): the session must not make a second file.
-        self.session = BridgeSession(agent, context, replace(self.config, recordings_root=None),
-                                     _BridgeControls(self))
+        # The transfer tool is offered only while a target is staffed (in its own zone), decided as the agent joins.
+        config = replace(self.config, recordings_root=None,
+                         transfer_available=self.transfer_target_now() is not None)
+        self.session = BridgeSession(agent, context, config, _BridgeControls(self))
         self._session_task = asyncio.get_running_loop().create_task(self.session.run())
         self._bridged = True
         if self._emit is not None:
@@ -475,10 +462,14 @@ class CampaignCall(CallHooks):
             results["amd_result"] = self.amd.label.value
         if self.agent_first_audio_at is not None:
             results["agent_first_audio_at"] = self.agent_first_audio_at
+        if self.transfer:
+            results["transfer"] = self._transfer_at_end()
         answered_human = data.get("disposition") == HUMAN
         if self.opted_out:
             # Compliance: an opt-out decides the disposition whatever else happened on the call.
             data["disposition"], data["reason"] = OPTED_OUT, self.reason
+        elif self.disposition == TRANSFERRED and answered_human:
+            data["disposition"], data["reason"] = self.disposition, self.reason
         elif result is not None and result.disposition == AI_ERROR and answered_human:
             data["disposition"], data["reason"] = AI_ERROR, result.reason
         elif self.disposition is not None and answered_human:

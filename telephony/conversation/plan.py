@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from media.amd import AmdConfig
-from media.bridge.config import AgentConfig
+from media.bridge.config import AgentConfig, BridgeConfig
+from media.bridge.loop import MediaLoop
 from media.endpoints import EndpointPolicy
 from telephony.agent_endpoints import agent_config
 from telephony.contract import OriginateCommand
+from telephony.transfers import TransferTargetSpec
 from telephony.ua.settings import UaSettings
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class CallPlan:
         voicemail_message: template spoken after the beep.
         opt_out_digit: DTMF key that opts out ("" for none).
         disclosures: ``(kind, text)`` spoken before anything else (see `media.bridge.config.CallContext`).
+        transfer_targets: where the agent may hand the call to a person (in order; offered only when staffed).
+        trunk_host_port: ``host:port`` of the call's trunk (a number target is called through it).
+        trunk_uri_params: the ``;transport=`` parameter towards the trunk.
+        allow_refer: the trunk accepts SIP REFER (cold transfers by REFER, else a bridged second call).
     """
 
     attempt_id: int
@@ -46,6 +52,10 @@ class CallPlan:
     voicemail_message: str = ""
     opt_out_digit: str = ""
     disclosures: tuple[tuple[str, str], ...] = ()
+    transfer_targets: tuple[TransferTargetSpec, ...] = ()
+    trunk_host_port: str = ""
+    trunk_uri_params: str = ""
+    allow_refer: bool = False
 
     @classmethod
     def from_command(cls, command: OriginateCommand, local_agent_url: str, *, policy: EndpointPolicy | None = None,
@@ -89,6 +99,10 @@ class CallPlan:
             voicemail_message=talk.voicemail_message,
             opt_out_digit=talk.opt_out_digit,
             disclosures=talk.disclosures,
+            transfer_targets=talk.transfer_targets,
+            trunk_host_port=command.trunk.host_port(),
+            trunk_uri_params=command.trunk.uri_params(),
+            allow_refer=command.trunk.allow_refer,
         )
 
 
@@ -96,3 +110,28 @@ def call_plan_from_settings(command: OriginateCommand, ua: UaSettings) -> CallPl
     """The plan of a call with this process's UA settings: the local agent's URL and token, the endpoint policy."""
     return CallPlan.from_command(command, ua.local_agent_url, policy=ua.endpoint_policy,
                                  local_agent_token=ua.local_agent_token)
+
+
+# ---- process-wide resources (one MediaLoop per UA process) ---------------------------------------------------
+
+_process_lock = threading.Lock()
+_process_loop: MediaLoop | None = None
+
+
+def process_media_loop() -> MediaLoop:
+    """The UA process's media event loop, started on first use."""
+    global _process_loop  # one loop per process, created lazily
+    with _process_lock:
+        if _process_loop is None:
+            _process_loop = MediaLoop().start()
+        return _process_loop
+
+
+def bridge_config_from_settings(ua: UaSettings) -> BridgeConfig:
+    """The bridge settings of this process (recordings under RECORDINGS_ROOT, the F13/F20 limits from ``AI_*``)."""
+    return BridgeConfig(
+        recordings_root=ua.recordings_root,
+        prompt_variable_max_chars=ua.prompt_variable_max_chars,
+        max_playout_ms=ua.max_playout_ms,
+        ai_silence_timeout_s=ua.ai_silence_timeout_s,
+    )

@@ -80,6 +80,9 @@ class OutboundCall(pj.Call):
         self.disposition_override: str | None = None
         self.redirects = 0
         self.refresh_failure = ""  # "UPDATE 408 Request Timeout" when our session refresh failed
+        # A failed transfer leaves the call to the hooks (back to the agent, a call-back offer) when they say so.
+        self.transfer_fallback = False
+        self.transfer_leg: Any = None  # telephony.ua.transfer_leg.TransferLeg while a bridged transfer lives
 
     @property
     def attempt_id(self) -> int:
@@ -137,7 +140,7 @@ class OutboundCall(pj.Call):
         # processes, like the simulated network): any other target would take the call, and our credentials if
         # challenged, to a host nobody configured. A bounded count stops redirect loops.
         self.redirects += 1
-        if self.redirects <= MAX_REDIRECTS and _uri_host(str(prm.targetUri)) == self.trunk.host.strip("[]").lower():
+        if self.redirects <= MAX_REDIRECTS and uri_host(str(prm.targetUri)) == self.trunk.host.strip("[]").lower():
             return int(pj.PJSIP_REDIRECT_ACCEPT)
         return int(pj.PJSIP_REDIRECT_REJECT)
 
@@ -186,6 +189,8 @@ class OutboundCall(pj.Call):
             logger.info("attempt %s: call audio moved to conference slot %d", self.attempt_id, slot)
         self.audio_media = audio
         self.audio_index = index
+        if self.transfer_leg is not None:
+            self.transfer_leg.connect()  # a bridged transfer follows the caller's audio to its new slot
 
     def onDtmfEvent(self, prm: pj.OnDtmfEventParam) -> None:  # pjsua2 callback name
         # RFC 2833 events repeat while the key is held; report each digit once, at its end. SIP INFO
@@ -196,12 +201,24 @@ class OutboundCall(pj.Call):
         self.manager.guard(self.hooks.on_dtmf, self, str(prm.digit), method)
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
-        # Cold transfer: once the transferee reports a final answer, our leg is done either way.
-        if prm.finalNotify or prm.statusCode >= 200:
-            prm.cont = False
-            ok = 200 <= prm.statusCode < 300
-            self.results.setdefault("transfer", {})["status"] = int(prm.statusCode)
-            self.hangup_now("transferred" if ok else f"transfer failed: {prm.statusCode}")
+        # Cold transfer by REFER: the 202 and each NOTIFY's sipfrag arrive here. Provisional sipfrags (100, 180)
+        # are followed; on the final one the subscription is dropped. A 2xx means the target took the call and
+        # our leg is done; anything else (REFER refused, target busy, no answer) leaves the call up for the
+        # hooks' fallback (or ends it when the hooks have none).
+        code = int(prm.statusCode)
+        if not (prm.finalNotify or code >= 200) or (code == 202 and not prm.finalNotify):
+            return  # 202 Accepted is the REFER's own answer: the target's result follows in a NOTIFY
+        prm.cont = False
+        record = self.results.setdefault("transfer", {})
+        if "status" in record:
+            return  # the end was reported already (the NOTIFY that terminates and the subscription's own end)
+        ok = 200 <= code < 300
+        record["status"] = code
+        self.manager.guard(self.hooks.on_transfer_status, self, code, "refer")
+        if ok:
+            self.hangup_now("transferred")
+        elif not self.transfer_fallback:
+            self.hangup_now(f"transfer failed: {code}")
 
     # ---- control (pjsua thread) --------------------------------------------------------------------------
 
@@ -291,7 +308,7 @@ def _received_a_message(event: pj.SipEvent) -> bool:
     return bool(event.type == pj.PJSIP_EVENT_TSX_STATE and event.body.tsxState.type == pj.PJSIP_EVENT_RX_MSG)
 
 
-def _uri_host(uri: str) -> str:
+def uri_host(uri: str) -> str:
     """The host of a SIP URI such as `<sip:+1202@127.0.0.1:17001;transport=udp>` (lower case, no brackets)."""
     text = uri.strip().strip("<>")
     text = text.split(":", 1)[1] if text.lower().startswith(("sip:", "sips:")) else text

@@ -32,7 +32,16 @@ class CallOperations(Protocol):
 
     def send_dtmf(self, attempt_id: int, digits: str, method: str = "rfc2833") -> bool: ...
 
-    def transfer(self, attempt_id: int, target: str) -> bool: ...
+    def transfer(self, attempt_id: int, target: str, keep_call_on_failure: bool = False) -> bool: ...
+
+    def bridge_transfer(self, attempt_id: int, target: str, ring_timeout_s: float, *, consult: bool = False) -> bool:
+        ...
+
+    def consult_transfer(self, attempt_id: int, target: str, ring_timeout_s: float) -> bool: ...
+
+    def join_transfer(self, attempt_id: int) -> bool: ...
+
+    def cancel_transfer(self, attempt_id: int, reason: str) -> bool: ...
 
     def hangup(self, attempt_id: int, reason: str = "hangup requested") -> bool: ...
 
@@ -85,6 +94,10 @@ class CallHooks:
     def on_remote_hangup(self, call: Call) -> None:
         """The far end hung up an established call (BYE received)."""
 
+    def on_transfer_status(self, call: Call, code: int, method: str) -> None:
+        """A transfer reached its end: `code` is the target's final answer (2xx: it took the call), or the REFER's
+        failure; `method` is "refer" or "bridge". With REFER a 2xx is followed by our hangup of the leg."""
+
     def on_ended(self, call: Call, report: EndReport) -> None:
         """The attempt ended; `report` is what goes to the ledger (hooks may still add results)."""
 
@@ -101,9 +114,28 @@ class CallControl:
         """Send DTMF digits ("rfc2833" or "sip_info")."""
         self.manager.pjsua.call_soon(self.manager.send_dtmf, self.attempt_id, digits, method)
 
-    def transfer(self, target: str) -> None:
-        """Cold transfer (REFER) to a number (sent through the call's trunk) or a SIP URI."""
-        self.manager.pjsua.call_soon(self.manager.transfer, self.attempt_id, target)
+    def transfer(self, target: str, keep_call_on_failure: bool = False) -> None:
+        """Cold transfer (REFER) to a number (sent through the call's trunk) or a SIP URI; a failed transfer ends
+        the call unless `keep_call_on_failure` (then `CallHooks.on_transfer_status` decides what follows)."""
+        self.manager.pjsua.call_soon(self.manager.transfer, self.attempt_id, target, keep_call_on_failure)
+
+    def bridge_transfer(self, target: str, ring_timeout_s: float) -> None:
+        """Cold transfer by a second call placed here to `target` (a number or a SIP URI), bridged to this call
+        once answered; `CallHooks.on_transfer_status` reports the target's answer."""
+        self.manager.pjsua.call_soon(self.manager.bridge_transfer, self.attempt_id, target, ring_timeout_s)
+
+    def consult_transfer(self, target: str, ring_timeout_s: float) -> None:
+        """Warm transfer: call `target`; on its answer its audio goes to `CallHooks.attach_consult_media`'s port,
+        not to the caller, until `join_transfer`."""
+        self.manager.pjsua.call_soon(self.manager.consult_transfer, self.attempt_id, target, ring_timeout_s)
+
+    def join_transfer(self) -> None:
+        """Connect the caller and the consulted target (the agent leaves)."""
+        self.manager.pjsua.call_soon(self.manager.join_transfer, self.attempt_id)
+
+    def cancel_transfer(self, reason: str) -> None:
+        """Hang up the transfer's second call (nobody answered in time); the caller's call goes on."""
+        self.manager.pjsua.call_soon(self.manager.cancel_transfer, self.attempt_id, reason)
 
     def hangup(self, reason: str = "hangup requested") -> None:
         """Hang up the call."""

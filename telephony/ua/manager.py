@@ -37,6 +37,7 @@ from telephony.ua.hooks import CallHooks, ChannelGate, EndReport
 from telephony.ua.media_port import MAX_MEDIA_PORTS, MediaPortPool
 from telephony.ua.sip_codes import CallOutcome, disposition_for, should_fail_over
 from telephony.ua.sip_sources import SipSourcePolicy
+from telephony.ua.transfer_leg import TransferOperations
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ _CODEC_IDS = {"PCMU": "PCMU/8000", "PCMA": "PCMA/8000", "G722": "G722/16000", "G
               "ILBC": "iLBC/8000", "SPEEX": "speex/8000", "L16": "L16/8000"}
 
 
-class CallManager:
+class CallManager(TransferOperations):
     """All calls and trunk accounts of one UA process. Every method runs on the pjsua thread.
 
     Args:
@@ -75,7 +76,7 @@ class CallManager:
         self.accounts: OrderedDict[tuple[Any, ...], TrunkAccount] = OrderedDict()
         self._registering: tuple[TrunkAccount, ...] = ()  # the REGISTER-mode accounts, for the heartbeat
         self.calls: dict[int, OutboundCall] = {}
-        self._graveyard: list[tuple[float, OutboundCall]] = []
+        self._graveyard: list[tuple[float, pj.Call]] = []
         self._failovers: list[tuple[OutboundCall, TrunkSpec]] = []
         self.channel_gate = channel_gate
         # The channel request may wait on Redis: it runs here, never on the pjsua thread.
@@ -295,6 +296,8 @@ class CallManager:
     def hangup_all(self, reason: str) -> None:
         """Hang up every call (shutdown); dials still waiting for a registration end without being placed."""
         for call in list(self.calls.values()):
+            if call.transfer_leg is not None:
+                call.transfer_leg.hang_up(reason)
             call.hangup_now(reason)
         waiting, self._awaiting_registration = self._awaiting_registration, []
         for _deadline, _account, request, trunk, _leg, _call_id, _hooks in waiting:
@@ -320,22 +323,13 @@ class CallManager:
         call.disposition_override = disposition
         return True
 
-    def transfer(self, attempt_id: int, target: str) -> bool:
-        """Cold transfer (REFER) an answered call to a number or a SIP URI; our leg ends on the result."""
-        call = self.calls.get(attempt_id)
-        if call is None or call.answered_at is None:
-            return False
-        uri = target if target.startswith(("sip:", "sips:", "tel:")) else (
-            f"sip:{target}@{call.trunk.host_port()}{call.trunk.uri_params()}")
-        call.results["transfer"] = {"target": uri}
-        call.xfer(uri, pj.CallOpParam(True))
-        return True
-
     # ---- end of a leg ------------------------------------------------------------------------------------
 
     def on_disconnected(self, call: OutboundCall) -> None:
         """A leg reached DISCONNECTED: fail over, or report the end of the attempt."""
         call.disconnected = True
+        if call.transfer_leg is not None:
+            call.transfer_leg.hang_up("caller hung up")
         call.stop_media()
         self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, call))
         if self.calls.get(call.attempt_id) is call:
@@ -416,6 +410,8 @@ class CallManager:
         self._refresh_live()
         for call in list(self.calls.values()):
             call.tick(now)
+            if call.transfer_leg is not None:
+                call.transfer_leg.tick(now)
         if self._graveyard and self._graveyard[0][0] <= now:
             keep = [(t, c) for t, c in self._graveyard if t > now]
             self._graveyard = keep  # the dropped references are released here, on the pjsua thread

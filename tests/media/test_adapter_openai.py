@@ -114,10 +114,6 @@ EXPECTED_SESSION = {
         {"type": "function", "name": "end_call", "description": "Hang up after your last sentence (say goodbye first).",
          "parameters": {"type": "object", "properties": {"reason": {"type": "string"}},
                         "additionalProperties": False}},
-        {"type": "function", "name": "transfer_call",
-         "description": "Transfer the caller to a human colleague (currently unavailable: tell the caller so).",
-         "parameters": {"type": "object", "properties": {"reason": {"type": "string"}},
-                        "additionalProperties": False}},
     ],
     "tool_choice": "auto",
 }

@@ -29,6 +29,7 @@ from telephony.contract import (
     open_command,
     seal_command,
 )
+from telephony.transfers import TransferTargetSpec
 
 KEY = b"k" * 32
 NOW = 1_800_000_000.0
@@ -112,9 +113,14 @@ def test_events_round_trip_through_json() -> None:
 
 
 def test_results_keep_only_what_the_call_produced() -> None:
-    results = CallResults.from_mapping({"transcript": [], "outcome": "x", "transfer": {"target": "sip:a"},
-                                        "amd_result": "human"})
+    results = CallResults.from_mapping({"transcript": [], "outcome": "x", "failover": {"primary_trunk_id": 1},
+                                        "amd_result": "human", "transfer": {}})
     assert results.stored_fields() == {"outcome": "x", "amd_result": "human"}
+
+
+def test_a_transfer_record_is_a_result() -> None:
+    record = {"target": "Sales desk", "method": "bridge", "accepted": True, "answer_ms": 2100}
+    assert CallResults.from_mapping({"transfer": record}).stored_fields() == {"transfer": record}
 
 
 # ---- the wire form, field by field ---------------------------------------------------------------------------
@@ -122,12 +128,13 @@ def test_results_keep_only_what_the_call_produced() -> None:
 BACKUP_WIRE = {
     "id": 4, "host": "backup.example.test", "port": 5060, "transport": "udp", "auth_mode": "ip", "username": "",
     "realm": "", "register_expiry_s": 300, "srtp_policy": "disabled", "codecs": ["PCMU", "PCMA"], "send_pai": False,
-    "max_channels": 1, "failover": None,
+    "max_channels": 1, "allow_refer": False, "failover": None,
 }
 TRUNK_WIRE = {
     "id": 3, "host": "sip.example.test", "port": 5070, "transport": "tls", "auth_mode": "register",
     "username": "acme", "realm": "example.test", "register_expiry_s": 600, "srtp_policy": "mandatory",
-    "codecs": ["G722", "PCMA"], "send_pai": True, "max_channels": 9, "failover": BACKUP_WIRE,
+    "codecs": ["G722", "PCMA"], "send_pai": True, "max_channels": 9, "allow_refer": True,
+    "failover": BACKUP_WIRE,
 }
 CONVERSATION_WIRE = {
     "agent": {"provider": "openai_realtime", "model": "gpt-x", "voice": "alloy", "url": "wss://ai.example.test/v1",
@@ -136,6 +143,10 @@ CONVERSATION_WIRE = {
     "variables": {"name": "Ada"}, "amd_enabled": False, "amd_max_decision_ms": 2800, "amd_greet_immediately": True,
     "machine_policy": "leave_message", "voicemail_message": "Call us back.", "opt_out_digit": "9",
     "disclosures": [["opening", "An automated call with an AI voice."]],
+    "transfer_targets": [{"name": "Sales desk", "destination": "+12125550199", "time_zone": "America/New_York",
+                          "days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:30", "max_wait_s": 25,
+                          "fallback": "callback", "fallback_message": "We will call you back.",
+                          "warm": True}],
 }
 ORIGINATE_WIRE = {
     "type": "originate", "attempt_id": 11, "destination": "+12125550100", "trunk": TRUNK_WIRE,
@@ -147,7 +158,7 @@ ORIGINATE_WIRE = {
 def _full_command() -> OriginateCommand:
     trunk = TrunkSpec(id=3, host="sip.example.test", port=5070, transport="tls", auth_mode="register",
                       username="acme", realm="example.test", register_expiry_s=600, srtp_policy="mandatory",
-                      codecs=("G722", "PCMA"), send_pai=True, max_channels=9,
+                      codecs=("G722", "PCMA"), send_pai=True, max_channels=9, allow_refer=True,
                       failover=TrunkSpec(id=4, host="backup.example.test"))
     agent = AgentSpec(provider="openai_realtime", model="gpt-x", voice="alloy", url="wss://ai.example.test/v1",
                       api_key_env="OPENAI_API_KEY", prompt_template="You call {{name}}.", greeting="Hi {{name}}",
@@ -156,7 +167,12 @@ def _full_command() -> OriginateCommand:
                                     amd_max_decision_ms=2800, amd_greet_immediately=True,
                                     machine_policy="leave_message", voicemail_message="Call us back.",
                                     opt_out_digit="9",
-                                    disclosures=(("opening", "An automated call with an AI voice."),))
+                                    disclosures=(("opening", "An automated call with an AI voice."),),
+                                    transfer_targets=(TransferTargetSpec(
+                                        name="Sales desk", destination="+12125550199",
+                                        time_zone="America/New_York", days=(0, 1, 2, 3, 4), start="09:00",
+                                        end="17:30", max_wait_s=25, fallback="callback",
+                                        fallback_message="We will call you back.", warm=True),))
     return OriginateCommand(attempt_id=11, destination="+12125550100", trunk=trunk, conversation=conversation,
                             caller_id="+12125550000", ring_timeout_s=25.0, max_call_s=300.0, campaign_id=2,
                             contact_id=8, issued_at=1.5, expires_at=31.5)
@@ -189,12 +205,13 @@ def test_a_conversation_without_an_agent_travels_with_a_null_agent() -> None:
     assert ConversationSpec().to_wire() == {
         "agent": None, "variables": {}, "amd_enabled": True, "amd_max_decision_ms": None,
         "amd_greet_immediately": False, "machine_policy": "hang_up", "voicemail_message": "", "opt_out_digit": "",
-        "disclosures": []}
+        "disclosures": [], "transfer_targets": []}
 
 
 @pytest.mark.parametrize("blank", [{}, {"port": None, "transport": "", "auth_mode": None, "username": None,
                                         "realm": "", "register_expiry_s": 0, "srtp_policy": None, "codecs": [],
-                                        "send_pai": None, "max_channels": 0, "failover": None}])
+                                        "send_pai": None, "max_channels": 0, "allow_refer": None,
+                                        "failover": None}])
 def test_a_trunk_without_optional_members_gets_the_defaults(blank: dict[str, object]) -> None:
     # given only the trunk's id and host (the other members left out, or null/empty)
     trunk = TrunkSpec.from_wire({"id": "4", "host": "backup.example.test", **blank})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from telephony.contract import PEM_CERTIFICATE, TrunkSpec, trunk_security_errors
+from telephony.contract import TrunkSpec
+from telephony.trunk_rules import PEM_CERTIFICATE, trunk_security_errors
 
 CA = f"{PEM_CERTIFICATE}\nMIIB\n-----END CERTIFICATE-----\n"
 REALM = ("digest and REGISTER authentication need the provider's realm (a blank or '*' realm would answer a "

@@ -30,6 +30,7 @@ from simulator.personas import (
     GREETING,
     INTERRUPTION,
     REPLIES,
+    SUFFIX_PLAN,
     Persona,
     SimulatorOptions,
     persona_for_number,
@@ -52,7 +53,15 @@ def test_persona_is_chosen_by_the_last_digit() -> None:
     assert persona_for_number("+1 (202) 555-0109") == Persona.INTERRUPTER
     assert persona_for_number("4;phone-context=x") == Persona.VOICEMAIL
     assert persona_for_number("alice") == Persona.INVALID
-    assert {persona_for_number(f"55501{d}") for d in "0123456789"} == set(Persona)
+    assert {persona_for_number(f"55501{d}") for d in "0123456789"} == set(Persona) - set(SUFFIX_PLAN.values())
+
+
+def test_transfer_personas_are_chosen_by_the_last_three_digits() -> None:
+    assert persona_for_number("+12025550770") == Persona.WANTS_PERSON
+    assert persona_for_number("+12025550771") == Persona.HUMAN_AGENT
+    assert persona_for_number("+12025550772") == Persona.HUMAN_AGENT_DECLINES
+    assert persona_for_number("+12025550773") == Persona.STOP_CALLING  # other endings keep the last-digit plan
+    assert persona_for_number("+12025550170") == Persona.INTERESTED
 
 
 INVITE = (

@@ -12,7 +12,8 @@ from pytest_django.fixtures import Settings
 
 from config.settings import base
 from telephony.contract import OriginateCommand
-from telephony.conversation.controller import bridge_config_from_settings, campaign_call
+from telephony.conversation.controller import campaign_call
+from telephony.conversation.plan import bridge_config_from_settings
 from telephony.ua.process import WorkerSettings, worker_settings
 from telephony.ua.settings import MEDIA_HOOKS, UaSettings, install_process_settings, process_settings
 from telephony.ua.supervisor import PoolSettings
