@@ -395,6 +395,8 @@ class _PhraseAfter:
 
 
 def test_a_local_keyword_spotter_can_decide_machine():
+    # A contract test of a seam production does not use: no keyword spotter ships (PocketSphinx was measured and
+    # left out, docs/benchmarks.md); it shows the detector would act on one (test audit T15).
     detector = AnsweringMachineDetector(spotter=_PhraseAfter(40, "leave a message"))
     decision = None
     for frame in frames(on_line(np.concatenate((silence(0.3), speech(0.4))))):
