@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo need when they are missing:
-# SIPp (an independent SIP peer), Kamailio and baresip (a real carrier and phone), eSpeak NG (the far
+# SIPp (an independent SIP peer), Kamailio and baresip (a real carrier and phone), eSpeak NG and Flite (the far
 # end's voices), Chromium (the browser tests),
 # PostgreSQL and Redis (the ledger and the admission gate). Idempotent: a machine that has them all
 # runs no apt command at all.
@@ -12,6 +12,7 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
 command -v kamailio >/dev/null 2>&1 || need_apt+=(kamailio)
 command -v baresip >/dev/null 2>&1 || need_apt+=(baresip)
+command -v flite >/dev/null 2>&1 || need_apt+=(flite)
 command -v pg_isready >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 
