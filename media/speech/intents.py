@@ -340,7 +340,7 @@ ANSWER_CORPUS: tuple[str, ...] = (
     "transfer me to an agent", "i want to speak to a representative",
     "hello", "who is this", "what is this about", "sorry", "what", "i do not know", "maybe", "i am not sure",
     "goodbye", "thank you", "thanks",
-    # Other ways people say the same things (ring, phone, contact, this number; "go ahead"; "try me"). Without them
+    # Other ways people say the same things (ring, phone, contact, this number; "try me"). Without them
     # the model forces unseen wording onto the nearest answer above: "please don't ring this number any more"
     # came out as "free solar free list on friday more", a call back. Each one is classified as meant on text.
     "do not ring me again", "do not phone me again", "do not contact me again", "stop ringing me",
@@ -351,8 +351,6 @@ ANSWER_CORPUS: tuple[str, ...] = (
     "take this number off your calling list",
     "no i am good", "not for me", "we do not need it", "no we are okay", "we are not interested",
     "no thanks not for me",
-    "yeah", "yeah that sounds good", "that sounds interesting", "i would love to", "sure go ahead",
-    "i would like to hear more", "yes i would love to hear more",
     "try me tomorrow", "ring me back", "ring me tomorrow", "phone me later", "phone me back", "can you call later",
     "call me later today", "call back another time", "try again next week", "can you ring me on monday",
 )  # fmt: skip
