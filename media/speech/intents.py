@@ -344,10 +344,10 @@ ANSWER_CORPUS: tuple[str, ...] = (
     # the model forces unseen wording onto the nearest answer above: "please don't ring this number any more"
     # came out as "free solar free list on friday more", a call back. Each one is classified as meant on text.
     "do not ring me again", "do not phone me again", "do not contact me again", "stop ringing me",
-    "stop phoning this number", "stop calling this number", "never call me again", "never ring me again",
+    "never call me again", "never ring me again",
     "take my number off your list",
     "remove my number from your list", "remove this number from your list", "no more calls", "do not call here",
-    "delete my number", "stop contacting me", "please do not ring again", "quit phoning me",
+    "delete my number", "stop contacting me", "quit phoning me",
     "take this number off your calling list",
     "no i am good", "not for me", "we do not need it", "no we are okay", "we are not interested",
     "no thanks not for me",
