@@ -97,6 +97,36 @@ def corpus_sentences(phrases: Iterable[str]) -> list[str]:
     return sentences
 
 
+# How people say what the corpus writes out in full (`normalize_text` expands these back for the intents).
+_SPOKEN_CONTRACTIONS: tuple[tuple[str, str], ...] = (
+    ("do not", "don't"), ("i am", "i'm"), ("i would", "i'd"), ("can not", "can't"), ("will not", "won't"),
+    ("it is", "it's"), ("that is", "that's"), ("we are", "we're"),
+)  # fmt: skip
+
+
+def with_contractions(sentences: Iterable[str]) -> list[str]:
+    """The sentences, each followed by its contracted form when it has one ("do not call me" -> "don't call me").
+
+    Why: the corpus is normalised (``don't`` -> ``do not``), but people say "don't": a model without the
+    one-syllable word forced it onto other words ("please don't ring this number" heard as "free solar ...").
+    Only contractions the pronouncing dictionary knows are added.
+    """
+    known = _pronunciations()
+    out: list[str] = []
+    for sentence in sentences:
+        out.append(sentence)
+        # "the do not call list" is a name, said in full: contracted, it pulled "put me on your do not call list"
+        # towards "put me on your don't call this"
+        contracted = f" {sentence} ".replace(" do not call list ", " do_not_call list ")
+        for full, short in _SPOKEN_CONTRACTIONS:
+            if short in known:
+                contracted = contracted.replace(f" {full} ", f" {short} ")
+        contracted = contracted.replace(" do_not_call list ", " do not call list ")
+        if contracted.strip() != sentence:
+            out.append(contracted.strip())
+    return out
+
+
 def build_arpa(sentences: Sequence[str], order: int = 3) -> str:
     """Build an n-gram language model in ARPA format (absolute discounting, backoff to shorter contexts).
 
@@ -184,7 +214,7 @@ class Transcriber:
         # towards opt-out words: "who is this? sorry, I have to go. goodbye" came out as "remove me from ...".
         # Also measured, and left out: goodbye phrases added to the answers, and every pair of answers as one
         # sentence; both made real calls worse ("Yes, I am interested. Tell me more." heard as "yes i would your").
-        sentences = corpus_sentences([*ANSWER_CORPUS, *phrases])
+        sentences = with_contractions(corpus_sentences([*ANSWER_CORPUS, *phrases]))
         vocabulary = sorted({w for s in sentences for w in s.split()})
         self._dir = tempfile.TemporaryDirectory(prefix="local-agent-lm-")
         self._lm_path = Path(self._dir.name) / "answers.arpa"

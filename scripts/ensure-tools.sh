@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the tests and the demo need when they are missing:
-# SIPp (an independent SIP peer), Kamailio and baresip (a real carrier and phone), eSpeak NG (the far
-# end's voices), Flite (voices the answering-machine detector was not tuned on), Chromium (the browser tests),
+# SIPp (an independent SIP peer), Kamailio and baresip (a real carrier and phone), eSpeak NG and Flite (the far
+# end's voices; Flite's are voices the answering-machine detector was not tuned on), Chromium (the browser tests),
 # PostgreSQL and Redis (the ledger and the admission gate). Idempotent: a machine that has them all
 # runs no apt command at all.
 set -euo pipefail

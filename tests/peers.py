@@ -28,7 +28,8 @@ PEERS = (
     Peer("chromium", "chromium", ("--version",), "the admin browser tests"),
     Peer("kamailio", "kamailio", ("-v",), "a real carrier in the SIP interop tests: digest, forking, Record-Route"),
     Peer("baresip", "baresip", ("-h",), "a real phone as the callee in the SIP interop tests"),
-    Peer("flite", "flite", ("--version",), "AMD tests with voices the detector was not tuned on"),
+    Peer("flite", "flite", ("--version",),
+         "a second synthesiser: far-end voices, AMD and held-out ASR phrasings in voices nothing was tuned on"),
 )
 
 
@@ -52,8 +53,13 @@ def peer_versions() -> list[str]:
             lines.append(f"{peer.command}: missing")
             continue
         try:
-            out = subprocess.run([path, *peer.version_args], capture_output=True, text=True,  # noqa: S603
-                                 timeout=20, check=False)
+            out = subprocess.run(  # noqa: S603 - a peer's own version flag
+                [path, *peer.version_args],
+                capture_output=True,
+                text=True,
+                timeout=20,
+                check=False,
+            )
             text = (out.stdout or out.stderr).strip().splitlines()
             first = next((line.strip() for line in text if line.strip()), "?")
         except (OSError, subprocess.TimeoutExpired):

@@ -63,6 +63,7 @@ _CONTRACTIONS = {
     "im": "i am",
     "i'd": "i would",
     "that's": "that is",
+    "we're": "we are",
     "it's": "it is",
     "not_interested": "not interested",
 }
@@ -72,9 +73,10 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
         Intent.OPT_OUT,
         (
             r"\b(stop|quit|cease) (calling|phoning|contacting|ringing|texting)( (me|us|this number|my number))?\b",
-            # "do not call me tomorrow" asks for another day, not for no calls at all
+            # "do not call me tomorrow" asks for another day, not for no calls at all; "do not call me back,
+            # I will call you" may decline one call only (and "not for me thanks" was heard as it): asked first
             r"\bdo not (ever )?(call|contact|phone|ring) (me|us|this number|my number)\b"
-            r"(?! (before|after|until|on|at|in|tomorrow|today|tonight|this|next|later|now)\b)",
+            r"(?! (back|before|after|until|on|at|in|tomorrow|today|tonight|this|next|later|now)\b)",
             r"\bnever (call|contact|phone|ring) (me|us|this number|my number)\b",
             r"\b(remove|delete|take) (me|my number|this number|my name) (off|from)( of)? (your|the|this) "
             r"(\w+ ){0,2}list\b",
@@ -338,4 +340,17 @@ ANSWER_CORPUS: tuple[str, ...] = (
     "transfer me to an agent", "i want to speak to a representative",
     "hello", "who is this", "what is this about", "sorry", "what", "i do not know", "maybe", "i am not sure",
     "goodbye", "thank you", "thanks",
+    # Other ways people say the same things (ring, phone, contact, this number; "try me"). Without them
+    # the model forces unseen wording onto the nearest answer above: "please don't ring this number any more"
+    # came out as "free solar free list on friday more", a call back. Each one is classified as meant on text.
+    "do not ring me again", "do not phone me again", "do not contact me again", "stop ringing me",
+    "never call me again", "never ring me again",
+    "take my number off your list",
+    "remove my number from your list", "remove this number from your list", "no more calls", "do not call here",
+    "delete my number", "stop contacting me", "quit phoning me",
+    "take this number off your calling list",
+    "no i am good", "not for me", "we do not need it", "no we are okay", "we are not interested",
+    "no thanks not for me",
+    "try me tomorrow", "ring me back", "ring me tomorrow", "phone me later", "phone me back", "can you call later",
+    "call me later today", "call back another time", "try again next week", "can you ring me on monday",
 )  # fmt: skip

@@ -34,3 +34,17 @@ def frame_rms(channel: np.ndarray) -> np.ndarray:
 def voiced_frames(channel: np.ndarray) -> int:
     """How many 20 ms frames of a channel are louder than speech's threshold."""
     return int(np.sum(frame_rms(channel) >= VOICED_RMS))
+
+
+def agent_turns(agent: np.ndarray, min_gap_ms: int = 400) -> list[tuple[int, int]]:
+    """The (first, last + 1) sample of each agent turn on its recording channel: the channel is exact zeros
+    between turns (and where the playout was flushed); a run of zeros shorter than `min_gap_ms` is a pause
+    inside speech."""
+    active = np.flatnonzero(agent != 0)
+    turns: list[tuple[int, int]] = []
+    for sample in active:
+        if turns and sample - turns[-1][1] <= min_gap_ms * 8:
+            turns[-1] = (turns[-1][0], int(sample) + 1)
+        else:
+            turns.append((int(sample), int(sample) + 1))
+    return turns

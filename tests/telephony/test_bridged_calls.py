@@ -4,7 +4,8 @@ and the ledger.
 
 Ports (loopback only): simulator SIP 17500-17502 and RTP 45000-45031, UA worker SIP 17600 and RTP 46000-46015,
 SIPp 17700 and RTP 47000, local agent 18600 (18699 stays closed: the refused-connection case; 18601 accepts TCP
-and never answers: the slow case; 18602 is a local agent stopped mid-call: the dropped case).
+and never answers: the slow case; 18602 is a local agent stopped mid-call: the dropped case; 18603 is a tap that
+relays to 18600 and keeps what the UA sent).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ from tests.telephony.conftest import (
     wait_ended,
     wait_for,
 )
-from tests.telephony.recordings import PROMPT, VOICED_RMS, frame_rms, read_wav
+from tests.telephony.recordings import PROMPT, VOICED_RMS, agent_turns, frame_rms, read_wav
+from tests.telephony.ws_tap import ws_tap
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -64,6 +66,13 @@ AGENT_PORT = 18600
 CLOSED_AGENT_PORT = 18699
 SILENT_AGENT_PORT = 18601
 DROPPING_AGENT_PORT = 18602
+TAP_AGENT_PORT = 18603
+# The far end hears the agent stop within this much of the person's first word: the local agent's VAD needs
+# speech to start (about 200 ms), then the bridge flushes its playout at once; the simulator's own VAD adds its
+# stop latency. Measured: see docs/testing.md (T7).
+BARGE_IN_STOP_MS = 700
+# The recording's agent channel is written per 20 ms frame as played; the truncate counts the same frames.
+TRUNCATE_TOLERANCE_MS = 40
 OUTCOMES = [
     {"label": "interested", "description": "Wants the quote.", "fields": []},
     {"label": "not_interested", "description": "Declined.", "fields": []},
@@ -90,16 +99,45 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
     """`manage.py simulate_pstn` (front + 2 workers) with short timings; yields its log and output paths."""
     workdir = tmp_path_factory.mktemp("bridged-sim")
     paths = {"log": workdir / "log.jsonl", "out": workdir / "simulator.out"}
-    command = [sys.executable, "manage.py", "simulate_pstn", "--port", str(SIM_PORT), "--workers", "2",
-               "--rtp-port-base", str(SIM_RTP_BASE), "--log", str(paths["log"]), "--ring", "0.3",
-               "--final-wait", "4", "--no-speech-timeout", "4", "--hangup-delay", "0.3", "--max-call", "40"]
+    command = [
+        sys.executable,
+        "manage.py",
+        "simulate_pstn",
+        "--port",
+        str(SIM_PORT),
+        "--workers",
+        "2",
+        "--rtp-port-base",
+        str(SIM_RTP_BASE),
+        "--log",
+        str(paths["log"]),
+        "--ring",
+        "0.3",
+        "--final-wait",
+        "4",
+        "--no-speech-timeout",
+        "4",
+        "--hangup-delay",
+        "0.3",
+        "--max-call",
+        "40",
+    ]
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
     with paths["out"].open("wb") as out:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(  # noqa: S603 - our own manage.py
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        wait_for(lambda: "simulated network ready" in paths["out"].read_text(errors="replace")
-                 or process.poll() is not None, 60, "the simulator to start", interval_s=0.2)
+        wait_for(
+            lambda: "simulated network ready" in paths["out"].read_text(errors="replace") or process.poll() is not None,
+            60,
+            "the simulator to start",
+            interval_s=0.2,
+        )
         if process.poll() is not None:
             pytest.fail(f"simulator died:\n{paths['out'].read_text(errors='replace')[-3000:]}")
         yield paths
@@ -108,13 +146,17 @@ def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
 
 
 @pytest.fixture(scope="module")
-def bridged_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory,
-                   local_agent: RunningAgent) -> Iterator[str]:
+def bridged_worker(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory, local_agent: RunningAgent
+) -> Iterator[str]:
     """A UA worker process with the default hooks switched on (no `--hooks`): the media bridge."""
     log = tmp_path_factory.mktemp("bridged-ua") / "worker.log"
-    extra_env = {"UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": local_agent.url,
-                 # the worker's RECORDINGS_ROOT is this test run's, so the WAV files can be read here
-                 "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    extra_env = {
+        "UA_MEDIA_BRIDGE": "1",
+        "LOCAL_AGENT_URL": local_agent.url,
+        # the worker's RECORDINGS_ROOT is this test run's, so the WAV files can be read here
+        "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
     saved = {k: os.environ.get(k) for k in extra_env}
     os.environ.update(extra_env)
     try:
@@ -141,11 +183,17 @@ def registry() -> Iterator[redis.Redis]:
 
 def _contact(number: str, *, port: int = SIM_PORT, agent_url: str = "", **campaign_fields: Any) -> Contact:
     """A dialable contact whose campaign talks through the local agent (a provider without URL: the setting)."""
-    contact = dialable_contact(TrunkFactory(host="127.0.0.1", port=port), phone_e164=number, name="Ada",
-                               ring_timeout_s=10)
+    contact = dialable_contact(
+        TrunkFactory(host="127.0.0.1", port=port), phone_e164=number, name="Ada", ring_timeout_s=10
+    )
     AgentProfile.objects.filter(pk=contact.campaign.agent_id).update(
-        provider="local", url=agent_url, prompt_template=PROMPT, greeting="Hello {{name}}, this is Sam.",
-        outcome_schema=OUTCOMES, fallback_message=FALLBACK)
+        provider="local",
+        url=agent_url,
+        prompt_template=PROMPT,
+        greeting="Hello {{name}}, this is Sam.",
+        outcome_schema=OUTCOMES,
+        fallback_message=FALLBACK,
+    )
     if campaign_fields:
         Campaign.objects.filter(pk=contact.campaign_id).update(**campaign_fields)
     return contact
@@ -196,7 +244,8 @@ def _speech_ms(text: str) -> int:
 
 
 def test_interested_person_talks_with_the_local_agent_and_the_outcome_lands_in_the_ledger(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     contact = _contact("+12025550140")  # last digit 0: the interested persona
     started = time.monotonic()
     attempt = _call(registry, contact)
@@ -246,7 +295,8 @@ def test_interested_person_talks_with_the_local_agent_and_the_outcome_lands_in_t
 
 
 def test_voicemail_gets_the_message_after_the_beep(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     contact = _contact("+12025550144", machine_policy=MachinePolicy.LEAVE_MESSAGE, voicemail_message=VOICEMAIL)
     attempt = _call(registry, contact)
     far = _far_end(simulator["log"], attempt)
@@ -280,8 +330,40 @@ def test_voicemail_gets_the_message_after_the_beep(
           f"heard for {heard_ms} ms")
 
 
-def _assert_opted_out_everywhere(attempt: CallAttempt, contact: Contact, registry: redis.Redis,
-                                 other: Contact, control: Contact) -> None:
+def test_interrupter_cuts_the_agent_short_and_the_truncation_matches_what_was_played(
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis, local_agent: RunningAgent
+) -> None:
+    # given the interrupter persona (talks over the agent 1 s into its first sentence), and a tap between the UA
+    # and the AI that keeps what the bridge told the AI
+    with ws_tap(TAP_AGENT_PORT, f"ws://127.0.0.1:{AGENT_PORT}") as tap:
+        contact = _contact("+12025550149", agent_url=f"ws://127.0.0.1:{TAP_AGENT_PORT}/v1/realtime")
+        attempt = _call(registry, contact)
+    far = _far_end(simulator["log"], attempt)
+    # then the agent stopped talking soon after the person cut in, as the far end heard it
+    interruption = far["interruption"]
+    assert interruption is not None, far
+    assert interruption["agent_stopped_after_ms"] is not None, interruption
+    assert interruption["agent_stopped_after_ms"] <= BARGE_IN_STOP_MS, interruption
+    # and the bridge truncated the agent's item to what it had played: the agent channel of the recording holds
+    # exactly that much of the turn before the cut
+    truncates = tap.sent("conversation.item.truncate")
+    assert len(truncates) == 1, truncates
+    caller, agent = read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
+    first_turn = agent_turns(agent)[0]
+    played_ms = (first_turn[1] - first_turn[0]) / 8
+    assert abs(truncates[0]["audio_end_ms"] - played_ms) <= TRUNCATE_TOLERANCE_MS, (truncates[0], played_ms)
+    # the cut came after the person started talking over the agent (caller speech inside the agent's turn)
+    overlap = frame_rms(caller[first_turn[0] : first_turn[1]]) >= VOICED_RMS
+    assert overlap.any(), "the agent's first turn ended before the person spoke"
+    print(
+        f"interrupter: agent stopped {interruption['agent_stopped_after_ms']} ms after the person cut in; "
+        f"truncate audio_end_ms {truncates[0]['audio_end_ms']}, played on the recording {played_ms:.0f} ms"
+    )
+
+
+def _assert_opted_out_everywhere(
+    attempt: CallAttempt, contact: Contact, registry: redis.Redis, other: Contact, control: Contact
+) -> None:
     assert attempt.disposition == Disposition.OPTED_OUT, (attempt.reason, attempt.transcript)
     entry = DoNotCall.objects.get(phone_e164=contact.phone_e164, campaign=None)
     assert entry.source == DncSource.OPT_OUT
@@ -307,7 +389,8 @@ def _same_number_elsewhere(number: str) -> tuple[Contact, Contact]:
 
 
 def test_stop_calling_me_puts_the_number_on_the_do_not_call_list(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     number = "+12025550143"  # last digit 3: "Stop calling me. Put me on your do not call list."
     contact = _contact(number)
     other, control = _same_number_elsewhere(number)
@@ -321,7 +404,8 @@ def test_stop_calling_me_puts_the_number_on_the_do_not_call_list(
 
 
 def test_ai_connection_refused_plays_the_fallback_and_ends_ai_error(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     contact = _contact("+12025550150", agent_url=f"ws://127.0.0.1:{CLOSED_AGENT_PORT}/v1/realtime")
     attempt = _call(registry, contact)
     far = _far_end(simulator["log"], attempt)
@@ -338,7 +422,8 @@ def test_ai_connection_refused_plays_the_fallback_and_ends_ai_error(
 
 
 def test_machine_with_the_hang_up_policy_ends_machine_without_the_ai(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     contact = _contact("+12025550154", machine_policy=MachinePolicy.HANG_UP, voicemail_message=VOICEMAIL)
     attempt = _call(registry, contact)
     far = _far_end(simulator["log"], attempt)
@@ -350,7 +435,8 @@ def test_machine_with_the_hang_up_policy_ends_machine_without_the_ai(
 
 
 def test_ai_that_never_answers_times_out_into_the_fallback(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     # a TCP listener that never answers the WebSocket upgrade: the AI is "slow"
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
         silent.bind(("127.0.0.1", SILENT_AGENT_PORT))
@@ -366,7 +452,8 @@ def test_ai_that_never_answers_times_out_into_the_fallback(
 
 
 def test_ai_dropped_mid_call_keeps_the_transcript_and_plays_the_fallback(
-        bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis) -> None:
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
     # a second local agent, stopped while it is talking (its connections close under the call)
     agent = start_in_thread("127.0.0.1", DROPPING_AGENT_PORT)
     try:
@@ -383,7 +470,8 @@ def test_ai_dropped_mid_call_keeps_the_transcript_and_plays_the_fallback(
     assert ended.reason.startswith("dropped: "), ended.reason
     # what was said before the drop is kept, and the recording too
     assert any(s["speaker"] == "agent" and "sunny solar" in str(s["text"]).lower() for s in ended.transcript), (
-        ended.transcript)
+        ended.transcript
+    )
     assert ended.recording
     assert (Path(settings.RECORDINGS_ROOT) / ended.recording).exists()
     # the callee heard the fallback after the cut greeting, then our BYE
@@ -401,8 +489,7 @@ def sipp_dtmf(tmp_path: Path) -> Iterator[Callable[[], SippRun]]:
     runs: list[SippRun] = []
 
     def start() -> SippRun:
-        run = SippRun(SCENARIOS / "uas_dtmf_opt_out.xml", port=SIPP_PORT, media_port=SIPP_RTP_PORT,
-                      workdir=tmp_path)
+        run = SippRun(SCENARIOS / "uas_dtmf_opt_out.xml", port=SIPP_PORT, media_port=SIPP_RTP_PORT, workdir=tmp_path)
         runs.append(run.start(timeout_s=40))
         return run
 
@@ -413,7 +500,8 @@ def sipp_dtmf(tmp_path: Path) -> Iterator[Callable[[], SippRun]]:
 
 
 def test_opt_out_digit_puts_the_number_on_the_do_not_call_list(
-        bridged_worker: str, registry: redis.Redis, sipp_dtmf: Callable[[], SippRun]) -> None:
+    bridged_worker: str, registry: redis.Redis, sipp_dtmf: Callable[[], SippRun]
+) -> None:
     peer = sipp_dtmf()
     number = "+12025550161"
     contact = _contact(number, port=SIPP_PORT, opt_out_digit="9")
