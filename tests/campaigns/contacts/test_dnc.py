@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from campaigns.choices import ContactStatus, DncSource
 from campaigns.contacts.csv_input import CsvFormatError
@@ -220,10 +221,14 @@ def test_large_csv_is_stored_in_batches(tmp_path: Path) -> None:
     path = tmp_path / "list.csv"
     path.write_text("phone\n" + "".join(f"+1212555{n:04d}\n" for n in range(2500)), encoding="utf-8")
 
-    result = import_do_not_call_csv(path)
+    with CaptureQueriesContext(connection) as queries:
+        result = import_do_not_call_csv(path)
 
     assert result.added == 2500
     assert DoNotCall.objects.count() == 2500
+    # batches of DNC_BATCH_SIZE (1,000): three inserts of many rows each, not one per number
+    inserts = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT INTO campaigns_donotcall")]
+    assert len(inserts) == 3, len(inserts)
 
 
 def test_csv_without_header_reports_the_right_lines(tmp_path: Path) -> None:

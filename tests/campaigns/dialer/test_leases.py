@@ -130,10 +130,11 @@ def test_killed_holders_lease_is_reclaimed_after_expiry(redis_client: redis.Redi
 
 def test_renew_keeps_a_lease_alive_past_its_first_expiry(redis_client: redis.Redis) -> None:
     scope = LeaseScope("t:renew", 1)
-    assert acquire_leases(redis_client, [scope], "a", ttl_s=0.5)
-    time.sleep(0.3)
-    assert renew_leases(redis_client, [scope], "a", ttl_s=0.5)
-    time.sleep(0.3)
+    # margins of 0.8 s either way, so a loaded machine's scheduling delays cannot decide the outcome
+    assert acquire_leases(redis_client, [scope], "a", ttl_s=2.0)
+    time.sleep(1.2)
+    assert renew_leases(redis_client, [scope], "a", ttl_s=2.0)
+    time.sleep(1.2)  # past the first expiry (2.0 s), inside the renewed one (3.2 s)
     assert not acquire_leases(redis_client, [scope], "b")
 
 
