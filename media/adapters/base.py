@@ -213,6 +213,10 @@ class AgentAdapter(ABC):
         """Tell the AI that only ``played_ms`` of ``turn`` was heard (after a barge-in flush)."""
         return  # optional: protocols without this message ignore it
 
+    async def send_note(self, text: str) -> None:
+        """Tell the model something that happened on the call (a failed transfer), and let it go on speaking."""
+        return  # optional: protocols without a text channel (Twilio Media Streams) ignore it
+
     async def mark_played(self, name: str) -> None:
         """Audio queued before mark ``name`` has been played (or dropped by a clear)."""
         return  # optional: protocols without this message ignore it

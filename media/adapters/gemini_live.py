@@ -302,6 +302,11 @@ class GeminiLiveAdapter(AgentAdapter):
             self._flush_caller_text()
             self._end_turn(received_ns, interrupted=False)
 
+    async def send_note(self, text: str) -> None:
+        """A ``clientContent`` turn with the note; ``turnComplete`` lets the model answer the caller."""
+        await self.send_json({"clientContent": {"turns": [{"role": "user", "parts": [{"text": text}]}],
+                                                "turnComplete": True}})
+
     async def send_tool_result(self, call: ToolCall, output: dict[str, Any], *, respond: bool) -> None:
         """``toolResponse.functionResponses`` (blocking calls: the model goes on by itself)."""
         if call.call_id in self._cancelled:

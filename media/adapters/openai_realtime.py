@@ -184,6 +184,11 @@ class OpenAIRealtimeAdapter(AgentAdapter):
             # Adding the output does not trigger a reply by itself.
             await self.send_json(rt.response_create())
 
+    async def send_note(self, text: str) -> None:
+        """A ``system`` message item, then ``response.create`` so the model answers the caller."""
+        await self.send_json(rt.system_message(text))
+        await self.send_json(rt.response_create())
+
     async def truncate(self, turn: str, played_ms: int) -> None:
         """``conversation.item.truncate`` of the assistant item to what the caller heard."""
         if turn:

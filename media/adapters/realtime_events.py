@@ -95,6 +95,14 @@ def function_call_output(call_id: str, output: str) -> dict[str, Any]:
     }
 
 
+def system_message(text: str) -> dict[str, Any]:
+    """``conversation.item.create`` of a ``system`` message: what the call tells the model in the middle of it."""
+    return {
+        "type": ClientEvent.ITEM_CREATE,
+        "item": {"type": "message", "role": "system", "content": [{"type": "input_text", "text": text}]},
+    }
+
+
 def item_truncate(item_id: str, audio_end_ms: int) -> dict[str, Any]:
     """``conversation.item.truncate``: the assistant item's audio was heard up to ``audio_end_ms``."""
     return {"type": ClientEvent.ITEM_TRUNCATE, "item_id": item_id, "content_index": 0, "audio_end_ms": audio_end_ms}

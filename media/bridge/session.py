@@ -16,10 +16,8 @@ clock; its tick count is the call's clock, shared by the stereo recording and th
 `result.CallResult`, `loop.MediaLoop`, `guards` (F20: the playout cap, the AI silence timeout). This module
 holds the session that ties them to the adapter: its events, tool calls, failures and the end of the call.
 
-How a call uses it (`telephony.conversation.controller.CampaignCall`, docs/media-bridge.md): the media port's
-sink and source are the two frame methods, ``session.run()`` runs on the process's `MediaLoop`, and the end of
-the call merges `CallResult.finish_fields` into the ended event. The session asks the UA to hang up or transfer
-through the `CallControls` it was given, on the event loop: they only post a command to the pjsua thread.
+How a call uses it: `telephony.conversation.controller.CampaignCall` and docs/media-bridge.md. The session asks
+the UA to hang up or transfer through its `CallControls`, on the event loop: they only post to the pjsua thread.
 """
 
 from __future__ import annotations
@@ -83,14 +81,9 @@ class BridgeSession:
         adapter_factory: builds the adapter (default: `media.adapters.factory.make_adapter`).
     """
 
-    def __init__(
-        self,
-        agent: AgentConfig,
-        call: CallContext,
-        config: BridgeConfig | None = None,
-        controls: CallControls | None = None,
-        adapter_factory: Callable[..., AgentAdapter] | None = None,
-    ) -> None:
+    def __init__(self, agent: AgentConfig, call: CallContext, config: BridgeConfig | None = None,
+                 controls: CallControls | None = None,
+                 adapter_factory: Callable[..., AgentAdapter] | None = None) -> None:
         self.agent = agent
         self.call = call
         self.config = config or BridgeConfig()
@@ -220,6 +213,11 @@ class BridgeSession:
     def _spawn_dtmf(self, digit: str) -> None:
         if self.adapter is not None and self.inbound.streaming:
             self._spawn(self.adapter.send_dtmf(digit))
+
+    def tell_agent(self, text: str) -> None:
+        """Tell the model what happened on the call (a transfer that failed), so it can say so. Event loop only."""
+        if self.adapter is not None and self.inbound.streaming:
+            self._spawn(self.adapter.send_note(text))
 
     def _stop(self, reason: str, by: str) -> None:
         if self._stop_event is None or self._stop_event.is_set():

@@ -245,6 +245,8 @@ class TransferFlow:
         self._transferring = False
         if target.fallback == FALLBACK_AGENT and self.session is not None and not self._ended:
             self._bridged = True  # the agent has the caller again
+            # ... and is told why, in words, so it does not talk as if the person were on the line.
+            self.session.tell_agent(transfer_failed_note(target.name, self.transfer, text))
             return
         if not self._ended:
             self.hangup(f"transfer failed: {target.fallback}" if played else "transfer failed")
@@ -316,3 +318,19 @@ class TransferFlow:
 
     def hangup(self, reason: str) -> None:
         raise NotImplementedError
+
+
+def transfer_failed_note(target: str, record: dict[str, Any], said: str) -> str:
+    """What the agent is told when a transfer failed and the caller is back with it: why, and what the caller
+    just heard, so it neither talks as if the person were on the line nor tries the same transfer at once."""
+    code = record.get("sip_code")
+    if record.get("declined"):
+        why = "the person there declined the call"
+    elif code in (486, 600):
+        why = "the line was busy"
+    elif code in (408, 480, 487) or code is None:
+        why = "nobody answered in time"
+    else:
+        why = f"the call did not go through (SIP {code})"
+    return (f"Note from the phone system: the transfer to {target} did not work: {why}. The caller has just "
+            f'heard: "{said}". Go on helping them yourself; offer the transfer again only if they ask for it.')

@@ -183,6 +183,31 @@ def test_interrupted_flushes_playout_within_one_frame_and_sends_no_truncate() ->
     assert result.played_ms == played * 20
 
 
+def test_a_note_from_the_call_goes_as_a_complete_client_turn() -> None:
+    # given a Gemini Live session that is up
+    async def handler(ws: ServerConnection, server: WsServer) -> None:
+        await server.read(ws)
+        await server.send(ws, {"setupComplete": {}})
+        await _read_forever(ws, server)
+
+    note = "Note from the phone system: the transfer to Sales did not work: nobody answered in time."
+    with WsServer(handler, GEMINI_LIVE) as server, media_loop() as loop:
+        session = BridgeSession(_agent(server.url), CallContext(44, {"name": "Ada"}))
+        told: list[bool] = []
+
+        def told_and_sent(_clock: Any) -> bool:
+            if session.streaming and not told:  # when the call tells the agent (a transfer failed)
+                told.append(True)
+                loop.loop.call_soon_threadsafe(session.tell_agent, note)
+            return any("clientContent" in m for _, m in server.received.messages)
+
+        run_bridged(loop, session, until=told_and_sent)
+
+    # then it arrives as one user turn that completes (checked against google-genai's types): the model answers
+    [turn] = [m["clientContent"] for _, m in server.received.messages if "clientContent" in m]
+    assert turn == {"turns": [{"role": "user", "parts": [{"text": note}]}], "turnComplete": True}
+
+
 def test_go_away_resumes_the_session_on_a_new_connection_with_the_last_handle() -> None:
     reply = sine(440, 0.4, rate=24000)
 

@@ -383,6 +383,41 @@ def test_transfer_is_asked_of_the_call_when_available() -> None:
     assert _outputs(server) == [("t1", {"ok": True})]
 
 
+def _system_note_then_response(server: WsServer) -> int | None:
+    """Index of the system message item when a ``response.create`` followed it, else None."""
+    messages = [m for _, m in server.received.messages]
+    notes = [i for i, m in enumerate(messages)
+             if m.get("type") == "conversation.item.create" and m["item"].get("role") == "system"]
+    if notes and any(m.get("type") == "response.create" for m in messages[notes[0] + 1:]):
+        return notes[0]
+    return None
+
+
+def test_a_failed_transfer_is_told_to_the_model_as_a_system_message_and_it_answers() -> None:
+    # given a call whose agent asked for a transfer (started)
+    calls = [{"call_id": "t1", "name": "transfer_call", "arguments": json.dumps({"reason": "wants a human"})}]
+    note = "Note from the phone system: the transfer to Sales did not work: the line was busy."
+    with WsServer(_tool_server(calls), OPENAI_REALTIME) as server, media_loop() as loop:
+        session = BridgeSession(_agent(server.url, greeting=""), CallContext(18, {}),
+                                BridgeConfig(transfer_available=True), RecordingControls(transfer_ok=True))
+        told: list[bool] = []
+
+        def told_and_answered(_clock: Any) -> bool:
+            started = any(m.get("type") == "conversation.item.create" and m["item"]["type"] == "function_call_output"
+                          for _, m in server.received.messages)
+            if started and not told:  # the transfer started; now it fails and the call tells the agent
+                told.append(True)
+                loop.loop.call_soon_threadsafe(session.tell_agent, note)
+            return _system_note_then_response(server) is not None
+
+        run_bridged(loop, session, until=told_and_answered)
+
+    # then the model got a system message (checked against the SDK's event types) and was asked to answer
+    at = _system_note_then_response(server)
+    assert at is not None, [m for _, m in server.received.messages]
+    assert server.received.messages[at][1]["item"]["content"] == [{"type": "input_text", "text": note}]
+
+
 def test_caller_audio_level_is_not_changed_by_the_bridge() -> None:
     # mu-law is lossy but level-preserving: a -12 dBFS tone arrives at the server at the same RMS (+-5 %)
     async def handler(ws: ServerConnection, server: WsServer) -> None:
