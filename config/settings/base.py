@@ -92,6 +92,8 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# A UA worker's transaction idle this long is ended by PostgreSQL, its row locks released (telephony/ua/db_sessions.py).
+UA_DB_IDLE_IN_TRANSACTION_S = env.float("UA_DB_IDLE_IN_TRANSACTION_S", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")

@@ -145,7 +145,9 @@ _RULES: tuple[tuple[Intent, tuple[str, ...]], ...] = (
         (
             r"(?<!not )\b(yes|yeah|yep|yup|sure|okay|ok|certainly|absolutely|definitely|correct|alright|right)\b",
             r"\bof course\b",
-            r"\bi (do|am|will)\b(?! not)",
+            # "I am" / "I do" as the answer itself, not trailing a sentence ("... phoning me again I'm" is a cut-off
+            # word, not a yes)
+            r"^(?:(?:oh|well|um|uh|yes|yeah|sure)\s+)*i (do|am|will)\b(?! not)",
             r"\bplease do\b(?! \w)",  # "please do" as a whole answer, not "please do this about ..."
         ),
     ),
@@ -219,7 +221,11 @@ def parse_day(text: str, today: dt.date) -> dt.date | None:
     if match:
         count = int(match.group(1)) if match.group(1).isdigit() else _NUMBERS[match.group(1)]
         return today + dt.timedelta(days=count * (7 if match.group(2).startswith("week") else 1))
-    if re.search(r"\bweek\b", norm):  # "next week", "in a week", or just "week" when the rest was not heard
+    # "next week", "in a week", "(talk) to week" (the "next" lost), or just "week" when the rest was not heard (a
+    # short answer). "week" after any other word in a longer answer is more often a misheard word ("how did you
+    # get my number" came out as "phone week phoning me again"): as a day it scheduled a call-back nobody asked for.
+    if re.search(r"\b(next|this|a|one|the|to|in|by|until) week\b", norm) or (
+            re.search(r"\bweek\b", norm) and len(norm.split()) <= 3):
         return today + dt.timedelta(days=7 - today.weekday())  # the Monday after
     return None
 

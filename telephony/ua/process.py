@@ -5,13 +5,11 @@ Threads:
 - main: sealed commands from this process's Redis queue (`pop_command`, verified by `open_command`). Before a
   dial it asks the ledger's last gate (`Ledger.begin_dial`: QUEUED -> DIALING only if the call may still be
   placed now); a redelivered, stale or refused command loses that gate and is not dialed.
-- `heartbeat`: advertises free lines and the attempts this UA holds, on its own thread, so a slow ledger never
-  makes the UA look dead.
-- `events`: moves call events from the pjsua side into the durable spool (`EventSpool`).
+- `heartbeat`: advertises free lines and the attempts this UA holds, on its own thread (a slow ledger never
+  makes the UA look dead). `events`: moves call events from the pjsua side into the durable spool.
 - `ledger` (`LedgerWriter`): replays the spool into the control plane's `Ledger`, opt-outs first, and renews
-  the leases of live calls; a database outage only delays it.
-
-Started by the supervisor as `python -m telephony.ua.process --name ... --sip-port ...`.
+  the leases of live calls; a database outage only delays it. Started by the supervisor
+  (`python -m telephony.ua.process --name ... --sip-port ...`).
 """
 
 from __future__ import annotations
@@ -477,8 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings as django_settings
 
     from telephony.credentials import registration_trunks, with_credentials
+    from telephony.ua.db_sessions import limit_idle_transactions
     from telephony.ua.ledger import load_ledger
 
+    limit_idle_transactions(django_settings.UA_DB_IDLE_IN_TRANSACTION_S)  # a host cut off mid-write frees its rows
     ua, settings = worker_settings(UaSettings.from_django(django_settings), argv)
     install_process_settings(ua)  # the call plan and the controller read these, not Django's settings
     # Why: every frame callback runs on the conference clock thread and must take the GIL. While another
