@@ -25,9 +25,11 @@ services: tools
 migrate: venv services
 	$(PY) manage.py migrate --noinput
 
-# The layer contracts and the type checker run first: a broken boundary fails the run in seconds.
+# The layer contracts and the type checker run first: a broken boundary fails the run in seconds. The test
+# database is made anew (`--create-db`): a run that was killed leaves rows its teardown never removed, and
+# `--reuse-db` (pyproject's default, for quick runs by hand) would hand them to the next run.
 test: venv tools services lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --create-db $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
