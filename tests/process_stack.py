@@ -15,12 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
-from tests.telephony.conftest import PROJECT_ROOT, running_worker, stop_process, wait_for, worker_env
-
-# The variables the UA worker reads from os.environ (running_worker passes os.environ on to it).
-_UA_ENV_KEYS = ("UA_MEDIA_BRIDGE", "LOCAL_AGENT_URL", "TEST_MEDIA_ROOT")
+from tests.telephony.conftest import PROJECT_ROOT, media_bridge_worker, running_simulator, stop_process, worker_env
 
 
 @dataclass(frozen=True)
@@ -47,37 +42,22 @@ def process_stack(workdir: Path, ports: StackPorts, simulator_args: Sequence[str
 
     ``simulator_args`` are added to ``simulate_pstn``'s (ring times, greeting, timeouts).
     """
-    sim_log = workdir / "simulator.jsonl"
-    env = {**worker_env(), "UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": f"ws://127.0.0.1:{ports.agent}/v1",
-           "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT), "PYTHONUNBUFFERED": "1"}
+    env = {**worker_env(), "PYTHONUNBUFFERED": "1"}
     bin_dir = Path(sys.executable).parent
     started: list[subprocess.Popen[bytes]] = []
-    saved = {k: os.environ.get(k) for k in _UA_ENV_KEYS}
-    os.environ.update({k: env[k] for k in _UA_ENV_KEYS})
     try:
-        sim_out = workdir / "simulator.out"
-        started.append(_process(
-            [sys.executable, "manage.py", "simulate_pstn", "--port", str(ports.simulator), "--workers", "2",
-             "--rtp-port-base", str(ports.simulator_rtp), "--log", str(sim_log), *simulator_args], sim_out, env))
-        started.append(_process([sys.executable, "-m", "local_agent", "--port", str(ports.agent)],
-                                workdir / "agent.out", env))
-        started.append(_process([str(bin_dir / "celery"), "-A", "config", "worker", "--loglevel=info",
-                                 "--concurrency=2", "--without-gossip", "--without-mingle"],
-                                workdir / "celery-worker.out", env))
-        started.append(_process([str(bin_dir / "celery"), "-A", "config", "beat", "--loglevel=info",
-                                 "--schedule", str(workdir / "beat-schedule")], workdir / "celery-beat.out", env))
-        wait_for(lambda: "simulated network ready" in sim_out.read_text(errors="replace")
-                 or started[0].poll() is not None, 60, "the simulator", interval_s=0.2)
-        assert started[0].poll() is None, sim_out.read_text(errors="replace")[-3000:]
-        with running_worker(f"{workdir.name}-ua-{os.getpid()}", ports.ua_sip, ports.ua_rtp,
-                            workdir / "ua-worker.log"):
-            yield sim_log
+        with running_simulator(workdir, ports.simulator, ports.simulator_rtp, *simulator_args, env=env) as sim:
+            started.append(_process([sys.executable, "-m", "local_agent", "--port", str(ports.agent)],
+                                    workdir / "agent.out", env))
+            started.append(_process([str(bin_dir / "celery"), "-A", "config", "worker", "--loglevel=info",
+                                     "--concurrency=2", "--without-gossip", "--without-mingle"],
+                                    workdir / "celery-worker.out", env))
+            started.append(_process([str(bin_dir / "celery"), "-A", "config", "beat", "--loglevel=info",
+                                     "--schedule", str(workdir / "beat-schedule")], workdir / "celery-beat.out", env))
+            with media_bridge_worker(f"{workdir.name}-ua-{os.getpid()}", ports.ua_sip, ports.ua_rtp,
+                                     workdir / "ua-worker.log", f"ws://127.0.0.1:{ports.agent}/v1"):
+                yield sim["log"]
     finally:
         for process in reversed(started):
             stop_process(process, timeout_s=30)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         print(f"end-to-end processes' logs: {workdir}")

@@ -100,6 +100,46 @@ def running_worker(name: str, sip_port: int, rtp_port: int, log: Path, *extra: s
         client.close()
 
 
+@contextlib.contextmanager
+def media_bridge_worker(name: str, sip_port: int, rtp_port: int, log: Path, agent_url: str) -> Iterator[str]:
+    """A real UA worker with the production hooks (AMD, the AI bridge, voicemail, opt-out, transfer) talking to
+    the agent at ``agent_url``; its recordings go under this test run's media root, so tests can read them."""
+    extra_env = {"UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": agent_url, "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT)}
+    saved = {k: os.environ.get(k) for k in extra_env}
+    os.environ.update(extra_env)  # running_worker passes os.environ on to the worker
+    try:
+        with running_worker(name, sip_port, rtp_port, log) as registered:
+            yield registered
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def running_simulator(workdir: Path, port: int, rtp_port_base: int, *args: str,
+                      env: dict[str, str] | None = None) -> Iterator[dict[str, Path]]:
+    """`manage.py simulate_pstn` (front + 2 workers) with ``args`` (ring and timeout options); yields the paths
+    of its call log (``log``) and output (``out``) in ``workdir``."""
+    paths = {"log": workdir / "log.jsonl", "out": workdir / "simulator.out"}
+    command = [sys.executable, "manage.py", "simulate_pstn", "--port", str(port), "--workers", "2",
+               "--rtp-port-base", str(rtp_port_base), "--log", str(paths["log"]), *args]
+    env = env or {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    with paths["out"].open("wb") as out:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out,  # noqa: S603 - our own command
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "simulated network ready" in paths["out"].read_text(errors="replace")
+                 or process.poll() is not None, 60, "the simulator to start", interval_s=0.2)
+        if process.poll() is not None:
+            pytest.fail(f"simulator died:\n{paths['out'].read_text(errors='replace')[-3000:]}")
+        yield paths
+    finally:
+        stop_process(process)
+
+
 @pytest.fixture(scope="module")
 def ua_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One real UA worker process for the module; yields its registry name."""

@@ -45,9 +45,9 @@ from tests.telephony.conftest import (
     SCENARIOS,
     dialable_contact,
     hand_to_pool,
+    media_bridge_worker,
     queue_attempt,
-    running_worker,
-    stop_process,
+    running_simulator,
     wait_ended,
     wait_for,
 )
@@ -97,52 +97,10 @@ def local_agent() -> Iterator[RunningAgent]:
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """`manage.py simulate_pstn` (front + 2 workers) with short timings; yields its log and output paths."""
-    workdir = tmp_path_factory.mktemp("bridged-sim")
-    paths = {"log": workdir / "log.jsonl", "out": workdir / "simulator.out"}
-    command = [
-        sys.executable,
-        "manage.py",
-        "simulate_pstn",
-        "--port",
-        str(SIM_PORT),
-        "--workers",
-        "2",
-        "--rtp-port-base",
-        str(SIM_RTP_BASE),
-        "--log",
-        str(paths["log"]),
-        "--ring",
-        "0.3",
-        "--final-wait",
-        "4",
-        "--no-speech-timeout",
-        "4",
-        "--hangup-delay",
-        "0.3",
-        "--max-call",
-        "40",
-    ]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
-    with paths["out"].open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own manage.py
-            command,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(
-            lambda: "simulated network ready" in paths["out"].read_text(errors="replace") or process.poll() is not None,
-            60,
-            "the simulator to start",
-            interval_s=0.2,
-        )
-        if process.poll() is not None:
-            pytest.fail(f"simulator died:\n{paths['out'].read_text(errors='replace')[-3000:]}")
+    with running_simulator(tmp_path_factory.mktemp("bridged-sim"), SIM_PORT, SIM_RTP_BASE,
+                           "--ring", "0.3", "--final-wait", "4", "--no-speech-timeout", "4", "--hangup-delay", "0.3",
+                           "--max-call", "40") as paths:
         yield paths
-    finally:
-        stop_process(process)
 
 
 @pytest.fixture(scope="module")
@@ -151,31 +109,8 @@ def bridged_worker(
 ) -> Iterator[str]:
     """A UA worker process with the default hooks switched on (no `--hooks`): the media bridge."""
     log = tmp_path_factory.mktemp("bridged-ua") / "worker.log"
-    extra_env = {
-        "UA_MEDIA_BRIDGE": "1",
-        "LOCAL_AGENT_URL": local_agent.url,
-        # the worker's RECORDINGS_ROOT is this test run's, so the WAV files can be read here
-        "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-    }
-    saved = {k: os.environ.get(k) for k in extra_env}
-    os.environ.update(extra_env)
-    try:
-        with running_worker(f"test-bridged-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log) as name:
-            yield name
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@pytest.fixture
-def registry() -> Iterator[redis.Redis]:
-    """A client on the test Redis db."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client
-    client.close()
+    with media_bridge_worker(f"test-bridged-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log, local_agent.url) as name:
+        yield name
 
 
 # ---- helpers --------------------------------------------------------------------------------------------------

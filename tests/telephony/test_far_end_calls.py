@@ -31,7 +31,13 @@ from local_agent.server import RunningAgent, start_in_thread
 from media.speech.tts import synthesize
 from telephony.conversation.voicemail import BEEP_WAIT_MAX_S, GREETING_END_SILENCE_MS
 from tests.factories import TrunkFactory
-from tests.telephony.conftest import dialable_contact, hand_to_pool, queue_attempt, running_worker, wait_ended
+from tests.telephony.conftest import (
+    dialable_contact,
+    hand_to_pool,
+    media_bridge_worker,
+    queue_attempt,
+    wait_ended,
+)
 from tests.telephony.far_end_audio import (
     flite_speech,
     heard_by_phone,
@@ -78,30 +84,8 @@ def bridged_worker(
 ) -> Iterator[str]:
     """A UA worker process with the default hooks (AMD, the AI bridge, voicemail, opt-out)."""
     log = tmp_path_factory.mktemp("far-end-ua") / "worker.log"
-    extra_env = {
-        "UA_MEDIA_BRIDGE": "1",
-        "LOCAL_AGENT_URL": local_agent.url,
-        "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-    }
-    saved = {k: os.environ.get(k) for k in extra_env}
-    os.environ.update(extra_env)
-    try:
-        with running_worker(f"test-far-end-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log) as name:
-            yield name
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@pytest.fixture
-def registry() -> Iterator[redis.Redis]:
-    """A client on the test Redis db."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client
-    client.close()
+    with media_bridge_worker(f"test-far-end-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log, local_agent.url) as name:
+        yield name
 
 
 def _contact(number: str, **campaign_fields: Any) -> Contact:

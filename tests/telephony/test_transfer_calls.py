@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,12 +30,11 @@ from telephony.models import Trunk
 from testing.sipp import SippRun, header, write_rtp_speech_pcap
 from tests.factories import TrunkFactory
 from tests.telephony.conftest import (
-    PROJECT_ROOT,
     dialable_contact,
     hand_to_pool,
+    media_bridge_worker,
     queue_attempt,
-    running_worker,
-    stop_process,
+    running_simulator,
     wait_ended,
     wait_for,
 )
@@ -68,52 +65,10 @@ def local_agent() -> Iterator[RunningAgent]:
 @pytest.fixture(scope="module")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """`manage.py simulate_pstn` (front + 2 workers: the caller's call and the desk's)."""
-    workdir = tmp_path_factory.mktemp("transfer-sim")
-    paths = {"log": workdir / "log.jsonl", "out": workdir / "simulator.out"}
-    command = [
-        sys.executable,
-        "manage.py",
-        "simulate_pstn",
-        "--port",
-        str(SIM_PORT),
-        "--workers",
-        "2",
-        "--rtp-port-base",
-        str(SIM_RTP_BASE),
-        "--log",
-        str(paths["log"]),
-        "--ring",
-        "0.6",
-        "--final-wait",
-        "3",
-        "--no-speech-timeout",
-        "15",
-        "--hangup-delay",
-        "0.3",
-        "--max-call",
-        "40",
-    ]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"}
-    with paths["out"].open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 (our own command line)
-            command,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(
-            lambda: "simulated network ready" in paths["out"].read_text(errors="replace") or process.poll() is not None,
-            60,
-            "the simulator to start",
-            interval_s=0.2,
-        )
-        if process.poll() is not None:
-            pytest.fail(f"simulator died:\n{paths['out'].read_text(errors='replace')[-3000:]}")
+    with running_simulator(tmp_path_factory.mktemp("transfer-sim"), SIM_PORT, SIM_RTP_BASE,
+                           "--ring", "0.6", "--final-wait", "3", "--no-speech-timeout", "15", "--hangup-delay", "0.3",
+                           "--max-call", "40") as paths:
         yield paths
-    finally:
-        stop_process(process)
 
 
 @pytest.fixture(scope="module")
@@ -122,30 +77,8 @@ def bridged_worker(
 ) -> Iterator[str]:
     """A UA worker process with the default hooks (the media bridge and the transfer flow)."""
     log = tmp_path_factory.mktemp("transfer-ua") / "worker.log"
-    extra_env = {
-        "UA_MEDIA_BRIDGE": "1",
-        "LOCAL_AGENT_URL": local_agent.url,
-        "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-    }
-    saved = {k: os.environ.get(k) for k in extra_env}
-    os.environ.update(extra_env)
-    try:
-        with running_worker(f"test-transfer-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log) as name:
-            yield name
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@pytest.fixture
-def registry() -> Iterator[redis.Redis]:
-    """A client on the test Redis db."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    yield client
-    client.close()
+    with media_bridge_worker(f"test-transfer-{os.getpid()}", UA_SIP_PORT, UA_RTP_PORT, log, local_agent.url) as name:
+        yield name
 
 
 def _contact(**target: Any) -> Contact:
