@@ -17,7 +17,9 @@ script lines: a reference such as ``[contact.first_name]`` is replaced inside it
 * ``Question (field_name): How many panels do you need?`` — the answer fills the outcome tool's property
   ``field_name`` (typed by the tool's JSON schema: boolean from yes/no, integer/number from the first number
   heard, date from a named day, string as heard).
-* Replies, all optional: ``Closing:`` (after the last question), ``Not interested reply:``,
+* Replies, all optional: ``Closing:`` (after the last question, when the caller said yes), ``Goodbye:`` (when
+  the call ends with nothing agreed: a goodbye, words not understood; default "Thank you for your time.
+  Goodbye."), ``Not interested reply:``,
   ``Callback reply:`` (``{day}`` is replaced by the day named, e.g. "on Friday, November 27"),
   ``Opt-out reply:``, ``Opt-out confirmation:`` (asked when an answer may be an opt-out), ``Transfer reply:``,
   ``Reprompt:`` (when an answer was not understood),
@@ -47,6 +49,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from local_agent.field_values import iso_value, spoken_day, typed_value
 from media.bridge.prompts import read_contact_data
 from media.speech.intents import (
     LEAVING,
@@ -55,12 +58,12 @@ from media.speech.intents import (
     classify,
     label_for_intent,
     normalize_text,
-    parse_day,
 )
 
 DEFAULT_GREETING = "Hello, this is an automated call."
 DEFAULT_QUESTION = "Would you be interested in hearing more?"
 DEFAULT_CLOSING = "Thank you for your time. Goodbye."
+DEFAULT_GOODBYE = "Thank you for your time. Goodbye."
 DEFAULT_NOT_INTERESTED = "I understand. Thank you for your time. Goodbye."
 DEFAULT_CALLBACK = "No problem, we will call you back {day}. Goodbye."
 DEFAULT_OPT_OUT = "Understood. We will not call you again. Goodbye."
@@ -75,6 +78,7 @@ _LINE = re.compile(
 )
 _REPLY_KEYS = {
     "closing": "closing",
+    "goodbye": "goodbye",
     "not interested reply": "not_interested",
     "callback reply": "callback",
     "call back reply": "callback",
@@ -110,6 +114,7 @@ class Script:
     greeting: str = DEFAULT_GREETING
     questions: tuple[Question, ...] = (Question(DEFAULT_QUESTION),)
     closing: str = DEFAULT_CLOSING
+    goodbye: str = DEFAULT_GOODBYE
     not_interested: str = DEFAULT_NOT_INTERESTED
     callback: str = DEFAULT_CALLBACK
     opt_out: str = DEFAULT_OPT_OUT
@@ -383,11 +388,16 @@ class Dialogue:
         self.final_intent = intent
         reply = {
             Intent.OPT_OUT: self.script.opt_out,
-            Intent.CALL_BACK: self.script.callback.replace("{day}", _spoken_day(result.day)),
+            Intent.CALL_BACK: self.script.callback.replace("{day}", spoken_day(result.day)),
             Intent.TRANSFER: self.script.transfer,
             Intent.NOT_INTERESTED: self.script.not_interested,
             Intent.NO: self.script.not_interested,
-        }.get(intent, self.script.closing)
+        }.get(intent)
+        if reply is None:
+            # The closing thanks a caller who agreed ("a colleague will send you the details"): said to one who
+            # only said goodbye or was not understood, it would promise what nobody asked for.
+            agreed = intent in (Intent.INTERESTED, Intent.YES)
+            reply = self.script.closing if agreed else self.script.goodbye
         actions: list[Action] = [Say(reply)]
         tool = self.tools.outcome
         if tool is None:
@@ -420,7 +430,7 @@ class Dialogue:
         tool = self.tools.outcome
         if not question.field or tool is None or question.field not in tool.properties:
             return
-        value = _typed_value(tool.properties[question.field], heard, result, self.today)
+        value = typed_value(tool.properties[question.field], heard, result, self.today)
         if value is not None:
             self.fields[question.field] = value
 
@@ -431,7 +441,7 @@ class Dialogue:
                 fmt = spec.get("format", "")
                 is_date = fmt in ("date", "date-time") or any(h in name for h in _DATE_HINTS)
                 if name not in values and is_date and spec.get("type", "string") == "string":
-                    values[name] = _iso(result.day, fmt)
+                    values[name] = iso_value(result.day, fmt)
                     break
         for name, spec in tool.properties.items():
             if name in _NOTE_FIELDS and spec.get("type", "string") == "string" and self.answers:
@@ -447,54 +457,3 @@ def _pick_label(intent: Intent, labels: Sequence[str]) -> str:
     """
     return (label_for_intent(intent, labels) or label_for_intent(Intent.UNKNOWN, labels)
             or label_for_intent(Intent.NOT_INTERESTED, labels) or labels[-1])
-
-
-CALLBACK_LOCAL_TIME = dt.time(10, 0)
-
-
-def _iso(day: dt.date, fmt: str) -> str:
-    if fmt == "date-time":
-        # A wall-clock time without an offset: 10:00 where the person is. The agent does not know their zone;
-        # the dialer reads an offset-less time in the contact's own zone (never as UTC, which put New York's
-        # callback at 05:00) and clips it to the calling window.
-        return dt.datetime.combine(day, CALLBACK_LOCAL_TIME).isoformat()
-    return day.isoformat()
-
-
-def _spoken_day(day: dt.date | None) -> str:
-    if day is None:
-        return "later"
-    return f"on {day.strftime('%A, %B')} {day.day}"
-
-
-_NUMBER_WORDS = dict(
-    zip(
-        "zero one two three four five six seven eight nine ten eleven twelve".split(),  # noqa: SIM905 - a word list
-        range(13),
-        strict=True,
-    )
-)
-
-
-def _typed_value(spec: dict[str, Any], heard: str, result: IntentResult, today: dt.date) -> Any:
-    kind = spec.get("type", "string")
-    if kind == "boolean":
-        if result.intent in (Intent.YES, Intent.INTERESTED):
-            return True
-        if result.intent in (Intent.NO, Intent.NOT_INTERESTED):
-            return False
-        return None
-    if kind in ("integer", "number"):
-        for word in normalize_text(heard).split():
-            if word.isdigit():
-                return int(word)
-            if word in _NUMBER_WORDS:
-                return _NUMBER_WORDS[word]
-        return None
-    if spec.get("format") in ("date", "date-time"):
-        day = parse_day(heard, today)
-        return _iso(day, spec["format"]) if day else None
-    if isinstance(spec.get("enum"), list):
-        words = normalize_text(heard)
-        return next((v for v in spec["enum"] if normalize_text(str(v)) in words), None)
-    return heard

@@ -53,8 +53,8 @@ def tone(hz: float, seconds: float, level: float = 0.3) -> bytes:
 
 
 def speech(text: str, options: SimulatorOptions) -> bytes:
-    """The person's voice saying `text` (PCM16, 8 kHz; cached by `synthesize`)."""
-    return synthesize(text, RATE, Voice(words_per_minute=options.words_per_minute))
+    """The person's voice saying `text` (PCM16, 8 kHz; cached by `synthesize`; the same samples on every run)."""
+    return synthesize(text, RATE, Voice(words_per_minute=options.words_per_minute), repeatable=True)
 
 
 class Conversation:

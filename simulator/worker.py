@@ -30,6 +30,7 @@ from simulator.personas import (
     GREETING,
     INTERRUPTION,
     NUDGE,
+    OPENINGS,
     REJECTIONS,
     REPLIES,
     Persona,
@@ -371,7 +372,7 @@ class SimWorker:
     def run(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit code."""
         # Render every line once before taking calls: eSpeak takes tens of milliseconds per phrase.
-        for text in (GREETING, NUDGE, INTERRUPTION, self.options.voicemail_greeting,
+        for text in (GREETING, NUDGE, INTERRUPTION, self.options.voicemail_greeting, *OPENINGS.values(),
                      *(line for lines in REPLIES.values() for line in lines)):
             speech(text, self.options)
         self.pjsua.start()

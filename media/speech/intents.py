@@ -230,6 +230,30 @@ def parse_day(text: str, today: dt.date) -> dt.date | None:
     return None
 
 
+_WEEKDAY = r"\b(" + "|".join(_WEEKDAYS) + r")\b"
+# A weekday asked for: after a word that schedules ("on friday", "maybe monday", "until tuesday") or before one that
+# qualifies it ("friday afternoon", "monday works").
+_WEEKDAY_ASKED = re.compile(
+    r"\b(on|next|this|until|after|before|by|maybe|say|try|about|or|and|then|me|back) " + _WEEKDAY
+    + r"|" + _WEEKDAY
+    + r" (morning|afternoon|evening|night|please|then|instead|would|works|is (better|fine|good|ok|okay))\b"
+)
+
+
+def _day_asked(norm: str) -> bool:
+    """Whether the day in an answer reads as one the caller asks for, not a misheard word.
+
+    Why: a weekday heard inside a longer answer with nothing around it that schedules is more often a misheard
+    word than a request ("Fine, but I am not interested." came out as "friday list that like for" and scheduled a
+    call-back nobody asked for). Such a weekday counts in a short answer ("friday", "friday is good"), next to a
+    scheduling word ("on friday", "friday afternoon"), or not at all. Days named otherwise ("tomorrow", "next
+    week", "in two days") always count.
+    """
+    if len(norm.split()) <= 3 or _WEEKDAY_ASKED.search(norm):
+        return True
+    return parse_day(re.sub(_WEEKDAY, " ", norm), dt.date(2000, 1, 3)) is not None
+
+
 def classify(text: str, today: dt.date | None = None) -> IntentResult:
     """Classify one caller answer.
 
@@ -243,6 +267,8 @@ def classify(text: str, today: dt.date | None = None) -> IntentResult:
     today = today or dt.datetime.now(dt.UTC).date()
     norm = normalize_text(text)
     day = parse_day(norm, today)
+    if day is not None and not _day_asked(norm):
+        day = None
     words = norm.split()
     for intent, patterns in _COMPILED:
         if intent is Intent.TRANSFER:  # after the unambiguous opt-outs, before everything else

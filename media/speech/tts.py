@@ -41,6 +41,10 @@ _ESPEAK_PITCH_PARAM = 3
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
+# A rendered phrase: its text, output rate, voice, and whether it came from a fresh process (``repeatable``).
+CacheKey = tuple[str, int, "Voice", bool]
+
+
 class SpeechSynthesisError(RuntimeError):
     """eSpeak NG is missing or failed to render a phrase."""
 
@@ -175,13 +179,13 @@ class PcmCache:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes!r}")
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._items: OrderedDict[tuple[str, int, Voice], bytes] = OrderedDict()
+        self._items: OrderedDict[CacheKey, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, key: tuple[str, int, Voice]) -> bytes | None:
+    def get(self, key: CacheKey) -> bytes | None:
         """The cached PCM of ``key`` (marked as recently used), or None."""
         with self._lock:
             pcm = self._items.get(key)
@@ -189,7 +193,7 @@ class PcmCache:
                 self._items.move_to_end(key)
             return pcm
 
-    def put(self, key: tuple[str, int, Voice], pcm: bytes) -> None:
+    def put(self, key: CacheKey, pcm: bytes) -> None:
         """Keep ``pcm``, dropping the least recently used phrases until the budget holds."""
         if len(pcm) > self.max_bytes:
             return
@@ -218,7 +222,8 @@ def cache() -> PcmCache:
     return _cache
 
 
-def synthesize(text: str, rate: int = 8000, voice: Voice | None = None, *, cache: bool = True) -> bytes:
+def synthesize(text: str, rate: int = 8000, voice: Voice | None = None, *, cache: bool = True,
+               repeatable: bool = False) -> bytes:
     """Speak ``text`` and return PCM16 LE mono at ``rate`` Hz (cached per text, rate and voice).
 
     Args:
@@ -227,6 +232,12 @@ def synthesize(text: str, rate: int = 8000, voice: Voice | None = None, *, cache
         voice: voice settings; the default US English voice when omitted.
         cache: keep the result for the next call with the same text. Pass False for a text rendered from a
             contact's variables (unique per contact, F21).
+        repeatable: render in a fresh ``espeak-ng`` process, so the same text always gives the same samples.
+            Why: the library keeps state between renders that no call resets (its pitch flutter runs on), so
+            the same phrase comes out a few samples longer or shorter, with other waveforms, depending on what
+            the process said before; a recogniser hears such renders differently. The simulated callees and
+            the recognition tests use this, so what they say does not depend on the order of the calls.
+            About 15 ms per phrase (once per phrase when cached).
 
     Returns:
         The samples; empty bytes for blank text.
@@ -237,13 +248,15 @@ def synthesize(text: str, rate: int = 8000, voice: Voice | None = None, *, cache
     if not text.strip():
         return b""
     voice = voice or Voice()
-    key = (text, rate, voice)
+    key = (text, rate, voice, repeatable)
     if cache:
         hit = _cache.get(key)
         if hit is not None:
             return hit
-    with _lock:  # eSpeak NG has process-global state
-        rendered = _render_with_library(text, voice)
+    rendered = None
+    if not repeatable:
+        with _lock:  # eSpeak NG has process-global state
+            rendered = _render_with_library(text, voice)
     if rendered is None:
         rendered = _render_with_command(text, voice)
     pcm, native_rate = rendered

@@ -78,8 +78,10 @@ VOICES: tuple[tuple[str, str, int, int], ...] = (
     ("espeak-ng", "en-gb-scotland", 150, 50),
 )
 # Thresholds under the measured rates (docs/testing.md keeps the figures): intents right, and opt-outs caught.
-MIN_INTENT_RATE = 0.45
+MIN_INTENT_RATE = 0.44
 MIN_OPT_OUT_RATE = 0.40
+# Answers that asked for no call back but were scheduled one (15 before a weekday had to be asked for; now 5).
+MAX_FALSE_CALL_BACKS = 5
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,10 @@ def test_held_out_answers_that_are_no_opt_out_are_never_recorded_as_one(results:
     # any voice, may be recorded at once (the agent may still ask about one)
     wrong = [(h.voice, h.phrase, h.text) for h in results if h.expected != "opt_out" and h.intent is Intent.OPT_OUT]
     assert wrong == [], wrong
+
+
+def test_few_held_out_answers_schedule_a_call_back_nobody_asked_for(results: list[Heard]) -> None:
+    # a false call-back calls a person again on a day they never named (and one who opted out, or declined)
+    wrong = [(h.voice, h.phrase, h.text) for h in results if h.expected != "call_back" and h.intent is Intent.CALL_BACK]
+    print(f"false call-backs: {len(wrong)} of {sum(h.expected != 'call_back' for h in results)}")
+    assert len(wrong) <= MAX_FALSE_CALL_BACKS, wrong

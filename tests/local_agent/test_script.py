@@ -441,3 +441,49 @@ def test_a_day_heard_in_a_goodbye_is_not_a_call_back() -> None:
     # "Fine, but I am not interested. Goodbye." as the recogniser heard it
     assert classify("friday list what is this goodbye", WEDNESDAY).intent is Intent.UNKNOWN
     assert classify("call me on friday goodbye", WEDNESDAY).intent is Intent.CALL_BACK
+
+
+@pytest.mark.parametrize(
+    ("heard", "reply"),
+    [
+        ("fine but i what is this goodbye", "Thank you for calling, goodbye."),  # nothing agreed: the goodbye
+        ("yes i am interested", "Great, a colleague will be in touch."),  # agreed: the closing
+    ],
+)
+def test_the_closing_is_said_only_to_a_caller_who_agreed(heard: str, reply: str) -> None:
+    script = parse_script("Question: Still interested?\nClosing: Great, a colleague will be in touch.\n"
+                          "Goodbye: Thank you for calling, goodbye.")
+    d = Dialogue(script, ToolSet.from_tools([{
+        "type": "function", "name": "record_outcome", "parameters": {"type": "object", "properties": {
+            "outcome": {"type": "string", "enum": LABELS}}}}]), today=WEDNESDAY)
+    d.next_response()
+    d.user_said(heard)
+    actions = d.next_response()
+    assert isinstance(actions[0], Say)
+    assert actions[0].text == reply
+
+
+def test_the_default_goodbye_promises_nothing() -> None:
+    assert parse_script("Question: Still interested?").goodbye == "Thank you for your time. Goodbye."
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "day"),
+    [
+        # a weekday inside a longer answer with nothing around it that schedules is a misheard word
+        ("friday list that like for", Intent.UNKNOWN, None),
+        ("friday list good like for", Intent.UNKNOWN, None),
+        # asked for: a short answer, next to a scheduling word, or after "call me (back)"
+        ("friday", Intent.CALL_BACK, dt.date(2026, 11, 27)),
+        ("friday is fine", Intent.CALL_BACK, dt.date(2026, 11, 27)),
+        ("friday afternoon would be better", Intent.CALL_BACK, dt.date(2026, 11, 27)),
+        ("can you phone me on friday instead", Intent.CALL_BACK, dt.date(2026, 11, 27)),
+        ("please call me back friday if you can", Intent.CALL_BACK, dt.date(2026, 11, 27)),
+        ("how about friday then", Intent.CALL_BACK, dt.date(2026, 11, 27)),
+        # other days always count
+        ("i am busy right now from your call me back tomorrow", Intent.CALL_BACK, dt.date(2026, 11, 26)),
+    ],
+)
+def test_a_weekday_counts_only_when_asked_for(text: str, intent: Intent, day: dt.date | None) -> None:
+    result = classify(text, WEDNESDAY)
+    assert (result.intent, result.day) == (intent, day)

@@ -245,4 +245,4 @@ def test_a_fallback_rendered_with_the_contacts_name_is_not_cached() -> None:
     result, _, _ = _run_failing(url)
     # then the rendered text was spoken but not kept (F21: unique per contact)
     assert result.disposition == "ai_error"
-    assert tts.cache().get(("Sorry Ada, we will call you back.", 8000, Voice(name="en-us"))) is None
+    assert tts.cache().get(("Sorry Ada, we will call you back.", 8000, Voice(name="en-us"), False)) is None

@@ -73,20 +73,20 @@ def test_the_cache_is_bounded_by_bytes_least_recently_used_out_first() -> None:
     # given a cache of 1,000 bytes holding two phrases of 400
     cache = tts.PcmCache(1000)
     voice = tts.Voice()
-    cache.put(("a", 8000, voice), b"a" * 400)
-    cache.put(("b", 8000, voice), b"b" * 400)
-    assert cache.get(("a", 8000, voice)) is not None  # "a" is now the most recently used
+    cache.put(("a", 8000, voice, False), b"a" * 400)
+    cache.put(("b", 8000, voice, False), b"b" * 400)
+    assert cache.get(("a", 8000, voice, False)) is not None  # "a" is now the most recently used
 
     # when a third phrase would pass the budget
-    cache.put(("c", 8000, voice), b"c" * 400)
+    cache.put(("c", 8000, voice, False), b"c" * 400)
 
     # then the least recently used one went, and the bytes held stay within the budget
-    assert cache.get(("b", 8000, voice)) is None
-    assert cache.get(("a", 8000, voice)) == b"a" * 400
+    assert cache.get(("b", 8000, voice, False)) is None
+    assert cache.get(("a", 8000, voice, False)) == b"a" * 400
     assert (len(cache), cache.bytes) == (2, 800)
     # and a phrase larger than the whole budget is never kept
-    cache.put(("huge", 8000, voice), b"h" * 1001)
-    assert cache.get(("huge", 8000, voice)) is None
+    cache.put(("huge", 8000, voice, False), b"h" * 1001)
+    assert cache.get(("huge", 8000, voice, False)) is None
     assert cache.bytes == 800
     with pytest.raises(ValueError, match="max_bytes"):
         tts.PcmCache(-1)
@@ -112,3 +112,27 @@ def test_many_unique_renders_never_grow_the_cache_past_its_budget(monkeypatch: p
     # then the cache holds no more than its budget
     assert 0 < tts.cache().bytes <= 96_000
     assert len(tts.cache()) < 40
+
+
+def test_a_repeatable_render_gives_the_same_samples_whatever_was_said_before() -> None:
+    phrase = "Fine, but I am not interested. Goodbye."
+    # given one repeatable render, then other phrases spoken by the library in between
+    first = tts.synthesize(phrase, 8000, cache=False, repeatable=True)
+    for other in ("Sorry, who is this?", "Call me back tomorrow.", phrase):
+        tts.synthesize(other, 8000, cache=False)
+    # when the phrase is rendered repeatably again
+    again = tts.synthesize(phrase, 8000, cache=False, repeatable=True)
+    # then the samples are the same, byte for byte, and they are speech (about 2 s)
+    assert again == first
+    assert 1.5 < len(first) / 2 / 8000 < 4
+
+
+def test_the_library_render_depends_on_what_the_process_said_before() -> None:
+    # Why `repeatable` exists: if eSpeak NG's library ever renders the same text identically whatever came before,
+    # the simulator can go back to the cheaper in-process render. This test then fails and says so.
+    phrase = "Call me back tomorrow."
+    renders = set()
+    for other in ("Hello?", "Sorry, who is this? How did you get my number?", "Yes."):
+        tts.synthesize(other, 8000, cache=False)
+        renders.add(tts.synthesize(phrase, 8000, cache=False))
+    assert len(renders) > 1
