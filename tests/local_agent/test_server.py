@@ -141,11 +141,12 @@ class Conversation:
     async def speak(self, text: str, fmt: dict[str, Any], silence_ms: int = 1000, lead_ms: int = 300) -> None:
         """Send a pause, eSpeak speech, then silence, in 20 ms frames, as a phone bridge streams them."""
         if fmt["type"] in ("audio/pcmu", "audio/pcma"):
-            pcm = b"\0\0" * (8 * lead_ms) + tts.synthesize(text, 8000) + b"\0\0" * (8 * silence_ms)
+            pcm = b"\0\0" * (8 * lead_ms) + tts.synthesize(text, 8000, repeatable=True) + b"\0\0" * (8 * silence_ms)
             audio = g711.pcm16_to_ulaw(pcm) if fmt["type"] == "audio/pcmu" else g711.pcm16_to_alaw(pcm)
             frame = 160
         else:
-            audio = b"\0\0" * (24 * lead_ms) + tts.synthesize(text, 24000) + b"\0\0" * (24 * silence_ms)
+            speech = tts.synthesize(text, 24000, repeatable=True)
+            audio = b"\0\0" * (24 * lead_ms) + speech + b"\0\0" * (24 * silence_ms)
             frame = 960
         for i in range(0, len(audio), frame):
             await self.connection.input_audio_buffer.append(audio=base64.b64encode(audio[i : i + frame]).decode())

@@ -31,7 +31,7 @@ SCHEMA = [{"label": "interested", "description": "Wants a quote.", "fields": []}
 
 def test_a_call_with_the_local_agent_records_the_outcome_and_hangs_up() -> None:
     agent_server = start_in_thread("127.0.0.1", free_port())
-    reply = tts.synthesize("yes I would like a free quote", 8000)
+    reply = tts.synthesize("yes I would like a free quote", 8000, repeatable=True)
     reply_frames = [reply[i:i + 320].ljust(320, b"\0") for i in range(0, len(reply), 320)]
     state: dict[str, int] = {}
     try:

@@ -285,7 +285,7 @@ def test_a_baresip_phone_hears_the_agent_and_the_agent_hears_the_person(
     # given a baresip phone that answers, says a sentence after 4 s, once the agent's opening is over (then stays
     # quiet), and records what it hears
     speech = tmp_path / "person.wav"
-    pcm = bytes(64000) + synthesize(PERSON_SAYS, 8000) + bytes(160000)
+    pcm = bytes(64000) + synthesize(PERSON_SAYS, 8000, repeatable=True) + bytes(160000)
     with wave.open(str(speech), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
@@ -353,7 +353,7 @@ def test_a_baresip_phone_that_holds_and_resumes_the_call_is_heard_after_it(
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(8000)
-        wav.writeframes(bytes(80000) + synthesize(PERSON_SAYS, 8000) + bytes(120000))
+        wav.writeframes(bytes(80000) + synthesize(PERSON_SAYS, 8000, repeatable=True) + bytes(120000))
     console = BARESIP_PORT + 6
     with baresip_phone(tmp_path, number="+12025550187", port=BARESIP_PORT, rtp_port=BARESIP_RTP_PORT,
                        speech=speech, console_port=console, quit_after_s=16) as phone_dir:
@@ -395,7 +395,7 @@ def test_a_tls_trunk_with_mandatory_srtp_talks_with_a_baresip_phone_that_require
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(8000)
-        wav.writeframes(bytes(64000) + synthesize(PERSON_SAYS, 8000) + bytes(160000))
+        wav.writeframes(bytes(64000) + synthesize(PERSON_SAYS, 8000, repeatable=True) + bytes(160000))
     with baresip_phone(tmp_path, number="+12025550188", port=BARESIP_PORT, rtp_port=BARESIP_RTP_PORT,
                        speech=speech, tls_certificate=certificate, media_encryption="srtp-mand") as phone_dir:
         # when the campaign calls it on a TLS trunk (verified against that CA) whose SRTP is mandatory

@@ -254,7 +254,8 @@ def person_pcap(tmp_path: Path) -> Path:
     """The person's side of the call for SIPp: "Hello?", a pause, then a request for a representative."""
     return write_rtp_speech_pcap(
         tmp_path / "person.pcap",
-        [(200, synthesize("Hello?", 8000)), (9000, synthesize("I want to speak to a representative.", 8000))],
+        [(200, synthesize("Hello?", 8000, repeatable=True)),
+         (9000, synthesize("I want to speak to a representative.", 8000, repeatable=True))],
     )
 
 
