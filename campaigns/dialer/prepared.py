@@ -43,6 +43,17 @@ def execute_prepared(cursor: Any, prefix: str, sql: str, params: dict[str, objec
     effect) is another statement, not a wrong plan. Parameter types are inferred by the server from the
     statement (cast where the context does not say).
     """
+    _execute(cursor, prefix, sql, params)
+    return cursor.fetchone() if cursor.description else None
+
+
+def execute_prepared_all(cursor: Any, prefix: str, sql: str, params: dict[str, object]) -> list[tuple[Any, ...]]:
+    """As ``execute_prepared``, returning every row."""
+    _execute(cursor, prefix, sql, params)
+    return list(cursor.fetchall()) if cursor.description else []
+
+
+def _execute(cursor: Any, prefix: str, sql: str, params: dict[str, object]) -> None:
     text, names = positional(sql)
     name = f"{prefix}_{hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]}"
     raw = connection.connection
@@ -54,4 +65,3 @@ def execute_prepared(cursor: Any, prefix: str, sql: str, params: dict[str, objec
         done.add(name)
     placeholders = ", ".join(["%s"] * len(names))
     cursor.execute(f"EXECUTE {name}({placeholders})", [params[n] for n in names])
-    return cursor.fetchone() if cursor.description else None
