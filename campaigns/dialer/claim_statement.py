@@ -9,7 +9,11 @@ literals of the text: in a generic plan a parameter would hide them and the part
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from django.db import connection
+from django.db.models import Field
 
 from campaigns.choices import CONTACT_DIALABLE, AttemptState, CampaignStatus
 from campaigns.models import CallAttempt, Campaign, CampaignSpend, Contact, DoNotCall
@@ -25,6 +29,26 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# Defaults that are the same value every time (constants, and the empty dict or list of a JSON or array field):
+# prepared for the database once. Any other callable default is called on every claim.
+_FRESH = object()
+
+
+@functools.cache
+def _default_columns() -> tuple[tuple[Field[Any, Any], str, str, str, object], ...]:
+    """(field, quoted column, parameter name, database type, prepared value or ``_FRESH``) per column left to
+    its default."""
+    out: list[tuple[Field[Any, Any], str, str, str, object]] = []
+    for f in CallAttempt._meta.concrete_fields:
+        if f.attname in _CLAIM_SET_COLUMNS or f.column in _CLAIM_SET_COLUMNS:
+            continue
+        default = f.default
+        static = not callable(default) or default in (dict, list)
+        value = f.get_db_prep_save(f.get_default(), connection) if static else _FRESH
+        out.append((f, connection.ops.quote_name(f.column), f"default_{f.column}", str(f.db_type(connection)), value))
+    return tuple(out)
+
+
 def claim_sql(ctes: str, predicate: str) -> tuple[str, dict[str, object]]:
     """The claim statement with the compliance ``ctes`` and ``predicate`` (``compliance_sql(as_arrays=True)``),
     and the parameters of the attempt columns it leaves at their defaults.
@@ -33,19 +57,22 @@ def claim_sql(ctes: str, predicate: str) -> tuple[str, dict[str, object]]:
     ``req_ids``/``req_n``/``req_win`` (per campaign: id, how many to claim, its window), ``now``,
     ``in_progress``, ``queued`` and ``lease`` (the queued attempt's expiry).
     """
+    defaults: dict[str, object] = {}
+    for f, _, key, _, value in _default_columns():
+        if value is _FRESH:
+            value = f.get_db_prep_save(f.get_default(), connection)
+        defaults[key] = value
+    return _claim_text(ctes, predicate), defaults
+
+
+@functools.lru_cache(maxsize=8)
+def _claim_text(ctes: str, predicate: str) -> str:
+    # The same text object for the same rules: the prepared statement's lookup hashes it once.
     contact_t, attempt_t = Contact._meta.db_table, CallAttempt._meta.db_table
     campaign_t, dnc_t = Campaign._meta.db_table, DoNotCall._meta.db_table
     spend_t = CampaignSpend._meta.db_table
-    names: list[str] = []
-    placeholders: list[str] = []
-    defaults: dict[str, object] = {}
-    for f in CallAttempt._meta.concrete_fields:
-        if f.attname in _CLAIM_SET_COLUMNS or f.column in _CLAIM_SET_COLUMNS:
-            continue
-        key = f"default_{f.column}"
-        names.append(connection.ops.quote_name(f.column))
-        placeholders.append(f"CAST(%({key})s AS {f.db_type(connection)})")
-        defaults[key] = f.get_db_prep_save(f.get_default(), connection)
+    names = [column for _, column, _, _, _ in _default_columns()]
+    placeholders = [f"CAST(%({key})s AS {db_type})" for _, _, key, db_type, _ in _default_columns()]
     # The same list as the partial dispatch index, and the states as attempt_in_flight_idx states them.
     dialable = ", ".join(_literal(s) for s in sorted(CONTACT_DIALABLE))
     ended, running = _literal(AttemptState.ENDED.value), _literal(CampaignStatus.RUNNING.value)
@@ -104,4 +131,4 @@ def claim_sql(ctes: str, predicate: str) -> tuple[str, dict[str, object]]:
         FROM upd ORDER BY upd.campaign_id, upd.priority DESC, upd.next_attempt_at ASC NULLS FIRST, upd.id
         RETURNING id, campaign_id
     """  # noqa: S608 (identifiers from model metadata, literals from choice sets; every value is a parameter)
-    return sql, defaults
+    return sql
