@@ -191,15 +191,14 @@ def _running_campaigns_sql() -> str:
     def col(model: type[Model], name: str) -> str:
         return quote(next(f.column for f in model._meta.concrete_fields if f.name == name))
 
-    trunk, governor = Trunk, CampaignGovernor
     c = [col(Campaign, f) for f in ("id", "trunk", "max_concurrent", "max_cps", "window_days", "window_start",
                                     "window_end", "status", "budget")]
     return f"""
         SELECT c.{c[0]}, c.{c[1]}, c.{c[2]}, c.{c[3]}, c.{c[4]}, c.{c[5]}, c.{c[6]},
-               t.{col(trunk, "max_channels")}, t.{col(trunk, "max_cps")}, g.{col(governor, "concurrency_limit")}
-        FROM {table(Campaign)} c JOIN {table(trunk)} t ON t.{col(trunk, "id")} = c.{c[1]}
-        LEFT JOIN {table(governor)} g ON g.{col(governor, "campaign")} = c.{c[0]}
-        WHERE c.{c[7]} = %s AND t.{col(trunk, "enabled")}
+               t.{col(Trunk, "max_channels")}, t.{col(Trunk, "max_cps")}, g.{col(CampaignGovernor, "concurrency_limit")}
+        FROM {table(Campaign)} c JOIN {table(Trunk)} t ON t.{col(Trunk, "id")} = c.{c[1]}
+        LEFT JOIN {table(CampaignGovernor)} g ON g.{col(CampaignGovernor, "campaign")} = c.{c[0]}
+        WHERE c.{c[7]} = %s AND t.{col(Trunk, "enabled")}
           -- A campaign whose spend reached its budget cap dials no more, even before its pause lands.
           AND NOT EXISTS (SELECT 1 FROM {table(CampaignSpend)} s WHERE s.{col(CampaignSpend, "campaign")} = c.{c[0]}
                           AND s.{col(CampaignSpend, "amount")} >= c.{c[8]})
