@@ -23,9 +23,11 @@ The virtual clock starts on Tuesday 2026-06-16 16:00 UTC: New York 12:00, Los An
 
 Prints each phase's figures and, last: ``claims_per_s=R tick_p99_ms=T`` (of the claim phase).
 
-``--baseline-ref REF [--rounds N]``: an A/B on the same data in one run, claim phases of the code at ``REF``
-(exported with ``git archive``) and of this tree alternating, both measured by this file; prints each round and
-the medians (CPU per tick, of it Python, claims/s, tick p50/p99).
+``--baseline-ref REF [--baseline-ref REF2 ...] [--rounds N]``: an A/B on the same data in one run, claim phases
+of the code at each ``REF`` (exported with ``git archive``) and of this tree in turn (the order rotated every
+round), all measured by this file; prints each round, the medians (CPU per tick, of it Python, claims/s, tick
+p50/p99) and the median per-round ratio of this tree's CPU per tick to each ref's. The attempt table's columns
+get database defaults in the bench database so that older code can insert attempts.
 """
 
 from __future__ import annotations
@@ -381,7 +383,11 @@ def _claim_run(root: Path, args: argparse.Namespace, base_url: str, redis_url: s
     cmd = [sys.executable, str(Path(__file__).resolve()), "--skip-load", "--skip-full",
            "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--max-concurrent", str(args.max_concurrent)]
     env = {**os.environ, "DATABASE_URL": base_url, "REDIS_URL": redis_url, "BENCH_CODE_ROOT": str(root)}
-    out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=True).stdout
+    run = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+    if run.returncode:
+        sys.stderr.write(run.stderr)
+        run.check_returncode()
+    out = run.stdout
     figures: dict[str, float] = {}
     for line in out.splitlines():
         if line.startswith("claim:"):
@@ -391,27 +397,58 @@ def _claim_run(root: Path, args: argparse.Namespace, base_url: str, redis_url: s
     return figures
 
 
-def compare_with(ref: str, args: argparse.Namespace, base_url: str, redis_url: str) -> int:
-    """A/B on the same data in one run: claim phases of ``ref`` (exported with ``git archive``) and of this
-    tree, alternating, ``--rounds`` each; prints every round and the medians."""
+def _default_new_columns() -> None:
+    """Give the attempt table's NOT NULL columns their model default in the database too (bench database only),
+    so that older code, which does not know columns added since, can still insert attempts."""
+    from django.db import connection
+
+    from campaigns.models import CallAttempt
+
+    table = CallAttempt._meta.db_table
+    with connection.cursor() as cursor:
+        for f in CallAttempt._meta.concrete_fields:
+            default = None if f.null or f.primary_key or f.is_relation else f.get_default()
+            if default is None:
+                continue
+            value = f.get_db_prep_save(default, connection)
+            cursor.execute(f"ALTER TABLE {table} ALTER COLUMN {connection.ops.quote_name(f.column)} "
+                           f"SET DEFAULT CAST(%s AS {f.db_type(connection)})", [value])
+
+
+def compare_with(refs: list[str], args: argparse.Namespace, base_url: str, redis_url: str) -> int:
+    """A/B on the same data in one run: claim phases of each of ``refs`` (exported with ``git archive``) and of
+    this tree, in turn, ``--rounds`` each, the order rotated every round; prints every round, the medians and
+    the median of the per-round ratios of this tree's CPU per tick to each ref's."""
     here = Path(__file__).resolve().parent.parent
+    _default_new_columns()
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
-        archive = subprocess.run(["git", "-C", str(here), "archive", ref], capture_output=True,
-                                 check=True).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
-        sides = {"baseline": Path(tmp), "this": here}
+        sides: dict[str, Path] = {}
+        for i, ref in enumerate(refs):
+            root = Path(tmp) / str(i)
+            root.mkdir()
+            archive = subprocess.run(["git", "-C", str(here), "archive", ref], capture_output=True,
+                                     check=True).stdout
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(root, filter="data")
+            sides[f"baseline({ref})"] = root
+        sides["this"] = here
+        names = list(sides)
         results: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
         for round_no in range(1, args.rounds + 1):
-            for name, root in sides.items():
-                figures = _claim_run(root, args, base_url, redis_url)
+            k = (round_no - 1) % len(names)  # who goes first changes every round
+            for name in names[k:] + names[:k]:
+                figures = _claim_run(sides[name], args, base_url, redis_url)
                 results[name].append(figures)
                 print(f"round {round_no} {name}: " + " ".join(f"{k}={v:g}" for k, v in figures.items()), flush=True)
     keys = ("claims_per_s", "cpu_ms_per_tick", "python_ms_per_tick", "tick_p50_ms", "tick_p99_ms")
     for name, rows in results.items():
         medians = {k: statistics.median(r.get(k, 0.0) for r in rows) for k in keys}
-        label = f"baseline({ref})" if name == "baseline" else "this"
-        print(f"median {label}: " + " ".join(f"{k}={v:.1f}" for k, v in medians.items()), flush=True)
+        print(f"median {name}: " + " ".join(f"{k}={v:.1f}" for k, v in medians.items()), flush=True)
+    for name in names[:-1]:
+        ratios = [t["cpu_ms_per_tick"] / b["cpu_ms_per_tick"]
+                  for t, b in zip(results["this"], results[name], strict=True) if b.get("cpu_ms_per_tick")]
+        print(f"cpu_ratio this/{name}: rounds=" + ",".join(f"{r:.3f}" for r in ratios)
+              + f" median={statistics.median(ratios):.3f}", flush=True)
     return 0
 
 
@@ -428,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dnc-share", type=float, default=0.01)
     parser.add_argument("--skip-load", action="store_true", help="reuse the loaded contacts (statuses reset)")
     parser.add_argument("--skip-full", action="store_true")
-    parser.add_argument("--baseline-ref", default="",
+    parser.add_argument("--baseline-ref", action="append", default=[],
                         help="A/B: claim phases of the code at this git ref and of this tree, alternating, same data")
     parser.add_argument("--rounds", type=int, default=3, help="claim phases per side with --baseline-ref")
     args = parser.parse_args(argv)

@@ -52,9 +52,25 @@ class _Params:
         return self.values
 
 
+# Separator of the zone names in one list sent as text (``as_arrays``): IANA zone names never contain it.
+ZONE_LIST_SEP = ","
+
+
+def zone_list_text(zones: Iterable[str]) -> str:
+    """A zone list as one text (``string_to_array(text, ',')`` in SQL gives it back; '' gives '{}')."""
+    zones = list(zones)
+    text = ZONE_LIST_SEP.join(zones)
+    # Fail closed: a name that would split differently (empty, or holding the separator) would change which
+    # contacts pass. Checked by counting, in C, not name by name.
+    if zones and (text.count(ZONE_LIST_SEP) != len(zones) - 1 or "" in zones):
+        raise ValueError(f"zone name unusable in a list: {[z for z in zones if ZONE_LIST_SEP in z or not z]}")
+    return text
+
+
 def compliance_sql(now: dt.datetime, company: CompanyPolicy | None, *, exclude_attempt: str = "0",
                    named: bool = False, count_queued: bool = True,
-                   contact_zones: Collection[str] | None = None, company_in_window: bool = False) -> ComplianceSql:
+                   contact_zones: Collection[str] | None = None, company_in_window: bool = False,
+                   as_arrays: bool = False) -> ComplianceSql:
     """The checks for contacts claimed or dialed at ``now``.
 
     The campaign's window (clipped to the federal hours) is checked by the caller, as before; a contact passes
@@ -74,33 +90,45 @@ def compliance_sql(now: dt.datetime, company: CompanyPolicy | None, *, exclude_a
         company_in_window: The caller has intersected its window's zones with the company's open zones
             (``company_zones``), as the claim does once per tick: the company's hours are then not repeated
             here for every contact.
+        as_arrays: The state zone lists and the caps as a fixed number of array parameters (named) instead of
+            one ``VALUES`` row each, so the text does not change with the rules in effect (a statement
+            prepared once) and the lists are not quoted one by one. Same rows, same predicate.
     """
     attempt_t, contact_t = _table("campaigns", "CallAttempt"), _table("campaigns", "Contact")
     consent_t, cc_t = _table("compliance", "ConsentRecord"), _table("compliance", "CampaignCompliance")
     list_t, number_t = _table("compliance", "NationalDncList"), _table("compliance", "NationalDncNumber")
     rnd_t = _table("compliance", "ReassignedNumberResult")
-    p = _Params(named)
+    p = _Params(named or as_arrays)
     keep = _zone_filter(contact_zones)
     # Precomputed per call of this function (the claim: once per tick), not per contact: the open zones of each
     # state with its own hours, the company's, the caps, and the sets of state codes that have either.
-    zone_rows: list[str] = []
-    zone_codes: list[str] = []
-    for code, zones in zones_open_by_jurisdiction(now, company).items():
-        if code != FEDERAL:
-            zone_codes.append(code)
-            zone_rows.append(f"({p(code)}::varchar, {p(keep(zones))}::varchar[])")
+    zone_lists: list[tuple[str, list[str]]] = [
+        (code, keep(zones)) for code, zones in zones_open_by_jurisdiction(now, company).items() if code != FEDERAL]
+    zone_codes = [code for code, _ in zone_lists]
     if company is not None and not company_in_window:
-        zone_rows.append(f"('*'::varchar, {p(keep(company_zones(now, company)))}::varchar[])")
-    if not zone_rows:
-        zone_rows.append("(NULL::varchar, NULL::varchar[])")
+        zone_lists.append(("*", keep(company_zones(now, company))))
     caps = list(_caps(now.date(), company))
-    cap_rows = [f"({p(code)}::varchar, {p(max_calls)}::integer, {p(period)}::interval)"
-                for code, max_calls, period in caps]
-    if not cap_rows:
-        cap_rows.append("(NULL::varchar, NULL::integer, NULL::interval)")
     cap_codes = sorted({code for code, _, _ in caps})
-    ctes = (f"comp_zones(code, zones) AS (VALUES {', '.join(zone_rows)}), "
-            f"comp_caps(code, maxn, period) AS (VALUES {', '.join(cap_rows)}), "
+    if as_arrays:
+        # One row per state as with VALUES; an empty list is an empty array (the state's contacts refused), not
+        # a missing row. MATERIALIZED: built once per statement, never re-expanded per contact.
+        zones_cte = (f"comp_zones(code, zones) AS MATERIALIZED (SELECT code, string_to_array(list, "  # noqa: S608
+                     f"'{ZONE_LIST_SEP}')::varchar[] FROM unnest({p([c for c, _ in zone_lists])}::varchar[], "
+                     f"{p([zone_list_text(z) for _, z in zone_lists])}::text[]) AS t(code, list))")
+        caps_cte = (f"comp_caps(code, maxn, period) AS MATERIALIZED (SELECT * FROM unnest("  # noqa: S608
+                    f"{p([c for c, _, _ in caps])}::varchar[], {p([m for _, m, _ in caps])}::integer[], "
+                    f"{p([t for _, _, t in caps])}::interval[]) AS t(code, maxn, period))")
+    else:
+        zone_rows = [f"({p(code)}::varchar, {p(zones)}::varchar[])" for code, zones in zone_lists]
+        if not zone_rows:
+            zone_rows.append("(NULL::varchar, NULL::varchar[])")
+        cap_rows = [f"({p(code)}::varchar, {p(max_calls)}::integer, {p(period)}::interval)"
+                    for code, max_calls, period in caps]
+        if not cap_rows:
+            cap_rows.append("(NULL::varchar, NULL::integer, NULL::interval)")
+        zones_cte = f"comp_zones(code, zones) AS (VALUES {', '.join(zone_rows)})"
+        caps_cte = f"comp_caps(code, maxn, period) AS (VALUES {', '.join(cap_rows)})"
+    ctes = (f"{zones_cte}, {caps_cte}, "
             f"comp_now(t, dnc_fresh, zone_codes, cap_codes) AS (VALUES ({p(now)}::timestamptz, "
             f"{p(now - NATIONAL_DNC_MAX_AGE)}::timestamptz, {p(zone_codes)}::varchar[], {p(cap_codes)}::varchar[]))")
     telemarketing, written = CampaignPurpose.TELEMARKETING.value, ConsentNeeded.WRITTEN.value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,21 +29,37 @@ NUMBER_LOCK_NAMESPACE = 0x0CA9_0E5C
 _TEN_DIGITS = re.compile(r"\D*(1?)(\d{10})\D*$")
 
 
+_COMPANY_RULE_FIELDS = ("window_start", "window_end", "window_days", "no_holidays", "max_calls_24h", "max_calls_7d",
+                        "max_calls_30d")
+
+
+@functools.cache
+def _company_rules_sql() -> str:
+    quote = connection.ops.quote_name
+    columns = {f.name: quote(f.column) for f in CompanyRule._meta.concrete_fields}
+    return (f"SELECT {', '.join(columns[f] for f in _COMPANY_RULE_FIELDS)} "  # noqa: S608 (model metadata)
+            f"FROM {quote(CompanyRule._meta.db_table)} WHERE {columns['enabled']} ORDER BY {columns['id']}")
+
+
 def company_policy() -> CompanyPolicy | None:
     """The enabled company rules as one policy (the strictest of several rows), or None when there are none."""
-    rows = list(CompanyRule.objects.filter(enabled=True))
+    # Read on every dispatcher tick and every dial gate (a rule change applies at once in every process): one
+    # fixed statement, without building an ORM query each time.
+    with connection.cursor() as cursor:
+        cursor.execute(_company_rules_sql())
+        rows = cursor.fetchall()
     if not rows:
         return None
     caps: list[FrequencyCap] = []
-    for row in rows:
-        for limit, hours in ((row.max_calls_24h, 24), (row.max_calls_7d, 24 * 7), (row.max_calls_30d, 24 * 30)):
+    for *_, max_24h, max_7d, max_30d in rows:
+        for limit, hours in ((max_24h, 24), (max_7d, 24 * 7), (max_30d, 24 * 30)):
             if limit:
                 caps.append(FrequencyCap(limit, dt.timedelta(hours=hours)))
     days = frozenset(range(7))
     for row in rows:
-        days &= frozenset(row.window_days)
-    return CompanyPolicy(start=max(r.window_start for r in rows), end=min(r.window_end for r in rows), days=days,
-                         no_holidays=any(r.no_holidays for r in rows), caps=tuple(caps))
+        days &= frozenset(row[2])
+    return CompanyPolicy(start=max(r[0] for r in rows), end=min(r[1] for r in rows), days=days,
+                         no_holidays=any(r[3] for r in rows), caps=tuple(caps))
 
 
 def record_consent(phone_e164: str, *, kind: str, source: str, obtained_at: dt.datetime, text: str = "",

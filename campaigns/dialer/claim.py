@@ -22,6 +22,7 @@ and SKIP LOCKED do); it keeps a second beat from doing the work twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -32,21 +33,25 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import F, Model, Q
 from django.utils import timezone
 
 from campaigns.choices import CONTACT_DIALABLE, AttemptState, CampaignStatus, ContactStatus
+from campaigns.dialer.claim_statement import claim_sql
 from campaigns.dialer.leases import TokenRequest, refund_dial_tokens, take_dial_tokens
+from campaigns.dialer.prepared import execute_prepared_all
 from campaigns.keys import DISPATCHER_LOCK_ID
-from campaigns.models import CallAttempt, Campaign, CampaignSpend, Contact, DoNotCall
+from campaigns.models import CallAttempt, Campaign, CampaignSpend, Contact
 from campaigns.redis_client import get_redis
 from campaigns.rules.windows import CallingWindow, contact_in_window, next_window_opening, zones_in_window
 from campaigns.services import complete_finished_campaigns
 from campaigns.task_queue import send_originates
 from compliance.caps import capped_until
-from compliance.claim_sql import compliance_sql
+from compliance.claim_sql import compliance_sql, zone_list_text
+from compliance.models import CampaignGovernor
 from compliance.policy import CompanyPolicy, WindowRule, company_zones, next_opening
 from compliance.services import company_policy
+from telephony.models import Trunk
 from telephony.ua_registry import total_free_lines
 
 logger = logging.getLogger(__name__)
@@ -126,14 +131,9 @@ def dispatcher_lock() -> Iterator[bool]:
 
 def plan_tick(now: dt.datetime, r: redis.Redis, *, rotation: int = 0) -> list[CampaignPlan]:
     """Compute each running campaign's free capacity and the zones inside its window now (2 SQL reads)."""
-    campaigns = list(
-        Campaign.objects.filter(status=CampaignStatus.RUNNING, trunk__enabled=True)
-        # A campaign whose spend reached its budget cap dials no more, even before its pause lands.
-        .filter(~Exists(CampaignSpend.objects.filter(campaign_id=OuterRef("pk"), amount__gte=OuterRef("budget"))))
-        .order_by("id")
-        .values_list("id", "trunk_id", "max_concurrent", "max_cps", "window_days", "window_start", "window_end",
-                     "trunk__max_channels", "trunk__max_cps", "governor__concurrency_limit")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_running_campaigns_sql(), [CampaignStatus.RUNNING.value])
+        campaigns: list[tuple[Any, ...]] = cursor.fetchall()
     if not campaigns:
         return []
     by_campaign: dict[int, int] = defaultdict(int)
@@ -179,6 +179,33 @@ def plan_tick(now: dt.datetime, r: redis.Redis, *, rotation: int = 0) -> list[Ca
     return [plans[c] for c in order]
 
 
+@functools.cache
+def _running_campaigns_sql() -> str:
+    """Running campaigns on enabled trunks with what the plan needs; one fixed text, built once (an ORM query
+    with these joins cost more Python per tick than the rest of the plan)."""
+    quote = connection.ops.quote_name
+
+    def table(model: type[Model]) -> str:
+        return quote(model._meta.db_table)
+
+    def col(model: type[Model], name: str) -> str:
+        return quote(next(f.column for f in model._meta.concrete_fields if f.name == name))
+
+    c = [col(Campaign, f) for f in ("id", "trunk", "max_concurrent", "max_cps", "window_days", "window_start",
+                                    "window_end", "status", "budget")]
+    return f"""
+        SELECT c.{c[0]}, c.{c[1]}, c.{c[2]}, c.{c[3]}, c.{c[4]}, c.{c[5]}, c.{c[6]},
+               t.{col(Trunk, "max_channels")}, t.{col(Trunk, "max_cps")}, g.{col(CampaignGovernor, "concurrency_limit")}
+        FROM {table(Campaign)} c JOIN {table(Trunk)} t ON t.{col(Trunk, "id")} = c.{c[1]}
+        LEFT JOIN {table(CampaignGovernor)} g ON g.{col(CampaignGovernor, "campaign")} = c.{c[0]}
+        WHERE c.{c[7]} = %s AND t.{col(Trunk, "enabled")}
+          -- A campaign whose spend reached its budget cap dials no more, even before its pause lands.
+          AND NOT EXISTS (SELECT 1 FROM {table(CampaignSpend)} s WHERE s.{col(CampaignSpend, "campaign")} = c.{c[0]}
+                          AND s.{col(CampaignSpend, "amount")} >= c.{c[8]})
+        ORDER BY c.{c[0]}
+    """  # noqa: S608 (identifiers from model metadata; the status is a parameter)
+
+
 def _in_flight_counts() -> list[tuple[int, int | None, int]]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -187,25 +214,6 @@ def _in_flight_counts() -> list[tuple[int, int | None, int]]:
             [AttemptState.ENDED],
         )
         return cursor.fetchall()
-
-
-# Columns of CallAttempt the claim statement sets itself; every other column gets its model default, so a
-# field added later with a default needs no change here.
-_CLAIM_SET_COLUMNS = {"id", "campaign_id", "contact_id", "trunk_id", "attempt_number", "state", "queued_at",
-                      "lease_expires_at"}
-
-
-def _attempt_default_columns() -> tuple[list[str], list[str], list[object]]:
-    names: list[str] = []
-    placeholders: list[str] = []
-    values: list[object] = []
-    for f in CallAttempt._meta.concrete_fields:
-        if f.attname in _CLAIM_SET_COLUMNS or f.column in _CLAIM_SET_COLUMNS:
-            continue
-        names.append(connection.ops.quote_name(f.column))
-        placeholders.append(f"CAST(%s AS {f.db_type(connection)})")
-        values.append(f.get_db_prep_save(f.get_default(), connection))
-    return names, placeholders, values
 
 
 def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
@@ -227,99 +235,51 @@ def claim_due_contacts(plans: Sequence[CampaignPlan], now: dt.datetime,
     todo = [p for p in plans if p.granted > 0 and p.zones]
     if not todo:
         return {}
-    contact_t, attempt_t = Contact._meta.db_table, CallAttempt._meta.db_table
-    campaign_t, dnc_t = Campaign._meta.db_table, DoNotCall._meta.db_table
-    spend_t = CampaignSpend._meta.db_table
-    names, placeholders, defaults = _attempt_default_columns()
     company = company if company is not None else company_policy()
     # The company's own hours apply to every contact (they can only narrow): folded into each window's zone
     # array here, once per tick, instead of a second containment test per contact in the statement.
     company_open = frozenset(company_zones(now, company)) if company is not None else None
-    # Campaigns with the same window share one zone array (a few hundred names): each is sent and cast once.
-    arrays: dict[tuple[str, ...], int] = {}
-    window_of: dict[int, tuple[str, ...]] = {}
+    # Campaigns with the same window share one zone list (a few hundred names): each is sent and split once.
+    windows: dict[tuple[str, ...], int] = {}
+    window_of: dict[int, int] = {}
     for p in todo:
         zones = tuple(p.zones) if company_open is None else tuple(z for z in p.zones if z in company_open)
-        window_of[p.campaign_id] = zones
-        arrays.setdefault(zones, len(arrays))
-    zones_sql = ", ".join("(%s::integer, %s::varchar[])" for _ in arrays)
-    values_sql = ", ".join("(%s::bigint, %s::integer, %s::integer)" for _ in todo)
-    params: list[Any] = []
-    for zones, wid in arrays.items():
-        params += [wid, list(zones)]
-    for p in todo:
-        params += [p.campaign_id, p.granted, arrays[window_of[p.campaign_id]]]
-    dialable = sorted(CONTACT_DIALABLE)  # the same list as the partial dispatch index
-    rules = compliance_sql(now, company, company_in_window=True)
-    assert isinstance(rules.params, list)  # noqa: S101 (positional by default)
-    params = [*rules.params, *params]
-    sql = f"""
-        WITH {rules.ctes},
-        win(wid, zones) AS (VALUES {zones_sql}),
-        req(campaign_id, n, wid) AS (VALUES {values_sql}),
-        cap AS (
-            -- The in-flight predicate is written as the partial index attempt_in_flight_idx states it.
-            SELECT req.campaign_id, win.zones, c.trunk_id,
-                   LEAST(req.n, c.max_concurrent - (
-                       SELECT count(*) FROM {attempt_t} a WHERE a.campaign_id = c.id AND NOT (a.state = %s))) AS n
-            FROM req JOIN win ON win.wid = req.wid
-            JOIN {campaign_t} c ON c.id = req.campaign_id AND c.status = %s
-            -- Budget cap: no dial once the spend reached it (campaigns/budget.py), checked under the row lock.
-            WHERE NOT EXISTS (SELECT 1 FROM {spend_t} s WHERE s.campaign_id = c.id AND s.amount >= c.budget)
-        ),
-        picked AS (
-            SELECT p.id, cap.campaign_id, cap.trunk_id
-            FROM cap CROSS JOIN LATERAL (
-                SELECT ct.id FROM {contact_t} ct
-                WHERE ct.campaign_id = cap.campaign_id
-                  AND ct.status IN (%s, %s)
-                  AND (ct.next_attempt_at IS NULL OR ct.next_attempt_at <= %s)
-                  -- TCPA: only contacts whose every candidate zone is inside the window now; none = unknown.
-                  AND cardinality(ct.time_zones) > 0 AND ct.time_zones <@ cap.zones
-                  -- Do-not-call: company-wide or this campaign's list.
-                  AND NOT EXISTS (SELECT 1 FROM {dnc_t} d WHERE d.phone_e164 = ct.phone_e164
-                                  AND (d.campaign_id IS NULL OR d.campaign_id = ct.campaign_id))
-                  {rules.predicate}
-                ORDER BY ct.priority DESC, ct.next_attempt_at ASC NULLS FIRST, ct.id
-                LIMIT GREATEST(cap.n, 0)
-                FOR UPDATE OF ct SKIP LOCKED
-            ) p
-        ),
-        upd AS (
-            UPDATE {contact_t} ct SET status = %s, updated_at = %s
-            FROM picked WHERE ct.id = picked.id
-            RETURNING ct.id, ct.campaign_id, picked.trunk_id, ct.priority, ct.next_attempt_at
-        )
-        INSERT INTO {attempt_t} (campaign_id, contact_id, trunk_id, attempt_number, state, queued_at,
-                                 lease_expires_at{"".join(", " + n for n in names)})
-        SELECT upd.campaign_id, upd.id, upd.trunk_id,
-               COALESCE((SELECT max(a.attempt_number) FROM {attempt_t} a WHERE a.contact_id = upd.id), 0) + 1,
-               %s, %s, %s{"".join(", " + p for p in placeholders)}
-        -- Attempt ids follow the dial order, so originates are enqueued in that order too.
-        FROM upd ORDER BY upd.campaign_id, upd.priority DESC, upd.next_attempt_at ASC NULLS FIRST, upd.id
-        RETURNING id, campaign_id
-    """  # noqa: S608 (identifiers come from model metadata; every value is a parameter)
-    params += [AttemptState.ENDED, CampaignStatus.RUNNING, *dialable, now, ContactStatus.IN_PROGRESS, now,
-               AttemptState.QUEUED, now, now + dt.timedelta(seconds=QUEUED_TTL_S), *defaults]
+        window_of[p.campaign_id] = windows.setdefault(zones, len(windows))
+    rules = compliance_sql(now, company, company_in_window=True, as_arrays=True)
+    assert isinstance(rules.params, dict)  # noqa: S101 (as_arrays: named)
+    sql, defaults = claim_sql(rules.ctes, rules.predicate)
+    params: dict[str, object] = {
+        **rules.params, **defaults,
+        "win_ids": list(windows.values()), "win_lists": [zone_list_text(z) for z in windows],
+        "req_ids": [p.campaign_id for p in todo], "req_n": [p.granted for p in todo],
+        "req_win": [window_of[p.campaign_id] for p in todo],
+        "now": now, "in_progress": ContactStatus.IN_PROGRESS.value, "queued": AttemptState.QUEUED.value,
+        "lease": now + dt.timedelta(seconds=QUEUED_TTL_S)}
     result: dict[int, list[int]] = defaultdict(list)
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # One round trip before the claim: the planner settings of this transaction, and the locks.
             # Lock the campaigns being claimed for (always in id order, no deadlock between claimers):
             # the claim statement then counts in-flight attempts that no other claimer can change.
-            cursor.execute(
-                f"SELECT id FROM {campaign_t} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",  # noqa: S608
-                [[p.campaign_id for p in todo]],
-            )
             # The claim must walk the ordered dispatch index and stop after LIMIT rows. The window and
             # do-not-call filters make the planner guess that few rows match and prefer sorting every
             # dialable contact of the campaign instead, which costs O(campaign size) per tick. Disabling
             # sorts inflates plan costs past the JIT thresholds, and compiling would cost ~1 s: JIT off too.
             # synchronous_commit off: a claim lost in a database crash only means those contacts were
             # not dialed (originate finds no queued row and stops), so the claim need not wait for fsync.
-            cursor.execute("SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true), "
-                           "set_config('synchronous_commit', 'off', true)")
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            # The claim statement is prepared once per connection (its text does not change with the campaigns,
+            # windows or rules in effect: they are arrays) and always runs its generic plan: planning it cost
+            # more than a tenth of the tick. PostgreSQL would otherwise plan it anew on every call, because
+            # its generic plan is estimated dearer (it cannot see the zone lists).
+            cursor.execute(
+                "SELECT set_config('enable_sort', 'off', true), set_config('jit', 'off', true), "  # noqa: S608
+                "set_config('synchronous_commit', 'off', true), "
+                "set_config('plan_cache_mode', 'force_generic_plan', true), "
+                f"(SELECT count(*) FROM (SELECT id FROM {Campaign._meta.db_table} WHERE id = ANY(%s) "
+                "ORDER BY id FOR NO KEY UPDATE) locked)",
+                [[p.campaign_id for p in todo]],
+            )
+            rows = execute_prepared_all(cursor, "dialer_claim", sql, params)
         for attempt_id, campaign_id in rows:
             result[campaign_id].append(attempt_id)
         ids = [a for a, _ in rows]

@@ -7,6 +7,7 @@ Django binds parameters on the client and switches psycopg's own preparing off; 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import weakref
@@ -20,7 +21,8 @@ _NAMED = re.compile(r"%\((\w+)\)s|%%")
 _prepared_on: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
 
 
-def positional(sql: str) -> tuple[str, list[str]]:
+@functools.lru_cache(maxsize=64)
+def positional(sql: str) -> tuple[str, tuple[str, ...]]:
     """``%(name)s`` placeholders as ``$1..$n`` (one number per name, in order of first use), ``%%`` as ``%``;
     returns the text and the names in number order."""
     names: list[str] = []
@@ -33,7 +35,7 @@ def positional(sql: str) -> tuple[str, list[str]]:
             names.append(name)
         return f"${names.index(name) + 1}"
 
-    return _NAMED.sub(number, sql), names
+    return _NAMED.sub(number, sql), tuple(names)
 
 
 def execute_prepared(cursor: Any, prefix: str, sql: str, params: dict[str, object]) -> tuple[Any, ...] | None:
@@ -43,8 +45,19 @@ def execute_prepared(cursor: Any, prefix: str, sql: str, params: dict[str, objec
     effect) is another statement, not a wrong plan. Parameter types are inferred by the server from the
     statement (cast where the context does not say).
     """
+    _execute(cursor, prefix, sql, params)
+    return cursor.fetchone() if cursor.description else None
+
+
+def execute_prepared_all(cursor: Any, prefix: str, sql: str, params: dict[str, object]) -> list[tuple[Any, ...]]:
+    """As ``execute_prepared``, returning every row."""
+    _execute(cursor, prefix, sql, params)
+    return list(cursor.fetchall()) if cursor.description else []
+
+
+def _execute(cursor: Any, prefix: str, sql: str, params: dict[str, object]) -> None:
     text, names = positional(sql)
-    name = f"{prefix}_{hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]}"
+    name = _statement_name(prefix, text)
     raw = connection.connection
     done = _prepared_on.setdefault(raw, set())
     if name not in done:
@@ -54,4 +67,8 @@ def execute_prepared(cursor: Any, prefix: str, sql: str, params: dict[str, objec
         done.add(name)
     placeholders = ", ".join(["%s"] * len(names))
     cursor.execute(f"EXECUTE {name}({placeholders})", [params[n] for n in names])
-    return cursor.fetchone() if cursor.description else None
+
+
+@functools.lru_cache(maxsize=64)
+def _statement_name(prefix: str, text: str) -> str:
+    return f"{prefix}_{hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]}"

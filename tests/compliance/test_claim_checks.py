@@ -1,7 +1,8 @@
 """The compliance conditions of the dispatcher's claim statement in the forms that keep it cheap: the company's
 hours folded into the window's zone list, the state-hours and cap checks skipped for contacts without such a
-state (precomputed code sets), and the reassigned-number check that reads consents only for a reported number.
-Each must refuse exactly what the plain form refused."""
+state (precomputed code sets), the reassigned-number check that reads consents only for a reported number, and
+the statement prepared once with the zone lists and caps sent as arrays. Each must refuse exactly what the plain
+form refused."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import datetime as dt
 
 import pytest
 import redis
+from django.db import connection
 
 from campaigns.models import CallAttempt, Campaign, Contact
+from compliance import claim_sql
 from compliance.choices import ConsentKind, ReassignedResult
 from compliance.models import CompanyRule
 from compliance.services import record_consent, record_reassigned_result, revoke_consent
@@ -105,3 +108,49 @@ def test_claim_refuses_a_number_disconnected_after_its_latest_consent(redis_clie
     contacts["+12125550156"] = ContactFactory(campaign=campaign, phone_e164="+12125550156", time_zones=[NY],
                                               jurisdictions=["US-NY"]).pk
     assert _claimed(redis_client, MIDDAY) == {contacts["+12125550152"], contacts["+12125550155"]}
+
+
+def test_a_state_open_in_no_zone_refuses_its_contacts(redis_client: redis.Redis, ua: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # given Kentucky's rules allow no zone now (as on a day they ban), sent as an empty list among the arrays
+    real = claim_sql.zones_open_by_jurisdiction
+    monkeypatch.setattr(claim_sql, "zones_open_by_jurisdiction",
+                        lambda now, company=None, window=None: {**real(now, company, window), "US-KY": []})
+    campaign = _wide_campaign()
+    kentucky = ContactFactory(campaign=campaign, phone_e164="+12125550150", time_zones=[NY],
+                              jurisdictions=["US-KY", "US-NY"])
+    new_york = ContactFactory(campaign=campaign, phone_e164="+12125550151", time_zones=[NY], jurisdictions=["US-NY"])
+    # when the dispatcher ticks at noon, when Kentucky's own hours would allow the call
+    claimed = _claimed(redis_client, MIDDAY)
+    # then the Kentucky contact is refused (an empty list, not a missing row), the other one is claimed
+    assert kentucky.pk not in claimed
+    assert new_york.pk in claimed
+
+
+def test_the_claim_statement_is_prepared_once_whatever_the_campaigns_and_windows(redis_client: redis.Redis,
+                                                                                  ua: str) -> None:
+    # given one campaign, then three more with other windows (other zone lists)
+    first = _wide_campaign()
+    ContactFactory(campaign=first, phone_e164="+12125550152", time_zones=[NY], jurisdictions=["US-NY"])
+    _claimed(redis_client, MIDDAY)
+    for i, start in enumerate((dt.time(8), dt.time(9), dt.time(10))):
+        other = running_campaign(window_days=list(range(7)), window_start=start, window_end=dt.time(21))
+        ContactFactory(campaign=other, phone_e164=f"+1212555016{i}", time_zones=[NY], jurisdictions=["US-NY"])
+    # when the dispatcher ticks again, then the three are claimed by the same prepared statement
+    assert len(_claimed(redis_client, MIDDAY)) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'dialer_claim_%%'")
+        assert cursor.fetchone() == (1,)
+
+
+@pytest.mark.parametrize("names", [["America/New_York", "Bad,Name"], ["America/New_York", ""]])
+def test_a_zone_list_that_would_split_differently_is_refused(names: list[str]) -> None:
+    with pytest.raises(ValueError, match="zone name unusable"):
+        claim_sql.zone_list_text(names)
+
+
+def test_zone_lists_round_trip_through_the_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT string_to_array(%s, ',')::varchar[], string_to_array(%s, ',')::varchar[]",
+                       [claim_sql.zone_list_text(["America/New_York", "Europe/London"]), claim_sql.zone_list_text([])])
+        assert cursor.fetchone() == (["America/New_York", "Europe/London"], [])

@@ -11,7 +11,7 @@ from campaigns.dialer.prepared import execute_prepared, positional
 def test_named_placeholders_become_numbered_once_per_name() -> None:
     text, names = positional("a = %(x)s AND b = %(y)s OR c = %(x)s AND d LIKE '+1%%'")
     assert text == "a = $1 AND b = $2 OR c = $1 AND d LIKE '+1%'"
-    assert names == ["x", "y"]
+    assert names == ("x", "y")
 
 
 @pytest.mark.django_db
