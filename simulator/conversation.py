@@ -24,10 +24,10 @@ import numpy as np
 from media.audio.vad import EnergyVad, VadConfig, VadEventKind
 from media.speech.tts import Voice, synthesize
 from simulator.personas import (
-    GREETING,
-    INTERRUPTION,
     FOLLOW_UP_PAUSE_S,
     FOLLOW_UPS,
+    GREETING,
+    INTERRUPTION,
     KEYS,
     NUDGE,
     OPENINGS,

@@ -16,12 +16,16 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from media.bridge.transcript import CALLER
+from media.speech.intents import ANSWER_CORPUS
+from media.speech.transfer_replies import REPLY_CORPUS, SERVICE_DESK_PHRASES
 from telephony.conversation.speech_stream import SpeechStream, Utterance
 
 HUMAN_AGENT = "human_agent"  # the person at the transfer target, in the transcript
 # The target's frames wait here for the recording's next tick (both ports run on the same clock thread: one
 # frame in, one frame out; a few of slack absorb the order of the two callbacks within a tick).
 _RECORDING_SLACK_FRAMES = 5
+# The recogniser's model after a hand-over: what callers answer, what a desk says when it picks up, common desk lines.
+HANDOVER_CORPUS: tuple[str, ...] = (*ANSWER_CORPUS, *REPLY_CORPUS, *SERVICE_DESK_PHRASES)
 
 
 class HandoverTranscript:
@@ -33,8 +37,8 @@ class HandoverTranscript:
 
     def __init__(self, spawn: Callable[[Coroutine[Any, Any, Any]], asyncio.Task[Any]]) -> None:
         self.segments: list[dict[str, Any]] = []
-        self.caller = SpeechStream(lambda u: self._add(CALLER, u))
-        self.human = SpeechStream(lambda u: self._add(HUMAN_AGENT, u))
+        self.caller = SpeechStream(lambda u: self._add(CALLER, u), HANDOVER_CORPUS)
+        self.human = SpeechStream(lambda u: self._add(HUMAN_AGENT, u), HANDOVER_CORPUS)
         self._for_recording: deque[bytes] = deque(maxlen=_RECORDING_SLACK_FRAMES)
         self._tasks = [spawn(self.caller.run()), spawn(self.human.run())]
 
