@@ -26,35 +26,46 @@ class Lines:
         self.max_calls = max_calls
         self.on_change = on_change
         self._lock = threading.Lock()
+        self._admitted: set[int] = set()  # attempts given a line, still passing the last gate before the dial
         self._attempts: set[int] = set()  # attempts holding a line, from dial until their end is spooled
         self._transfers: set[int] = set()  # attempts whose transfer's second call holds another line
 
     def attempts(self) -> list[int]:
-        """Attempts holding a line."""
+        """Attempts holding a line since their dial (their leases are renewed; not those still at the gate)."""
         with self._lock:
             return sorted(self._attempts)
 
     def free(self) -> int:
         """Lines held by neither an attempt nor a transfer's second call."""
         with self._lock:
-            return max(0, self.max_calls - len(self._attempts) - len(self._transfers))
+            return max(0, self.max_calls - self._held())
+
+    def _held(self) -> int:
+        return len(self._admitted) + len(self._attempts) + len(self._transfers)
 
     def holds(self, attempt_id: int) -> bool:
         """Whether the attempt holds a line here."""
         with self._lock:
-            return attempt_id in self._attempts
+            return attempt_id in self._attempts or attempt_id in self._admitted
 
     def take(self, attempt_id: int) -> bool:
-        """Give a line to an attempt about to be dialed; False when none is free (nothing is taken then)."""
+        """Give a line to an attempt before its last gate; False when none is free (nothing is taken then)."""
         with self._lock:
-            if len(self._attempts) + len(self._transfers) >= self.max_calls:
+            if self._held() >= self.max_calls:
                 return False
-            self._attempts.add(attempt_id)
+            self._admitted.add(attempt_id)
             return True
 
-    def release(self, attempt_id: int) -> None:
-        """The attempt's end is spooled: its line is free again."""
+    def dialing(self, attempt_id: int) -> None:
+        """The attempt passed its last gate and is dialed: it holds its line until its end is spooled."""
         with self._lock:
+            self._admitted.discard(attempt_id)
+            self._attempts.add(attempt_id)
+
+    def release(self, attempt_id: int) -> None:
+        """The attempt's end is spooled (or it was not dialed): its line is free again."""
+        with self._lock:
+            self._admitted.discard(attempt_id)
             self._attempts.discard(attempt_id)
         self._changed()
 
@@ -63,7 +74,7 @@ class Lines:
         with self._lock:
             if attempt_id in self._transfers:
                 return True
-            if len(self._attempts) + len(self._transfers) >= self.max_calls:
+            if self._held() >= self.max_calls:
                 return False
             self._transfers.add(attempt_id)
         self._changed()

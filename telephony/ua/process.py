@@ -392,6 +392,7 @@ class UaWorker:
             logger.info("attempt %s not dialed: %s", command.attempt_id, decision.reason)
             self.lines.release(command.attempt_id)  # the line is free again: the heartbeat says so now
             return
+        self.lines.dialing(command.attempt_id)
         assert self.manager is not None  # noqa: S101 - set in start()
         self.pjsua.call_soon(self.manager.originate, replace(command, trunk=trunk), sip_call_id)
 

@@ -12,6 +12,8 @@ def test_a_transfer_call_takes_a_line_of_its_own_and_gives_it_back() -> None:
     changes: list[int] = []
     lines = Lines(2, on_change=lambda: changes.append(1))
     assert lines.take(11)
+    assert lines.attempts() == []  # at the last gate: its lease is not renewed yet
+    lines.dialing(11)
     # when the call's transfer places its second call
     assert lines.take_transfer(11)
     # then no line is free: neither another attempt nor another transfer gets one
@@ -30,6 +32,8 @@ def test_a_transfer_call_takes_a_line_of_its_own_and_gives_it_back() -> None:
 def test_a_transfer_is_refused_when_every_line_is_held_by_calls() -> None:
     lines = Lines(1)
     assert lines.take(21)
+    assert not lines.take_transfer(21)  # the line is held from the gate on
+    lines.dialing(21)
     assert not lines.take_transfer(21)
     assert lines.free() == 0
     lines.release(21)
