@@ -142,7 +142,8 @@ class SpeechStream:
         try:
             transcriber = await asyncio.to_thread(transcriber_for, self.corpus)
             heard = await asyncio.to_thread(transcriber.transcribe, pcm, RATE)
-        except (ImportError, RuntimeError, OSError, ValueError):  # no model, a decoder failure: the words are lost, not the call
+        except (ImportError, RuntimeError, OSError, ValueError):
+            # No model, a decoder failure: the words are lost, not the call.
             logger.warning("an utterance could not be recognised", exc_info=True)
             return
         self.cpu_seconds += heard.cpu_seconds
