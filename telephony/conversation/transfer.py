@@ -152,7 +152,7 @@ class TransferFlow:
         if method == "warm":
             self._consult_listen = SpeechStream(self._consult_heard, REPLY_CORPUS)
             self._spawn(self._consult_listen.run())
-        if method != "refer":
+        if method != "refer" and self.config.transcribe_after_handover:
             # The two people will talk through this UA: from the hand-over, each one is transcribed apart.
             self.handover = HandoverTranscript(self._spawn)
         started = time.monotonic()
