@@ -84,7 +84,7 @@ class UaSettings:
     """How long the AI may stay silent after the caller spoke (``AI_SILENCE_TIMEOUT_S``, F20)."""
     transcribe_after_handover: bool = True
     """Whether the UA transcribes both people after a bridged or warm transfer (``UA_TRANSCRIBE_AFTER_HANDOVER``;
-    about 50 ms of CPU per second of such a call, docs/benchmarks.md)."""
+    about 60 ms of CPU per second of such a conversation, docs/benchmarks.md)."""
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
