@@ -200,26 +200,14 @@ class CampaignCall(TransferFlow, CallHooks):
         session = self.session
         if session is not None and (self._bridged or self._recording_only):
             session.push_received_frame(pcm)
-        handover = self.handover
-        if handover is not None and self._recording_only:
-            handover.caller_frame(pcm, self._clock_ms())
+        self._handover_heard(pcm)
 
     def _source(self) -> bytes | None:
         frame, from_bridge = self._next_frame()
         recording = self.recording
         if recording is not None and self._answered:
-            handover = self.handover
-            if frame is None and handover is not None and self._recording_only:
-                # After a hand-over the second channel carries the person at the target (the agent has left).
-                recording.played(handover.frame_to_record(), from_bridge=False)
-            else:
-                recording.played(frame, from_bridge=from_bridge)
+            recording.played(self._to_record(frame), from_bridge=from_bridge)
         return frame
-
-    def _clock_ms(self) -> int:
-        """Milliseconds since the answer: the recording's clock when recorded (the transcript's times)."""
-        recording = self.recording
-        return recording.now_ms if recording is not None else self._since_answer_ms()
 
     def _next_frame(self) -> tuple[bytes | None, bool]:
         if self._tx:
@@ -449,9 +437,7 @@ class CampaignCall(TransferFlow, CallHooks):
         for pending in list(self._tasks):
             pending.cancel()
         result = await self._stop_session()
-        if self.handover is not None:
-            # What the two people said last is recognised before the call's results go (bounded by the close).
-            self._handover_segments = await self.handover.close(self.config.close_timeout_s / 2)
+        await self._close_handover()
         if self.recording is not None:
             await self.recording.close()
         return result
@@ -474,10 +460,7 @@ class CampaignCall(TransferFlow, CallHooks):
         if result is not None:
             results.update(result.results())
         add_recording_results(results, self.recording, self.voicemail)
-        if self._handover_segments:
-            # After a hand-over: the caller and the person at the target, recognised by the UA (on the answer's
-            # clock, as the rest of the transcript once rebased above).
-            results["transcript"] = [*(results.get("transcript") or []), *self._handover_segments]
+        self._add_handover_transcript(results)  # on the answer's clock, as the rest once rebased above
         if self.amd is not None:
             results["amd_result"] = self.amd.label.value
         if self.agent_first_audio_at is not None:

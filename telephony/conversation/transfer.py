@@ -95,6 +95,7 @@ class TransferFlow:
     _control: Any
     _answered_at: float
     _tx: Any
+    recording: Any
 
     def _init_transfer(self) -> None:
         self.transfer: dict[str, Any] = {}
@@ -298,6 +299,37 @@ class TransferFlow:
     def _since_answer_ms(self) -> int:
         return int((time.monotonic() - self._answered_at) * 1000) if self._answered_at else 0
 
+    async def _close_handover(self) -> None:
+        """At the end: what the two people said last is recognised before the call's results go (bounded)."""
+        if self.handover is not None:
+            self._handover_segments = await self.handover.close(self.config.close_timeout_s / 2)
+
+    def _add_handover_transcript(self, results: dict[str, Any]) -> None:
+        """After a hand-over the transcript goes on with the caller and the person at the target."""
+        if self._handover_segments:
+            results["transcript"] = [*(results.get("transcript") or []), *self._handover_segments]
+
+    # ==== media clock thread: copy and return =================================================================
+
+    def _clock_ms(self) -> int:
+        """Milliseconds since the answer: the recording's clock when recorded (the transcript's times)."""
+        recording = self.recording
+        return recording.now_ms if recording is not None else self._since_answer_ms()
+
+    def _handover_heard(self, pcm: bytes) -> None:
+        """A frame from the caller: after a hand-over it is transcribed."""
+        handover = self.handover
+        if handover is not None and self._recording_only:
+            handover.caller_frame(pcm, self._clock_ms())
+
+    def _to_record(self, frame: bytes | None) -> bytes | None:
+        """What the recording's second channel gets for a frame sent to the caller: after a hand-over (nothing is
+        sent then), the person at the target; the agent has left."""
+        handover = self.handover
+        if frame is None and handover is not None and self._recording_only:
+            return handover.frame_to_record()
+        return frame
+
     # ==== pjsua thread ========================================================================================
 
     def on_transfer_status(self, call: Any, code: int, method: str) -> None:
@@ -360,8 +392,6 @@ class TransferFlow:
     def _spawn(self, coro: Any) -> Any:
         raise NotImplementedError
 
-    def _clock_ms(self) -> int:
-        raise NotImplementedError
 
     async def _play(self, text: str) -> bool:
         raise NotImplementedError
