@@ -96,7 +96,7 @@ class CallHooks:
 
     def on_transfer_status(self, call: Call, code: int, method: str) -> None:
         """A transfer reached its end: `code` is the target's final answer (2xx: it took the call), or the REFER's
-        failure; `method` is "refer" or "bridge". With REFER a 2xx is followed by our hangup of the leg."""
+        failure; `method` is "refer", "bridge" or "warm". With REFER a 2xx is followed by our hangup of the leg."""
 
     def attach_consult_media(self, call: Call, port: CallMediaPort) -> None:
         """A warm transfer's target answered: `port` carries the consultation with it (the caller does not hear
