@@ -1,22 +1,28 @@
 """Benchmark the added CPU of a transferred call: the caller's call bridged to a second call placed by the UA.
 
 Usage:
-    python bench/transfer.py [--calls 16] [--hold 20] [--processes 8]
+    python bench/transfer.py [--calls 16] [--hold 20] [--processes 8] [--no-transcribed]
 
 No database: each of ``--processes`` child processes runs the UA pool's own `CallManager` on its own pjsua thread
 (as a UA worker does) and places ``--calls / --processes`` calls through a trunk at SIPp (UAS, ``-rtp_echo``).
 Each call's media port exchanges 20 ms frames with Python as a bridged call does (frames heard are queued, a
-frame is sent every tick). Two phases, in the same run, with the same number of callers:
+frame is sent every tick: a spoken sentence and a second of silence, in a loop, which SIPp echoes back). Three
+phases, in the same run, with the same number of callers:
 
 * **plain**: the calls are held ``--hold`` seconds;
 * **transferred**: every call is transferred by a bridged second call (`CallManager.bridge_transfer`) to a second
   SIPp UAS (``-rtp_echo``); once every second call is up, both legs are held ``--hold`` seconds, connected in
-  pjmedia's conference bridge (the caller's port still hears both, as the recording would).
+  pjmedia's conference bridge (the caller's port still hears both, as it does when no listen port is free);
+* **transcribed**: as transferred, and both people are transcribed as after a real hand-over: the target's audio
+  goes to a listen port of its own, and each direction to a `HandoverTranscript` (energy VAD, PocketSphinx in
+  worker threads) on an asyncio loop. Both "people" speak all the time the echo of the sentence plays: about
+  three times the speech of a real conversation, where each person speaks about half the time and never both.
 
 Each child measures its own CPU time (every thread: pjsua, the media clock, Python) over the hold only, with all
 calls up. Prints details, then last:
 ``calls=N plain_cores=A transferred_cores=B added_cpu_ms_per_s_per_call=C ratio=R``
-where ``added_cpu_ms_per_s_per_call`` is (B - A) / N in CPU milliseconds per wall second, and ``ratio`` is B / A.
+where ``added_cpu_ms_per_s_per_call`` is (B - A) / N in CPU milliseconds per wall second, and ``ratio`` is B / A,
+then ``transcribed_cores=T transcription_cpu_ms_per_s_per_call=D utterances=U`` (D = (T - B) / N).
 Loopback ports: children SIP 15100+, RTP 15300+ (16 each), SIPp 16100 (caller) and 16101 (target), RTP 31000+.
 """
 
@@ -42,26 +48,58 @@ CHILD_SIP_BASE, CHILD_RTP_BASE = 15100, 15300
 CALLER_PORT, TARGET_PORT = 16100, 16101
 CALLER_MEDIA, TARGET_MEDIA = 31000, 32000
 SILENT_FRAME = bytes(320)
+SENTENCE = "Hello, this is Jo from the sales desk. How can I help you?"
 
 
 def child(mode: str, calls: int, hold_s: float, index: int) -> dict[str, Any]:
     """One UA-like process: place `calls` calls, transfer them in `transferred` mode, measure CPU over the hold."""
+    import asyncio
+    import threading
+
+    from media.speech.tts import synthesize
     from telephony.contract import CallEvent, Ended, OriginateCommand, TrunkSpec
+    from telephony.conversation.handover import HandoverTranscript
     from telephony.ua.call import OutboundCall, new_sip_call_id
     from telephony.ua.endpoint import EndpointSettings, PjsuaThread
     from telephony.ua.hooks import CallHooks
     from telephony.ua.manager import CallManager
     from telephony.ua.media_port import CallMediaPort
 
+    speech = synthesize(SENTENCE, 8000) + bytes(16000)
+    frames = [speech[i : i + 320] for i in range(0, len(speech) - 319, 320)]
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True, name="media-loop").start()
+
+    def spawn(coro: Any) -> Any:
+        return loop.create_task(coro)
+
     class BenchHooks(CallHooks):
         def __init__(self) -> None:
             self.rx: deque[bytes] = deque(maxlen=50)
             self.answered = False
             self.transfer_code: int | None = None
+            self.handover: HandoverTranscript | None = None
+            self._next = 0
 
         def attach_media(self, call: OutboundCall, port: CallMediaPort) -> bool:
-            port.sink = self.rx.append
-            port.source = lambda: SILENT_FRAME
+            port.sink = self._heard
+            port.source = self._speak
+            return True
+
+        def _heard(self, pcm: bytes) -> None:
+            self.rx.append(pcm)
+            if self.handover is not None:
+                self.handover.caller_frame(pcm, 0)
+
+        def _speak(self) -> bytes:
+            self._next = (self._next + 1) % len(frames)
+            return frames[self._next]
+
+        def attach_transfer_media(self, call: OutboundCall, port: CallMediaPort) -> bool:
+            handover = self.handover
+            if handover is None:
+                return False
+            port.sink = lambda pcm: handover.human_frame(pcm, 0)
             return True
 
         def on_answered(self, call: OutboundCall) -> None:
@@ -88,8 +126,13 @@ def child(mode: str, calls: int, hold_s: float, index: int) -> dict[str, Any]:
     events: queue.SimpleQueue[CallEvent] = queue.SimpleQueue()
     hooks: dict[int, BenchHooks] = {}
 
+    async def new_handover() -> HandoverTranscript:
+        return HandoverTranscript(spawn)
+
     def hooks_for(request: OriginateCommand) -> BenchHooks:
         hooks[request.attempt_id] = BenchHooks()
+        if mode == "transcribed":
+            hooks[request.attempt_id].handover = asyncio.run_coroutine_threadsafe(new_handover(), loop).result(5)
         return hooks[request.attempt_id]
 
     manager = pjsua.submit(
@@ -119,7 +162,7 @@ def child(mode: str, calls: int, hold_s: float, index: int) -> dict[str, Any]:
         time.sleep(0.05)
     up = sum(h.answered for h in hooks.values())
     transferred = 0
-    if mode == "transferred":
+    if mode in ("transferred", "transcribed"):
         for attempt_id in hooks:
             pjsua.call_soon(manager.bridge_transfer, attempt_id, f"sip:desk@127.0.0.1:{TARGET_PORT}", 10.0)
         while time.monotonic() < deadline + 15 and any(h.transfer_code is None for h in hooks.values()):
@@ -134,6 +177,10 @@ def child(mode: str, calls: int, hold_s: float, index: int) -> dict[str, Any]:
     cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     while not events.empty():
         ended_early += isinstance(events.get(), Ended)
+    utterances = 0
+    for h in hooks.values():
+        if h.handover is not None:
+            utterances += len(asyncio.run_coroutine_threadsafe(h.handover.close(2.0), loop).result(10))
     pjsua.call_soon(manager.hangup_all, "bench done")
     time.sleep(1.0)
     pjsua.stop()
@@ -145,6 +192,7 @@ def child(mode: str, calls: int, hold_s: float, index: int) -> dict[str, Any]:
         "transferred": transferred,
         "ended_early": ended_early,
         "cores": cpu / wall,
+        "utterances": utterances,
     }
 
 
@@ -170,6 +218,7 @@ def run_phase(mode: str, calls: int, processes: int, hold_s: float) -> dict[str,
         "up": sum(r["up"] for r in results),
         "transferred": sum(r["transferred"] for r in results),
         "ended_early": sum(r["ended_early"] for r in results),
+        "utterances": sum(r["utterances"] for r in results),
     }
 
 
@@ -184,7 +233,8 @@ def main() -> None:
         default=8,
         help="UA-like processes (2 transferred calls each fit pjsua2's 4 calls per process)",
     )
-    parser.add_argument("--child", choices=["plain", "transferred"])
+    parser.add_argument("--no-transcribed", action="store_true", help="skip the transcribed phase")
+    parser.add_argument("--child", choices=["plain", "transferred", "transcribed"])
     parser.add_argument("--index", type=int, default=0)
     args = parser.parse_args()
     if args.child:
@@ -205,6 +255,9 @@ def main() -> None:
             print(f"plain: {plain}")
             transferred = run_phase("transferred", args.calls, args.processes, args.hold)
             print(f"transferred: {transferred}")
+            transcribed = None if args.no_transcribed else run_phase("transcribed", args.calls, args.processes,
+                                                                      args.hold)
+            print(f"transcribed: {transcribed}")
         finally:
             caller.stop()
             target.stop()
@@ -216,6 +269,10 @@ def main() -> None:
         f"calls={n} plain_cores={plain['cores']:.3f} transferred_cores={transferred['cores']:.3f} "
         f"added_cpu_ms_per_s_per_call={added:.2f} ratio={ratio:.2f}"
     )
+    if transcribed is not None:
+        asr = (transcribed["cores"] - transferred["cores"]) / n * 1000
+        print(f"transcribed_cores={transcribed['cores']:.3f} transcription_cpu_ms_per_s_per_call={asr:.2f} "
+              f"utterances={transcribed['utterances']}")
 
 
 if __name__ == "__main__":

@@ -20,12 +20,12 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from local_agent import events as ev
-from local_agent.asr import Transcriber, shared_transcriber
 from local_agent.config import LocalAgentConfig
 from local_agent.script import Dialogue, ToolSet, parse_script
 from media.adapters import realtime_events as rt
 from media.audio import g711
 from media.audio.vad import EnergyVad, VadConfig
+from media.speech.asr import Transcriber, shared_transcriber
 
 logger = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from local_agent.access import BUSY, UNAUTHORIZED, SessionSlots, authorized, check_bind
-from local_agent.asr import shared_transcriber
 from local_agent.config import AsrStats, LocalAgentConfig
 from local_agent.script import parse_script
 from local_agent.session import RealtimeSession
 from media.audio import g711
 from media.speech import tts
+from media.speech.asr import shared_transcriber
 
 logger = logging.getLogger(__name__)
 

@@ -24,6 +24,8 @@ import numpy as np
 from media.audio.vad import EnergyVad, VadConfig, VadEventKind
 from media.speech.tts import Voice, synthesize
 from simulator.personas import (
+    FOLLOW_UP_PAUSE_S,
+    FOLLOW_UPS,
     GREETING,
     INTERRUPTION,
     KEYS,
@@ -102,6 +104,7 @@ class Conversation:
         self.voicemail: dict[str, Any] | None = None
         self.keys: deque[str] = deque()  # DTMF to send, taken by the pjsua thread
         self.key_pressed = False
+        self.said_reply = False
 
     # ---- bridge clock thread: copy and return -----------------------------------------------------------
 
@@ -240,7 +243,12 @@ class Conversation:
                 self.keys.append(key)
                 self.event("dtmf_sent", digit=key)
             if self.replies:
+                first = not self.said_reply
+                self.said_reply = True
                 self.say(self.replies.pop(0))
+                if first and self.persona in FOLLOW_UPS:
+                    self.say("(pause)", bytes(int(FOLLOW_UP_PAUSE_S * RATE) * 2))
+                    self.say(FOLLOW_UPS[self.persona])
             if not self.replies:
                 self.state = "final"
         elif self.state == "final":

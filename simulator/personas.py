@@ -40,6 +40,8 @@ class Persona(StrEnum):
     WANTS_PERSON = "wants_person"
     HUMAN_AGENT = "human_agent"
     HUMAN_AGENT_DECLINES = "human_agent_declines"
+    HUMAN_AGENT_SAYS_YES = "human_agent_says_yes"
+    HUMAN_AGENT_SAYS_NO = "human_agent_says_no"
 
 
 PLAN: dict[str, Persona] = {
@@ -61,6 +63,8 @@ SUFFIX_PLAN: dict[str, Persona] = {
     "770": Persona.WANTS_PERSON,
     "771": Persona.HUMAN_AGENT,
     "772": Persona.HUMAN_AGENT_DECLINES,
+    "773": Persona.HUMAN_AGENT_SAYS_YES,
+    "774": Persona.HUMAN_AGENT_SAYS_NO,
 }
 
 # Personas that never answer: the final response they send at once (status code, reason phrase).
@@ -72,7 +76,8 @@ REJECTIONS: dict[Persona, tuple[int, str]] = {
 
 # Personas who pick up and talk.
 SPEAKERS = frozenset({Persona.INTERESTED, Persona.NOT_INTERESTED, Persona.CALL_BACK, Persona.STOP_CALLING,
-                      Persona.INTERRUPTER, Persona.WANTS_PERSON, Persona.HUMAN_AGENT, Persona.HUMAN_AGENT_DECLINES})
+                      Persona.INTERRUPTER, Persona.WANTS_PERSON, Persona.HUMAN_AGENT, Persona.HUMAN_AGENT_DECLINES,
+                      Persona.HUMAN_AGENT_SAYS_YES, Persona.HUMAN_AGENT_SAYS_NO})
 
 GREETING = "Hello?"
 NUDGE = "Hello? Is anyone there?"
@@ -89,12 +94,23 @@ REPLIES: dict[Persona, tuple[str, ...]] = {
                            "Hello. Thank you. Goodbye."),
     Persona.HUMAN_AGENT: ("Sure, I can help you with that. Goodbye.",),
     Persona.HUMAN_AGENT_DECLINES: ("Sorry, I cannot take it right now.",),
+    Persona.HUMAN_AGENT_SAYS_YES: ("Yes, put them through.", "Sure, I can help you with that. Goodbye."),
+    Persona.HUMAN_AGENT_SAYS_NO: ("Sorry, I can't take it now.",),
 }
+# A line a persona says on its own after its first reply, past a pause: the human agent who accepted a warm
+# transfer by voice greets the person once they are put through (no key, no turn of the other side to wait for).
+FOLLOW_UPS: dict[Persona, str] = {
+    Persona.HUMAN_AGENT_SAYS_YES: "Hello, this is Jo from the sales desk. How can I help you?",
+}
+FOLLOW_UP_PAUSE_S = 1.5
 # What a persona says when it picks up, instead of "Hello?" (the human agent answers for the desk).
 OPENINGS: dict[Persona, str] = {Persona.HUMAN_AGENT: "Sales desk, this is Jo. How can I help you?",
-                                Persona.HUMAN_AGENT_DECLINES: "Sales desk, this is Jo."}
+                                Persona.HUMAN_AGENT_DECLINES: "Sales desk, this is Jo.",
+                                Persona.HUMAN_AGENT_SAYS_YES: "Sales desk, this is Jo.",
+                                Persona.HUMAN_AGENT_SAYS_NO: "Sales desk, this is Jo."}
 # The DTMF key a persona presses with its first reply: the human agent takes a warm transfer (1) after the
-# briefing, or declines it (2). A cold transfer ignores the key.
+# briefing, or declines it (2). A cold transfer ignores the key. The two `..._SAYS_...` personas press none: they
+# answer the briefing in words only.
 KEYS: dict[Persona, str] = {Persona.HUMAN_AGENT: "1", Persona.HUMAN_AGENT_DECLINES: "2"}
 
 VOICEMAIL_GREETING = ("Hi, you have reached Sam. I can't take your call right now. "

@@ -267,7 +267,8 @@ def conversation(transcript: Any) -> list[dict[str, Any]]:
     for segment in segments:
         speaker = str(segment.get("speaker", ""))
         start = segment.get("start_ms")
-        turns.append({"speaker": speaker or "unknown", "agent": speaker == "agent",
+        # After a hand-over the person at the transfer target speaks on the agent's side (and channel).
+        turns.append({"speaker": speaker.replace("_", " ") or "unknown", "agent": speaker in ("agent", "human_agent"),
                       "text": str(segment.get("text", "")),
                       "ms": int(start) if isinstance(start, int | float) else None,
                       "at": f"{int(start) // 60000}:{int(start) // 1000 % 60:02d}"

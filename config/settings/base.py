@@ -227,6 +227,9 @@ UA_MAX_CALLS_PER_PROCESS = env.int("UA_MAX_CALLS_PER_PROCESS", default=4)  # the
 UA_SIP_ALLOWED_SOURCES = env.list("UA_SIP_ALLOWED_SOURCES", default=[])
 UA_SIP_ALLOW_LOOPBACK = env.bool("UA_SIP_ALLOW_LOOPBACK", default=True)
 UA_MEDIA_TIMEOUT_S = env.float("UA_MEDIA_TIMEOUT_S", default=15.0)  # no RTP this long: the call failed
+# After a bridged or warm transfer the UA transcribes the caller and the person who took the call itself
+# (PocketSphinx, docs/transfer.md): off saves its CPU (docs/benchmarks.md), the call is still recorded.
+UA_TRANSCRIBE_AFTER_HANDOVER = env.bool("UA_TRANSCRIBE_AFTER_HANDOVER", default=True)
 UA_STOP_TIMEOUT_S = env.float("UA_STOP_TIMEOUT_S", default=15.0)  # SIGTERM: time to hang up and record
 UA_CALL_HOOKS = env("UA_CALL_HOOKS", default="")  # "module:callable" building per-call media hooks
 # Without UA_CALL_HOOKS, workers run telephony.conversation.controller:campaign_call (AMD, the AI bridge,

@@ -64,6 +64,7 @@ class BridgeConfig:
             fails the call as ``ai_error`` (F20).
         ai_silence_timeout_s: an AI that sends no audio for this long after the caller's last speech fails the
             call as ``ai_error`` (F20: a stalled model with its socket open).
+        transcribe_after_handover: after a bridged or warm transfer, the UA transcribes both people itself.
     """
 
     inbound_buffer_ms: int = 1000
@@ -82,6 +83,7 @@ class BridgeConfig:
     prompt_variable_max_chars: int = DEFAULT_VARIABLE_MAX_CHARS
     max_playout_ms: int = 30_000
     ai_silence_timeout_s: float = 15.0
+    transcribe_after_handover: bool = True
 
     def __post_init__(self) -> None:
         if self.inbound_buffer_ms < FRAME_MS or self.inbound_buffer_ms % FRAME_MS:

@@ -200,12 +200,13 @@ class CampaignCall(TransferFlow, CallHooks):
         session = self.session
         if session is not None and (self._bridged or self._recording_only):
             session.push_received_frame(pcm)
+        self._handover_heard(pcm)
 
     def _source(self) -> bytes | None:
         frame, from_bridge = self._next_frame()
         recording = self.recording
         if recording is not None and self._answered:
-            recording.played(frame, from_bridge=from_bridge)
+            recording.played(self._to_record(frame), from_bridge=from_bridge)
         return frame
 
     def _next_frame(self) -> tuple[bytes | None, bool]:
@@ -436,6 +437,7 @@ class CampaignCall(TransferFlow, CallHooks):
         for pending in list(self._tasks):
             pending.cancel()
         result = await self._stop_session()
+        await self._close_handover()
         if self.recording is not None:
             await self.recording.close()
         return result
@@ -458,6 +460,7 @@ class CampaignCall(TransferFlow, CallHooks):
         if result is not None:
             results.update(result.results())
         add_recording_results(results, self.recording, self.voicemail)
+        self._add_handover_transcript(results)  # on the answer's clock, as the rest once rebased above
         if self.amd is not None:
             results["amd_result"] = self.amd.label.value
         if self.agent_first_audio_at is not None:

@@ -134,4 +134,5 @@ def bridge_config_from_settings(ua: UaSettings) -> BridgeConfig:
         prompt_variable_max_chars=ua.prompt_variable_max_chars,
         max_playout_ms=ua.max_playout_ms,
         ai_silence_timeout_s=ua.ai_silence_timeout_s,
+        transcribe_after_handover=ua.transcribe_after_handover,
     )

@@ -29,7 +29,10 @@ import numpy as np
 
 from media.audio.frames import FRAME_BYTES, FRAME_MS
 from media.bridge.prompts import render_template
+from media.speech.transfer_replies import REPLY_CORPUS, transfer_reply
 from media.speech.tts import SpeechSynthesisError, Voice, synthesize
+from telephony.conversation.handover import HandoverTranscript
+from telephony.conversation.speech_stream import SpeechStream, Utterance
 from telephony.transfers import (
     FALLBACK_AGENT,
     FALLBACK_CALLBACK,
@@ -52,9 +55,11 @@ DEFAULT_FALLBACK_MESSAGES = {
 AGENT_GOODBYE_MAX_S = 8.0
 # Beyond the target's longest wait: the REFER's NOTIFY or the CANCEL's answer may take a moment.
 RESULT_MARGIN_S = 3.0
-# Warm transfer: after the briefing the person at the target has this long to press a key; 1 takes the call.
+# Warm transfer: after the briefing the person at the target has this long to press a key or say it; 1 (or "yes,
+# put them through") takes the call, anything else said that is a reply ("sorry, I can't take it now") declines.
 ACCEPT_WAIT_S = 10.0
 ACCEPT_KEY = "1"
+BRIEFING_QUESTION = "Press 1 or say yes to take the call; press 2 or say no to decline."
 HOLD_QUEUE_FRAMES = 25  # hold audio queued ahead (0.5 s)
 HOLD_REFILL_S = 0.2
 HOLD_LEVEL = 0.12  # of full scale: audible, not loud
@@ -90,6 +95,7 @@ class TransferFlow:
     _control: Any
     _answered_at: float
     _tx: Any
+    recording: Any
 
     def _init_transfer(self) -> None:
         self.transfer: dict[str, Any] = {}
@@ -97,8 +103,13 @@ class TransferFlow:
         self._transferring = False
         self._holding = False
         self._recording_only = False  # after a bridged or warm transfer: frames go to the recorder only
-        self._keys: asyncio.Queue[str] = asyncio.Queue()
+        # The warm transfer's replies: ("key", digit; "" when the person hung up) or ("voice", what was said).
+        self._replies: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._consult_tx: deque[bytes] = deque()
+        self._consult_listen: SpeechStream | None = None
+        self._briefing_from_ms: int | None = None  # on the consultation stream's clock
+        self.handover: HandoverTranscript | None = None
+        self._handover_segments: list[dict[str, Any]] = []
 
     # ==== media loop ==========================================================================================
 
@@ -138,7 +149,13 @@ class TransferFlow:
             return
         loop = asyncio.get_running_loop()
         self._transfer_result = loop.create_future()
-        self._keys = asyncio.Queue()
+        self._replies = asyncio.Queue()
+        if method == "warm":
+            self._consult_listen = SpeechStream(self._consult_heard, REPLY_CORPUS)
+            self._spawn(self._consult_listen.run())
+        if method != "refer" and self.config.transcribe_after_handover:
+            # The two people will talk through this UA: from the hand-over, each one is transcribed apart.
+            self.handover = HandoverTranscript(self._spawn)
         started = time.monotonic()
         uri = target_uri(target.destination, self.plan.trunk_host_port, self.plan.trunk_uri_params)
         if method == "refer":
@@ -162,6 +179,8 @@ class TransferFlow:
             self.transfer["answer_ms"] = int((time.monotonic() - started) * 1000)
         if answered and method == "warm":
             answered = await self._consult(target)
+        if self._consult_listen is not None:
+            self._consult_listen.closed = True
         self._holding = False
         hold.cancel()
         self._tx.clear()  # the rest of the hold audio would talk over the person (or the fallback message)
@@ -186,7 +205,8 @@ class TransferFlow:
         await self._fall_back(target)
 
     async def _consult(self, target: TransferTargetSpec) -> bool:
-        """Warm transfer: brief the person who answered, then wait for their key (1 takes the call)."""
+        """Warm transfer: brief the person who answered, then wait for their reply: a key (1 takes the call) or
+        words ("yes, put them through"; "sorry, I can't take it now" declines)."""
         briefing = self._briefing()
         self.transfer["briefing"] = briefing[:1000]
         try:
@@ -194,21 +214,35 @@ class TransferFlow:
         except (SpeechSynthesisError, ValueError, OSError):
             logger.exception("attempt %s: the briefing could not be synthesised", self.plan.attempt_id)
             audio = b""
+        listen = self._consult_listen
+        # What the person says when picking up ("Sales desk, Jo speaking") is no reply: replies count from the
+        # briefing on (recognised as "no", a "Hello?" at the pick-up would decline every call).
+        self._briefing_from_ms = (listen.origin_ms or 0) + listen.heard_ms if listen is not None else 0
         self._consult_tx.extend(_frames(audio))
-        key = ""
+        kind, reply = "", ""
         try:
-            # The key may come during the briefing (a person who already knows enough): it counts at once.
-            key = await asyncio.wait_for(self._keys.get(), len(audio) / 16000 + ACCEPT_WAIT_S)
+            # A reply may come during the briefing (a person who already knows enough): it counts at once.
+            kind, reply = await asyncio.wait_for(self._replies.get(), len(audio) / 16000 + ACCEPT_WAIT_S)
         except TimeoutError:
-            key = ""
+            kind, reply = "", ""
         self._consult_tx.clear()
-        self.transfer["key"] = key
-        if key == ACCEPT_KEY and not self._ended:
+        self.transfer["key"] = reply if kind == "key" else ""
+        if kind == "voice":
+            self.transfer["said"] = reply[:200]
+        accepted = (kind == "key" and reply == ACCEPT_KEY) or (kind == "voice" and transfer_reply(reply) is True)
+        if accepted and not self._ended:
             self._control.join_transfer()
             return True
         self.transfer["declined"] = True
-        self._control.cancel_transfer("declined" if key else "no key pressed")
+        self._control.cancel_transfer("declined" if reply else "no reply")
         return False
+
+    def _consult_heard(self, utterance: Utterance) -> None:
+        """Something the person at a warm transfer's target said: a reply when it takes or declines the call."""
+        if self._briefing_from_ms is None or utterance.start_ms < self._briefing_from_ms:
+            return
+        if transfer_reply(utterance.text) is not None:
+            self._replies.put_nowait(("voice", utterance.text))
 
     def _briefing(self) -> str:
         """What the person at a warm transfer's target hears: who is on the line, what they said, the outcome."""
@@ -224,7 +258,7 @@ class TransferFlow:
                 parts.append(f"Outcome so far: {session.outcome.replace('_', ' ')}{'; ' + fields if fields else ''}.")
         if self.transfer.get("reason"):
             parts.append(f"Reason for the transfer: {self.transfer['reason']}.")
-        parts.append("Press 1 to take the call, or 2 to decline.")
+        parts.append(BRIEFING_QUESTION)
         return " ".join(parts)
 
     async def _hold(self) -> None:
@@ -265,6 +299,37 @@ class TransferFlow:
     def _since_answer_ms(self) -> int:
         return int((time.monotonic() - self._answered_at) * 1000) if self._answered_at else 0
 
+    async def _close_handover(self) -> None:
+        """At the end: what the two people said last is recognised before the call's results go (bounded)."""
+        if self.handover is not None:
+            self._handover_segments = await self.handover.close(self.config.close_timeout_s / 2)
+
+    def _add_handover_transcript(self, results: dict[str, Any]) -> None:
+        """After a hand-over the transcript goes on with the caller and the person at the target."""
+        if self._handover_segments:
+            results["transcript"] = [*(results.get("transcript") or []), *self._handover_segments]
+
+    # ==== media clock thread: copy and return =================================================================
+
+    def _clock_ms(self) -> int:
+        """Milliseconds since the answer: the recording's clock when recorded (the transcript's times)."""
+        recording = self.recording
+        return recording.now_ms if recording is not None else self._since_answer_ms()
+
+    def _handover_heard(self, pcm: bytes) -> None:
+        """A frame from the caller: after a hand-over it is transcribed."""
+        handover = self.handover
+        if handover is not None and self._recording_only:
+            handover.caller_frame(pcm, self._clock_ms())
+
+    def _to_record(self, frame: bytes | None) -> bytes | None:
+        """What the recording's second channel gets for a frame sent to the caller: after a hand-over (nothing is
+        sent then), the person at the target; the agent has left."""
+        handover = self.handover
+        if frame is None and handover is not None and self._recording_only:
+            return handover.frame_to_record()
+        return frame
+
     # ==== pjsua thread ========================================================================================
 
     def on_transfer_status(self, call: Any, code: int, method: str) -> None:
@@ -273,10 +338,24 @@ class TransferFlow:
             self.loop.loop.call_soon_threadsafe(self._set_transfer_result, int(code))
 
     def attach_consult_media(self, call: Any, port: Any) -> None:
-        """The warm transfer's target answered: it hears the briefing from `_consult_tx` (what it says is not
-        kept: it answers with a key)."""
-        port.sink = None
+        """The warm transfer's target answered: it hears the briefing from `_consult_tx`, and what it says is
+        recognised (a spoken reply)."""
+        listen = self._consult_listen
+        port.sink = listen.push if listen is not None else None
         port.source = self._consult_source
+
+    def attach_transfer_media(self, call: Any, port: Any) -> bool:
+        """The person at the target is on the line with the caller: their frames are recorded and transcribed."""
+        if self.handover is None:
+            return False
+        port.sink = self._human_frame
+        port.source = None
+        return True
+
+    def _human_frame(self, pcm: bytes) -> None:
+        handover = self.handover
+        if handover is not None:
+            handover.human_frame(pcm, self._clock_ms())
 
     def _consult_source(self) -> bytes | None:
         try:
@@ -287,7 +366,7 @@ class TransferFlow:
     def on_transfer_dtmf(self, call: Any, digit: str) -> None:
         """A key from the person at the target ("" when they hung up during the consultation)."""
         with contextlib.suppress(RuntimeError):  # loop closed: the process is stopping
-            self.loop.loop.call_soon_threadsafe(self._keys.put_nowait, digit)
+            self.loop.loop.call_soon_threadsafe(self._replies.put_nowait, ("key", digit))
 
     def _set_transfer_result(self, code: int) -> None:
         future = self._transfer_result
@@ -312,6 +391,7 @@ class TransferFlow:
 
     def _spawn(self, coro: Any) -> Any:
         raise NotImplementedError
+
 
     async def _play(self, text: str) -> bool:
         raise NotImplementedError

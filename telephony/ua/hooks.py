@@ -96,7 +96,19 @@ class CallHooks:
 
     def on_transfer_status(self, call: Call, code: int, method: str) -> None:
         """A transfer reached its end: `code` is the target's final answer (2xx: it took the call), or the REFER's
-        failure; `method` is "refer" or "bridge". With REFER a 2xx is followed by our hangup of the leg."""
+        failure; `method` is "refer", "bridge" or "warm". With REFER a 2xx is followed by our hangup of the leg."""
+
+    def attach_consult_media(self, call: Call, port: CallMediaPort) -> None:
+        """A warm transfer's target answered: `port` carries the consultation with it (the caller does not hear
+        it) until the transfer is joined or ended."""
+
+    def on_transfer_dtmf(self, call: Call, digit: str) -> None:
+        """A key from the person at a warm transfer's target ("" when they hung up during the consultation)."""
+
+    def attach_transfer_media(self, call: Call, port: CallMediaPort) -> bool:
+        """The person at a bridged or warm transfer's target is on the line with the caller: `port` hears them
+        alone (its source is not connected). False leaves their audio mixed into the caller's port instead."""
+        return False
 
     def on_ended(self, call: Call, report: EndReport) -> None:
         """The attempt ended; `report` is what goes to the ledger (hooks may still add results)."""

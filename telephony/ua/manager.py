@@ -37,7 +37,7 @@ from telephony.ua.hooks import CallHooks, ChannelGate, EndReport
 from telephony.ua.media_port import MAX_MEDIA_PORTS, MediaPortPool
 from telephony.ua.sip_codes import CallOutcome, disposition_for, should_fail_over
 from telephony.ua.sip_sources import SipSourcePolicy
-from telephony.ua.transfer_leg import TransferOperations
+from telephony.ua.transfer_leg import TransferLines, TransferOperations
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +60,15 @@ class CallManager(TransferOperations):
         hooks_factory: builds the per-call hooks for the media work.
         channel_gate: asks for a channel on a failover trunk (None: failover needs no permission, as in tests).
         source_policy: who may send SIP (F27); trunks are added as they are used. None refuses no one.
+        transfer_lines: the process's line count, which a transfer's second call takes a line of (None: no
+            count, as in tests that drive the manager alone).
     """
 
     def __init__(self, pjsua: PjsuaThread, events: queue.SimpleQueue[CallEvent], *, bind_address: str,
                  rtp_port: int, rtp_port_range: int, media_timeout_s: float,
                  hooks_factory: Callable[[OriginateCommand], CallHooks] | None = None,
-                 channel_gate: ChannelGate | None = None, source_policy: SipSourcePolicy | None = None) -> None:
+                 channel_gate: ChannelGate | None = None, source_policy: SipSourcePolicy | None = None,
+                 transfer_lines: TransferLines | None = None) -> None:
         self.pjsua = pjsua
         self.events = events
         self.bind_address = bind_address
@@ -79,6 +82,7 @@ class CallManager(TransferOperations):
         self._graveyard: list[tuple[float, pj.Call]] = []
         self._failovers: list[tuple[OutboundCall, TrunkSpec]] = []
         self.channel_gate = channel_gate
+        self.transfer_lines = transfer_lines
         # The channel request may wait on Redis: it runs here, never on the pjsua thread.
         self._gate_executor = ThreadPoolExecutor(1, thread_name_prefix="failover-gate") if channel_gate else None
         self._awaiting_registration: list[tuple[float, TrunkAccount, OriginateCommand, TrunkSpec, int, str,

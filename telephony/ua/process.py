@@ -44,6 +44,7 @@ from telephony.ua.call import new_sip_call_id
 from telephony.ua.endpoint import EndpointSettings, PjsuaThread, freeze_startup_heap
 from telephony.ua.hooks import CallHooks
 from telephony.ua.ledger import Ledger, LedgerUnavailable, LedgerWriter
+from telephony.ua.lines import Lines
 from telephony.ua.manager import CallManager
 from telephony.ua.settings import MEDIA_HOOKS, UaSettings, install_process_settings
 from telephony.ua.sip_sources import SipSourcePolicy
@@ -172,8 +173,8 @@ class UaWorker:
         self.manager: CallManager | None = None
         self.stopping = threading.Event()
         self._wake_heartbeat = threading.Event()
-        self._lock = threading.Lock()  # guards _busy, read by the heartbeat and the ledger thread
-        self._busy: set[int] = set()  # attempts holding one of our lines, from dial until their end is spooled
+        # Attempts holding one of our lines, and the transfers' second calls holding another.
+        self.lines = Lines(settings.max_calls, on_change=self._wake_heartbeat.set)
 
     # ---- thread-safe helpers -----------------------------------------------------------------------------
 
@@ -182,13 +183,11 @@ class UaWorker:
 
     def busy_attempts(self) -> list[int]:
         """Attempts holding a line of this process."""
-        with self._lock:
-            return sorted(self._busy)
+        return self.lines.attempts()
 
     def free_lines(self) -> int:
-        """Lines not held by any attempt."""
-        with self._lock:
-            return max(0, self.settings.max_calls - len(self._busy))
+        """Lines held neither by an attempt nor by a transfer's second call."""
+        return self.lines.free()
 
     def line_released(self, attempt_id: int) -> None:
         """The attempt's end is spooled: its line is free again, and the heartbeat says so at once.
@@ -196,9 +195,7 @@ class UaWorker:
         The registry's count is not incremented: the heartbeat writes the absolute number (minus the commands
         still queued), and an increment racing a heartbeat would advertise a line twice.
         """
-        with self._lock:
-            self._busy.discard(attempt_id)
-        self._wake_heartbeat.set()
+        self.lines.release(attempt_id)
 
     def advertise(self) -> None:
         """Heartbeat: alive, with free lines and the attempts held (calls up or results still spooled)."""
@@ -238,7 +235,8 @@ class UaWorker:
         self.manager = self.pjsua.submit(
             lambda: CallManager(self.pjsua, self.events, bind_address=s.bind_address, rtp_port=s.rtp_port,
                                 rtp_port_range=s.rtp_port_range, media_timeout_s=s.media_timeout_s,
-                                hooks_factory=hooks_factory, channel_gate=channel_gate, source_policy=sources)
+                                hooks_factory=hooks_factory, channel_gate=channel_gate, source_policy=sources,
+                                transfer_lines=self.lines)
         ).result(timeout=10)
         self.pjsua.shutdown_hook = self.manager.shutdown
         self._register_trunks()
@@ -360,13 +358,10 @@ class UaWorker:
         from telephony.ua_registry import push_command, release_ua_line, reserve_ua_line
 
         name = self.settings.name
-        with self._lock:
-            full = len(self._busy) >= self.settings.max_calls
-            duplicate = command.attempt_id in self._busy
-        if duplicate:
+        if self.lines.holds(command.attempt_id):
             logger.info("attempt %s already on a line here; duplicate command dropped", command.attempt_id)
             return
-        if full:
+        if not self.lines.take(command.attempt_id):
             # The registry said a line was free but our own count disagrees (a reservation raced a
             # heartbeat): never exceed pjsua's call limit. Hand the attempt to another UA if one has a line.
             other = reserve_ua_line(self.redis)
@@ -382,7 +377,7 @@ class UaWorker:
             trunk = self.credentials(command.trunk)
         except (LookupError, LedgerUnavailable) as exc:
             logger.warning("attempt %s not dialed: %s", command.attempt_id, exc)
-            self._wake_heartbeat.set()  # the line is free again: say so now
+            self.lines.release(command.attempt_id)  # the line is free again: the heartbeat says so now
             return
         sip_call_id = new_sip_call_id()
         # The last gate: only the actor that moves QUEUED -> DIALING dials, and only if the campaign still runs,
@@ -391,14 +386,13 @@ class UaWorker:
             decision = self.ledger_port.begin_dial(command.attempt_id, ua_name=name, sip_call_id=sip_call_id)
         except LedgerUnavailable as exc:
             logger.warning("attempt %s not dialed: ledger unavailable (%s)", command.attempt_id, exc)
-            self._wake_heartbeat.set()  # the line is free again: say so now
+            self.lines.release(command.attempt_id)  # the line is free again: the heartbeat says so now
             return
         if not decision:
             logger.info("attempt %s not dialed: %s", command.attempt_id, decision.reason)
-            self._wake_heartbeat.set()  # the line is free again: say so now
+            self.lines.release(command.attempt_id)  # the line is free again: the heartbeat says so now
             return
-        with self._lock:
-            self._busy.add(command.attempt_id)
+        self.lines.dialing(command.attempt_id)
         assert self.manager is not None  # noqa: S101 - set in start()
         self.pjsua.call_soon(self.manager.originate, replace(command, trunk=trunk), sip_call_id)
 

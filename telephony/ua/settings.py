@@ -82,6 +82,9 @@ class UaSettings:
     """The most agent audio queued for playback (``AI_MAX_PLAYOUT_S``, F20)."""
     ai_silence_timeout_s: float = 15.0
     """How long the AI may stay silent after the caller spoke (``AI_SILENCE_TIMEOUT_S``, F20)."""
+    transcribe_after_handover: bool = True
+    """Whether the UA transcribes both people after a bridged or warm transfer (``UA_TRANSCRIBE_AFTER_HANDOVER``;
+    about 60 ms of CPU per second of such a conversation, docs/benchmarks.md)."""
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
@@ -151,6 +154,7 @@ class UaSettings:
             prompt_variable_max_chars=int(settings.AI_PROMPT_VARIABLE_MAX_CHARS),
             max_playout_ms=int(float(settings.AI_MAX_PLAYOUT_S) * 1000),
             ai_silence_timeout_s=float(settings.AI_SILENCE_TIMEOUT_S),
+            transcribe_after_handover=bool(getattr(settings, "UA_TRANSCRIBE_AFTER_HANDOVER", True)),
         )
 
     def with_flags(self, **flags: Any) -> UaSettings:

@@ -2,8 +2,9 @@
 
 Used when the trunk does not accept REFER (`TrunkSpec.allow_refer`): the UA stays in the media path, and the two
 calls' audio is connected in pjmedia's conference bridge (caller -> target and target -> caller), so no frame
-goes through Python. The target's audio is also sent to the caller's media port, which therefore hears both
-people (the recording keeps the whole call). Everything here runs on the pjsua thread.
+goes through Python. The target's audio is also sent to a media port of its own (the "listen" port), whose frames
+the hooks record and transcribe apart from the caller's (`CallHooks.attach_transfer_media`); with no port free it
+goes to the caller's media port instead, which then hears both people. Everything here runs on the pjsua thread.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 import pjsua2 as pj
 
@@ -42,6 +43,7 @@ class TransferLeg(pj.Call):
         self.owner = owner
         self.consult = consult
         self.consult_port: Any = None
+        self.listen_port: Any = None
         self.started = time.monotonic()
         self.ring_deadline = self.started + ring_timeout_s
         self.answered_at: float | None = None
@@ -79,6 +81,7 @@ class TransferLeg(pj.Call):
             self.disconnected = True
             self.final_code = int(info.lastStatusCode)
             self._release_consult_port()
+            self._release_listen_port()
             self.audio_media = None
             if self.answered_at is None:
                 # Busy, declined, unreachable or cancelled at the end of the wait: the caller's call goes on.
@@ -118,9 +121,9 @@ class TransferLeg(pj.Call):
     # ---- control -----------------------------------------------------------------------------------------
 
     def connect(self) -> None:
-        """Bridge the target and the caller in the conference (both ways), and let the caller's port hear the
-        target. Called on the target's answer and again on any media change of either call. During a warm
-        transfer's consultation the target is wired to its own port instead."""
+        """Bridge the target and the caller in the conference (both ways), and let the hooks hear the target (on
+        its listen port). Called on the target's answer and again on any media change of either call. During a
+        warm transfer's consultation the target is wired to its own port instead."""
         mine, theirs = self.audio_media, self.owner.audio_media
         if mine is None or self.answered_at is None:
             return
@@ -133,10 +136,34 @@ class TransferLeg(pj.Call):
             mine.startTransmit(theirs)
         with contextlib.suppress(pj.Error):
             theirs.startTransmit(mine)
-        port = self.owner.media_port
+        port = self._listen_port()
+        if port is None:
+            # No listen port (none free, or hooks without one): the caller's port hears both people, mixed.
+            port = self.owner.media_port
         if port is not None:
             with contextlib.suppress(pj.Error):
                 mine.startTransmit(port)
+
+    def _listen_port(self) -> Any:
+        if self.listen_port is None:
+            port = self.owner.manager.ports.acquire()
+            if port is None:
+                return None
+            if not self.owner.manager.guard(self.owner.hooks.attach_transfer_media, self.owner, port):
+                self.owner.manager.ports.release(port)
+                return None
+            self.listen_port = port
+        return self.listen_port
+
+    def _release_listen_port(self) -> None:
+        port, self.listen_port = self.listen_port, None
+        if port is None:
+            return
+        mine = self.audio_media
+        if mine is not None:
+            with contextlib.suppress(pj.Error):
+                mine.stopTransmit(port)
+        self.owner.manager.ports.release(port)
 
     def _wire_consult(self, mine: pj.AudioMedia) -> None:
         port = self.consult_port
@@ -208,11 +235,20 @@ class TransferLeg(pj.Call):
         owner.manager.guard(owner.hooks.on_transfer_status, owner, code, "warm" if self.consult else "bridge")
 
 
+class TransferLines(Protocol):
+    """The process's line count as the transfers see it (`telephony.ua.lines.Lines`)."""
+
+    def take_transfer(self, attempt_id: int) -> bool: ...
+
+    def release_transfer(self, attempt_id: int) -> None: ...
+
+
 class TransferOperations:
     """The transfer part of `telephony.ua.manager.CallManager` (pjsua thread): REFER, the bridged second call."""
 
     calls: dict[int, Any]
     _graveyard: list[tuple[float, pj.Call]]
+    transfer_lines: TransferLines | None
 
     def guard(self, fn: Any, *args: Any) -> Any:
         raise NotImplementedError
@@ -263,14 +299,26 @@ class TransferOperations:
             return False
         uri = target_uri(target, call.trunk.host_port(), call.trunk.uri_params())
         call.results["transfer"] = {"target": uri}
+        method = "warm" if consult else "bridge"
+        lines = self.transfer_lines
+        # The second call is a call of its own (a pjsua call slot, RTP ports, a media port): it takes one of the
+        # process's lines, or it is not placed and the hooks fall back. Counted, the dialer sends no call to a
+        # process whose lines the transfers hold (the heartbeat advertises the free ones).
+        if lines is not None and not lines.take_transfer(attempt_id):
+            logger.warning("attempt %s: no free line for the transfer call", attempt_id)
+            call.results["transfer"]["status"] = 503
+            self.guard(call.hooks.on_transfer_status, call, 503, method)
+            return False
         leg = TransferLeg(call, ring_timeout_s, consult=consult)
         try:
             leg.dial(uri)
         except pj.Error as exc:  # no free call slot in this process, a bad URI: the hooks fall back
             logger.warning("attempt %s: transfer call not placed: %s", attempt_id, exc.info())
             self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, leg))
+            if lines is not None:
+                lines.release_transfer(attempt_id)
             call.results["transfer"]["status"] = 503
-            self.guard(call.hooks.on_transfer_status, call, 503, "bridge")
+            self.guard(call.hooks.on_transfer_status, call, 503, method)
             return False
         call.transfer_leg = leg
         return True
@@ -289,3 +337,5 @@ class TransferOperations:
         self._graveyard.append((time.monotonic() + RELEASE_DELAY_S, leg))
         if leg.owner.transfer_leg is leg:
             leg.owner.transfer_leg = None
+        if self.transfer_lines is not None:
+            self.transfer_lines.release_transfer(leg.owner.attempt_id)

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from local_agent.asr import Transcriber, build_arpa, corpus_sentences
 from media.audio import g711
 from media.speech import tts
+from media.speech.asr import Transcriber, build_arpa, corpus_sentences
 from media.speech.intents import Intent, classify
 from tests.media.opt_out_corpus import NEVER_OPT_OUT, OPT_OUTS
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from local_agent.asr import Transcriber
 from media.audio import g711
 from media.audio.resample import resample_pcm16
+from media.speech.asr import Transcriber
 from media.speech.intents import ANSWER_CORPUS, Intent, classify, normalize_text
 
 # What each held-out answer must come out as (an opt-out may be the one the agent asks about first).

@@ -101,14 +101,16 @@ def running_worker(name: str, sip_port: int, rtp_port: int, log: Path, *extra: s
 
 
 @contextlib.contextmanager
-def media_bridge_worker(name: str, sip_port: int, rtp_port: int, log: Path, agent_url: str) -> Iterator[str]:
+def media_bridge_worker(name: str, sip_port: int, rtp_port: int, log: Path, agent_url: str,
+                        *extra: str) -> Iterator[str]:
     """A real UA worker with the production hooks (AMD, the AI bridge, voicemail, opt-out, transfer) talking to
-    the agent at ``agent_url``; its recordings go under this test run's media root, so tests can read them."""
+    the agent at ``agent_url``; its recordings go under this test run's media root, so tests can read them.
+    ``extra``: more command-line options of the worker (``--max-calls 1``)."""
     extra_env = {"UA_MEDIA_BRIDGE": "1", "LOCAL_AGENT_URL": agent_url, "TEST_MEDIA_ROOT": str(settings.MEDIA_ROOT)}
     saved = {k: os.environ.get(k) for k in extra_env}
     os.environ.update(extra_env)  # running_worker passes os.environ on to the worker
     try:
-        with running_worker(name, sip_port, rtp_port, log) as registered:
+        with running_worker(name, sip_port, rtp_port, log, *extra) as registered:
             yield registered
     finally:
         for key, value in saved.items():

@@ -60,7 +60,9 @@ def test_transfer_personas_are_chosen_by_the_last_three_digits() -> None:
     assert persona_for_number("+12025550770") == Persona.WANTS_PERSON
     assert persona_for_number("+12025550771") == Persona.HUMAN_AGENT
     assert persona_for_number("+12025550772") == Persona.HUMAN_AGENT_DECLINES
-    assert persona_for_number("+12025550773") == Persona.STOP_CALLING  # other endings keep the last-digit plan
+    assert persona_for_number("+12025550773") == Persona.HUMAN_AGENT_SAYS_YES
+    assert persona_for_number("+12025550774") == Persona.HUMAN_AGENT_SAYS_NO
+    assert persona_for_number("+12025550763") == Persona.STOP_CALLING  # other endings keep the last-digit plan
     assert persona_for_number("+12025550170") == Persona.INTERESTED
 
 

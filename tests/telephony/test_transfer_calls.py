@@ -50,6 +50,8 @@ AGENT_PORT = 18620
 CALLER = "+12025550770"  # the person who asks for a human
 DESK = "+12025550771"  # the human agent at the transfer desk
 DECLINING_DESK = "+12025550772"  # the human agent who declines a warm transfer
+SAYS_YES_DESK = "+12025550773"  # the human agent who accepts a warm transfer by voice
+SAYS_NO_DESK = "+12025550774"  # the human agent who declines a warm transfer by voice
 BUSY_DESK = "+12025550775"  # busy (486)
 OUTCOMES = [{"label": "interested", "description": "Wants the quote.", "fields": []}]
 
@@ -115,13 +117,20 @@ def _sim_calls(log: Path, number: str) -> list[dict[str, Any]]:
     return [c for c in records if c.get("kind") == "call" and str(c.get("number", "")).endswith(number[1:])]
 
 
-def _recorded_after_the_answer_ms(attempt: CallAttempt) -> int:
-    """How much voiced caller-channel audio the recording holds after the target answered (the whole call is
-    recorded: after a bridged or warm transfer the caller's channel carries both people)."""
-    caller, _agent = read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
+def _recorded_after_the_answer_ms(attempt: CallAttempt, channel: int = 0) -> int:
+    """How much voiced audio a channel of the recording holds after the target answered (the whole call is
+    recorded: after a bridged or warm transfer the caller on the first channel, the person at the target on the
+    second)."""
+    channels = read_wav(Path(settings.RECORDINGS_ROOT) / attempt.recording)
     answered_ms = attempt.transfer["requested_ms"] + attempt.transfer["answer_ms"]
-    voiced = frame_rms(caller) >= VOICED_RMS
+    voiced = frame_rms(channels[channel]) >= VOICED_RMS
     return int(voiced[answered_ms // 20 + 25 :].sum()) * 20  # from half a second after the answer
+
+
+def _after_the_handover(attempt: CallAttempt, speaker: str) -> list[dict[str, Any]]:
+    """The transcript's segments of `speaker` after the target answered (the UA's own recognition)."""
+    answered_ms = attempt.transfer["requested_ms"] + attempt.transfer["answer_ms"]
+    return [s for s in attempt.transcript if s["speaker"] == speaker and s["start_ms"] >= answered_ms - 500]
 
 
 def _agent_text(attempt: CallAttempt) -> str:
@@ -159,10 +168,19 @@ def test_cold_transfer_by_a_bridged_second_call_hands_the_person_to_the_desk(
     assert after_answer, (caller["heard"], desk)
     # and the desk heard the person (the bridge carries both directions)
     assert desk["heard"], desk
-    # and the recording goes on after the answer: both people are on it
+    # and the recording goes on after the answer: both people are on it, each on a channel
     assert attempt.recording
-    assert _recorded_after_the_answer_ms(attempt) > 1000
+    assert _recorded_after_the_answer_ms(attempt, channel=1) > 1000  # the desk
+    assert _recorded_after_the_answer_ms(attempt, channel=0) > 500  # the person
+    # and what both said after the hand-over is in the transcript, attributed, in time order, timed after it
+    human = _after_the_handover(attempt, "human_agent")
+    assert human, attempt.transcript
+    assert any(w in " ".join(s["text"] for s in human) for w in ("desk", "help", "sure", "goodbye")), human
+    assert _after_the_handover(attempt, "caller"), attempt.transcript
+    starts = [s["start_ms"] for s in attempt.transcript]
+    assert starts == sorted(starts), attempt.transcript
     print(f"bridged transfer: answered after {transfer['answer_ms']} ms; desk heard {desk['heard']}")
+    print(f"after the hand-over: {[(s['speaker'], s['text']) for s in attempt.transcript if s in human] }")
 
 
 def test_busy_target_falls_back_to_a_polite_end(
@@ -213,7 +231,7 @@ def test_warm_transfer_briefs_the_human_who_accepts_with_1_and_the_agent_leaves(
     # and the briefing named the person and what they asked for, and told the human what to press
     assert "Ada is on the line" in transfer["briefing"]
     assert "representative" in transfer["briefing"].lower()
-    assert transfer["briefing"].endswith("Press 1 to take the call, or 2 to decline.")
+    assert transfer["briefing"].endswith("Press 1 or say yes to take the call; press 2 or say no to decline.")
     # and the human heard the briefing, pressed 1, and then heard the person (joined through the UA)
     desk = wait_for(lambda: _sim_calls(simulator["log"], DESK), 15, "the desk's call record")[-1]
     assert any(e["event"] == "dtmf_sent" and e["digit"] == "1" for e in desk["events"]), desk["events"]
@@ -221,7 +239,7 @@ def test_warm_transfer_briefs_the_human_who_accepts_with_1_and_the_agent_leaves(
     assert any(h["end_ms"] <= key_ms for h in desk["heard"]), desk  # the briefing, before the key
     assert any(h["start_ms"] > key_ms for h in desk["heard"]), desk  # the person, after the join
     # and the whole call is recorded: the briefing is not on the caller's channel, the two people after the join are
-    assert _recorded_after_the_answer_ms(attempt) > 1000
+    assert _recorded_after_the_answer_ms(attempt, channel=0) + _recorded_after_the_answer_ms(attempt, channel=1) > 1000
     print(f"warm transfer: answered after {transfer['answer_ms']} ms; briefing {transfer['briefing']!r}")
 
 
@@ -244,6 +262,57 @@ def test_warm_transfer_declined_with_2_falls_back(
     assert transfer["answer_ms"] is not None
     desk = wait_for(lambda: _sim_calls(simulator["log"], DECLINING_DESK), 15, "the desk's call record")[-1]
     assert desk["events"][-1]["event"] == "bye_received", desk["events"]
+
+
+# ---- warm transfer answered in words: the UA recognises the human's reply on the second call ------------------
+
+
+def test_warm_transfer_accepted_by_voice_hands_over_and_both_people_are_transcribed(
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
+    # given a warm target whose human answers the briefing with "Yes, put them through." and presses no key
+    contact = _contact(warm=True, destination=SAYS_YES_DESK)
+    attempt = _call(registry, contact)
+    # then the call was handed over on the spoken reply
+    assert attempt.disposition == Disposition.TRANSFERRED, (attempt.reason, attempt.transfer, attempt.transcript)
+    transfer = attempt.transfer
+    assert (transfer["method"], transfer["accepted"], transfer["key"]) == ("warm", True, ""), transfer
+    assert "through" in transfer["said"] or "yes" in transfer["said"], transfer
+    desk = wait_for(lambda: _sim_calls(simulator["log"], SAYS_YES_DESK), 15, "the desk's call record")[-1]
+    assert not any(e["event"] == "dtmf_sent" for e in desk["events"]), desk["events"]
+    # and the desk's greeting at the pick-up ("Sales desk, this is Jo.") was not taken for the reply: the
+    # reply came after the briefing, and the person heard the desk after the join
+    reply = next(s for s in desk["said"] if s["text"].startswith("Yes"))
+    assert any(h["end_ms"] <= reply["start_ms"] for h in desk["heard"]), desk  # the briefing, before the reply
+    # and after the hand-over both people are transcribed, attributed, and on their channels of the recording
+    human = _after_the_handover(attempt, "human_agent")
+    caller = _after_the_handover(attempt, "caller")
+    assert human, attempt.transcript
+    assert caller, attempt.transcript
+    assert _recorded_after_the_answer_ms(attempt, channel=1) > 1000
+    print(f"accepted by voice: said {transfer['said']!r}; after the hand-over: "
+          f"{[(s['speaker'], s['text']) for s in [*caller, *human]]}")
+
+
+def test_warm_transfer_declined_by_voice_falls_back(
+    bridged_worker: str, simulator: dict[str, Path], registry: redis.Redis
+) -> None:
+    # given a warm target whose human says "Sorry, I can't take it now." (no key), and the polite end
+    contact = _contact(warm=True, destination=SAYS_NO_DESK)
+    attempt = _call(registry, contact)
+    # then the person was not handed over: declined in words, the fallback applied, the desk's call ended by us
+    assert attempt.disposition == Disposition.HUMAN, (attempt.reason, attempt.transfer)
+    transfer = attempt.transfer
+    assert (transfer["method"], transfer["accepted"], transfer["declined"], transfer["key"]) == (
+        "warm", False, True, ""), transfer
+    assert transfer["said"], transfer
+    assert transfer["fallback"] == "end"
+    assert "transfer failed" in attempt.reason
+    desk = wait_for(lambda: _sim_calls(simulator["log"], SAYS_NO_DESK), 15, "the desk's call record")[-1]
+    assert desk["events"][-1]["event"] == "bye_received", desk["events"]
+    assert not any(e["event"] == "dtmf_sent" for e in desk["events"]), desk["events"]
+    # and nobody after a hand-over that did not happen is in the transcript
+    assert not [s for s in attempt.transcript if s["speaker"] == "human_agent"], attempt.transcript
 
 
 # ---- REFER: SIPp plays the person and stands for a trunk that allows REFER ----------------------------------

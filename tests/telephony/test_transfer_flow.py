@@ -3,6 +3,7 @@ abandon mark, and what the ledger keeps of a transfer."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import types
 from typing import Any
@@ -12,8 +13,11 @@ import pytest
 
 from media.audio.frames import FRAME_BYTES
 from media.bridge.config import AgentConfig, BridgeConfig
+from media.speech.transfer_replies import REPLY_CORPUS, transfer_reply
+from media.speech.tts import synthesize
 from telephony.conversation.controller import CampaignCall
 from telephony.conversation.plan import CallPlan
+from telephony.conversation.speech_stream import SpeechStream, Utterance
 from telephony.conversation.transfer import TRANSFERRED, hold_audio
 from telephony.transfers import TransferTargetSpec
 from telephony.ua.hooks import EndReport
@@ -94,7 +98,26 @@ def test_the_briefing_names_the_person_what_they_said_the_outcome_and_the_keys()
     assert "They said: hello i want to speak to a representative." in text
     assert "Outcome so far: callback; preferred time tomorrow." in text
     assert "Reason for the transfer: asked for a representative." in text
-    assert text.endswith("Press 1 to take the call, or 2 to decline.")
+    assert text.endswith("Press 1 or say yes to take the call; press 2 or say no to decline.")
+
+
+def test_only_a_spoken_reply_after_the_briefing_began_counts() -> None:
+    # given a warm transfer whose briefing began 1.2 s into the consultation
+    hooks = _hooks(warm=True)
+    hooks._briefing_from_ms = 1200
+    # when the person's greeting at the pick-up, a remark and then replies are recognised
+    hooks._consult_heard(Utterance("no", 100, 700))  # "Hello?" at the pick-up, heard as "no"
+    hooks._consult_heard(Utterance("sales desk this is jo", 1500, 2600))  # no reply
+    hooks._consult_heard(Utterance("yes put them through", 9000, 10200))
+    # then only the reply after the briefing's start is queued
+    assert hooks._replies.qsize() == 1
+    assert hooks._replies.get_nowait() == ("voice", "yes put them through")
+
+
+def test_no_spoken_reply_counts_before_the_briefing() -> None:
+    hooks = _hooks(warm=True)
+    hooks._consult_heard(Utterance("yes", 100, 400))  # the briefing has not been synthesised yet
+    assert hooks._replies.empty()
 
 
 def test_hold_audio_has_no_silent_frame() -> None:
@@ -129,3 +152,28 @@ def test_an_accepted_transfer_ends_transferred_in_the_ledger_event() -> None:
     assert (event.disposition, event.reason) == ("transferred", "transferred to Sales desk (bridge)")
     assert event.results.transfer["accepted"] is True
     assert event.results.transfer["answer_ms"] == 900
+
+
+def test_a_speech_stream_cuts_utterances_and_times_them_on_the_callers_clock() -> None:
+    # given a stream whose first frame is heard 5 s after the answer: 1 s of silence, a reply, silence
+    heard: list[Utterance] = []
+    stream = SpeechStream(heard.append, REPLY_CORPUS)
+    speech = synthesize("Yes, put them through.", 8000)
+    audio = bytes(16000) + speech + bytes(16000)
+
+    async def feed() -> None:
+        # as the conference clock would: frame by frame, the loop draining every 100 ms
+        for n, i in enumerate(range(0, len(audio) - FRAME_BYTES + 1, FRAME_BYTES)):
+            stream.push(audio[i : i + FRAME_BYTES], at_ms=5000 + i // 16)
+            if n % 5 == 4:
+                stream._drain()
+                await asyncio.sleep(0)
+        await stream.close(timeout_s=10)
+
+    # when it is fed and closed
+    asyncio.run(feed())
+    # then one utterance, recognised, starting about 1 s after its first frame
+    assert len(heard) == 1, heard
+    assert transfer_reply(heard[0].text) is True, heard
+    assert 5700 <= heard[0].start_ms <= 6100, heard
+    assert heard[0].end_ms - heard[0].start_ms >= len(speech) // 16 - 300, heard

@@ -273,3 +273,22 @@ def test_report_shows_cost_with_its_currency_and_per_outcome(settings: pytest.Fi
     assert f'id="card-cost"><span class="figure">{total} EUR</span>' in body
     each = (total / 2).quantize(Decimal("0.01"))
     assert f'data-outcome="interested"><span class="figure">{each} EUR</span><span class="what">per interested' in body
+
+
+def test_attempt_detail_shows_the_human_agent_after_a_hand_over_on_the_agents_side() -> None:
+    # given a transferred call whose transcript goes on after the hand-over with the person at the desk
+    data = build_report_campaign()
+    attempt = data.attempts["ny_2"]
+    CallAttempt.objects.filter(pk=attempt.pk).update(transcript=[
+        {"speaker": "agent", "text": "Let me transfer you.", "start_ms": 1000, "end_ms": 2000},
+        {"speaker": "human_agent", "text": "Sales desk, how can I help you?", "start_ms": 9000, "end_ms": 11000},
+        {"speaker": "caller", "text": "Hello, thank you.", "start_ms": 12000, "end_ms": 13000},
+    ])
+    client = _client(_staff("viewer", *ANALYST[:3]))
+    # when the attempt's page is read
+    body = client.get(reverse("admin:campaigns_campaign_report_attempt",
+                              args=[data.campaign.pk, attempt.pk])).content.decode()
+    # then the person at the desk is named, on the agent's side, between the agent and the caller's reply
+    assert "human agent &middot; 0:09" in body
+    assert body.index("Let me transfer you.") < body.index("Sales desk, how can I help") < body.index("Hello, thank")
+    assert body.count('class="turn agent"') == 2

@@ -207,16 +207,19 @@ class Transcriber:
     Args:
         phrases: extra phrases to expect besides the standard answers (the script's questions, names).
         max_decoders: how many turns may be decoded at once.
+        corpus: the standard answers the model is built from (a campaign call's answers by default; a warm
+            transfer's consultation uses the replies of a person taking or declining a call).
     """
 
-    def __init__(self, phrases: Iterable[str] = (), max_decoders: int = 2) -> None:
+    def __init__(self, phrases: Iterable[str] = (), max_decoders: int = 2, *,
+                 corpus: Sequence[str] = ANSWER_CORPUS) -> None:
         # Every answer counts once. Weighting opt-outs (they once counted double) pulled goodbyes and questions
         # towards opt-out words: "who is this? sorry, I have to go. goodbye" came out as "remove me from ...".
         # Also measured, and left out: goodbye phrases added to the answers, and every pair of answers as one
         # sentence; both made real calls worse ("Yes, I am interested. Tell me more." heard as "yes i would your").
-        sentences = with_contractions(corpus_sentences([*ANSWER_CORPUS, *phrases]))
+        sentences = with_contractions(corpus_sentences([*corpus, *phrases]))
         vocabulary = sorted({w for s in sentences for w in s.split()})
-        self._dir = tempfile.TemporaryDirectory(prefix="local-agent-lm-")
+        self._dir = tempfile.TemporaryDirectory(prefix="answers-lm-")
         self._lm_path = Path(self._dir.name) / "answers.arpa"
         self._lm_path.write_text(build_arpa(sentences), encoding="utf-8")
         # A dictionary of only the model's words loads in milliseconds instead of seconds.
