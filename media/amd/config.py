@@ -130,6 +130,17 @@ class AmdConfig:
         resumed_speech_ms: ... the talk must have gone on this long before the long-greeting
             rule may fire: a person adds a short "Hello?" after a pause; a greeting reads its
             next sentence.
+        turn_pause_ms: a pause at least this long inside an utterance is a wait for an answer;
+            after it, the talk must go on for `turned_speech_ms` before the long-greeting rule may
+            fire. A person who answered with a sentence and heard nothing waits and asks again
+            with a short phrase ("Hello? Who is this?"); a greeting's pauses between sentences
+            are mostly shorter, and after a longer one its next sentence runs on.
+        turned_speech_ms: see `turn_pause_ms`.
+        timeout_talker_waiting_ms: at the deadline, the cadence model may not call a machine a
+            far end whose talker's last phrase (phrases `greeting_phrase_range_db` under the
+            loudest are the room) ended at least this long ago: the person has stopped and waits
+            while the room goes on. Such a far end is left UNKNOWN (`AmdDecision.detail` names
+            the guard: `one_breath`, `waiting` or `talker_waiting`).
         talker_silence_range_db: for the silence that ends an utterance, only speech within this
             of the talker's recent peak counts: talk in the room or gusts on a noisy line, far
             below the person's voice, do not keep their utterance going.
@@ -175,6 +186,9 @@ class AmdConfig:
     greeting_pitch_shift_st: float = 3.5
     resume_pause_ms: int = 450
     resumed_speech_ms: int = 1000
+    turn_pause_ms: int = 600
+    turned_speech_ms: int = 1600
+    timeout_talker_waiting_ms: int = 700
     talker_silence_range_db: float = 12.0
     read_sentences_min: int = 3
     read_sentence_ms: int = 700
@@ -204,6 +218,9 @@ class AmdConfig:
             "question_phrase_max_ms",
             "resume_pause_ms",
             "resumed_speech_ms",
+            "turn_pause_ms",
+            "turned_speech_ms",
+            "timeout_talker_waiting_ms",
             "read_sentence_ms",
             "read_sentences_speech_ms",
         )
@@ -279,7 +296,9 @@ class AmdDecision:
             `transcript`, `question`, `cadence`, `silence`, `undecided`).
         decided_ms: audio time after answer at which the decision was made.
         first_speech_ms: start of the first speech heard, or None.
-        detail: the phrase or beep frequency behind a keyword or beep decision.
+        detail: the phrase or beep frequency behind a keyword or beep decision; for an UNKNOWN
+            at the deadline that the cadence model would have called a machine, its probability
+            and the guard that held it back.
     """
 
     label: AmdLabel

@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector, detect
+from media.amd.deadline import DeadlineModel
 from tests.media.synthetic_audio import frames, noise, sentences, silence, speech, tone
 
 
-def stream(signal: np.ndarray, config: AmdConfig | None = None) -> AmdDecision:
-    detector = AnsweringMachineDetector(config)
+def stream(
+    signal: np.ndarray, config: AmdConfig | None = None, deadline_model: DeadlineModel | None = None
+) -> AmdDecision:
+    detector = AnsweringMachineDetector(config, deadline_model=deadline_model)
     for frame in frames(signal):
         decision = detector.feed(frame)
         if decision is not None:
