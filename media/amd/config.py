@@ -124,6 +124,9 @@ class AmdConfig:
         greeting_level_drop_db: the long-greeting rule also needs the last second of speech to
             be within this of the utterance's level (90th percentiles): the talker goes on,
             rather than quieter sound from the room.
+        greeting_opening_drop_db: and within this of its first second's level (90th percentiles):
+            a person's voice opens the utterance and the room that goes on after them on a noisy
+            line (babble, a street) is quieter, while a greeting keeps the level it opened with.
         greeting_pitch_shift_st: and the median pitch of the last second within this many
             semitones of the first second's: the same voice goes on, not other voices.
         resume_pause_ms: a pause at least this long inside an utterance, after which ...
@@ -183,6 +186,7 @@ class AmdConfig:
     greeting_talker_range_db: float = 12.0
     greeting_phrase_range_db: float = 10.0
     greeting_level_drop_db: float = 6.0
+    greeting_opening_drop_db: float = 6.0
     greeting_pitch_shift_st: float = 3.5
     resume_pause_ms: int = 450
     resumed_speech_ms: int = 1000
@@ -263,6 +267,10 @@ class AmdConfig:
         if not 3.0 <= self.greeting_phrase_range_db <= 60.0:
             raise ValueError(
                 f"AmdConfig.greeting_phrase_range_db must be in [3, 60], got {self.greeting_phrase_range_db}"
+            )
+        if not 0.0 < self.greeting_opening_drop_db <= 100.0:
+            raise ValueError(
+                f"AmdConfig.greeting_opening_drop_db must be in (0, 100], got {self.greeting_opening_drop_db}"
             )
         if not 0.0 < self.greeting_level_drop_db <= 60.0:
             raise ValueError(f"AmdConfig.greeting_level_drop_db must be in (0, 60], got {self.greeting_level_drop_db}")

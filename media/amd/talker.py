@@ -48,12 +48,13 @@ def bounds(config: AmdConfig, speech: list[bool], levels: list[float]) -> tuple[
 
 
 def goes_on(config: AmdConfig, levels: list[float], speech: list[bool], pitch: list[float]) -> bool:
-    """Whether the last second of speech is as loud as the utterance's and in the same voice.
+    """Whether the last second of speech is as loud as the utterance's and its opening, in the same voice.
 
     Why: on a noisy line (talk in the room, a street) the background passes the speech gate
     in bursts after the person has stopped, and a 2-3 s sentence followed by it looks like a
     greeting that goes on. A recording keeps its level from sentence to sentence; the sound
-    after a person stops is quieter than their voice (`AmdConfig.greeting_level_drop_db`).
+    after a person stops is quieter than their voice (`AmdConfig.greeting_level_drop_db`,
+    `AmdConfig.greeting_opening_drop_db`).
 
     Args:
         config: the detector's settings.
@@ -68,6 +69,11 @@ def goes_on(config: AmdConfig, levels: list[float], speech: list[bool], pitch: l
         return False
     whole, last = np.percentile(utterance, 90), np.percentile(recent, 90)
     if float(whole - last) > config.greeting_level_drop_db:
+        return False
+    # And as loud as it opened: on a noisy line the person's voice opens the utterance and the
+    # room goes on after them, quieter; a greeting keeps its level.
+    opening = [lv for lv, sp in zip(levels[:_RECENT_FRAMES], speech[:_RECENT_FRAMES], strict=True) if sp]
+    if opening and float(np.percentile(opening, 90) - last) > config.greeting_opening_drop_db:
         return False
     # The same voice: the pitch of the last second is near the pitch of the first. Other
     # voices in the room (babble, a television) sit elsewhere or jump about.

@@ -114,3 +114,27 @@ def test_each_guard_at_the_deadline_is_named():
     assert talker.may_be_waiting(config, 4500, 100, paused=True, talker_silence_ms=700) == "talker_waiting"
     assert talker.may_be_waiting(config, 4500, 100, paused=True, talker_silence_ms=600) is None
     assert talker.may_be_waiting(config, 4500, 100, paused=True, talker_silence_ms=None) is None
+
+
+def test_a_person_followed_by_quieter_talk_in_the_room_is_not_a_greeting_that_goes_on():
+    # given: "Hello?" (0.5 s), then voices in the room 9 dB under it, with gaps short enough to
+    # keep the utterance open, until past the deadline: over the whole utterance the room sets
+    # the level, so only the opening second shows the person was louder
+    room = np.concatenate([np.concatenate((speech(0.7, dbfs=-21, seed=80 + i), silence(0.15))) for i in range(7)])
+    signal = on_line(np.concatenate((silence(0.2), speech(0.5, dbfs=-12, seed=67), silence(0.15), room)), seconds=7.0)
+    opening_off = AmdConfig(greeting_opening_drop_db=100)
+    assert stream(signal, opening_off).reason == "long_greeting"  # the rule before this one
+
+    # when
+    decision = stream(signal)
+
+    # then
+    assert decision.label != AmdLabel.MACHINE
+
+
+def test_a_greeting_at_one_level_still_goes_on():
+    levels = [-20.0, -30.0] * 100
+    speech_flags = [True] * 200
+    pitch = [0.0] * 200
+    assert talker.goes_on(AmdConfig(), levels, speech_flags, pitch)
+    assert not talker.goes_on(AmdConfig(), levels[:50] + [-28.0, -38.0] * 75, speech_flags, pitch)
