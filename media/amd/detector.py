@@ -14,7 +14,9 @@ Streams 20 ms PCM16 8 kHz frames and decides human / machine / unknown from what
 - a machine (voicemail greeting, carrier announcement, call screener) talks on past where people
   stop, with only short pauses between sentences, and often ends in a beep: 3.3 s of speech in
   one utterance, from one talker at one level and pitch, still going a second after its last
-  pause, is a greeting (`long_greeting`); at the deadline the cadence model decides (`cadence`);
+  pause, is a greeting (`long_greeting`); after a wait for an answer (600 ms) a person asks again
+  with a short phrase, so there the talk must go on for 1.6 s. At the deadline the cadence model
+  decides (`cadence`), unless the talker (`media.amd.talker`) may be a person waiting;
 - a beep (a stable pure tone, see `media.audio.tones`) means a machine;
 - greeting words ("leave a message", "after the tone", "screening service", see `media.amd.keywords`)
   mean a machine, whether they come from a local keyword spotter or from the AI provider's
