@@ -160,19 +160,55 @@ def talker_phrases(
     Returns:
         (speech_ms, longest_phrase_ms): the total and the longest length of the phrases.
     """
+    _first, phrases = _talker_runs(speech, levels, range_db, bridge, onset, phrase_range_db)
+    lengths = [e - s + 1 for s, e in phrases]
+    return sum(lengths) * FRAME_MS, max(lengths, default=0) * FRAME_MS
+
+
+def talker_bounds(
+    speech: list[bool],
+    levels: list[float],
+    range_db: float,
+    bridge: int,
+    onset: int,
+    phrase_range_db: float,
+) -> tuple[int, int] | None:
+    """Where the talker's voice starts and where their last phrase ends, in frames from the first.
+
+    The same talker as `talker_phrases` (arguments alike): phrases far below the loudest one
+    are the room, not the person, so a person who has stopped and waits shows a long gap after
+    their last phrase even while the speech gate still hears the room.
+
+    Returns:
+        (first frame of the talker, frame after their last phrase), or None without speech.
+    """
+    first, phrases = _talker_runs(speech, levels, range_db, bridge, onset, phrase_range_db)
+    if not phrases:
+        return None
+    return first, first + phrases[-1][1] + 1
+
+
+def _talker_runs(
+    speech: list[bool],
+    levels: list[float],
+    range_db: float,
+    bridge: int,
+    onset: int,
+    phrase_range_db: float | None,
+) -> tuple[int, list[tuple[int, int]]]:
+    """The talker's first frame and their phrases (frame indices from that first frame)."""
     flags = np.asarray(speech, dtype=bool)
     if not flags.any():
-        return 0, 0
+        return 0, []
     level = np.asarray(levels, dtype=np.float64)
     first = max(int(np.argmax(flags & (level >= level[flags].max() - range_db))) - onset, 0)
     phrases = _runs(flags[first:], bridge)
-    if phrase_range_db is not None:
+    if phrase_range_db is not None and phrases:
         tail = level[first:]
         peaks = [float(tail[s : e + 1].max()) for s, e in phrases]
         loudest = max(peaks)
         phrases = [p for p, peak in zip(phrases, peaks, strict=True) if peak >= loudest - phrase_range_db]
-    lengths = [e - s + 1 for s, e in phrases]
-    return sum(lengths) * FRAME_MS, max(lengths) * FRAME_MS
+    return first, phrases
 
 
 def _end_slope(pitch: np.ndarray, speech: np.ndarray, start: int, end: int) -> float | None:

@@ -124,12 +124,26 @@ class AmdConfig:
         greeting_level_drop_db: the long-greeting rule also needs the last second of speech to
             be within this of the utterance's level (90th percentiles): the talker goes on,
             rather than quieter sound from the room.
+        greeting_opening_drop_db: and within this of its first second's level (90th percentiles):
+            a person's voice opens the utterance and the room that goes on after them on a noisy
+            line (babble, a street) is quieter, while a greeting keeps the level it opened with.
         greeting_pitch_shift_st: and the median pitch of the last second within this many
             semitones of the first second's: the same voice goes on, not other voices.
         resume_pause_ms: a pause at least this long inside an utterance, after which ...
         resumed_speech_ms: ... the talk must have gone on this long before the long-greeting
             rule may fire: a person adds a short "Hello?" after a pause; a greeting reads its
             next sentence.
+        turn_pause_ms: a pause at least this long inside an utterance is a wait for an answer;
+            after it, the talk must go on for `turned_speech_ms` before the long-greeting rule may
+            fire. A person who answered with a sentence and heard nothing waits and asks again
+            with a short phrase ("Hello? Who is this?"); a greeting's pauses between sentences
+            are mostly shorter, and after a longer one its next sentence runs on.
+        turned_speech_ms: see `turn_pause_ms`.
+        timeout_talker_waiting_ms: at the deadline, the cadence model may not call a machine a
+            far end whose talker's last phrase (phrases `greeting_phrase_range_db` under the
+            loudest are the room) ended at least this long ago: the person has stopped and waits
+            while the room goes on. Such a far end is left UNKNOWN (`AmdDecision.detail` names
+            the guard: `one_breath`, `waiting` or `talker_waiting`).
         talker_silence_range_db: for the silence that ends an utterance, only speech within this
             of the talker's recent peak counts: talk in the room or gusts on a noisy line, far
             below the person's voice, do not keep their utterance going.
@@ -172,9 +186,13 @@ class AmdConfig:
     greeting_talker_range_db: float = 12.0
     greeting_phrase_range_db: float = 10.0
     greeting_level_drop_db: float = 6.0
+    greeting_opening_drop_db: float = 6.0
     greeting_pitch_shift_st: float = 3.5
     resume_pause_ms: int = 450
     resumed_speech_ms: int = 1000
+    turn_pause_ms: int = 600
+    turned_speech_ms: int = 1600
+    timeout_talker_waiting_ms: int = 700
     talker_silence_range_db: float = 12.0
     read_sentences_min: int = 3
     read_sentence_ms: int = 700
@@ -204,6 +222,9 @@ class AmdConfig:
             "question_phrase_max_ms",
             "resume_pause_ms",
             "resumed_speech_ms",
+            "turn_pause_ms",
+            "turned_speech_ms",
+            "timeout_talker_waiting_ms",
             "read_sentence_ms",
             "read_sentences_speech_ms",
         )
@@ -247,6 +268,10 @@ class AmdConfig:
             raise ValueError(
                 f"AmdConfig.greeting_phrase_range_db must be in [3, 60], got {self.greeting_phrase_range_db}"
             )
+        if not 0.0 < self.greeting_opening_drop_db <= 100.0:
+            raise ValueError(
+                f"AmdConfig.greeting_opening_drop_db must be in (0, 100], got {self.greeting_opening_drop_db}"
+            )
         if not 0.0 < self.greeting_level_drop_db <= 60.0:
             raise ValueError(f"AmdConfig.greeting_level_drop_db must be in (0, 60], got {self.greeting_level_drop_db}")
         if not isinstance(self.read_sentences_min, int) or self.read_sentences_min < 0:
@@ -279,7 +304,9 @@ class AmdDecision:
             `transcript`, `question`, `cadence`, `silence`, `undecided`).
         decided_ms: audio time after answer at which the decision was made.
         first_speech_ms: start of the first speech heard, or None.
-        detail: the phrase or beep frequency behind a keyword or beep decision.
+        detail: the phrase or beep frequency behind a keyword or beep decision; for an UNKNOWN
+            at the deadline that the cadence model would have called a machine, its probability
+            and the guard that held it back.
     """
 
     label: AmdLabel

@@ -14,7 +14,9 @@ Streams 20 ms PCM16 8 kHz frames and decides human / machine / unknown from what
 - a machine (voicemail greeting, carrier announcement, call screener) talks on past where people
   stop, with only short pauses between sentences, and often ends in a beep: 3.3 s of speech in
   one utterance, from one talker at one level and pitch, still going a second after its last
-  pause, is a greeting (`long_greeting`); at the deadline the cadence model decides (`cadence`);
+  pause, is a greeting (`long_greeting`); after a wait for an answer (600 ms) a person asks again
+  with a short phrase, so there the talk must go on for 1.6 s. At the deadline the cadence model
+  decides (`cadence`), unless the talker (`media.amd.talker`) may be a person waiting;
 - a beep (a stable pure tone, see `media.audio.tones`) means a machine;
 - greeting words ("leave a message", "after the tone", "screening service", see `media.amd.keywords`)
   mean a machine, whether they come from a local keyword spotter or from the AI provider's
@@ -32,6 +34,7 @@ from collections import deque
 
 import numpy as np
 
+from media.amd import talker
 from media.amd.cadence import Cadence, frame_pitch, measure, phrase_count, talker_phrases
 from media.amd.config import AmdConfig, AmdDecision, AmdLabel
 from media.amd.deadline import DeadlineModel, shipped_model
@@ -46,7 +49,6 @@ _ONSET_MS = 200  # a voice reaches its level within this long
 _MIN_BACKGROUND_FRAMES = 10  # 200 ms of earlier sound before it can be called background
 _TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s
 _CADENCE_RECHECK_MS = 200
-_RECENT_FRAMES = 50  # the last second, for the talker's current level
 
 
 class AnsweringMachineDetector:
@@ -90,6 +92,7 @@ class AnsweringMachineDetector:
         self._last_speech_ms = -10_000  # end of the last speech frame
         self._resumed_ms = -10_000  # when the talk last resumed after a pause (`resume_pause_ms`)
         self._breathed_ms = -10_000  # when the talk last resumed after a breath (`breath_pause_ms`)
+        self._turned_ms = -10_000  # when the talk last resumed after a wait for an answer (`turn_pause_ms`)
         self._last_talker_ms = -10_000  # end of the last speech frame near the talker's level
         self._word_start_ms = -1
         self._word_speech_ms = 0  # word length, short dips included
@@ -269,6 +272,8 @@ class AnsweringMachineDetector:
             self._resumed_ms = frame_start
         if self._utterance_start_ms >= 0 and gap >= cfg.breath_pause_ms:
             self._breathed_ms = frame_start
+        if self._utterance_start_ms >= 0 and gap >= cfg.turn_pause_ms:
+            self._turned_ms = frame_start
         self._last_speech_ms = frame_start + FRAME_MS
         if self._utterance_start_ms >= 0:
             # Dips inside a word count toward the greeting's length; pauses between phrases do not.
@@ -291,6 +296,9 @@ class AnsweringMachineDetector:
             and longest >= cfg.phrase_min_ms
             and self._one_talker()
             and self._now_ms - self._resumed_ms >= cfg.resumed_speech_ms
+            and not self._asks_again()
+            # Going on means talking now: within a word gap of the talker's last speech.
+            and self._now_ms - self._last_talker_ms <= cfg.word_gap_ms
             and not self._asks_questions(longest)
             and self._talker_holds_greeting(greeting_ms)
             and self._talker_still_talking()
@@ -336,6 +344,17 @@ class AnsweringMachineDetector:
             self._cadence_ms = self._now_ms
             self._cadence = self.cadence()
         return self._cadence is not None and self._cadence.end_rise >= self.config.question_rise_st_per_s
+
+    def _asks_again(self) -> bool:
+        """Whether the talk resumed after a wait for an answer and has not yet gone on like a sentence.
+
+        Why: a person who answers with a sentence and hears nothing waits (600 ms or more) and
+        asks again ("Hello? Who is this?"), a short phrase; a greeting reads on with short pauses
+        between its sentences, and after a longer one its next sentence runs on
+        (`AmdConfig.turn_pause_ms`, `AmdConfig.turned_speech_ms`).
+        """
+        cfg = self.config
+        return self._turned_ms > self._utterance_start_ms and self._now_ms - self._turned_ms < cfg.turned_speech_ms
 
     def _paused_in_utterance(self) -> bool:
         """Whether the talk paused for `breath_pause_ms` or more since the utterance began."""
@@ -392,29 +411,9 @@ class AnsweringMachineDetector:
         return long_phrases >= cfg.read_sentences_min
 
     def _talker_still_talking(self) -> bool:
-        """Whether the last second of speech is as loud as the utterance's: the talker goes on.
-
-        Why: on a noisy line (talk in the room, a street) the background passes the speech gate
-        in bursts after the person has stopped, and a 2-3 s sentence followed by it looks like a
-        greeting that goes on. A recording keeps its level from sentence to sentence; the sound
-        after a person stops is quieter than their voice (see `AmdConfig.greeting_level_drop_db`).
-        """
+        """Whether the talker goes on at their level and pitch (`media.amd.talker.goes_on`)."""
         start = self._utterance_start_ms // FRAME_MS
-        recent_from = max(start, len(self._levels) - _RECENT_FRAMES)
-        utterance = [lv for lv, sp in zip(self._levels[start:], self._speech[start:], strict=True) if sp]
-        recent = [lv for lv, sp in zip(self._levels[recent_from:], self._speech[recent_from:], strict=True) if sp]
-        if not recent:
-            return False
-        whole, last = np.percentile(utterance, 90), np.percentile(recent, 90)
-        if float(whole - last) > self.config.greeting_level_drop_db:
-            return False
-        # The same voice: the pitch of the last second is near the pitch of the first. Other
-        # voices in the room (babble, a television) sit elsewhere or jump about.
-        first = [p for p in self._pitch[start : start + _RECENT_FRAMES] if not math.isnan(p)]
-        lately = [p for p in self._pitch[recent_from:] if not math.isnan(p)]
-        if len(first) < 5 or len(lately) < 5:
-            return True
-        return abs(float(np.median(first)) - float(np.median(lately))) <= self.config.greeting_pitch_shift_st
+        return talker.goes_on(self.config, self._levels[start:], self._speech[start:], self._pitch[start:])
 
     def _one_talker(self) -> bool:
         levels = self._levels[self._utterance_start_ms // FRAME_MS :]
@@ -451,25 +450,24 @@ class AnsweringMachineDetector:
         # person asking "Hello? ... Hello?" into silence alike; the phrase lengths, pauses, endings
         # and repetitions tell them apart (see media.amd.deadline).
         machine = (self._deadline_model or shipped_model()).machine_probability(cadence)
-        span = self._now_ms - self._utterance_start_ms
-        # Why two more conditions before hanging up: an unbroken utterance that began under 4 s
-        # ago, or one that did and has been quiet for 300 ms, may be a person who picked up late,
-        # in or just past their one sentence; a far end
-        # silent for 700 ms has stopped and waits. Either is left UNKNOWN and connected: hanging
-        # up on a person is an abandoned call (FCC), talking to a machine costs an agent turn.
-        one_breath = span < cfg.timeout_one_breath_span_ms and (
-            not self._paused_in_utterance() or silence >= cfg.timeout_sentence_end_ms
-        )
+        # The span is measured from the talker's first word: sound from the room before it (which
+        # opened the utterance) does not make a late pick-up look like a long greeting.
+        start = self._utterance_start_ms // FRAME_MS
+        bounds = talker.bounds(self.config, self._speech[start:], self._levels[start:])
+        span = self._now_ms - (self._utterance_start_ms + bounds[0] if bounds else self._utterance_start_ms)
         if (
             self._utterance_speech_ms >= cfg.timeout_machine_speech_ms
             and span >= cfg.timeout_machine_span_ms
             and max(self._longest_phrase_ms, self._word_speech_ms) >= cfg.timeout_machine_phrase_ms
             and machine >= cfg.timeout_machine_probability
-            and not one_breath
-            and silence < cfg.timeout_waiting_silence_ms
             and self._one_talker()
         ):
-            return self._decide(AmdLabel.MACHINE, "cadence")
+            talker_silence = self._now_ms - (self._utterance_start_ms + bounds[1]) if bounds else None
+            held = talker.may_be_waiting(cfg, span, silence, self._paused_in_utterance(), talker_silence)
+            if held is None:
+                return self._decide(AmdLabel.MACHINE, "cadence")
+            # The model says machine, but a person may be on the line: connect, and say why.
+            return self._decide(AmdLabel.UNKNOWN, "undecided", f"P(machine) {machine:.2f}, held back: {held}")
         # The model was fitted on utterances of 2 s and more: a shorter one still under way at a
         # campaign's early deadline is undecided, not a person.
         long_enough = self._now_ms - self._utterance_start_ms >= cfg.timeout_machine_span_ms

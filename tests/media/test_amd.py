@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from media.amd import AmdConfig, AmdDecision, AmdLabel, AnsweringMachineDetector, detect
+from media.amd.deadline import DeadlineModel
 from tests.media.synthetic_audio import frames, noise, sentences, silence, speech, tone
 
 
-def stream(signal: np.ndarray, config: AmdConfig | None = None) -> AmdDecision:
-    detector = AnsweringMachineDetector(config)
+def stream(
+    signal: np.ndarray, config: AmdConfig | None = None, deadline_model: DeadlineModel | None = None
+) -> AmdDecision:
+    detector = AnsweringMachineDetector(config, deadline_model=deadline_model)
     for frame in frames(signal):
         decision = detector.feed(frame)
         if decision is not None:
@@ -308,6 +311,10 @@ def test_detect_runs_a_whole_recording():
         ({"question_rise_st_per_s": 0}, "question_rise_st_per_s"),
         ({"question_phrase_max_ms": 0}, "question_phrase_max_ms"),
         ({"greeting_talker_range_db": 2}, "greeting_talker_range_db"),
+        ({"turn_pause_ms": 0}, "turn_pause_ms"),
+        ({"turned_speech_ms": -1}, "turned_speech_ms"),
+        ({"timeout_talker_waiting_ms": 0}, "timeout_talker_waiting_ms"),
+        ({"greeting_opening_drop_db": 0}, "greeting_opening_drop_db"),
     ],
 )
 def test_bad_config_value_fails_naming_the_field(kwargs, field):
