@@ -84,6 +84,41 @@ MIN_OPT_OUT_RATE = 0.40
 MAX_FALSE_CALL_BACKS = 5
 
 
+# A second set, written after the recogniser's last tuning on the set above and scored once (docs/testing.md):
+# other phrasings, other voices. Its thresholds sit just under what that one scoring measured.
+FRESH: dict[str, tuple[str, ...]] = {
+    "opt_out": (
+        "please stop ringing me", "get me off your list right now", "i do not want you to call me ever again",
+        "remove this number please", "quit ringing this phone", "put my number on the do not call list",
+        "i want to opt out of these calls", "no more calls please",
+    ),
+    "not_interested": (
+        "no thanks i'm not interested at all", "we already have one thank you", "not today thanks",
+        "i'll pass thank you", "no we don't want it",
+    ),
+    "interested": (
+        "yes that would be great", "sure tell me about it", "yeah i am interested in that",
+        "okay that sounds good to me",
+    ),
+    "call_back": (
+        "can you call me back this evening", "i'm at work call me tomorrow", "try me again next week please",
+        "ring me again on monday morning",
+    ),
+}
+FRESH_VOICES: tuple[tuple[str, str, int, int], ...] = (
+    ("flite", "kal16", 0, 0),
+    ("espeak-ng", "en-us+m3", 180, 45),
+    ("espeak-ng", "en-029", 160, 55),
+    ("espeak-ng", "en-gb-x-gbcwmd", 140, 50),
+    ("espeak-ng", "en-us+f4", 190, 65),
+)
+FRESH_MIN_INTENT_RATE = 0.38  # measured 40.0 %
+FRESH_MIN_OPT_OUT_RATE = 0.30  # measured 12 of 40
+# Measured 1: the Caribbean voice's "no thanks i'm not interested at all" heard as "no thank off your please do
+# not call list". A false opt-out is never harmless; this holds it from growing.
+FRESH_MAX_FALSE_OPT_OUTS = 1
+
+
 @dataclass(frozen=True)
 class Heard:
     """One held-out answer as the recogniser heard it."""
@@ -181,3 +216,27 @@ def test_few_held_out_answers_schedule_a_call_back_nobody_asked_for(results: lis
     wrong = [(h.voice, h.phrase, h.text) for h in results if h.expected != "call_back" and h.intent is Intent.CALL_BACK]
     print(f"false call-backs: {len(wrong)} of {sum(h.expected != 'call_back' for h in results)}")
     assert len(wrong) <= MAX_FALSE_CALL_BACKS, wrong
+
+
+def test_a_fresh_set_scored_once_is_understood_at_its_measured_rate(
+        transcriber: Transcriber, tmp_path_factory: pytest.TempPathFactory) -> None:
+    corpus = {normalize_text(phrase) for phrase in ANSWER_CORPUS}
+    assert not [p for phrases in FRESH.values() for p in phrases if normalize_text(p) in corpus]
+    workdir = tmp_path_factory.mktemp("fresh")
+    heard = [
+        Heard(f"{voice[0]}:{voice[1]}", expected, phrase, text := transcriber.transcribe(
+            _speak(phrase, voice, workdir), 8000).text, classify(text).intent)
+        for voice in FRESH_VOICES for expected, phrases in FRESH.items() for phrase in phrases
+    ]
+    for h in heard:
+        print(f"{'  ' if h.ok else 'XX'} {h.voice:22} {h.expected:15} {h.phrase!r} -> {h.text!r} ({h.intent})")
+    rate = sum(h.ok for h in heard) / len(heard)
+    opt_outs = [h for h in heard if h.expected == "opt_out"]
+    opt_out_rate = sum(h.ok for h in opt_outs) / len(opt_outs)
+    false_opt_outs = [
+        (h.voice, h.phrase, h.text) for h in heard if h.expected != "opt_out" and h.intent is Intent.OPT_OUT
+    ]
+    print(f"fresh intents: {rate:.1%} of {len(heard)}; opt-outs caught {opt_out_rate:.1%}; false {false_opt_outs}")
+    assert rate >= FRESH_MIN_INTENT_RATE, rate
+    assert opt_out_rate >= FRESH_MIN_OPT_OUT_RATE, opt_out_rate
+    assert len(false_opt_outs) <= FRESH_MAX_FALSE_OPT_OUTS, false_opt_outs
