@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import logging
 from typing import Any
 
@@ -182,7 +183,9 @@ class AudioInput(Connection):
         loop = asyncio.get_running_loop()
         # Recognition is CPU-bound: it runs in the pool, so the loop keeps serving audio and other calls.
         try:
-            result = await loop.run_in_executor(self.server.executor, transcriber.transcribe, pcm, rate)
+            # Two readings (the speech, and the whole turn): an opt-out is taken at once only when both hold one.
+            read = functools.partial(transcriber.transcribe, pcm, rate, whole_turn=True)
+            result = await loop.run_in_executor(self.server.executor, read)
         except (RuntimeError, ValueError, OSError) as exc:  # PocketSphinx reports its failures as RuntimeError
             logger.exception("transcription of %s failed", item_id)
             if self.session["audio"]["input"].get("transcription"):
@@ -192,7 +195,7 @@ class AudioInput(Connection):
         # F23: lengths only; what the caller said stays out of the log.
         logger.info("transcribed %.2f s of audio in %.3f s CPU (%d characters)", result.audio_seconds,
                     result.cpu_seconds, len(result.text))
-        self.dialogue.user_said(result.text)
+        self.dialogue.user_said(result.text, result.whole_turn_text)
         if item_id in self._store:
             heard = [{"type": "input_audio", "transcript": result.text}]
             self._store[item_id] = {**self._store[item_id], "content": heard}

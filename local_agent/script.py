@@ -55,7 +55,7 @@ from media.speech.intents import (
     LEAVING,
     Intent,
     IntentResult,
-    classify,
+    classify_readings,
     label_for_intent,
     normalize_text,
 )
@@ -272,15 +272,36 @@ class Dialogue:
     outcome_label: str | None = None
     final_intent: Intent | None = None
     _pending: list[str] = field(default_factory=list)
+    # The same turns read from the whole turn, pauses included (`Transcription.whole_turn_text`); None once a
+    # typed turn (one reading only) is among them.
+    _pending_whole: list[str] | None = field(default_factory=list)
+    _heard: str = ""  # the turns being answered now
+    _heard_whole: str | None = None
     _tool_outputs: list[str] = field(default_factory=list)
     _reprompts: int = 0
     _opt_out_asked: str | None = None  # what the caller said when the agent asked to confirm an opt-out
     _questions_answered: int = 0
 
-    def user_said(self, text: str) -> None:
-        """Record a caller turn (transcript or typed text) for the next response."""
-        if text.strip():
-            self._pending.append(text.strip())
+    def user_said(self, text: str, whole_turn_text: str | None = None) -> None:
+        """Record a caller turn (transcript or typed text) for the next response.
+
+        Args:
+            text: the words.
+            whole_turn_text: the recogniser's reading of the whole turn, pauses included, when it made one: an
+                opt-out is taken at once only when both readings hold one (`classify_readings`).
+        """
+        if not text.strip():
+            return
+        self._pending.append(text.strip())
+        if whole_turn_text is None:
+            self._pending_whole = None
+        elif self._pending_whole is not None:
+            self._pending_whole.append(whole_turn_text.strip())
+
+    def _classify(self, heard: str) -> IntentResult:
+        """The intent of ``heard``, with the whole-turn reading when ``heard`` is the turn being answered."""
+        whole = self._heard_whole if heard == self._heard else None
+        return classify_readings(heard, whole, self.today)
 
     def tool_output(self, name: str) -> None:
         """Record that the client returned the output of function ``name``."""
@@ -296,6 +317,9 @@ class Dialogue:
         """What the agent does in its next response."""
         heard = " ".join(self._pending)
         self._pending.clear()
+        self._heard = heard
+        self._heard_whole = " ".join(self._pending_whole) if self._pending_whole is not None else None
+        self._pending_whole = []
         outputs, self._tool_outputs = self._tool_outputs, []
         if heard and self._opt_out_asked is not None:
             confirmed = self._confirmation(heard)
@@ -305,7 +329,7 @@ class Dialogue:
         wrapped_up = self.stage in (Stage.RECORDING, Stage.ENDING, Stage.DONE)
         if heard and wrapped_up and self.final_intent is not Intent.OPT_OUT:
             # Compliance: an opt-out heard after wrap-up must still be recorded (TCPA do-not-call).
-            result = classify(heard, self.today)
+            result = self._classify(heard)
             if result.intent is Intent.OPT_OUT:
                 self.answers.append(heard)
                 return self._finish(result)
@@ -327,7 +351,7 @@ class Dialogue:
         return self.script.questions[self.question_index]
 
     def _answer(self, heard: str) -> list[Action]:
-        result = classify(heard, self.today)
+        result = self._classify(heard)
         intent = result.intent
         first = self.question_index == 0
         if intent is Intent.TRANSFER and self.tools.transfer_call is None:
@@ -371,7 +395,7 @@ class Dialogue:
     def _confirmation(self, heard: str) -> list[Action] | None:
         """The caller's answer to the opt-out question; None when there is nothing to say (after wrap-up)."""
         asked, self._opt_out_asked = self._opt_out_asked, None
-        result = classify(heard, self.today)
+        result = self._classify(heard)
         if result.intent in (Intent.YES, Intent.OPT_OUT, Intent.MAYBE_OPT_OUT):
             # Compliance (TCPA do-not-call): confirmed, so it is recorded, even after the call was wrapped up.
             self.answers += [a for a in (asked, heard) if a]

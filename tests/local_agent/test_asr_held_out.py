@@ -24,7 +24,7 @@ import pytest
 from media.audio import g711
 from media.audio.resample import resample_pcm16
 from media.speech.asr import Transcriber
-from media.speech.intents import ANSWER_CORPUS, Intent, classify, normalize_text
+from media.speech.intents import ANSWER_CORPUS, Intent, classify_readings, normalize_text
 
 # What each held-out answer must come out as (an opt-out may be the one the agent asks about first).
 ACCEPTED: dict[str, set[Intent]] = {
@@ -78,10 +78,11 @@ VOICES: tuple[tuple[str, str, int, int], ...] = (
     ("espeak-ng", "en-gb-scotland", 150, 50),
 )
 # Thresholds under the measured rates (docs/testing.md keeps the figures): intents right, and opt-outs caught.
-MIN_INTENT_RATE = 0.44
-MIN_OPT_OUT_RATE = 0.40
-# Answers that asked for no call back but were scheduled one (15 before a weekday had to be asked for; now 5).
-MAX_FALSE_CALL_BACKS = 5
+MIN_INTENT_RATE = 0.57  # measured 58.9 % of 168
+MIN_OPT_OUT_RATE = 0.55  # measured 40 of 70
+# Answers that asked for no call back but were scheduled one (15 before a weekday had to be asked for, then 5;
+# 4 since a turn is read from its speech).
+MAX_FALSE_CALL_BACKS = 4
 
 
 # A second set, written after the recogniser's last tuning on the set above and scored once (docs/testing.md):
@@ -112,10 +113,13 @@ FRESH_VOICES: tuple[tuple[str, str, int, int], ...] = (
     ("espeak-ng", "en-gb-x-gbcwmd", 140, 50),
     ("espeak-ng", "en-us+f4", 190, 65),
 )
-FRESH_MIN_INTENT_RATE = 0.38  # measured 40.0 %
-FRESH_MIN_OPT_OUT_RATE = 0.30  # measured 12 of 40
-# Measured 1: the Caribbean voice's "no thanks i'm not interested at all" heard as "no thank off your please do
-# not call list". A false opt-out is never harmless; this holds it from growing.
+# Measured 40.0 % and 12 of 40 when first scored; 46.7 % and 15 of 40 since a turn is read from its speech and an
+# opt-out needs both readings (that change was measured on this set too, so it is no longer blind).
+FRESH_MIN_INTENT_RATE = 0.45
+FRESH_MIN_OPT_OUT_RATE = 0.35
+# Measured 1: the Caribbean voice's "no thanks i'm not interested at all", read from its speech as "no i off your
+# do not call list" and from the whole turn as "your off your delete good off your list for" (opt-out words in
+# both). A false opt-out is never harmless; this holds it from growing.
 FRESH_MAX_FALSE_OPT_OUTS = 1
 
 
@@ -127,6 +131,7 @@ class Heard:
     expected: str
     phrase: str
     text: str
+    whole: str
     intent: Intent
 
     @property
@@ -167,6 +172,21 @@ def _speak(text: str, voice: tuple[str, str, int, int], workdir: Path) -> bytes:
     return g711.ulaw_to_pcm16(g711.pcm16_to_ulaw(pcm))
 
 
+def _hear(transcriber: Transcriber, voice: tuple[str, str, int, int], expected: str, phrase: str,
+          workdir: Path) -> Heard:
+    """One answer as the local agent takes it: both readings of the turn, then the intent they agree on."""
+    result = transcriber.transcribe(_speak(phrase, voice, workdir), 8000, whole_turn=True)
+    whole = result.whole_turn_text or ""
+    intent = classify_readings(result.text, whole).intent
+    return Heard(f"{voice[0]}:{voice[1]}", expected, phrase, result.text, whole, intent)
+
+
+def _show(heard: list[Heard]) -> None:
+    for h in heard:
+        print(f"{'  ' if h.ok else 'XX'} {h.voice:22} {h.expected:15} {h.phrase!r} -> {h.text!r} "
+              f"(whole turn {h.whole!r}) {h.intent}")
+
+
 def test_held_out_phrasings_are_not_in_the_answer_corpus() -> None:
     corpus = {normalize_text(phrase) for phrase in ANSWER_CORPUS}
     for phrases in HELD_OUT.values():
@@ -178,14 +198,9 @@ def test_held_out_phrasings_are_not_in_the_answer_corpus() -> None:
 def results(transcriber: Transcriber, tmp_path_factory: pytest.TempPathFactory) -> list[Heard]:
     """Every held-out answer in every voice, as the local agent's recogniser and intent matcher took it."""
     workdir = tmp_path_factory.mktemp("held-out")
-    heard = []
-    for voice in VOICES:
-        for expected, phrases in HELD_OUT.items():
-            for phrase in phrases:
-                text = transcriber.transcribe(_speak(phrase, voice, workdir), 8000).text
-                heard.append(Heard(f"{voice[0]}:{voice[1]}", expected, phrase, text, classify(text).intent))
-    for h in heard:
-        print(f"{'  ' if h.ok else 'XX'} {h.voice:22} {h.expected:15} {h.phrase!r} -> {h.text!r} ({h.intent})")
+    heard = [_hear(transcriber, voice, expected, phrase, workdir)
+             for voice in VOICES for expected, phrases in HELD_OUT.items() for phrase in phrases]
+    _show(heard)
     return heard
 
 
@@ -223,13 +238,9 @@ def test_a_fresh_set_scored_once_is_understood_at_its_measured_rate(
     corpus = {normalize_text(phrase) for phrase in ANSWER_CORPUS}
     assert not [p for phrases in FRESH.values() for p in phrases if normalize_text(p) in corpus]
     workdir = tmp_path_factory.mktemp("fresh")
-    heard = [
-        Heard(f"{voice[0]}:{voice[1]}", expected, phrase, text := transcriber.transcribe(
-            _speak(phrase, voice, workdir), 8000).text, classify(text).intent)
-        for voice in FRESH_VOICES for expected, phrases in FRESH.items() for phrase in phrases
-    ]
-    for h in heard:
-        print(f"{'  ' if h.ok else 'XX'} {h.voice:22} {h.expected:15} {h.phrase!r} -> {h.text!r} ({h.intent})")
+    heard = [_hear(transcriber, voice, expected, phrase, workdir)
+             for voice in FRESH_VOICES for expected, phrases in FRESH.items() for phrase in phrases]
+    _show(heard)
     rate = sum(h.ok for h in heard) / len(heard)
     opt_outs = [h for h in heard if h.expected == "opt_out"]
     opt_out_rate = sum(h.ok for h in opt_outs) / len(opt_outs)

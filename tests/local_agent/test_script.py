@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from local_agent.script import Call, Dialogue, Say, Stage, ToolSet, parse_script
-from media.speech.intents import Intent, classify, label_for_intent, parse_day
+from media.speech.intents import Intent, IntentResult, classify, classify_readings, label_for_intent, parse_day
 
 WEDNESDAY = dt.date(2026, 11, 25)
 LABELS = ["interested", "not_interested", "callback", "opted_out", "unknown"]
@@ -229,6 +229,47 @@ def test_opt_out_after_wrap_up_is_still_recorded() -> None:
     # then the outcome is recorded again, as an opt-out
     assert isinstance(actions[-1], Call)
     assert actions[-1].arguments["outcome"] == "opted_out"
+
+
+@pytest.mark.parametrize(
+    ("text", "whole", "intent"),
+    [
+        # both readings hold an opt-out: recorded at once
+        ("please stop calling me", "please stop calling me for", Intent.OPT_OUT),
+        ("stop calling me put me on your do not call list", "phone calling me on your do not call later",
+         Intent.OPT_OUT),
+        # only one reading does: asked about first (a false opt-out takes the number off every campaign)
+        ("no i off your do not call list", "your delete good off your phone", Intent.MAYBE_OPT_OUT),
+        ("okay that sounds good to me", "okay that don't phone me for", Intent.MAYBE_OPT_OUT),
+        # otherwise the speech reading decides
+        ("yes i am interested more", "yes i would more for", Intent.INTERESTED),
+        ("no thank you what is this", "no thank you what is this for", Intent.NOT_INTERESTED),
+        # a typed turn has one reading only
+        ("please stop calling me", None, Intent.OPT_OUT),
+    ],
+)
+def test_an_answer_read_twice_is_an_opt_out_at_once_only_when_both_readings_hold_one(
+        text: str, whole: str | None, intent: Intent) -> None:
+    assert classify_readings(text, whole, WEDNESDAY).intent is intent
+
+
+def test_the_speech_reading_keeps_its_call_back_day() -> None:
+    assert classify_readings("call me back tomorrow", "call me let tomorrow for", WEDNESDAY) == IntentResult(
+        Intent.CALL_BACK, WEDNESDAY + dt.timedelta(days=1))
+
+
+def test_an_opt_out_in_one_reading_after_wrap_up_is_asked_about_not_recorded() -> None:
+    # given a call closed as interested, and the caller's "That sounds good. Please sign me up." read once as an
+    # opt-out (as the demo's interested person was heard: docs/testing.md)
+    d = _dialogue("Question: Interested?")
+    d.next_response()
+    d.user_said("yes i am interested more", "yes i would more for")
+    d.next_response()
+    d.user_said("that sounds good free friday off", "phone don't phone me friday off")
+    # then the agent asks before it records anything
+    assert d.next_response() == [Say(CONFIRM)]
+    # and a caller who hangs up without confirming keeps the outcome they agreed to
+    assert d.outcome_label == "interested"
 
 
 CONFIRM = "Just to confirm: you want us to stop calling you?"

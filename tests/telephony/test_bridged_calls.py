@@ -197,8 +197,10 @@ def test_interested_person_talks_with_the_local_agent_and_the_outcome_lands_in_t
     assert bridged_after_s < 2.0, bridged_after_s
     assert attempt.agent_first_audio_at is not None
     first_audio_after_s = (attempt.agent_first_audio_at - first_word_at).total_seconds()
-    # what the person said reached the AI and the transcript
-    assert "interested" in _caller_text(attempt), attempt.transcript
+    # what the person said reached the AI and the transcript: the answer's first word, which the local agent's
+    # recogniser hears in every alignment of this line tried (docs/testing.md); the rest of the line varies
+    # with where the turn was cut ("yes i would more", "yes i am interested your")
+    assert "yes" in _caller_text(attempt).split(), attempt.transcript
     assert any(s["speaker"] == "agent" and s["text"] for s in attempt.transcript)
     # the agent's outcome is on the attempt and the contact
     assert attempt.outcome == "interested", (attempt.outcome, attempt.outcome_error, attempt.transcript)
