@@ -145,24 +145,26 @@ def mark_attempt_dialing(attempt_id: int, *, ua_name: str, sip_call_id: str = ""
     return DialDecision(False, result.reason)
 
 
-def mark_attempt_ringing(attempt_id: int) -> bool:
-    """DIALING -> RINGING (180/183 received)."""
-    return _transition(attempt_id, {AttemptState.DIALING}, AttemptState.RINGING, ringing_at=timezone.now())
+def mark_attempt_ringing(attempt_id: int, at: dt.datetime | None = None) -> bool:
+    """DIALING -> RINGING (180/183 received ``at``, now when not given)."""
+    return _transition(attempt_id, {AttemptState.DIALING}, AttemptState.RINGING, ringing_at=at or timezone.now())
 
 
-def mark_attempt_answered(attempt_id: int) -> bool:
-    """DIALING or RINGING -> ANSWERED (200 OK); the ``attempt.answered`` webhook event commits with it."""
+def mark_attempt_answered(attempt_id: int, at: dt.datetime | None = None) -> bool:
+    """DIALING or RINGING -> ANSWERED (200 OK ``at``, now when not given); the ``attempt.answered`` webhook event
+    commits with it."""
     with transaction.atomic():
         moved = _transition(attempt_id, {AttemptState.DIALING, AttemptState.RINGING}, AttemptState.ANSWERED,
-                            answered_at=timezone.now())
+                            answered_at=at or timezone.now())
         if moved:
             webhook_events.attempt_answered(attempt_id)
     return moved
 
 
-def mark_attempt_bridged(attempt_id: int) -> bool:
-    """ANSWERED -> BRIDGED (media flows to the AI)."""
-    return _transition(attempt_id, {AttemptState.ANSWERED}, AttemptState.BRIDGED, bridged_at=timezone.now())
+def mark_attempt_bridged(attempt_id: int, at: dt.datetime | None = None) -> bool:
+    """ANSWERED -> BRIDGED (media flows to the AI from ``at``, now when not given)."""
+    return _transition(attempt_id, {AttemptState.ANSWERED}, AttemptState.BRIDGED,
+                       bridged_at=at or timezone.now())
 
 
 def _cost(answered_at: Any, ended_at: Any, cost_per_minute: Decimal | None) -> Decimal:
@@ -174,7 +176,8 @@ def _cost(answered_at: Any, ended_at: Any, cost_per_minute: Decimal | None) -> D
 
 def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = None, sip_reason: str = "",
                    reason: str = "", results: dict[str, Any] | None = None, trunk_id: int | None = None,
-                   failed_over: bool = False, primary_trunk_id: int | None = None) -> bool:
+                   failed_over: bool = False, primary_trunk_id: int | None = None,
+                   ended_at: dt.datetime | None = None) -> bool:
     """End an in-flight attempt and move its contact on (retry rules), then release its leases.
 
     Idempotent: a second call for an ended attempt changes nothing and returns False, with one exception: the
@@ -196,6 +199,7 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
         trunk_id: The trunk that carried the call (the failover trunk after a failover); costed at its rate.
         failed_over: Whether the primary trunk failed before ringing and the call went out on its failover.
         primary_trunk_id: The trunk tried first, when it failed over.
+        ended_at: When the call ended at its user agent (the attempt's end and billed time); now when not given.
 
     Returns:
         True when this call ended the attempt (or replaced the reaper's guess); False when it had already ended.
@@ -221,7 +225,7 @@ def finish_attempt(attempt_id: int, *, disposition: str, sip_code: int | None = 
         carried = {"trunk_id": trunk_id, "failed_over": True, "primary_trunk_id": primary_trunk_id}
     with transaction.atomic():
         updated = attempt_in_states(attempt_id, ATTEMPT_IN_FLIGHT).update(
-            state=AttemptState.ENDED, ended_at=now, disposition=disposition, sip_code=sip_code,
+            state=AttemptState.ENDED, ended_at=ended_at or now, disposition=disposition, sip_code=sip_code,
             sip_reason=sip_reason[:255], reason=reason, lease_expires_at=None, **carried, **results)
         if not updated:
             accepted = _accept_late_result(attempt_id, disposition=disposition, sip_code=sip_code,

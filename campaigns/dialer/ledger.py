@@ -8,6 +8,7 @@ an event that did land changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,11 @@ def _database() -> Iterator[None]:
         raise LedgerUnavailable(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
 
 
+def _utc(at: float) -> dt.datetime:
+    """An event's Unix time as an aware UTC datetime."""
+    return dt.datetime.fromtimestamp(at, tz=dt.UTC)
+
+
 class CampaignLedger:
     """Implements `telephony.ua.ledger.Ledger` with the campaigns services."""
 
@@ -48,12 +54,14 @@ class CampaignLedger:
     def record(self, event: CallEvent) -> None:
         """Apply one call event to the ledger (idempotent)."""
         with _database():
+            # The times the UA saw, not when the event reached us (see telephony.contract): a lagging or
+            # replayed event keeps its time, and the billed talk time is the call's.
             if isinstance(event, Ringing):
-                attempts.mark_attempt_ringing(event.attempt_id)
+                attempts.mark_attempt_ringing(event.attempt_id, _utc(event.at))
             elif isinstance(event, Answered):
-                attempts.mark_attempt_answered(event.attempt_id)
+                attempts.mark_attempt_answered(event.attempt_id, _utc(event.at))
             elif isinstance(event, Bridged):
-                attempts.mark_attempt_bridged(event.attempt_id)
+                attempts.mark_attempt_bridged(event.attempt_id, _utc(event.at))
             elif isinstance(event, OptedOut):
                 # Compliance (TCPA 47 CFR 64.1200(d)(3)): recorded the moment the callee asks, before the goodbye
                 # and the hangup, company-wide: the same number in other campaigns becomes do-not-call in the
@@ -64,7 +72,8 @@ class CampaignLedger:
                 attempts.finish_attempt(
                     event.attempt_id, disposition=event.disposition, sip_code=event.sip_code,
                     sip_reason=event.sip_reason, reason=event.reason, results=event.results.stored_fields() or None,
-                    trunk_id=event.trunk_id, failed_over=event.failed_over, primary_trunk_id=event.primary_trunk_id)
+                    trunk_id=event.trunk_id, failed_over=event.failed_over, primary_trunk_id=event.primary_trunk_id,
+                    ended_at=_utc(event.at))
             else:  # pragma: no cover - the contract's set is closed
                 raise ValueError(f"unknown event {event!r}")
 

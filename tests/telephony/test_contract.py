@@ -445,8 +445,9 @@ def test_every_event_kind_round_trips(event: object) -> None:
 
 
 def test_an_ended_event_without_results_gets_empty_results() -> None:
-    assert event_from_json('{"v":1,"kind":"ended","attempt_id":7,"disposition":"failed","results":null}') == Ended(
-        7, "failed")
+    assert event_from_json(
+        '{"v":1,"kind":"ended","attempt_id":7,"disposition":"failed","results":null,"at":1.5}') == Ended(
+        7, "failed", at=1.5)
 
 
 @pytest.mark.parametrize(("raw", "message"), [
