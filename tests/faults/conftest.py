@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from django.utils import timezone
+
+from campaigns.choices import AttemptState, ContactStatus, Disposition
+from campaigns.models import CallAttempt, Campaign, Contact
+from tests.factories import ContactFactory
 from tests.telephony.conftest import PROJECT_ROOT, stop_process, wait_for, worker_env
 
 
@@ -46,3 +52,21 @@ def control_plane(workdir: Path) -> Iterator[dict[str, subprocess.Popen[bytes]]]
         for process in processes.values():
             stop_process(process, timeout_s=20)
         print(f"control plane logs: {workdir}")
+
+
+def good_month(campaign: Campaign) -> Contact:
+    """A month of calls connected to a voice at once, so the abandonment governor leaves the campaign alone.
+
+    SIPp answers and no agent joins: by the FCC's definition each call of a fault test is abandoned, and the
+    governor (beat, every 30 s) would rightly pause the campaign after the first few; these tests are about the
+    fault. Returns the contact the history belongs to (its attempts never reached a UA: ``dialing_at`` is empty).
+    """
+    earlier = timezone.now() - dt.timedelta(days=1)
+    record = ContactFactory(campaign=campaign, status=ContactStatus.DONE)
+    CallAttempt.objects.bulk_create(
+        CallAttempt(campaign=campaign, contact=record, trunk=campaign.trunk, state=AttemptState.ENDED,
+                    disposition=Disposition.HUMAN, answered_at=earlier, bridged_at=earlier,
+                    agent_first_audio_at=earlier + dt.timedelta(milliseconds=500),
+                    ended_at=earlier + dt.timedelta(seconds=30), attempt_number=n)
+        for n in range(1, 2001))
+    return record

@@ -35,7 +35,7 @@ from campaigns.rules.windows import CallingWindow, zones_in_window
 from testing.sipp import SippRun, header
 from tests.campaigns.dialer_setup import running_campaign
 from tests.factories import ContactFactory, TrunkFactory
-from tests.faults.conftest import control_plane
+from tests.faults.conftest import control_plane, good_month
 from tests.telephony.conftest import SCENARIOS, running_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,26 +83,32 @@ def test_redis_emptied_mid_campaign_finishes_it_within_limits_without_double_dia
                                 window_days=list(range(7)), window_start=dt.time(8), window_end=dt.time(21),
                                 ring_timeout_s=10)
     people = [ContactFactory(campaign=campaign, time_zones=[zone]) for _ in range(CONTACTS)]
+    # (no agent joins SIPp's calls: without a month of good calls the abandonment governor would pause the
+    # campaign whenever its 30 s beat fell before the last call; the first clean-clone run that was slow met it)
+    history = good_month(campaign)
     r = redis.Redis.from_url(settings.REDIS_URL)
     sampler = InFlightSampler(campaign.pk)
     with running_worker(f"fault-redis-{campaign.pk}", UA_SIP_PORT, UA_RTP_PORT, tmp_path / "ua.log", "--hooks", ""), \
             control_plane(tmp_path):
         sampler.start()
-        # when the first calls have ended, Redis is emptied
-        wait_for(lambda: CallAttempt.objects.filter(campaign=campaign, state=AttemptState.ENDED).count() >= 2,
-                 60, "the first calls to end", interval_s=0.2)
-        r.flushdb()
-        flushed_at = time.monotonic()
-        # then the campaign still completes
-        wait_for(lambda: Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.COMPLETED, 150,
-                 "the campaign to complete after the flush", interval_s=0.5)
-        recovered_s = time.monotonic() - flushed_at
-        sampler.stop.set()
-        sampler.join(5)
+        try:
+            # when the first calls have ended, Redis is emptied
+            wait_for(lambda: CallAttempt.objects.filter(
+                campaign=campaign, state=AttemptState.ENDED, dialing_at__isnull=False).count() >= 2,
+                60, "the first calls to end", interval_s=0.2)
+            r.flushdb()
+            flushed_at = time.monotonic()
+            # then the campaign still completes
+            wait_for(lambda: Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.COMPLETED, 150,
+                     "the campaign to complete after the flush", interval_s=0.5)
+            recovered_s = time.monotonic() - flushed_at
+        finally:
+            sampler.stop.set()
+            sampler.join(5)
     r.close()
     # every contact reached, exactly once
-    assert Counter(Contact.objects.filter(campaign=campaign).values_list("status", flat=True)) == {
-        ContactStatus.DONE: CONTACTS}
+    assert Counter(Contact.objects.filter(campaign=campaign).exclude(pk=history.pk).values_list(
+        "status", flat=True)) == {ContactStatus.DONE: CONTACTS}
     dialed = CallAttempt.objects.filter(campaign=campaign, dialing_at__isnull=False)
     assert dialed.count() == CONTACTS
     assert set(dialed.values_list("disposition", flat=True)) == {Disposition.HUMAN}

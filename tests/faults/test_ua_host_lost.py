@@ -37,7 +37,7 @@ from telephony.ua_registry import live_uas
 from testing.sipp import SippRun, header
 from tests.campaigns.dialer_setup import running_campaign
 from tests.factories import ContactFactory, TrunkFactory
-from tests.faults.conftest import control_plane
+from tests.faults.conftest import control_plane, good_month
 from tests.faults.tcp_proxy import TcpProxy
 from tests.telephony.conftest import PROJECT_ROOT, SCENARIOS, stop_process, wait_for, worker_env
 
@@ -99,22 +99,6 @@ def _ua_worker(ns: str, name: str, inside: str, log: Path) -> subprocess.Popen[b
             env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _good_month(campaign: Campaign) -> None:
-    """A month of calls connected to a voice at once, so the abandonment governor leaves the campaign alone.
-
-    SIPp answers and no agent joins: by the FCC's definition each call of this test is abandoned, and the governor
-    (beat, every 30 s) would rightly pause the campaign after the first few; this test is about a lost UA host.
-    """
-    earlier = timezone.now() - dt.timedelta(days=1)
-    record = ContactFactory(campaign=campaign, status=ContactStatus.DONE)
-    CallAttempt.objects.bulk_create(
-        CallAttempt(campaign=campaign, contact=record, trunk=campaign.trunk, state=AttemptState.ENDED,
-                    disposition=Disposition.HUMAN, dialing_at=earlier, answered_at=earlier, bridged_at=earlier,
-                    agent_first_audio_at=earlier + dt.timedelta(milliseconds=500),
-                    ended_at=earlier + dt.timedelta(seconds=30), attempt_number=n)
-        for n in range(1, 2001))
-
-
 def test_a_ua_host_cut_off_mid_campaign_leaves_the_campaign_to_the_other_host(
         test_hosts: dict[str, str], tmp_path: Path) -> None:
     db = settings.DATABASES["default"]
@@ -128,7 +112,7 @@ def test_a_ua_host_cut_off_mid_campaign_leaves_the_campaign_to_the_other_host(
     # A call that may have rung and was lost is tried again soon (the operator's rule for this campaign).
     RetryRule.objects.create(campaign=campaign, disposition=Disposition.FAILED_UNKNOWN, delay_s=2, max_attempts=3)
     people = [ContactFactory(campaign=campaign, time_zones=[zone]) for _ in range(CONTACTS)]
-    _good_month(campaign)
+    good_month(campaign)
     sipp = SippRun(SCENARIOS / "uas_answer_remote_bye.xml", port=SIPP_PORT, media_port=SIPP_RTP_PORT,
                    workdir=tmp_path)
     workers: dict[str, subprocess.Popen[bytes]] = {}
