@@ -6,9 +6,11 @@ import datetime as dt
 from decimal import Decimal
 
 import redis
+from django.utils import timezone
 
-from campaigns.choices import CampaignStatus
-from campaigns.models import Campaign, Contact
+from campaigns.choices import CampaignStatus, ContactStatus
+from campaigns.dialer.attempts import mark_attempt_dialing
+from campaigns.models import CallAttempt, Campaign, Contact
 from telephony.ua_registry import advertise_ua
 from tests.factories import CallerIDFactory, CampaignFactory, ContactFactory, TrunkFactory
 
@@ -38,3 +40,13 @@ def live_ua(r: redis.Redis, name: str = "ua-test", free_lines: int = 1000) -> st
     """Advertise a UA with free lines for a minute."""
     advertise_ua(r, name, free_lines=free_lines, host="127.0.0.1", sip_port=5070, ttl_s=60)
     return name
+
+
+def dialing_attempt(phone_e164: str) -> CallAttempt:
+    """An attempt of a running campaign that passed its last gate (DIALING) at `MIDDAY`."""
+    campaign = running_campaign()
+    contact = ContactFactory(campaign=campaign, phone_e164=phone_e164, status=ContactStatus.IN_PROGRESS)
+    attempt = CallAttempt.objects.create(campaign=campaign, contact=contact, trunk=campaign.trunk,
+                                         lease_expires_at=timezone.now() + dt.timedelta(seconds=30))
+    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=MIDDAY)
+    return attempt

@@ -4,7 +4,6 @@ worker installs."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 import time
@@ -19,7 +18,7 @@ from pytest_django.fixtures import Settings
 from websockets.asyncio.server import ServerConnection
 
 from campaigns.choices import ContactStatus, Disposition, DncSource, MachinePolicy
-from campaigns.dialer.attempts import finish_attempt, mark_attempt_answered, mark_attempt_bridged, mark_attempt_dialing
+from campaigns.dialer.attempts import finish_attempt, mark_attempt_answered, mark_attempt_bridged
 from campaigns.dialer.handoff import originate_attempt
 from campaigns.dialer.ledger import CampaignLedger
 from campaigns.models import AgentProfile, CallAttempt, Contact, DoNotCall
@@ -34,7 +33,7 @@ from telephony.conversation.plan import CallPlan, call_plan_from_settings
 from telephony.ua.hooks import EndReport
 from telephony.ua.settings import MEDIA_HOOKS, UaSettings
 from telephony.ua_registry import pending_commands
-from tests.campaigns.dialer_setup import MIDDAY, contacts, live_ua, running_campaign
+from tests.campaigns.dialer_setup import MIDDAY, contacts, dialing_attempt, live_ua, running_campaign
 from tests.factories import ContactFactory
 from tests.media import realtime_events as ev
 from tests.media.bridge_harness import TEST_POLICY, WsServer, sine, ulaw_b64
@@ -170,11 +169,7 @@ def test_default_hooks_follow_the_settings(settings: Settings) -> None:
 
 
 def _bridged_attempt() -> CallAttempt:
-    campaign = running_campaign()
-    contact = ContactFactory(campaign=campaign, phone_e164="+12025550133", status=ContactStatus.IN_PROGRESS)
-    attempt = CallAttempt.objects.create(campaign=campaign, contact=contact, trunk=campaign.trunk,
-                                         lease_expires_at=timezone.now() + dt.timedelta(seconds=30))
-    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=MIDDAY)
+    attempt = dialing_attempt("+12025550133")
     assert mark_attempt_answered(attempt.pk)
     assert mark_attempt_bridged(attempt.pk)
     return attempt

@@ -5,31 +5,19 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.utils import timezone
 
-from campaigns.choices import ContactStatus, Disposition
-from campaigns.dialer.attempts import mark_attempt_dialing
+from campaigns.choices import Disposition
 from campaigns.dialer.ledger import CampaignLedger
 from campaigns.models import CallAttempt
 from telephony.contract import Answered, Bridged, Ended, Ringing, event_from_json, event_to_json
-from tests.campaigns.dialer_setup import MIDDAY, running_campaign
-from tests.factories import ContactFactory
-
-
-def _dialing_attempt() -> CallAttempt:
-    campaign = running_campaign()
-    contact = ContactFactory(campaign=campaign, phone_e164="+12025550177", status=ContactStatus.IN_PROGRESS)
-    attempt = CallAttempt.objects.create(campaign=campaign, contact=contact, trunk=campaign.trunk,
-                                         lease_expires_at=timezone.now() + dt.timedelta(seconds=30))
-    assert mark_attempt_dialing(attempt.pk, ua_name="ua-1", now=MIDDAY)
-    return attempt
+from tests.campaigns.dialer_setup import dialing_attempt
 
 
 @pytest.mark.django_db
 def test_events_that_reach_the_ledger_late_keep_the_times_the_call_had() -> None:
     # given a call that rang, was answered, bridged and ended 2 s after the answer, 40 s ago (say the database
     # was away and the UA's spool replays its events now, through their JSON as the spool stores them)
-    attempt = _dialing_attempt()
+    attempt = dialing_attempt("+12025550177")
     t0 = dt.datetime.now(dt.UTC).timestamp() - 40
     events = [Ringing(attempt.pk, at=t0), Answered(attempt.pk, at=t0 + 3), Bridged(attempt.pk, at=t0 + 3.5),
               Ended(attempt.pk, Disposition.HUMAN, sip_code=200, reason="max call length 2s reached", at=t0 + 5)]
