@@ -288,7 +288,8 @@ class Dialogue:
         Args:
             text: the words.
             whole_turn_text: the recogniser's reading of the whole turn, pauses included, when it made one: an
-                opt-out is taken at once only when both readings hold one (`classify_readings`).
+                opt-out is taken at once only when both readings hold one, or the speech reading a whole request
+                (`classify_readings`).
         """
         if not text.strip():
             return

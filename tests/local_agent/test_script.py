@@ -238,6 +238,10 @@ def test_opt_out_after_wrap_up_is_still_recorded() -> None:
         ("please stop calling me", "please stop calling me for", Intent.OPT_OUT),
         ("stop calling me put me on your do not call list", "phone calling me on your do not call later",
          Intent.OPT_OUT),
+        # the speech reading holds the whole request (stop, the list, do not call): recorded even when the whole
+        # turn misread it (a person who has said it all may hang up when asked again)
+        ("stop calling me phoning on your do not call list", "phone calling week put on your do not call later",
+         Intent.OPT_OUT),
         # only one reading does: asked about first (a false opt-out takes the number off every campaign)
         ("no i off your do not call list", "your delete good off your phone", Intent.MAYBE_OPT_OUT),
         ("okay that sounds good to me", "okay that don't phone me for", Intent.MAYBE_OPT_OUT),
