@@ -51,6 +51,8 @@ class AssistantAudio:
 
     transcript: str
     audio_ms: int
+    said: str = ""  # the whole text the agent meant to say
+    truncated: bool = False  # the client reported what was heard: later streaming must not overwrite it
 
 
 class ActiveResponse:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from media.speech.intents import Intent, IntentResult, normalize_text, parse_day
+from media.speech.intents import Intent, IntentResult, label_for_intent, normalize_text, parse_day
 
 CALLBACK_LOCAL_TIME = dt.time(10, 0)
+_NOTE_FIELDS = ("notes", "note", "summary", "comment", "comments", "details", "transcript")
+_DATE_HINTS = ("date", "day", "when", "callback", "call_back")
 
 
 def iso_value(day: dt.date, fmt: str) -> str:
@@ -60,3 +63,31 @@ def typed_value(spec: dict[str, Any], heard: str, result: IntentResult, today: d
         words = normalize_text(heard)
         return next((v for v in spec["enum"] if normalize_text(str(v)) in words), None)
     return heard
+
+
+def outcome_values(properties: dict[str, dict[str, Any]], fields: dict[str, Any], day: dt.date | None,
+                   answers: Sequence[str]) -> dict[str, Any]:
+    """The outcome tool's arguments besides its label: the fields filled so far, the day named (into the first
+    date-like string property) and the caller's answers (into a notes-like string property)."""
+    values = dict(fields)
+    if day is not None:
+        for name, spec in properties.items():
+            fmt = spec.get("format", "")
+            is_date = fmt in ("date", "date-time") or any(h in name for h in _DATE_HINTS)
+            if name not in values and is_date and spec.get("type", "string") == "string":
+                values[name] = iso_value(day, fmt)
+                break
+    for name, spec in properties.items():
+        if name in _NOTE_FIELDS and spec.get("type", "string") == "string" and answers:
+            values.setdefault(name, "; ".join(answers))
+    return values
+
+
+def pick_label(intent: Intent, labels: Sequence[str]) -> str:
+    """The label for an intent, else one for "unknown", else one for "not interested", else the last label.
+
+    An answer nobody understood is never recorded as interest (it would count as a conversion) nor, when the
+    schema has no "unknown", as whatever label comes last (often an opt-out).
+    """
+    return (label_for_intent(intent, labels) or label_for_intent(Intent.UNKNOWN, labels)
+            or label_for_intent(Intent.NOT_INTERESTED, labels) or labels[-1])

@@ -132,7 +132,7 @@ class Responses(Connection):
         sent_words: list[str] = []
         audio_ms = 0
         if audio_out:
-            audio_ms, sent_words = await self._stream_audio(response, where, words)
+            audio_ms, sent_words = await self._stream_audio(response, where, text)
         else:
             for word in words:
                 if response.cancel_reason:
@@ -145,8 +145,9 @@ class Responses(Connection):
             await self.send(rt.output_audio_done(where))
             await self.send(rt.output_audio_transcript_done(where, spoken))
             part = {"type": "audio", "transcript": spoken}
-            content = {"type": "output_audio", "transcript": spoken}
-            self._assistant_audio[item_id] = AssistantAudio(spoken, audio_ms)
+            self._heard_so_far(item_id, text, sent_words, audio_ms)
+            # The conversation keeps what the caller heard when the client truncated the item while it streamed.
+            content = {"type": "output_audio", "transcript": self._assistant_audio[item_id].transcript}
         else:
             await self.send(rt.output_text_done(where, spoken))
             part = {"type": "text", "text": spoken}
@@ -160,9 +161,20 @@ class Responses(Connection):
             self._store[item_id] = done_item
         return len(sent_words), audio_ms
 
+    def _heard_so_far(self, item_id: str, said: str, words: list[str], audio_ms: int) -> None:
+        """Record how much of an assistant audio item has been sent, unless the client has truncated it.
+
+        Why while streaming: the real API knows an item from ``output_item.added`` on, so a client may truncate it
+        at any moment of its audio (a caller who speaks over the greeting); before, such a truncate was refused.
+        """
+        current = self._assistant_audio.get(item_id)
+        if current is None or not current.truncated:
+            self._assistant_audio[item_id] = AssistantAudio(" ".join(words), audio_ms, said)
+
     async def _stream_audio(
-        self, response: ActiveResponse, where: rt.ItemRef, words: list[str]
+        self, response: ActiveResponse, where: rt.ItemRef, text: str
     ) -> tuple[int, list[str]]:
+        words = text.split()
         fmt = self._output_format
         rate = rate_of(fmt)
         out = self.session["audio"]["output"]
@@ -188,8 +200,9 @@ class Responses(Connection):
                 sent_words.append(word)
                 await self.send(rt.output_audio_transcript_delta(where, delta))
             if piece:
-                await self.send(rt.output_audio_delta(where, base64.b64encode(piece).decode()))
                 sent_bytes += len(piece)
+                self._heard_so_far(where.item_id, text, sent_words, sent_bytes // bytes_per_ms)
+                await self.send(rt.output_audio_delta(where, base64.b64encode(piece).decode()))
             if pace > 0:
                 await asyncio.sleep(len(piece) / bytes_per_ms / 1000 / pace)
         return sent_bytes // bytes_per_ms, sent_words

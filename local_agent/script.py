@@ -32,9 +32,10 @@ Wording that may be an opt-out but may as well be a goodbye, a question or a mis
 first ("Just to confirm: you want us to stop calling you?"): a yes records the opt-out, anything else does
 not (the question is asked again, or a call back, transfer or refusal in the answer is taken as such);
 otherwise the next question is asked, and after the last one the call closes as interested. An answer that
-is not understood is asked again once (first question only). A caller who asks who is calling or how we got
-the number is answered (``Identity:``) and asked the same question again, up to twice; it never counts as a
-yes, so an objection cannot be recorded as interest. Ending means: say the reply and call the
+is not understood is asked again once (first question only); so is a yes, a no or a turn not understood that
+was spoken over a question before half of it was heard (`Dialogue.cut_off`). A caller who asks who is
+calling or how we got the number is answered (``Identity:``) and asked the same question again, up to twice;
+it never counts as a yes, so an objection cannot be recorded as interest. Ending means: say the reply and call the
 outcome tool with the label mapped from the intent through the tool's ``enum``; when the client returns the
 tool output and asks for a response, call ``end_call`` (or ``transfer_call`` for a transfer); after that,
 responses are empty.
@@ -49,14 +50,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from local_agent.field_values import iso_value, spoken_day, typed_value
+from local_agent.field_values import outcome_values, pick_label, spoken_day, typed_value
 from media.bridge.prompts import read_contact_data
 from media.speech.intents import (
     LEAVING,
     Intent,
     IntentResult,
     classify_readings,
-    label_for_intent,
     normalize_text,
 )
 
@@ -93,8 +93,6 @@ _REPLY_KEYS = {
 _REFERENCE = re.compile(r"\[contact\.([A-Za-z_][A-Za-z0-9_.]*)\]")  # a placeholder, as render_instructions writes it
 _OUTCOME_PARAM_NAMES = ("outcome", "label", "disposition", "result", "status")
 _END_CALL_NAMES = ("end_call", "hang_up", "hangup", "end_conversation")
-_NOTE_FIELDS = ("notes", "note", "summary", "comment", "comments", "details", "transcript")
-_DATE_HINTS = ("date", "day", "when", "callback", "call_back")
 _MAX_REPROMPTS = 1
 _MAX_QUESTIONS_ANSWERED = 2
 
@@ -281,6 +279,7 @@ class Dialogue:
     _reprompts: int = 0
     _opt_out_asked: str | None = None  # what the caller said when the agent asked to confirm an opt-out
     _questions_answered: int = 0
+    _question_unheard: bool = False  # the caller spoke over the question before hearing half of it
 
     def user_said(self, text: str, whole_turn_text: str | None = None) -> None:
         """Record a caller turn (transcript or typed text) for the next response.
@@ -304,6 +303,20 @@ class Dialogue:
         whole = self._heard_whole if heard == self._heard else None
         return classify_readings(heard, whole, self.today)
 
+    def cut_off(self, said: str, heard: str) -> None:
+        """Record that the caller heard only ``heard`` of what the agent ``said`` (they spoke over it).
+
+        Why: a caller who speaks over the greeting ("Hello?") has not heard the question yet, so their turn is
+        not an answer to it; read as one, a "Hello?" misheard as "no" closed the call as not interested.
+        """
+        if self.stage is not Stage.ASKING:
+            return
+        question = self._question().text.split()
+        if not question or said.split()[-len(question):] != question:
+            return
+        unheard = len(said.split()) - len(heard.split())
+        self._question_unheard = unheard > len(question) / 2
+
     def tool_output(self, name: str) -> None:
         """Record that the client returned the output of function ``name``."""
         self._tool_outputs.append(name)
@@ -322,6 +335,7 @@ class Dialogue:
         self._heard_whole = " ".join(self._pending_whole) if self._pending_whole is not None else None
         self._pending_whole = []
         outputs, self._tool_outputs = self._tool_outputs, []
+        unheard, self._question_unheard = self._question_unheard, False
         if heard and self._opt_out_asked is not None:
             confirmed = self._confirmation(heard)
             if confirmed is not None:
@@ -341,7 +355,9 @@ class Dialogue:
             self.stage = Stage.ASKING
             return [Say(f"{self.script.greeting} {self.script.questions[0].text}")]
         if self.stage is Stage.ASKING:
-            return self._answer(heard) if heard else [Say(f"{STILL_THERE} {self._question().text}")]
+            if not heard:
+                return [Say(f"{STILL_THERE} {self._question().text}")]
+            return self._answer(heard, question_heard=not unheard)
         if self.stage is Stage.RECORDING and self.tools.outcome and self.tools.outcome.name in outputs:
             return self._hang_up()
         if self.stage is Stage.ENDING and outputs:
@@ -351,10 +367,16 @@ class Dialogue:
     def _question(self) -> Question:
         return self.script.questions[self.question_index]
 
-    def _answer(self, heard: str) -> list[Action]:
+    def _answer(self, heard: str, *, question_heard: bool = True) -> list[Action]:
         result = self._classify(heard)
         intent = result.intent
         first = self.question_index == 0
+        if (not question_heard and intent in (Intent.YES, Intent.NO, Intent.INTERESTED, Intent.UNKNOWN)
+                and self._reprompts < _MAX_REPROMPTS):
+            # Not an answer to a question the caller has not heard: say it again (an opt-out, a call back, a
+            # refusal or a question of theirs stands whatever they heard).
+            self._reprompts += 1
+            return [Say(f"{self.script.greeting} {self._question().text}" if first else self._question().text)]
         if intent is Intent.TRANSFER and self.tools.transfer_call is None:
             intent = Intent.UNKNOWN  # nobody to transfer to: treat it as not understood
         if intent is Intent.MAYBE_OPT_OUT:
@@ -428,9 +450,9 @@ class Dialogue:
         if tool is None:
             actions += self._hang_up()
             return actions
-        label = _pick_label(intent, tool.labels)
+        label = pick_label(intent, tool.labels)
         self.outcome_label = label
-        values = self._field_values(tool, result)
+        values = outcome_values(tool.properties, self.fields, result.day, self.answers)
         arguments: dict[str, Any] = {tool.label_param: label}
         if tool.container:
             arguments[tool.container] = values
@@ -458,27 +480,3 @@ class Dialogue:
         value = typed_value(tool.properties[question.field], heard, result, self.today)
         if value is not None:
             self.fields[question.field] = value
-
-    def _field_values(self, tool: OutcomeTool, result: IntentResult) -> dict[str, Any]:
-        values = dict(self.fields)
-        if result.day is not None:
-            for name, spec in tool.properties.items():
-                fmt = spec.get("format", "")
-                is_date = fmt in ("date", "date-time") or any(h in name for h in _DATE_HINTS)
-                if name not in values and is_date and spec.get("type", "string") == "string":
-                    values[name] = iso_value(result.day, fmt)
-                    break
-        for name, spec in tool.properties.items():
-            if name in _NOTE_FIELDS and spec.get("type", "string") == "string" and self.answers:
-                values.setdefault(name, "; ".join(self.answers))
-        return values
-
-
-def _pick_label(intent: Intent, labels: Sequence[str]) -> str:
-    """The label for an intent, else one for "unknown", else one for "not interested", else the last label.
-
-    An answer nobody understood is never recorded as interest (it would count as a conversion) nor, when the
-    schema has no "unknown", as whatever label comes last (often an opt-out).
-    """
-    return (label_for_intent(intent, labels) or label_for_intent(Intent.UNKNOWN, labels)
-            or label_for_intent(Intent.NOT_INTERESTED, labels) or labels[-1])

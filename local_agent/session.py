@@ -180,7 +180,9 @@ class RealtimeSession(AudioInput, Responses):
             return
         words = audio.transcript.split()
         heard = words[: round(len(words) * end_ms / audio.audio_ms)] if audio.audio_ms else []
-        self._assistant_audio[str(item_id)] = AssistantAudio(" ".join(heard), end_ms)
+        self._assistant_audio[str(item_id)] = AssistantAudio(" ".join(heard), end_ms, audio.said, truncated=True)
+        if audio.said:
+            self.dialogue.cut_off(audio.said, " ".join(heard))
         if item_id in self._store:
             content = [{"type": "output_audio", "transcript": " ".join(heard)}]
             self._store[item_id] = {**self._store[item_id], "content": content}

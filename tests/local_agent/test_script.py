@@ -202,6 +202,46 @@ def test_no_to_the_first_question_is_not_interested() -> None:
     assert actions[1].arguments["outcome"] == "not_interested"
 
 
+def test_an_answer_spoken_over_a_question_not_yet_heard_gets_the_question_again() -> None:
+    # given a caller who spoke over the greeting before any of the question reached them ("Hello?" heard as "no")
+    d = _dialogue()
+    [greeting] = d.next_response()
+    assert isinstance(greeting, Say)
+    d.cut_off(greeting.text, "")
+    d.user_said("no")
+    # then the agent says its greeting and question again, and records nothing
+    assert d.next_response() == [greeting]
+    # and the same "no" to the question heard is an answer
+    d.user_said("no")
+    actions = d.next_response()
+    assert isinstance(actions[1], Call)
+    assert actions[1].arguments["outcome"] == "not_interested"
+
+
+def test_an_answer_over_the_end_of_a_question_is_an_answer() -> None:
+    # given a caller who heard most of the question and says "no" over its last words
+    d = _dialogue()
+    [greeting] = d.next_response()
+    assert isinstance(greeting, Say)
+    d.cut_off(greeting.text, " ".join(greeting.text.split()[:-2]))
+    d.user_said("no")
+    # then it is their answer
+    actions = d.next_response()
+    assert isinstance(actions[1], Call)
+    assert actions[1].arguments["outcome"] == "not_interested"
+
+
+def test_an_opt_out_spoken_over_the_greeting_stands() -> None:
+    d = _dialogue()
+    [greeting] = d.next_response()
+    assert isinstance(greeting, Say)
+    d.cut_off(greeting.text, "")
+    d.user_said("please stop calling me")
+    actions = d.next_response()
+    assert isinstance(actions[1], Call)
+    assert actions[1].arguments["outcome"] == "opted_out"
+
+
 def test_opt_out_at_any_question_records_opted_out_and_ends() -> None:
     d = _dialogue()
     d.next_response()

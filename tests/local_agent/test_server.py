@@ -376,6 +376,26 @@ def test_cancel_and_truncate(agent: RunningAgent) -> None:
     asyncio.run(scenario())
 
 
+def test_an_item_can_be_truncated_while_its_audio_is_streaming(agent: RunningAgent) -> None:
+    async def scenario() -> None:
+        async with conversation(agent, _session(PCMU, SERVER_VAD)) as conv:
+            await conv.connection.response.create()
+            delta = await conv.until("response.output_audio.delta")
+            # given a client that reports 0 ms heard while the audio is still coming (a caller spoke over it)
+            await conv.connection.conversation.item.truncate(item_id=delta["item_id"], content_index=0, audio_end_ms=0)
+            # then it is accepted, as the real API accepts it for any item it has added
+            truncated = await conv.until("conversation.item.truncated")
+            assert (truncated["item_id"], truncated["audio_end_ms"]) == (delta["item_id"], 0)
+            assert not conv.of("error")
+            # and what was heard stays what the client said once the item is done
+            await conv.until("response.done")
+            await conv.connection.send({"type": "conversation.item.retrieve", "item_id": delta["item_id"]})
+            retrieved = await conv.until("conversation.item.retrieved")
+            assert retrieved["item"]["content"][0]["transcript"] == ""
+
+    asyncio.run(scenario())
+
+
 def test_caller_speech_interrupts_the_agent(agent: RunningAgent) -> None:
     async def scenario() -> None:
         async with conversation(agent, _session(PCMU, SERVER_VAD)) as conv:
