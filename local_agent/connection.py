@@ -95,6 +95,7 @@ class Connection:
         self._items: list[str] = []  # conversation item ids, in order
         self._store: dict[str, dict[str, Any]] = {}  # item id -> the item as last sent (for retrieve)
         self._assistant_audio: dict[str, AssistantAudio] = {}
+        self._latest_said: str | None = None  # the id of the latest assistant audio item: what a cut-off is about
         self._calls: dict[str, str] = {}  # call_id -> function name
         self._response: ActiveResponse | None = None
         self._turn_tasks: set[asyncio.Task[None]] = set()

@@ -123,6 +123,10 @@ class Responses(Connection):
         if response.conversation:
             self._items.append(item_id)
         where = rt.ItemRef(response.id, item_id, index)
+        if audio_out:
+            # Known from `output_item.added` on, as the real service knows it: truncatable before its first audio.
+            self._heard_so_far(item_id, text, [], 0)
+            self._latest_said = item_id
         await self.send(rt.output_item_added(where, item))
         if response.conversation:  # conversation "none": out-of-band, not added
             await self.send(rt.item_added(item, previous))
@@ -141,6 +145,10 @@ class Responses(Connection):
                 sent_words.append(word)
                 await self.send(rt.output_text_delta(where, delta))
         spoken = " ".join(sent_words)
+        if audio_out and response.cancel_reason:
+            # Cancelled (the caller spoke, or the client cancelled): the caller heard at most what was sent, and
+            # when nothing was, the bridge had nothing to truncate, so no truncate will say it.
+            self.dialogue.cut_off(text, spoken)
         if audio_out:
             await self.send(rt.output_audio_done(where))
             await self.send(rt.output_audio_transcript_done(where, spoken))
@@ -165,7 +173,8 @@ class Responses(Connection):
         """Record how much of an assistant audio item has been sent, unless the client has truncated it.
 
         Why while streaming: the real API knows an item from ``output_item.added`` on, so a client may truncate it
-        at any moment of its audio (a caller who speaks over the greeting); before, such a truncate was refused.
+        at any moment of its audio (a caller who speaks over the greeting); before, such a truncate was refused
+        until the item was complete.
         """
         current = self._assistant_audio.get(item_id)
         if current is None or not current.truncated:

@@ -94,6 +94,9 @@ _REFERENCE = re.compile(r"\[contact\.([A-Za-z_][A-Za-z0-9_.]*)\]")  # a placehol
 _OUTCOME_PARAM_NAMES = ("outcome", "label", "disposition", "result", "status")
 _END_CALL_NAMES = ("end_call", "hang_up", "hangup", "end_conversation")
 _MAX_REPROMPTS = 1
+_MAX_CUT_OFF_REASKS = 2  # a question said again because the caller spoke over it
+# Answers that only mean something to a question heard.
+_NEEDS_THE_QUESTION = frozenset({Intent.YES, Intent.NO, Intent.INTERESTED, Intent.UNKNOWN})
 _MAX_QUESTIONS_ANSWERED = 2
 
 
@@ -280,6 +283,7 @@ class Dialogue:
     _opt_out_asked: str | None = None  # what the caller said when the agent asked to confirm an opt-out
     _questions_answered: int = 0
     _question_unheard: bool = False  # the caller spoke over the question before hearing half of it
+    _cut_off_reasks: int = 0
 
     def user_said(self, text: str, whole_turn_text: str | None = None) -> None:
         """Record a caller turn (transcript or typed text) for the next response.
@@ -315,7 +319,9 @@ class Dialogue:
         if not question or said.split()[-len(question):] != question:
             return
         unheard = len(said.split()) - len(heard.split())
-        self._question_unheard = unheard > len(question) / 2
+        # Only ever raised here (consumed by the next response): a cancelled response reports what was sent, the
+        # client's truncate what was played, in either order; the smaller one holds.
+        self._question_unheard = self._question_unheard or unheard > len(question) / 2
 
     def tool_output(self, name: str) -> None:
         """Record that the client returned the output of function ``name``."""
@@ -371,12 +377,16 @@ class Dialogue:
         result = self._classify(heard)
         intent = result.intent
         first = self.question_index == 0
-        if (not question_heard and intent in (Intent.YES, Intent.NO, Intent.INTERESTED, Intent.UNKNOWN)
-                and self._reprompts < _MAX_REPROMPTS):
+        leaving = intent is Intent.UNKNOWN and LEAVING.search(normalize_text(heard)) is not None
+        if not question_heard and intent in _NEEDS_THE_QUESTION and not leaving:
             # Not an answer to a question the caller has not heard: say it again (an opt-out, a call back, a
-            # refusal or a question of theirs stands whatever they heard).
-            self._reprompts += 1
-            return [Say(f"{self.script.greeting} {self._question().text}" if first else self._question().text)]
+            # refusal, a goodbye or a question of theirs stands whatever they heard). Past the re-asks, a yes or a
+            # no to an unheard question is still no answer: never interest, never a refusal.
+            if self._cut_off_reasks < _MAX_CUT_OFF_REASKS:
+                self._cut_off_reasks += 1
+                return [Say(f"{self.script.greeting} {self._question().text}" if first else self._question().text)]
+            intent = Intent.UNKNOWN
+            result = IntentResult(Intent.UNKNOWN)
         if intent is Intent.TRANSFER and self.tools.transfer_call is None:
             intent = Intent.UNKNOWN  # nobody to transfer to: treat it as not understood
         if intent is Intent.MAYBE_OPT_OUT:

@@ -181,7 +181,7 @@ class RealtimeSession(AudioInput, Responses):
         words = audio.transcript.split()
         heard = words[: round(len(words) * end_ms / audio.audio_ms)] if audio.audio_ms else []
         self._assistant_audio[str(item_id)] = AssistantAudio(" ".join(heard), end_ms, audio.said, truncated=True)
-        if audio.said:
+        if audio.said and item_id == self._latest_said:  # an older item's truncate says nothing of the question
             self.dialogue.cut_off(audio.said, " ".join(heard))
         if item_id in self._store:
             content = [{"type": "output_audio", "transcript": " ".join(heard)}]

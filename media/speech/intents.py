@@ -180,6 +180,9 @@ _OPT_OUT_CUES: dict[str, tuple[str, ...]] = {
     ),
 }
 _CUES = {kind: tuple(re.compile(p) for p in patterns) for kind, patterns in _OPT_OUT_CUES.items()}
+# Words of a caller who wants the calls to go on: cues around them are no request to stop.
+_KEEP_CALLING = re.compile(
+    r"\bkeep (calling|phoning|ringing)\b|\b(not|never) (remove|delete|take)\b|\bnot on (any|a|your|the)\b")
 _QUESTION_WORDS = frozenset({"who", "what", "why", "how", "where", "when", "am", "is", "are", "did", "does", "can"})
 
 # The caller is ending the call.
@@ -398,9 +401,10 @@ def classify_readings(text: str, whole_turn_text: str | None, today: dt.date | N
 
     Compliance (TCPA do-not-call): an opt-out is recorded at once, and a false one removes a customer from every
     campaign for good. So the speech reading decides, except that an opt-out is taken at once only when the whole
-    turn also holds opt-out words, or when the speech reading alone holds every part of a request (three kinds of
-    cue: "stop calling me ... your do not call list"); otherwise either reading holding one makes it an opt-out to
-    ask about (``MAYBE_OPT_OUT``). Measured on the held-out answers (docs/testing.md): opt-outs caught rose, and no
+    turn also holds opt-out words, or when the speech reading alone holds the parts of a request (three of the
+    four kinds of cue, e.g. "stop calling me ... your do not call list"; not when it asks to be kept, "do not
+    remove me ... keep calling me"); otherwise either reading holding one makes it an opt-out to ask about
+    (``MAYBE_OPT_OUT``). Measured on the held-out answers (docs/testing.md): opt-outs caught rose, and no
     answer that was not one became one at once where the single reading had made one.
 
     Why the three cues: asking back is safe only when the person answers. "Stop calling me. Put me on your do not
@@ -422,7 +426,9 @@ def classify_readings(text: str, whole_turn_text: str | None, today: dt.date | N
         return result
     whole = classify(whole_turn_text, today).intent
     if result.intent is Intent.OPT_OUT:
-        if whole in (Intent.OPT_OUT, Intent.MAYBE_OPT_OUT) or len(_opt_out_cues(normalize_text(text))) >= 3:
+        norm = normalize_text(text)
+        if whole in (Intent.OPT_OUT, Intent.MAYBE_OPT_OUT) or (
+                len(_opt_out_cues(norm)) >= 3 and not _KEEP_CALLING.search(norm)):
             return result
         return IntentResult(Intent.MAYBE_OPT_OUT)
     if whole is Intent.OPT_OUT:

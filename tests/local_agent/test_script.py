@@ -211,11 +211,51 @@ def test_an_answer_spoken_over_a_question_not_yet_heard_gets_the_question_again(
     d.user_said("no")
     # then the agent says its greeting and question again, and records nothing
     assert d.next_response() == [greeting]
-    # and the same "no" to the question heard is an answer
+    # and once the question was heard, a question of theirs is answered and their "no" is an answer
+    d.user_said("who is this")
+    assert d.next_response() == [Say(f"{greeting.text}")]
     d.user_said("no")
     actions = d.next_response()
     assert isinstance(actions[1], Call)
     assert actions[1].arguments["outcome"] == "not_interested"
+
+
+def test_a_caller_who_keeps_speaking_over_the_question_is_never_taken_to_answer_it() -> None:
+    d = _dialogue()
+    [greeting] = d.next_response()
+    assert isinstance(greeting, Say)
+    for _ in range(2):  # asked again twice
+        d.cut_off(greeting.text, "")
+        d.user_said("yes hello")
+        assert d.next_response() == [greeting]
+    # then a third "yes" over the unheard question is no answer: not recorded as interest
+    d.cut_off(greeting.text, "hello")
+    d.user_said("yes hello")
+    d.next_response()
+    assert d.final_intent is not Intent.INTERESTED
+    assert "yes hello" not in d.fields.values()
+
+
+def test_what_was_sent_and_what_was_played_the_smaller_holds() -> None:
+    # given a cancelled response that sent the whole question, and the client's truncate at its first word
+    d = _dialogue()
+    [greeting] = d.next_response()
+    assert isinstance(greeting, Say)
+    d.cut_off(greeting.text, "")
+    d.cut_off(greeting.text, greeting.text)
+    d.user_said("no")
+    # then the question counts as unheard
+    assert d.next_response() == [greeting]
+
+
+def test_a_goodbye_over_the_greeting_ends_the_call() -> None:
+    d = _dialogue()
+    [greeting] = d.next_response()
+    assert isinstance(greeting, Say)
+    d.cut_off(greeting.text, "")
+    d.user_said("goodbye")
+    actions = d.next_response()
+    assert any(isinstance(a, Call) for a in actions), actions
 
 
 def test_an_answer_over_the_end_of_a_question_is_an_answer() -> None:
@@ -282,6 +322,9 @@ def test_opt_out_after_wrap_up_is_still_recorded() -> None:
         # turn misread it (a person who has said it all may hang up when asked again)
         ("stop calling me phoning on your do not call list", "phone calling week put on your do not call later",
          Intent.OPT_OUT),
+        # three cues in a caller who asks to be kept: asked about, never recorded on one reading
+        ("please do not remove me from your list keep calling me", "okay sounds good", Intent.MAYBE_OPT_OUT),
+        ("i am not on any do not call list so keep calling me", "okay sounds good", Intent.MAYBE_OPT_OUT),
         # only one reading does: asked about first (a false opt-out takes the number off every campaign)
         ("no i off your do not call list", "your delete good off your phone", Intent.MAYBE_OPT_OUT),
         ("okay that sounds good to me", "okay that don't phone me for", Intent.MAYBE_OPT_OUT),

@@ -389,6 +389,8 @@ def test_an_item_can_be_truncated_while_its_audio_is_streaming(agent: RunningAge
             assert not conv.of("error")
             # and what was heard stays what the client said once the item is done
             await conv.until("response.done")
+            kinds = [e["type"] for e in conv.events]
+            assert kinds.index("conversation.item.truncated") < kinds.index("response.output_audio.done")
             await conv.connection.send({"type": "conversation.item.retrieve", "item_id": delta["item_id"]})
             retrieved = await conv.until("conversation.item.retrieved")
             assert retrieved["item"]["content"][0]["transcript"] == ""
