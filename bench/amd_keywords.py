@@ -32,7 +32,8 @@ from media.speech.asr import Transcriber
 MACHINE_WORDS: tuple[str, ...] = (
     "leave a message", "leave your message", "leave me a message", "leave us a message", "leave your name and number",
     "after the tone", "after the beep", "at the tone", "at the beep", "not available", "unavailable",
-    "can't come to the phone", "can't take your call", "unable to take your call", "get back to you",
+    "can't come to the phone", "can not come to the phone", "can't take your call", "can not take your call",
+    "unable to take your call", "get back to you",
     "call you back", "voicemail", "voice mail", "mailbox", "record your message", "say your name",
     "state your name", "reason for your call", "why you're calling", "screening service",
     "the person you are calling", "sorry i missed your call", "we're not home right now", "not here right now",
@@ -84,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     for (truth, held, found), n in sorted(counts.items()):
         print(f"{truth} ({held} by the cadence model): {found} {n}")
     for truth in ("human", "machine"):
-        found = sum(n for (t, _, f), n in counts.items() if t == truth and f == "machine phrase")
+        called = sum(n for (t, _, f), n in counts.items() if t == truth and f == "machine phrase")
         undecided = sum(n for (t, _, _), n in counts.items() if t == truth)
-        print(f"{truth}: {found} of {undecided} undecided called machines")
+        print(f"{truth}: {called} of {undecided} undecided called machines")
     print(f"recogniser_cpu_s_per_audio_s={cpu / audio if audio else 0.0:.3f}")
     return 0
 
