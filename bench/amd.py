@@ -43,6 +43,7 @@ import tarfile
 import tempfile
 import time
 import wave
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,29 @@ def read_wav(path: Path) -> np.ndarray:
 def run_file(samples: np.ndarray, config: AmdConfig) -> AmdDecision:
     """Stream one recording through a fresh detector; UNKNOWN ("end_of_audio") if it ends first."""
     return stream(AnsweringMachineDetector(config), samples)
+
+
+@dataclass(frozen=True)
+class Undecided:
+    """A labelled recording the detector left UNKNOWN."""
+
+    path: Path
+    truth: str  # "human" or "machine"
+    samples: np.ndarray
+    decision: AmdDecision
+
+
+def undecided_recordings(directories: list[Path], config: AmdConfig) -> Iterator[Undecided]:
+    """The `human-*` and `machine-*` recordings of `directories` (in name order) that the detector leaves UNKNOWN."""
+    for directory in directories:
+        for path in sorted(directory.glob("*.wav")):
+            truth = path.name.split("-")[0]
+            if truth not in ("human", "machine"):
+                continue
+            samples = read_wav(path)
+            decision = run_file(samples, config)
+            if decision.label is AmdLabel.UNKNOWN:
+                yield Undecided(path, truth, samples, decision)
 
 
 def deadline_rows(directories: list[Path], config: AmdConfig) -> tuple[np.ndarray, np.ndarray]:

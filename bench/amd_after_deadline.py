@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.amd import read_wav, run_file
-from media.amd import AmdConfig, AmdLabel, frame_dbfs
+from bench.amd import undecided_recordings
+from media.amd import AmdConfig, frame_dbfs
 from media.audio.tones import FRAME_SAMPLES, ToneDetector
 
 
@@ -47,18 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     config = AmdConfig()
     counts: Counter[tuple[str, bool]] = Counter()
     after_deadline_s: list[float] = []
-    for directory in args.dirs:
-        for path in sorted(directory.glob("*.wav")):
-            truth = path.name.split("-")[0]
-            if truth not in ("human", "machine"):
-                continue
-            samples = read_wav(path)
-            if run_file(samples, config).label is not AmdLabel.UNKNOWN:
-                continue
-            after_deadline_s.append(len(samples) / 8000 - config.max_decision_ms / 1000)
-            beep_ms = beep_after(samples, config)
-            counts[(truth, beep_ms is not None)] += 1
-            print(f"{directory.name}/{path.name} beep_after_deadline_ms={beep_ms}")
+    for file in undecided_recordings(args.dirs, config):
+        after_deadline_s.append(len(file.samples) / 8000 - config.max_decision_ms / 1000)
+        beep_ms = beep_after(file.samples, config)
+        counts[(file.truth, beep_ms is not None)] += 1
+        print(f"{file.path.parent.name}/{file.path.name} beep_after_deadline_ms={beep_ms}")
     for truth in ("human", "machine"):
         print(f"{truth}: {counts[(truth, True)]} of {counts[(truth, True)] + counts[(truth, False)]} undecided beep "
               "after the deadline")

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.amd import read_wav, run_file
-from media.amd import AmdConfig, AmdLabel
+from bench.amd import undecided_recordings
+from media.amd import AmdConfig
 from media.speech.asr import Transcriber
 
 # Strong voicemail, carrier and screener phrases only: "you've reached ..." is also how people answer a
@@ -64,22 +64,14 @@ def main(argv: list[str] | None = None) -> int:
     counts: Counter[tuple[str, str, str]] = Counter()
     cpu = audio = 0.0
     try:
-        for directory in args.dirs:
-            for path in sorted(directory.glob("*.wav")):
-                truth = path.name.split("-")[0]
-                if truth not in ("human", "machine"):
-                    continue
-                samples = read_wav(path)
-                decision = run_file(samples, config)
-                if decision.label is not AmdLabel.UNKNOWN:
-                    continue
-                pcm = samples[: int(args.seconds * 8000)].astype("<i2").tobytes()
-                heard = transcriber.transcribe(pcm, 8000)
-                cpu, audio = cpu + heard.cpu_seconds, audio + heard.audio_seconds
-                phrase = machine_phrase(heard.text)
-                held = "held back" if "held back" in decision.detail else "not called"
-                counts[(truth, held, "machine phrase" if phrase else "none")] += 1
-                print(f"{directory.name}/{path.name} {held} phrase={phrase!r} words={heard.text!r}")
+        for file in undecided_recordings(args.dirs, config):
+            pcm = file.samples[: int(args.seconds * 8000)].astype("<i2").tobytes()
+            heard = transcriber.transcribe(pcm, 8000)
+            cpu, audio = cpu + heard.cpu_seconds, audio + heard.audio_seconds
+            phrase = machine_phrase(heard.text)
+            held = "held back" if "held back" in file.decision.detail else "not called"
+            counts[(file.truth, held, "machine phrase" if phrase else "none")] += 1
+            print(f"{file.path.parent.name}/{file.path.name} {held} phrase={phrase!r} words={heard.text!r}")
     finally:
         transcriber.close()
     for (truth, held, found), n in sorted(counts.items()):
