@@ -7,7 +7,8 @@ every received 20 ms frame until it returns an `AmdDecision` whose `label` is an
 Internals, free to change: `detector` (the streaming rules), `cadence` (the rhythm of an
 utterance), `deadline` (the tree model weighed at the deadline, `deadline_model.json`),
 `keywords` (machine phrases), `levels` (frame level and noise floor), `talker` (the talker's
-voice told from the room), `config`.
+voice told from the room), `late_beep` (after an UNKNOWN decision: the beep of a greeting that
+ran past the deadline), `config`.
 """
 
 from __future__ import annotations

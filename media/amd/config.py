@@ -153,6 +153,15 @@ class AmdConfig:
             perhaps a short question after it). 0 turns this off.
         read_sentence_ms: see `read_sentences_min`.
         read_sentences_speech_ms: see `read_sentences_min`.
+        late_beep_window_ms: after an UNKNOWN decision the call is connected and this long is
+            still listened to for a machine's beep (`media.amd.late_beep`): a greeting that ran
+            past the deadline and ends with a beep becomes a MACHINE decision (`late_beep`), and
+            the campaign's machine policy applies. 0 turns this off.
+        late_beep_listening_ms: a far end quiet this long after the UNKNOWN decision is a person
+            listening to the agent, and the watch ends for good (greetings pause 0.15-0.9 s
+            between sentences): a tone in a person's room must never hang up on them.
+        late_beep_quiet_ms: the beep must be followed at once by this much quiet, as a machine
+            is while it records.
         greet_immediately: the campaign has the agent greet at once instead of staying silent
             while AMD listens (read by the call engine; detection itself is unchanged).
     """
@@ -200,6 +209,9 @@ class AmdConfig:
     question_rise_st_per_s: float = 8.0
     question_phrase_max_ms: int = 1600
     question_silence_ms: int = 0
+    late_beep_window_ms: int = 15000
+    late_beep_listening_ms: int = 1500
+    late_beep_quiet_ms: int = 300
     greet_immediately: bool = False
 
     def __post_init__(self) -> None:
@@ -227,6 +239,8 @@ class AmdConfig:
             "timeout_talker_waiting_ms",
             "read_sentence_ms",
             "read_sentences_speech_ms",
+            "late_beep_listening_ms",
+            "late_beep_quiet_ms",
         )
         for f in fields(self):
             value = getattr(self, f.name)
@@ -241,6 +255,10 @@ class AmdConfig:
         if not isinstance(self.question_silence_ms, int) or self.question_silence_ms < 0:
             raise ValueError(
                 f"AmdConfig.question_silence_ms must be a whole number of ms >= 0, got {self.question_silence_ms!r}"
+            )
+        if not isinstance(self.late_beep_window_ms, int) or self.late_beep_window_ms < 0:
+            raise ValueError(
+                f"AmdConfig.late_beep_window_ms must be a whole number of ms >= 0, got {self.late_beep_window_ms!r}"
             )
         if not isinstance(self.timeout_machine_phrase_ms, int) or self.timeout_machine_phrase_ms < 0:
             raise ValueError(
@@ -300,8 +318,9 @@ class AmdDecision:
 
     Attributes:
         label: human, machine or unknown.
-        reason: the rule that decided (`short_utterance`, `long_greeting`, `beep`, `keyword`,
-            `transcript`, `question`, `cadence`, `silence`, `undecided`).
+        reason: the rule that decided (`short_utterance`, `sentence_then_pause`, `long_greeting`,
+            `read_sentences`, `beep`, `keyword`, `transcript`, `question`, `cadence`, `silence`,
+            `undecided`; `late_beep` from `media.amd.late_beep` after an UNKNOWN one).
         decided_ms: audio time after answer at which the decision was made.
         first_speech_ms: start of the first speech heard, or None.
         detail: the phrase or beep frequency behind a keyword or beep decision; for an UNKNOWN

@@ -174,6 +174,11 @@ class ToneDetector:
         self._missed = 0
         self._reported = False
 
+    @property
+    def in_tone(self) -> bool:
+        """Whether the last frames fed were (still) one steady tone, reported or not."""
+        return bool(self._run_freqs)
+
     def feed(self, frame: np.ndarray, dbfs: float) -> Beep | None:
         """Consume one frame.
 
