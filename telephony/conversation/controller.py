@@ -39,7 +39,7 @@ from dataclasses import replace
 from typing import Any
 
 from media.amd import AmdDecision, AmdLabel, AnsweringMachineDetector
-from media.audio.frames import FRAME_BYTES, FRAME_MS
+from media.audio.frames import FRAME_MS, split_frames
 from media.bridge.config import DEFAULT_FALLBACK, BridgeConfig, CallContext
 from media.bridge.loop import MediaLoop
 from media.bridge.playout import SILENCE
@@ -56,7 +56,7 @@ from telephony.conversation.plan import (
 )
 from telephony.conversation.recording import AnswerRecording, add_recording_results, now_ms
 from telephony.conversation.transfer import TRANSFERRED, TransferFlow
-from telephony.conversation.voicemail import wait_for_beep
+from telephony.conversation.voicemail import wait_for_beep, watch_for_late_beep
 from telephony.ua.call import OutboundCall
 from telephony.ua.hooks import CallControl, CallHooks, EndReport
 from telephony.ua.media_port import CallMediaPort
@@ -92,14 +92,6 @@ class _BridgeControls:
     def transfer(self, reason: str) -> bool:
         """Start a cold transfer to the campaign's staffed target (False when none is staffed now)."""
         return self.hooks.request_transfer(reason)
-
-
-def _frames(pcm: bytes) -> list[bytes]:
-    """Cut PCM16 into 20 ms frames, padding the last with silence."""
-    out = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
-    if out and len(out[-1]) < FRAME_BYTES:
-        out[-1] = out[-1] + bytes(FRAME_BYTES - len(out[-1]))
-    return out
 
 
 class CampaignCall(TransferFlow, CallHooks):
@@ -277,8 +269,11 @@ class CampaignCall(TransferFlow, CallHooks):
             if decision.label == AmdLabel.MACHINE:
                 await self._on_machine(decision)
                 return
-            self._listening = False
-            self._rx.clear()
+            if decision.label == AmdLabel.UNKNOWN and plan.amd.late_beep_window_ms > 0:
+                self._spawn(self._late_beep(decision))  # goes on listening while the agent talks
+            else:
+                self._listening = False
+                self._rx.clear()
             # The detector heard the callee's "hello?": without a greeting the model would wait for words that
             # already went by, and the person would hear silence (an abandoned call). Let the model open.
             self._start_bridge(open_call=True)
@@ -304,6 +299,19 @@ class CampaignCall(TransferFlow, CallHooks):
                     return None
                 return _decide_at_deadline(detector, self.plan.amd.max_decision_ms)
             await asyncio.sleep(FRAME_MS / 1000)
+
+    async def _late_beep(self, decision: AmdDecision) -> None:
+        """An undecided greeting that ran past the deadline and beeps gets the machine policy after all."""
+        late = await watch_for_late_beep(self._rx, self.plan.amd, decision,
+                                         lambda: self._ended or bool(self.opted_out) or bool(self.transfer))
+        if late is None or self._ended or self.opted_out or self.transfer:
+            self._listening = False
+            self._rx.clear()
+            return
+        self.amd = late
+        logger.info("attempt %s: AMD %s (%s) at %d ms: %s", self.plan.attempt_id, late.label, late.reason,
+                    late.decided_ms, late.detail)
+        await self._on_machine(late)
 
     async def _on_no_audio(self) -> None:
         """Answered, and no frames or only digital silence by AMD's deadline: end the call as failed."""
@@ -417,7 +425,7 @@ class CampaignCall(TransferFlow, CallHooks):
         except (SpeechSynthesisError, ValueError, OSError):
             logger.exception("attempt %s: could not synthesise %d characters", self.plan.attempt_id, len(text))  # F23
             return False
-        frames = _frames(audio)
+        frames = split_frames(audio)
         self._tx.extend(frames)
         deadline = time.monotonic() + len(frames) * FRAME_MS / 1000 + PLAYOUT_MARGIN_S
         # The media clock drains the deque; a tick-long poll is the simplest cross-thread wait.

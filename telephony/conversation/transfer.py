@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from media.audio.frames import FRAME_BYTES, FRAME_MS
+from media.audio.frames import FRAME_MS, split_frames
 from media.bridge.prompts import render_template
 from media.speech.transfer_replies import REPLY_CORPUS, transfer_reply
 from media.speech.tts import SpeechSynthesisError, Voice, synthesize
@@ -71,14 +71,6 @@ def hold_audio() -> bytes:
     t = np.arange(rate) / rate
     notes = [np.sin(2 * np.pi * hz * t) * np.hanning(rate) ** 0.25 for hz in (523.25, 659.25)]
     return (np.concatenate(notes) * HOLD_LEVEL * 32767).astype("<i2").tobytes()
-
-
-def _frames(pcm: bytes) -> list[bytes]:
-    """Cut PCM16 into 20 ms frames, padding the last with silence."""
-    out = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
-    if out and len(out[-1]) < FRAME_BYTES:
-        out[-1] = out[-1] + bytes(FRAME_BYTES - len(out[-1]))
-    return out
 
 
 class TransferFlow:
@@ -218,7 +210,7 @@ class TransferFlow:
         # What the person says when picking up ("Sales desk, Jo speaking") is no reply: replies count from the
         # briefing on (recognised as "no", a "Hello?" at the pick-up would decline every call).
         self._briefing_from_ms = (listen.origin_ms or 0) + listen.heard_ms if listen is not None else 0
-        self._consult_tx.extend(_frames(audio))
+        self._consult_tx.extend(split_frames(audio))
         kind, reply = "", ""
         try:
             # A reply may come during the briefing (a person who already knows enough): it counts at once.
@@ -264,7 +256,7 @@ class TransferFlow:
     async def _hold(self) -> None:
         await self._play(HOLD_MESSAGE)
         # Hold audio without gaps until the transfer ends: the caller knows the line is alive.
-        frames = _frames(hold_audio())
+        frames = split_frames(hold_audio())
         while self._holding and not self._ended:
             if len(self._tx) < HOLD_QUEUE_FRAMES:
                 self._tx.extend(frames)

@@ -1,14 +1,17 @@
-"""Voicemail drop: wait until an answering machine is ready to record (its beep ended, or its greeting)."""
+"""The machine's beep: heard after an undecided call was connected (`watch_for_late_beep`), and waited for
+before a voicemail drop (`wait_for_beep`: the machine is ready to record once its beep or greeting ended)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
 from media.amd import AmdConfig, AmdDecision, frame_dbfs
+from media.amd.late_beep import LateBeepWatch
 from media.audio.tones import ToneDetector
 from media.bridge.config import FRAME_MS
 
@@ -22,7 +25,7 @@ async def wait_for_beep(rx: deque[bytes], amd: AmdConfig, decision: AmdDecision)
     """Consume received frames from `rx` until the machine records: "beep", "greeting" or "timeout"."""
     tones = ToneDetector(min_hz=amd.beep_min_hz, max_hz=amd.beep_max_hz, min_ms=amd.beep_min_ms,
                          min_purity=amd.beep_min_purity)
-    in_beep = decision.reason == "beep"
+    in_beep = decision.reason in ("beep", "late_beep")
     quiet_ms = 0
     deadline = time.monotonic() + BEEP_WAIT_MAX_S
     while time.monotonic() < deadline:
@@ -40,3 +43,21 @@ async def wait_for_beep(rx: deque[bytes], amd: AmdConfig, decision: AmdDecision)
                 return "greeting"
         await asyncio.sleep(FRAME_MS / 1000)
     return "timeout"
+
+
+async def watch_for_late_beep(
+    rx: deque[bytes], amd: AmdConfig, decision: AmdDecision, stopped: Callable[[], bool]
+) -> AmdDecision | None:
+    """After an UNKNOWN decision, the MACHINE decision of a machine that beeps (`media.amd.late_beep`), else None.
+
+    Consumes received frames from `rx` until the watch decides or ends (the far end listens, its window
+    passed) or `stopped()` (the call ended, opted out or is being transferred).
+    """
+    watch = LateBeepWatch(amd, decision.decided_ms, decision.first_speech_ms)
+    while watch.ended is None and not stopped():
+        while rx:
+            late = watch.feed(rx.popleft())
+            if late is not None:
+                return late
+        await asyncio.sleep(FRAME_MS / 1000)
+    return None

@@ -7,7 +7,8 @@ but the recording levels read in `tests/telephony/recordings.py`.
 
 Paths: a person detected by AMD and talking with the local agent; an opt-out said in words outside the local
 agent's answer corpus; a voicemail drop after a beep, after a greeting without a beep, after a beep that comes
-10 s into a long greeting, and when the beep-wait times out.
+10 s into a long greeting, and when the beep-wait times out; after an undecided answer, a beep that makes the
+connected call a machine's, and a tone in the room of a person who listens that does not.
 
 Ports (loopback only): UA worker SIP 17820 and RTP 46300-46315, baresip 17980 and RTP 47500-47509, local agent
 18620.
@@ -306,3 +307,67 @@ def test_voicemail_is_left_when_the_beep_wait_times_out(
     # (the wait starts at the AMD decision, which may take up to its 5 s deadline, plus delivery)
     start, length = _assert_message_heard(heard, round(BEEP_WAIT_MAX_S * 1000), within_ms=7000)
     print(f"baresip no beep, endless greeting: message heard at {start} ms for {length} ms; talk {talk_s:.1f}s")
+
+
+# ---- after an undecided answer ----------------------------------------------------------------------------------
+
+
+def _call_undecided(
+    registry: redis.Redis, tmp_path: Path, number: str, parts: tuple[np.ndarray, ...], quit_after_s: int
+) -> tuple[CallAttempt, np.ndarray]:
+    """Call a phone that says `parts` then stays quiet, with an AMD deadline of 1.5 s (a far end still talking
+    then is left undecided and connected) and the leave-a-message policy."""
+    says = write_wav(tmp_path / "far-end.wav", *parts, silence(quit_after_s))
+    return _call_phone(
+        registry,
+        tmp_path,
+        number,
+        says,
+        quit_after_s=quit_after_s,
+        machine_policy=MachinePolicy.LEAVE_MESSAGE,
+        voicemail_message=VOICEMAIL,
+        amd_max_decision_ms=1500,
+    )
+
+
+def test_a_greeting_that_runs_past_the_deadline_and_beeps_gets_the_voicemail_after_all(
+    bridged_worker: str, registry: redis.Redis, tmp_path: Path
+) -> None:
+    # given a machine whose greeting is still going at the campaign's early AMD deadline (1.5 s: AMD connects the
+    # agent, undecided), then beeps and records
+    greeting = flite_speech(MACHINE_GREETING, tmp_path)
+    parts = (silence(0.3), greeting, silence(0.3), tone(1000, 0.5))
+    attempt, heard = _call_undecided(registry, tmp_path, "+12025550248", parts, quit_after_s=20)
+    # then the call was bridged (the agent talked over the greeting), the beep made it a machine, and the
+    # voicemail message was left after the beep: the machine heard it start within 1 s of the beep's end
+    assert attempt.bridged_at is not None
+    assert attempt.amd_result == "machine", (attempt.amd_result, attempt.reason)
+    assert attempt.disposition == Disposition.VOICEMAIL_LEFT, (attempt.reason, attempt.transcript)
+    assert attempt.reason == "voicemail message left after the beep"
+    beep_end_ms = round(seconds(*parts) * 1000)
+    message_ms = _speech_ms(VOICEMAIL.replace("{{name}}", "Ada"))
+    spans = [span for span in voiced_spans(heard) if span[1] > beep_end_ms]
+    assert spans, voiced_spans(heard)
+    assert beep_end_ms <= spans[0][0] <= beep_end_ms + 1000, (beep_end_ms, spans)
+    assert spans[-1][1] - spans[0][0] >= 0.8 * message_ms, (spans, message_ms)
+    print(f"baresip beep after an undecided answer: beep end {beep_end_ms} ms, message heard at {spans[0][0]} ms")
+
+
+def test_a_tone_in_the_room_of_a_person_who_listens_does_not_end_the_call(
+    bridged_worker: str, registry: redis.Redis, tmp_path: Path
+) -> None:
+    # given a person still in their sentence at the early deadline (undecided, connected), who then listens to the
+    # agent while a kitchen timer beeps behind them (a pure 1 kHz tone, then quiet, like a machine's beep)
+    sentence = flite_speech("Hello, Ada here, yes I am interested, tell me more.", tmp_path)
+    parts = (silence(0.3), sentence, silence(2.5), tone(1000, 0.5))
+    attempt, _heard = _call_undecided(registry, tmp_path, "+12025550249", parts, quit_after_s=18)
+    # then the call stayed with the agent: no machine decision, no voicemail message (the call lasts well past
+    # the tone and the quiet after it)
+    assert attempt.answered_at is not None
+    assert attempt.ended_at is not None
+    talk_s = (attempt.ended_at - attempt.answered_at).total_seconds()
+    assert talk_s > seconds(*parts) + 2, (talk_s, attempt.reason, attempt.transcript)
+    assert attempt.bridged_at is not None
+    assert attempt.amd_result == "unknown", (attempt.amd_result, attempt.reason)
+    assert attempt.disposition not in (Disposition.MACHINE, Disposition.VOICEMAIL_LEFT), attempt.reason
+    print(f"baresip tone after listening: {attempt.disposition} ({attempt.reason})")
