@@ -195,7 +195,8 @@ def one_breath(text: str, voice: IndependentVoice, low_s: float = 1.5, high_s: f
 
 
 def compose(
-    rng: np.random.Generator, label: str, scenario: str, engines: tuple[str, ...], level_dbfs: float
+    rng: np.random.Generator, label: str, scenario: str, engines: tuple[str, ...], level_dbfs: float,
+    max_s: float = 8.0,
 ) -> tuple[np.ndarray, int | None]:
     """The clean audio of one answered call and, for a person, where their greeting ends (ms)."""
     voice = pick_voice(rng, engines)
@@ -216,10 +217,12 @@ def compose(
             parts.append(beep(rng, rng.uniform(400, 2000), rng.uniform(0.2, 1.0)))
     clip = np.concatenate(parts)
     length = max(int(rng.uniform(5.5, 7.0) * RATE), len(clip))
-    return np.concatenate((clip, np.zeros(length - len(clip))))[: int(8.0 * RATE)], end_ms
+    # A longer `max_s` keeps what follows a late beep (the line's quiet while a machine records).
+    length = max(length, min(len(clip) + RATE, int(max_s * RATE))) if max_s > 8.0 else length
+    return np.concatenate((clip, np.zeros(length - len(clip))))[: int(max_s * RATE)], end_ms
 
 
-def make_set(out_dir: Path, count: int, seed: int) -> list[Path]:
+def make_set(out_dir: Path, count: int, seed: int, max_s: float = 8.0) -> list[Path]:
     """Write `count` files (half people, half machines) and truth.json into `out_dir`.
 
     Raises:
@@ -236,7 +239,7 @@ def make_set(out_dir: Path, count: int, seed: int) -> list[Path]:
         label = "human" if i % 2 == 0 else "machine"
         scenario = str(rng.choice(SCENARIOS[label]))
         level_dbfs = rng.uniform(-34, -14)
-        clean, end_ms = compose(rng, label, scenario, engines, level_dbfs)
+        clean, end_ms = compose(rng, label, scenario, engines, level_dbfs, max_s)
         # Babble for the noisy lines is talk from the generator's test pool: background only.
         samples = degrade(rng, clean, level_dbfs, "test", noisy=scenario.endswith("_noisy"))
         path = out_dir / f"{label}-indep-{scenario}-{i:04d}.wav"
@@ -254,10 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--count", type=int, default=120)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-seconds", type=float, default=8.0, help="longest file (a second more after the end)")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("--count must be at least 1")
-    paths = make_set(args.out_dir, args.count, args.seed)
+    paths = make_set(args.out_dir, args.count, args.seed, args.max_seconds)
     print(f"wrote {len(paths)} files to {args.out_dir} with {', '.join(available_engines())}")
     return 0
 

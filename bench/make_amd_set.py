@@ -476,9 +476,9 @@ def music(rng: np.random.Generator, seconds: float, level_dbfs: float) -> np.nda
 
 
 def compose(
-    rng: np.random.Generator, label: str, scenario: str, split: str, level_dbfs: float
+    rng: np.random.Generator, label: str, scenario: str, split: str, level_dbfs: float, max_s: float = 8.0
 ) -> tuple[np.ndarray, dict[str, int | None]]:
-    """Build the clean timeline of one answered call (before noise and channel).
+    """Build the clean timeline of one answered call (before noise and channel), at most `max_s` long.
 
     Returns:
         The samples and, for a person, where their first utterance and first phrase end (ms after
@@ -582,7 +582,9 @@ def compose(
             say(SCREENER)
     clip = np.concatenate(line.parts)
     length = max(int(rng.uniform(5.0, 7.0) * RATE), len(clip))
-    padded = np.concatenate((clip, np.zeros(length - len(clip))))[: int(8.0 * RATE)]
+    # A longer `max_s` keeps what follows a late beep (the line's quiet while a machine records).
+    length = max(length, min(len(clip) + RATE, int(max_s * RATE))) if max_s > 8.0 else length
+    padded = np.concatenate((clip, np.zeros(length - len(clip))))[: int(max_s * RATE)]
     if label != "human":
         return padded, {}
     return padded, {
@@ -645,7 +647,7 @@ def pick_scenario(rng: np.random.Generator, label: str) -> str:
     return str(rng.choice(names, p=np.array(weights) / sum(weights)))
 
 
-def make_set(out_dir: Path, split: str, count: int, seed: int) -> list[Path]:
+def make_set(out_dir: Path, split: str, count: int, seed: int, max_s: float = 8.0) -> list[Path]:
     """Generate `count` files (half human, half machine) into `out_dir`.
 
     Args:
@@ -653,6 +655,7 @@ def make_set(out_dir: Path, split: str, count: int, seed: int) -> list[Path]:
         split: "train" or "heldout" (disjoint voices and phrases).
         count: number of files.
         seed: base seed; each file draws from its own generator so files are reproducible alone.
+        max_s: longest file (8 s: AMD's deadline and a little after; more for what follows a late beep).
 
     Returns:
         The written paths.
@@ -666,7 +669,7 @@ def make_set(out_dir: Path, split: str, count: int, seed: int) -> list[Path]:
         scenario = pick_scenario(rng, label)
         # From a quiet line (-36 dBFS) to a loud one.
         level_dbfs = rng.uniform(-36, -12)
-        clean, ends = compose(rng, label, scenario, split, level_dbfs)
+        clean, ends = compose(rng, label, scenario, split, level_dbfs, max_s)
         noisy = scenario == "noisy_line" or (label == "machine" and rng.random() < 0.16)
         samples = degrade(rng, clean, level_dbfs, split, noisy)
         path = out_dir / f"{label}-{split}-{scenario}-{i:04d}.wav"
@@ -686,8 +689,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=sorted(VOICES), default="train")
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-seconds", type=float, default=8.0, help="longest file (a second more after the end)")
     args = parser.parse_args(argv)
-    paths = make_set(args.out_dir, args.split, args.count, args.seed)
+    paths = make_set(args.out_dir, args.split, args.count, args.seed, args.max_seconds)
     print(f"wrote {len(paths)} files to {args.out_dir}")
     return 0
 
