@@ -81,6 +81,7 @@ class Undecided:
     truth: str  # "human" or "machine"
     samples: np.ndarray
     decision: AmdDecision
+    talker_dbfs: float | None  # the detector's measure of the far-end talker's level at its decision
 
 
 def undecided_recordings(directories: list[Path], config: AmdConfig) -> Iterator[Undecided]:
@@ -91,9 +92,10 @@ def undecided_recordings(directories: list[Path], config: AmdConfig) -> Iterator
             if truth not in ("human", "machine"):
                 continue
             samples = read_wav(path)
-            decision = run_file(samples, config)
+            detector = AnsweringMachineDetector(config)
+            decision = stream(detector, samples)
             if decision.label is AmdLabel.UNKNOWN:
-                yield Undecided(path, truth, samples, decision)
+                yield Undecided(path, truth, samples, decision, detector.talker_dbfs)
 
 
 def deadline_rows(directories: list[Path], config: AmdConfig) -> tuple[np.ndarray, np.ndarray]:

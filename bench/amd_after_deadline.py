@@ -24,8 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.amd import undecided_recordings
-from media.amd import AmdConfig
-from media.amd.late_beep import LateBeepWatch
+from media.amd import AmdConfig, LateBeepWatch
 from media.audio.tones import FRAME_SAMPLES
 
 
@@ -38,10 +37,10 @@ class WatchCost:
 
 
 def watch_after(
-    samples: np.ndarray, config: AmdConfig, decided_ms: int, cost: WatchCost
+    samples: np.ndarray, config: AmdConfig, decided_ms: int, talker_dbfs: float | None, cost: WatchCost
 ) -> tuple[int | None, str]:
     """Run `LateBeepWatch` after the decision: (ms from the decision to its MACHINE decision or None, why it ended)."""
-    watch = LateBeepWatch(config, decided_ms)
+    watch = LateBeepWatch(config, decided_ms, talker_dbfs=talker_dbfs)
     start = decided_ms * 8  # 8 samples per ms
     for offset in range(start, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
         began = time.process_time()
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     after_deadline_s: list[float] = []
     for file in undecided_recordings(args.dirs, config):
         after_deadline_s.append(len(file.samples) / 8000 - config.max_decision_ms / 1000)
-        beep_ms, ended = watch_after(file.samples, config, file.decision.decided_ms, cost)
+        beep_ms, ended = watch_after(file.samples, config, file.decision.decided_ms, file.talker_dbfs, cost)
         counts[(file.truth, beep_ms is not None)] += 1
         ends[(file.truth, ended)] += 1
         print(f"{file.path.parent.name}/{file.path.name} late_beep_decided_after_ms={beep_ms} watch={ended}")

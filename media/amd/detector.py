@@ -124,6 +124,11 @@ class AnsweringMachineDetector:
         """Audio time consumed since answer."""
         return self._now_ms
 
+    @property
+    def talker_dbfs(self) -> float | None:
+        """The far-end talker's recent peak level (dBFS, fading 1 dB/s), None before any speech."""
+        return None if self._talker_dbfs <= _NO_LEVEL else self._talker_dbfs
+
     def feed(self, frame: bytes | np.ndarray) -> AmdDecision | None:
         """Consume received audio (normally one 20 ms frame of PCM16 at 8 kHz).
 

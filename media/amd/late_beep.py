@@ -6,12 +6,14 @@ simply ran past the deadline, and most of those end their greeting with a beep. 
 listens on and turns such a call into a MACHINE decision (`late_beep`), so the campaign's machine
 policy still applies (a voicemail drop at the very moment the machine records, or a hang-up).
 
-It never looks at a person who is listening: a person stops talking to hear the agent, so once
-the far end has been quiet for `AmdConfig.late_beep_listening_ms` the watch ends for good, and a
-tone after that (a microwave, a truck reversing, a smoke alarm) is their room, not a machine. A
-machine reads its greeting through the agent's words, pausing between sentences for less
-(0.15-0.9 s). The beep must also be followed by `late_beep_quiet_ms` of quiet, as a machine is
-while it records; a person talking over a tone in their room is not.
+A person stops talking to hear the agent: once the far end's talker has been quiet for
+`AmdConfig.late_beep_listening_ms` the watch ends for good, and a tone after that (a microwave, a
+kitchen timer, a smoke alarm) is taken for their room, not a machine. Quiet here means nothing
+within `talker_range_db` of the talker's own level: residual echo of the agent's voice or the
+room behind them does not keep a listening person "talking". A machine reads its greeting
+through the agent's words, pausing between sentences for less (0.15-0.9 s). The beep must also be
+followed at once by `late_beep_quiet_ms` of a quiet line, as a machine is while it records; a
+person who talks on after a tone in their room is not.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import numpy as np
 
 from media.amd.config import AmdConfig, AmdDecision, AmdLabel
 from media.amd.levels import NoiseFloor, frame_dbfs
+from media.audio.frames import FRAME_MS
 from media.audio.tones import Beep, ToneDetector
 
-FRAME_MS = 20
 MAX_BEEP_MS = 3000  # a machine's beep lasts 0.1-2 s; a longer steady tone is a line signal
+_TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s (as in the detector)
 
 
 class LateBeepWatch:
@@ -33,18 +36,24 @@ class LateBeepWatch:
         config: the campaign's AMD settings (beep band, purity and length; the `late_beep_*` bounds).
         decided_ms: audio time after answer of the UNKNOWN decision (the decision's `decided_ms`).
         first_speech_ms: the UNKNOWN decision's `first_speech_ms`, carried into the MACHINE one.
+        talker_dbfs: the far-end talker's recent peak level by the detector's measure
+            (`AnsweringMachineDetector.talker_dbfs`), if it heard one: a person who has already
+            stopped is measured against their own voice, not against what comes after it.
 
     `feed` returns the decision at most once; `ended` names why the watch stopped listening
     (`"beep"`, `"listening"`, `"window"`), None while it listens.
     """
 
-    def __init__(self, config: AmdConfig, decided_ms: int, first_speech_ms: int | None = None) -> None:
+    def __init__(self, config: AmdConfig, decided_ms: int, first_speech_ms: int | None = None,
+                 talker_dbfs: float | None = None) -> None:
         self.config = config
         self.ended: str | None = None if config.late_beep_window_ms > 0 else "window"
         self._decided_ms = decided_ms
         self._first_speech_ms = first_speech_ms
+        self._talker_dbfs = talker_dbfs if talker_dbfs is not None else -200.0
         self._elapsed_ms = 0
-        self._quiet_ms = 0
+        self._line_quiet_ms = 0  # the line at its noise floor
+        self._talker_quiet_ms = 0  # nothing near the talker's level
         self._floor: NoiseFloor | None = None
         self._tones = ToneDetector(min_hz=config.beep_min_hz, max_hz=config.beep_max_hz,
                                    min_ms=config.beep_min_ms, min_purity=config.beep_min_purity)
@@ -58,39 +67,50 @@ class LateBeepWatch:
         samples = np.frombuffer(frame, dtype="<i2") if isinstance(frame, bytes) else frame
         audio = samples.astype(np.float64)
         dbfs = frame_dbfs(audio)
+        beep = self._tones.feed(audio, dbfs)
+        self._elapsed_ms += FRAME_MS
         if self._floor is None:
             self._floor = NoiseFloor(dbfs)
-        floor = self._floor.update(dbfs)
+        # A steady tone must not lift the noise floor to its own level: the quiet after it is measured
+        # against the line as it was.
+        floor = self._floor.level if self._tones.in_tone else self._floor.update(dbfs)
         cfg = self.config
-        speech = dbfs >= cfg.min_speech_dbfs and dbfs >= floor + cfg.speech_margin_db
-        self._elapsed_ms += FRAME_MS
-        self._quiet_ms = 0 if speech else self._quiet_ms + FRAME_MS
-        beep = self._tones.feed(audio, dbfs)
+        line_speech = dbfs >= cfg.min_speech_dbfs and dbfs >= floor + cfg.speech_margin_db
+        if line_speech:
+            self._talker_dbfs = max(dbfs, self._talker_dbfs - _TALKER_DECAY_DB)
+        else:
+            self._talker_dbfs -= _TALKER_DECAY_DB
+        talking = line_speech and dbfs >= self._talker_dbfs - cfg.talker_range_db
+        self._line_quiet_ms = 0 if line_speech else self._line_quiet_ms + FRAME_MS
+        self._talker_quiet_ms = 0 if talking else self._talker_quiet_ms + FRAME_MS
         if beep is not None:
             self._beep, self._after_tone_ms = beep, 0
             return None
         if self._beep is not None:
-            return self._after_beep(self._beep, speech)
-        # FCC abandoned-call rule: never hang up on a person. A far end quiet this long is listening
-        # to the agent, as people do and greetings do not; from here on, no tone makes it a machine.
-        if self._quiet_ms >= cfg.late_beep_listening_ms:
+            return self._after_beep(self._beep, line_speech)
+        # FCC abandoned-call rule: never hang up on a person. A talker quiet this long is listening to
+        # the agent, as people do and greetings do not; from here on, no tone makes it a machine.
+        if self._talker_quiet_ms >= cfg.late_beep_listening_ms:
             self.ended = "listening"
         elif self._elapsed_ms >= cfg.late_beep_window_ms:
             self.ended = "window"
         return None
 
-    def _after_beep(self, beep: Beep, speech: bool) -> AmdDecision | None:
-        """A machine records after its beep: the line goes quiet at once. Sound right after the tone
-        (a person talking over a tone in their room) drops the beep, and the watch goes on."""
+    def _after_beep(self, beep: Beep, line_speech: bool) -> AmdDecision | None:
+        """A machine records after its beep: the line goes quiet at once. Sound just after the tone
+        (a person talking on after a tone in their room) drops the beep, and the watch goes on."""
         if self._tones.in_tone:
             if self._elapsed_ms - beep.start_ms > MAX_BEEP_MS:
                 self._beep = None  # a steady tone this long is a line signal, not a beep
             return None
         self._after_tone_ms += FRAME_MS
-        if speech and self._after_tone_ms > FRAME_MS:  # the first frame may hold the tone's tail
+        # The tone detector holds a tone over one missed frame, so the tone's tail may reach one
+        # frame past the end it reports.
+        if line_speech and self._after_tone_ms > FRAME_MS:
             self._beep = None
             return None
-        if self._quiet_ms >= self.config.late_beep_quiet_ms:
+        # The quiet counts from the tone's end, not from inside it.
+        if min(self._line_quiet_ms, self._after_tone_ms) >= self.config.late_beep_quiet_ms:
             return self._decide(beep)
         return None
 

@@ -16,11 +16,10 @@ event.
 
 Flow after the answer: the agent stays silent while AMD listens (unless the campaign greets at once, in which
 case the bridge starts at answer and AMD listens alongside). Human or unknown: the bridge starts (the caller's
-audio from then on goes to the AI, the AI's to the caller). Machine: hang up (``machine``), or with the
-``leave_message`` policy wait for the beep (or the end of the greeting), speak the voicemail message with local
-TTS and hang up (``voicemail_left`` when it was played to the end, else ``machine``). Opt-out (the campaign's
-DTMF digit, an ``opted_out`` outcome from the agent, or an opt-out phrase in the caller's transcript): the
-number goes on the company-wide do-not-call list at once, then a short thank-you and the hangup (an agent that
+audio from then on goes to the AI, the AI's to the caller); after an unknown decision a late beep can still make
+it a machine. Machine: hang up, or leave the voicemail message (`telephony.conversation.machine`). Opt-out (the
+campaign's DTMF digit, an ``opted_out`` outcome from the agent, or an opt-out phrase in the caller's transcript):
+the number goes on the company-wide do-not-call list at once, then a short thank-you and the hangup (an agent that
 is already saying goodbye gets a few seconds to finish), disposition ``opted_out``. Transfer to a person (the
 agent's ``transfer_call`` tool, offered while a target is staffed): `telephony.conversation.transfer`.
 """
@@ -43,20 +42,19 @@ from media.audio.frames import FRAME_MS, split_frames
 from media.bridge.config import DEFAULT_FALLBACK, BridgeConfig, CallContext
 from media.bridge.loop import MediaLoop
 from media.bridge.playout import SILENCE
-from media.bridge.prompts import referenced_variables, render_spoken
 from media.bridge.result import CallResult
 from media.bridge.session import BridgeSession
 from telephony.contract import Bridged, CallEvent, OptedOut, OriginateCommand
 from telephony.conversation import opt_out
+from telephony.conversation.machine import MachineFlow
 from telephony.conversation.plan import (
     CallPlan,
     bridge_config_from_settings,
     call_plan_from_settings,
     process_media_loop,
 )
-from telephony.conversation.recording import AnswerRecording, add_recording_results, now_ms
+from telephony.conversation.recording import AnswerRecording, add_recording_results
 from telephony.conversation.transfer import TRANSFERRED, TransferFlow
-from telephony.conversation.voicemail import wait_for_beep, watch_for_late_beep
 from telephony.ua.call import OutboundCall
 from telephony.ua.hooks import CallControl, CallHooks, EndReport
 from telephony.ua.media_port import CallMediaPort
@@ -65,9 +63,7 @@ from telephony.ua.settings import process_settings
 logger = logging.getLogger(__name__)
 
 # Dispositions (campaigns.choices.Disposition values; the UA does not import the models).
-HUMAN, MACHINE, VOICEMAIL_LEFT, AI_ERROR, OPTED_OUT = "human", "machine", "voicemail_left", "ai_error", "opted_out"
-FAILED = "failed"
-LEAVE_MESSAGE = "leave_message"  # campaigns.choices.MachinePolicy.LEAVE_MESSAGE
+HUMAN, AI_ERROR, OPTED_OUT, FAILED = "human", "ai_error", "opted_out", "failed"
 WATCH_INTERVAL_S = 0.1
 PLAYOUT_MARGIN_S = 2.0
 LISTEN_BUFFER_FRAMES = 1500  # 30 s of received audio kept for AMD / beep detection
@@ -94,7 +90,7 @@ class _BridgeControls:
         return self.hooks.request_transfer(reason)
 
 
-class CampaignCall(TransferFlow, CallHooks):
+class CampaignCall(MachineFlow, TransferFlow, CallHooks):
     """One attempt's conversation: AMD, then the AI bridge or the machine policy; opt-out at any time.
 
     Args:
@@ -122,6 +118,7 @@ class CampaignCall(TransferFlow, CallHooks):
         # Loop-owned state.
         self._session_task: asyncio.Task[CallResult] | None = None
         self._controller: concurrent.futures.Future[None] | None = None
+        self._late_task: asyncio.Task[Any] | None = None  # the late-beep watch after an unknown AMD decision
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ended = False
         self.amd: AmdDecision | None = None
@@ -270,7 +267,7 @@ class CampaignCall(TransferFlow, CallHooks):
                 await self._on_machine(decision)
                 return
             if decision.label == AmdLabel.UNKNOWN and plan.amd.late_beep_window_ms > 0:
-                self._spawn(self._late_beep(decision))  # goes on listening while the agent talks
+                self._late_task = self._spawn(self._late_beep(decision, detector.talker_dbfs))
             else:
                 self._listening = False
                 self._rx.clear()
@@ -299,19 +296,6 @@ class CampaignCall(TransferFlow, CallHooks):
                     return None
                 return _decide_at_deadline(detector, self.plan.amd.max_decision_ms)
             await asyncio.sleep(FRAME_MS / 1000)
-
-    async def _late_beep(self, decision: AmdDecision) -> None:
-        """An undecided greeting that ran past the deadline and beeps gets the machine policy after all."""
-        late = await watch_for_late_beep(self._rx, self.plan.amd, decision,
-                                         lambda: self._ended or bool(self.opted_out) or bool(self.transfer))
-        if late is None or self._ended or self.opted_out or self.transfer:
-            self._listening = False
-            self._rx.clear()
-            return
-        self.amd = late
-        logger.info("attempt %s: AMD %s (%s) at %d ms: %s", self.plan.attempt_id, late.label, late.reason,
-                    late.decided_ms, late.detail)
-        await self._on_machine(late)
 
     async def _on_no_audio(self) -> None:
         """Answered, and no frames or only digital silence by AMD's deadline: end the call as failed."""
@@ -370,8 +354,10 @@ class CampaignCall(TransferFlow, CallHooks):
         if self._emit is not None:
             # Compliance: the do-not-call entry is written by the ledger thread now, not at the end of the call.
             self._emit(OptedOut(self.plan.attempt_id, number=self.plan.destination, how=how))
-        if self._controller is not None and how == "dtmf":
-            self._controller.cancel()  # AMD or the voicemail drop stop here
+        if how == "dtmf":  # AMD or the voicemail drop stop here
+            for flow in (self._controller, self._late_task):
+                if flow is not None:
+                    flow.cancel()
         self._spawn(self._finish_opt_out(how))
 
     async def _finish_opt_out(self, how: str) -> None:
@@ -386,31 +372,9 @@ class CampaignCall(TransferFlow, CallHooks):
         if self.session is not None:
             self._bridged = False
             self.session.request_stop("opted out")
+        self._tx.clear()  # the rest of a voicemail message: the thank-you comes now
         await self._play(opt_out.THANK_YOU)
         self.hangup("opted out")
-
-    async def _on_machine(self, decision: AmdDecision) -> None:
-        plan = self.plan
-        if self.session is not None:  # greeted at once: the agent was talking to a machine
-            self._bridged = False
-            self.session.request_stop("answering machine")
-        # Set now: if the machine hangs up while we wait or speak, this task is cancelled before it ends.
-        self.disposition, self.reason = MACHINE, f"answering machine ({decision.reason})"
-        if plan.machine_policy != LEAVE_MESSAGE or not plan.voicemail_message.strip():
-            self.hangup("answering machine")
-            return
-        self.reason = "voicemail message not delivered: the call ended before the beep"
-        after = await wait_for_beep(self._rx, plan.amd, decision)
-        self._listening = False
-        text = render_spoken(plan.voicemail_message, plan.variables, self.config.prompt_variable_max_chars)
-        self.reason = f"voicemail message not delivered: the call ended while it played (after the {after})"
-        # What was left, on the recording's clock: the proof of the message (D15).
-        self.voicemail = {"after": after, "delivered": False, "text": text, "start_ms": now_ms(self.recording)}
-        delivered = await self._play(text, cache=not referenced_variables(plan.voicemail_message))
-        self.voicemail.update(delivered=delivered, end_ms=now_ms(self.recording))
-        if delivered:
-            self.disposition, self.reason = VOICEMAIL_LEFT, f"voicemail message left after the {after}"
-            self.hangup("voicemail left")
 
     async def _play(self, text: str, *, cache: bool = True) -> bool:
         """Speak `text` to the callee with local TTS; True once it was played to the end.

@@ -10,8 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from media.amd import AmdConfig, AmdDecision, frame_dbfs
-from media.amd.late_beep import LateBeepWatch
+from media.amd import AmdConfig, AmdDecision, LateBeepWatch, frame_dbfs
 from media.audio.tones import ToneDetector
 from media.bridge.config import FRAME_MS
 
@@ -25,7 +24,7 @@ async def wait_for_beep(rx: deque[bytes], amd: AmdConfig, decision: AmdDecision)
     """Consume received frames from `rx` until the machine records: "beep", "greeting" or "timeout"."""
     tones = ToneDetector(min_hz=amd.beep_min_hz, max_hz=amd.beep_max_hz, min_ms=amd.beep_min_ms,
                          min_purity=amd.beep_min_purity)
-    in_beep = decision.reason in ("beep", "late_beep")
+    in_beep = decision.reason == "beep"
     quiet_ms = 0
     deadline = time.monotonic() + BEEP_WAIT_MAX_S
     while time.monotonic() < deadline:
@@ -46,14 +45,14 @@ async def wait_for_beep(rx: deque[bytes], amd: AmdConfig, decision: AmdDecision)
 
 
 async def watch_for_late_beep(
-    rx: deque[bytes], amd: AmdConfig, decision: AmdDecision, stopped: Callable[[], bool]
+    rx: deque[bytes], amd: AmdConfig, decision: AmdDecision, talker_dbfs: float | None, stopped: Callable[[], bool]
 ) -> AmdDecision | None:
     """After an UNKNOWN decision, the MACHINE decision of a machine that beeps (`media.amd.late_beep`), else None.
 
     Consumes received frames from `rx` until the watch decides or ends (the far end listens, its window
-    passed) or `stopped()` (the call ended, opted out or is being transferred).
+    passed) or `stopped()` (the call ended, hung up, opted out or is being transferred).
     """
-    watch = LateBeepWatch(amd, decision.decided_ms, decision.first_speech_ms)
+    watch = LateBeepWatch(amd, decision.decided_ms, decision.first_speech_ms, talker_dbfs)
     while watch.ended is None and not stopped():
         while rx:
             late = watch.feed(rx.popleft())

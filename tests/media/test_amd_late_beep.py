@@ -61,6 +61,26 @@ def test_a_tone_the_far_end_talks_over_is_not_a_beep() -> None:
     assert watch.ended is None
 
 
+def test_a_long_tone_then_the_person_talking_again_is_not_a_beep() -> None:
+    # given a kettle's whistle of 2 s on a line with noise at -45 dBFS (the noise floor must not climb to it),
+    # then the person talking again 100 ms after it
+    body = np.concatenate([speech(1.0), silence(0.3), tone(1000, 2.0), silence(0.1), speech(1.5, seed=5)])
+    decision, _ = _watch(body + noise(len(body) / 8000, -45.0, seed=6))
+    assert decision is None
+
+
+def test_echo_of_the_agent_does_not_keep_a_listening_person_talking() -> None:
+    # given a person heard by the detector at -20 dBFS who stopped to listen, while the agent's voice comes back
+    # as line echo 25 dB under them (-45 dBFS, with the agent's short pauses), then a timer beeps
+    echo = sentences([2.0, 1.8, 2.2], pause_s=0.6, dbfs=-45.0, seed=7)
+    body = np.concatenate([echo, tone(1000, 0.5, dbfs=-30.0), silence(1.0)])
+    watch = LateBeepWatch(AmdConfig(), DECIDED_MS, talker_dbfs=-20.0)
+    decisions = [watch.feed(frame) for frame in frames(body)]
+    # then the watch heard them listening and ended before the tone
+    assert not any(decisions)
+    assert watch.ended == "listening"
+
+
 def test_a_beep_past_the_window_is_not_heard() -> None:
     # given a greeting that goes on for longer than the window, then beeps
     config = AmdConfig(late_beep_window_ms=3000)

@@ -11,6 +11,7 @@ import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import redis
 from django.utils import timezone
@@ -321,6 +322,48 @@ def test_a_campaign_that_greets_at_once_stops_the_agent_for_a_machine(monkeypatc
     assert event.data["disposition"] == "machine"
     assert event.data["results"]["amd_result"] == "machine"
     assert event.data["results"]["agent_first_audio_at"] is not None
+
+
+def test_the_opt_out_key_stops_a_voicemail_drop_that_a_late_beep_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    # given a greeting still going at a 1.5 s AMD deadline (unknown: bridged), then a beep and the quiet of a
+    # machine recording, on a campaign that leaves a long message and opts out with key 9
+    rate = 8000
+    t = np.arange(rate // 2) / rate
+    beep = (np.sin(2 * np.pi * 1000 * t) * 8000).astype("<i2").tobytes()
+    greeting = synthesize(VOICEMAIL_GREETING, 8000)
+    server = WsServer(_scripted_agent(), OPENAI_REALTIME)
+    message = "Hi Ada. " + "This is a long message about your quote, with every detail of it. " * 4
+    with server, harness_media_loop() as loop:
+        plan = _plan(server.url, amd=AmdConfig(max_decision_ms=1500), machine_policy=MachinePolicy.LEAVE_MESSAGE,
+                     voicemail_message=message, opt_out_digit="9")
+        hooks = CampaignCall(plan, loop, BridgeConfig())
+        call = _Call()
+        hooks.attach_media(call, types.SimpleNamespace())  # type: ignore[arg-type]
+        hooks.on_answered(call)  # type: ignore[arg-type]
+        clock = _MediaClock(hooks, greeting + beep + bytes(8000 * 2 * 30))
+        clock.start()
+        deadline = time.monotonic() + 20 + len(greeting) / 16000
+        while "start_ms" not in hooks.voicemail and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert hooks.voicemail, "the late beep did not start the voicemail drop"
+        time.sleep(1.0)
+        # when the person presses the opt-out key a second into the message
+        pressed_at = len(clock.played)
+        hooks.on_dtmf(call, "9", "rfc2833")  # type: ignore[arg-type]
+        assert call.control.hung_up.wait(15)
+        event = _end(hooks, call, clock)
+    # then the drop stopped there: opted out, the thank-you, not the rest of the message, and no voicemail left
+    assert [e.kind for e in call.events] == ["bridged", "opted_out"]
+    assert call.control.hangups == ["opted out"]
+    assert event.data["disposition"] == "opted_out"
+    assert event.data["reason"] == "opted out (dtmf)"
+    assert event.data["results"]["amd_result"] == "machine"
+    assert hooks.voicemail["delivered"] is False
+    # what was played after the key: the whole thank-you, and not the rest of the message before it
+    thank_you_ms = len(synthesize(opt_out.THANK_YOU, 8000)) // 16
+    after_ms = sum(1 for frame in clock.played[pressed_at:] if frame != bytes(320)) * 20
+    assert 0.9 * thank_you_ms <= after_ms <= thank_you_ms + 400, (after_ms, thank_you_ms)
 
 
 def test_amd_decides_at_its_wall_clock_deadline_when_frames_stop_coming() -> None:

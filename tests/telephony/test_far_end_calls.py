@@ -343,7 +343,7 @@ def test_a_greeting_that_runs_past_the_deadline_and_beeps_gets_the_voicemail_aft
     assert attempt.bridged_at is not None
     assert attempt.amd_result == "machine", (attempt.amd_result, attempt.reason)
     assert attempt.disposition == Disposition.VOICEMAIL_LEFT, (attempt.reason, attempt.transcript)
-    assert attempt.reason == "voicemail message left after the beep"
+    assert attempt.reason == "voicemail message left after the late beep"
     beep_end_ms = round(seconds(*parts) * 1000)
     message_ms = _speech_ms(VOICEMAIL.replace("{{name}}", "Ada"))
     spans = [span for span in voiced_spans(heard) if span[1] > beep_end_ms]
