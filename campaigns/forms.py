@@ -60,8 +60,8 @@ class CampaignAdminForm(forms.ModelForm):
         model = Campaign
         fields = ["name", "agent", "trunk", "caller_ids", "default_region", "window_days", "window_start",
                   "window_end", "max_concurrent", "max_cps", "ring_timeout_s", "max_attempts", "amd_enabled",
-                  "amd_max_decision_ms", "amd_greet_immediately", "machine_policy", "voicemail_message",
-                  "opt_out_digit", "budget"]
+                  "amd_max_decision_ms", "amd_greet_immediately", "amd_late_beep", "machine_policy",
+                  "voicemail_message", "opt_out_digit", "budget"]
         widgets = {
             "window_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "window_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),

@@ -153,6 +153,9 @@ class Campaign(models.Model):
         "Agent greets at once", default=False,
         help_text="The agent speaks at answer while detection goes on; otherwise it stays silent until a "
                   "person is detected. A machine found later still gets the machine policy.")
+    amd_late_beep = models.BooleanField("Listen for a late beep", default=True, help_text=(
+        "Undecided at the deadline, the agent is connected; a machine's beep within 15 s still gets the machine "
+        "policy. Listening ends once the far end falls quiet to listen."))
     machine_policy = models.CharField(max_length=16, choices=MachinePolicy.choices, default=MachinePolicy.HANG_UP)
     voicemail_message = models.TextField(blank=True, help_text="Left after the beep; {{variables}} allowed.")
     opt_out_digit = models.CharField(max_length=1, blank=True, default="9", help_text="DTMF digit to opt out.")

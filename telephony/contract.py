@@ -183,6 +183,7 @@ class ConversationSpec:
     amd_enabled: bool = True
     amd_max_decision_ms: int | None = None
     amd_greet_immediately: bool = False
+    amd_late_beep: bool = True
     machine_policy: str = "hang_up"
     voicemail_message: str = ""
     opt_out_digit: str = ""
@@ -220,6 +221,7 @@ class ConversationSpec:
             amd_enabled=bool(data.get("amd_enabled", True)),
             amd_max_decision_ms=int(decision) if decision is not None else None,
             amd_greet_immediately=bool(data.get("amd_greet_immediately")),
+            amd_late_beep=data.get("amd_late_beep") is None or bool(data.get("amd_late_beep")),
             machine_policy=str(data.get("machine_policy") or "hang_up"),
             voicemail_message=str(data.get("voicemail_message") or ""),
             opt_out_digit=str(data.get("opt_out_digit") or ""),

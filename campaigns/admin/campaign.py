@@ -150,7 +150,7 @@ class CampaignAdmin(KeepsCallAttemptsAdmin):
                       "description": "Evaluated in each contact's own time zone."}),
         ("Limits", {"fields": ["max_concurrent", "max_cps", "ring_timeout_s", "budget"]}),
         ("Answering machines", {"fields": ["amd_enabled", ("amd_max_decision_ms", "amd_greet_immediately"),
-                                           "machine_policy", "voicemail_message", "opt_out_digit"]}),
+                                           "amd_late_beep", "machine_policy", "voicemail_message", "opt_out_digit"]}),
         ("Retries", {"fields": ["max_attempts"], "description": RETRIES_HELP}),
     ]
 

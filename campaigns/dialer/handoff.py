@@ -98,6 +98,7 @@ class _Handoff:
     voicemail_message: str
     amd_max_decision_ms: int
     amd_greet_immediately: bool
+    amd_late_beep: bool
     jurisdictions: list[str]
     campaign_name: str
     compliance: dict[str, Any] | None  # the campaign's compliance settings (compliance.CampaignCompliance)
@@ -125,7 +126,7 @@ _GATE_SQL = f"""
               EXISTS (SELECT 1 FROM {DoNotCall._meta.db_table} d WHERE d.phone_e164 = ct.phone_e164
                       AND (d.campaign_id IS NULL OR d.campaign_id = a.campaign_id)),
               row_to_json(ag.*), c.voicemail_message, c.amd_max_decision_ms, c.amd_greet_immediately,
-              ct.jurisdictions, c.name,
+              c.amd_late_beep, ct.jurisdictions, c.name,
               (SELECT row_to_json(cc.*) FROM {CampaignCompliance._meta.db_table} cc WHERE cc.campaign_id = c.id),
               (SELECT coalesce(json_agg(row_to_json(tt.*) ORDER BY tt.position, tt.id), '[]'::json)
                FROM {TransferTarget._meta.db_table} tt WHERE tt.campaign_id = c.id AND tt.active)
@@ -161,8 +162,8 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
         return None
     (campaign_id, contact_id, trunk_id, phone, name, zones, variables, status, days, start, end, max_concurrent,
      ring_timeout_s, agent_id, amd_enabled, machine_policy, opt_out_digit, max_call_s, max_channels, trunk,
-     failover, on_dnc, agent, voicemail_message, amd_max_decision_ms, amd_greet_immediately, jurisdictions,
-     campaign_name, compliance, transfer_targets) = row
+     failover, on_dnc, agent, voicemail_message, amd_max_decision_ms, amd_greet_immediately, amd_late_beep,
+     jurisdictions, campaign_name, compliance, transfer_targets) = row
     trunk = {**(json.loads(trunk) if isinstance(trunk, str) else trunk), "max_channels": max_channels}
     if isinstance(failover, str):
         failover = json.loads(failover)
@@ -177,7 +178,8 @@ def _gate_and_load(attempt_id: int, now: dt.datetime) -> _Handoff | None:
     return _Handoff(attempt_id, campaign_id, contact_id, trunk_id, phone, name, list(zones), variables or {},
                     status, CallingWindow.for_campaign(days, start, end), max_concurrent, ring_timeout_s, agent_id,
                     amd_enabled, machine_policy, opt_out_digit, max_call_s, trunk, failover, bool(on_dnc),
-                    agent, voicemail_message or "", amd_max_decision_ms, amd_greet_immediately, list(jurisdictions),
+                    agent, voicemail_message or "", amd_max_decision_ms, amd_greet_immediately, amd_late_beep,
+                    list(jurisdictions),
                     campaign_name, compliance, list(transfer_targets or []))
 
 
@@ -195,6 +197,7 @@ def build_originate_command(h: _Handoff, caller_id: str) -> OriginateCommand:
             agent=AgentSpec.from_wire({k: h.agent.get(k) for k in _AGENT_FIELDS}),
             variables={"name": h.contact_name, **variables}, amd_enabled=h.amd_enabled,
             amd_max_decision_ms=h.amd_max_decision_ms, amd_greet_immediately=h.amd_greet_immediately,
+            amd_late_beep=h.amd_late_beep,
             machine_policy=h.machine_policy, voicemail_message=h.voicemail_message, opt_out_digit=h.opt_out_digit,
             disclosures=_disclosures(h), transfer_targets=_transfer_targets(h),
         ),

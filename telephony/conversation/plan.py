@@ -79,6 +79,8 @@ class CallPlan:
         else:
             error = "no agent in the originate command"
         amd_fields: dict[str, Any] = {"greet_immediately": talk.amd_greet_immediately}
+        if not talk.amd_late_beep:
+            amd_fields["late_beep_window_ms"] = 0
         if talk.amd_max_decision_ms is not None:
             amd_fields["max_decision_ms"] = talk.amd_max_decision_ms
         try:

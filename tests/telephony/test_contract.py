@@ -141,7 +141,8 @@ CONVERSATION_WIRE = {
               "api_key_env": "OPENAI_API_KEY", "prompt_template": "You call {{name}}.", "greeting": "Hi {{name}}",
               "outcome_schema": [{"label": "ok"}], "fallback_message": "Sorry."},
     "variables": {"name": "Ada"}, "amd_enabled": False, "amd_max_decision_ms": 2800, "amd_greet_immediately": True,
-    "machine_policy": "leave_message", "voicemail_message": "Call us back.", "opt_out_digit": "9",
+    "amd_late_beep": False, "machine_policy": "leave_message", "voicemail_message": "Call us back.",
+    "opt_out_digit": "9",
     "disclosures": [["opening", "An automated call with an AI voice."]],
     "transfer_targets": [{"name": "Sales desk", "destination": "+12125550199", "time_zone": "America/New_York",
                           "days": [0, 1, 2, 3, 4], "start": "09:00", "end": "17:30", "max_wait_s": 25,
@@ -164,7 +165,7 @@ def _full_command() -> OriginateCommand:
                       api_key_env="OPENAI_API_KEY", prompt_template="You call {{name}}.", greeting="Hi {{name}}",
                       outcome_schema=[{"label": "ok"}], fallback_message="Sorry.")
     conversation = ConversationSpec(agent=agent, variables={"name": "Ada"}, amd_enabled=False,
-                                    amd_max_decision_ms=2800, amd_greet_immediately=True,
+                                    amd_max_decision_ms=2800, amd_greet_immediately=True, amd_late_beep=False,
                                     machine_policy="leave_message", voicemail_message="Call us back.",
                                     opt_out_digit="9",
                                     disclosures=(("opening", "An automated call with an AI voice."),),
@@ -204,7 +205,8 @@ def test_disclosures_must_be_kind_and_text_pairs() -> None:
 def test_a_conversation_without_an_agent_travels_with_a_null_agent() -> None:
     assert ConversationSpec().to_wire() == {
         "agent": None, "variables": {}, "amd_enabled": True, "amd_max_decision_ms": None,
-        "amd_greet_immediately": False, "machine_policy": "hang_up", "voicemail_message": "", "opt_out_digit": "",
+        "amd_greet_immediately": False, "amd_late_beep": True, "machine_policy": "hang_up", "voicemail_message": "",
+        "opt_out_digit": "",
         "disclosures": [], "transfer_targets": []}
 
 
@@ -247,7 +249,8 @@ def test_an_originate_without_optional_members_gets_the_defaults(blank: dict[str
 
 
 @pytest.mark.parametrize("blank", [{}, {"agent": None, "variables": None, "amd_max_decision_ms": None,
-                                        "amd_greet_immediately": None, "machine_policy": "",
+                                        "amd_greet_immediately": None, "amd_late_beep": None,
+                                        "machine_policy": "",
                                         "voicemail_message": None, "opt_out_digit": None}])
 def test_a_conversation_without_optional_members_gets_the_defaults(blank: dict[str, object]) -> None:
     conversation = ConversationSpec.from_wire(blank)
@@ -258,10 +261,12 @@ def test_a_conversation_without_optional_members_gets_the_defaults(blank: dict[s
 
 def test_conversation_members_are_read_with_their_types() -> None:
     conversation = ConversationSpec.from_wire({"amd_enabled": 0, "amd_max_decision_ms": "1500",
-                                               "amd_greet_immediately": 1, "variables": {"a": 1}})
+                                               "amd_greet_immediately": 1, "amd_late_beep": 0,
+                                               "variables": {"a": 1}})
     assert conversation.amd_enabled is False
     assert conversation.amd_max_decision_ms == 1500
     assert conversation.amd_greet_immediately is True
+    assert conversation.amd_late_beep is False
     assert conversation.variables == {"a": 1}
 
 

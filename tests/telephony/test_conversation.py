@@ -59,7 +59,8 @@ def test_the_originate_command_carries_the_conversation(redis_client: redis.Redi
 
     live_ua(redis_client, "ua-1")
     campaign = running_campaign(machine_policy=MachinePolicy.LEAVE_MESSAGE, voicemail_message="Hi {{name}}.",
-                                opt_out_digit="8", amd_max_decision_ms=2800, amd_greet_immediately=True)
+                                opt_out_digit="8", amd_max_decision_ms=2800, amd_greet_immediately=True,
+                                amd_late_beep=False)
     AgentProfile.objects.filter(pk=campaign.agent_id).update(
         provider="local", greeting="Hello {{name}}", outcome_schema=OUTCOMES, fallback_message="Sorry.",
         voice="alloy")
@@ -89,6 +90,9 @@ def test_the_originate_command_carries_the_conversation(redis_client: redis.Redi
     assert (talk["amd_max_decision_ms"], talk["amd_greet_immediately"]) == (2800, True)
     assert (plan.amd.max_decision_ms, plan.amd.greet_immediately) == (2800, True)
     assert plan.amd.greeting_max_ms == AmdConfig().greeting_max_ms
+    # a campaign that does not listen for a late beep turns the watch off
+    assert talk["amd_late_beep"] is False
+    assert plan.amd.late_beep_window_ms == 0
 
 
 def test_plan_keeps_an_explicit_agent_url_and_reads_amd_settings() -> None:
@@ -100,6 +104,8 @@ def test_plan_keeps_an_explicit_agent_url_and_reads_amd_settings() -> None:
     assert plan.agent.resolved_url == "wss://api.openai.com/v1/realtime"
     assert plan.amd_enabled is False
     assert (plan.amd.max_decision_ms, plan.amd.greet_immediately) == (2000, True)
+    # a command without the setting (an older control plane) listens for a late beep, the default
+    assert plan.amd.late_beep_window_ms == AmdConfig().late_beep_window_ms > 0
 
 
 def test_plan_without_a_usable_agent_says_why() -> None:

@@ -69,6 +69,8 @@ def test_campaign_form_groups_settings_in_fieldsets(admin_client: Client) -> Non
     assert headings == [None, "Agent", "Telephony", "Schedule", "Limits", "Answering machines", "Retries"]
     assert "Upload contacts" in response.content.decode()
     assert response.context["inline_admin_formsets"][0].formset.prefix == "retry_rules"
+    machines = next(fs for fs in response.context["adminform"] if fs.name == "Answering machines")
+    assert "amd_late_beep" in [field.field.name for line in machines for field in line]
 
 
 def test_campaign_change_saves_settings_and_retry_rules(admin_client: Client) -> None:
@@ -77,7 +79,9 @@ def test_campaign_change_saves_settings_and_retry_rules(admin_client: Client) ->
     url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
     data = admin_form_data(admin_client.get(url))
 
-    # when the operator narrows the window, raises the limit and adds a retry rule for busy
+    # when the operator narrows the window, raises the limit, stops listening for a late beep (an unchecked box
+    # is not sent) and adds a retry rule for busy
+    assert data.pop("amd_late_beep") == "on"
     data.update({"window_start": "10:00", "window_end": "18:30", "max_concurrent": "12", "window_days": ["0", "2"],
                  "retry_rules-TOTAL_FORMS": "1", "retry_rules-0-disposition": Disposition.BUSY,
                  "retry_rules-0-delay_s": "600", "retry_rules-0-max_attempts": "4",
@@ -90,6 +94,7 @@ def test_campaign_change_saves_settings_and_retry_rules(admin_client: Client) ->
     assert (campaign.window_start, campaign.window_end) == (dt.time(10, 0), dt.time(18, 30))
     assert campaign.max_concurrent == 12
     assert campaign.window_days == [0, 2]
+    assert campaign.amd_late_beep is False
     rule = RetryRule.objects.get(campaign=campaign)
     assert (rule.disposition, rule.delay_s, rule.max_attempts) == (Disposition.BUSY, 600, 4)
 
