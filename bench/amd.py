@@ -75,7 +75,7 @@ def run_file(samples: np.ndarray, config: AmdConfig) -> AmdDecision:
 
 @dataclass(frozen=True)
 class Undecided:
-    """A labelled recording the detector left UNKNOWN."""
+    """A labelled recording and the detector's decision on it (UNKNOWN unless asked for another label)."""
 
     path: Path
     truth: str  # "human" or "machine"
@@ -84,8 +84,11 @@ class Undecided:
     talker_dbfs: float | None  # the detector's measure of the far-end talker's level at its decision
 
 
-def undecided_recordings(directories: list[Path], config: AmdConfig) -> Iterator[Undecided]:
-    """The `human-*` and `machine-*` recordings of `directories` (in name order) that the detector leaves UNKNOWN."""
+def undecided_recordings(
+    directories: list[Path], config: AmdConfig, label: AmdLabel = AmdLabel.UNKNOWN
+) -> Iterator[Undecided]:
+    """The `human-*` and `machine-*` recordings of `directories` (in name order) that the detector leaves UNKNOWN
+    (or decides `label`)."""
     for directory in directories:
         for path in sorted(directory.glob("*.wav")):
             truth = path.name.split("-")[0]
@@ -94,7 +97,7 @@ def undecided_recordings(directories: list[Path], config: AmdConfig) -> Iterator
             samples = read_wav(path)
             detector = AnsweringMachineDetector(config)
             decision = stream(detector, samples)
-            if decision.label is AmdLabel.UNKNOWN:
+            if decision.label is label:
                 yield Undecided(path, truth, samples, decision, detector.talker_dbfs)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.amd import undecided_recordings
-from media.amd import AmdConfig, LateBeepWatch
+from media.amd import AmdConfig, AmdLabel, LateBeepWatch
 from media.audio.tones import FRAME_SAMPLES
 
 
@@ -59,24 +59,28 @@ def main(argv: list[str] | None = None) -> int:
     """Print one line per undecided file and, last, the counts per truth."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=Path)
+    parser.add_argument("--decided", choices=("unknown", "human"), default="unknown",
+                        help="watch after this decision (the engine watches after unknown only; human measures what "
+                        "watching after a person decision would add)")
     args = parser.parse_args(argv)
+    decided = AmdLabel(args.decided)
     config = AmdConfig()
     counts: Counter[tuple[str, bool]] = Counter()
     ends: Counter[tuple[str, str]] = Counter()
     cost = WatchCost()
     after_deadline_s: list[float] = []
-    for file in undecided_recordings(args.dirs, config):
-        after_deadline_s.append(len(file.samples) / 8000 - config.max_decision_ms / 1000)
+    for file in undecided_recordings(args.dirs, config, decided):
+        after_deadline_s.append(len(file.samples) / 8000 - file.decision.decided_ms / 1000)
         beep_ms, ended = watch_after(file.samples, config, file.decision.decided_ms, file.talker_dbfs, cost)
         counts[(file.truth, beep_ms is not None)] += 1
         ends[(file.truth, ended)] += 1
         print(f"{file.path.parent.name}/{file.path.name} late_beep_decided_after_ms={beep_ms} watch={ended}")
     for truth in ("human", "machine"):
         watched = " ".join(f"{why}={ends[(truth, why)]}" for why in ("beep", "listening", "window", "end_of_audio"))
-        print(f"{truth}: {counts[(truth, True)]} of {counts[(truth, True)] + counts[(truth, False)]} undecided called "
-              f"machines by a late beep ({watched})")
+        print(f"{truth}: {counts[(truth, True)]} of {counts[(truth, True)] + counts[(truth, False)]} decided "
+              f"{decided.value} called machines by a late beep ({watched})")
     if after_deadline_s:
-        print(f"audio after the deadline: {min(after_deadline_s):.1f}-{max(after_deadline_s):.1f} s per file")
+        print(f"audio after the decision: {min(after_deadline_s):.1f}-{max(after_deadline_s):.1f} s per file")
         print(f"watched {cost.audio_s:.0f} s of audio ({cost.audio_s / len(after_deadline_s):.1f} s per file) "
               f"at {1000 * cost.cpu_s / max(cost.audio_s, 1e-9):.2f} CPU ms per audio second")
     return 0
