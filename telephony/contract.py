@@ -208,6 +208,7 @@ class ConversationSpec:
         if not isinstance(variables, dict):
             raise ValueError("conversation variables must be an object")
         decision = data.get("amd_max_decision_ms")
+        late_beep = data.get("amd_late_beep")  # absent (an older control plane): listen, the default
         disclosures = data.get("disclosures") or []
         pairs_ok = all(isinstance(d, list | tuple) and len(d) == 2 and all(isinstance(x, str) for x in d)
                        for d in disclosures) if isinstance(disclosures, list) else False
@@ -221,7 +222,7 @@ class ConversationSpec:
             amd_enabled=bool(data.get("amd_enabled", True)),
             amd_max_decision_ms=int(decision) if decision is not None else None,
             amd_greet_immediately=bool(data.get("amd_greet_immediately")),
-            amd_late_beep=data.get("amd_late_beep") is None or bool(data.get("amd_late_beep")),
+            amd_late_beep=late_beep is None or bool(late_beep),
             machine_policy=str(data.get("machine_policy") or "hang_up"),
             voicemail_message=str(data.get("voicemail_message") or ""),
             opt_out_digit=str(data.get("opt_out_digit") or ""),

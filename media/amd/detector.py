@@ -39,7 +39,7 @@ from media.amd.cadence import Cadence, frame_pitch, measure, phrase_count, talke
 from media.amd.config import AmdConfig, AmdDecision, AmdLabel
 from media.amd.deadline import DeadlineModel, shipped_model
 from media.amd.keywords import KeywordSpotter, match_machine_phrase
-from media.amd.levels import NoiseFloor, frame_dbfs
+from media.amd.levels import NoiseFloor, follow_talker, frame_dbfs, passes_speech_gate
 from media.audio.tones import FRAME_SAMPLES, Beep, ToneDetector
 
 FRAME_MS = 20
@@ -47,7 +47,6 @@ _WARMUP_FRAMES = 5  # 100 ms to learn the line's background level
 _NO_LEVEL = -120.0
 _ONSET_MS = 200  # a voice reaches its level within this long
 _MIN_BACKGROUND_FRAMES = 10  # 200 ms of earlier sound before it can be called background
-_TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s
 _CADENCE_RECHECK_MS = 200
 
 
@@ -212,7 +211,8 @@ class AnsweringMachineDetector:
             if phrase:
                 return self._decide(AmdLabel.MACHINE, "keyword", phrase)
 
-        is_speech = dbfs >= cfg.min_speech_dbfs and dbfs >= floor + cfg.speech_margin_db
+        is_speech = passes_speech_gate(dbfs, floor, cfg.min_speech_dbfs, cfg.speech_margin_db)
+        self._talker_dbfs = follow_talker(self._talker_dbfs, dbfs, is_speech)
         if is_speech:
             # Why: background talk is not stationary, so the noise floor does not absorb it. The
             # person on the line is closer to the microphone than anyone behind them: frames far
@@ -220,10 +220,7 @@ class AnsweringMachineDetector:
             # noise must still read as a short utterance followed by silence. But a frame far above
             # the noise floor is speech all the same: room talk keeps the floor close under itself,
             # and on a quiet line a greeting's soft syllables must not split its sentences.
-            self._talker_dbfs = max(dbfs, self._talker_dbfs - _TALKER_DECAY_DB)
             is_speech = dbfs >= self._talker_dbfs - cfg.talker_range_db or dbfs >= floor + cfg.clear_speech_db
-        else:
-            self._talker_dbfs -= _TALKER_DECAY_DB
         self._speech.append(is_speech)
         self._pitch.append(frame_pitch(np.concatenate((self._previous, samples))) if is_speech else math.nan)
         self._frames.append(samples if is_speech else None)

@@ -21,12 +21,11 @@ from __future__ import annotations
 import numpy as np
 
 from media.amd.config import AmdConfig, AmdDecision, AmdLabel
-from media.amd.levels import NoiseFloor, frame_dbfs
+from media.amd.levels import NoiseFloor, follow_talker, frame_dbfs, passes_speech_gate
 from media.audio.frames import FRAME_MS
 from media.audio.tones import Beep, ToneDetector
 
 MAX_BEEP_MS = 3000  # a machine's beep lasts 0.1-2 s; a longer steady tone is a line signal
-_TALKER_DECAY_DB = 0.02  # per frame: the talker's peak level fades by 1 dB/s (as in the detector)
 
 
 class LateBeepWatch:
@@ -75,11 +74,8 @@ class LateBeepWatch:
         # against the line as it was.
         floor = self._floor.level if self._tones.in_tone else self._floor.update(dbfs)
         cfg = self.config
-        line_speech = dbfs >= cfg.min_speech_dbfs and dbfs >= floor + cfg.speech_margin_db
-        if line_speech:
-            self._talker_dbfs = max(dbfs, self._talker_dbfs - _TALKER_DECAY_DB)
-        else:
-            self._talker_dbfs -= _TALKER_DECAY_DB
+        line_speech = passes_speech_gate(dbfs, floor, cfg.min_speech_dbfs, cfg.speech_margin_db)
+        self._talker_dbfs = follow_talker(self._talker_dbfs, dbfs, line_speech)
         talking = line_speech and dbfs >= self._talker_dbfs - cfg.talker_range_db
         self._line_quiet_ms = 0 if line_speech else self._line_quiet_ms + FRAME_MS
         self._talker_quiet_ms = 0 if talking else self._talker_quiet_ms + FRAME_MS

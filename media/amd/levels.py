@@ -6,6 +6,18 @@ import math
 
 import numpy as np
 
+TALKER_DECAY_DB = 0.02  # per 20 ms frame: the talker's peak level fades by 1 dB/s
+
+
+def passes_speech_gate(dbfs: float, floor: float, min_speech_dbfs: float, speech_margin_db: float) -> bool:
+    """The speech gate: loud enough in itself and `speech_margin_db` above the noise floor."""
+    return dbfs >= min_speech_dbfs and dbfs >= floor + speech_margin_db
+
+
+def follow_talker(talker_dbfs: float, dbfs: float, speech: bool) -> float:
+    """The talker's peak level after one frame: up to a louder speech frame at once, else fading 1 dB/s."""
+    return max(dbfs, talker_dbfs - TALKER_DECAY_DB) if speech else talker_dbfs - TALKER_DECAY_DB
+
 
 def frame_dbfs(samples: np.ndarray) -> float:
     """Level of a frame in dB relative to PCM16 full scale (a full-scale square wave is 0 dBFS)."""
